@@ -1,0 +1,52 @@
+"""Building blocks every message shares: the envelope, addresses, money and quantities."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+Quantity = Annotated[int, Field(gt=0, strict=True, description="A positive whole number of units.")]
+Money = Annotated[str, Field(pattern=r"^-?\d+(\.\d{1,4})?$", description="A decimal amount as a string.")]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 currency code.")]
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")]
+Timestamp = AwareDatetime
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Message(BaseModel):
+    """Every message: a stable `type` and an `id` that retries of the same message keep."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    type: str
+    id: NonEmpty = Field(default_factory=new_id)
+
+
+class Address(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: NonEmpty
+    line1: NonEmpty
+    line2: str | None = None
+    city: NonEmpty
+    region: str | None = None
+    postal_code: NonEmpty
+    country: CountryCode
+
+
+class SkuQuantity(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    sku: NonEmpty
+    quantity: Quantity

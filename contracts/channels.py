@@ -1,0 +1,76 @@
+"""Messages that sales channels, marketplaces and operators send to the OMS (public, v1)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.base import Address, Currency, Message, Money, NonEmpty, Quantity, SkuQuantity, Timestamp
+
+
+class Customer(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: NonEmpty
+    email: NonEmpty
+    phone: str | None = None
+    name: NonEmpty
+
+
+class OrderLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    sku: NonEmpty
+    quantity: Quantity
+    unit_price: Money
+
+
+class Payment(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    status: Literal["authorized", "pending", "failed"]
+    reference: str
+
+
+class ChannelMessage(Message):
+    """Inbound messages name their order by (channel, external_id), the key of the inbound topic."""
+
+    channel: NonEmpty
+    external_id: NonEmpty
+
+    @property
+    def order_key(self) -> str:
+        return f"{self.channel}:{self.external_id}"
+
+
+class OrderSubmitted(ChannelMessage):
+    type: Literal["order.submitted"] = "order.submitted"
+    placed_at: Timestamp
+    currency: Currency
+    customer: Customer
+    shipping_address: Address
+    lines: list[OrderLine] = Field(min_length=1)
+    shipping_speed: Literal["standard", "express"] = "standard"
+    payment: Payment | None = None
+
+
+class OrderCancelRequested(ChannelMessage):
+    type: Literal["order.cancel_requested"] = "order.cancel_requested"
+    reason: str | None = None
+
+
+class OrderHoldReleased(ChannelMessage):
+    type: Literal["order.hold_released"] = "order.hold_released"
+    reason: str | None = None
+
+
+class OrderReturnRequested(ChannelMessage):
+    type: Literal["order.return_requested"] = "order.return_requested"
+    lines: list[SkuQuantity] = Field(min_length=1)
+    return_location_id: NonEmpty
+    reason: str | None = None
+
+
+__all__ = ["Customer", "OrderLine", "Payment", "OrderSubmitted", "OrderCancelRequested",
+           "OrderHoldReleased", "OrderReturnRequested", "Quantity"]

@@ -1,0 +1,35 @@
+"""Internal events of the fulfillment and shipping services, read by the order saga."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from contracts.base import Message, NonEmpty, SkuQuantity
+from contracts.partners import Parcel
+
+
+class FulfillmentProgressed(Message):
+    """A warehouse moved a fulfillment on (accepted, picked, packed, rejected, timed out...)."""
+
+    type: Literal["fulfillment.progressed"] = "fulfillment.progressed"
+    order_id: NonEmpty
+    fulfillment_id: NonEmpty
+    location_id: NonEmpty
+    status: NonEmpty
+    reason: str | None = None
+    short_lines: list[SkuQuantity] = Field(default_factory=list)
+    parcels: list[Parcel] = Field(default_factory=list)
+
+
+class ShipmentProgressed(Message):
+    """A carrier moved a shipment on (booked, picked_up, in_transit, delivered, exception...)."""
+
+    type: Literal["shipping.shipment_progressed"] = "shipping.shipment_progressed"
+    order_id: NonEmpty
+    shipment_id: NonEmpty
+    carrier_id: str | None = None
+    tracking_number: str | None = None
+    status: NonEmpty
+    reason: str | None = None

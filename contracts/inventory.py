@@ -1,0 +1,81 @@
+"""Stock messages: the public feeds and events, and inventory's replies to the saga."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.base import Message, NonEmpty, Quantity, SkuQuantity, Timestamp
+
+
+class StockMessage(Message):
+    sku: NonEmpty
+    location_id: NonEmpty
+
+
+class StockCounted(StockMessage):
+    """Public, inbound: an absolute count of what is on hand."""
+
+    type: Literal["stock.counted"] = "stock.counted"
+    on_hand: Annotated[int, Field(ge=0, strict=True)]
+
+
+class StockAdjusted(StockMessage):
+    type: Literal["stock.adjusted"] = "stock.adjusted"
+    delta: Annotated[int, Field(strict=True)]
+    reason: str | None = None
+
+
+class StockInboundExpected(StockMessage):
+    type: Literal["stock.inbound_expected"] = "stock.inbound_expected"
+    quantity: Quantity
+    eta: Timestamp
+
+
+class StockReceived(StockMessage):
+    type: Literal["stock.received"] = "stock.received"
+    quantity: Quantity
+
+
+class StockLevelChanged(StockMessage):
+    """Public, outbound: the levels of one SKU at one location after any change."""
+
+    type: Literal["stock.level_changed"] = "stock.level_changed"
+    on_hand: int
+    reserved: int
+    available: int
+    inbound: int
+
+
+class StockLow(StockMessage):
+    type: Literal["stock.low"] = "stock.low"
+    available: int
+    reorder_point: int
+
+
+class Allocation(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    reservation_id: NonEmpty
+    location_id: NonEmpty
+    lines: list[SkuQuantity]
+
+
+class StockReserved(Message):
+    type: Literal["inventory.stock_reserved"] = "inventory.stock_reserved"
+    order_id: NonEmpty
+    allocations: list[Allocation] = Field(min_length=1)
+
+
+class StockReservationFailed(Message):
+    type: Literal["inventory.stock_reservation_failed"] = "inventory.stock_reservation_failed"
+    order_id: NonEmpty
+    reason: NonEmpty
+    unknown_skus: list[str] = Field(default_factory=list)
+
+
+class StockReleased(Message):
+    type: Literal["inventory.stock_released"] = "inventory.stock_released"
+    order_id: NonEmpty
+    reservation_ids: list[str]

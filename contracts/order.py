@@ -1,0 +1,105 @@
+"""Messages the order service publishes: the public status event and the saga's commands."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.base import Address, Message, NonEmpty, SkuQuantity, Timestamp, utcnow
+
+OrderStatus = Literal[
+    "received", "accepted", "reserved", "released", "in_fulfillment", "ready_to_ship",
+    "shipped", "delivered", "on_hold", "backordered", "cancelled", "rejected",
+    "return_requested", "returned",
+]
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    code: NonEmpty
+    message: str
+
+
+class ShipmentView(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    shipment_id: NonEmpty
+    location_id: NonEmpty
+    carrier_id: str | None = None
+    tracking_number: str | None = None
+    status: NonEmpty
+    lines: list[SkuQuantity]
+
+
+class OrderStatusChanged(Message):
+    """Public: every status change of an order, numbered 1, 2, 3... per order."""
+
+    type: Literal["order.status_changed"] = "order.status_changed"
+    order_id: NonEmpty
+    channel: NonEmpty
+    external_id: NonEmpty
+    status: OrderStatus
+    previous_status: OrderStatus | None
+    sequence: int = Field(ge=1, strict=True)
+    occurred_at: Timestamp = Field(default_factory=utcnow)
+    reason: Reason | None = None
+    shipments: list[ShipmentView] = Field(default_factory=list)
+
+
+class ReserveStock(Message):
+    """Internal command to inventory: allocate and reserve these lines for an order."""
+
+    type: Literal["inventory.reserve_stock"] = "inventory.reserve_stock"
+    order_id: NonEmpty
+    lines: list[SkuQuantity] = Field(min_length=1)
+    ship_to: Address
+    attempt: int = 1
+    excluded_locations: list[str] = Field(default_factory=list)
+
+
+class ReleaseStock(Message):
+    type: Literal["inventory.release_stock"] = "inventory.release_stock"
+    order_id: NonEmpty
+    reservation_id: str | None = Field(default=None, description="None releases all of the order's.")
+
+
+class CommitStock(Message):
+    type: Literal["inventory.commit_stock"] = "inventory.commit_stock"
+    order_id: NonEmpty
+    reservation_id: NonEmpty
+
+
+class RequestFulfillment(Message):
+    """Internal command to fulfillment: hand one reservation to its location."""
+
+    type: Literal["fulfillment.request_fulfillment"] = "fulfillment.request_fulfillment"
+    order_id: NonEmpty
+    fulfillment_id: NonEmpty
+    location_id: NonEmpty
+    lines: list[SkuQuantity] = Field(min_length=1)
+    ship_to: Address
+    service_level: NonEmpty
+    currency: str = "EUR"
+    unit_prices: dict[str, str] = Field(default_factory=dict)
+
+
+class CancelFulfillment(Message):
+    type: Literal["fulfillment.cancel_fulfillment"] = "fulfillment.cancel_fulfillment"
+    order_id: NonEmpty
+    fulfillment_id: NonEmpty
+    reason: str | None = None
+
+
+class BookShipment(Message):
+    """Internal command to shipping: choose a carrier and book the packed parcels."""
+
+    type: Literal["shipping.book_shipment"] = "shipping.book_shipment"
+    order_id: NonEmpty
+    shipment_id: NonEmpty
+    location_id: NonEmpty
+    service_level: NonEmpty
+    ship_to: Address
+    parcels: list[dict[str, object]] = Field(default_factory=list)
+    excluded_carriers: list[str] = Field(default_factory=list)

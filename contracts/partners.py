@@ -1,0 +1,146 @@
+"""Messages between the OMS and its warehouse and carrier partners (public, v1)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.base import Address, Message, Money, NonEmpty, SkuQuantity, Timestamp
+
+
+class InvoiceLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    sku: NonEmpty
+    quantity: int
+    unit_price: Money
+    total: Money
+
+
+class Invoice(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    number: NonEmpty
+    currency: NonEmpty
+    lines: list[InvoiceLine]
+    total: Money
+
+
+class Parcel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    parcel_id: NonEmpty
+    weight_grams: int = Field(gt=0)
+    length_cm: int | None = None
+    width_cm: int | None = None
+    height_cm: int | None = None
+
+
+class FulfillmentRequested(Message):
+    type: Literal["fulfillment.requested"] = "fulfillment.requested"
+    fulfillment_id: NonEmpty
+    order_id: NonEmpty
+    location_id: NonEmpty
+    lines: list[SkuQuantity] = Field(min_length=1)
+    ship_to: Address
+    service_level: NonEmpty
+    ship_by: Timestamp
+    invoice: Invoice | None = None
+
+
+class FulfillmentCancelRequested(Message):
+    type: Literal["fulfillment.cancel_requested"] = "fulfillment.cancel_requested"
+    fulfillment_id: NonEmpty
+    order_id: NonEmpty
+    reason: str | None = None
+
+
+class FulfillmentUpdate(Message):
+    fulfillment_id: NonEmpty
+
+
+class FulfillmentAccepted(FulfillmentUpdate):
+    type: Literal["fulfillment.accepted"] = "fulfillment.accepted"
+
+
+class FulfillmentRejected(FulfillmentUpdate):
+    type: Literal["fulfillment.rejected"] = "fulfillment.rejected"
+    reason: NonEmpty
+    short_lines: list[SkuQuantity] | None = None
+
+
+class FulfillmentPicked(FulfillmentUpdate):
+    type: Literal["fulfillment.picked"] = "fulfillment.picked"
+
+
+class FulfillmentPacked(FulfillmentUpdate):
+    type: Literal["fulfillment.packed"] = "fulfillment.packed"
+    parcels: list[Parcel] = Field(min_length=1)
+
+
+class FulfillmentQcFailed(FulfillmentUpdate):
+    type: Literal["fulfillment.qc_failed"] = "fulfillment.qc_failed"
+    reason: str | None = None
+
+
+class FulfillmentCancelled(FulfillmentUpdate):
+    type: Literal["fulfillment.cancelled"] = "fulfillment.cancelled"
+
+
+class FulfillmentCancelRefused(FulfillmentUpdate):
+    type: Literal["fulfillment.cancel_refused"] = "fulfillment.cancel_refused"
+    reason: str | None = None
+
+
+class ShipmentBookingRequested(Message):
+    type: Literal["shipment.booking_requested"] = "shipment.booking_requested"
+    shipment_id: NonEmpty
+    order_id: NonEmpty
+    carrier_id: NonEmpty
+    service_level: NonEmpty
+    from_location_id: NonEmpty
+    ship_from: Address
+    ship_to: Address
+    parcels: list[Parcel] = Field(min_length=1)
+
+
+class ShipmentCancelRequested(Message):
+    type: Literal["shipment.cancel_requested"] = "shipment.cancel_requested"
+    shipment_id: NonEmpty
+    order_id: NonEmpty
+    reason: str | None = None
+
+
+class ShipmentUpdate(Message):
+    shipment_id: NonEmpty
+
+
+class ShipmentBooked(ShipmentUpdate):
+    type: Literal["shipment.booked"] = "shipment.booked"
+    tracking_number: NonEmpty
+    pickup_at: Timestamp | None = None
+    estimated_delivery: Timestamp | None = None
+
+
+class ShipmentBookingFailed(ShipmentUpdate):
+    type: Literal["shipment.booking_failed"] = "shipment.booking_failed"
+    reason: NonEmpty
+
+
+class ShipmentPickedUp(ShipmentUpdate):
+    type: Literal["shipment.picked_up"] = "shipment.picked_up"
+
+
+class ShipmentInTransit(ShipmentUpdate):
+    type: Literal["shipment.in_transit"] = "shipment.in_transit"
+
+
+class ShipmentDelivered(ShipmentUpdate):
+    type: Literal["shipment.delivered"] = "shipment.delivered"
+    delivered_at: Timestamp
+
+
+class ShipmentException(ShipmentUpdate):
+    type: Literal["shipment.exception"] = "shipment.exception"
+    reason: NonEmpty

@@ -1,0 +1,134 @@
+"""The one registry of topics: name, key, partitions and which messages travel on each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contracts import channels, fulfillment, inventory, notification, order, partners
+from contracts.base import Message
+
+ORDER_PARTITIONS = 12
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    key: str
+    messages: tuple[type[Message], ...]
+    partitions: int = ORDER_PARTITIONS
+    public: bool = True
+    description: str = ""
+
+    def for_partner(self, partner_id: str) -> str:
+        """Partner topics are templates: `partners.warehouse.{partner}.requests.v1`."""
+        return self.name.replace("{partner}", partner_id)
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.name}.dlq"
+
+    @property
+    def message_types(self) -> dict[str, type[Message]]:
+        return {m.model_fields["type"].default: m for m in self.messages}
+
+
+ORDERS_INBOUND = Topic(
+    "oms.orders.inbound.v1", "<channel>:<external_id>",
+    (channels.OrderSubmitted, channels.OrderCancelRequested, channels.OrderHoldReleased,
+     channels.OrderReturnRequested),
+    description="Orders and requests about them from channels, marketplaces and operators.",
+)
+ORDERS_EVENTS = Topic(
+    "oms.orders.events.v1", "order id", (order.OrderStatusChanged,),
+    description="Every status change of every order, numbered per order.",
+)
+INVENTORY_ADJUSTMENTS = Topic(
+    "oms.inventory.adjustments.v1", "SKU",
+    (inventory.StockCounted, inventory.StockAdjusted, inventory.StockInboundExpected,
+     inventory.StockReceived),
+    description="Stock feeds from WMS, stores, suppliers and operators.",
+)
+INVENTORY_EVENTS = Topic(
+    "oms.inventory.events.v1", "SKU", (inventory.StockLevelChanged, inventory.StockLow),
+    description="Stock levels after every change, and low-stock warnings.",
+)
+WAREHOUSE_REQUESTS = Topic(
+    "partners.warehouse.{partner}.requests.v1", "order id",
+    (partners.FulfillmentRequested, partners.FulfillmentCancelRequested), partitions=3,
+    description="Requests to one warehouse or store.",
+)
+WAREHOUSE_UPDATES = Topic(
+    "partners.warehouse.{partner}.updates.v1", "order id",
+    (partners.FulfillmentAccepted, partners.FulfillmentRejected, partners.FulfillmentPicked,
+     partners.FulfillmentPacked, partners.FulfillmentQcFailed, partners.FulfillmentCancelled,
+     partners.FulfillmentCancelRefused), partitions=3,
+    description="Progress reported by one warehouse or store.",
+)
+CARRIER_REQUESTS = Topic(
+    "partners.carrier.{partner}.requests.v1", "order id",
+    (partners.ShipmentBookingRequested, partners.ShipmentCancelRequested), partitions=3,
+    description="Booking and cancel requests to one carrier.",
+)
+CARRIER_UPDATES = Topic(
+    "partners.carrier.{partner}.updates.v1", "order id",
+    (partners.ShipmentBooked, partners.ShipmentBookingFailed, partners.ShipmentPickedUp,
+     partners.ShipmentInTransit, partners.ShipmentDelivered, partners.ShipmentException),
+    partitions=3, description="Tracking reported by one carrier.",
+)
+NOTIFICATIONS = Topic(
+    "oms.notifications.v1", "order id", (notification.NotificationRequested,),
+    description="What was sent to whom, once per order, kind and shipment.",
+)
+INVENTORY_COMMANDS = Topic(
+    "oms.internal.inventory.commands.v1", "order id",
+    (order.ReserveStock, order.ReleaseStock, order.CommitStock), public=False,
+    description="The saga's commands to inventory.",
+)
+INVENTORY_REPLIES = Topic(
+    "oms.internal.inventory.replies.v1", "order id",
+    (inventory.StockReserved, inventory.StockReservationFailed, inventory.StockReleased),
+    public=False, description="Inventory's replies to the saga.",
+)
+FULFILLMENT_COMMANDS = Topic(
+    "oms.internal.fulfillment.commands.v1", "order id",
+    (order.RequestFulfillment, order.CancelFulfillment), public=False,
+    description="The saga's commands to fulfillment.",
+)
+FULFILLMENT_EVENTS = Topic(
+    "oms.internal.fulfillment.events.v1", "order id", (fulfillment.FulfillmentProgressed,),
+    public=False, description="Fulfillment progress, for the saga.",
+)
+SHIPPING_COMMANDS = Topic(
+    "oms.internal.shipping.commands.v1", "order id", (order.BookShipment,), public=False,
+    description="The saga's commands to shipping.",
+)
+SHIPPING_EVENTS = Topic(
+    "oms.internal.shipping.events.v1", "order id", (fulfillment.ShipmentProgressed,),
+    public=False, description="Shipment progress, for the saga.",
+)
+
+TOPICS: tuple[Topic, ...] = (
+    ORDERS_INBOUND, ORDERS_EVENTS, INVENTORY_ADJUSTMENTS, INVENTORY_EVENTS, WAREHOUSE_REQUESTS,
+    WAREHOUSE_UPDATES, CARRIER_REQUESTS, CARRIER_UPDATES, NOTIFICATIONS, INVENTORY_COMMANDS,
+    INVENTORY_REPLIES, FULFILLMENT_COMMANDS, FULFILLMENT_EVENTS, SHIPPING_COMMANDS, SHIPPING_EVENTS,
+)
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    name: model for topic in TOPICS for name, model in topic.message_types.items()
+}
+
+
+def concrete_topics(locations: list[str], carriers: list[str]) -> list[tuple[str, int]]:
+    """Every topic to create (with its DLQ) for a network of these locations and carriers."""
+    names: list[tuple[str, int]] = []
+    for topic in TOPICS:
+        if "{partner}" not in topic.name:
+            partners_ = [""]
+        elif ".warehouse." in topic.name:
+            partners_ = locations
+        else:
+            partners_ = carriers
+        for partner in partners_:
+            name = topic.for_partner(partner)
+            names += [(name, topic.partitions), (f"{name}.dlq", 1)]
+    return names

@@ -1,0 +1,1 @@
+"""The inventory service: stock per SKU and location, reservations and allocation."""

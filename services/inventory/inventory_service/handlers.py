@@ -1,0 +1,146 @@
+"""Inventory's handlers: stock feeds change levels; the saga's commands reserve, release and commit."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from contracts import topics
+from contracts.base import SkuQuantity
+from contracts.inventory import (
+    Allocation, StockAdjusted, StockCounted, StockInboundExpected, StockLevelChanged, StockLow, StockReceived,
+    StockReleased, StockReservationFailed, StockReserved,
+)
+from contracts.order import CommitStock, ReleaseStock, ReserveStock
+from inventory_service import domain, store
+from shared.handling import transactional
+from shared.logging import log
+from shared.service import Deps
+
+
+async def publish_level(deps: Deps, conn: asyncpg.Connection, before: domain.Level, after: domain.Level) -> None:
+    events: list[StockLevelChanged | StockLow] = [StockLevelChanged(
+        sku=after.sku, location_id=after.location_id, on_hand=after.on_hand, reserved=after.reserved,
+        available=after.available, inbound=after.inbound)]
+    reorder_point = deps.network.reorder_point(after.sku)
+    if domain.newly_low(before, after, reorder_point):
+        events.append(StockLow(sku=after.sku, location_id=after.location_id, available=after.available,
+                               reorder_point=reorder_point))
+    await deps.outbox.add_many(conn, [(topics.INVENTORY_EVENTS.name, after.sku, e) for e in events])
+
+
+async def change_level(deps: Deps, conn: asyncpg.Connection, msg: StockCounted | StockAdjusted | StockInboundExpected
+                       | StockReceived) -> None:
+    before = await store.lock_level(conn, msg.sku, msg.location_id)
+    match msg:
+        case StockCounted():
+            after, kind, qty = domain.counted(before, msg.on_hand), "counted", msg.on_hand - before.on_hand
+        case StockAdjusted():
+            after, kind, qty = domain.adjusted(before, msg.delta), "adjusted", msg.delta
+        case StockInboundExpected():
+            after, kind, qty = domain.inbound_expected(before, msg.quantity), "", 0
+            await conn.execute("INSERT INTO inbound_expected (sku, location_id, quantity, eta) VALUES ($1,$2,$3,$4)",
+                               msg.sku, msg.location_id, msg.quantity, msg.eta)
+        case StockReceived():
+            after, kind, qty = domain.received(before, msg.quantity), "received", msg.quantity
+    await store.save_level(conn, after)
+    if kind:
+        await store.record(conn, after, kind, qty, msg.id)
+    await publish_level(deps, conn, before, after)
+    log.info("stock.level_changed", sku=msg.sku, location_id=msg.location_id, on_hand=after.on_hand)
+    if after.available > before.available:
+        await serve_backorders(deps, conn, [msg.sku])
+
+
+async def try_reserve(deps: Deps, conn: asyncpg.Connection, cmd: ReserveStock) -> StockReserved | None:
+    """Allocates and reserves the whole order, or nothing; the rows stay locked until commit."""
+    lines: dict[str, int] = {}
+    for line in cmd.lines:
+        lines[line.sku] = lines.get(line.sku, 0) + line.quantity
+    levels = await store.lock_skus(conn, list(lines))
+    sites = [domain.Site(loc.id, domain.distance_km(loc.lat, loc.lon, cmd.ship_to.country), loc.safety_stock)
+             for loc in deps.network.locations if loc.ships and loc.id not in cmd.excluded_locations]
+    plan = domain.allocate(lines, {key: level.available for key, level in levels.items()}, sites)
+    if plan is None:
+        return None
+    allocations = []
+    for location_id, part in plan:
+        reservation_id = f"res-{uuid.uuid4()}"
+        await store.add_reservation(conn, reservation_id, cmd.order_id, location_id, part)
+        allocations.append(Allocation(reservation_id=reservation_id, location_id=location_id,
+                                      lines=[SkuQuantity(sku=s, quantity=q) for s, q in part.items()]))
+        for sku, qty in part.items():
+            before = levels[(location_id, sku)]
+            await publish_level(deps, conn, before, domain.Level(sku, location_id, before.on_hand,
+                                                                 before.reserved + qty, before.inbound))
+    return StockReserved(order_id=cmd.order_id, allocations=allocations)
+
+
+@transactional
+async def reserve_stock(deps: Deps, conn: asyncpg.Connection, cmd: ReserveStock) -> None:
+    known = {r["sku"] for r in await conn.fetch("SELECT DISTINCT sku FROM stock WHERE sku = ANY($1::text[])",
+                                                [line.sku for line in cmd.lines])}
+    unknown = sorted({line.sku for line in cmd.lines} - known)
+    if unknown:
+        reply: StockReserved | StockReservationFailed = StockReservationFailed(
+            order_id=cmd.order_id, reason="unknown_sku", unknown_skus=unknown)
+    else:
+        reply = await try_reserve(deps, conn, cmd) or StockReservationFailed(
+            order_id=cmd.order_id, reason="insufficient_stock")
+        if isinstance(reply, StockReservationFailed):
+            await store.add_backorder(conn, cmd.order_id, cmd.model_dump(mode="json"))
+    log.info("stock.reserve_answered", order_id=cmd.order_id, reply=reply.type)
+    await deps.outbox.add(conn, topics.INVENTORY_REPLIES.name, cmd.order_id, reply)
+
+
+async def serve_backorders(deps: Deps, conn: asyncpg.Connection, skus: list[str]) -> None:
+    """Stock arrived: waiting orders that now fit are reserved, oldest first."""
+    for row in await store.backorders_for(conn, skus):
+        cmd = ReserveStock.model_validate_json(row["command"])
+        async with conn.transaction():  # a savepoint: one order that does not fit leaves the others be
+            reply = await try_reserve(deps, conn, cmd)
+            if reply is not None and await store.remove_backorder(conn, cmd.order_id):
+                await deps.outbox.add(conn, topics.INVENTORY_REPLIES.name, cmd.order_id, reply)
+                log.info("stock.backorder_reserved", order_id=cmd.order_id)
+
+
+async def finish(deps: Deps, conn: asyncpg.Connection, order_id: str, reservation_id: str | None,
+                 status: str, message_id: str) -> list[str]:
+    """Releases (back to available) or commits (shipped: off on-hand) an order's open reservations."""
+    rows = await store.open_reservations(conn, order_id, reservation_id)
+    for row in rows:
+        before = await store.lock_level(conn, row["sku"], row["location_id"])
+        shipped = row["quantity"] if status == "committed" else 0
+        after = domain.Level(before.sku, before.location_id, before.on_hand - shipped,
+                             before.reserved - row["quantity"], before.inbound)
+        await store.save_level(conn, after)
+        if shipped:
+            await store.record(conn, after, "shipped", -shipped, message_id)
+        await publish_level(deps, conn, before, after)
+    ids = sorted({r["reservation_id"] for r in rows})
+    await store.close_reservations(conn, ids, status)
+    return ids
+
+
+@transactional
+async def release_stock(deps: Deps, conn: asyncpg.Connection, cmd: ReleaseStock) -> None:
+    if cmd.reservation_id is None:
+        await store.remove_backorder(conn, cmd.order_id)
+    ids = await finish(deps, conn, cmd.order_id, cmd.reservation_id, "released", cmd.id)
+    await deps.outbox.add(conn, topics.INVENTORY_REPLIES.name, cmd.order_id,
+                          StockReleased(order_id=cmd.order_id, reservation_ids=ids))
+    if ids:
+        skus = [r["sku"] for r in await conn.fetch(
+            "SELECT DISTINCT sku FROM reservation_lines WHERE reservation_id = ANY($1::text[])", ids)]
+        await serve_backorders(deps, conn, skus)
+
+
+@transactional
+async def commit_stock(deps: Deps, conn: asyncpg.Connection, cmd: CommitStock) -> None:
+    await finish(deps, conn, cmd.order_id, cmd.reservation_id, "committed", cmd.id)
+
+
+HANDLERS_ADJUSTMENTS = {name: transactional(change_level) for name in topics.INVENTORY_ADJUSTMENTS.message_types}
+HANDLERS_COMMANDS = {"inventory.reserve_stock": reserve_stock, "inventory.release_stock": release_stock,
+                     "inventory.commit_stock": commit_stock}

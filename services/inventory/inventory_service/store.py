@@ -1,0 +1,85 @@
+"""Inventory's SQL: stock rows, the ledger, reservations and backorders."""
+
+from __future__ import annotations
+
+import asyncpg
+import orjson
+
+from inventory_service.domain import Level
+
+
+async def lock_level(conn: asyncpg.Connection, sku: str, location_id: str) -> Level:
+    await conn.execute(
+        "INSERT INTO stock (sku, location_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", sku, location_id)
+    row = await conn.fetchrow(
+        "SELECT on_hand, reserved, inbound FROM stock WHERE sku = $1 AND location_id = $2 FOR UPDATE",
+        sku, location_id)
+    return Level(sku, location_id, row["on_hand"], row["reserved"], row["inbound"])
+
+
+async def save_level(conn: asyncpg.Connection, level: Level) -> None:
+    await conn.execute(
+        "UPDATE stock SET on_hand = $3, reserved = $4, inbound = $5, updated_at = now() "
+        "WHERE sku = $1 AND location_id = $2",
+        level.sku, level.location_id, level.on_hand, level.reserved, level.inbound)
+
+
+async def record(conn: asyncpg.Connection, level: Level, kind: str, quantity: int, message_id: str) -> None:
+    await conn.execute(
+        "INSERT INTO stock_ledger (sku, location_id, kind, quantity, message_id) VALUES ($1, $2, $3, $4, $5)",
+        level.sku, level.location_id, kind, quantity, message_id)
+
+
+async def lock_skus(conn: asyncpg.Connection, skus: list[str]) -> dict[tuple[str, str], Level]:
+    """Locks every location's row of these SKUs, in one order so concurrent orders never deadlock."""
+    rows = await conn.fetch(
+        "SELECT sku, location_id, on_hand, reserved, inbound FROM stock WHERE sku = ANY($1::text[]) "
+        "ORDER BY sku, location_id FOR UPDATE", sorted(skus))
+    return {(r["location_id"], r["sku"]): Level(r["sku"], r["location_id"], r["on_hand"], r["reserved"],
+                                                 r["inbound"]) for r in rows}
+
+
+async def add_reservation(conn: asyncpg.Connection, reservation_id: str, order_id: str, location_id: str,
+                          lines: dict[str, int]) -> None:
+    await conn.execute(
+        "INSERT INTO reservations (reservation_id, order_id, location_id, status) VALUES ($1, $2, $3, 'open')",
+        reservation_id, order_id, location_id)
+    await conn.executemany(
+        "INSERT INTO reservation_lines (reservation_id, sku, quantity) VALUES ($1, $2, $3)",
+        [(reservation_id, sku, qty) for sku, qty in lines.items()])
+    updated = await conn.execute(
+        "UPDATE stock s SET reserved = s.reserved + v.qty, updated_at = now() "
+        "FROM unnest($1::text[], $2::int[]) AS v(sku, qty) "
+        "WHERE s.sku = v.sku AND s.location_id = $3 AND s.on_hand - s.reserved >= v.qty",
+        list(lines), list(lines.values()), location_id)
+    if updated != f"UPDATE {len(lines)}":
+        raise RuntimeError(f"stock at {location_id} changed under reservation {reservation_id}")
+
+
+async def open_reservations(conn: asyncpg.Connection, order_id: str, reservation_id: str | None) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT r.reservation_id, r.location_id, l.sku, l.quantity FROM reservations r "
+        "JOIN reservation_lines l USING (reservation_id) "
+        "WHERE r.order_id = $1 AND r.status = 'open' AND ($2::text IS NULL OR r.reservation_id = $2) "
+        "ORDER BY l.sku, r.location_id FOR UPDATE OF r", order_id, reservation_id)
+
+
+async def close_reservations(conn: asyncpg.Connection, ids: list[str], status: str) -> None:
+    await conn.execute("UPDATE reservations SET status = $2 WHERE reservation_id = ANY($1::text[])", ids, status)
+
+
+async def add_backorder(conn: asyncpg.Connection, order_id: str, command: dict[str, object]) -> None:
+    await conn.execute(
+        "INSERT INTO backorders (order_id, command) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        order_id, orjson.dumps(command).decode())
+
+
+async def backorders_for(conn: asyncpg.Connection, skus: list[str]) -> list[asyncpg.Record]:
+    """Waiting orders that ask for any of these SKUs, oldest first, locked for the caller."""
+    return await conn.fetch(
+        "SELECT order_id, command FROM backorders WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(command->'lines') l "
+        "WHERE l->>'sku' = ANY($1::text[])) ORDER BY created_at FOR UPDATE SKIP LOCKED", skus)
+
+
+async def remove_backorder(conn: asyncpg.Connection, order_id: str) -> bool:
+    return (await conn.execute("DELETE FROM backorders WHERE order_id = $1", order_id)).endswith(" 1")

@@ -1,0 +1,120 @@
+"""The consume policy: parse, handle with bounded retries, dead-letter what fails, ack after commit."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka.structs import ConsumerRecord
+
+from contracts.base import Message
+from contracts.topics import Topic
+from shared.logging import log
+from shared.messaging import InvalidMessage, current_trace, parse
+
+Handler = Callable[[Any], Awaitable[None]]
+InvalidHandler = Callable[[InvalidMessage, ConsumerRecord], Awaitable[None]]
+Publish = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], Awaitable[None]]
+
+# Failures of the infrastructure, not of the message: retried until they pass, never dead-lettered.
+TRANSIENT = (asyncpg.PostgresConnectionError, asyncpg.DeadlockDetectedError, asyncpg.SerializationError,
+             asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
+             asyncpg.TooManyConnectionsError, OSError, ConnectionError, TimeoutError)
+
+
+@dataclass
+class Subscription:
+    """One concrete topic a service reads, with a handler per message type it acts on."""
+
+    topic: Topic
+    names: tuple[str, ...]
+    handlers: dict[str, Handler]
+    on_invalid: InvalidHandler | None = None
+    workers: int | None = None
+
+    @property
+    def group(self) -> str:
+        return self.topic.name.replace("{partner}", "all")
+
+
+@dataclass
+class ConsumePolicy:
+    consumer: str
+    publish: Publish
+    max_attempts: int = 3
+    backoff_s: float = 0.2
+    dead_lettered: int = field(default=0)
+
+    async def handle(self, record: ConsumerRecord, sub: Subscription) -> None:
+        headers = {k: v.decode(errors="replace") for k, v in (record.headers or ())}
+        structlog.contextvars.bind_contextvars(
+            topic=record.topic, partition=record.partition, offset=record.offset,
+            message_id=headers.get("ce_id"), type=headers.get("ce_type"), order_id=None)
+        current_trace.set(headers.get("traceparent"))
+        try:
+            message = parse(record.value, sub.topic)
+            handler = sub.handlers.get(message.type)
+            if handler is None:
+                raise InvalidMessage(f"{self.consumer} has no handler for {message.type}")
+        except InvalidMessage as invalid:
+            await self.dead_letter(record, invalid.reason, attempts=1)
+            if sub.on_invalid is not None:
+                await self._retry_transient(lambda: sub.on_invalid(invalid, record))  # type: ignore[misc]
+            return
+        structlog.contextvars.bind_contextvars(
+            message_id=message.id, type=message.type, order_id=getattr(message, "order_id", None))
+        await self._run(handler, message, record)
+
+    async def _run(self, handler: Handler, message: Message, record: ConsumerRecord) -> None:
+        failures, outages = 0, 0
+        while True:
+            try:
+                await handler(message)
+                return
+            except Unprocessable as exc:
+                await self.dead_letter(record, f"unprocessable: {exc}", attempts=1)
+                return
+            except TRANSIENT as exc:
+                outages += 1
+                log.warning("consume.transient_failure", error=repr(exc), outages=outages)
+                await asyncio.sleep(min(self.backoff_s * 2 ** min(outages, 5), 5.0))
+            except Exception as exc:  # noqa: BLE001 - a message-caused failure: retried, then dead-lettered
+                failures += 1
+                if failures >= self.max_attempts:
+                    log.error("consume.failed", error=repr(exc), attempts=failures)
+                    await self.dead_letter(record, f"{type(exc).__name__}: {exc}", attempts=failures)
+                    return
+                log.warning("consume.retrying", error=repr(exc), attempt=failures)
+                await asyncio.sleep(self.backoff_s * 2 ** (failures - 1))
+
+    async def _retry_transient(self, action: Callable[[], Awaitable[None]]) -> None:
+        delay = self.backoff_s
+        while True:
+            try:
+                await action()
+                return
+            except TRANSIENT as exc:
+                log.warning("consume.transient_failure", error=repr(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def dead_letter(self, record: ConsumerRecord, reason: str, attempts: int) -> None:
+        """The original bytes to `<topic>.dlq`, with why, where from and how often in headers."""
+        headers = [(k, v) for k, v in (record.headers or ()) if not k.startswith("dlq_")]
+        headers += [(k, str(v).encode()) for k, v in {
+            "dlq_reason": reason[:2000], "dlq_source_topic": record.topic,
+            "dlq_source_partition": record.partition, "dlq_source_offset": record.offset,
+            "dlq_attempts": attempts, "dlq_consumer": self.consumer,
+            "dlq_failed_at": datetime.now(UTC).isoformat()}.items()]
+        await self._retry_transient(lambda: self.publish(f"{record.topic}.dlq", record.key, record.value, headers))
+        self.dead_lettered += 1
+        log.warning("consume.dead_lettered", reason=reason, attempts=attempts)
+
+
+class Unprocessable(Exception):
+    """The message is well-formed but can never be applied (e.g. stock would go negative): dead-letter at once."""

@@ -1,0 +1,43 @@
+"""One asyncpg pool per service, and the runner of numbered plain-SQL migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+
+from shared.logging import log
+
+SHARED_SQL = Path(__file__).parent / "sql"
+
+
+async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=60)
+    assert pool is not None
+    return pool
+
+
+async def migrate(pool: asyncpg.Pool, *folders: Path) -> list[str]:
+    """Applies every `NNNN_name.sql` not yet applied, in order, each in its own transaction."""
+    applied: list[str] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock(hashtext('oms.migrate'))")
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, "
+                "applied_at timestamptz NOT NULL DEFAULT now())")
+            done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+            for folder in (SHARED_SQL, *folders):
+                for path in sorted(folder.glob("[0-9]*.sql")):
+                    name = f"{folder.parent.name}/{path.name}"
+                    if name in done:
+                        continue
+                    async with conn.transaction():
+                        await conn.execute(path.read_text())
+                        await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+                    applied.append(name)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext('oms.migrate'))")
+    if applied:
+        log.info("db.migrated", applied=applied)
+    return applied

@@ -1,0 +1,13 @@
+"""The inbox: ids of messages a consumer has handled, claimed in the same transaction as the effect."""
+
+from __future__ import annotations
+
+import asyncpg
+
+
+async def claim(conn: asyncpg.Connection, consumer: str, message_id: str) -> bool:
+    """True the first time; False for a duplicate, which the caller then ignores."""
+    status = await conn.execute(
+        "INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        consumer, message_id)
+    return status.endswith(" 1")

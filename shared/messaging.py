@@ -1,0 +1,67 @@
+"""Wire format: JSON bodies via orjson, CloudEvents binary-mode headers and W3C traceparent."""
+
+from __future__ import annotations
+
+import contextvars
+import secrets
+from datetime import UTC, datetime
+
+import orjson
+from pydantic import ValidationError
+
+from contracts.base import Message
+from contracts.topics import Topic
+
+# The trace of the message being handled, so what it causes continues the same trace.
+current_trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_trace", default=None)
+
+
+class InvalidMessage(Exception):
+    """The bytes are not a message this topic carries; `reason` says why in one line."""
+
+    def __init__(self, reason: str, body: dict[str, object] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.body = body or {}
+
+
+def encode(message: Message) -> bytes:
+    return orjson.dumps(message.model_dump(mode="json", exclude_none=True))
+
+
+def traceparent() -> str:
+    """A child span of the current trace, or a new trace when there is none."""
+    parent = current_trace.get()
+    trace_id = parent.split("-")[1] if parent and parent.count("-") == 3 else secrets.token_hex(16)
+    return f"00-{trace_id}-{secrets.token_hex(8)}-01"
+
+
+def cloudevent_headers(message: Message, source: str) -> dict[str, str]:
+    return {
+        "ce_specversion": "1.0",
+        "ce_id": message.id,
+        "ce_type": message.type,
+        "ce_source": f"oms/{source}",
+        "ce_time": datetime.now(UTC).isoformat(),
+        "content-type": "application/json",
+        "traceparent": traceparent(),
+    }
+
+
+def parse(raw: bytes | None, topic: Topic) -> Message:
+    """Bytes to the topic's message model, or InvalidMessage with a readable reason."""
+    try:
+        body = orjson.loads(raw or b"")
+    except orjson.JSONDecodeError as exc:
+        raise InvalidMessage(f"not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidMessage("not a JSON object")
+    kind = body.get("type")
+    model = topic.message_types.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        raise InvalidMessage(f"unknown type {kind!r} for {topic.name}", body)
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+        raise InvalidMessage(f"invalid {kind}: {problems}", body) from None

@@ -1,0 +1,64 @@
+"""The fulfilment network (locations and carriers) read from the network file."""
+
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Location(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    kind: str
+    name: str
+    country: str
+    region: str
+    lat: float
+    lon: float
+    ships: bool = True
+    takes_returns: bool = True
+    accept_within_s: int = 120
+    safety_stock: int = 0
+
+
+class Lane(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    service_level: str
+    countries: list[str]
+    rate: Decimal
+    transit_days: int
+
+
+class Carrier(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    answer_within_s: int = 60
+    lanes: list[Lane]
+
+
+class Network(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    locations: list[Location]
+    carriers: list[Carrier]
+    reorder_points: dict[str, int] = {"default": 5}
+
+    def location(self, location_id: str) -> Location:
+        return next(loc for loc in self.locations if loc.id == location_id)
+
+    def reorder_point(self, sku: str) -> int:
+        return self.reorder_points.get(sku, self.reorder_points.get("default", 0))
+
+
+@lru_cache
+def load_network(path: Path) -> Network:
+    with path.open("rb") as fh:
+        return Network.model_validate(tomllib.load(fh))

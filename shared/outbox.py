@@ -1,0 +1,159 @@
+"""The transactional outbox: `add` in the caller's transaction; `OutboxRelay` publishes what committed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from contracts.base import Message
+from shared.logging import log
+from shared.messaging import cloudevent_headers, encode
+
+INSERT = """INSERT INTO outbox (topic, key, message_id, message_type, payload, headers)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[])"""
+CLAIM = """SELECT id, topic, key, payload, headers FROM outbox
+           ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"""
+
+
+def channel(service: str) -> str:
+    return f"outbox_{service}"
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """Where a service's handlers put what they want sent; the relay does the sending."""
+
+    service: str
+
+    async def add(self, conn: asyncpg.Connection, topic: str, key: str | None, message: Message) -> None:
+        await self.add_many(conn, [(topic, key, message)])
+
+    async def add_many(self, conn: asyncpg.Connection, items: list[tuple[str, str | None, Message]]) -> None:
+        if not items:
+            return
+        columns: list[list[object]] = [[], [], [], [], [], []]
+        for topic, key, message in items:
+            headers = orjson.dumps(cloudevent_headers(message, self.service)).decode()
+            for column, value in zip(columns, (topic, key, message.id, message.type, encode(message), headers),
+                                     strict=True):
+                column.append(value)
+        await conn.execute(INSERT, *columns)
+        await conn.execute("SELECT pg_notify($1, '')", channel(self.service))
+
+
+def make_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
+    """The idempotent, acks=all producer every service publishes with."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap, client_id=client_id, acks="all", enable_idempotence=True,
+        linger_ms=5, max_batch_size=256 * 1024, request_timeout_ms=10_000,
+        retry_backoff_ms=200)
+
+
+@dataclass
+class OutboxRelay:
+    """Publishes committed outbox rows in id order (so per key), then deletes them, in one transaction.
+
+    One relay per service is active at a time (a PostgreSQL advisory lock), which is what keeps per-key
+    order with several instances; rows are still claimed FOR UPDATE SKIP LOCKED so a standby that takes
+    over never publishes a row that another transaction is holding.
+    """
+
+    pool: asyncpg.Pool
+    dsn: str
+    service: str
+    bootstrap: str
+    batch_size: int = 500
+    poll_interval: float = 1.0
+    send_timeout: float = 15.0
+    on_sent: Callable[[int], None] | None = None
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _producer: AIOKafkaProducer | None = None
+    sent_total: int = 0
+
+    async def run(self) -> None:
+        """Runs until cancelled, through broker and database outages."""
+        backoff = 0.2
+        while True:
+            try:
+                await self._lead()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - an outage: log, back off, try again
+                log.warning("outbox.relay_failed", error=repr(exc), retry_in_s=backoff)
+                await self._drop_producer()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            else:
+                backoff = 0.2
+
+    async def _lead(self) -> None:
+        listener = await asyncpg.connect(self.dsn)
+        try:
+            while not await listener.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", channel(self.service)):
+                await asyncio.sleep(self.poll_interval)
+            await listener.add_listener(channel(self.service), lambda *_: self._wake.set())
+            log.info("outbox.relay_leading")
+            while True:
+                self._wake.clear()
+                sent = await self.relay_once()
+                if sent < self.batch_size:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                if listener.is_closed():
+                    raise ConnectionError("listen connection closed")
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(listener.close(), 5)
+
+    async def relay_once(self) -> int:
+        producer = await self._ensure_producer()
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(CLAIM, self.batch_size)
+            if not rows:
+                return 0
+            started = time.perf_counter()
+            futures = [
+                await producer.send(
+                    row["topic"], row["payload"], key=row["key"].encode() if row["key"] is not None else None,
+                    headers=[(k, v.encode()) for k, v in orjson.loads(row["headers"]).items()])
+                for row in rows
+            ]
+            try:
+                await asyncio.wait_for(asyncio.gather(*futures), self.send_timeout)
+            except (KafkaError, TimeoutError) as exc:
+                raise ConnectionError(f"broker did not ack {len(rows)} rows: {exc!r}") from exc
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+        self.sent_total += len(rows)
+        if self.on_sent:
+            self.on_sent(len(rows))
+        log.debug("outbox.relayed", rows=len(rows), ms=round((time.perf_counter() - started) * 1000, 1))
+        return len(rows)
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = make_producer(self.bootstrap, f"{self.service}-relay")
+            try:
+                await asyncio.wait_for(producer.start(), self.send_timeout)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(producer.stop(), 5)
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _drop_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 5)
+
+    async def close(self) -> None:
+        await self._drop_producer()

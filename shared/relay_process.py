@@ -1,0 +1,25 @@
+"""Runs one database's outbox relay on its own: `python -m shared.relay_process <service> <dsn>`."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from shared.db import create_pool, migrate
+from shared.logging import configure_logging
+from shared.outbox import OutboxRelay
+from shared.settings import get_settings
+
+
+async def main(service: str, dsn: str) -> None:
+    settings = get_settings()
+    configure_logging(f"{service}-relay", settings.log_level)
+    pool = await create_pool(dsn)
+    await migrate(pool)
+    relay = OutboxRelay(pool, dsn, service, settings.kafka_bootstrap, settings.relay_batch_size,
+                        settings.relay_poll_interval_ms / 1000)
+    await relay.run()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2]))

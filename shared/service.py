@@ -1,0 +1,115 @@
+"""How every service runs: pool and migrations, FastStream subscribers under the consume policy, the relay."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from faststream import AckPolicy, FastStream
+from faststream.kafka import KafkaBroker, KafkaMessage
+
+from shared.consume import ConsumePolicy, Subscription
+from shared.db import create_pool, migrate
+from shared.logging import configure_logging, log
+from shared.network import Network, load_network
+from shared.outbox import Outbox, OutboxRelay, make_producer
+from shared.settings import Settings, get_settings
+
+
+@dataclass
+class Deps:
+    """What a service's handlers are given: its database, its outbox, the network and the settings."""
+
+    service: str
+    settings: Settings
+    pool: asyncpg.Pool
+    outbox: Outbox
+    network: Network
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+SubscriptionFactory = Callable[[Deps], Sequence[Subscription]]
+Background = Callable[[Deps], Awaitable[None]]
+
+
+async def raw_body(msg: KafkaMessage) -> bytes:
+    """Decoding is the consume policy's job, so bad bytes reach it instead of crashing the subscriber."""
+    return msg.body
+
+
+@dataclass
+class ServiceRuntime:
+    name: str
+    migrations: Path
+    subscriptions: SubscriptionFactory
+    background: Sequence[Background] = ()
+    settings: Settings = field(default_factory=get_settings)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def run(self) -> None:
+        configure_logging(self.name, self.settings.log_level)
+        dsn = self.settings.database_for(self.name)
+        pool = await self._connect(dsn)
+        await migrate(pool, self.migrations)
+        deps = Deps(self.name, self.settings, pool, Outbox(self.name), load_network(self.settings.network_file))
+        dlq_producer = make_producer(self.settings.kafka_bootstrap, f"{self.name}-dlq")
+        broker = KafkaBroker(self.settings.kafka_bootstrap, client_id=self.name, acks="all",
+                             enable_idempotence=True, graceful_timeout=20.0, logger=None)
+        policy = ConsumePolicy(self.name, self._publisher(dlq_producer),
+                               self.settings.consume_max_attempts, self.settings.consume_backoff_ms / 1000)
+        for sub in self.subscriptions(deps):
+            self._subscribe(broker, policy, sub)
+        relay = OutboxRelay(pool, dsn, self.name, self.settings.kafka_bootstrap,
+                            self.settings.relay_batch_size, self.settings.relay_poll_interval_ms / 1000)
+        app = FastStream(broker, logger=None)
+
+        @app.after_startup
+        async def start_background() -> None:
+            await dlq_producer.start()
+            self._tasks = [asyncio.create_task(relay.run())]
+            self._tasks += [asyncio.create_task(job(deps)) for job in self.background]
+            log.info("service.started", subscriptions=len(broker.subscribers))
+
+        @app.after_shutdown
+        async def stop_background() -> None:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await relay.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(dlq_producer.stop(), 5)
+            await pool.close()
+            log.info("service.stopped")
+
+        await app.run()
+
+    async def _connect(self, dsn: str) -> asyncpg.Pool:
+        deadline = asyncio.get_running_loop().time() + 60
+        while True:
+            try:
+                return await create_pool(dsn, max_size=self.settings.consumer_workers * 3 + 4)
+            except (OSError, asyncpg.PostgresError) as exc:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                log.warning("db.unreachable", error=repr(exc))
+                await asyncio.sleep(1)
+
+    def _subscribe(self, broker: KafkaBroker, policy: ConsumePolicy, sub: Subscription) -> None:
+        @broker.subscriber(*sub.names, group_id=f"{self.name}.{sub.group}", auto_offset_reset="earliest",
+                           ack_policy=AckPolicy.MANUAL, max_workers=sub.workers or self.settings.consumer_workers,
+                           decoder=raw_body, session_timeout_ms=15_000, heartbeat_interval_ms=3_000)
+        async def consume(body: bytes, msg: KafkaMessage) -> None:
+            await policy.handle(msg.raw_message, sub)  # type: ignore[arg-type]
+            await msg.ack()
+
+    @staticmethod
+    def _publisher(producer: AIOKafkaProducer) -> Callable[..., Awaitable[None]]:
+        async def publish(topic: str, key: bytes | None, value: bytes | None,
+                          headers: list[tuple[str, bytes]]) -> None:
+            await asyncio.wait_for(producer.send_and_wait(topic, value, key=key, headers=headers), 15)
+        return publish

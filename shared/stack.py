@@ -1,0 +1,303 @@
+"""The local stack: a real Kafka 4.x broker (KRaft) and a real PostgreSQL, started natively or by Docker.
+
+`python -m shared.stack up|down|status` is what `make infra-up` / `make infra-down` run; the test
+fixtures call the same functions. When OMS_KAFKA_BOOTSTRAP / OMS_DATABASE_URL already answer,
+nothing is started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from contracts.topics import concrete_topics
+from shared.network import load_network
+from shared.settings import REPO_ROOT, SERVICES, Settings, get_settings
+
+INFRA = REPO_ROOT / "infra"
+
+
+class MissingPrerequisite(SystemExit):
+    """A tool the native stack needs is not installed: one clear line says what to install."""
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def wait_until(check: object, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} did not come up within {timeout:.0f}s")
+
+
+def pid_alive(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+    return pid
+
+
+def docker_available() -> bool:
+    if os.environ.get("OMS_STACK") == "native" or not shutil.which("docker"):
+        return False
+    probe = subprocess.run(["docker", "info"], capture_output=True, timeout=20, check=False)
+    return probe.returncode == 0
+
+
+@dataclass
+class NativeKafka:
+    """One broker+controller JVM from the jars Maven resolved, in a data folder of the project's own."""
+
+    settings: Settings
+
+    @property
+    def home(self) -> Path:
+        return self.settings.home / "kafka"
+
+    @property
+    def libs(self) -> Path:
+        return self.settings.jar_cache / f"kafka-{self.settings.kafka_version}" / "libs"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "kafka.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "kafka.log"
+
+    def ensure_jars(self) -> None:
+        if (self.libs / f"kafka_2.13-{self.settings.kafka_version}.jar").exists():
+            return
+        if not shutil.which("mvn"):
+            raise MissingPrerequisite("Maven is missing: install it (apt-get install maven) to fetch the Kafka jars")
+        print(f"fetching Kafka {self.settings.kafka_version} jars from Maven Central into {self.libs}")
+        subprocess.run(
+            ["mvn", "-q", "-B", "-f", str(INFRA / "kafka" / "pom.xml"),
+             f"-Dkafka.version={self.settings.kafka_version}", "dependency:copy-dependencies",
+             "-DincludeScope=runtime", f"-DoutputDirectory={self.libs}"],
+            check=True,
+        )
+
+    def java(self, main: str, *args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["java", "-cp", f"{self.libs}/*", f"-Dlog4j2.configurationFile={INFRA / 'kafka' / 'log4j2.yaml'}",
+             main, *args], capture_output=True, text=True, check=True, **kw)  # type: ignore[call-overload]
+
+    def configure(self) -> Path:
+        self.home.mkdir(parents=True, exist_ok=True)
+        props = self.home / "server.properties"
+        template = (INFRA / "kafka" / "server.properties.template").read_text()
+        props.write_text(template.format(
+            port=self.settings.kafka_port, controller_port=self.settings.kafka_controller_port,
+            data_dir=self.home / "data"))
+        if not (self.home / "data" / "meta.properties").exists():
+            cluster_id = self.java("kafka.tools.StorageTool", "random-uuid").stdout.strip()
+            self.java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted")
+        return props
+
+    def start(self) -> None:
+        if port_open(self.settings.kafka_port):
+            return
+        if not shutil.which("java"):
+            raise MissingPrerequisite("Java is missing: install a JDK 17+ (apt-get install openjdk-17-jre-headless)")
+        self.ensure_jars()
+        props = self.configure()
+        heap = os.environ.get("OMS_KAFKA_HEAP", "512m")
+        with self.log_file.open("ab") as log:
+            proc = subprocess.Popen(
+                ["java", f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-cp", f"{self.libs}/*",
+                 f"-Dlog4j2.configurationFile={INFRA / 'kafka' / 'log4j2.yaml'}", "kafka.Kafka", str(props)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.pid_file.write_text(str(proc.pid))
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"Kafka exited with {proc.returncode}; see {self.log_file}")
+            return port_open(self.settings.kafka_port)
+
+        wait_until(ready, f"Kafka on 127.0.0.1:{self.settings.kafka_port}", timeout=90)
+
+    def stop(self, hard: bool = False) -> None:
+        pid = pid_alive(self.pid_file)
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGKILL if hard else signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and pid_alive(self.pid_file):
+            time.sleep(0.2)
+        if pid_alive(self.pid_file):
+            os.kill(pid, signal.SIGKILL)
+            while pid_alive(self.pid_file):
+                time.sleep(0.1)
+        self.pid_file.unlink(missing_ok=True)
+
+
+@dataclass
+class NativePostgres:
+    """A PostgreSQL cluster from Debian's binaries, `initdb`'d into a data folder of the project's own."""
+
+    settings: Settings
+
+    @property
+    def bindir(self) -> Path:
+        found = shutil.which("pg_ctl")
+        if found:
+            return Path(found).resolve().parent
+        versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+        if not versions:
+            raise MissingPrerequisite("PostgreSQL is missing: install it (apt-get install postgresql)")
+        return versions[-1].parent
+
+    @property
+    def home(self) -> Path:
+        return self.settings.home / "postgres"
+
+    @property
+    def data(self) -> Path:
+        return self.home / "data"
+
+    def as_owner(self, *cmd: str) -> list[str]:
+        """PostgreSQL refuses to run as root: run its tools as the `postgres` user then."""
+        if os.geteuid() != 0:
+            return list(cmd)
+        return ["runuser", "-u", "postgres", "--", *cmd]
+
+    def prepare(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            os.chown(self.home, owner.pw_uid, owner.pw_gid)
+            denied = subprocess.run(self.as_owner("test", "-w", str(self.home)), check=False).returncode
+            if denied:
+                raise MissingPrerequisite(f"the postgres user cannot reach {self.home}: set OMS_HOME to a folder it can")
+        if not (self.data / "PG_VERSION").exists():
+            subprocess.run(self.as_owner(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "oms",
+                                         "--auth=trust", "-E", "UTF8", "--no-instructions"),
+                           check=True, capture_output=True)
+
+    def start(self) -> None:
+        port = self.settings.postgres_port
+        if not port_open(port):
+            self.prepare()
+            subprocess.run(self.as_owner(
+                str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.home / "postgres.log"), "-w",
+                "-t", "60", "-o",
+                f"-p {port} -k {self.home} -c listen_addresses=127.0.0.1 -c max_connections=400 "
+                "-c shared_buffers=256MB", "start"), check=True, capture_output=True)
+        asyncio.run(self.create_databases())
+
+    async def create_databases(self) -> None:
+        dsn = self.settings.database_url.replace("{database}", "postgres")
+        conn = await asyncpg.connect(dsn)
+        try:
+            existing = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
+            for service in (*SERVICES, "test"):
+                if f"oms_{service}" not in existing:
+                    await conn.execute(f'CREATE DATABASE "oms_{service}"')
+        finally:
+            await conn.close()
+
+    def stop(self, hard: bool = False) -> None:
+        if not (self.data / "postmaster.pid").exists():
+            return
+        mode = "immediate" if hard else "fast"
+        subprocess.run(self.as_owner(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"),
+                       check=False, capture_output=True)
+
+
+async def create_topics(settings: Settings) -> int:
+    """Creates every contract topic (and its DLQ) for the network's partners; existing ones stay."""
+    network = load_network(settings.network_file)
+    wanted = concrete_topics([loc.id for loc in network.locations], [c.id for c in network.carriers])
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                existing = set(await admin.list_topics())
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+        missing = [NewTopic(name, parts, 1) for name, parts in wanted if name not in existing]
+        if missing:
+            await admin.create_topics(missing)
+        return len(missing)
+    finally:
+        await admin.close()
+
+
+class Stack:
+    """What `make infra-up` starts: native processes here, `docker compose` where a Docker engine runs."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.kafka = NativeKafka(self.settings)
+        self.postgres = NativePostgres(self.settings)
+        self.compose = docker_available()
+
+    def up(self) -> None:
+        if self.compose:
+            subprocess.run(["docker", "compose", "up", "-d", "--wait", "kafka", "postgres"], cwd=REPO_ROOT, check=True)
+        else:
+            self.postgres.start()
+            self.kafka.start()
+        if not self.compose:
+            asyncio.run(self.postgres.create_databases())
+        asyncio.run(create_topics(self.settings))
+
+    def down(self) -> None:
+        if self.compose:
+            subprocess.run(["docker", "compose", "down"], cwd=REPO_ROOT, check=True)
+            return
+        self.kafka.stop()
+        self.postgres.stop()
+
+    def describe(self) -> str:
+        s = self.settings
+        how = "docker compose" if self.compose else f"native, data in {s.home}"
+        return (f"Kafka {s.kafka_version} (KRaft): {s.kafka_bootstrap}\n"
+                f"PostgreSQL: {s.database_url.replace('{database}', 'oms_<service>')}\n"
+                f"started by: {how}\n"
+                f"look at a topic: make kafka-console TOPIC=oms.orders.events.v1")
+
+
+def main(argv: list[str]) -> None:
+    stack = Stack()
+    command = argv[1] if len(argv) > 1 else "status"
+    if command == "up":
+        stack.up()
+        print(stack.describe())
+    elif command == "down":
+        stack.down()
+        print("stack stopped")
+    else:
+        up = port_open(stack.settings.kafka_port), port_open(stack.settings.postgres_port)
+        print(f"kafka {'up' if up[0] else 'down'}, postgres {'up' if up[1] else 'down'}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

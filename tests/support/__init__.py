@@ -1,0 +1,1 @@
+"""Helpers the test tiers share: polling with deadlines, service processes, reading topics."""
