@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -24,10 +24,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _type_and_id_required(schema: dict[str, Any]) -> None:
+    """On the wire `type` and `id` are required; in code they default (type fixed, id new)."""
+    schema["required"] = ["type", "id", *[f for f in schema.get("required", []) if f not in ("type", "id")]]
+
+
 class Message(BaseModel):
     """Every message: a stable `type` and an `id` that retries of the same message keep."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=_type_and_id_required)
 
     type: str
     id: NonEmpty = Field(default_factory=new_id)

@@ -72,5 +72,13 @@ class OrderReturnRequested(ChannelMessage):
     reason: str | None = None
 
 
-__all__ = ["Customer", "OrderLine", "Payment", "OrderSubmitted", "OrderCancelRequested",
-           "OrderHoldReleased", "OrderReturnRequested", "Quantity"]
+__all__ = [
+    "Customer",
+    "OrderCancelRequested",
+    "OrderHoldReleased",
+    "OrderLine",
+    "OrderReturnRequested",
+    "OrderSubmitted",
+    "Payment",
+    "Quantity",
+]

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -64,7 +65,7 @@ class ConsumePolicy:
         except InvalidMessage as invalid:
             await self.dead_letter(record, invalid.reason, attempts=1)
             if sub.on_invalid is not None:
-                await self._retry_transient(lambda: sub.on_invalid(invalid, record))  # type: ignore[misc]
+                await self._retry_transient(partial(sub.on_invalid, invalid, record))
             return
         structlog.contextvars.bind_contextvars(
             message_id=message.id, type=message.type, order_id=getattr(message, "order_id", None))
@@ -83,7 +84,7 @@ class ConsumePolicy:
                 outages += 1
                 log.warning("consume.transient_failure", error=repr(exc), outages=outages)
                 await asyncio.sleep(min(self.backoff_s * 2 ** min(outages, 5), 5.0))
-            except Exception as exc:  # noqa: BLE001 - a message-caused failure: retried, then dead-lettered
+            except Exception as exc:
                 failures += 1
                 if failures >= self.max_attempts:
                     log.error("consume.failed", error=repr(exc), attempts=failures)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -16,9 +16,10 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound=Message)
 Effect = Callable[["Deps", asyncpg.Connection, M], Awaitable[None]]
+BoundHandler = Callable[["Deps", Any], Awaitable[None]]
 
 
-def transactional(effect: Effect[M]) -> Callable[["Deps", M], Awaitable[None]]:
+def transactional(effect: Effect[M]) -> Callable[[Deps, M], Awaitable[None]]:
     @wraps(effect)
     async def handle(deps: Deps, message: M) -> None:
         async with deps.pool.acquire() as conn, conn.transaction():
@@ -27,7 +28,7 @@ def transactional(effect: Effect[M]) -> Callable[["Deps", M], Awaitable[None]]:
     return handle
 
 
-def bind(deps: Deps, handlers: dict[str, Callable[[Deps, Any], Awaitable[None]]]) -> dict[str, Any]:
+def bind(deps: Deps, handlers: Mapping[str, BoundHandler]) -> dict[str, Any]:
     """Handlers by message type, each given the service's deps."""
     def bound(fn: Callable[[Deps, Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
         async def call(message: Any) -> None:

@@ -60,6 +60,8 @@ def parse(raw: bytes | None, topic: Topic) -> Message:
     model = topic.message_types.get(kind) if isinstance(kind, str) else None
     if model is None:
         raise InvalidMessage(f"unknown type {kind!r} for {topic.name}", body)
+    if not isinstance(body.get("id"), str) or not body["id"]:
+        raise InvalidMessage(f"invalid {kind}: id: Field required", body)
     try:
         return model.model_validate(body)
     except ValidationError as exc:

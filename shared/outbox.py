@@ -86,7 +86,7 @@ class OutboxRelay:
                 await self._lead()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - an outage: log, back off, try again
+            except Exception as exc:
                 log.warning("outbox.relay_failed", error=repr(exc), retry_in_s=backoff)
                 await self._drop_producer()
                 await asyncio.sleep(backoff)

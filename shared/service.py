@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -34,7 +35,7 @@ class Deps:
 
 
 SubscriptionFactory = Callable[[Deps], Sequence[Subscription]]
-Background = Callable[[Deps], Awaitable[None]]
+Background = Callable[[Deps], Coroutine[Any, Any, None]]
 
 
 async def raw_body(msg: KafkaMessage) -> bytes:

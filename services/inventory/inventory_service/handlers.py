@@ -9,12 +9,20 @@ import asyncpg
 from contracts import topics
 from contracts.base import SkuQuantity
 from contracts.inventory import (
-    Allocation, StockAdjusted, StockCounted, StockInboundExpected, StockLevelChanged, StockLow, StockReceived,
-    StockReleased, StockReservationFailed, StockReserved,
+    Allocation,
+    StockAdjusted,
+    StockCounted,
+    StockInboundExpected,
+    StockLevelChanged,
+    StockLow,
+    StockReceived,
+    StockReleased,
+    StockReservationFailed,
+    StockReserved,
 )
 from contracts.order import CommitStock, ReleaseStock, ReserveStock
 from inventory_service import domain, store
-from shared.handling import transactional
+from shared.handling import BoundHandler, transactional
 from shared.logging import log
 from shared.service import Deps
 
@@ -141,6 +149,8 @@ async def commit_stock(deps: Deps, conn: asyncpg.Connection, cmd: CommitStock) -
     await finish(deps, conn, cmd.order_id, cmd.reservation_id, "committed", cmd.id)
 
 
-HANDLERS_ADJUSTMENTS = {name: transactional(change_level) for name in topics.INVENTORY_ADJUSTMENTS.message_types}
-HANDLERS_COMMANDS = {"inventory.reserve_stock": reserve_stock, "inventory.release_stock": release_stock,
-                     "inventory.commit_stock": commit_stock}
+HANDLERS_ADJUSTMENTS: dict[str, BoundHandler] = {
+    name: transactional(change_level) for name in topics.INVENTORY_ADJUSTMENTS.message_types}
+HANDLERS_COMMANDS: dict[str, BoundHandler] = {
+    "inventory.reserve_stock": reserve_stock, "inventory.release_stock": release_stock,
+    "inventory.commit_stock": commit_stock}

@@ -1,0 +1,55 @@
+# The OMS's commands. `make demo` and `make test` are the two that matter; see README.md.
+PY      ?= .venv/bin/python
+VENV    := .venv/.installed
+export OMS_STACK ?= auto
+
+.PHONY: help install jars infra-up infra-down test test-fast lint contracts demo up down logs bench bench-relay \
+        kafka-console kafka-topics clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+
+$(VENV): pyproject.toml
+	python3 -m venv .venv
+	.venv/bin/pip install -q --upgrade pip
+	.venv/bin/pip install -q -e '.[dev]'
+	touch $(VENV)
+
+install: $(VENV) ## virtual environment with the pinned packages
+
+jars: $(VENV) ## fetch the Kafka broker jars from Maven Central (cached in ~/.cache/oms)
+	$(PY) -c "from shared.stack import NativeKafka; from shared.settings import get_settings; NativeKafka(get_settings()).ensure_jars()"
+
+infra-up: $(VENV) ## start Kafka and PostgreSQL (native, or docker compose where Docker runs)
+	$(PY) -m shared.stack up
+
+infra-down: $(VENV) ## stop what infra-up started
+	$(PY) -m shared.stack down
+
+test: $(VENV) ## the whole suite on the real broker and database (starts them when needed)
+	$(PY) -m pytest
+
+test-fast: $(VENV) ## unit and contract tests only
+	$(PY) -m pytest -m "unit or contract"
+
+lint: $(VENV) ## ruff and mypy
+	.venv/bin/ruff check .
+	.venv/bin/mypy contracts shared oms_cli services tests
+
+contracts: $(VENV) ## regenerate JSON Schemas and the AsyncAPI document from the models
+	$(PY) -m contracts.generate
+
+bench-relay: $(VENV) ## outbox relay throughput, commit to broker ack
+	$(PY) -m scripts.bench_relay
+
+kafka-console: ## read a topic from the start: make kafka-console TOPIC=oms.orders.events.v1
+	java -cp "$$HOME/.cache/oms/kafka-4.1.1/libs/*" org.apache.kafka.tools.consumer.ConsoleConsumer \
+	  --bootstrap-server 127.0.0.1:19092 --topic $(TOPIC) --from-beginning \
+	  --property print.key=true --property print.headers=true
+
+kafka-topics: ## list topics with partitions
+	java -cp "$$HOME/.cache/oms/kafka-4.1.1/libs/*" org.apache.kafka.tools.TopicCommand \
+	  --bootstrap-server 127.0.0.1:19092 --describe | grep -v '^\s*Topic:.*Partition:' || true
+
+clean: infra-down ## stop the stack and delete its data
+	rm -rf .oms

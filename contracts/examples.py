@@ -1,0 +1,78 @@
+"""One realistic example of every message, validated by the contract tests and shown in the docs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ADDRESS = {"name": "Ada Example", "line1": "Example Street 1", "city": "Berlin", "postal_code": "10115", "country": "DE"}
+ORDER_REF = {"channel": "web", "external_id": "W-1001"}
+STOCK = {"sku": "SKU-CHAIR-01", "location_id": "dc-rotterdam"}
+FULFILLMENT = {"fulfillment_id": "ful-1", "order_id": "ord-1"}
+SHIPMENT = {"shipment_id": "shp-1", "order_id": "ord-1"}
+LINES = [{"sku": "SKU-CHAIR-01", "quantity": 2}]
+PARCELS = [{"parcel_id": "p-1", "weight_grams": 5400, "length_cm": 60, "width_cm": 40, "height_cm": 30}]
+NOW = "2026-11-26T10:00:00+00:00"
+
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "order.submitted": {**ORDER_REF, "placed_at": NOW, "currency": "EUR",
+                        "customer": {"id": "c-1", "email": "ada@example.com", "name": "Ada Example"},
+                        "shipping_address": ADDRESS,
+                        "lines": [{"sku": "SKU-CHAIR-01", "quantity": 2, "unit_price": "89.90"}],
+                        "shipping_speed": "standard", "payment": {"status": "authorized", "reference": "psp-1"}},
+    "order.cancel_requested": {**ORDER_REF, "reason": "changed mind"},
+    "order.hold_released": {**ORDER_REF, "reason": "address confirmed"},
+    "order.return_requested": {**ORDER_REF, "lines": LINES, "return_location_id": "store-munich"},
+    "order.status_changed": {"order_id": "ord-1", **ORDER_REF, "status": "accepted", "previous_status": "received",
+                             "sequence": 2, "occurred_at": NOW, "shipments": []},
+    "stock.counted": {**STOCK, "on_hand": 40},
+    "stock.adjusted": {**STOCK, "delta": -2, "reason": "damaged"},
+    "stock.inbound_expected": {**STOCK, "quantity": 100, "eta": NOW},
+    "stock.received": {**STOCK, "quantity": 100},
+    "stock.level_changed": {**STOCK, "on_hand": 40, "reserved": 2, "available": 38, "inbound": 0},
+    "stock.low": {**STOCK, "available": 3, "reorder_point": 5},
+    "fulfillment.requested": {**FULFILLMENT, "location_id": "dc-rotterdam", "lines": LINES, "ship_to": ADDRESS,
+                              "service_level": "standard", "ship_by": NOW,
+                              "invoice": {"number": "INV-1", "currency": "EUR", "total": "179.80",
+                                          "lines": [{"sku": "SKU-CHAIR-01", "quantity": 2, "unit_price": "89.90",
+                                                     "total": "179.80"}]}},
+    "fulfillment.cancel_requested": {**FULFILLMENT, "reason": "customer cancelled"},
+    "fulfillment.accepted": {"fulfillment_id": "ful-1"},
+    "fulfillment.rejected": {"fulfillment_id": "ful-1", "reason": "short", "short_lines": LINES},
+    "fulfillment.picked": {"fulfillment_id": "ful-1"},
+    "fulfillment.packed": {"fulfillment_id": "ful-1", "parcels": PARCELS},
+    "fulfillment.qc_failed": {"fulfillment_id": "ful-1", "reason": "scratched"},
+    "fulfillment.cancelled": {"fulfillment_id": "ful-1"},
+    "fulfillment.cancel_refused": {"fulfillment_id": "ful-1", "reason": "already packed"},
+    "shipment.booking_requested": {**SHIPMENT, "carrier_id": "dhl", "service_level": "standard",
+                                   "from_location_id": "dc-rotterdam", "ship_from": ADDRESS, "ship_to": ADDRESS,
+                                   "parcels": PARCELS},
+    "shipment.cancel_requested": {**SHIPMENT, "reason": "order cancelled"},
+    "shipment.booked": {"shipment_id": "shp-1", "tracking_number": "DHL123", "pickup_at": NOW},
+    "shipment.booking_failed": {"shipment_id": "shp-1", "reason": "no capacity"},
+    "shipment.picked_up": {"shipment_id": "shp-1"},
+    "shipment.in_transit": {"shipment_id": "shp-1"},
+    "shipment.delivered": {"shipment_id": "shp-1", "delivered_at": NOW},
+    "shipment.exception": {"shipment_id": "shp-1", "reason": "address not found"},
+    "notification.requested": {"order_id": "ord-1", "kind": "shipped", "medium": "email",
+                               "recipient": "ada@example.com", "shipment_id": "shp-1",
+                               "subject": "Your order is on its way", "body": "Tracking: DHL123"},
+    "inventory.reserve_stock": {"order_id": "ord-1", "lines": LINES, "ship_to": ADDRESS},
+    "inventory.release_stock": {"order_id": "ord-1"},
+    "inventory.commit_stock": {"order_id": "ord-1", "reservation_id": "res-1"},
+    "inventory.stock_reserved": {"order_id": "ord-1", "allocations": [
+        {"reservation_id": "res-1", "location_id": "dc-rotterdam", "lines": LINES}]},
+    "inventory.stock_reservation_failed": {"order_id": "ord-1", "reason": "insufficient_stock"},
+    "inventory.stock_released": {"order_id": "ord-1", "reservation_ids": ["res-1"]},
+    "fulfillment.request_fulfillment": {**FULFILLMENT, "location_id": "dc-rotterdam", "lines": LINES,
+                                        "ship_to": ADDRESS, "service_level": "standard"},
+    "fulfillment.cancel_fulfillment": {**FULFILLMENT},
+    "fulfillment.progressed": {**FULFILLMENT, "location_id": "dc-rotterdam", "status": "accepted"},
+    "shipping.book_shipment": {**SHIPMENT, "location_id": "dc-rotterdam", "service_level": "standard",
+                               "ship_to": ADDRESS, "parcels": PARCELS},
+    "shipping.shipment_progressed": {**SHIPMENT, "carrier_id": "dhl", "status": "booked",
+                                     "tracking_number": "DHL123"},
+}
+
+
+def example(kind: str) -> dict[str, Any]:
+    return {"type": kind, "id": f"example-{kind}", **EXAMPLES[kind]}
