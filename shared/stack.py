@@ -8,6 +8,7 @@ nothing is started.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pwd
 import shutil
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import psutil
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from contracts.topics import concrete_topics
@@ -49,12 +51,17 @@ def wait_until(check: object, what: str, timeout: float = 60.0) -> None:
 
 
 def pid_alive(pid_file: Path) -> int | None:
+    """The pid in the file if that process still runs (a zombie child is reaped and counts as gone)."""
     try:
         pid = int(pid_file.read_text())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+    except (FileNotFoundError, ValueError):
         return None
-    return pid
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    try:
+        return pid if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE else None
+    except psutil.NoSuchProcess:
+        return None
 
 
 def docker_available() -> bool:
@@ -148,8 +155,7 @@ class NativeKafka:
             time.sleep(0.2)
         if pid_alive(self.pid_file):
             os.kill(pid, signal.SIGKILL)
-            while pid_alive(self.pid_file):
-                time.sleep(0.1)
+            wait_until(lambda: pid_alive(self.pid_file) is None, "Kafka to die after SIGKILL", timeout=30)
         self.pid_file.unlink(missing_ok=True)
 
 
