@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import structlog
 from aiokafka.structs import ConsumerRecord
+from pydantic import ValidationError
 
 from contracts.base import Message
 from contracts.topics import Topic
@@ -37,6 +38,7 @@ class Subscription:
     handlers: dict[str, Handler]
     on_invalid: InvalidHandler | None = None
     workers: int | None = None
+    dead_letter_invalid: bool = True  # False where another service owns the topic's dead letters
 
     @property
     def group(self) -> str:
@@ -63,6 +65,8 @@ class ConsumePolicy:
             if handler is None:
                 raise InvalidMessage(f"{self.consumer} has no handler for {message.type}")
         except InvalidMessage as invalid:
+            if not sub.dead_letter_invalid:
+                return
             await self.dead_letter(record, invalid.reason, attempts=1)
             if sub.on_invalid is not None:
                 await self._retry_transient(partial(sub.on_invalid, invalid, record))
@@ -80,17 +84,17 @@ class ConsumePolicy:
             except Unprocessable as exc:
                 await self.dead_letter(record, f"unprocessable: {exc}", attempts=1)
                 return
-            except TRANSIENT as exc:
+            except (*TRANSIENT, NotReady) as exc:
                 outages += 1
                 log.warning("consume.transient_failure", error=repr(exc), outages=outages)
                 await asyncio.sleep(min(self.backoff_s * 2 ** min(outages, 5), 5.0))
             except Exception as exc:
                 failures += 1
                 if failures >= self.max_attempts:
-                    log.error("consume.failed", error=repr(exc), attempts=failures)
-                    await self.dead_letter(record, f"{type(exc).__name__}: {exc}", attempts=failures)
+                    log.error("consume.failed", error=describe(exc), attempts=failures)
+                    await self.dead_letter(record, describe(exc), attempts=failures)
                     return
-                log.warning("consume.retrying", error=repr(exc), attempt=failures)
+                log.warning("consume.retrying", error=describe(exc), attempt=failures)
                 await asyncio.sleep(self.backoff_s * 2 ** (failures - 1))
 
     async def _retry_transient(self, action: Callable[[], Awaitable[None]]) -> None:
@@ -115,6 +119,18 @@ class ConsumePolicy:
         await self._retry_transient(lambda: self.publish(f"{record.topic}.dlq", record.key, record.value, headers))
         self.dead_lettered += 1
         log.warning("consume.dead_lettered", reason=reason, attempts=attempts)
+
+
+def describe(exc: Exception) -> str:
+    """One line about a failure, without the input values a validation error would echo (customer data)."""
+    if isinstance(exc, ValidationError):
+        return f"ValidationError: {exc.error_count()} error(s): " + "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
+    return f"{type(exc).__name__}: {exc}"
+
+
+class NotReady(Exception):
+    """Something this message needs has not arrived yet (from another topic): retried, never dead-lettered."""
 
 
 class Unprocessable(Exception):

@@ -26,7 +26,7 @@ class InvalidMessage(Exception):
 
 
 def encode(message: Message) -> bytes:
-    return orjson.dumps(message.model_dump(mode="json", exclude_none=True))
+    return orjson.dumps(message.model_dump(mode="json"))
 
 
 def traceparent() -> str:

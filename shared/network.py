@@ -18,6 +18,9 @@ class Location(BaseModel):
     name: str
     country: str
     region: str
+    line1: str = ""
+    city: str = ""
+    postal_code: str = ""
     lat: float
     lon: float
     ships: bool = True

@@ -101,12 +101,15 @@ class ServiceRuntime:
                 await asyncio.sleep(1)
 
     def _subscribe(self, broker: KafkaBroker, policy: ConsumePolicy, sub: Subscription) -> None:
-        @broker.subscriber(*sub.names, group_id=f"{self.name}.{sub.group}", auto_offset_reset="earliest",
-                           ack_policy=AckPolicy.MANUAL, max_workers=sub.workers or self.settings.consumer_workers,
-                           decoder=raw_body, session_timeout_ms=15_000, heartbeat_interval_ms=3_000)
-        async def consume(body: bytes, msg: KafkaMessage) -> None:
-            await policy.handle(msg.raw_message, sub)  # type: ignore[arg-type]
-            await msg.ack()
+        """One subscriber per concrete topic: each handles its partitions concurrently, each partition in order."""
+        workers = min(sub.workers or self.settings.consumer_workers, sub.topic.partitions)
+        for name in sub.names:
+            @broker.subscriber(name, group_id=f"{self.name}.{sub.group}", auto_offset_reset="earliest",
+                               ack_policy=AckPolicy.MANUAL, max_workers=workers, decoder=raw_body,
+                               session_timeout_ms=15_000, heartbeat_interval_ms=3_000)
+            async def consume(body: bytes, msg: KafkaMessage) -> None:
+                await policy.handle(msg.raw_message, sub)  # type: ignore[arg-type]
+                await msg.ack()
 
     @staticmethod
     def _publisher(producer: AIOKafkaProducer) -> Callable[..., Awaitable[None]]:

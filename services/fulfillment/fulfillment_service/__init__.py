@@ -1,1 +1,1 @@
-"""Placeholder, filled in by the saga issue."""
+"""The fulfillment service: requests to warehouses and stores, invoices, pick/pack/QC progress."""

@@ -1,1 +1,1 @@
-"""Placeholder, filled in by the saga issue."""
+"""The notification service: messages to customers and operators, each sent once."""

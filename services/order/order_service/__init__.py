@@ -1,1 +1,1 @@
-"""Placeholder, filled in by the saga issue."""
+"""The order service: orders, their lines, customer and address, the status timeline, and the saga."""

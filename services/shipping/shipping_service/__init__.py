@@ -1,1 +1,1 @@
-"""Placeholder, filled in by the saga issue."""
+"""The shipping service: carrier choice by rate and transit time, bookings, pickups and tracking."""

@@ -1,1 +1,1 @@
-"""Placeholder, filled in by the saga issue."""
+"""Partner simulators that play warehouses, stores and carriers on their public topics."""

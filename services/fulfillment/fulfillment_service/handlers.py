@@ -1,0 +1,75 @@
+"""Fulfillment handlers: hand a reservation to its warehouse; turn the warehouse's updates into progress."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from contracts import topics
+from contracts.fulfillment import FulfillmentProgressed
+from contracts.order import CancelFulfillment, RequestFulfillment
+from contracts.partners import (
+    FulfillmentCancelRequested,
+    FulfillmentPacked,
+    FulfillmentRejected,
+    FulfillmentRequested,
+    FulfillmentUpdate,
+)
+from fulfillment_service import domain, store
+from shared.consume import Unprocessable
+from shared.handling import BoundHandler, transactional
+from shared.logging import log
+from shared.service import Deps
+
+SHIP_WITHIN = {"express": timedelta(hours=4), "standard": timedelta(days=1)}
+
+
+@transactional
+async def request_fulfillment(deps: Deps, conn: asyncpg.Connection, cmd: RequestFulfillment) -> None:
+    now = datetime.now(UTC)
+    location = deps.network.location(cmd.location_id)
+    invoice = domain.invoice(cmd.fulfillment_id, cmd.currency, cmd.lines, cmd.unit_prices)
+    ship_by = now + SHIP_WITHIN.get(cmd.service_level, SHIP_WITHIN["standard"])
+    deadline = now + timedelta(seconds=location.accept_within_s)
+    if not await store.insert(conn, cmd.fulfillment_id, cmd.order_id, cmd.location_id, cmd.lines, invoice, ship_by,
+                              deadline):
+        return
+    request = FulfillmentRequested(
+        fulfillment_id=cmd.fulfillment_id, order_id=cmd.order_id, location_id=cmd.location_id, lines=cmd.lines,
+        ship_to=cmd.ship_to, service_level=cmd.service_level, ship_by=ship_by, invoice=invoice)
+    await deps.outbox.add(conn, topics.WAREHOUSE_REQUESTS.for_partner(cmd.location_id), cmd.order_id, request)
+    log.info("fulfillment.requested", order_id=cmd.order_id, location_id=cmd.location_id)
+
+
+@transactional
+async def cancel_fulfillment(deps: Deps, conn: asyncpg.Connection, cmd: CancelFulfillment) -> None:
+    row = await store.lock(conn, cmd.fulfillment_id)
+    if row is None or row["status"] in domain.FINAL:
+        return
+    request = FulfillmentCancelRequested(fulfillment_id=cmd.fulfillment_id, order_id=cmd.order_id, reason=cmd.reason)
+    await deps.outbox.add(conn, topics.WAREHOUSE_REQUESTS.for_partner(row["location_id"]), cmd.order_id, request)
+
+
+@transactional
+async def warehouse_update(deps: Deps, conn: asyncpg.Connection, update: FulfillmentUpdate) -> None:
+    row = await store.lock(conn, update.fulfillment_id)
+    if row is None:
+        raise Unprocessable(f"no fulfillment {update.fulfillment_id}")
+    status = domain.UPDATE_STATUS[update.type]
+    if not domain.moves_on(row["status"], status):
+        log.info("fulfillment.update_ignored", order_id=row["order_id"], status=status, current=row["status"])
+        return
+    await store.set_status(conn, update.fulfillment_id, status)
+    progressed = FulfillmentProgressed(
+        order_id=row["order_id"], fulfillment_id=update.fulfillment_id, location_id=row["location_id"], status=status,
+        reason=getattr(update, "reason", None),
+        short_lines=(update.short_lines or []) if isinstance(update, FulfillmentRejected) else [],
+        parcels=update.parcels if isinstance(update, FulfillmentPacked) else [])
+    await deps.outbox.add(conn, topics.FULFILLMENT_EVENTS.name, row["order_id"], progressed)
+    log.info("fulfillment.progressed", order_id=row["order_id"], status=status)
+
+
+COMMANDS: dict[str, BoundHandler] = {
+    "fulfillment.request_fulfillment": request_fulfillment, "fulfillment.cancel_fulfillment": cancel_fulfillment}
+UPDATES: dict[str, BoundHandler] = {kind: warehouse_update for kind in topics.WAREHOUSE_UPDATES.message_types}

@@ -1,0 +1,33 @@
+"""The fulfillment service's SQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+import orjson
+
+from contracts.base import SkuQuantity
+from contracts.partners import Invoice
+
+
+async def insert(conn: asyncpg.Connection, fulfillment_id: str, order_id: str, location_id: str,
+                 lines: list[SkuQuantity], invoice: Invoice, ship_by: datetime, deadline_at: datetime) -> bool:
+    return bool(await conn.fetchval(
+        "INSERT INTO fulfillments (fulfillment_id, order_id, location_id, status, lines, invoice, ship_by, deadline_at) "
+        "VALUES ($1, $2, $3, 'requested', $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING true",
+        fulfillment_id, order_id, location_id, orjson.dumps([line.model_dump() for line in lines]).decode(),
+        invoice.model_dump_json(), ship_by, deadline_at))
+
+
+async def lock(conn: asyncpg.Connection, fulfillment_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT fulfillment_id, order_id, location_id, status FROM fulfillments WHERE fulfillment_id = $1 FOR UPDATE",
+        fulfillment_id)
+
+
+async def set_status(conn: asyncpg.Connection, fulfillment_id: str, status: str) -> None:
+    await conn.execute(
+        "UPDATE fulfillments SET status = $2, updated_at = now(), "
+        "deadline_at = CASE WHEN $2 = 'requested' THEN deadline_at END WHERE fulfillment_id = $1",
+        fulfillment_id, status)

@@ -1,0 +1,28 @@
+"""The notification service's wiring: contacts from the inbound topic, order events, and the dispatcher."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from contracts import topics
+from notification_service.handlers import EVENTS, INBOUND, dispatch
+from notification_service.senders import sender_from_env
+from shared.consume import Subscription
+from shared.handling import bind
+from shared.service import Deps, ServiceRuntime
+
+
+def subscriptions(deps: Deps) -> list[Subscription]:
+    return [
+        Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name,), bind(deps, INBOUND),
+                     dead_letter_invalid=False, workers=2),
+        Subscription(topics.ORDERS_EVENTS, (topics.ORDERS_EVENTS.name,), bind(deps, EVENTS)),
+    ]
+
+
+async def dispatcher(deps: Deps) -> None:
+    await dispatch(deps, sender_from_env(deps.settings.home))
+
+
+def runtime() -> ServiceRuntime:
+    return ServiceRuntime("notification", Path(__file__).parent / "sql", subscriptions, background=[dispatcher])

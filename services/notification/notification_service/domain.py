@@ -1,0 +1,53 @@
+"""Which notifications an order event calls for, and their wording. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contracts.order import OrderStatusChanged
+
+STATUS_KINDS = {"accepted": "confirmation", "backordered": "backordered", "on_hold": "on_hold",
+                "cancelled": "cancelled", "rejected": "rejected"}
+OPERATOR_REASONS = {"no_carrier", "delivery_exception"}
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: str
+    shipment_id: str
+    subject: str
+    body: str
+    to_operators: bool = False
+
+
+def notices(event: OrderStatusChanged) -> list[Notice]:
+    """Everything the event asks to tell; the store keeps each (order, kind, shipment) to one."""
+    ref = event.external_id
+    found: list[Notice] = []
+    kind = STATUS_KINDS.get(event.status)
+    if kind and event.status != event.previous_status:
+        why = f" ({event.reason.message})" if event.reason else ""
+        found.append(Notice(kind, "", SUBJECTS[kind].format(ref=ref), f"Order {ref} is {event.status}{why}."))
+    for shipment in event.shipments:
+        if shipment.status in ("shipped", "delivered"):
+            tracking = f" with {shipment.carrier_id}, tracking number {shipment.tracking_number}"
+            found.append(Notice("shipped", shipment.shipment_id, SUBJECTS["shipped"].format(ref=ref),
+                                f"Part of order {ref} has left {shipment.location_id}{tracking}."))
+        if shipment.status == "delivered":
+            found.append(Notice("delivered", shipment.shipment_id, SUBJECTS["delivered"].format(ref=ref),
+                                f"A parcel of order {ref} was delivered ({shipment.carrier_id})."))
+    if event.reason and event.reason.code in OPERATOR_REASONS:
+        found.append(Notice(f"operator_{event.reason.code}", f"seq-{event.sequence}", f"Order {ref} needs a person",
+                            event.reason.message, to_operators=True))
+    return found
+
+
+SUBJECTS = {
+    "confirmation": "We have your order {ref}",
+    "backordered": "Order {ref}: some items are on their way to us",
+    "on_hold": "Order {ref}: we need to check something",
+    "cancelled": "Order {ref} is cancelled",
+    "rejected": "We could not take order {ref}",
+    "shipped": "Order {ref} is on its way",
+    "delivered": "Order {ref} was delivered",
+}

@@ -1,0 +1,68 @@
+"""Notification handlers: remember whom to tell; turn order events into notifications, once each."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+
+import asyncpg
+
+from contracts import topics
+from contracts.channels import OrderSubmitted
+from contracts.notification import NotificationRequested
+from contracts.order import OrderStatusChanged
+from notification_service import domain, store
+from notification_service.senders import Sender
+from shared.consume import NotReady
+from shared.handling import BoundHandler, transactional
+from shared.logging import log
+from shared.service import Deps
+
+OPERATORS = os.environ.get("OMS_OPERATOR_EMAIL", "operators@oms.local")
+
+
+@transactional
+async def remember_contact(deps: Deps, conn: asyncpg.Connection, msg: OrderSubmitted) -> None:
+    await store.add_contact(conn, msg.order_key, msg.customer.email, msg.customer.phone, msg.customer.name)
+
+
+@transactional
+async def order_event(deps: Deps, conn: asyncpg.Connection, event: OrderStatusChanged) -> None:
+    notices = domain.notices(event)
+    if not notices:
+        return
+    contact = await store.contact(conn, f"{event.channel}:{event.external_id}")
+    if contact is None and event.status != "rejected":
+        raise NotReady(f"contact of {event.order_id} not seen yet")
+    for notice in notices:
+        recipient = OPERATORS if notice.to_operators else (contact["email"] if contact else None)
+        if recipient is None:
+            continue
+        notification_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{event.order_id}/{notice.kind}/{notice.shipment_id}"))
+        if await store.add_notification(conn, notification_id, event.order_id, notice.kind, notice.shipment_id,
+                                        "email", recipient, notice.subject, notice.body):
+            await deps.outbox.add(conn, topics.NOTIFICATIONS.name, event.order_id, NotificationRequested(
+                id=notification_id, order_id=event.order_id, kind=notice.kind, medium="email", recipient=recipient,
+                shipment_id=notice.shipment_id or None, subject=notice.subject, body=notice.body))
+            log.info("notification.requested", order_id=event.order_id, kind=notice.kind)
+
+
+async def dispatch(deps: Deps, sender: Sender, interval: float = 0.5) -> None:
+    """Sends what was recorded, after its transaction committed; a crash before marking re-sends at most a batch."""
+    while True:
+        try:
+            async with deps.pool.acquire() as conn, conn.transaction():
+                rows = await store.claim_unsent(conn, 200)
+                for row in rows:
+                    await sender.send(dict(row))
+                await store.mark_sent(conn, [r["notification_id"] for r in rows])
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("notification.dispatch_failed", error=repr(exc))
+            rows = []
+        if len(rows) < 200:
+            await asyncio.sleep(interval)
+
+
+INBOUND: dict[str, BoundHandler] = {"order.submitted": remember_contact}
+EVENTS: dict[str, BoundHandler] = {"order.status_changed": order_event}

@@ -1,0 +1,36 @@
+"""Order rules that are not the saga's: identity, address completeness, the shipments view."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from contracts.base import Address
+from contracts.order import ShipmentView
+from order_service.saga import STEP_STATUS, Saga
+
+ORDER_NAMESPACE = uuid.UUID("6f1c1d1e-2c5b-4b8e-9a57-0c1f2e3d4a5b")
+POSTAL_CODES = {"DE": r"\d{5}", "FR": r"\d{5}", "NL": r"\d{4} ?[A-Z]{2}", "AT": r"\d{4}", "BE": r"\d{4}",
+                "IT": r"\d{5}", "ES": r"\d{5}", "GB": r"[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}", "US": r"\d{5}(-\d{4})?"}
+REGION_REQUIRED = {"US", "CA", "AU"}
+
+
+def order_id_for(channel: str, external_id: str) -> str:
+    """The same (channel, external_id) is always the same order."""
+    return str(uuid.uuid5(ORDER_NAMESPACE, f"{channel}:{external_id}"))
+
+
+def address_problem(address: Address) -> str | None:
+    """Why an address cannot be shipped to as it is, or None."""
+    pattern = POSTAL_CODES.get(address.country)
+    if pattern and not re.fullmatch(pattern, address.postal_code.strip().upper()):
+        return f"postal code does not fit {address.country}"
+    if address.country in REGION_REQUIRED and not address.region:
+        return f"a region is required for {address.country}"
+    return None
+
+
+def shipments(saga: Saga) -> list[ShipmentView]:
+    return [ShipmentView(shipment_id=f.shipment_id, location_id=f.location_id, carrier_id=f.carrier_id,
+                         tracking_number=f.tracking_number, status=STEP_STATUS[f.step], lines=f.lines)
+            for f in saga.fulfillments if f.active]

@@ -1,0 +1,287 @@
+"""The order saga: named states and one pure `decide(saga, message) -> Decision`, no I/O.
+
+States: awaiting_stock (reserve sent) -> fulfilling (every fulfillment followed to delivery) -> completed;
+side states on_hold and backordered; terminal cancelled, rejected, completed. `reserving` is true while a
+reservation is asked for, also when a rejected part is rerouted while the rest of the order moves on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from contracts.base import Address, Message, SkuQuantity
+from contracts.channels import OrderCancelRequested, OrderHoldReleased
+from contracts.fulfillment import FulfillmentProgressed, ShipmentProgressed
+from contracts.inventory import StockReleased, StockReservationFailed, StockReserved
+from contracts.order import (
+    BookShipment,
+    CancelFulfillment,
+    CommitStock,
+    OrderStatus,
+    Reason,
+    ReleaseStock,
+    RequestFulfillment,
+    ReserveStock,
+)
+
+TERMINAL_STATES = {"completed", "cancelled", "rejected"}
+# How far each step of a shipment has come, and the order status it stands for.
+STEP_RANK = {"requested": 0, "accepted": 1, "picked": 2, "packed": 3, "booking": 3, "booked": 4, "picked_up": 5,
+             "in_transit": 6, "delivered": 7}
+STEP_STATUS: dict[str, OrderStatus] = {
+    "requested": "released", "accepted": "in_fulfillment", "picked": "in_fulfillment", "packed": "ready_to_ship",
+    "booking": "ready_to_ship", "booked": "ready_to_ship", "picked_up": "shipped", "in_transit": "shipped",
+    "delivered": "delivered"}
+LIFECYCLE: list[OrderStatus] = ["received", "accepted", "reserved", "released", "in_fulfillment", "ready_to_ship",
+                                "shipped", "delivered"]
+
+
+class StepTimedOut(Message):
+    """Fed to `decide` by the deadline poller when a saga's `deadline_at` has passed."""
+
+    type: str = "saga.step_timed_out"
+    order_id: str
+    state: str
+
+
+class Fulfillment(BaseModel):
+    """One reservation at one location, handed off, packed and shipped as one shipment."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fulfillment_id: str
+    shipment_id: str
+    reservation_id: str
+    location_id: str
+    lines: list[SkuQuantity]
+    step: str = "requested"
+    carrier_id: str | None = None
+    tracking_number: str | None = None
+    active: bool = True
+    exception: str | None = None
+
+
+class Saga(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    order_id: str
+    channel: str
+    external_id: str
+    state: str = "new"
+    status: OrderStatus | None = None
+    lines: list[SkuQuantity]
+    ship_to: Address
+    service_level: str = "standard"
+    currency: str = "EUR"
+    unit_prices: dict[str, str] = {}
+    hold_reason: str | None = None
+    fulfillments: list[Fulfillment] = []
+    next_fulfillment: int = 1
+    reserving: bool = False
+
+    def fulfillment(self, fulfillment_id: str) -> Fulfillment | None:
+        return next((f for f in self.fulfillments if f.fulfillment_id == fulfillment_id), None)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    status: OrderStatus
+    reason: Reason | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    saga: Saga
+    commands: list[Message] = field(default_factory=list)
+    changes: list[StatusChange] = field(default_factory=list)
+    deadline_in: timedelta | None = None
+
+
+def reason(code: str, message: str) -> Reason:
+    return Reason(code=code, message=message)
+
+
+def start(saga: Saga, payment_status: str | None, address_problem: str | None) -> Decision:
+    """A new order: accepted and reserved, or put on hold for a person to look at."""
+    received = StatusChange("received")
+    if payment_status in ("pending", "failed"):
+        held = saga.model_copy(update={"state": "on_hold", "hold_reason": f"payment_{payment_status}"})
+        return Decision(held, [], [received, StatusChange("on_hold", reason(
+            f"payment_{payment_status}", f"payment is {payment_status}"))])
+    if address_problem:
+        held = saga.model_copy(update={"state": "on_hold", "hold_reason": "address_incomplete"})
+        return Decision(held, [], [received, StatusChange("on_hold", reason("address_incomplete", address_problem))])
+    return _reserve(saga, [received, StatusChange("accepted")])
+
+
+def _reserve(saga: Saga, changes: list[StatusChange], excluded: list[str] | None = None,
+             lines: list[SkuQuantity] | None = None) -> Decision:
+    command = ReserveStock(order_id=saga.order_id, lines=lines or saga.lines, ship_to=saga.ship_to,
+                           excluded_locations=excluded or [])
+    return Decision(saga.model_copy(update={"state": "awaiting_stock", "reserving": True}), [command], changes,
+                    timedelta(minutes=5))
+
+
+def decide(saga: Saga, message: Message) -> Decision:
+    """The saga's whole behaviour: given its state, what a message changes and which commands it sends."""
+    if saga.state in TERMINAL_STATES and not isinstance(message, ShipmentProgressed | StockReleased):
+        return Decision(saga)
+    match message:
+        case StockReserved():
+            return _reserved(saga, message)
+        case StockReservationFailed(reason="unknown_sku"):
+            return Decision(saga.model_copy(update={"state": "rejected"}), [], [StatusChange("rejected", reason(
+                "unknown_sku", f"unknown SKU(s): {', '.join(message.unknown_skus)}"))])
+        case StockReservationFailed():
+            if saga.state == "backordered" or not saga.reserving:
+                return Decision(saga)
+            return Decision(saga.model_copy(update={"state": "backordered"}), [], [StatusChange("backordered", reason(
+                "insufficient_stock", "not enough stock anywhere now; waiting for inbound stock"))])
+        case FulfillmentProgressed():
+            return _fulfillment_progressed(saga, message)
+        case ShipmentProgressed():
+            return _shipment_progressed(saga, message)
+        case OrderCancelRequested():
+            return _cancel(saga, message.reason)
+        case OrderHoldReleased():
+            if saga.state != "on_hold":
+                return Decision(saga)
+            return _reserve(saga.model_copy(update={"hold_reason": None}), [StatusChange("accepted")])
+        case StepTimedOut() if message.state == saga.state == "awaiting_stock":
+            return Decision(saga, [], [], timedelta(minutes=5))
+    return Decision(saga)
+
+
+def _reserved(saga: Saga, message: StockReserved) -> Decision:
+    if not saga.reserving:
+        if saga.state == "cancelled":
+            return Decision(saga, [ReleaseStock(order_id=saga.order_id)])
+        return Decision(saga)
+    fulfillments = list(saga.fulfillments)
+    commands: list[Message] = []
+    number = saga.next_fulfillment
+    for allocation in message.allocations:
+        fulfillment = Fulfillment(
+            fulfillment_id=f"{saga.order_id}-F{number}", shipment_id=f"{saga.order_id}-S{number}",
+            reservation_id=allocation.reservation_id, location_id=allocation.location_id, lines=allocation.lines)
+        number += 1
+        fulfillments.append(fulfillment)
+        commands.append(RequestFulfillment(
+            order_id=saga.order_id, fulfillment_id=fulfillment.fulfillment_id, location_id=fulfillment.location_id,
+            lines=fulfillment.lines, ship_to=saga.ship_to, service_level=saga.service_level, currency=saga.currency,
+            unit_prices=saga.unit_prices))
+    updated = saga.model_copy(update={"state": "fulfilling", "fulfillments": fulfillments, "next_fulfillment": number,
+                                      "reserving": False})
+    had_active = any(f.active for f in saga.fulfillments)
+    changes = [] if had_active else [StatusChange("reserved")]
+    before = saga if had_active else saga.model_copy(update={"status": "reserved"})
+    return Decision(updated, commands, [*changes, *_status_change(before, updated)])
+
+
+def _with_fulfillment(saga: Saga, changed: Fulfillment) -> Saga:
+    return saga.model_copy(update={"fulfillments": [
+        changed if f.fulfillment_id == changed.fulfillment_id else f for f in saga.fulfillments]})
+
+
+def _fulfillment_progressed(saga: Saga, message: FulfillmentProgressed) -> Decision:
+    current = saga.fulfillment(message.fulfillment_id)
+    if current is None or not current.active:
+        return Decision(saga)
+    if message.status in ("rejected", "timed_out", "cancelled"):
+        return _reroute(saga, current, message.reason or message.status)
+    if STEP_RANK.get(message.status, -1) <= STEP_RANK[current.step]:
+        return Decision(saga)  # a duplicate or a late, out-of-order update: nothing new
+    changed = current.model_copy(update={"step": message.status})
+    commands: list[Message] = []
+    if message.status == "packed":
+        changed = changed.model_copy(update={"step": "booking"})
+        commands.append(BookShipment(
+            order_id=saga.order_id, shipment_id=current.shipment_id, location_id=current.location_id,
+            service_level=saga.service_level, ship_to=saga.ship_to,
+            parcels=[p.model_dump(mode="json") for p in message.parcels]))
+    updated = _with_fulfillment(saga, changed)
+    return Decision(updated, commands, _status_change(saga, updated))
+
+
+def _reroute(saga: Saga, failed: Fulfillment, why: str) -> Decision:
+    """A warehouse said no: release its reservation and reserve its lines again elsewhere."""
+    tried = sorted({f.location_id for f in saga.fulfillments if not f.active} | {failed.location_id})
+    updated = _with_fulfillment(saga, failed.model_copy(update={"active": False, "exception": why}))
+    commands: list[Message] = [ReleaseStock(order_id=saga.order_id, reservation_id=failed.reservation_id)]
+    reserve = _reserve(updated, [], tried, failed.lines)
+    still_active = [f for f in updated.fulfillments if f.active]
+    next_state = "awaiting_stock" if not still_active else "fulfilling"
+    return Decision(reserve.saga.model_copy(update={"state": next_state}), commands + reserve.commands,
+                    [], reserve.deadline_in)
+
+
+def _shipment_progressed(saga: Saga, message: ShipmentProgressed) -> Decision:
+    current = next((f for f in saga.fulfillments if f.shipment_id == message.shipment_id), None)
+    if current is None:
+        return Decision(saga)
+    if message.status == "booking_failed":
+        held = saga.model_copy(update={"state": "on_hold", "hold_reason": "no_carrier"})
+        return Decision(held, [], [StatusChange("on_hold", reason("no_carrier", message.reason or "no carrier left"))])
+    if message.status == "exception":
+        changed = current.model_copy(update={"exception": message.reason})
+        updated = _with_fulfillment(saga, changed)
+        return Decision(updated, [], [StatusChange(saga.status or "shipped", reason(
+            "delivery_exception", message.reason or "delivery exception"))])
+    if STEP_RANK.get(message.status, -1) <= STEP_RANK[current.step]:
+        return Decision(saga)
+    changed = current.model_copy(update={
+        "step": message.status, "carrier_id": message.carrier_id or current.carrier_id,
+        "tracking_number": message.tracking_number or current.tracking_number})
+    commands: list[Message] = []
+    if message.status in ("picked_up", "in_transit", "delivered") and STEP_RANK[current.step] < STEP_RANK["picked_up"]:
+        commands.append(CommitStock(order_id=saga.order_id, reservation_id=current.reservation_id))
+    updated = _with_fulfillment(saga, changed)
+    if not updated.reserving and all(f.step == "delivered" for f in updated.fulfillments if f.active):
+        updated = updated.model_copy(update={"state": "completed"})
+    return Decision(updated, commands, _status_change(saga, updated))
+
+
+def _cancel(saga: Saga, why: str | None) -> Decision:
+    """Cancel where still possible; once a carrier has it, refuse: a return is the way back."""
+    if any(f.active and STEP_RANK[f.step] >= STEP_RANK["picked_up"] for f in saga.fulfillments):
+        return Decision(saga, [], [StatusChange(saga.status or "shipped", reason(
+            "cancel_refused", "already with the carrier; request a return instead"))])
+    commands: list[Message] = [ReleaseStock(order_id=saga.order_id)]
+    commands += [CancelFulfillment(order_id=saga.order_id, fulfillment_id=f.fulfillment_id, reason=why)
+                 for f in saga.fulfillments if f.active]
+    cancelled = saga.model_copy(update={"state": "cancelled", "fulfillments": [
+        f.model_copy(update={"active": False}) for f in saga.fulfillments]})
+    return Decision(cancelled, commands, [StatusChange("cancelled", reason("cancelled", why or "cancel requested"))])
+
+
+def _status_change(before: Saga, after: Saga) -> list[StatusChange]:
+    """The order reports its least advanced active shipment; a shipment moving on alone is reported too."""
+    active = [f for f in after.fulfillments if f.active]
+    if not active or after.state == "backordered":
+        return []
+    status = min((STEP_STATUS[f.step] for f in active), key=LIFECYCLE.index)
+    if status != before.status:
+        return [StatusChange(status)]
+    if _shipment_statuses(before) != _shipment_statuses(after):
+        return [StatusChange(status, reason("shipment_updated", "a shipment moved on"))]
+    return []
+
+
+def _shipment_statuses(saga: Saga) -> dict[str, str]:
+    return {f.shipment_id: STEP_STATUS[f.step] for f in saga.fulfillments if f.active}
+
+
+def apply_changes(saga: Saga, changes: list[StatusChange]) -> Saga:
+    return saga.model_copy(update={"status": changes[-1].status}) if changes else saga
+
+
+def snapshot(saga: Saga) -> dict[str, Any]:
+    return saga.model_dump(mode="json")
+
+
+def deadline(now: datetime, decision: Decision) -> datetime | None:
+    return now + decision.deadline_in if decision.deadline_in else None

@@ -1,0 +1,79 @@
+"""Shipping handlers: book the best carrier for a packed fulfillment; follow the carrier's tracking."""
+
+from __future__ import annotations
+
+import asyncpg
+import orjson
+
+from contracts import topics
+from contracts.base import Address
+from contracts.fulfillment import ShipmentProgressed
+from contracts.order import BookShipment
+from contracts.partners import Parcel, ShipmentBooked, ShipmentBookingRequested, ShipmentUpdate
+from shared.consume import Unprocessable
+from shared.handling import BoundHandler, transactional
+from shared.logging import log
+from shared.service import Deps
+from shipping_service import domain, store
+
+
+def location_address(deps: Deps, location_id: str) -> Address:
+    loc = deps.network.location(location_id)
+    return Address(name=loc.name, line1=loc.line1 or loc.name, city=loc.city or loc.region,
+                   postal_code=loc.postal_code or "00000", country=loc.country)
+
+
+async def book_next(deps: Deps, conn: asyncpg.Connection, shipment: asyncpg.Record, tried: list[str]) -> None:
+    """Books the best carrier not yet tried, or tells the saga that none is left."""
+    ship_to = Address.model_validate_json(shipment["ship_to"])
+    origin = deps.network.location(shipment["location_id"]).country
+    choice = domain.choose_carrier(deps.network.carriers, origin, ship_to.country, shipment["service_level"], tried)
+    if choice is None:
+        await store.set_status(conn, shipment["shipment_id"], "booking_failed", None)
+        await deps.outbox.add(conn, topics.SHIPPING_EVENTS.name, shipment["order_id"], ShipmentProgressed(
+            order_id=shipment["order_id"], shipment_id=shipment["shipment_id"], status="booking_failed",
+            reason=f"no carrier left for {shipment['service_level']} to {ship_to.country} (tried {', '.join(tried)})"))
+        log.warning("shipment.no_carrier_left", order_id=shipment["order_id"])
+        return
+    carrier_id, rate, days = choice
+    request = ShipmentBookingRequested(
+        shipment_id=shipment["shipment_id"], order_id=shipment["order_id"], carrier_id=carrier_id,
+        service_level=shipment["service_level"], from_location_id=shipment["location_id"],
+        ship_from=location_address(deps, shipment["location_id"]), ship_to=ship_to,
+        parcels=[Parcel.model_validate(p) for p in orjson.loads(shipment["parcels"])])
+    await store.booking_sent(conn, shipment["shipment_id"], carrier_id)
+    await deps.outbox.add(conn, topics.CARRIER_REQUESTS.for_partner(carrier_id), shipment["order_id"], request)
+    log.info("shipment.booking_requested", order_id=shipment["order_id"], carrier_id=carrier_id, rate=str(rate),
+             days=days)
+
+
+@transactional
+async def book_shipment(deps: Deps, conn: asyncpg.Connection, cmd: BookShipment) -> None:
+    if not await store.insert(conn, cmd):
+        return
+    await book_next(deps, conn, await store.lock(conn, cmd.shipment_id), list(cmd.excluded_carriers))
+
+
+@transactional
+async def carrier_update(deps: Deps, conn: asyncpg.Connection, update: ShipmentUpdate) -> None:
+    shipment = await store.lock(conn, update.shipment_id)
+    if shipment is None:
+        raise Unprocessable(f"no shipment {update.shipment_id}")
+    status = domain.UPDATE_STATUS[update.type]
+    if status == "booking_failed":
+        if shipment["status"] == "booking":
+            await book_next(deps, conn, shipment, list(shipment["tried_carriers"]))
+        return
+    if status != "exception" and not domain.moves_on(shipment["status"], status):
+        return
+    tracking = update.tracking_number if isinstance(update, ShipmentBooked) else None
+    if status != "exception":
+        await store.set_status(conn, update.shipment_id, status, tracking)
+    await deps.outbox.add(conn, topics.SHIPPING_EVENTS.name, shipment["order_id"], ShipmentProgressed(
+        order_id=shipment["order_id"], shipment_id=update.shipment_id, carrier_id=shipment["carrier_id"],
+        tracking_number=tracking or shipment["tracking_number"], status=status, reason=getattr(update, "reason", None)))
+    log.info("shipment.progressed", order_id=shipment["order_id"], status=status)
+
+
+COMMANDS: dict[str, BoundHandler] = {"shipping.book_shipment": book_shipment}
+UPDATES: dict[str, BoundHandler] = {kind: carrier_update for kind in topics.CARRIER_UPDATES.message_types}

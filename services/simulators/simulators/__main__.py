@@ -1,0 +1,172 @@
+"""Partner simulators: warehouses, stores and carriers that answer their topics like real partners would.
+
+`python -m simulators`. OMS_SIMULATE_PARTNERS picks who is played (`all`, `none`, or a comma list of location and
+carrier ids); OMS_SIM_DELAY_MS is the pause between two steps; OMS_SIM_FAILURE_RATE the share of requests a
+partner refuses (a warehouse rejects, a carrier fails the booking).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from contracts import topics
+from contracts.base import Message
+from contracts.partners import (
+    FulfillmentAccepted,
+    FulfillmentCancelled,
+    FulfillmentCancelRefused,
+    FulfillmentPacked,
+    FulfillmentPicked,
+    FulfillmentRejected,
+    Parcel,
+    ShipmentBooked,
+    ShipmentBookingFailed,
+    ShipmentDelivered,
+    ShipmentInTransit,
+    ShipmentPickedUp,
+)
+from shared.logging import configure_logging, log
+from shared.messaging import cloudevent_headers, encode
+from shared.network import load_network
+from shared.settings import get_settings
+
+
+class Offsets:
+    """Commits a partition only up to its oldest request still being answered."""
+
+    def __init__(self) -> None:
+        self.in_flight: dict[TopicPartition, set[int]] = defaultdict(set)
+        self.seen: dict[TopicPartition, int] = {}
+
+    def start(self, tp: TopicPartition, offset: int) -> None:
+        self.in_flight[tp].add(offset)
+        self.seen[tp] = max(self.seen.get(tp, -1), offset)
+
+    def done(self, tp: TopicPartition, offset: int) -> None:
+        self.in_flight[tp].discard(offset)
+
+    def committable(self) -> dict[TopicPartition, int]:
+        return {tp: min(self.in_flight[tp]) if self.in_flight[tp] else last + 1 for tp, last in self.seen.items()}
+
+
+class Partners:
+    def __init__(self, producer: AIOKafkaProducer, delay: float, failure_rate: float, rng: random.Random) -> None:
+        self.producer, self.delay, self.failure_rate, self.rng = producer, delay, failure_rate, rng
+        self.packed: set[str] = set()
+
+    async def reply(self, topic: str, key: str, message: Message) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay * self.rng.uniform(0.5, 1.5))
+        headers = [(k, v.encode()) for k, v in cloudevent_headers(message, "partner-simulator").items()]
+        await self.producer.send_and_wait(topic, encode(message), key=key.encode(), headers=headers)
+
+    async def warehouse(self, location_id: str, body: dict[str, object]) -> None:
+        updates, order_id, fid = topics.WAREHOUSE_UPDATES.for_partner(location_id), str(body["order_id"]), str(
+            body["fulfillment_id"])
+        if body["type"] == "fulfillment.cancel_requested":
+            answer: Message = (FulfillmentCancelRefused(fulfillment_id=fid, reason="already packed")
+                               if fid in self.packed else FulfillmentCancelled(fulfillment_id=fid))
+            await self.reply(updates, order_id, answer)
+            return
+        if self.rng.random() < self.failure_rate:
+            await self.reply(updates, order_id, FulfillmentRejected(fulfillment_id=fid, reason="not found on shelf"))
+            return
+        await self.reply(updates, order_id, FulfillmentAccepted(fulfillment_id=fid))
+        await self.reply(updates, order_id, FulfillmentPicked(fulfillment_id=fid))
+        units = sum(int(line["quantity"]) for line in body["lines"])  # type: ignore[attr-defined, misc]
+        self.packed.add(fid)
+        await self.reply(updates, order_id, FulfillmentPacked(fulfillment_id=fid, parcels=[
+            Parcel(parcel_id=f"{fid}-P1", weight_grams=800 * units, length_cm=40, width_cm=30, height_cm=20)]))
+
+    async def carrier(self, carrier_id: str, body: dict[str, object]) -> None:
+        updates, order_id, sid = topics.CARRIER_UPDATES.for_partner(carrier_id), str(body["order_id"]), str(
+            body["shipment_id"])
+        if body["type"] != "shipment.booking_requested":
+            return
+        if self.rng.random() < self.failure_rate:
+            await self.reply(updates, order_id, ShipmentBookingFailed(shipment_id=sid, reason="no capacity today"))
+            return
+        now = datetime.now(UTC)
+        tracking = f"{carrier_id.upper()}{self.rng.randrange(10**9, 10**10)}"
+        await self.reply(updates, order_id, ShipmentBooked(
+            shipment_id=sid, tracking_number=tracking, pickup_at=now, estimated_delivery=now + timedelta(days=2)))
+        await self.reply(updates, order_id, ShipmentPickedUp(shipment_id=sid))
+        await self.reply(updates, order_id, ShipmentInTransit(shipment_id=sid))
+        await self.reply(updates, order_id, ShipmentDelivered(shipment_id=sid, delivered_at=datetime.now(UTC)))
+
+
+def played(selection: str, ids: list[str]) -> list[str]:
+    if selection.strip() == "all":
+        return ids
+    if selection.strip() in ("", "none"):
+        return []
+    chosen = {part.strip() for part in selection.split(",")}
+    return [i for i in ids if i in chosen]
+
+
+async def main() -> None:
+    settings = get_settings()
+    configure_logging("simulators", settings.log_level)
+    network = load_network(settings.network_file)
+    locations = played(settings.simulate_partners, [loc.id for loc in network.locations])
+    carriers = played(settings.simulate_partners, [c.id for c in network.carriers])
+    requests = {topics.WAREHOUSE_REQUESTS.for_partner(i): ("warehouse", i) for i in locations}
+    requests |= {topics.CARRIER_REQUESTS.for_partner(i): ("carrier", i) for i in carriers}
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    if not requests:
+        log.info("simulators.none_played")
+        await stop.wait()
+        return
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
+                                linger_ms=2)
+    consumer = AIOKafkaConsumer(*requests, bootstrap_servers=settings.kafka_bootstrap, group_id="partner-simulators",
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await producer.start()
+    await consumer.start()
+    partners = Partners(producer, float(os.environ.get("OMS_SIM_DELAY_MS", "300")) / 1000,
+                        float(os.environ.get("OMS_SIM_FAILURE_RATE", "0")), random.Random(os.environ.get("OMS_SIM_SEED")))
+    offsets, tasks = Offsets(), set()
+    log.info("simulators.started", locations=locations, carriers=carriers)
+
+    async def answer(record: ConsumerRecord) -> None:
+        tp = TopicPartition(record.topic, record.partition)
+        try:
+            kind, partner = requests[record.topic]
+            body = orjson.loads(record.value)
+            await (partners.warehouse if kind == "warehouse" else partners.carrier)(partner, body)
+        except Exception as exc:
+            log.warning("simulators.request_ignored", error=repr(exc))
+        finally:
+            offsets.done(tp, record.offset)
+
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=200, max_records=500)
+            for tp, records in batch.items():
+                for record in records:
+                    offsets.start(tp, record.offset)
+                    task = asyncio.create_task(answer(record))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+            if offsets.seen:
+                await consumer.commit(offsets.committable())
+    finally:
+        for task in tasks:
+            task.cancel()
+        await consumer.stop()
+        await producer.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
