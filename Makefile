@@ -53,3 +53,15 @@ kafka-topics: ## list topics with partitions
 
 clean: infra-down ## stop the stack and delete its data
 	rm -rf .oms
+
+demo: $(VENV) ## the whole OMS with a realistic mix of orders, live progress and a summary; stops what it started
+	.venv/bin/oms demo
+
+up: $(VENV) ## the stack, every service and the simulators in the background
+	.venv/bin/oms up
+
+down: $(VENV) ## stop what `make up` started
+	.venv/bin/oms down
+
+logs: $(VENV) ## follow the services' logs
+	.venv/bin/oms logs --follow

@@ -1,0 +1,145 @@
+"""`make demo`: the whole OMS on this machine, a realistic mix of orders through it, progress and a summary."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections import Counter
+from datetime import datetime
+
+import asyncpg
+import orjson
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from contracts import topics
+from oms_cli import processes, workload
+from oms_cli.watch import TERMINAL, WAITING, OrderWatch
+from shared.settings import Settings, get_settings
+from shared.stack import Stack, port_open
+
+console = Console(width=None if Console().is_terminal else 150)
+STAGES = ("accepted", "reserved", "released", "in_fulfillment", "ready_to_ship", "shipped", "delivered")
+ORDERED = ("received", "accepted", "reserved", "released", "in_fulfillment", "ready_to_ship", "shipped", "delivered",
+           "on_hold", "backordered", "cancelled", "rejected")
+
+
+def run_demo(orders: int, delay_ms: int) -> None:
+    settings = get_settings()
+    stack = Stack(settings)
+    stack_was_up = port_open(settings.kafka_port) and port_open(settings.postgres_port)
+    with console.status("starting Kafka and PostgreSQL"):
+        stack.up()
+    console.print(stack.describe())
+    started = processes.start_all(settings, {"OMS_SIM_DELAY_MS": str(delay_ms)})
+    try:
+        with console.status(f"starting {len(started)} processes (5 services and the partner simulators)"):
+            processes.wait_started(settings, started)
+        split = asyncio.run(drive(settings, orders))
+        if split:
+            from oms_cli.main import order
+
+            console.print("[bold]One order that needed two locations, its full timeline:[/bold]")
+            order(split)
+    finally:
+        with console.status("stopping what the demo started"):
+            processes.stop_all(settings, started)
+            if not stack_was_up:
+                stack.down()
+
+
+async def send_all(settings: Settings, items: list[tuple[str, str, bytes]]) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
+                                linger_ms=5)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key.encode()) for topic, key, value in items]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def seed_stock(settings: Settings, run: str, orders: int) -> None:
+    counts = workload.stock_counts(run, orders)
+    await send_all(settings, [(topics.INVENTORY_ADJUSTMENTS.name, c["sku"], orjson.dumps(c)) for c in counts])
+    conn = await asyncpg.connect(settings.database_for("inventory"))
+    try:
+        deadline = time.monotonic() + 60
+        while await conn.fetchval("SELECT count(*) FROM stock WHERE sku LIKE $1", f"{run}-%") < len(counts):
+            if time.monotonic() > deadline:
+                raise TimeoutError("inventory did not take the stock counts")
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+
+
+def progress(watch: OrderWatch, total: int, elapsed: float) -> Panel:
+    counts = watch.statuses()
+    table = Table.grid(padding=(0, 1))
+    for status in ORDERED:
+        n = counts.get(status, 0)
+        colour = "green" if status == "delivered" else "yellow" if status in WAITING else \
+            "red" if status in TERMINAL else "cyan"
+        table.add_row(f"{status:>15}", f"[{colour}]{'█' * round(50 * n / max(total, 1)):<50}[/]", f"{n:>5}")
+    return Panel(table, title=f"{len(watch.latest())}/{total} orders seen, {elapsed:.0f}s")
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else (values[0] if values else 0.0)
+
+
+def summary(watch: OrderWatch, placed: dict[str, datetime]) -> Group:
+    statuses = Table("status", "orders", title="Orders per status")
+    for status, n in sorted(watch.statuses().items(), key=lambda kv: ORDERED.index(kv[0])):
+        statuses.add_row(status, str(n))
+    timings = Table("stage", "p50", "p95", "orders", title="Time from placement to each stage (s)")
+    for stage in STAGES:
+        waits = [(datetime.fromisoformat(e["occurred_at"]) - placed[e["external_id"]]).total_seconds()
+                 for events in watch.events.values() for e in events
+                 if e["status"] == stage and e["previous_status"] != stage and e["external_id"] in placed]
+        if waits:
+            timings.add_row(stage, f"{percentile(waits, 50):.2f}", f"{percentile(waits, 95):.2f}", str(len(waits)))
+    by_location: Counter[str] = Counter()
+    by_carrier: Counter[str] = Counter()
+    for event in watch.latest().values():
+        for shipment in event["shipments"]:
+            by_location[shipment["location_id"]] += 1
+            by_carrier[shipment.get("carrier_id") or "(none yet)"] += 1
+    shipments = Table("location", "shipments", title="Shipments per location")
+    for location, n in by_location.most_common():
+        shipments.add_row(location, str(n))
+    carriers = Table("carrier", "shipments", title="Shipments per carrier")
+    for carrier, n in by_carrier.most_common():
+        carriers.add_row(carrier, str(n))
+    return Group(statuses, timings, shipments, carriers)
+
+
+async def drive(settings: Settings, count: int) -> str | None:
+    """Runs the orders through; returns an order that was split, to show its timeline."""
+    run = workload.new_run_id()
+    console.print(f"[bold]run {run}[/bold]: seeding stock at {len(workload.LOCATIONS)} locations")
+    await seed_stock(settings, run, count)
+    orders = workload.orders(run, count, workload.Mix.demo())
+    watch = OrderWatch(settings.kafka_bootstrap, run)
+    await watch.start()
+    placed = {o["external_id"]: datetime.fromisoformat(o["placed_at"]) for o in orders}
+    bad = [b"{this is not json", orjson.dumps({"type": "order.submitted", "id": "bad-1", "channel": "web",
+                                               "external_id": f"{run}-BAD-1"})]
+    await send_all(settings, [(topics.ORDERS_INBOUND.name, f"{o['channel']}:{o['external_id']}", orjson.dumps(o))
+                              for o in orders] + [(topics.ORDERS_INBOUND.name, "web:bad", b) for b in bad])
+    console.print(f"submitted {count} orders across {len(workload.CHANNELS)} channels (and 2 malformed messages)")
+    started = time.monotonic()
+    try:
+        with Live(progress(watch, count + 1, 0), console=console, refresh_per_second=4) as live:
+            while not watch.settled(count + 1) and time.monotonic() - started < 300:
+                await asyncio.sleep(0.25)
+                live.update(progress(watch, count + 1, time.monotonic() - started))
+        console.print(summary(watch, placed))
+        return next((oid for oid, e in watch.latest().items() if len(e["shipments"]) > 1), None)
+    finally:
+        await watch.stop()

@@ -1,0 +1,145 @@
+"""`oms`: the operators' command line: orders and their timelines, stock, and the stack in the background."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from typing import Annotated, Any
+
+import asyncpg
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from oms_cli import processes
+from shared.settings import get_settings
+from shared.stack import Stack
+
+app = typer.Typer(help="Operate the OMS: look at orders and stock, run the stack.", no_args_is_help=True)
+console = Console(width=None if Console().is_terminal else 150)
+
+
+async def fetch(service: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(get_settings().database_for(service))
+    try:
+        return await conn.fetch(query, *args)
+    finally:
+        await conn.close()
+
+
+def order_where(ref: str) -> tuple[str, list[str]]:
+    if ":" in ref:
+        channel, external_id = ref.rsplit(":", 1)
+        return "o.channel = $1 AND o.external_id = $2", [channel, external_id]
+    return "o.order_id = $1", [ref]
+
+
+def timeline_table(rows: list[asyncpg.Record]) -> Table:
+    table = Table("#", "when", "status", "from", "reason", "shipments")
+    for row in rows:
+        reason = orjson.loads(row["reason"]) if row["reason"] else None
+        shipments = ", ".join(
+            f"{s['location_id']}:{s['status']}" + (f" {s['carrier_id']} {s['tracking_number']}" if s["carrier_id"] else "")
+            for s in orjson.loads(row["shipments"]))
+        table.add_row(str(row["sequence"]), row["occurred_at"].strftime("%H:%M:%S.%f")[:-3], row["status"],
+                      row["previous_status"] or "", f"{reason['code']}: {reason['message']}" if reason else "", shipments)
+    return table
+
+
+@app.command()
+def order(ref: Annotated[str, typer.Argument(help="order id, or channel:external_id")]) -> None:
+    """One order with its lines and its full timeline."""
+    where, args = order_where(ref)
+    rows = asyncio.run(fetch("order", f"SELECT o.*, (SELECT json_agg(l ORDER BY line_no) FROM order_lines l "
+                                      f"WHERE l.order_id = o.order_id) AS lines FROM orders o WHERE {where}", *args))
+    if not rows:
+        console.print(f"[red]no order {ref}[/red]")
+        raise typer.Exit(1)
+    found = rows[0]
+    console.print(f"[bold]{found['order_id']}[/bold]  {found['channel']}:{found['external_id']}  "
+                  f"status [bold]{found['status']}[/bold]  saga {found['saga_state']}")
+    for line in orjson.loads(found["lines"] or "[]"):
+        console.print(f"  {line['quantity']} x {line['sku']} @ {line['unit_price']} {found['currency'] or ''}")
+    timeline = asyncio.run(fetch("order", "SELECT * FROM order_timeline WHERE order_id = $1 ORDER BY sequence",
+                                 found["order_id"]))
+    console.print(timeline_table(timeline))
+
+
+@app.command("orders")
+def list_orders(status: Annotated[str | None, typer.Option(help="only this status")] = None,
+                limit: int = 50) -> None:
+    """Orders, newest first, optionally of one status."""
+    rows = asyncio.run(fetch(
+        "order", "SELECT order_id, channel, external_id, status, updated_at FROM orders WHERE $1::text IS NULL OR "
+                 "status = $1 ORDER BY created_at DESC LIMIT $2", status, limit))
+    table = Table("order", "channel", "external id", "status", "updated")
+    for row in rows:
+        table.add_row(row["order_id"], row["channel"], row["external_id"], row["status"], f"{row['updated_at']:%H:%M:%S}")
+    console.print(table)
+
+
+@app.command()
+def stock(sku: str) -> None:
+    """Stock of one SKU at every location."""
+    rows = asyncio.run(fetch("inventory", "SELECT * FROM stock WHERE sku = $1 ORDER BY location_id", sku))
+    table = Table("location", "on hand", "reserved", "available", "inbound")
+    for row in rows:
+        table.add_row(row["location_id"], str(row["on_hand"]), str(row["reserved"]),
+                      str(max(row["on_hand"] - row["reserved"], 0)), str(row["inbound"]))
+    console.print(table)
+
+
+@app.command()
+def up() -> None:
+    """Kafka, PostgreSQL, every service and the partner simulators, in the background."""
+    settings = get_settings()
+    stack = Stack(settings)
+    stack.up()
+    started = processes.start_all(settings)
+    processes.wait_started(settings, started)
+    console.print(stack.describe())
+    console.print(f"services running; logs in {processes.log_dir(settings)} (oms logs)")
+
+
+@app.command()
+def down() -> None:
+    """Stops the services, the simulators and the stack."""
+    settings = get_settings()
+    stopped = processes.stop_all(settings)
+    Stack(settings).down()
+    console.print(f"stopped {', '.join(stopped) or 'no service'} and the stack")
+
+
+@app.command()
+def logs(service: Annotated[str, typer.Argument(help="e.g. order_service; all when omitted")] = "",
+         follow: Annotated[bool, typer.Option("--follow", "-f")] = False) -> None:
+    """The services' logs (JSON lines)."""
+    folder = processes.log_dir(get_settings())
+    files = [folder / f"{service}.log"] if service else sorted(folder.glob("*.log"))
+    subprocess.run(["tail", "-n", "40", *(["-F"] if follow else []), *map(str, files)], check=False)
+
+
+@app.command("run-all")
+def run_all() -> None:
+    """Every service and the simulators in the foreground (for a container); Ctrl-C stops them."""
+    settings = get_settings()
+    started = processes.start_all(settings)
+    try:
+        processes.wait_started(settings, started)
+        console.print("all services running; Ctrl-C stops them")
+        subprocess.run(["tail", "-F", *map(str, processes.log_dir(settings).glob("*.log"))], check=False)
+    finally:
+        processes.stop_all(settings)
+
+
+@app.command()
+def demo(orders: int = 400, delay_ms: int = 150) -> None:
+    """Seeds stock, runs a realistic mix of orders through every channel, shows progress and a summary."""
+    from oms_cli.demo import run_demo
+
+    run_demo(orders, delay_ms)
+
+
+if __name__ == "__main__":
+    app()

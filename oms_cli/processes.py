@@ -1,0 +1,90 @@
+"""The OMS's own processes in the background: started detached, found again by pid file, stopped cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from shared.settings import REPO_ROOT, Settings
+
+SERVICES = ("order_service", "inventory_service", "fulfillment_service", "shipping_service", "notification_service",
+            "simulators")
+
+
+def run_dir(settings: Settings) -> Path:
+    path = settings.home / "run"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def log_dir(settings: Settings) -> Path:
+    path = settings.home / "logs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def running(settings: Settings, module: str) -> int | None:
+    pid_file = run_dir(settings) / f"{module}.pid"
+    try:
+        pid = int(pid_file.read_text())
+        proc = psutil.Process(pid)
+        if proc.status() != psutil.STATUS_ZOMBIE and module in " ".join(proc.cmdline()):
+            return pid
+    except (FileNotFoundError, ValueError, psutil.NoSuchProcess):
+        pass
+    return None
+
+
+def start_all(settings: Settings, env: dict[str, str] | None = None) -> list[str]:
+    """Starts every service and the simulators that are not running yet; returns those it started."""
+    started = []
+    for module in SERVICES:
+        if running(settings, module):
+            continue
+        log_file = log_dir(settings) / f"{module}.log"
+        if log_file.exists():
+            log_file.replace(log_file.with_suffix(".log.1"))
+        with log_file.open("ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", module], cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
+                                    start_new_session=True)
+        (run_dir(settings) / f"{module}.pid").write_text(str(proc.pid))
+        started.append(module)
+    return started
+
+
+def wait_started(settings: Settings, modules: list[str], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    for module in modules:
+        log = log_dir(settings) / f"{module}.log"
+        while not any(marker in log.read_text(errors="replace")
+                      for marker in ("service.started", "simulators.started", "simulators.none_played")):
+            if running(settings, module) is None:
+                raise RuntimeError(f"{module} exited; see {log}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{module} did not start within {timeout:.0f}s; see {log}")
+            time.sleep(0.2)
+
+
+def stop_all(settings: Settings, modules: tuple[str, ...] | list[str] = SERVICES) -> list[str]:
+    stopped = []
+    for module in modules:
+        pid = running(settings, module)
+        if pid is None:
+            continue
+        os.killpg(pid, signal.SIGTERM)
+        try:
+            psutil.Process(pid).wait(timeout=30)
+        except psutil.TimeoutExpired:
+            os.killpg(pid, signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+        (run_dir(settings) / f"{module}.pid").unlink(missing_ok=True)
+        stopped.append(module)
+    return stopped

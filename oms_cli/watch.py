@@ -1,0 +1,70 @@
+"""Follows `oms.orders.events.v1` for one run's orders: the latest status of each and every event seen."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter, defaultdict
+from datetime import datetime
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from contracts import topics
+from shared.kafka_tools import topic_partitions
+
+WAITING = {"on_hold", "backordered"}
+TERMINAL = {"delivered", "cancelled", "rejected", "returned"}
+
+
+class OrderWatch:
+    def __init__(self, bootstrap: str, run: str) -> None:
+        self.run = run
+        self.events: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.received_at: dict[tuple[str, int], datetime] = {}
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Starts at the topic's current end, so only what happens from now on is seen."""
+        await self._consumer.start()
+        name = topics.ORDERS_EVENTS.name
+        partitions = await topic_partitions(self._consumer, name)
+        self._consumer.assign(partitions)
+        await self._consumer.seek_to_end(*partitions)
+        for tp in partitions:
+            await self._consumer.position(tp)
+        self._task = asyncio.create_task(self._follow())
+
+    async def _follow(self) -> None:
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=200, max_records=5000)
+            for records in batch.values():
+                for record in records:
+                    event = orjson.loads(record.value)
+                    if str(event.get("external_id", "")).startswith(self.run):
+                        self.events[event["order_id"]].append(event)
+                        self.received_at[(event["order_id"], event["sequence"])] = datetime.fromtimestamp(
+                            record.timestamp / 1000).astimezone()
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._consumer.stop()
+
+    def latest(self) -> dict[str, dict[str, Any]]:
+        return {order_id: max(events, key=lambda e: e["sequence"]) for order_id, events in self.events.items()}
+
+    def statuses(self) -> Counter[str]:
+        return Counter(e["status"] for e in self.latest().values())
+
+    def settled(self, expected: int) -> bool:
+        """Every order has reached a terminal or a visible waiting status."""
+        latest = self.latest()
+        return len(latest) >= expected and all(e["status"] in TERMINAL | WAITING for e in latest.values())
+
+    def count(self, status: str) -> int:
+        return sum(1 for e in self.latest().values() if e["status"] == status)

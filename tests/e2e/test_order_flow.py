@@ -1,0 +1,62 @@
+"""Every order from every channel goes from placement to delivery, on the real stack with every service running."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from oms_cli import workload
+from tests.support.checks import event_problems, notification_counts, shipped_by_location, stock_levels, stock_problems
+from tests.support.poll import eventually
+
+pytestmark = pytest.mark.e2e
+
+ORDERS = 120
+
+
+async def test_orders_from_every_channel_are_delivered(oms, mix):
+    await oms.seed(ORDERS)
+    before = await stock_levels(oms.inventory, oms.run)
+    orders = workload.orders(oms.run, ORDERS, mix)
+    assert {o["channel"] for o in orders} == {c for c, _ in workload.CHANNELS}
+    watch = await oms.watch()
+    try:
+        await oms.submit(orders)
+
+        async def delivered() -> int:
+            return watch.count("delivered")
+
+        await eventually(delivered, lambda n: n == ORDERS, f"{ORDERS} orders delivered", timeout=240, interval=0.5)
+        latest = watch.latest()
+        events = dict(watch.events)
+    finally:
+        await watch.stop()
+
+    assert event_problems(events) == []
+
+    after = await stock_levels(oms.inventory, oms.run)
+    shipped = shipped_by_location(latest)
+    fell = {key: before[key]["on_hand"] - level["on_hand"] for key, level in after.items()}
+    assert {k: v for k, v in fell.items() if v} == {k: v for k, v in shipped.items() if v}
+    assert all(level["reserved"] == 0 for level in after.values())
+    assert await stock_problems(oms.inventory, oms.run) == []
+
+    split_orders = [o for o in orders if any(line["sku"].endswith("-VASE") for line in o["lines"])]
+    assert split_orders, "the mix should contain orders that must split"
+    by_key = {e["external_id"]: e for e in latest.values()}
+    for order in split_orders:
+        locations = {s["location_id"] for s in by_key[order["external_id"]]["shipments"]}
+        assert locations == {"store-paris", "3pl-berlin"}, locations
+
+    async def notifications() -> dict:
+        return notification_counts(oms.sent_notifications(), set(latest))
+
+    expected = {(oid, "confirmation", ""): 1 for oid in latest}
+    for oid, event in latest.items():
+        for shipment in event["shipments"]:
+            expected[(oid, "shipped", shipment["shipment_id"])] = 1
+            expected[(oid, "delivered", shipment["shipment_id"])] = 1
+    sent = await eventually(notifications, lambda c: len(c) >= len(expected), "every notification sent", timeout=60)
+    assert dict(sent) == expected
+    print(f"channels: {Counter(o['channel'] for o in orders)}; split orders: {len(split_orders)}")
