@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from contracts.base import Address, Message, SkuQuantity
 from contracts.channels import OrderCancelRequested, OrderHoldReleased
 from contracts.fulfillment import FulfillmentProgressed, ShipmentProgressed
-from contracts.inventory import StockReleased, StockReservationFailed, StockReserved
+from contracts.inventory import StockReservationFailed, StockReserved
 from contracts.order import (
     BookShipment,
     CancelFulfillment,
@@ -128,7 +128,9 @@ def _reserve(saga: Saga, changes: list[StatusChange], excluded: list[str] | None
 
 def decide(saga: Saga, message: Message) -> Decision:
     """The saga's whole behaviour: given its state, what a message changes and which commands it sends."""
-    if saga.state in TERMINAL_STATES and not isinstance(message, ShipmentProgressed | StockReleased):
+    if saga.state == "cancelled" and isinstance(message, StockReserved):
+        return Decision(saga, [ReleaseStock(order_id=saga.order_id)])  # a reservation that crossed the cancel
+    if saga.state in TERMINAL_STATES:
         return Decision(saga)
     match message:
         case StockReserved():
@@ -158,8 +160,6 @@ def decide(saga: Saga, message: Message) -> Decision:
 
 def _reserved(saga: Saga, message: StockReserved) -> Decision:
     if not saga.reserving:
-        if saga.state == "cancelled":
-            return Decision(saga, [ReleaseStock(order_id=saga.order_id)])
         return Decision(saga)
     fulfillments = list(saga.fulfillments)
     commands: list[Message] = []
