@@ -65,3 +65,6 @@ down: $(VENV) ## stop what `make up` started
 
 logs: $(VENV) ## follow the services' logs
 	.venv/bin/oms logs --follow
+
+bench: $(VENV) ## burst, steady load, the machine's limits and the cost per order; writes results/
+	$(PY) -m scripts.bench $(BENCH_ARGS)

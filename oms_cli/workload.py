@@ -53,7 +53,9 @@ def pick(rng: random.Random, weighted: tuple[tuple[str, int], ...]) -> str:
     return rng.choices([w[0] for w in weighted], weights=[w[1] for w in weighted])[0]
 
 
-def order(run: str, number: int, rng: random.Random, mix: Mix) -> dict[str, Any]:
+def order(run: str, number: int, rng: random.Random, mix: Mix, stock_run: str | None = None) -> dict[str, Any]:
+    """One order of this run (external id `<run>-<number>`), for the SKUs seeded for `stock_run` (default: run)."""
+    external_id, run = f"{run}-{number:05d}", stock_run or run
     channel, country = pick(rng, CHANNELS), pick(rng, COUNTRIES)
     city, postal_code = rng.choice(CITIES[country])
     names = rng.sample(list(PRODUCTS), rng.choice((1, 1, 1, 2, 2, 3)))
@@ -72,7 +74,7 @@ def order(run: str, number: int, rng: random.Random, mix: Mix) -> dict[str, Any]
     elif roll - mix.unknown_sku < mix.rare:
         lines = [{"sku": sku(run, "CLOCK"), "quantity": 1, "unit_price": "45.00"}]
     return {
-        "type": "order.submitted", "id": str(uuid.uuid4()), "channel": channel, "external_id": f"{run}-{number:05d}",
+        "type": "order.submitted", "id": str(uuid.uuid4()), "channel": channel, "external_id": external_id,
         "placed_at": datetime.now(UTC).isoformat(), "currency": "EUR",
         "customer": {"id": f"cust-{number}", "email": f"customer{number}@example.com", "name": f"Customer {number}",
                      "phone": f"+49 30 {number:07d}"},
@@ -82,9 +84,9 @@ def order(run: str, number: int, rng: random.Random, mix: Mix) -> dict[str, Any]
     }
 
 
-def orders(run: str, count: int, mix: Mix, seed: int = 7) -> list[dict[str, Any]]:
+def orders(run: str, count: int, mix: Mix, seed: int = 7, stock_run: str | None = None) -> list[dict[str, Any]]:
     rng = random.Random(seed)
-    return [order(run, n, rng, mix) for n in range(1, count + 1)]
+    return [order(run, n, rng, mix, stock_run) for n in range(1, count + 1)]
 
 
 def new_run_id() -> str:

@@ -74,7 +74,7 @@ class ServiceRuntime:
             await dlq_producer.start()
             self._tasks = [asyncio.create_task(relay.run())]
             self._tasks += [asyncio.create_task(job(deps)) for job in self.background]
-            log.info("service.started", subscriptions=len(broker.subscribers))
+            log.warning("service.started", subscriptions=len(broker.subscribers))  # shown at every log level
 
         @app.after_shutdown
         async def stop_background() -> None:

@@ -125,7 +125,7 @@ async def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     if not requests:
-        log.info("simulators.none_played")
+        log.warning("simulators.none_played")
         await stop.wait()
         return
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
@@ -137,7 +137,7 @@ async def main() -> None:
     partners = Partners(producer, float(os.environ.get("OMS_SIM_DELAY_MS", "300")) / 1000,
                         float(os.environ.get("OMS_SIM_FAILURE_RATE", "0")), random.Random(os.environ.get("OMS_SIM_SEED")))
     offsets, tasks = Offsets(), set()
-    log.info("simulators.started", locations=locations, carriers=carriers)
+    log.warning("simulators.started", locations=locations, carriers=carriers)  # shown at every log level
 
     async def answer(record: ConsumerRecord) -> None:
         tp = TopicPartition(record.topic, record.partition)

@@ -1,0 +1,318 @@
+"""`make bench`: how fast and at what cost, on this machine, with its own limits measured in the same run.
+
+Starts the stack and every service with the simulators at zero delay (unless running), seeds stock, then:
+1. burst: N orders as fast as the producer can; orders/s from placement to `released` and to `delivered`;
+2. steady: a fixed rate for a while; latency from submission to accepted/reserved/released/delivered;
+3. limits: a plain aiokafka producer and consumer, and small asyncpg transactions, on the same servers;
+4. cost: CPU seconds and peak memory of every OMS process, Kafka messages and database transactions per order.
+Prints a table and writes results/bench-<time>.json and .png (git ignores results/).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+import psutil
+import typer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from rich.console import Console
+from rich.table import Table
+
+from contracts import topics
+from oms_cli import demo, processes, workload
+from oms_cli.watch import OrderWatch
+from shared.kafka_tools import topic_partitions
+from shared.settings import REPO_ROOT, SERVICES, Settings, get_settings
+from shared.stack import Stack, port_open
+from tests.support.kafka import create_topic
+
+console = Console(width=None if Console().is_terminal else 150)
+STAGES = ("accepted", "reserved", "released", "delivered")
+
+
+def pct(values: list[float], q: int) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def first_reached(watch: OrderWatch, stage: str) -> dict[str, datetime]:
+    """When each order's status event for `stage` was appended to the topic (broker time)."""
+    reached = {}
+    for order_id, events in watch.events.items():
+        for event in events:
+            if event["status"] == stage and event["previous_status"] != stage:
+                reached[event["external_id"]] = watch.received_at[(order_id, event["sequence"])]
+    return reached
+
+
+async def submit(settings: Settings, orders: list[dict[str, Any]], rate: float | None) -> dict[str, datetime]:
+    """Sends the orders (at `rate` per second, or as fast as possible); returns when each was acked."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
+                                linger_ms=2)
+    await producer.start()
+    sent: dict[str, datetime] = {}
+    try:
+        started = time.monotonic()
+        pending = []
+        for n, order in enumerate(orders):
+            if rate:
+                lag = started + n / rate - time.monotonic()
+                if lag > 0:
+                    await asyncio.sleep(lag)
+            future = await producer.send(topics.ORDERS_INBOUND.name, orjson.dumps(order),
+                                         key=f"{order['channel']}:{order['external_id']}".encode())
+            future.add_done_callback(lambda _, key=order["external_id"]: sent.__setitem__(key, datetime.now().astimezone()))
+            pending.append(future)
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def wait_for(watch: OrderWatch, stage: str, count: int, timeout: float) -> float:
+    started = time.monotonic()
+    while len(first_reached(watch, stage)) < count:
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"{len(first_reached(watch, stage))}/{count} orders reached {stage} in {timeout}s")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - started
+
+
+async def kafka_offsets(settings: Settings) -> int:
+    """Sum of end offsets of every OMS topic: messages written so far."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    await consumer.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(("oms.", "partners."))]
+        partitions = [tp for name in names for tp in await topic_partitions(consumer, name)]
+        return sum((await consumer.end_offsets(partitions)).values())
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def db_commits(settings: Settings) -> int:
+    conn = await asyncpg.connect(settings.database_for("order"))
+    try:
+        return int(await conn.fetchval("SELECT sum(xact_commit) FROM pg_stat_database WHERE datname = ANY($1::text[])",
+                                       [f"oms_{s}" for s in SERVICES]))
+    finally:
+        await conn.close()
+
+
+def oms_processes(settings: Settings) -> dict[str, psutil.Process]:
+    found = {}
+    for module in processes.SERVICES:
+        pid = processes.running(settings, module)
+        if pid:
+            found[module] = psutil.Process(pid)
+    return found
+
+
+def cpu_seconds(procs: dict[str, psutil.Process]) -> dict[str, float]:
+    return {name: sum(p.cpu_times()[:2]) for name, p in procs.items()}
+
+
+def peak_rss_mb(procs: dict[str, psutil.Process]) -> dict[str, float]:
+    peaks = {}
+    for name, proc in procs.items():
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        hwm = next(line for line in status.splitlines() if line.startswith("VmHWM"))
+        peaks[name] = int(hwm.split()[1]) / 1024
+    return peaks
+
+
+async def phase(settings: Settings, run: str, stock_run: str, count: int, rate: float | None,
+                timeout: float) -> dict[str, Any]:
+    orders = workload.orders(run, count, workload.Mix(split=0.05, express=0.2), seed=hash(run) & 0xFFFF,
+                             stock_run=stock_run)
+    watch = OrderWatch(settings.kafka_bootstrap, run)
+    await watch.start()
+    try:
+        started = time.monotonic()
+        sent = await submit(settings, orders, rate)
+        submit_s = time.monotonic() - started
+        await wait_for(watch, "released", count, timeout)
+        released_s = time.monotonic() - started
+        await wait_for(watch, "delivered", count, timeout)
+        delivered_s = time.monotonic() - started
+        latency = {}
+        for stage in STAGES:
+            reached = first_reached(watch, stage)
+            waits = [(reached[k] - sent[k]).total_seconds() * 1000 for k in reached if k in sent]
+            latency[stage] = {"p50": pct(waits, 50), "p95": pct(waits, 95), "p99": pct(waits, 99), "n": len(waits)}
+        return {"orders": count, "rate": rate, "submit_s": submit_s, "released_s": released_s,
+                "delivered_s": delivered_s, "released_per_s": count / released_s, "delivered_per_s": count / delivered_s,
+                "latency_ms": latency}
+    finally:
+        await watch.stop()
+
+
+async def kafka_limit(settings: Settings, messages: int = 100_000) -> dict[str, float]:
+    topic = f"bench.limit.{int(time.time())}"
+    await create_topic(topic, 12)
+    value = b"x" * 600
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
+                                linger_ms=5, max_batch_size=256 * 1024)
+    await producer.start()
+    started = time.monotonic()
+    futures = [await producer.send(topic, value, key=str(i % 1000).encode()) for i in range(messages)]
+    await asyncio.gather(*futures)
+    produce_s = time.monotonic() - started
+    await producer.stop()
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest",
+                                group_id=f"bench-{topic}", max_poll_records=10_000)
+    await consumer.start()
+    started, seen = time.monotonic(), 0
+    while seen < messages:
+        batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
+        seen += sum(len(r) for r in batch.values())
+    consume_s = time.monotonic() - started
+    await consumer.stop()
+    return {"produce_per_s": messages / produce_s, "consume_per_s": messages / consume_s}
+
+
+async def db_limit(settings: Settings, seconds: float = 5.0, clients: int = 8) -> float:
+    """Small transactions per second (one insert, committed) from concurrent clients on the same PostgreSQL."""
+    pool = await asyncpg.create_pool(settings.database_for("test"), min_size=clients, max_size=clients)
+    await pool.execute("CREATE TABLE IF NOT EXISTS bench_tx (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())")
+    count = 0
+    deadline = time.monotonic() + seconds
+
+    async def client() -> None:
+        nonlocal count
+        async with pool.acquire() as conn:
+            while time.monotonic() < deadline:
+                async with conn.transaction():
+                    await conn.execute("INSERT INTO bench_tx DEFAULT VALUES")
+                count += 1
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    await pool.execute("TRUNCATE bench_tx")
+    await pool.close()
+    return count / seconds
+
+
+async def measure(settings: Settings, burst: int, steady_rate: float | None, steady_s: float) -> dict[str, Any]:
+    run = workload.new_run_id()
+    await demo.seed_stock(settings, run, burst * 4)
+    procs = oms_processes(settings)
+    cpu_before, kafka_before, db_before = cpu_seconds(procs), await kafka_offsets(settings), await db_commits(settings)
+    console.print(f"burst: {burst} orders")
+    burst_result = await phase(settings, run, run, burst, None, timeout=600)
+    cpu_after, kafka_after, db_after = cpu_seconds(procs), await kafka_offsets(settings), await db_commits(settings)
+    rate = steady_rate or round(burst_result["released_per_s"] * 0.5)
+    console.print(f"steady: {rate} orders/s for {steady_s:.0f}s")
+    steady = await phase(settings, f"{run}S", run, int(rate * steady_s), rate, timeout=600)
+    console.print("limits of this machine: plain Kafka producer/consumer, small PostgreSQL transactions")
+    kafka = await kafka_limit(settings)
+    tx_per_s = await db_limit(settings)
+    cpu = {k: cpu_after[k] - cpu_before[k] for k in cpu_after}
+    kafka_per_order = (kafka_after - kafka_before) / burst
+    tx_per_order = (db_after - db_before) / burst
+    allowed = min(kafka["produce_per_s"] / kafka_per_order, kafka["consume_per_s"] / kafka_per_order,
+                  tx_per_s / tx_per_order)
+    return {
+        "when": datetime.now(UTC).isoformat(), "cores": os.cpu_count(), "commit": git_commit(),
+        "burst": burst_result, "steady": steady,
+        "limits": {**kafka, "db_tx_per_s": tx_per_s, "orders_per_s_allowed": allowed,
+                   "fraction_of_limit": burst_result["delivered_per_s"] / allowed},
+        "cost": {"kafka_messages_per_order": kafka_per_order, "db_transactions_per_order": tx_per_order,
+                 "cpu_s_per_1000_orders": {k: v * 1000 / burst for k, v in cpu.items()},
+                 "cpu_ms_per_order_total": sum(cpu.values()) * 1000 / burst, "peak_rss_mb": peak_rss_mb(procs)},
+    }
+
+
+def git_commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
+def report(result: dict[str, Any]) -> None:
+    table = Table("measure", "value", title=f"OMS bench, {result['cores']} cores, commit {result['commit']}")
+    burst, steady, limits, cost = result["burst"], result["steady"], result["limits"], result["cost"]
+    table.add_row("burst orders", str(burst["orders"]))
+    table.add_row("burst: placement -> released", f"{burst['released_per_s']:.0f} orders/s")
+    table.add_row("burst: placement -> delivered", f"{burst['delivered_per_s']:.0f} orders/s")
+    table.add_row("steady rate", f"{steady['rate']} orders/s for {steady['orders']} orders")
+    for stage in STAGES:
+        lat = steady["latency_ms"][stage]
+        table.add_row(f"steady latency to {stage}", f"p50 {lat['p50']:.0f} / p95 {lat['p95']:.0f} / "
+                                                     f"p99 {lat['p99']:.0f} ms")
+    table.add_row("Kafka limit (plain aiokafka)", f"produce {limits['produce_per_s']:,.0f} / consume "
+                                                  f"{limits['consume_per_s']:,.0f} msg/s")
+    table.add_row("PostgreSQL limit (small tx)", f"{limits['db_tx_per_s']:,.0f} tx/s")
+    table.add_row("Kafka messages per order", f"{cost['kafka_messages_per_order']:.1f}")
+    table.add_row("DB transactions per order", f"{cost['db_transactions_per_order']:.1f}")
+    table.add_row("orders/s those limits allow", f"{limits['orders_per_s_allowed']:.0f}")
+    table.add_row("OMS as a fraction of it", f"{limits['fraction_of_limit']:.0%} (delivered/s over allowed)")
+    table.add_row("CPU per order, all OMS processes", f"{cost['cpu_ms_per_order_total']:.1f} ms")
+    for name, cpu in cost["cpu_s_per_1000_orders"].items():
+        table.add_row(f"  {name}", f"{cpu:.2f} CPU s / 1000 orders, peak {cost['peak_rss_mb'][name]:.0f} MB")
+    console.print(table)
+
+
+def chart(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    lat = result["steady"]["latency_ms"]
+    for i, q in enumerate(("p50", "p95", "p99")):
+        left.bar([x + i * 0.27 for x in range(len(STAGES))], [lat[s][q] for s in STAGES], width=0.27, label=q)
+    left.set_xticks([x + 0.27 for x in range(len(STAGES))], STAGES)
+    left.set_ylabel("ms from submission")
+    left.set_title(f"steady {result['steady']['rate']} orders/s")
+    left.legend()
+    cpu = result["cost"]["cpu_s_per_1000_orders"]
+    right.barh(list(cpu), list(cpu.values()))
+    right.set_xlabel("CPU seconds per 1000 orders")
+    right.set_title(f"burst: {result['burst']['released_per_s']:.0f} released/s")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main(burst: int = 5000, steady_rate: float = 0, steady_seconds: float = 60) -> None:
+    settings = get_settings()
+    stack = Stack(settings)
+    was_up = port_open(settings.kafka_port) and port_open(settings.postgres_port)
+    stack.up()
+    started = processes.start_all(settings, {"OMS_SIM_DELAY_MS": "0", "OMS_SIM_FAILURE_RATE": "0",
+                                             "OMS_LOG_LEVEL": os.environ.get("OMS_LOG_LEVEL", "WARNING"),
+                                             "OMS_NOTIFY_SENDER": "log"})
+    try:
+        processes.wait_started(settings, started)
+        result = asyncio.run(measure(settings, burst, steady_rate or None, steady_seconds))
+    finally:
+        processes.stop_all(settings, started)
+        if not was_up:
+            stack.down()
+    report(result)
+    folder = REPO_ROOT / "results"
+    folder.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    (folder / f"bench-{stamp}.json").write_text(json.dumps(result, indent=2, default=str))
+    chart(result, folder / f"bench-{stamp}.png")
+    console.print(f"written: results/bench-{stamp}.json and .png")
+
+
+if __name__ == "__main__":
+    typer.run(main)
