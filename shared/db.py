@@ -11,8 +11,12 @@ from shared.logging import log
 SHARED_SQL = Path(__file__).parent / "sql"
 
 
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """Handlers leave no session state behind (no SET, LISTEN or open cursor), so the reset round trip is skipped."""
+
+
 async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=60)
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=60, reset=keep_session)
     assert pool is not None
     return pool
 

@@ -17,8 +17,12 @@ from contracts.base import Message
 from shared.logging import log
 from shared.messaging import cloudevent_headers, encode
 
-INSERT = """INSERT INTO outbox (topic, key, message_id, message_type, payload, headers)
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[])"""
+# One round trip: the rows, and a wake-up for the relay (delivered when the transaction commits).
+INSERT = """WITH added AS (
+                INSERT INTO outbox (topic, key, message_id, message_type, payload, headers)
+                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[])
+                RETURNING 1)
+            SELECT pg_notify($7, '')"""
 CLAIM = """SELECT id, topic, key, payload, headers FROM outbox
            ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"""
 
@@ -45,8 +49,7 @@ class Outbox:
             for column, value in zip(columns, (topic, key, message.id, message.type, encode(message), headers),
                                      strict=True):
                 column.append(value)
-        await conn.execute(INSERT, *columns)
-        await conn.execute("SELECT pg_notify($1, '')", channel(self.service))
+        await conn.execute(INSERT, *columns, channel(self.service))
 
 
 def make_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:

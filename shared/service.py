@@ -38,9 +38,10 @@ SubscriptionFactory = Callable[[Deps], Sequence[Subscription]]
 Background = Callable[[Deps], Coroutine[Any, Any, None]]
 
 
-async def raw_body(msg: KafkaMessage) -> bytes:
-    """Decoding is the consume policy's job, so bad bytes reach it instead of crashing the subscriber."""
-    return msg.body
+async def undecoded(msg: KafkaMessage) -> KafkaMessage:
+    """Decoding is the consume policy's job, so bad bytes reach it instead of crashing the subscriber; the handler
+    gets the message itself (no dependency injection: `apply_types=False` keeps the per-message cost down)."""
+    return msg
 
 
 @dataclass
@@ -60,7 +61,7 @@ class ServiceRuntime:
         deps = Deps(self.name, self.settings, pool, Outbox(self.name), load_network(self.settings.network_file))
         dlq_producer = make_producer(self.settings.kafka_bootstrap, f"{self.name}-dlq")
         broker = KafkaBroker(self.settings.kafka_bootstrap, client_id=self.name, acks="all",
-                             enable_idempotence=True, graceful_timeout=20.0, logger=None)
+                             enable_idempotence=True, graceful_timeout=20.0, logger=None, apply_types=False)
         policy = ConsumePolicy(self.name, self._publisher(dlq_producer),
                                self.settings.consume_max_attempts, self.settings.consume_backoff_ms / 1000)
         for sub in self.subscriptions(deps):
@@ -105,9 +106,9 @@ class ServiceRuntime:
         workers = min(sub.workers or self.settings.consumer_workers, sub.topic.partitions)
         for name in sub.names:
             @broker.subscriber(name, group_id=f"{self.name}.{sub.group}", auto_offset_reset="earliest",
-                               ack_policy=AckPolicy.MANUAL, max_workers=workers, decoder=raw_body,
+                               ack_policy=AckPolicy.MANUAL, max_workers=workers, decoder=undecoded,
                                session_timeout_ms=15_000, heartbeat_interval_ms=3_000)
-            async def consume(body: bytes, msg: KafkaMessage) -> None:
+            async def consume(msg: KafkaMessage) -> None:
                 await policy.handle(msg.raw_message, sub)  # type: ignore[arg-type]
                 await msg.ack()
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import asyncpg
 
 from contracts import topics
-from contracts.base import SkuQuantity
+from contracts.base import Message, SkuQuantity
 from contracts.inventory import (
     Allocation,
     StockAdjusted,
@@ -27,15 +28,19 @@ from shared.logging import log
 from shared.service import Deps
 
 
-async def publish_level(deps: Deps, conn: asyncpg.Connection, before: domain.Level, after: domain.Level) -> None:
-    events: list[StockLevelChanged | StockLow] = [StockLevelChanged(
+def level_events(deps: Deps, before: domain.Level, after: domain.Level) -> list[tuple[str, str | None, Message]]:
+    events: list[Message] = [StockLevelChanged(
         sku=after.sku, location_id=after.location_id, on_hand=after.on_hand, reserved=after.reserved,
         available=after.available, inbound=after.inbound)]
     reorder_point = deps.network.reorder_point(after.sku)
     if domain.newly_low(before, after, reorder_point):
         events.append(StockLow(sku=after.sku, location_id=after.location_id, available=after.available,
                                reorder_point=reorder_point))
-    await deps.outbox.add_many(conn, [(topics.INVENTORY_EVENTS.name, after.sku, e) for e in events])
+    return [(topics.INVENTORY_EVENTS.name, after.sku, e) for e in events]
+
+
+async def publish_level(deps: Deps, conn: asyncpg.Connection, before: domain.Level, after: domain.Level) -> None:
+    await deps.outbox.add_many(conn, level_events(deps, before, after))
 
 
 async def change_level(deps: Deps, conn: asyncpg.Connection, msg: StockCounted | StockAdjusted | StockInboundExpected
@@ -61,18 +66,20 @@ async def change_level(deps: Deps, conn: asyncpg.Connection, msg: StockCounted |
         await serve_backorders(deps, conn, [msg.sku])
 
 
-async def try_reserve(deps: Deps, conn: asyncpg.Connection, cmd: ReserveStock) -> StockReserved | None:
+async def try_reserve(deps: Deps, conn: asyncpg.Connection, cmd: ReserveStock,
+                      levels: dict[tuple[str, str], domain.Level] | None = None) -> StockReserved | None:
     """Allocates and reserves the whole order, or nothing; the rows stay locked until commit."""
     lines: dict[str, int] = {}
     for line in cmd.lines:
         lines[line.sku] = lines.get(line.sku, 0) + line.quantity
-    levels = await store.lock_skus(conn, list(lines))
+    if levels is None:
+        levels = await store.lock_skus(conn, list(lines))
     sites = [domain.Site(loc.id, domain.distance_km(loc.lat, loc.lon, cmd.ship_to.country), loc.safety_stock)
              for loc in deps.network.locations if loc.ships and loc.id not in cmd.excluded_locations]
     plan = domain.allocate(lines, {key: level.available for key, level in levels.items()}, sites)
     if plan is None:
         return None
-    allocations = []
+    allocations, events = [], []
     for location_id, part in plan:
         reservation_id = f"res-{uuid.uuid4()}"
         await store.add_reservation(conn, reservation_id, cmd.order_id, location_id, part)
@@ -80,37 +87,35 @@ async def try_reserve(deps: Deps, conn: asyncpg.Connection, cmd: ReserveStock) -
                                       lines=[SkuQuantity(sku=s, quantity=q) for s, q in part.items()]))
         for sku, qty in part.items():
             before = levels[(location_id, sku)]
-            await publish_level(deps, conn, before, domain.Level(sku, location_id, before.on_hand,
-                                                                 before.reserved + qty, before.inbound))
-    return StockReserved(order_id=cmd.order_id, allocations=allocations)
+            events += level_events(deps, before, replace(before, reserved=before.reserved + qty))
+    reply = StockReserved(order_id=cmd.order_id, allocations=allocations)
+    await deps.outbox.add_many(conn, [*events, (topics.INVENTORY_REPLIES.name, cmd.order_id, reply)])
+    return reply
 
 
 @transactional
 async def reserve_stock(deps: Deps, conn: asyncpg.Connection, cmd: ReserveStock) -> None:
-    known = {r["sku"] for r in await conn.fetch("SELECT DISTINCT sku FROM stock WHERE sku = ANY($1::text[])",
-                                                [line.sku for line in cmd.lines])}
-    unknown = sorted({line.sku for line in cmd.lines} - known)
+    levels = await store.lock_skus(conn, sorted({line.sku for line in cmd.lines}))
+    unknown = sorted({line.sku for line in cmd.lines} - {sku for _, sku in levels})
     if unknown:
-        reply: StockReserved | StockReservationFailed = StockReservationFailed(
-            order_id=cmd.order_id, reason="unknown_sku", unknown_skus=unknown)
+        failed = StockReservationFailed(order_id=cmd.order_id, reason="unknown_sku", unknown_skus=unknown)
+    elif await try_reserve(deps, conn, cmd, levels) is None:
+        failed = StockReservationFailed(order_id=cmd.order_id, reason="insufficient_stock")
+        await store.add_backorder(conn, cmd.order_id, cmd.model_dump(mode="json"))
     else:
-        reply = await try_reserve(deps, conn, cmd) or StockReservationFailed(
-            order_id=cmd.order_id, reason="insufficient_stock")
-        if isinstance(reply, StockReservationFailed):
-            await store.add_backorder(conn, cmd.order_id, cmd.model_dump(mode="json"))
-    log.info("stock.reserve_answered", order_id=cmd.order_id, reply=reply.type)
-    await deps.outbox.add(conn, topics.INVENTORY_REPLIES.name, cmd.order_id, reply)
+        log.info("stock.reserved", order_id=cmd.order_id)
+        return
+    log.info("stock.not_reserved", order_id=cmd.order_id, reason=failed.reason)
+    await deps.outbox.add(conn, topics.INVENTORY_REPLIES.name, cmd.order_id, failed)
 
 
 async def serve_backorders(deps: Deps, conn: asyncpg.Connection, skus: list[str]) -> None:
-    """Stock arrived: waiting orders that now fit are reserved, oldest first."""
+    """Stock arrived: waiting orders that now fit are reserved, oldest first (try_reserve writes all or nothing)."""
     for row in await store.backorders_for(conn, skus):
         cmd = ReserveStock.model_validate_json(row["command"])
-        async with conn.transaction():  # a savepoint: one order that does not fit leaves the others be
-            reply = await try_reserve(deps, conn, cmd)
-            if reply is not None and await store.remove_backorder(conn, cmd.order_id):
-                await deps.outbox.add(conn, topics.INVENTORY_REPLIES.name, cmd.order_id, reply)
-                log.info("stock.backorder_reserved", order_id=cmd.order_id)
+        if await try_reserve(deps, conn, cmd) is not None:
+            await store.remove_backorder(conn, cmd.order_id)
+            log.info("stock.backorder_reserved", order_id=cmd.order_id)
 
 
 async def finish(deps: Deps, conn: asyncpg.Connection, order_id: str, reservation_id: str | None,

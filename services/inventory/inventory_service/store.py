@@ -9,11 +9,10 @@ from inventory_service.domain import Level
 
 
 async def lock_level(conn: asyncpg.Connection, sku: str, location_id: str) -> Level:
-    await conn.execute(
-        "INSERT INTO stock (sku, location_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", sku, location_id)
+    """The row of this SKU at this location, created if new and locked until commit, in one round trip."""
     row = await conn.fetchrow(
-        "SELECT on_hand, reserved, inbound FROM stock WHERE sku = $1 AND location_id = $2 FOR UPDATE",
-        sku, location_id)
+        "INSERT INTO stock (sku, location_id) VALUES ($1, $2) ON CONFLICT (sku, location_id) "
+        "DO UPDATE SET sku = EXCLUDED.sku RETURNING on_hand, reserved, inbound", sku, location_id)
     return Level(sku, location_id, row["on_hand"], row["reserved"], row["inbound"])
 
 
@@ -41,18 +40,18 @@ async def lock_skus(conn: asyncpg.Connection, skus: list[str]) -> dict[tuple[str
 
 async def add_reservation(conn: asyncpg.Connection, reservation_id: str, order_id: str, location_id: str,
                           lines: dict[str, int]) -> None:
-    await conn.execute(
-        "INSERT INTO reservations (reservation_id, order_id, location_id, status) VALUES ($1, $2, $3, 'open')",
-        reservation_id, order_id, location_id)
-    await conn.executemany(
-        "INSERT INTO reservation_lines (reservation_id, sku, quantity) VALUES ($1, $2, $3)",
-        [(reservation_id, sku, qty) for sku, qty in lines.items()])
-    updated = await conn.execute(
-        "UPDATE stock s SET reserved = s.reserved + v.qty, updated_at = now() "
-        "FROM unnest($1::text[], $2::int[]) AS v(sku, qty) "
-        "WHERE s.sku = v.sku AND s.location_id = $3 AND s.on_hand - s.reserved >= v.qty",
-        list(lines), list(lines.values()), location_id)
-    if updated != f"UPDATE {len(lines)}":
+    """The reservation, its lines and the reserved counts, in one statement; fails if any line no longer fits."""
+    updated = await conn.fetchval(
+        "WITH r AS (INSERT INTO reservations (reservation_id, order_id, location_id, status) "
+        "VALUES ($1, $2, $3, 'open') RETURNING reservation_id), "
+        "l AS (INSERT INTO reservation_lines (reservation_id, sku, quantity) "
+        "SELECT r.reservation_id, v.sku, v.qty FROM r, unnest($4::text[], $5::int[]) AS v(sku, qty)), "
+        "s AS (UPDATE stock s SET reserved = s.reserved + v.qty, updated_at = now() "
+        "FROM unnest($4::text[], $5::int[]) AS v(sku, qty) "
+        "WHERE s.sku = v.sku AND s.location_id = $3 AND s.on_hand - s.reserved >= v.qty RETURNING 1) "
+        "SELECT count(*) FROM s",
+        reservation_id, order_id, location_id, list(lines), list(lines.values()))
+    if updated != len(lines):
         raise RuntimeError(f"stock at {location_id} changed under reservation {reservation_id}")
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from aiokafka.structs import ConsumerRecord
@@ -22,43 +25,62 @@ COMMAND_TOPICS = {kind: topic.name for topic in (topics.INVENTORY_COMMANDS, topi
                                                    topics.SHIPPING_COMMANDS) for kind in topic.message_types}
 
 
-async def apply(deps: Deps, conn: asyncpg.Connection, row: asyncpg.Record | None, decision: saga.Decision) -> None:
-    """Persists a decision: saga and status, a timeline row and an event per status change, the commands."""
-    assert row is not None
+@dataclass
+class Plan:
+    """A decision made concrete: the saga after it, its events (one per status change) and what to send."""
+
+    saga: saga.Saga
+    sequence: int
+    events: list[OrderStatusChanged]
+    outgoing: list[tuple[str, str | None, Message]]
+    deadline_at: datetime | None
+
+
+def plan(row: Mapping[str, Any], decision: saga.Decision) -> Plan:
     now = datetime.now(UTC)
     sequence, previous = row["sequence"], row["status"] if row["sequence"] else None
-    updated = decision.saga
-    outgoing: list[tuple[str, str | None, Message]] = []
+    events = []
     for change in decision.changes:
         sequence += 1
-        event = OrderStatusChanged(
-            order_id=updated.order_id, channel=row["channel"], external_id=row["external_id"], status=change.status,
-            previous_status=previous, sequence=sequence, occurred_at=now, reason=change.reason,
-            shipments=domain.shipments(updated))
-        await store.add_timeline(conn, event)
-        outgoing.append((topics.ORDERS_EVENTS.name, updated.order_id, event))
+        events.append(OrderStatusChanged(
+            order_id=decision.saga.order_id, channel=row["channel"], external_id=row["external_id"],
+            status=change.status, previous_status=previous, sequence=sequence, occurred_at=now, reason=change.reason,
+            shipments=domain.shipments(decision.saga)))
         previous = change.status
-        log.info("order.status_changed", order_id=updated.order_id, status=change.status, sequence=sequence)
-    updated = saga.apply_changes(updated, decision.changes)
+    updated = saga.apply_changes(decision.saga, decision.changes)
+    outgoing: list[tuple[str, str | None, Message]] = [(topics.ORDERS_EVENTS.name, e.order_id, e) for e in events]
     outgoing += [(COMMAND_TOPICS[c.type], updated.order_id, c) for c in decision.commands]
-    await deps.outbox.add_many(conn, outgoing)
-    await store.save(conn, updated.order_id, updated, sequence, saga.deadline(now, decision))
+    return Plan(updated, sequence, events, outgoing, saga.deadline(now, decision))
+
+
+async def record(deps: Deps, conn: asyncpg.Connection, planned: Plan) -> None:
+    await store.add_timeline(conn, planned.events)
+    await deps.outbox.add_many(conn, planned.outgoing)
+    for event in planned.events:
+        log.info("order.status_changed", order_id=event.order_id, status=event.status, sequence=event.sequence)
+
+
+async def apply(deps: Deps, conn: asyncpg.Connection, row: Mapping[str, Any], decision: saga.Decision) -> None:
+    """Persists a decision: saga and status, a timeline row and an event per status change, the commands."""
+    planned = plan(row, decision)
+    await record(deps, conn, planned)
+    await store.save(conn, planned.saga.order_id, planned.saga, planned.sequence, planned.deadline_at)
 
 
 @transactional
 async def order_submitted(deps: Deps, conn: asyncpg.Connection, msg: OrderSubmitted) -> None:
     order_id = domain.order_id_for(msg.channel, msg.external_id)
-    prices = {line.sku: line.unit_price for line in msg.lines}
     lines = [SkuQuantity(sku=line.sku, quantity=line.quantity) for line in msg.lines]
     new = saga.Saga(order_id=order_id, channel=msg.channel, external_id=msg.external_id, lines=lines,
                     ship_to=msg.shipping_address, service_level=msg.shipping_speed, currency=msg.currency,
-                    unit_prices=prices)
-    if not await store.insert_order(conn, order_id, msg, new):
-        log.info("order.duplicate_submission", order_id=order_id)
-        return
+                    unit_prices={line.sku: line.unit_price for line in msg.lines})
     payment = msg.payment.status if msg.payment else None
     decision = saga.start(new, payment, domain.address_problem(msg.shipping_address))
-    await apply(deps, conn, await store.lock_order(conn, order_id), decision)
+    planned = plan({"sequence": 0, "status": None, "channel": msg.channel, "external_id": msg.external_id}, decision)
+    if not await store.insert_order(conn, order_id, msg, planned.saga, planned.sequence, planned.deadline_at):
+        log.info("order.duplicate_submission", order_id=order_id)
+        return
+    await record(deps, conn, planned)
 
 
 async def rejected_invalid(deps: Deps, invalid: InvalidMessage, record: ConsumerRecord) -> None:
@@ -75,7 +97,7 @@ async def rejected_invalid(deps: Deps, invalid: InvalidMessage, record: Consumer
         event = OrderStatusChanged(order_id=order_id, channel=channel, external_id=external_id, status="rejected",
                                    previous_status=None, sequence=1,
                                    reason=Reason(code="invalid_message", message=invalid.reason))
-        await store.add_timeline(conn, event)
+        await store.add_timeline(conn, [event])
         await conn.execute("UPDATE orders SET sequence = 1 WHERE order_id = $1", order_id)
         await deps.outbox.add(conn, topics.ORDERS_EVENTS.name, order_id, event)
 
@@ -85,7 +107,7 @@ async def order_request(deps: Deps, conn: asyncpg.Connection, msg: ChannelMessag
     """Cancel, hold release: steer the saga of the order the channel names."""
     order_id = domain.order_id_for(msg.channel, msg.external_id)
     row = await store.lock_order(conn, order_id)
-    if row is None or not row["saga"] or row["saga"] == "{}":
+    if row is None or row["saga"] == "{}":
         raise Unprocessable(f"no order {msg.order_key}")
     await apply(deps, conn, row, saga.decide(saga.Saga.model_validate_json(row["saga"]), msg))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import asyncpg
 import orjson
@@ -12,21 +13,22 @@ from contracts.order import OrderStatusChanged
 from order_service.saga import Saga
 
 
-async def insert_order(conn: asyncpg.Connection, order_id: str, msg: OrderSubmitted, saga: Saga) -> bool:
-    """False when the order is already known: a second submission is the same order."""
-    inserted = await conn.fetchval(
-        "INSERT INTO orders (order_id, channel, external_id, status, saga_state, saga, placed_at, currency, customer, "
-        "shipping_address, payment) VALUES ($1, $2, $3, 'received', $4, $5, $6, $7, $8, $9, $10) "
-        "ON CONFLICT DO NOTHING RETURNING true",
+async def insert_order(conn: asyncpg.Connection, order_id: str, msg: OrderSubmitted, saga: Saga, sequence: int,
+                       deadline_at: datetime | None) -> bool:
+    """False when the order is already known: a second submission is the same order. One round trip."""
+    return bool(await conn.fetchval(
+        "WITH o AS (INSERT INTO orders (order_id, channel, external_id, status, saga_state, saga, placed_at, currency, "
+        "customer, shipping_address, payment, sequence, deadline_at) "
+        "VALUES ($1, $2, $3, $15, $4, $5, $6, $7, $8, $9, $10, $16, $17) "
+        "ON CONFLICT DO NOTHING RETURNING order_id), "
+        "l AS (INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price) "
+        "SELECT o.order_id, u.* FROM o, unnest($11::int[], $12::text[], $13::int[], $14::numeric[]) AS u) "
+        "SELECT count(*) = 1 FROM o",
         order_id, msg.channel, msg.external_id, saga.state, saga.model_dump_json(), msg.placed_at, msg.currency,
         msg.customer.model_dump_json(), msg.shipping_address.model_dump_json(),
-        msg.payment.model_dump_json() if msg.payment else None)
-    if not inserted:
-        return False
-    await conn.executemany(
-        "INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price) VALUES ($1, $2, $3, $4, $5::numeric)",
-        [(order_id, n, line.sku, line.quantity, line.unit_price) for n, line in enumerate(msg.lines, 1)])
-    return True
+        msg.payment.model_dump_json() if msg.payment else None, list(range(1, len(msg.lines) + 1)),
+        [line.sku for line in msg.lines], [line.quantity for line in msg.lines],
+        [Decimal(line.unit_price) for line in msg.lines], saga.status or "received", sequence, deadline_at))
 
 
 async def insert_rejected(conn: asyncpg.Connection, order_id: str, channel: str, external_id: str) -> bool:
@@ -49,10 +51,13 @@ async def save(conn: asyncpg.Connection, order_id: str, saga: Saga, sequence: in
         order_id, saga.status or "received", saga.state, saga.model_dump_json(), sequence, deadline_at)
 
 
-async def add_timeline(conn: asyncpg.Connection, event: OrderStatusChanged) -> None:
+async def add_timeline(conn: asyncpg.Connection, events: list[OrderStatusChanged]) -> None:
+    if not events:
+        return
     await conn.execute(
         "INSERT INTO order_timeline (order_id, sequence, status, previous_status, reason, shipments, occurred_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        event.order_id, event.sequence, event.status, event.previous_status,
-        event.reason.model_dump_json() if event.reason else None,
-        orjson.dumps([s.model_dump(mode="json") for s in event.shipments]).decode(), event.occurred_at)
+        "SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::timestamptz[])",
+        [e.order_id for e in events], [e.sequence for e in events], [e.status for e in events],
+        [e.previous_status for e in events], [e.reason.model_dump_json() if e.reason else None for e in events],
+        [orjson.dumps([s.model_dump(mode="json") for s in e.shipments]).decode() for e in events],
+        [e.occurred_at for e in events])
