@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -16,11 +16,13 @@ from pydantic import ValidationError
 
 from contracts.base import Message
 from contracts.topics import Topic
+from shared import inbox
 from shared.logging import log
 from shared.messaging import InvalidMessage, current_trace, parse
 
 Handler = Callable[[Any], Awaitable[None]]
 InvalidHandler = Callable[[InvalidMessage, ConsumerRecord], Awaitable[None]]
+Prelock = Callable[[asyncpg.Connection, list[Message]], Awaitable[None]]
 Publish = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], Awaitable[None]]
 
 # Failures of the infrastructure, not of the message: retried until they pass, never dead-lettered.
@@ -35,10 +37,12 @@ class Subscription:
 
     topic: Topic
     names: tuple[str, ...]
-    handlers: dict[str, Handler]
+    handlers: Mapping[str, Handler]
     on_invalid: InvalidHandler | None = None
     workers: int | None = None
     dead_letter_invalid: bool = True  # False where another service owns the topic's dead letters
+    batch_transaction: bool = True  # a partition's batch in one transaction; False where batches would contend
+    prelock: Prelock | None = None  # locks the rows a batch will touch, in one order, so batches never deadlock
 
     @property
     def group(self) -> str:
@@ -53,27 +57,84 @@ class ConsumePolicy:
     backoff_s: float = 0.2
     dead_lettered: int = field(default=0)
 
-    async def handle(self, record: ConsumerRecord, sub: Subscription) -> None:
+    def _bind(self, record: ConsumerRecord) -> None:
         headers = {k: v.decode(errors="replace") for k, v in (record.headers or ())}
         structlog.contextvars.bind_contextvars(
             topic=record.topic, partition=record.partition, offset=record.offset,
             message_id=headers.get("ce_id"), type=headers.get("ce_type"), order_id=None)
         current_trace.set(headers.get("traceparent"))
+
+    async def _parse(self, record: ConsumerRecord, sub: Subscription) -> tuple[Message, Handler] | None:
+        """The message and its handler; a bad one is dead-lettered (and its sender told) and None returned."""
+        self._bind(record)
         try:
             message = parse(record.value, sub.topic)
             handler = sub.handlers.get(message.type)
             if handler is None:
                 raise InvalidMessage(f"{self.consumer} has no handler for {message.type}")
         except InvalidMessage as invalid:
-            if not sub.dead_letter_invalid:
-                return
-            await self.dead_letter(record, invalid.reason, attempts=1)
-            if sub.on_invalid is not None:
-                await self._retry_transient(partial(sub.on_invalid, invalid, record))
-            return
+            if sub.dead_letter_invalid:
+                await self.dead_letter(record, invalid.reason, attempts=1)
+                if sub.on_invalid is not None:
+                    await self._retry_transient(partial(sub.on_invalid, invalid, record))
+            return None
         structlog.contextvars.bind_contextvars(
             message_id=message.id, type=message.type, order_id=getattr(message, "order_id", None))
-        await self._run(handler, message, record)
+        return message, handler
+
+    async def handle(self, record: ConsumerRecord, sub: Subscription) -> None:
+        parsed = await self._parse(record, sub)
+        if parsed is not None:
+            await self._run(parsed[1], parsed[0], record)
+
+    async def handle_batch(self, records: list[ConsumerRecord], sub: Subscription) -> None:
+        """One partition's records, in order: in one transaction when the handlers allow, else one by one.
+
+        If the batch transaction fails for any reason other than an outage, it is rolled back and every message
+        goes through the one-by-one path, with its own retries and dead letter.
+        """
+        parsed = [(record, p) for record in records if (p := await self._parse(record, sub)) is not None]
+        if not parsed:
+            return
+        batchable = sub.batch_transaction and len(parsed) > 1 and all(
+            getattr(handler, "effect", None) for _, (_, handler) in parsed)
+        if batchable:
+            outages = 0
+            while True:
+                try:
+                    await self._run_batch(parsed, sub)
+                    return
+                except TRANSIENT as exc:
+                    if isinstance(exc, asyncpg.DeadlockDetectedError):
+                        break
+                    outages += 1
+                    log.warning("consume.transient_failure", error=repr(exc), outages=outages)
+                    await asyncio.sleep(min(self.backoff_s * 2 ** min(outages, 5), 5.0))
+                except Exception as exc:
+                    log.info("consume.batch_split", error=describe(exc), size=len(parsed))
+                    break
+        for record, (message, handler) in parsed:
+            self._bind(record)
+            structlog.contextvars.bind_contextvars(
+                message_id=message.id, type=message.type, order_id=getattr(message, "order_id", None))
+            await self._run(handler, message, record)
+
+    async def _run_batch(self, parsed: list[tuple[ConsumerRecord, tuple[Message, Handler]]], sub: Subscription) -> None:
+        first = parsed[0][1][1]
+        deps = first.deps  # type: ignore[attr-defined]
+        async with deps.pool.acquire() as conn, conn.transaction():
+            messages = [message for _, (message, _) in parsed]
+            if sub.prelock is not None:
+                await sub.prelock(conn, messages)
+            fresh = await inbox.claim_many(conn, self.consumer, [m.id for m in messages])
+            for record, (message, handler) in parsed:
+                if message.id not in fresh:
+                    continue
+                fresh.discard(message.id)
+                self._bind(record)
+                structlog.contextvars.bind_contextvars(
+                    message_id=message.id, type=message.type, order_id=getattr(message, "order_id", None))
+                await handler.effect(deps, conn, message)  # type: ignore[attr-defined]
 
     async def _run(self, handler: Handler, message: Message, record: ConsumerRecord) -> None:
         failures, outages = 0, 0

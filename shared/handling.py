@@ -1,8 +1,13 @@
-"""The unit of work every handler runs in: one transaction, the inbox claim first, a duplicate is a no-op."""
+"""The unit of work every handler runs in: one transaction, the inbox claim first, a duplicate is a no-op.
+
+A handler is written as an *effect* `(deps, conn, message)`; `transactional` gives it its own transaction for
+one message, and the batch path of the consume policy runs several effects in one transaction instead.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,13 +30,25 @@ def transactional(effect: Effect[M]) -> Callable[[Deps, M], Awaitable[None]]:
         async with deps.pool.acquire() as conn, conn.transaction():
             if await inbox.claim(conn, deps.service, message.id):
                 await effect(deps, conn, message)
+    handle.effect = effect  # type: ignore[attr-defined]
     return handle
 
 
-def bind(deps: Deps, handlers: Mapping[str, BoundHandler]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Bound:
+    """A handler with the service's deps: callable for one message, and its effect for a batch transaction."""
+
+    deps: Deps
+    fn: BoundHandler
+
+    async def __call__(self, message: Any) -> None:
+        await self.fn(self.deps, message)
+
+    @property
+    def effect(self) -> Effect[Any] | None:
+        return getattr(self.fn, "effect", None)
+
+
+def bind(deps: Deps, handlers: Mapping[str, BoundHandler]) -> dict[str, Bound]:
     """Handlers by message type, each given the service's deps."""
-    def bound(fn: Callable[[Deps, Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
-        async def call(message: Any) -> None:
-            await fn(deps, message)
-        return call
-    return {kind: bound(fn) for kind, fn in handlers.items()}
+    return {kind: Bound(deps, fn) for kind, fn in handlers.items()}

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 
@@ -94,7 +95,7 @@ class ServiceRuntime:
         deadline = asyncio.get_running_loop().time() + 60
         while True:
             try:
-                return await create_pool(dsn, max_size=self.settings.consumer_workers * 3 + 4)
+                return await create_pool(dsn, max_size=self.settings.db_pool_size)
             except (OSError, asyncpg.PostgresError) as exc:
                 if asyncio.get_running_loop().time() > deadline:
                     raise
@@ -102,14 +103,18 @@ class ServiceRuntime:
                 await asyncio.sleep(1)
 
     def _subscribe(self, broker: KafkaBroker, policy: ConsumePolicy, sub: Subscription) -> None:
-        """One subscriber per concrete topic: each handles its partitions concurrently, each partition in order."""
-        workers = min(sub.workers or self.settings.consumer_workers, sub.topic.partitions)
+        """One batch subscriber per topic: each fetch is split by partition, the partitions run concurrently,
+        each partition's records in order; the offsets are committed once the whole fetch is handled."""
         for name in sub.names:
             @broker.subscriber(name, group_id=f"{self.name}.{sub.group}", auto_offset_reset="earliest",
-                               ack_policy=AckPolicy.MANUAL, max_workers=workers, decoder=undecoded,
-                               session_timeout_ms=15_000, heartbeat_interval_ms=3_000)
+                               ack_policy=AckPolicy.MANUAL, batch=True, max_records=self.settings.consume_batch_size,
+                               batch_timeout_ms=50, decoder=undecoded, session_timeout_ms=15_000,
+                               heartbeat_interval_ms=3_000)
             async def consume(msg: KafkaMessage) -> None:
-                await policy.handle(msg.raw_message, sub)  # type: ignore[arg-type]
+                by_partition: dict[int, list[ConsumerRecord]] = {}
+                for record in msg.raw_message:  # type: ignore[union-attr]
+                    by_partition.setdefault(record.partition, []).append(record)
+                await asyncio.gather(*(policy.handle_batch(records, sub) for records in by_partition.values()))
                 await msg.ack()
 
     @staticmethod

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     simulate_partners: str = "all"
     log_level: str = "INFO"
     consumer_workers: int = 4
+    consume_batch_size: int = 200
+    db_pool_size: int = 12
     consume_max_attempts: int = 3
     consume_backoff_ms: int = 200
     relay_batch_size: int = 500

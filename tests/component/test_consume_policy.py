@@ -86,3 +86,25 @@ async def test_the_same_message_twice_has_one_effect(request, processes, invento
 
     events = await eventually(level_events, lambda es: len(es) >= 3, "stock.level_changed events")
     assert [e["on_hand"] for e in events if e["type"] == "stock.level_changed"] == [10, 15, 16]
+
+
+async def test_a_message_that_cannot_apply_is_dead_lettered_alone_and_its_batch_goes_on(request, processes,
+                                                                                       inventory_db):
+    sku = f"SKU-NEG-{uuid.uuid4().hex[:6]}"
+    async with Producer() as producer:  # queued before the service starts, so they arrive as one batch
+        await producer.send(ADJUSTMENTS, orjson.dumps(stock_message("stock.counted", sku, on_hand=3)), key=sku)
+        negative = orjson.dumps(stock_message("stock.adjusted", sku, delta=-5))
+        await producer.send(ADJUSTMENTS, negative, key=sku)
+        await producer.send(ADJUSTMENTS, orjson.dumps(stock_message("stock.adjusted", sku, delta=2)), key=sku)
+    service = service_process(processes, request, "inventory", "inventory_service")
+    service.wait_for_log("service.started")
+
+    assert await eventually(lambda: on_hand(inventory_db, sku), lambda n: n == 5, "the good adjustments") == 5
+
+    async def dead_letters() -> list:
+        return [r for r in await read_topic(f"{ADJUSTMENTS}.dlq") if r.key == sku.encode()]
+
+    [letter] = await eventually(dead_letters, lambda rs: len(rs) >= 1, "the negative adjustment dead-lettered")
+    headers = {k: v.decode() for k, v in letter.headers}
+    assert letter.value == negative
+    assert "would make on-hand" in headers["dlq_reason"] and "negative" in headers["dlq_reason"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from contracts import topics
-from fulfillment_service.handlers import COMMANDS, UPDATES
+from fulfillment_service.handlers import COMMANDS, UPDATES, prelock
 from shared.consume import Subscription
 from shared.handling import bind
 from shared.service import Deps, ServiceRuntime
@@ -14,8 +14,9 @@ from shared.service import Deps, ServiceRuntime
 def subscriptions(deps: Deps) -> list[Subscription]:
     updates = tuple(topics.WAREHOUSE_UPDATES.for_partner(loc.id) for loc in deps.network.locations)
     return [
-        Subscription(topics.FULFILLMENT_COMMANDS, (topics.FULFILLMENT_COMMANDS.name,), bind(deps, COMMANDS)),
-        Subscription(topics.WAREHOUSE_UPDATES, updates, bind(deps, UPDATES)),
+        Subscription(topics.FULFILLMENT_COMMANDS, (topics.FULFILLMENT_COMMANDS.name,), bind(deps, COMMANDS),
+                     prelock=prelock),
+        Subscription(topics.WAREHOUSE_UPDATES, updates, bind(deps, UPDATES), prelock=prelock),
     ]
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from contracts import topics
+from contracts.base import Message
 from contracts.fulfillment import FulfillmentProgressed
 from contracts.order import CancelFulfillment, RequestFulfillment
 from contracts.partners import (
@@ -68,6 +69,12 @@ async def warehouse_update(deps: Deps, conn: asyncpg.Connection, update: Fulfill
         parcels=update.parcels if isinstance(update, FulfillmentPacked) else [])
     await deps.outbox.add(conn, topics.FULFILLMENT_EVENTS.name, row["order_id"], progressed)
     log.info("fulfillment.progressed", order_id=row["order_id"], status=status)
+
+
+async def prelock(conn: asyncpg.Connection, messages: list[Message]) -> None:
+    """Locks a batch's fulfillments in id order, so two batches never deadlock."""
+    ids = sorted({getattr(m, "fulfillment_id") for m in messages})  # noqa: B009 - every message here names one
+    await conn.execute("SELECT 1 FROM fulfillments WHERE fulfillment_id = ANY($1::text[]) ORDER BY 1 FOR UPDATE", ids)
 
 
 COMMANDS: dict[str, BoundHandler] = {

@@ -154,6 +154,11 @@ async def commit_stock(deps: Deps, conn: asyncpg.Connection, cmd: CommitStock) -
     await finish(deps, conn, cmd.order_id, cmd.reservation_id, "committed", cmd.id)
 
 
+async def prelock(conn: asyncpg.Connection, messages: list[Message]) -> None:
+    """Locks a batch's stock rows in the order reservations lock them, so the two never deadlock."""
+    await store.lock_skus(conn, sorted({getattr(m, "sku") for m in messages}))  # noqa: B009
+
+
 HANDLERS_ADJUSTMENTS: dict[str, BoundHandler] = {
     name: transactional(change_level) for name in topics.INVENTORY_ADJUSTMENTS.message_types}
 HANDLERS_COMMANDS: dict[str, BoundHandler] = {

@@ -121,6 +121,13 @@ async def saga_reply(deps: Deps, conn: asyncpg.Connection, msg: Message) -> None
     await apply(deps, conn, row, saga.decide(saga.Saga.model_validate_json(row["saga"]), msg))
 
 
+async def prelock(conn: asyncpg.Connection, messages: list[Message]) -> None:
+    """Locks a batch's orders in id order, so batches of different topics never deadlock on them."""
+    ids = [domain.order_id_for(m.channel, m.external_id) if isinstance(m, ChannelMessage)
+           else str(getattr(m, "order_id")) for m in messages]  # noqa: B009 - every reply names its order
+    await store.lock_orders(conn, ids)
+
+
 INBOUND: dict[str, BoundHandler] = {
     "order.submitted": order_submitted, "order.cancel_requested": order_request,
     "order.hold_released": order_request}

@@ -38,6 +38,12 @@ async def insert_rejected(conn: asyncpg.Connection, order_id: str, channel: str,
         order_id, channel, external_id))
 
 
+async def lock_orders(conn: asyncpg.Connection, order_ids: list[str]) -> None:
+    """Locks a batch's orders in id order, so two batches touching the same orders never deadlock."""
+    await conn.execute("SELECT 1 FROM orders WHERE order_id = ANY($1::text[]) ORDER BY order_id FOR UPDATE",
+                       sorted(set(order_ids)))
+
+
 async def lock_order(conn: asyncpg.Connection, order_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT order_id, channel, external_id, status, saga, sequence FROM orders WHERE order_id = $1 FOR UPDATE",

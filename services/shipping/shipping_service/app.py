@@ -8,14 +8,14 @@ from contracts import topics
 from shared.consume import Subscription
 from shared.handling import bind
 from shared.service import Deps, ServiceRuntime
-from shipping_service.handlers import COMMANDS, UPDATES
+from shipping_service.handlers import COMMANDS, UPDATES, prelock
 
 
 def subscriptions(deps: Deps) -> list[Subscription]:
     updates = tuple(topics.CARRIER_UPDATES.for_partner(c.id) for c in deps.network.carriers)
     return [
-        Subscription(topics.SHIPPING_COMMANDS, (topics.SHIPPING_COMMANDS.name,), bind(deps, COMMANDS)),
-        Subscription(topics.CARRIER_UPDATES, updates, bind(deps, UPDATES)),
+        Subscription(topics.SHIPPING_COMMANDS, (topics.SHIPPING_COMMANDS.name,), bind(deps, COMMANDS), prelock=prelock),
+        Subscription(topics.CARRIER_UPDATES, updates, bind(deps, UPDATES), prelock=prelock),
     ]
 
 

@@ -6,7 +6,7 @@ import asyncpg
 import orjson
 
 from contracts import topics
-from contracts.base import Address
+from contracts.base import Address, Message
 from contracts.fulfillment import ShipmentProgressed
 from contracts.order import BookShipment
 from contracts.partners import Parcel, ShipmentBooked, ShipmentBookingRequested, ShipmentUpdate
@@ -73,6 +73,12 @@ async def carrier_update(deps: Deps, conn: asyncpg.Connection, update: ShipmentU
         order_id=shipment["order_id"], shipment_id=update.shipment_id, carrier_id=shipment["carrier_id"],
         tracking_number=tracking or shipment["tracking_number"], status=status, reason=getattr(update, "reason", None)))
     log.info("shipment.progressed", order_id=shipment["order_id"], status=status)
+
+
+async def prelock(conn: asyncpg.Connection, messages: list[Message]) -> None:
+    """Locks a batch's shipments in id order, so two batches never deadlock."""
+    ids = sorted({getattr(m, "shipment_id") for m in messages})  # noqa: B009 - every message here names one
+    await conn.execute("SELECT 1 FROM shipments WHERE shipment_id = ANY($1::text[]) ORDER BY 1 FOR UPDATE", ids)
 
 
 COMMANDS: dict[str, BoundHandler] = {"shipping.book_shipment": book_shipment}
