@@ -217,7 +217,7 @@ async def measure(settings: Settings, burst: int, steady_rate: float | None, ste
     console.print(f"burst: {burst} orders")
     burst_result = await phase(settings, run, run, burst, None, timeout=600)
     cpu_after, kafka_after, db_after = cpu_seconds(procs), await kafka_offsets(settings), await db_commits(settings)
-    rate = steady_rate or round(burst_result["released_per_s"] * 0.5)
+    rate = steady_rate or round(burst_result["delivered_per_s"] * 0.5)  # half of what the whole pipeline sustains
     console.print(f"steady: {rate} orders/s for {steady_s:.0f}s")
     steady = await phase(settings, f"{run}S", run, int(rate * steady_s), rate, timeout=600)
     console.print("limits of this machine: plain Kafka producer/consumer, small PostgreSQL transactions")

@@ -108,7 +108,7 @@ class ServiceRuntime:
         for name in sub.names:
             @broker.subscriber(name, group_id=f"{self.name}.{sub.group}", auto_offset_reset="earliest",
                                ack_policy=AckPolicy.MANUAL, batch=True, max_records=self.settings.consume_batch_size,
-                               batch_timeout_ms=50, decoder=undecoded, session_timeout_ms=15_000,
+                               batch_timeout_ms=20, decoder=undecoded, session_timeout_ms=15_000,
                                heartbeat_interval_ms=3_000)
             async def consume(msg: KafkaMessage) -> None:
                 by_partition: dict[int, list[ConsumerRecord]] = {}
