@@ -20,9 +20,11 @@ LINES = [SkuQuantity(sku="A", quantity=2), SkuQuantity(sku="B", quantity=1)]
 PARCEL = Parcel(parcel_id="p1", weight_grams=500)
 
 
-def saga(state: str, status: str | None, steps: tuple[str, ...] = (), **extra: object) -> Saga:
+def saga(state: str, status: str | None, steps: tuple[str, ...] = (), cancel: bool = False, inactive: int = 0,
+         **extra: object) -> Saga:
     fulfillments = [Fulfillment(fulfillment_id=f"o-F{n}", shipment_id=f"o-S{n}", reservation_id=f"r{n}",
-                                location_id=f"loc{n}", lines=[LINES[n - 1]], step=step)
+                                location_id=f"loc{n}", lines=[LINES[n - 1]], step=step, cancel_requested=cancel,
+                                active=n != inactive, parcels=[PARCEL.model_dump()])
                     for n, step in enumerate(steps, 1)]
     return Saga(order_id="o", channel="web", external_id="1", state=state, status=status, lines=LINES,
                 ship_to=ADDRESS, fulfillments=fulfillments, next_fulfillment=len(steps) + 1, **extra)
@@ -62,6 +64,8 @@ TABLE = [
         StockReservationFailed(order_id="o", reason="insufficient_stock"), "backordered", [], ["backordered"]),
     Row("backorder served later: released", saga("backordered", "backordered", reserving=True),
         reserved("loc1"), "fulfilling", ["fulfillment.request_fulfillment"], ["reserved", "released"]),
+    Row("packed, cancel refused later: the held booking goes out", saga("cancelling", "ready_to_ship", ("packed",),
+        cancel=True), progressed(1, "cancel_refused"), "fulfilling", ["shipping.book_shipment"], ["ready_to_ship"]),
     Row("a reservation nobody waits for changes nothing", saga("fulfilling", "released", ("requested",)),
         reserved("loc9"), "fulfilling"),
     Row("warehouse accepted: in fulfillment", saga("fulfilling", "released", ("requested",)),
@@ -95,9 +99,25 @@ TABLE = [
         shipment(1, "exception", reason="dog"), "fulfilling", [], ["shipped"]),
     Row("cancel before reservation", saga("awaiting_stock", "accepted", reserving=True),
         OrderCancelRequested(channel="web", external_id="1"), "cancelled", ["inventory.release_stock"], ["cancelled"]),
-    Row("cancel after handoff: warehouse told", saga("fulfilling", "in_fulfillment", ("accepted",)),
-        OrderCancelRequested(channel="web", external_id="1"), "cancelled",
-        ["inventory.release_stock", "fulfillment.cancel_fulfillment"], ["cancelled"]),
+    Row("cancel after handoff: every warehouse asked", saga("fulfilling", "in_fulfillment", ("accepted", "requested")),
+        OrderCancelRequested(channel="web", external_id="1"), "cancelling",
+        ["fulfillment.cancel_fulfillment"] * 2, ["in_fulfillment"]),
+    Row("warehouse confirms the cancel: its stock released, order cancelled",
+        saga("cancelling", "in_fulfillment", ("accepted",), cancel=True),
+        progressed(1, "cancelled"), "cancelled", ["inventory.release_stock"], ["cancelled"]),
+    Row("one of two warehouses confirms: wait for the other",
+        saga("cancelling", "in_fulfillment", ("accepted", "accepted"), cancel=True),
+        progressed(1, "cancelled"), "cancelling", ["inventory.release_stock"]),
+    Row("warehouse refuses the cancel: the order carries on", saga("cancelling", "in_fulfillment", ("accepted",),
+        cancel=True), progressed(1, "cancel_refused", reason="packed"), "fulfilling", [], ["in_fulfillment"]),
+    Row("packed while cancelling: no carrier booked", saga("cancelling", "in_fulfillment", ("picked",), cancel=True),
+        progressed(1, "packed", parcels=[PARCEL]), "cancelling", [], ["ready_to_ship"]),
+    Row("warehouse silent past its deadline: reroute", saga("fulfilling", "released", ("requested",)),
+        progressed(1, "timed_out"), "awaiting_stock", ["inventory.release_stock", "inventory.reserve_stock"]),
+    Row("QC failed once: visible, the warehouse repacks", saga("fulfilling", "in_fulfillment", ("picked",)),
+        progressed(1, "qc_failed"), "fulfilling", [], ["in_fulfillment"]),
+    Row("a late answer from a warehouse the order left: nothing",
+        saga("fulfilling", "released", ("requested",), inactive=1), progressed(1, "accepted"), "fulfilling"),
     Row("cancel once picked up: refused", saga("fulfilling", "shipped", ("picked_up",)),
         OrderCancelRequested(channel="web", external_id="1"), "fulfilling", [], ["shipped"]),
     Row("hold released: reserve", saga("on_hold", "on_hold", hold_reason="payment_pending"),

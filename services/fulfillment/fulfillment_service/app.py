@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from contracts import topics
-from fulfillment_service.handlers import COMMANDS, UPDATES, prelock
+from fulfillment_service.handlers import COMMANDS, UPDATES, expire_silent_warehouses, prelock
 from shared.consume import Subscription
 from shared.handling import bind
 from shared.service import Deps, ServiceRuntime
@@ -21,4 +21,5 @@ def subscriptions(deps: Deps) -> list[Subscription]:
 
 
 def runtime() -> ServiceRuntime:
-    return ServiceRuntime("fulfillment", Path(__file__).parent / "sql", subscriptions)
+    return ServiceRuntime("fulfillment", Path(__file__).parent / "sql", subscriptions,
+                          background=[expire_silent_warehouses])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from contracts.base import SkuQuantity
@@ -24,10 +25,32 @@ def invoice(fulfillment_id: str, currency: str, lines: list[SkuQuantity], prices
     return Invoice(number=f"INV-{fulfillment_id}", currency=currency, lines=invoice_lines, total=str(total))
 
 
-def moves_on(current: str, new: str) -> bool:
-    """True when the update is news: not a duplicate, not late, not after the fulfillment ended."""
-    if current in FINAL or new == "cancel_refused":
-        return False
-    if new in FINAL:
-        return current != "packed" or new == "cancelled"
-    return RANK.get(new, -1) > RANK.get(current, -1)
+@dataclass(frozen=True)
+class Outcome:
+    """What one warehouse update does: the status to store, the progress to report, whether to cancel there."""
+
+    status: str | None = None
+    report: str | None = None
+    reason: str | None = None
+    qc_failures: int = 0
+    cancel_at_warehouse: bool = False
+
+
+IGNORE = Outcome()
+
+
+def apply_update(current: str, qc_failures: int, new: str) -> Outcome:
+    """Duplicates, late and out-of-order updates change nothing; a second QC failure gives up on the warehouse."""
+    if current in FINAL:
+        return IGNORE
+    if new == "cancel_refused":
+        return Outcome(current, "cancel_refused", qc_failures=qc_failures)
+    if new in ("cancelled", "rejected"):
+        return Outcome(new, new, qc_failures=qc_failures)
+    if new == "qc_failed":
+        if qc_failures == 0:
+            return Outcome(current, "qc_failed", "repack requested", qc_failures=1)
+        return Outcome("rejected", "rejected", "failed quality control twice", qc_failures + 1, cancel_at_warehouse=True)
+    if RANK.get(new, -1) > RANK.get(current, -1):
+        return Outcome(new, new, qc_failures=qc_failures)
+    return IGNORE

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -48,8 +51,12 @@ async def cancel_fulfillment(deps: Deps, conn: asyncpg.Connection, cmd: CancelFu
     row = await store.lock(conn, cmd.fulfillment_id)
     if row is None or row["status"] in domain.FINAL:
         return
-    request = FulfillmentCancelRequested(fulfillment_id=cmd.fulfillment_id, order_id=cmd.order_id, reason=cmd.reason)
-    await deps.outbox.add(conn, topics.WAREHOUSE_REQUESTS.for_partner(row["location_id"]), cmd.order_id, request)
+    await cancel_at_warehouse(deps, conn, row, cmd.reason or "cancelled by the customer")
+
+
+async def cancel_at_warehouse(deps: Deps, conn: asyncpg.Connection, row: Mapping[str, Any], reason: str) -> None:
+    request = FulfillmentCancelRequested(fulfillment_id=row["fulfillment_id"], order_id=row["order_id"], reason=reason)
+    await deps.outbox.add(conn, topics.WAREHOUSE_REQUESTS.for_partner(row["location_id"]), row["order_id"], request)
 
 
 @transactional
@@ -57,18 +64,37 @@ async def warehouse_update(deps: Deps, conn: asyncpg.Connection, update: Fulfill
     row = await store.lock(conn, update.fulfillment_id)
     if row is None:
         raise Unprocessable(f"no fulfillment {update.fulfillment_id}")
-    status = domain.UPDATE_STATUS[update.type]
-    if not domain.moves_on(row["status"], status):
-        log.info("fulfillment.update_ignored", order_id=row["order_id"], status=status, current=row["status"])
+    outcome = domain.apply_update(row["status"], row["qc_failures"], domain.UPDATE_STATUS[update.type])
+    if outcome.report is None:
+        log.info("fulfillment.update_ignored", order_id=row["order_id"], update=update.type, current=row["status"])
         return
-    await store.set_status(conn, update.fulfillment_id, status)
+    await store.set_status(conn, update.fulfillment_id, outcome.status or row["status"], outcome.qc_failures)
+    if outcome.cancel_at_warehouse:
+        await cancel_at_warehouse(deps, conn, row, outcome.reason or "given up")
     progressed = FulfillmentProgressed(
-        order_id=row["order_id"], fulfillment_id=update.fulfillment_id, location_id=row["location_id"], status=status,
-        reason=getattr(update, "reason", None),
+        order_id=row["order_id"], fulfillment_id=update.fulfillment_id, location_id=row["location_id"],
+        status=outcome.report, reason=outcome.reason or getattr(update, "reason", None),
         short_lines=(update.short_lines or []) if isinstance(update, FulfillmentRejected) else [],
         parcels=update.parcels if isinstance(update, FulfillmentPacked) else [])
     await deps.outbox.add(conn, topics.FULFILLMENT_EVENTS.name, row["order_id"], progressed)
-    log.info("fulfillment.progressed", order_id=row["order_id"], status=status)
+    log.info("fulfillment.progressed", order_id=row["order_id"], status=outcome.report)
+
+
+async def expire_silent_warehouses(deps: Deps, interval: float = 1.0) -> None:
+    """The deadline poller: a warehouse that did not accept in time is told to cancel, and the saga reroutes."""
+    while True:
+        try:
+            async with deps.pool.acquire() as conn, conn.transaction():
+                for row in await store.claim_expired(conn, 100):
+                    await store.set_status(conn, row["fulfillment_id"], "timed_out", row["qc_failures"])
+                    await cancel_at_warehouse(deps, conn, row, "not accepted in time")
+                    await deps.outbox.add(conn, topics.FULFILLMENT_EVENTS.name, row["order_id"], FulfillmentProgressed(
+                        order_id=row["order_id"], fulfillment_id=row["fulfillment_id"], location_id=row["location_id"],
+                        status="timed_out", reason="the warehouse did not accept in time"))
+                    log.warning("fulfillment.timed_out", order_id=row["order_id"], location_id=row["location_id"])
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("fulfillment.deadline_poll_failed", error=repr(exc))
+        await asyncio.sleep(interval)
 
 
 async def prelock(conn: asyncpg.Connection, messages: list[Message]) -> None:

@@ -22,12 +22,20 @@ async def insert(conn: asyncpg.Connection, fulfillment_id: str, order_id: str, l
 
 async def lock(conn: asyncpg.Connection, fulfillment_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT fulfillment_id, order_id, location_id, status FROM fulfillments WHERE fulfillment_id = $1 FOR UPDATE",
+        "SELECT fulfillment_id, order_id, location_id, status, qc_failures FROM fulfillments "
+        "WHERE fulfillment_id = $1 FOR UPDATE",
         fulfillment_id)
 
 
-async def set_status(conn: asyncpg.Connection, fulfillment_id: str, status: str) -> None:
+async def set_status(conn: asyncpg.Connection, fulfillment_id: str, status: str, qc_failures: int) -> None:
+    """A fulfillment that got any answer no longer has an acceptance deadline."""
     await conn.execute(
-        "UPDATE fulfillments SET status = $2, updated_at = now(), "
+        "UPDATE fulfillments SET status = $2, qc_failures = $3, updated_at = now(), "
         "deadline_at = CASE WHEN $2 = 'requested' THEN deadline_at END WHERE fulfillment_id = $1",
-        fulfillment_id, status)
+        fulfillment_id, status, qc_failures)
+
+
+async def claim_expired(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT fulfillment_id, order_id, location_id, status, qc_failures FROM fulfillments "
+        "WHERE status = 'requested' AND deadline_at < now() ORDER BY deadline_at LIMIT $1 FOR UPDATE SKIP LOCKED", limit)

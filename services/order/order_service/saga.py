@@ -29,6 +29,7 @@ from contracts.order import (
 )
 
 TERMINAL_STATES = {"completed", "cancelled", "rejected"}
+# cancelling: asked the warehouses to cancel, waiting for each to confirm or refuse
 # How far each step of a shipment has come, and the order status it stands for.
 STEP_RANK = {"requested": 0, "accepted": 1, "picked": 2, "packed": 3, "booking": 3, "booked": 4, "picked_up": 5,
              "in_transit": 6, "delivered": 7}
@@ -63,6 +64,8 @@ class Fulfillment(BaseModel):
     tracking_number: str | None = None
     active: bool = True
     exception: str | None = None
+    parcels: list[dict[str, Any]] = []
+    cancel_requested: bool = False
 
 
 class Saga(BaseModel):
@@ -190,21 +193,34 @@ def _with_fulfillment(saga: Saga, changed: Fulfillment) -> Saga:
 def _fulfillment_progressed(saga: Saga, message: FulfillmentProgressed) -> Decision:
     current = saga.fulfillment(message.fulfillment_id)
     if current is None or not current.active:
-        return Decision(saga)
+        return Decision(saga)  # a late answer from a warehouse the order already left changes nothing
+    if message.status == "cancelled" and current.cancel_requested:
+        return _cancel_confirmed(saga, current)
+    if message.status == "cancel_refused":
+        return _cancel_refused(saga, message.reason)
     if message.status in ("rejected", "timed_out", "cancelled"):
+        if saga.state == "cancelling":
+            return _cancel_confirmed(saga, current)
         return _reroute(saga, current, message.reason or message.status)
+    if message.status == "qc_failed":
+        return Decision(saga, [], [StatusChange(saga.status or "in_fulfillment", reason(
+            "qc_failed", f"quality control failed at {current.location_id}; repacking"))])
     if STEP_RANK.get(message.status, -1) <= STEP_RANK[current.step]:
         return Decision(saga)  # a duplicate or a late, out-of-order update: nothing new
     changed = current.model_copy(update={"step": message.status})
     commands: list[Message] = []
     if message.status == "packed":
-        changed = changed.model_copy(update={"step": "booking"})
-        commands.append(BookShipment(
-            order_id=saga.order_id, shipment_id=current.shipment_id, location_id=current.location_id,
-            service_level=saga.service_level, ship_to=saga.ship_to,
-            parcels=[p.model_dump(mode="json") for p in message.parcels]))
+        changed = changed.model_copy(update={"parcels": [p.model_dump(mode="json") for p in message.parcels]})
+        if saga.state != "cancelling":  # no carrier while a cancel is pending; booked if it is refused
+            changed, commands = _book(saga, changed)
     updated = _with_fulfillment(saga, changed)
     return Decision(updated, commands, _status_change(saga, updated))
+
+
+def _book(saga: Saga, packed: Fulfillment) -> tuple[Fulfillment, list[Message]]:
+    return packed.model_copy(update={"step": "booking"}), [BookShipment(
+        order_id=saga.order_id, shipment_id=packed.shipment_id, location_id=packed.location_id,
+        service_level=saga.service_level, ship_to=saga.ship_to, parcels=packed.parcels)]
 
 
 def _reroute(saga: Saga, failed: Fulfillment, why: str) -> Decision:
@@ -246,16 +262,51 @@ def _shipment_progressed(saga: Saga, message: ShipmentProgressed) -> Decision:
 
 
 def _cancel(saga: Saga, why: str | None) -> Decision:
-    """Cancel where still possible; once a carrier has it, refuse: a return is the way back."""
-    if any(f.active and STEP_RANK[f.step] >= STEP_RANK["picked_up"] for f in saga.fulfillments):
+    """Cancel where still possible; once a carrier has it, refuse: a return is the way back.
+
+    Nothing handed off yet: release and cancel at once. Handed off: ask every warehouse to cancel and release each
+    reservation when its warehouse confirms; the order is cancelled when all have.
+    """
+    if saga.state == "cancelling":
+        return Decision(saga)
+    active = [f for f in saga.fulfillments if f.active]
+    if any(STEP_RANK[f.step] >= STEP_RANK["picked_up"] for f in active):
         return Decision(saga, [], [StatusChange(saga.status or "shipped", reason(
             "cancel_refused", "already with the carrier; request a return instead"))])
-    commands: list[Message] = [ReleaseStock(order_id=saga.order_id)]
-    commands += [CancelFulfillment(order_id=saga.order_id, fulfillment_id=f.fulfillment_id, reason=why)
-                 for f in saga.fulfillments if f.active]
-    cancelled = saga.model_copy(update={"state": "cancelled", "fulfillments": [
-        f.model_copy(update={"active": False}) for f in saga.fulfillments]})
-    return Decision(cancelled, commands, [StatusChange("cancelled", reason("cancelled", why or "cancel requested"))])
+    if not active:
+        cancelled = saga.model_copy(update={"state": "cancelled", "reserving": False})
+        return Decision(cancelled, [ReleaseStock(order_id=saga.order_id)],
+                        [StatusChange("cancelled", reason("cancelled", why or "cancel requested"))])
+    asking = saga.model_copy(update={"state": "cancelling", "fulfillments": [
+        f.model_copy(update={"cancel_requested": True}) if f.active else f for f in saga.fulfillments]})
+    commands: list[Message] = [CancelFulfillment(order_id=saga.order_id, fulfillment_id=f.fulfillment_id, reason=why)
+                               for f in active]
+    return Decision(asking, commands, [StatusChange(saga.status or "released", reason(
+        "cancel_requested", why or "cancel requested; waiting for the warehouse"))])
+
+
+def _cancel_confirmed(saga: Saga, fulfillment: Fulfillment) -> Decision:
+    updated = _with_fulfillment(saga, fulfillment.model_copy(update={"active": False}))
+    commands: list[Message] = [ReleaseStock(order_id=saga.order_id, reservation_id=fulfillment.reservation_id)]
+    if any(f.active for f in updated.fulfillments):
+        return Decision(updated, commands)
+    return Decision(updated.model_copy(update={"state": "cancelled", "reserving": False}), commands,
+                    [StatusChange("cancelled", reason("cancelled", "cancelled at every warehouse"))])
+
+
+def _cancel_refused(saga: Saga, why: str | None) -> Decision:
+    """A warehouse could not cancel any more: the order carries on, booking what was packed meanwhile."""
+    if saga.state != "cancelling":
+        return Decision(saga)
+    updated = saga.model_copy(update={"state": "fulfilling", "fulfillments": [
+        f.model_copy(update={"cancel_requested": False}) for f in saga.fulfillments]})
+    commands: list[Message] = []
+    for f in updated.fulfillments:
+        if f.active and f.step == "packed":
+            booked, more = _book(updated, f)
+            updated, commands = _with_fulfillment(updated, booked), commands + more
+    return Decision(updated, commands, [StatusChange(saga.status or "released", reason(
+        "cancel_refused", why or "the warehouse could not cancel any more"))])
 
 
 def _status_change(before: Saga, after: Saga) -> list[StatusChange]:

@@ -8,16 +8,15 @@ from contracts import topics
 from shared.consume import Subscription
 from shared.handling import bind
 from shared.service import Deps, ServiceRuntime
-from shipping_service.handlers import COMMANDS, UPDATES, prelock
+from shipping_service.handlers import COMMANDS, expire_silent_carriers, prelock, updates_from
 
 
 def subscriptions(deps: Deps) -> list[Subscription]:
-    updates = tuple(topics.CARRIER_UPDATES.for_partner(c.id) for c in deps.network.carriers)
-    return [
-        Subscription(topics.SHIPPING_COMMANDS, (topics.SHIPPING_COMMANDS.name,), bind(deps, COMMANDS), prelock=prelock),
-        Subscription(topics.CARRIER_UPDATES, updates, bind(deps, UPDATES), prelock=prelock),
-    ]
+    updates = [Subscription(topics.CARRIER_UPDATES, (topics.CARRIER_UPDATES.for_partner(c.id),),
+                            bind(deps, updates_from(c.id)), prelock=prelock) for c in deps.network.carriers]
+    return [Subscription(topics.SHIPPING_COMMANDS, (topics.SHIPPING_COMMANDS.name,), bind(deps, COMMANDS),
+                         prelock=prelock), *updates]
 
 
 def runtime() -> ServiceRuntime:
-    return ServiceRuntime("shipping", Path(__file__).parent / "sql", subscriptions)
+    return ServiceRuntime("shipping", Path(__file__).parent / "sql", subscriptions, background=[expire_silent_carriers])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import orjson
 
@@ -9,7 +11,13 @@ from contracts import topics
 from contracts.base import Address, Message
 from contracts.fulfillment import ShipmentProgressed
 from contracts.order import BookShipment
-from contracts.partners import Parcel, ShipmentBooked, ShipmentBookingRequested, ShipmentUpdate
+from contracts.partners import (
+    Parcel,
+    ShipmentBooked,
+    ShipmentBookingRequested,
+    ShipmentCancelRequested,
+    ShipmentUpdate,
+)
 from shared.consume import Unprocessable
 from shared.handling import BoundHandler, transactional
 from shared.logging import log
@@ -41,7 +49,8 @@ async def book_next(deps: Deps, conn: asyncpg.Connection, shipment: asyncpg.Reco
         service_level=shipment["service_level"], from_location_id=shipment["location_id"],
         ship_from=location_address(deps, shipment["location_id"]), ship_to=ship_to,
         parcels=[Parcel.model_validate(p) for p in orjson.loads(shipment["parcels"])])
-    await store.booking_sent(conn, shipment["shipment_id"], carrier_id)
+    carrier = next(c for c in deps.network.carriers if c.id == carrier_id)
+    await store.booking_sent(conn, shipment["shipment_id"], carrier_id, carrier.answer_within_s)
     await deps.outbox.add(conn, topics.CARRIER_REQUESTS.for_partner(carrier_id), shipment["order_id"], request)
     log.info("shipment.booking_requested", order_id=shipment["order_id"], carrier_id=carrier_id, rate=str(rate),
              days=days)
@@ -54,25 +63,51 @@ async def book_shipment(deps: Deps, conn: asyncpg.Connection, cmd: BookShipment)
     await book_next(deps, conn, await store.lock(conn, cmd.shipment_id), list(cmd.excluded_carriers))
 
 
-@transactional
-async def carrier_update(deps: Deps, conn: asyncpg.Connection, update: ShipmentUpdate) -> None:
-    shipment = await store.lock(conn, update.shipment_id)
-    if shipment is None:
-        raise Unprocessable(f"no shipment {update.shipment_id}")
-    status = domain.UPDATE_STATUS[update.type]
-    if status == "booking_failed":
-        if shipment["status"] == "booking":
-            await book_next(deps, conn, shipment, list(shipment["tried_carriers"]))
-        return
-    if status != "exception" and not domain.moves_on(shipment["status"], status):
-        return
-    tracking = update.tracking_number if isinstance(update, ShipmentBooked) else None
-    if status != "exception":
-        await store.set_status(conn, update.shipment_id, status, tracking)
-    await deps.outbox.add(conn, topics.SHIPPING_EVENTS.name, shipment["order_id"], ShipmentProgressed(
-        order_id=shipment["order_id"], shipment_id=update.shipment_id, carrier_id=shipment["carrier_id"],
-        tracking_number=tracking or shipment["tracking_number"], status=status, reason=getattr(update, "reason", None)))
-    log.info("shipment.progressed", order_id=shipment["order_id"], status=status)
+def carrier_update(carrier_id: str) -> BoundHandler:
+    """The handler of one carrier's updates topic: answers from a carrier the shipment has left change nothing."""
+
+    @transactional
+    async def update_from_carrier(deps: Deps, conn: asyncpg.Connection, update: ShipmentUpdate) -> None:
+        shipment = await store.lock(conn, update.shipment_id)
+        if shipment is None:
+            raise Unprocessable(f"no shipment {update.shipment_id}")
+        if shipment["carrier_id"] != carrier_id:
+            log.info("shipment.update_from_former_carrier_ignored", order_id=shipment["order_id"], carrier_id=carrier_id)
+            return
+        status = domain.UPDATE_STATUS[update.type]
+        if status == "booking_failed":
+            if shipment["status"] == "booking":
+                await book_next(deps, conn, shipment, list(shipment["tried_carriers"]))
+            return
+        if status != "exception" and not domain.moves_on(shipment["status"], status):
+            return
+        tracking = update.tracking_number if isinstance(update, ShipmentBooked) else None
+        if status != "exception":
+            await store.set_status(conn, update.shipment_id, status, tracking)
+        await deps.outbox.add(conn, topics.SHIPPING_EVENTS.name, shipment["order_id"], ShipmentProgressed(
+            order_id=shipment["order_id"], shipment_id=update.shipment_id, carrier_id=carrier_id,
+            tracking_number=tracking or shipment["tracking_number"], status=status,
+            reason=getattr(update, "reason", None)))
+        log.info("shipment.progressed", order_id=shipment["order_id"], status=status)
+
+    return update_from_carrier
+
+
+async def expire_silent_carriers(deps: Deps, interval: float = 1.0) -> None:
+    """The deadline poller: a carrier that did not answer a booking in time is told to cancel; the next one is asked."""
+    while True:
+        try:
+            async with deps.pool.acquire() as conn, conn.transaction():
+                for shipment in await store.claim_expired(conn, 100):
+                    await deps.outbox.add(conn, topics.CARRIER_REQUESTS.for_partner(shipment["carrier_id"]),
+                                          shipment["order_id"], ShipmentCancelRequested(
+                                              shipment_id=shipment["shipment_id"], order_id=shipment["order_id"],
+                                              reason="no answer in time"))
+                    log.warning("shipment.carrier_silent", order_id=shipment["order_id"], carrier_id=shipment["carrier_id"])
+                    await book_next(deps, conn, shipment, list(shipment["tried_carriers"]))
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("shipment.deadline_poll_failed", error=repr(exc))
+        await asyncio.sleep(interval)
 
 
 async def prelock(conn: asyncpg.Connection, messages: list[Message]) -> None:
@@ -82,4 +117,8 @@ async def prelock(conn: asyncpg.Connection, messages: list[Message]) -> None:
 
 
 COMMANDS: dict[str, BoundHandler] = {"shipping.book_shipment": book_shipment}
-UPDATES: dict[str, BoundHandler] = {kind: carrier_update for kind in topics.CARRIER_UPDATES.message_types}
+
+
+def updates_from(carrier_id: str) -> dict[str, BoundHandler]:
+    handler = carrier_update(carrier_id)
+    return {kind: handler for kind in topics.CARRIER_UPDATES.message_types}

@@ -20,13 +20,21 @@ async def lock(conn: asyncpg.Connection, shipment_id: str) -> asyncpg.Record | N
     return await conn.fetchrow("SELECT * FROM shipments WHERE shipment_id = $1 FOR UPDATE", shipment_id)
 
 
-async def booking_sent(conn: asyncpg.Connection, shipment_id: str, carrier_id: str) -> None:
+async def booking_sent(conn: asyncpg.Connection, shipment_id: str, carrier_id: str, answer_within_s: int) -> None:
     await conn.execute(
         "UPDATE shipments SET carrier_id = $2, tried_carriers = array_append(tried_carriers, $2), status = 'booking', "
-        "updated_at = now() WHERE shipment_id = $1", shipment_id, carrier_id)
+        "deadline_at = now() + make_interval(secs => $3), updated_at = now() WHERE shipment_id = $1",
+        shipment_id, carrier_id, answer_within_s)
+
+
+async def claim_expired(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM shipments WHERE status = 'booking' AND deadline_at < now() ORDER BY deadline_at LIMIT $1 "
+        "FOR UPDATE SKIP LOCKED", limit)
 
 
 async def set_status(conn: asyncpg.Connection, shipment_id: str, status: str, tracking_number: str | None) -> None:
     await conn.execute(
-        "UPDATE shipments SET status = $2, tracking_number = coalesce($3, tracking_number), updated_at = now() "
+        "UPDATE shipments SET status = $2, tracking_number = coalesce($3, tracking_number), deadline_at = NULL, "
+        "updated_at = now() "
         "WHERE shipment_id = $1", shipment_id, status, tracking_number)
