@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +14,13 @@ import pytest
 
 from oms_cli import demo, workload
 from oms_cli.watch import OrderWatch
+from shared.network import load_network
 from shared.settings import get_settings
 from tests.conftest import LOGS
+from tests.support.poll import eventually
 from tests.support.processes import ServiceProcess
 
+FAST_NETWORK = Path(__file__).parent / "network-fast.toml"
 MODULES = ("order_service", "inventory_service", "fulfillment_service", "shipping_service", "notification_service",
            "simulators")
 
@@ -40,6 +45,41 @@ class RunningOms:
         await demo.send_all(get_settings(), [
             ("oms.orders.inbound.v1", f"{o['channel']}:{o['external_id']}", orjson.dumps(o)) for o in orders])
 
+    async def stock(self, counts: dict[str, dict[str, int]]) -> None:
+        """Counts for this run's SKUs (`{name: {location: on_hand}}`), waited for until inventory has them."""
+        messages = [{"type": "stock.counted", "id": str(uuid.uuid4()), "sku": f"{self.run}-{name}",
+                     "location_id": loc, "on_hand": qty} for name, at in counts.items() for loc, qty in at.items()]
+        await demo.send_all(get_settings(), [
+            ("oms.inventory.adjustments.v1", m["sku"], orjson.dumps(m)) for m in messages])
+
+        async def known() -> int:
+            return int(await self.inventory.fetchval("SELECT count(*) FROM stock WHERE sku LIKE $1", f"{self.run}-%"))
+
+        await eventually(known, lambda n: n >= len(messages), "stock counted")
+
+    def order(self, number: int, skus: dict[str, int], **overrides: object) -> dict:
+        """One order for this run's SKUs, to a German address (nearest 3pl-berlin, then store-munich, dc-rotterdam)."""
+        body = workload.order(self.run, number, random.Random(number), workload.Mix(split=0))
+        body["lines"] = [{"sku": f"{self.run}-{name}", "quantity": qty, "unit_price": "10.00"}
+                         for name, qty in skus.items()]
+        body["shipping_address"] = {**body["shipping_address"], "city": "Munich", "postal_code": "80331",
+                                    "country": "DE"}
+        body["shipping_speed"] = "standard"
+        return {**body, **overrides}
+
+    async def send(self, *messages: dict) -> None:
+        await demo.send_all(get_settings(), [
+            ("oms.orders.inbound.v1", f"{m['channel']}:{m['external_id']}", orjson.dumps(m)) for m in messages])
+
+    def request(self, kind: str, order: dict, **fields: object) -> dict:
+        """An order.cancel_requested / order.hold_released for an order, as a channel or an operator sends it."""
+        return {"type": kind, "id": str(uuid.uuid4()), "channel": order["channel"],
+                "external_id": order["external_id"], **fields}
+
+    async def adjust(self, message: dict) -> None:
+        body = {"id": str(uuid.uuid4()), **message}
+        await demo.send_all(get_settings(), [("oms.inventory.adjustments.v1", str(body["sku"]), orjson.dumps(body))])
+
     async def watch(self) -> OrderWatch:
         watch = OrderWatch(get_settings().kafka_bootstrap, self.run)
         await watch.start()
@@ -58,9 +98,18 @@ def start_oms(request: pytest.FixtureRequest, env: dict[str, str]) -> dict[str, 
 
 @pytest.fixture
 def oms_env(request: pytest.FixtureRequest) -> dict[str, str]:
-    """What the processes are started with; a test may add to it before asking for `oms`."""
-    return {"OMS_SIM_DELAY_MS": "0", "OMS_SIM_FAILURE_RATE": "0",
-            "OMS_NOTIFY_FILE": str(LOGS / request.node.name / "notifications.jsonl")}
+    """What the processes are started with; `@pytest.mark.oms_env(NAME=value)` on a test adds to it."""
+    env = {"OMS_SIM_DELAY_MS": "0", "OMS_SIM_FAILURE_RATE": "0", "OMS_NETWORK_FILE": str(FAST_NETWORK),
+           "OMS_NOTIFY_FILE": str(LOGS / request.node.name / "notifications.jsonl")}
+    marker = request.node.get_closest_marker("oms_env")
+    return {**env, **(marker.kwargs if marker else {})}
+
+
+def everyone_but(*partners: str) -> str:
+    """OMS_SIMULATE_PARTNERS for a test that plays these partners itself."""
+    network = load_network(FAST_NETWORK)
+    ids = [loc.id for loc in network.locations] + [c.id for c in network.carriers]
+    return ",".join(i for i in ids if i not in partners)
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ from typing import Any
 
 import asyncpg
 
-# Every status change an order may make (a status to itself is a shipment moving on, or a reason added).
+# Every status change an order may make (a status to itself is a shipment moving on, or a reason added;
+# back to `reserved` is a part rerouted from a warehouse that said no).
 ALLOWED: dict[str | None, set[str]] = {
     None: {"received", "rejected"},
     "received": {"accepted", "on_hold", "rejected"},
@@ -15,12 +16,12 @@ ALLOWED: dict[str | None, set[str]] = {
     "on_hold": {"accepted", "cancelled", "on_hold"},
     "backordered": {"reserved", "cancelled", "backordered"},
     "reserved": {"released", "cancelled"},
-    "released": {"released", "in_fulfillment", "ready_to_ship", "shipped", "delivered", "cancelled", "backordered",
-                 "on_hold"},
-    "in_fulfillment": {"in_fulfillment", "released", "ready_to_ship", "shipped", "delivered", "cancelled",
+    "released": {"released", "reserved", "in_fulfillment", "ready_to_ship", "shipped", "delivered", "cancelled",
+                 "backordered", "on_hold"},
+    "in_fulfillment": {"in_fulfillment", "reserved", "released", "ready_to_ship", "shipped", "delivered", "cancelled",
                        "backordered", "on_hold"},
-    "ready_to_ship": {"ready_to_ship", "released", "in_fulfillment", "shipped", "delivered", "cancelled", "on_hold",
-                      "backordered"},
+    "ready_to_ship": {"ready_to_ship", "reserved", "released", "in_fulfillment", "shipped", "delivered", "cancelled",
+                      "on_hold", "backordered"},
     "shipped": {"shipped", "delivered", "on_hold"},
     "delivered": {"delivered", "return_requested"},
     "return_requested": {"returned"},

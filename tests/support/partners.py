@@ -1,0 +1,72 @@
+"""A test playing one partner on its public topics: it reads the OMS's requests and answers as the partner would."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from contracts import topics
+from contracts.base import Message
+from shared.kafka_tools import topic_partitions
+from shared.messaging import encode
+from shared.settings import get_settings
+
+
+class PlayedPartner:
+    """`kind` is `warehouse` or `carrier`; requests are collected from the moment `start` returns."""
+
+    def __init__(self, kind: str, partner_id: str) -> None:
+        requests, updates = ((topics.WAREHOUSE_REQUESTS, topics.WAREHOUSE_UPDATES) if kind == "warehouse"
+                             else (topics.CARRIER_REQUESTS, topics.CARRIER_UPDATES))
+        self.requests_topic, self.updates_topic = requests.for_partner(partner_id), updates.for_partner(partner_id)
+        bootstrap = get_settings().kafka_bootstrap
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+        self.received: list[dict[str, Any]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> PlayedPartner:
+        await self.consumer.start()
+        await self.producer.start()
+        partitions = await topic_partitions(self.consumer, self.requests_topic)
+        self.consumer.assign(partitions)
+        await self.consumer.seek_to_end(*partitions)
+        for tp in partitions:
+            await self.consumer.position(tp)
+        self._task = asyncio.create_task(self._collect())
+        return self
+
+    async def _collect(self) -> None:
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=100)
+            for records in batch.values():
+                self.received.extend(orjson.loads(r.value) for r in records)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.consumer.stop()
+        await self.producer.stop()
+
+    def requests(self, order_id: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        return [r for r in self.received
+                if (order_id is None or r["order_id"] == order_id) and (kind is None or r["type"] == kind)]
+
+    async def wait_for(self, order_id: str, kind: str, timeout: float = 60.0, count: int = 1) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.requests(order_id, kind)) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"no {kind} for {order_id} on {self.requests_topic} in {timeout}s; "
+                                     f"saw {[r['type'] for r in self.requests(order_id)]}")
+            await asyncio.sleep(0.1)
+        return self.requests(order_id, kind)[count - 1]
+
+    async def answer(self, order_id: str, message: Message | dict[str, Any]) -> None:
+        value = encode(message) if isinstance(message, Message) else orjson.dumps(
+            {"id": str(uuid.uuid4()), **message})
+        await self.producer.send_and_wait(self.updates_topic, value, key=order_id.encode())
