@@ -50,7 +50,7 @@ class RunningOms:
         messages = [{"type": "stock.counted", "id": str(uuid.uuid4()), "sku": f"{self.run}-{name}",
                      "location_id": loc, "on_hand": qty} for name, at in counts.items() for loc, qty in at.items()]
         await demo.send_all(get_settings(), [
-            ("oms.inventory.adjustments.v1", m["sku"], orjson.dumps(m)) for m in messages])
+            ("oms.inventory.adjustments.v1", str(m["sku"]), orjson.dumps(m)) for m in messages])
 
         async def known() -> int:
             return int(await self.inventory.fetchval("SELECT count(*) FROM stock WHERE sku LIKE $1", f"{self.run}-%"))

@@ -126,6 +126,8 @@ TABLE = [
         OrderHoldReleased(channel="web", external_id="1"), "fulfilling"),
     Row("reservation after cancel: given back", saga("cancelled", "cancelled"), reserved("loc1"), "cancelled",
         ["inventory.release_stock"]),
+    Row("cancel after delivery: refused, visibly", saga("completed", "delivered", ("delivered",)),
+        OrderCancelRequested(channel="web", external_id="1"), "completed", [], ["delivered"]),
     Row("anything after completion: nothing", saga("completed", "delivered", ("delivered",)),
         progressed(1, "accepted"), "completed"),
     Row("release confirmation: nothing", saga("cancelled", "cancelled"),

@@ -133,6 +133,9 @@ def decide(saga: Saga, message: Message) -> Decision:
     """The saga's whole behaviour: given its state, what a message changes and which commands it sends."""
     if saga.state == "cancelled" and isinstance(message, StockReserved):
         return Decision(saga, [ReleaseStock(order_id=saga.order_id)])  # a reservation that crossed the cancel
+    if saga.state == "completed" and isinstance(message, OrderCancelRequested):
+        return Decision(saga, [], [StatusChange("delivered", reason(
+            "cancel_refused", "already delivered; request a return instead"))])
     if saga.state in TERMINAL_STATES:
         return Decision(saga)
     match message:
