@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import structlog
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
@@ -26,7 +27,7 @@ Prelock = Callable[[asyncpg.Connection, list[Message]], Awaitable[None]]
 Publish = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], Awaitable[None]]
 
 # Failures of the infrastructure, not of the message: retried until they pass, never dead-lettered.
-TRANSIENT = (asyncpg.PostgresConnectionError, asyncpg.DeadlockDetectedError, asyncpg.SerializationError,
+TRANSIENT = (KafkaError, asyncpg.PostgresConnectionError, asyncpg.DeadlockDetectedError, asyncpg.SerializationError,
              asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
              asyncpg.TooManyConnectionsError, OSError, ConnectionError, TimeoutError)
 

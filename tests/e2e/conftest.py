@@ -14,7 +14,7 @@ import pytest
 
 from oms_cli import demo, workload
 from oms_cli.watch import OrderWatch
-from shared.network import load_network
+from shared.network import Network, load_network
 from shared.settings import get_settings
 from tests.conftest import LOGS
 from tests.support.poll import eventually
@@ -32,6 +32,10 @@ class RunningOms:
     run: str
     inventory: asyncpg.Pool
     orders_db: asyncpg.Pool
+
+    @property
+    def network(self) -> Network:
+        return load_network(FAST_NETWORK)
 
     def sent_notifications(self) -> list[dict]:
         if not self.notify_file.exists():

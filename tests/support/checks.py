@@ -6,6 +6,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 import asyncpg
+import orjson
 
 # Every status change an order may make (a status to itself is a shipment moving on, or a reason added;
 # back to `reserved` is a part rerouted from a warehouse that said no).
@@ -94,3 +95,37 @@ def notification_counts(sent: list[dict[str, Any]], order_ids: set[str]) -> dict
         if note["order_id"] in order_ids:
             counts[(note["order_id"], note["kind"], note.get("shipment_id") or "")] += 1
     return counts
+
+
+async def duplicate_problems(oms: Any, order_ids: set[str]) -> list[str]:
+    """No order, reservation, fulfillment request, shipment or notification exists twice."""
+    from tests.support.kafka import read_topic
+
+    problems = []
+    dup_orders = await oms.orders_db.fetch(
+        "SELECT channel, external_id, count(*) FROM orders WHERE order_id = ANY($1::text[]) "
+        "GROUP BY 1, 2 HAVING count(*) > 1", list(order_ids))
+    problems += [f"order {r['channel']}:{r['external_id']} stored {r['count']} times" for r in dup_orders]
+    reservations = await oms.inventory.fetch(
+        "SELECT order_id, location_id, count(*) FROM reservations WHERE order_id = ANY($1::text[]) "
+        "AND status <> 'released' GROUP BY 1, 2 HAVING count(*) > 1", list(order_ids))
+    problems += [f"{r['order_id']}: {r['count']} live reservations at {r['location_id']}" for r in reservations]
+    requests: dict[tuple[str, str], set[str]] = defaultdict(set)
+    network = oms.network
+    for topic in [f"partners.warehouse.{loc.id}.requests.v1" for loc in network.locations] + \
+                 [f"partners.carrier.{c.id}.requests.v1" for c in network.carriers]:
+        for record in await read_topic(topic, timeout=60):
+            body = orjson.loads(record.value)
+            if body["order_id"] in order_ids and body["type"] in ("fulfillment.requested", "shipment.booking_requested"):
+                requests[(body["type"], body.get("fulfillment_id") or body["shipment_id"])].add(body["id"])
+    problems += [f"{kind} {ref} sent as {len(ids)} different messages" for (kind, ref), ids in requests.items()
+                 if len(ids) > 1]
+    notified: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for record in await read_topic("oms.notifications.v1", timeout=60):
+        body = orjson.loads(record.value)
+        if body["order_id"] in order_ids:
+            notified[(body["order_id"], body["kind"], body.get("shipment_id") or "")].add(body["id"])
+    problems += [f"notification {key} recorded {len(ids)} times" for key, ids in notified.items() if len(ids) > 1]
+    sent = notification_counts(oms.sent_notifications(), order_ids)
+    problems += [f"notification {key} sent {n} times" for key, n in sent.items() if n > 1]
+    return problems

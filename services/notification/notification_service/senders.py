@@ -20,15 +20,24 @@ class Sender(Protocol):
 
 
 class FileSender:
-    """Appends each notification as a JSON line: the local stand-in for a mail gateway."""
+    """Appends each notification as a JSON line: the local stand-in for a mail gateway.
+
+    Like a gateway that takes an idempotency key, it drops a notification id it has already taken, so a dispatcher
+    that crashed between sending and recording it does not make the customer read it twice.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.taken = {orjson.loads(line)["notification_id"] for line in path.read_bytes().splitlines() if line} \
+            if path.exists() else set()
 
     async def send(self, notification: dict[str, str]) -> None:
+        if notification["notification_id"] in self.taken:
+            return
         with self.path.open("ab") as fh:
             fh.write(orjson.dumps(notification) + b"\n")
+        self.taken.add(notification["notification_id"])
 
 
 class LogSender:

@@ -1,0 +1,73 @@
+"""Scenario 11: services killed with SIGKILL again and again, the broker and the database restarted, mid-flow.
+
+Afterwards every order is delivered or visibly waiting, nothing exists twice, and stock balances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from oms_cli import workload
+from order_service.domain import order_id_for
+from tests.support.checks import duplicate_problems, event_problems, stock_problems
+from tests.support.poll import eventually
+
+pytestmark = pytest.mark.chaos
+
+ORDERS = 500
+SERVICES = ("order_service", "inventory_service", "fulfillment_service", "shipping_service", "notification_service")
+
+
+@pytest.mark.oms_env(OMS_SIM_DELAY_MS="40", OMS_NETWORK_FILE="config/network.toml")
+async def test_orders_survive_kills_and_restarts(oms, stack):
+    await oms.seed(ORDERS)
+    orders = workload.orders(oms.run, ORDERS, workload.Mix(split=0.1, express=0.2, held_payment=0.02))
+    ids = {order_id_for(o["channel"], o["external_id"]) for o in orders}
+    watch = await oms.watch()
+    rng = random.Random(11)
+    kills: list[str] = []
+    try:
+        async def submit() -> None:
+            for start in range(0, ORDERS, 25):
+                await oms.submit(orders[start:start + 25])
+                await asyncio.sleep(0.5)  # a steady stream of orders, not a wait for a condition
+        feeding = asyncio.create_task(submit())
+
+        async def progress() -> int:
+            return sum(1 for e in watch.latest().values() if e["status"] in ("delivered", "on_hold"))
+
+        plan = [*(SERVICES * 3)]
+        rng.shuffle(plan)
+        for n, victim in enumerate(plan):
+            await eventually(progress, lambda p, n=n: p >= min(ORDERS - 20, 25 * (n + 1)), f"progress before kill {n}",
+                             timeout=240, interval=0.05)
+            oms.processes[victim].kill()
+            kills.append(victim)
+            oms.processes[victim].start()
+            if n == 4:
+                stack.kafka.stop()
+                stack.kafka.start()
+            if n == 9:
+                stack.postgres.stop(hard=True)
+                stack.postgres.start()
+        await feeding
+
+        async def settled() -> dict[str, int]:
+            return dict(watch.statuses())
+        final = await eventually(settled, lambda s: sum(s.get(k, 0) for k in ("delivered", "on_hold")) == ORDERS,
+                                 "every order delivered or on hold", timeout=300, interval=0.5)
+    finally:
+        await watch.stop()
+
+    assert event_problems({k: v for k, v in watch.events.items() if k in ids}) == []
+    assert await duplicate_problems(oms, ids) == []
+
+    async def balance() -> list[str]:  # commits of shipped stock may still be queued
+        return await stock_problems(oms.inventory, oms.run)
+    await eventually(balance, lambda p: p == [], "stock balances", timeout=60)
+    restarts = {name: proc.starts - 1 for name, proc in oms.processes.items()}
+    print(f"orders {ORDERS}, final {final}, kills {len(kills)} {restarts}, broker restarted 1, database restarted 1, "
+          "duplicates 0")
