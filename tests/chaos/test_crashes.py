@@ -42,17 +42,18 @@ async def test_orders_survive_kills_and_restarts(oms, stack):
         plan = [*(SERVICES * 3)]
         rng.shuffle(plan)
         for n, victim in enumerate(plan):
-            await eventually(progress, lambda p, n=n: p >= min(ORDERS - 20, 25 * (n + 1)), f"progress before kill {n}",
+            target = min(ORDERS - 20, 25 * (n + 1))
+            await eventually(progress, lambda p, target=target: p >= target, f"{target} orders through before kill {n}",
                              timeout=240, interval=0.05)
             oms.processes[victim].kill()
             kills.append(victim)
             oms.processes[victim].start()
             if n == 4:
-                stack.kafka.stop()
-                stack.kafka.start()
+                await asyncio.to_thread(stack.kafka.stop)
+                await asyncio.to_thread(stack.kafka.start)
             if n == 9:
-                stack.postgres.stop(hard=True)
-                stack.postgres.start()
+                await asyncio.to_thread(stack.postgres.stop, True)
+                await asyncio.to_thread(stack.postgres.start)
         await feeding
 
         async def settled() -> dict[str, int]:
