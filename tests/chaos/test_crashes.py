@@ -6,7 +6,9 @@ Afterwards every order is delivered or visibly waiting, nothing exists twice, an
 from __future__ import annotations
 
 import asyncio
+import operator
 import random
+from functools import partial
 
 import pytest
 
@@ -43,7 +45,7 @@ async def test_orders_survive_kills_and_restarts(oms, stack):
         rng.shuffle(plan)
         for n, victim in enumerate(plan):
             target = min(ORDERS - 20, 25 * (n + 1))
-            await eventually(progress, lambda p, target=target: p >= target, f"{target} orders through before kill {n}",
+            await eventually(progress, partial(operator.le, target), f"{target} orders through before kill {n}",
                              timeout=240, interval=0.05)
             oms.processes[victim].kill()
             kills.append(victim)
