@@ -6,13 +6,20 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 Quantity = Annotated[int, Field(gt=0, strict=True, description="A positive whole number of units.")]
 Money = Annotated[str, Field(pattern=r"^-?\d+(\.\d{1,4})?$", description="A decimal amount as a string.")]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 currency code.")]
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")]
-Timestamp = AwareDatetime
+def _iso_text(value: Any) -> Any:
+    """Times travel as ISO-8601 text with a zone; a bare number is refused rather than read as epoch seconds."""
+    if isinstance(value, int | float):
+        raise ValueError("a time must be ISO-8601 text with a zone")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
