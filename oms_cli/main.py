@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from oms_cli import processes
+from oms_cli import operator, processes
 from shared.settings import get_settings
 from shared.stack import Stack
 
@@ -47,8 +47,19 @@ def timeline_table(rows: list[asyncpg.Record]) -> Table:
     return table
 
 
-@app.command()
-def order(ref: Annotated[str, typer.Argument(help="order id, or channel:external_id")]) -> None:
+@app.command("order")
+def order_command(args: Annotated[list[str], typer.Argument(help="<order> | cancel <order>; an order is its id or "
+                                                                  "channel:external_id")],
+                  reason: Annotated[str | None, typer.Option(help="why, for `cancel`")] = None) -> None:
+    """One order with its lines and full timeline; `oms order cancel <order>` asks to cancel it."""
+    if args[0] == "cancel" and len(args) == 2:
+        body = asyncio.run(operator.send_request(get_settings(), "order.cancel_requested", args[1], reason))
+        console.print(f"sent order.cancel_requested for {body['channel']}:{body['external_id']} (id {body['id']})")
+        return
+    order(args[0])
+
+
+def order(ref: str) -> None:
     """One order with its lines and its full timeline."""
     where, args = order_where(ref)
     rows = asyncio.run(fetch("order", f"SELECT o.*, (SELECT json_agg(l ORDER BY line_no) FROM order_lines l "
@@ -88,6 +99,61 @@ def stock(sku: str) -> None:
         table.add_row(row["location_id"], str(row["on_hand"]), str(row["reserved"]),
                       str(max(row["on_hand"] - row["reserved"], 0)), str(row["inbound"]))
     console.print(table)
+
+
+dlq = typer.Typer(help="Dead-letter topics: what failed, why, and sending it again.", no_args_is_help=True)
+app.add_typer(dlq, name="dlq")
+hold = typer.Typer(help="Orders on hold.", no_args_is_help=True)
+app.add_typer(hold, name="hold")
+
+
+@dlq.command("list")
+def dlq_list() -> None:
+    """Every dead-letter topic with messages: how many, and the last reason."""
+    table = Table("topic", "messages", "last reason", "last at")
+    for row in asyncio.run(operator.dlq_summary(get_settings())):
+        table.add_row(row["topic"], str(row["count"]), row["last_reason"][:90], row["last_at"][:19])
+    console.print(table)
+
+
+@dlq.command("show")
+def dlq_show(topic: str, limit: int = 20) -> None:
+    """The latest dead letters of one topic: where from, why, and the first bytes."""
+    records = asyncio.run(operator.read_all(get_settings(), topic))[-limit:]
+    table = Table("partition:offset", "key", "source", "attempts", "reason", "value")
+    for record in records:
+        h = operator.headers_of(record)
+        table.add_row(f"{record.partition}:{record.offset}", (record.key or b"").decode(errors="replace")[:40],
+                      f"{h.get('dlq_source_topic')}@{h.get('dlq_source_partition')}:{h.get('dlq_source_offset')}",
+                      h.get("dlq_attempts", ""), h.get("dlq_reason", "")[:80],
+                      (record.value or b"")[:60].decode(errors="replace"))
+    console.print(table)
+
+
+@dlq.command("replay")
+def dlq_replay(topic: str, offset: Annotated[list[int] | None, typer.Option(help="only these offsets")] = None) -> None:
+    """Sends dead letters back to their source topic; idempotent (the consumers' inbox absorbs what was handled)."""
+    sent = asyncio.run(operator.replay(get_settings(), topic, set(offset) if offset else None))
+    console.print(f"replayed {sent} message(s) from {topic}")
+
+
+@hold.command("release")
+def hold_release(ref: str, reason: Annotated[str | None, typer.Option()] = None) -> None:
+    """Releases an order from hold: publishes order.hold_released."""
+    body = asyncio.run(operator.send_request(get_settings(), "order.hold_released", ref, reason))
+    console.print(f"sent order.hold_released for {body['channel']}:{body['external_id']} (id {body['id']})")
+
+
+@app.command()
+def sagas(stuck: Annotated[bool, typer.Option("--stuck", help="only sagas past a deadline or idle")] = True,
+          idle_minutes: float = 10) -> None:
+    """Orders whose saga is past its deadline, or has not moved for a while, and why."""
+    rows = asyncio.run(operator.stuck_sagas(get_settings(), idle_minutes))
+    table = Table("order", "channel:external id", "status", "saga", "why", "since")
+    for row in rows:
+        table.add_row(row["order_id"], f"{row['channel']}:{row['external_id']}", row["status"], row["saga_state"],
+                      row["why"], f"{row['updated_at']:%Y-%m-%d %H:%M:%S}")
+    console.print(table if rows else "no stuck saga")
 
 
 @app.command()

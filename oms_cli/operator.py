@@ -1,0 +1,122 @@
+"""Operator actions: dead letters (list, show, replay), stuck sagas, and the public requests an operator sends."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import ConsumerRecord
+
+from contracts import topics
+from shared.kafka_tools import topic_partitions
+from shared.settings import Settings
+
+
+async def dlq_topics(settings: Settings) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        return sorted(t for t in await admin.list_topics() if t.endswith(".dlq"))
+    finally:
+        await admin.close()
+
+
+async def read_all(settings: Settings, topic: str) -> list[ConsumerRecord]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = await topic_partitions(consumer, topic)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: list[ConsumerRecord] = []
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            for batch in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
+                records.extend(batch)
+        return records
+    finally:
+        await consumer.stop()
+
+
+def headers_of(record: ConsumerRecord) -> dict[str, str]:
+    return {k: v.decode(errors="replace") for k, v in (record.headers or ())}
+
+
+async def dlq_summary(settings: Settings) -> list[dict[str, Any]]:
+    rows = []
+    for topic in await dlq_topics(settings):
+        records = await read_all(settings, topic)
+        if records:
+            last = headers_of(records[-1])
+            rows.append({"topic": topic, "count": len(records), "last_reason": last.get("dlq_reason", ""),
+                         "last_at": last.get("dlq_failed_at", "")})
+    return rows
+
+
+async def replay(settings: Settings, topic: str, offsets: set[int] | None) -> int:
+    """Sends dead letters back to their source topic, as they were (same key, same message id).
+
+    Idempotent: a message that was handled after all is absorbed by the consumer's inbox; one that is still bad
+    comes back to the dead-letter topic with its reason.
+    """
+    records = [r for r in await read_all(settings, topic) if offsets is None or r.offset in offsets]
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for record in records:
+            headers = headers_of(record)
+            source = headers.get("dlq_source_topic", topic.removesuffix(".dlq"))
+            kept = [(k, v) for k, v in (record.headers or ()) if not k.startswith("dlq_")]
+            kept.append(("dlq_replayed_from", f"{topic}@{record.partition}:{record.offset}".encode()))
+            await producer.send_and_wait(source, record.value, key=record.key, headers=kept)
+    finally:
+        await producer.stop()
+    return len(records)
+
+
+async def stuck_sagas(settings: Settings, idle_minutes: float) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(settings.database_for("order"))
+    try:
+        return await conn.fetch(
+            "SELECT order_id, channel, external_id, status, saga_state, deadline_at, updated_at, "
+            "CASE WHEN deadline_at < now() THEN 'past its deadline in ' || saga_state "
+            "ELSE 'no progress for ' || round(extract(epoch FROM now() - updated_at) / 60) || ' min in ' || saga_state "
+            "END AS why FROM orders WHERE saga_state NOT IN ('completed', 'cancelled', 'rejected') AND "
+            "(deadline_at < now() OR (updated_at < now() - make_interval(mins => $1) "
+            "AND saga_state NOT IN ('on_hold', 'backordered'))) ORDER BY updated_at LIMIT 200", int(idle_minutes))
+    finally:
+        await conn.close()
+
+
+async def order_ref(settings: Settings, ref: str) -> tuple[str, str]:
+    """(channel, external_id) of an order given by id or as channel:external_id."""
+    if ":" in ref:
+        channel, external_id = ref.rsplit(":", 1)
+        return channel, external_id
+    conn = await asyncpg.connect(settings.database_for("order"))
+    try:
+        row = await conn.fetchrow("SELECT channel, external_id FROM orders WHERE order_id = $1", ref)
+    finally:
+        await conn.close()
+    if row is None:
+        raise LookupError(f"no order {ref}")
+    return row["channel"], row["external_id"]
+
+
+async def send_request(settings: Settings, kind: str, ref: str, reason: str | None) -> dict[str, Any]:
+    """Publishes a public `order.cancel_requested` / `order.hold_released` on the inbound topic, as a channel would."""
+    channel, external_id = await order_ref(settings, ref)
+    body = {"type": kind, "id": str(uuid.uuid4()), "channel": channel, "external_id": external_id,
+            "reason": reason or f"by an operator at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"}
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.ORDERS_INBOUND.name, orjson.dumps(body), key=f"{channel}:{external_id}".encode())
+    finally:
+        await producer.stop()
+    return body

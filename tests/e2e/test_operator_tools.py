@@ -1,0 +1,79 @@
+"""The operators' tools, run as an operator would: `oms hold release`, `oms order cancel`, `oms dlq`, `oms sagas`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import pytest
+
+from order_service.domain import order_id_for
+from shared.settings import REPO_ROOT
+from tests.e2e.conftest import everyone_but
+from tests.support.kafka import read_topic
+from tests.support.partners import PlayedPartner
+from tests.support.poll import eventually
+
+pytestmark = pytest.mark.e2e
+
+
+async def oms_cli(*args: str) -> str:
+    done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "oms_cli.main", *args], cwd=REPO_ROOT,
+                                   capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+async def until(watch, order: dict, status: str) -> None:
+    async def latest() -> str:
+        event = watch.latest().get(order_id_for(order["channel"], order["external_id"]))
+        return event["status"] if event else ""
+    await eventually(latest, lambda s: s == status, f"{order['external_id']} {status}")
+
+
+@pytest.mark.oms_env(OMS_SIMULATE_PARTNERS=everyone_but("3pl-berlin"), OMS_NETWORK_FILE="config/network.toml")
+async def test_operators_release_cancel_replay_and_find_stuck_sagas(oms):
+    await oms.stock({"OPS": {"dc-rotterdam": 10}, "SLOW": {"3pl-berlin": 5}, "GONE": {"dc-rotterdam": 0}})
+    berlin = await PlayedPartner("warehouse", "3pl-berlin").start()
+    watch = await oms.watch()
+    try:
+        held = oms.order(1, {"OPS": 1}, payment={"status": "pending", "reference": "p"})
+        waiting = oms.order(2, {"GONE": 1})
+        early_cancel = oms.request("order.cancel_requested", waiting)
+        await oms.send(early_cancel)  # before the order exists: dead-lettered ("no order")
+
+        async def dead_letter() -> list:
+            return [r for r in await read_topic("oms.orders.inbound.v1.dlq")
+                    if r.key == f"{waiting['channel']}:{waiting['external_id']}".encode()]
+        [letter] = await eventually(dead_letter, lambda rs: len(rs) == 1, "the early cancel dead-lettered")
+        assert "no order" in dict(letter.headers)["dlq_reason"].decode()
+        assert "oms.orders.inbound.v1.dlq" in await oms_cli("dlq", "list")
+        assert "no order" in await oms_cli("dlq", "show", "oms.orders.inbound.v1.dlq")
+
+        slow = oms.order(3, {"SLOW": 1})
+        await oms.send(held, waiting, slow)
+        await until(watch, held, "on_hold")
+        await until(watch, waiting, "backordered")
+        await berlin.wait_for(order_id_for(slow["channel"], slow["external_id"]), "fulfillment.requested")
+
+        await oms_cli("hold", "release", f"{held['channel']}:{held['external_id']}")
+        await until(watch, held, "delivered")
+
+        for _ in range(2):  # replaying twice is the same as once
+            await oms_cli("dlq", "replay", "oms.orders.inbound.v1.dlq", "--offset", str(letter.offset))
+        await until(watch, waiting, "cancelled")
+        cancelled = [e for e in watch.events[order_id_for(waiting["channel"], waiting["external_id"])]
+                     if e["status"] == "cancelled"]
+        assert len(cancelled) == 1
+
+        stuck = await oms_cli("sagas", "--stuck", "--idle-minutes", "0")
+        assert order_id_for(slow["channel"], slow["external_id"]) in stuck
+        await oms_cli("order", "cancel", f"{slow['channel']}:{slow['external_id']}")
+        await berlin.wait_for(order_id_for(slow["channel"], slow["external_id"]), "fulfillment.cancel_requested")
+        shown = await oms_cli("order", f"{held['channel']}:{held['external_id']}")
+        assert "payment_pending" in shown and "delivered" in shown
+    finally:
+        await berlin.stop()
+        await watch.stop()
