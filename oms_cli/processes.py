@@ -29,30 +29,40 @@ def log_dir(settings: Settings) -> Path:
     return path
 
 
+def instance_names(instances: int) -> list[str]:
+    """`order_service`, and `order_service-2`... for further instances (the simulators run once)."""
+    return [m if n == 1 else f"{m}-{n}" for n in range(1, instances + 1) for m in SERVICES
+            if n == 1 or m != "simulators"]
+
+
+def module_of(name: str) -> str:
+    return name.split("-")[0]
+
+
 def running(settings: Settings, module: str) -> int | None:
     pid_file = run_dir(settings) / f"{module}.pid"
     try:
         pid = int(pid_file.read_text())
         proc = psutil.Process(pid)
-        if proc.status() != psutil.STATUS_ZOMBIE and module in " ".join(proc.cmdline()):
+        if proc.status() != psutil.STATUS_ZOMBIE and module_of(module) in " ".join(proc.cmdline()):
             return pid
     except (FileNotFoundError, ValueError, psutil.NoSuchProcess):
         pass
     return None
 
 
-def start_all(settings: Settings, env: dict[str, str] | None = None) -> list[str]:
-    """Starts every service and the simulators that are not running yet; returns those it started."""
+def start_all(settings: Settings, env: dict[str, str] | None = None, instances: int = 1) -> list[str]:
+    """Starts every service (`instances` of each) and the simulators that are not running yet; returns those."""
     started = []
-    for module in SERVICES:
+    for module in instance_names(instances):
         if running(settings, module):
             continue
         log_file = log_dir(settings) / f"{module}.log"
         if log_file.exists():
             log_file.replace(log_file.with_suffix(".log.1"))
         with log_file.open("ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", module], cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
+            proc = subprocess.Popen([sys.executable, "-m", module_of(module)], cwd=REPO_ROOT, stdout=log,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
                                     start_new_session=True)
         (run_dir(settings) / f"{module}.pid").write_text(str(proc.pid))
         started.append(module)
@@ -72,9 +82,9 @@ def wait_started(settings: Settings, modules: list[str], timeout: float = 90.0) 
             time.sleep(0.2)
 
 
-def stop_all(settings: Settings, modules: tuple[str, ...] | list[str] = SERVICES) -> list[str]:
+def stop_all(settings: Settings, modules: tuple[str, ...] | list[str] | None = None) -> list[str]:
     stopped = []
-    for module in modules:
+    for module in modules if modules is not None else sorted(p.stem for p in run_dir(settings).glob("*.pid")):
         pid = running(settings, module)
         if pid is None:
             continue

@@ -116,9 +116,9 @@ async def db_commits(settings: Settings) -> int:
         await conn.close()
 
 
-def oms_processes(settings: Settings) -> dict[str, psutil.Process]:
+def oms_processes(settings: Settings, instances: int) -> dict[str, psutil.Process]:
     found = {}
-    for module in processes.SERVICES:
+    for module in processes.instance_names(instances):
         pid = processes.running(settings, module)
         if pid:
             found[module] = psutil.Process(pid)
@@ -209,10 +209,11 @@ async def db_limit(settings: Settings, seconds: float = 5.0, clients: int = 8) -
     return count / seconds
 
 
-async def measure(settings: Settings, burst: int, steady_rate: float | None, steady_s: float) -> dict[str, Any]:
+async def measure(settings: Settings, burst: int, steady_rate: float | None, steady_s: float,
+                  instances: int) -> dict[str, Any]:
     run = workload.new_run_id()
     await demo.seed_stock(settings, run, burst * 4)
-    procs = oms_processes(settings)
+    procs = oms_processes(settings, instances)
     cpu_before, kafka_before, db_before = cpu_seconds(procs), await kafka_offsets(settings), await db_commits(settings)
     console.print(f"burst: {burst} orders")
     burst_result = await phase(settings, run, run, burst, None, timeout=600)
@@ -229,7 +230,7 @@ async def measure(settings: Settings, burst: int, steady_rate: float | None, ste
     allowed = min(kafka["produce_per_s"] / kafka_per_order, kafka["consume_per_s"] / kafka_per_order,
                   tx_per_s / tx_per_order)
     return {
-        "when": datetime.now(UTC).isoformat(), "cores": os.cpu_count(), "commit": git_commit(),
+        "when": datetime.now(UTC).isoformat(), "cores": os.cpu_count(), "commit": git_commit(), "instances": instances,
         "burst": burst_result, "steady": steady,
         "limits": {**kafka, "db_tx_per_s": tx_per_s, "orders_per_s_allowed": allowed,
                    "fraction_of_limit": burst_result["delivered_per_s"] / allowed},
@@ -245,7 +246,8 @@ def git_commit() -> str:
 
 
 def report(result: dict[str, Any]) -> None:
-    table = Table("measure", "value", title=f"OMS bench, {result['cores']} cores, commit {result['commit']}")
+    table = Table("measure", "value", title=f"OMS bench, {result['cores']} cores, {result['instances']} instance(s) "
+                                            f"of every service, commit {result['commit']}")
     burst, steady, limits, cost = result["burst"], result["steady"], result["limits"], result["cost"]
     table.add_row("burst orders", str(burst["orders"]))
     table.add_row("burst: placement -> released", f"{burst['released_per_s']:.0f} orders/s")
@@ -290,17 +292,17 @@ def chart(result: dict[str, Any], path: Path) -> None:
     fig.savefig(path)
 
 
-def main(burst: int = 5000, steady_rate: float = 0, steady_seconds: float = 60) -> None:
+def main(burst: int = 5000, steady_rate: float = 0, steady_seconds: float = 60, instances: int = 1) -> None:
     settings = get_settings()
     stack = Stack(settings)
     was_up = port_open(settings.kafka_port) and port_open(settings.postgres_port)
     stack.up()
     started = processes.start_all(settings, {"OMS_SIM_DELAY_MS": "0", "OMS_SIM_FAILURE_RATE": "0",
                                              "OMS_LOG_LEVEL": os.environ.get("OMS_LOG_LEVEL", "WARNING"),
-                                             "OMS_NOTIFY_SENDER": "log"})
+                                             "OMS_NOTIFY_SENDER": "log"}, instances)
     try:
         processes.wait_started(settings, started)
-        result = asyncio.run(measure(settings, burst, steady_rate or None, steady_seconds))
+        result = asyncio.run(measure(settings, burst, steady_rate or None, steady_seconds, instances))
     finally:
         processes.stop_all(settings, started)
         if not was_up:

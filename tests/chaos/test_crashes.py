@@ -74,3 +74,35 @@ async def test_orders_survive_kills_and_restarts(oms, stack):
     restarts = {name: proc.starts - 1 for name, proc in oms.processes.items()}
     print(f"orders {ORDERS}, final {final}, kills {len(kills)} {restarts}, broker restarted 1, database restarted 1, "
           "duplicates 0")
+
+
+@pytest.mark.oms_env(OMS_SIM_DELAY_MS="20", OMS_NETWORK_FILE="config/network.toml")
+async def test_a_second_instance_of_every_service_takes_over(request, oms):
+    """Two instances of every service share the partitions; one of each dies for good mid-run; nothing is lost."""
+    from tests.support.processes import ServiceProcess
+
+    seconds = {f"{m}#2": ServiceProcess(f"{m}-2", [m], oms.processes[m].log_dir, oms.processes[m].env).start()
+               for m in SERVICES}
+    oms.processes.update(seconds)
+    for proc in seconds.values():
+        proc.wait_for_log("started", timeout=120)
+    count = 300
+    await oms.seed(count)
+    orders = workload.orders(oms.run, count, workload.Mix(split=0.1, express=0.2))
+    ids = {order_id_for(o["channel"], o["external_id"]) for o in orders}
+    watch = await oms.watch()
+    try:
+        await oms.submit(orders)
+
+        async def delivered() -> int:
+            return watch.count("delivered")
+        await eventually(delivered, partial(operator.le, count // 4), "a quarter delivered", timeout=120, interval=0.05)
+        for module in SERVICES:
+            oms.processes[module].kill()  # the first instance of each, for good
+        await eventually(delivered, partial(operator.eq, count), "every order delivered by the survivors",
+                         timeout=300, interval=0.5)
+    finally:
+        await watch.stop()
+    assert event_problems({k: v for k, v in watch.events.items() if k in ids}) == []
+    assert await duplicate_problems(oms, ids) == []
+    await eventually(partial(stock_problems, oms.inventory, oms.run), lambda p: p == [], "stock balances", timeout=60)
