@@ -211,18 +211,7 @@ class NativePostgres:
                 "-t", "60", "-o",
                 f"-p {port} -k {self.home} -c listen_addresses=127.0.0.1 -c max_connections=400 "
                 "-c shared_buffers=256MB", "start"), check=True, capture_output=True)
-        asyncio.run(self.create_databases())
-
-    async def create_databases(self) -> None:
-        dsn = self.settings.database_url.replace("{database}", "postgres")
-        conn = await asyncpg.connect(dsn)
-        try:
-            existing = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
-            for service in (*SERVICES, "test"):
-                if f"oms_{service}" not in existing:
-                    await conn.execute(f'CREATE DATABASE "oms_{service}"')
-        finally:
-            await conn.close()
+        asyncio.run(create_databases(self.settings))
 
     def stop(self, hard: bool = False) -> None:
         if not (self.data / "postmaster.pid").exists():
@@ -230,6 +219,33 @@ class NativePostgres:
         mode = "immediate" if hard else "fast"
         subprocess.run(self.as_owner(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"),
                        check=False, capture_output=True)
+
+
+@dataclass
+class ComposeServer:
+    """Kafka or PostgreSQL as a docker compose service, stopped and started the way the native ones are."""
+
+    service: str
+    port: int
+
+    def stop(self, hard: bool = False) -> None:
+        subprocess.run(["docker", "compose", "kill" if hard else "stop", self.service], cwd=REPO_ROOT, check=True)
+
+    def start(self) -> None:
+        subprocess.run(["docker", "compose", "up", "-d", "--wait", self.service], cwd=REPO_ROOT, check=True)
+        wait_until(lambda: port_open(self.port), f"{self.service} on 127.0.0.1:{self.port}", timeout=120)
+
+
+async def create_databases(settings: Settings) -> None:
+    """One database per service (and one for the mechanism tests), created when missing."""
+    conn = await asyncpg.connect(settings.database_url.replace("{database}", "postgres"))
+    try:
+        existing = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
+        for service in (*SERVICES, "test"):
+            if f"oms_{service}" not in existing:
+                await conn.execute(f'CREATE DATABASE "oms_{service}"')
+    finally:
+        await conn.close()
 
 
 async def create_topics(settings: Settings) -> int:
@@ -261,9 +277,11 @@ class Stack:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
-        self.kafka = NativeKafka(self.settings)
-        self.postgres = NativePostgres(self.settings)
         self.compose = docker_available()
+        self.kafka: NativeKafka | ComposeServer = (
+            ComposeServer("kafka", self.settings.kafka_port) if self.compose else NativeKafka(self.settings))
+        self.postgres: NativePostgres | ComposeServer = (
+            ComposeServer("postgres", self.settings.postgres_port) if self.compose else NativePostgres(self.settings))
 
     def up(self) -> None:
         if self.compose:
@@ -271,8 +289,7 @@ class Stack:
         else:
             self.postgres.start()
             self.kafka.start()
-        if not self.compose:
-            asyncio.run(self.postgres.create_databases())
+        asyncio.run(create_databases(self.settings))
         asyncio.run(create_topics(self.settings))
 
     def down(self) -> None:
