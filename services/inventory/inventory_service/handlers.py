@@ -120,19 +120,25 @@ async def serve_backorders(deps: Deps, conn: asyncpg.Connection, skus: list[str]
 
 async def finish(deps: Deps, conn: asyncpg.Connection, order_id: str, reservation_id: str | None,
                  status: str, message_id: str) -> list[str]:
-    """Releases (back to available) or commits (shipped: off on-hand) an order's open reservations."""
-    rows = await store.open_reservations(conn, order_id, reservation_id)
+    """Releases (back to available) or commits (shipped: off on-hand) an order's open reservations.
+
+    Three round trips however many lines: lock and read, write everything, publish the levels.
+    """
+    rows = await store.lock_open_reservations(conn, order_id, reservation_id)
+    levels: dict[tuple[str, str], tuple[domain.Level, int]] = {}
     for row in rows:
-        before = await store.lock_level(conn, row["sku"], row["location_id"])
-        shipped = row["quantity"] if status == "committed" else 0
-        after = domain.Level(before.sku, before.location_id, before.on_hand - shipped,
-                             before.reserved - row["quantity"], before.inbound)
-        await store.save_level(conn, after)
-        if shipped:
-            await store.record(conn, after, "shipped", -shipped, message_id)
-        await publish_level(deps, conn, before, after)
+        key = (row["sku"], row["location_id"])
+        before, quantity = levels.get(key, (domain.Level(row["sku"], row["location_id"], row["on_hand"],
+                                                         row["reserved"], row["inbound"]), 0))
+        levels[key] = (before, quantity + row["quantity"])
+    changes = []
+    for before, quantity in levels.values():
+        shipped = quantity if status == "committed" else 0
+        changes.append((before, replace(before, on_hand=before.on_hand - shipped, reserved=before.reserved - quantity),
+                        shipped))
     ids = sorted({r["reservation_id"] for r in rows})
-    await store.close_reservations(conn, ids, status)
+    await store.finish_reservations(conn, ids, status, [(after, shipped) for _, after, shipped in changes], message_id)
+    await deps.outbox.add_many(conn, [e for before, after, _ in changes for e in level_events(deps, before, after)])
     return ids
 
 

@@ -55,16 +55,30 @@ async def add_reservation(conn: asyncpg.Connection, reservation_id: str, order_i
         raise RuntimeError(f"stock at {location_id} changed under reservation {reservation_id}")
 
 
-async def open_reservations(conn: asyncpg.Connection, order_id: str, reservation_id: str | None) -> list[asyncpg.Record]:
+async def lock_open_reservations(conn: asyncpg.Connection, order_id: str,
+                                 reservation_id: str | None) -> list[asyncpg.Record]:
+    """The order's open reservation lines with their stock rows, locked in (sku, location) order like reservations."""
     return await conn.fetch(
-        "SELECT r.reservation_id, r.location_id, l.sku, l.quantity FROM reservations r "
-        "JOIN reservation_lines l USING (reservation_id) "
+        "SELECT r.reservation_id, r.location_id, l.sku, l.quantity, s.on_hand, s.reserved, s.inbound "
+        "FROM reservations r JOIN reservation_lines l USING (reservation_id) "
+        "JOIN stock s ON s.sku = l.sku AND s.location_id = r.location_id "
         "WHERE r.order_id = $1 AND r.status = 'open' AND ($2::text IS NULL OR r.reservation_id = $2) "
-        "ORDER BY l.sku, r.location_id FOR UPDATE OF r", order_id, reservation_id)
+        "ORDER BY l.sku, r.location_id FOR UPDATE OF r, s", order_id, reservation_id)
 
 
-async def close_reservations(conn: asyncpg.Connection, ids: list[str], status: str) -> None:
-    await conn.execute("UPDATE reservations SET status = $2 WHERE reservation_id = ANY($1::text[])", ids, status)
+async def finish_reservations(conn: asyncpg.Connection, ids: list[str], status: str,
+                              levels: list[tuple[Level, int]], message_id: str) -> None:
+    """New levels, the shipped quantities in the ledger and the reservations closed, in one statement."""
+    await conn.execute(
+        "WITH u AS (UPDATE stock s SET on_hand = v.on_hand, reserved = v.reserved, updated_at = now() "
+        "FROM unnest($1::text[], $2::text[], $3::int[], $4::int[]) AS v(sku, loc, on_hand, reserved) "
+        "WHERE s.sku = v.sku AND s.location_id = v.loc), "
+        "g AS (INSERT INTO stock_ledger (sku, location_id, kind, quantity, message_id) "
+        "SELECT x.sku, x.loc, 'shipped', -x.q, $5 FROM unnest($1::text[], $2::text[], $6::int[]) AS x(sku, loc, q) "
+        "WHERE x.q > 0) "
+        "UPDATE reservations SET status = $7 WHERE reservation_id = ANY($8::text[])",
+        [lv.sku for lv, _ in levels], [lv.location_id for lv, _ in levels], [lv.on_hand for lv, _ in levels],
+        [lv.reserved for lv, _ in levels], message_id, [shipped for _, shipped in levels], status, ids)
 
 
 async def add_backorder(conn: asyncpg.Connection, order_id: str, command: dict[str, object]) -> None:

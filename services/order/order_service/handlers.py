@@ -54,7 +54,6 @@ def plan(row: Mapping[str, Any], decision: saga.Decision) -> Plan:
 
 
 async def record(deps: Deps, conn: asyncpg.Connection, planned: Plan) -> None:
-    await store.add_timeline(conn, planned.events)
     await deps.outbox.add_many(conn, planned.outgoing)
     for event in planned.events:
         log.info("order.status_changed", order_id=event.order_id, status=event.status, sequence=event.sequence)
@@ -63,8 +62,8 @@ async def record(deps: Deps, conn: asyncpg.Connection, planned: Plan) -> None:
 async def apply(deps: Deps, conn: asyncpg.Connection, row: Mapping[str, Any], decision: saga.Decision) -> None:
     """Persists a decision: saga and status, a timeline row and an event per status change, the commands."""
     planned = plan(row, decision)
+    await store.save(conn, planned.saga.order_id, planned.saga, planned.sequence, planned.deadline_at, planned.events)
     await record(deps, conn, planned)
-    await store.save(conn, planned.saga.order_id, planned.saga, planned.sequence, planned.deadline_at)
 
 
 @transactional
@@ -77,7 +76,8 @@ async def order_submitted(deps: Deps, conn: asyncpg.Connection, msg: OrderSubmit
     payment = msg.payment.status if msg.payment else None
     decision = saga.start(new, payment, domain.address_problem(msg.shipping_address))
     planned = plan({"sequence": 0, "status": None, "channel": msg.channel, "external_id": msg.external_id}, decision)
-    if not await store.insert_order(conn, order_id, msg, planned.saga, planned.sequence, planned.deadline_at):
+    if not await store.insert_order(conn, order_id, msg, planned.saga, planned.sequence, planned.deadline_at,
+                                    planned.events):
         log.info("order.duplicate_submission", order_id=order_id)
         return
     await record(deps, conn, planned)

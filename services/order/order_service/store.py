@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 import orjson
@@ -14,18 +15,21 @@ from order_service.saga import Saga
 
 
 async def insert_order(conn: asyncpg.Connection, order_id: str, msg: OrderSubmitted, saga: Saga, sequence: int,
-                       deadline_at: datetime | None) -> bool:
-    """False when the order is already known: a second submission is the same order. One round trip."""
+                       deadline_at: datetime | None, events: list[OrderStatusChanged]) -> bool:
+    """The order, its lines and its first timeline rows in one round trip; False when the order is already known
+    (a second submission is the same order, and then nothing is written)."""
     return bool(await conn.fetchval(
         "WITH o AS (INSERT INTO orders (order_id, channel, external_id, status, saga_state, saga, placed_at, currency, "
         "customer, shipping_address, payment, sequence, deadline_at) "
-        "VALUES ($1, $2, $3, $15, $4, $5, $6, $7, $8, $9, $10, $16, $17) "
+        "VALUES ($8, $9, $10, $22, $11, $12, $13, $14, $15, $16, $17, $23, $24) "
         "ON CONFLICT DO NOTHING RETURNING order_id), "
         "l AS (INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price) "
-        "SELECT o.order_id, u.* FROM o, unnest($11::int[], $12::text[], $13::int[], $14::numeric[]) AS u) "
+        "SELECT o.order_id, u.* FROM o, unnest($18::int[], $19::text[], $20::int[], $21::numeric[]) AS u), "
+        "t AS (INSERT INTO order_timeline (order_id, sequence, status, previous_status, reason, shipments, occurred_at) "
+        f"SELECT u.* FROM o, {TIMELINE_COLUMNS} AS u) "
         "SELECT count(*) = 1 FROM o",
-        order_id, msg.channel, msg.external_id, saga.state, saga.model_dump_json(), msg.placed_at, msg.currency,
-        msg.customer.model_dump_json(), msg.shipping_address.model_dump_json(),
+        *timeline_rows(events), order_id, msg.channel, msg.external_id, saga.state, saga.model_dump_json(),
+        msg.placed_at, msg.currency, msg.customer.model_dump_json(), msg.shipping_address.model_dump_json(),
         msg.payment.model_dump_json() if msg.payment else None, list(range(1, len(msg.lines) + 1)),
         [line.sku for line in msg.lines], [line.quantity for line in msg.lines],
         [Decimal(line.unit_price) for line in msg.lines], saga.status or "received", sequence, deadline_at))
@@ -50,20 +54,30 @@ async def lock_order(conn: asyncpg.Connection, order_id: str) -> asyncpg.Record 
         order_id)
 
 
-async def save(conn: asyncpg.Connection, order_id: str, saga: Saga, sequence: int, deadline_at: datetime | None) -> None:
+async def save(conn: asyncpg.Connection, order_id: str, saga: Saga, sequence: int, deadline_at: datetime | None,
+               events: list[OrderStatusChanged]) -> None:
+    """The saga and status, and a timeline row per status change, in one round trip."""
     await conn.execute(
-        "UPDATE orders SET status = $2, saga_state = $3, saga = $4, sequence = $5, deadline_at = $6, updated_at = now() "
-        "WHERE order_id = $1",
-        order_id, saga.status or "received", saga.state, saga.model_dump_json(), sequence, deadline_at)
+        "WITH t AS (INSERT INTO order_timeline (order_id, sequence, status, previous_status, reason, shipments, "
+        f"occurred_at) SELECT * FROM {TIMELINE_COLUMNS}) "
+        "UPDATE orders SET status = $9, saga_state = $10, saga = $11, sequence = $12, deadline_at = $13, "
+        "updated_at = now() WHERE order_id = $8",
+        *timeline_rows(events), order_id, saga.status or "received", saga.state, saga.model_dump_json(), sequence,
+        deadline_at)
+
+
+TIMELINE_COLUMNS = ("unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], "
+                    "$7::timestamptz[])")
+
+
+def timeline_rows(events: list[OrderStatusChanged]) -> list[list[Any]]:
+    """The timeline's columns for unnest: $1..$7 of every statement that writes the timeline."""
+    return [[e.order_id for e in events], [e.sequence for e in events], [e.status for e in events],
+            [e.previous_status for e in events], [e.reason.model_dump_json() if e.reason else None for e in events],
+            [orjson.dumps([s.model_dump(mode="json") for s in e.shipments]).decode() for e in events],
+            [e.occurred_at for e in events]]
 
 
 async def add_timeline(conn: asyncpg.Connection, events: list[OrderStatusChanged]) -> None:
-    if not events:
-        return
-    await conn.execute(
-        "INSERT INTO order_timeline (order_id, sequence, status, previous_status, reason, shipments, occurred_at) "
-        "SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::timestamptz[])",
-        [e.order_id for e in events], [e.sequence for e in events], [e.status for e in events],
-        [e.previous_status for e in events], [e.reason.model_dump_json() if e.reason else None for e in events],
-        [orjson.dumps([s.model_dump(mode="json") for s in e.shipments]).decode() for e in events],
-        [e.occurred_at for e in events])
+    await conn.execute("INSERT INTO order_timeline (order_id, sequence, status, previous_status, reason, shipments, "
+                       f"occurred_at) SELECT * FROM {TIMELINE_COLUMNS}", *timeline_rows(events))
