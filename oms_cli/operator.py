@@ -8,12 +8,12 @@ from typing import Any
 
 import asyncpg
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from contracts import topics
-from shared.kafka_tools import topic_partitions
+from shared.kafka_tools import read_topic
 from shared.settings import Settings
 
 
@@ -27,20 +27,7 @@ async def dlq_topics(settings: Settings) -> list[str]:
 
 
 async def read_all(settings: Settings, topic: str) -> list[ConsumerRecord]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = await topic_partitions(consumer, topic)
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        records: list[ConsumerRecord] = []
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            for batch in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
-                records.extend(batch)
-        return records
-    finally:
-        await consumer.stop()
+    return await read_topic(settings.kafka_bootstrap, topic, timeout=120)
 
 
 def headers_of(record: ConsumerRecord) -> dict[str, str]:

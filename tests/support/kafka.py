@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 
-from shared.kafka_tools import topic_partitions
+from shared import kafka_tools
 from shared.settings import get_settings
 
 
@@ -25,26 +22,7 @@ async def create_topic(name: str, partitions: int = 12) -> None:
 
 async def read_topic(topic: str, timeout: float = 10.0) -> list[ConsumerRecord]:
     """Every record on the topic now, partition by partition, in offset order."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=get_settings().kafka_bootstrap, enable_auto_commit=False,
-                                group_id=None, client_id=f"test-reader-{uuid.uuid4().hex[:6]}")
-    await consumer.start()
-    try:
-        partitions = await topic_partitions(consumer, topic)
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        records: list[ConsumerRecord] = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            if loop.time() > deadline:
-                raise AssertionError(f"could not read {topic} to its end in {timeout}s")
-            batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
-            for tp_records in batch.values():
-                records.extend(tp_records)
-        return records
-    finally:
-        await consumer.stop()
+    return await kafka_tools.read_topic(get_settings().kafka_bootstrap, topic, timeout)
 
 
 class Producer:

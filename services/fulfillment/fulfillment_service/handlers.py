@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +20,7 @@ from contracts.partners import (
     FulfillmentUpdate,
 )
 from fulfillment_service import domain, store
+from shared import pollers
 from shared.consume import Unprocessable
 from shared.handling import BoundHandler, transactional
 from shared.logging import log
@@ -80,21 +80,21 @@ async def warehouse_update(deps: Deps, conn: asyncpg.Connection, update: Fulfill
     log.info("fulfillment.progressed", order_id=row["order_id"], status=outcome.report)
 
 
-async def expire_silent_warehouses(deps: Deps, interval: float = 1.0) -> None:
+async def expire_silent_warehouses(deps: Deps) -> None:
     """The deadline poller: a warehouse that did not accept in time is told to cancel, and the saga reroutes."""
-    while True:
-        try:
-            async with deps.pool.acquire() as conn, conn.transaction():
-                for row in await store.claim_expired(conn, 100):
-                    await store.set_status(conn, row["fulfillment_id"], "timed_out", row["qc_failures"])
-                    await cancel_at_warehouse(deps, conn, row, "not accepted in time")
-                    await deps.outbox.add(conn, topics.FULFILLMENT_EVENTS.name, row["order_id"], FulfillmentProgressed(
-                        order_id=row["order_id"], fulfillment_id=row["fulfillment_id"], location_id=row["location_id"],
-                        status="timed_out", reason="the warehouse did not accept in time"))
-                    log.warning("fulfillment.timed_out", order_id=row["order_id"], location_id=row["location_id"])
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("fulfillment.deadline_poll_failed", error=repr(exc))
-        await asyncio.sleep(interval)
+
+    async def expire(conn: asyncpg.Connection) -> int:
+        rows = await store.claim_expired(conn, 100)
+        for row in rows:
+            await store.set_status(conn, row["fulfillment_id"], "timed_out", row["qc_failures"])
+            await cancel_at_warehouse(deps, conn, row, "not accepted in time")
+            await deps.outbox.add(conn, topics.FULFILLMENT_EVENTS.name, row["order_id"], FulfillmentProgressed(
+                order_id=row["order_id"], fulfillment_id=row["fulfillment_id"], location_id=row["location_id"],
+                status="timed_out", reason="the warehouse did not accept in time"))
+            log.warning("fulfillment.timed_out", order_id=row["order_id"], location_id=row["location_id"])
+        return len(rows)
+
+    await pollers.every(deps.pool, 1.0, expire, "fulfillment.deadlines")
 
 
 async def prelock(conn: asyncpg.Connection, messages: list[Message]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 
@@ -14,6 +13,7 @@ from contracts.notification import NotificationRequested
 from contracts.order import OrderStatusChanged
 from notification_service import domain, store
 from notification_service.senders import Sender
+from shared import pollers
 from shared.consume import NotReady
 from shared.handling import BoundHandler, transactional
 from shared.logging import log
@@ -48,20 +48,18 @@ async def order_event(deps: Deps, conn: asyncpg.Connection, event: OrderStatusCh
             log.info("notification.requested", order_id=event.order_id, kind=notice.kind)
 
 
-async def dispatch(deps: Deps, sender: Sender, interval: float = 0.5) -> None:
-    """Sends what was recorded, after its transaction committed; a crash before marking re-sends at most a batch."""
-    while True:
-        try:
-            async with deps.pool.acquire() as conn, conn.transaction():
-                rows = await store.claim_unsent(conn, 200)
-                for row in rows:
-                    await sender.send(dict(row))
-                await store.mark_sent(conn, [r["notification_id"] for r in rows])
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("notification.dispatch_failed", error=repr(exc))
-            rows = []
-        if len(rows) < 200:
-            await asyncio.sleep(interval)
+async def dispatch(deps: Deps, sender: Sender) -> None:
+    """Sends what was recorded, after its transaction committed; a crash before marking re-sends at most a batch,
+    which the sender drops by notification id."""
+
+    async def send_batch(conn: asyncpg.Connection) -> int:
+        rows = await store.claim_unsent(conn, 200)
+        for row in rows:
+            await sender.send(dict(row))
+        await store.mark_sent(conn, [r["notification_id"] for r in rows])
+        return len(rows)
+
+    await pollers.every(deps.pool, 0.5, send_batch, "notification.dispatch", busy=200)
 
 
 INBOUND: dict[str, BoundHandler] = {"order.submitted": remember_contact}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 import orjson
 
@@ -18,6 +16,7 @@ from contracts.partners import (
     ShipmentCancelRequested,
     ShipmentUpdate,
 )
+from shared import pollers
 from shared.consume import Unprocessable
 from shared.handling import BoundHandler, transactional
 from shared.logging import log
@@ -93,21 +92,20 @@ def carrier_update(carrier_id: str) -> BoundHandler:
     return update_from_carrier
 
 
-async def expire_silent_carriers(deps: Deps, interval: float = 1.0) -> None:
+async def expire_silent_carriers(deps: Deps) -> None:
     """The deadline poller: a carrier that did not answer a booking in time is told to cancel; the next one is asked."""
-    while True:
-        try:
-            async with deps.pool.acquire() as conn, conn.transaction():
-                for shipment in await store.claim_expired(conn, 100):
-                    await deps.outbox.add(conn, topics.CARRIER_REQUESTS.for_partner(shipment["carrier_id"]),
-                                          shipment["order_id"], ShipmentCancelRequested(
-                                              shipment_id=shipment["shipment_id"], order_id=shipment["order_id"],
-                                              reason="no answer in time"))
-                    log.warning("shipment.carrier_silent", order_id=shipment["order_id"], carrier_id=shipment["carrier_id"])
-                    await book_next(deps, conn, shipment, list(shipment["tried_carriers"]))
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("shipment.deadline_poll_failed", error=repr(exc))
-        await asyncio.sleep(interval)
+
+    async def expire(conn: asyncpg.Connection) -> int:
+        shipments = await store.claim_expired(conn, 100)
+        for shipment in shipments:
+            await deps.outbox.add(conn, topics.CARRIER_REQUESTS.for_partner(shipment["carrier_id"]), shipment["order_id"],
+                                  ShipmentCancelRequested(shipment_id=shipment["shipment_id"],
+                                                          order_id=shipment["order_id"], reason="no answer in time"))
+            log.warning("shipment.carrier_silent", order_id=shipment["order_id"], carrier_id=shipment["carrier_id"])
+            await book_next(deps, conn, shipment, list(shipment["tried_carriers"]))
+        return len(shipments)
+
+    await pollers.every(deps.pool, 1.0, expire, "shipment.deadlines")
 
 
 async def prelock(conn: asyncpg.Connection, messages: list[Message]) -> None:

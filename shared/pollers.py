@@ -1,0 +1,26 @@
+"""Background work on a timer (deadline pollers, the notification dispatcher): one transaction per round."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from shared.logging import log
+
+Round = Callable[[asyncpg.Connection], Awaitable[int]]
+
+
+async def every(pool: asyncpg.Pool, interval: float, work: Round, name: str, busy: int | None = None) -> None:
+    """Runs `work` in a transaction every `interval` seconds, at once again while it returns `busy` or more;
+    a database outage is logged and waited out."""
+    while True:
+        done = 0
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                done = await work(conn)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning(f"{name}.round_failed", error=repr(exc))
+        if busy is None or done < busy:
+            await asyncio.sleep(interval)
