@@ -71,3 +71,17 @@ def test_quantities_must_be_positive_integers():
 def test_consumers_tolerate_added_fields():
     body = {**example("order.status_changed"), "a_field_from_v1_1": True}
     assert MESSAGE_TYPES["order.status_changed"].model_validate(body).model_dump()["status"] == "accepted"
+
+
+def test_the_public_contract_only_grows():
+    """Against the v1 baseline: no field removed, no new required field, no message type gone."""
+    import json
+    from pathlib import Path
+
+    baseline = json.loads((Path(generate.HERE) / "v1-baseline.json").read_text())["messages"]
+    public = {kind: model for topic in TOPICS if topic.public for kind, model in topic.message_types.items()}
+    for kind, was in baseline.items():
+        assert kind in public, f"{kind} left the public contract"
+        schema = public[kind].model_json_schema()
+        assert set(was["properties"]) <= set(schema["properties"]), f"{kind} lost fields"
+        assert set(schema.get("required", [])) <= set(was["required"]), f"{kind} requires a new field"
