@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from contracts.base import Message
 from contracts.topics import Topic
-from shared import inbox
+from shared import inbox, outbox
 from shared.logging import log
 from shared.messaging import InvalidMessage, current_trace, parse
 
@@ -123,7 +123,7 @@ class ConsumePolicy:
     async def _run_batch(self, parsed: list[tuple[ConsumerRecord, tuple[Message, Handler]]], sub: Subscription) -> None:
         first = parsed[0][1][1]
         deps = first.deps  # type: ignore[attr-defined]
-        async with deps.pool.acquire() as conn, conn.transaction():
+        async with deps.pool.acquire() as conn, conn.transaction(), outbox.one_insert(conn):
             messages = [message for _, (message, _) in parsed]
             if sub.prelock is not None:
                 await sub.prelock(conn, messages)

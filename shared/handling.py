@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import asyncpg
 
 from contracts.base import Message
-from shared import inbox
+from shared import inbox, outbox
 
 if TYPE_CHECKING:
     from shared.service import Deps
@@ -27,7 +27,7 @@ BoundHandler = Callable[["Deps", Any], Awaitable[None]]
 def transactional(effect: Effect[M]) -> Callable[[Deps, M], Awaitable[None]]:
     @wraps(effect)
     async def handle(deps: Deps, message: M) -> None:
-        async with deps.pool.acquire() as conn, conn.transaction():
+        async with deps.pool.acquire() as conn, conn.transaction(), outbox.one_insert(conn):
             if await inbox.claim(conn, deps.service, message.id):
                 await effect(deps, conn, message)
     handle.effect = effect  # type: ignore[attr-defined]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import orjson
@@ -41,6 +43,13 @@ class Outbox:
         await self.add_many(conn, [(topic, key, message)])
 
     async def add_many(self, conn: asyncpg.Connection, items: list[tuple[str, str | None, Message]]) -> None:
+        pending = _pending.get()
+        if pending is not None and pending[0] is conn:
+            pending[1].extend((self, item) for item in items)
+            return
+        await self._insert(conn, items)
+
+    async def _insert(self, conn: asyncpg.Connection, items: list[tuple[str, str | None, Message]]) -> None:
         if not items:
             return
         columns: list[list[object]] = [[], [], [], [], [], []]
@@ -50,6 +59,27 @@ class Outbox:
                                      strict=True):
                 column.append(value)
         await conn.execute(INSERT, *columns, channel(self.service))
+
+
+# Rows added inside `one_insert` wait here (per task) and go to the table in one statement, in the order added.
+_pending: contextvars.ContextVar[tuple[asyncpg.Connection, list[tuple[Outbox, Any]]] | None] = \
+    contextvars.ContextVar("outbox_pending", default=None)
+
+
+@contextlib.asynccontextmanager
+async def one_insert(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """Within a unit of work, every `add` on this connection becomes one INSERT at the end (before the commit)."""
+    token = _pending.set((conn, []))
+    try:
+        yield
+        pending = _pending.get()
+        by_outbox: dict[Outbox, list[tuple[str, str | None, Message]]] = {}
+        for outbox, item in pending[1] if pending else []:
+            by_outbox.setdefault(outbox, []).append(item)
+        for outbox, items in by_outbox.items():
+            await outbox._insert(conn, items)
+    finally:
+        _pending.reset(token)
 
 
 def make_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
