@@ -32,10 +32,14 @@ async def test_orders_survive_kills_and_restarts(oms, stack):
     rng = random.Random(11)
     kills: list[str] = []
     try:
-        async def submit() -> None:
+        async def seen() -> int:
+            return len(watch.latest())
+
+        async def submit() -> None:  # a stream of orders: each wave once the OMS has taken the one before
             for start in range(0, ORDERS, 25):
                 await oms.submit(orders[start:start + 25])
-                await asyncio.sleep(0.5)  # a steady stream of orders, not a wait for a condition
+                await eventually(seen, partial(operator.le, start + 25), f"wave {start // 25} received", timeout=240,
+                                 interval=0.05)
         feeding = asyncio.create_task(submit())
 
         async def progress() -> int:

@@ -14,6 +14,7 @@ from contracts.base import Message
 from shared.kafka_tools import topic_partitions
 from shared.messaging import encode
 from shared.settings import get_settings
+from tests.support.poll import eventually
 
 
 class PlayedPartner:
@@ -58,13 +59,11 @@ class PlayedPartner:
                 if (order_id is None or r["order_id"] == order_id) and (kind is None or r["type"] == kind)]
 
     async def wait_for(self, order_id: str, kind: str, timeout: float = 60.0, count: int = 1) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(self.requests(order_id, kind)) < count:
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"no {kind} for {order_id} on {self.requests_topic} in {timeout}s; "
-                                     f"saw {[r['type'] for r in self.requests(order_id)]}")
-            await asyncio.sleep(0.1)
-        return self.requests(order_id, kind)[count - 1]
+        async def seen() -> list[dict[str, Any]]:
+            return self.requests(order_id, kind)
+        found = await eventually(seen, lambda found: len(found) >= count,
+                                 f"{count} {kind} for {order_id} on {self.requests_topic}", timeout=timeout, interval=0.1)
+        return found[count - 1]
 
     async def answer(self, order_id: str, message: Message | dict[str, Any]) -> None:
         value = encode(message) if isinstance(message, Message) else orjson.dumps(
