@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -40,7 +40,6 @@ class Subscription:
     names: tuple[str, ...]
     handlers: Mapping[str, Handler]
     on_invalid: InvalidHandler | None = None
-    workers: int | None = None
     dead_letter_invalid: bool = True  # False where another service owns the topic's dead letters
     batch_transaction: bool = True  # a partition's batch in one transaction; False where batches would contend
     prelock: Prelock | None = None  # locks the rows a batch will touch, in one order, so batches never deadlock
@@ -56,7 +55,6 @@ class ConsumePolicy:
     publish: Publish
     max_attempts: int = 3
     backoff_s: float = 0.2
-    dead_lettered: int = field(default=0)
 
     def _bind(self, record: ConsumerRecord) -> None:
         headers = {k: v.decode(errors="replace") for k, v in (record.headers or ())}
@@ -82,11 +80,6 @@ class ConsumePolicy:
         structlog.contextvars.bind_contextvars(
             message_id=message.id, type=message.type, order_id=getattr(message, "order_id", None))
         return message, handler
-
-    async def handle(self, record: ConsumerRecord, sub: Subscription) -> None:
-        parsed = await self._parse(record, sub)
-        if parsed is not None:
-            await self._run(parsed[1], parsed[0], record)
 
     async def handle_batch(self, records: list[ConsumerRecord], sub: Subscription) -> None:
         """One partition's records, in order: in one transaction when the handlers allow, else one by one.
@@ -179,7 +172,6 @@ class ConsumePolicy:
             "dlq_attempts": attempts, "dlq_consumer": self.consumer,
             "dlq_failed_at": datetime.now(UTC).isoformat()}.items()]
         await self._retry_transient(lambda: self.publish(f"{record.topic}.dlq", record.key, record.value, headers))
-        self.dead_lettered += 1
         log.warning("consume.dead_lettered", reason=reason, attempts=attempts)
 
 

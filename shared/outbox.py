@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import contextvars
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,7 +106,6 @@ class OutboxRelay:
     batch_size: int = 500
     poll_interval: float = 1.0
     send_timeout: float = 15.0
-    on_sent: Callable[[int], None] | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _producer: AIOKafkaProducer | None = None
     sent_total: int = 0
@@ -167,8 +166,6 @@ class OutboxRelay:
                 raise ConnectionError(f"broker did not ack {len(rows)} rows: {exc!r}") from exc
             await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
         self.sent_total += len(rows)
-        if self.on_sent:
-            self.on_sent(len(rows))
         log.debug("outbox.relayed", rows=len(rows), ms=round((time.perf_counter() - started) * 1000, 1))
         return len(rows)
 

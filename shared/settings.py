@@ -26,7 +26,6 @@ class Settings(BaseSettings):
     network_file: Path = REPO_ROOT / "config" / "network.toml"
     simulate_partners: str = "all"
     log_level: str = "INFO"
-    consumer_workers: int = 4
     consume_batch_size: int = 200
     db_pool_size: int = 12
     consume_max_attempts: int = 3

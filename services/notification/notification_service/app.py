@@ -15,7 +15,7 @@ from shared.service import Deps, ServiceRuntime
 def subscriptions(deps: Deps) -> list[Subscription]:
     return [
         Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name,), bind(deps, INBOUND),
-                     dead_letter_invalid=False, workers=2),
+                     dead_letter_invalid=False),
         Subscription(topics.ORDERS_EVENTS, (topics.ORDERS_EVENTS.name,), bind(deps, EVENTS)),
     ]
 
