@@ -53,8 +53,7 @@ async def change_level(deps: Deps, conn: asyncpg.Connection, msg: StockCounted |
             after, kind, qty = domain.adjusted(before, msg.delta), "adjusted", msg.delta
         case StockInboundExpected():
             after, kind, qty = domain.inbound_expected(before, msg.quantity), "", 0
-            await conn.execute("INSERT INTO inbound_expected (sku, location_id, quantity, eta) VALUES ($1,$2,$3,$4)",
-                               msg.sku, msg.location_id, msg.quantity, msg.eta)
+            await store.expect_inbound(conn, msg.sku, msg.location_id, msg.quantity, msg.eta)
         case StockReceived():
             after, kind, qty = domain.received(before, msg.quantity), "received", msg.quantity
     await store.save_level(conn, after)

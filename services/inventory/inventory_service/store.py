@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 import orjson
 
@@ -21,6 +23,11 @@ async def save_level(conn: asyncpg.Connection, level: Level) -> None:
         "UPDATE stock SET on_hand = $3, reserved = $4, inbound = $5, updated_at = now() "
         "WHERE sku = $1 AND location_id = $2",
         level.sku, level.location_id, level.on_hand, level.reserved, level.inbound)
+
+
+async def expect_inbound(conn: asyncpg.Connection, sku: str, location_id: str, quantity: int, eta: datetime) -> None:
+    await conn.execute("INSERT INTO inbound_expected (sku, location_id, quantity, eta) VALUES ($1, $2, $3, $4)",
+                       sku, location_id, quantity, eta)
 
 
 async def record(conn: asyncpg.Connection, level: Level, kind: str, quantity: int, message_id: str) -> None:
