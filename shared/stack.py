@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import pwd
 import shutil
@@ -16,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,7 +179,16 @@ class NativePostgres:
 
     @property
     def home(self) -> Path:
-        return self.settings.home / "postgres"
+        """`<OMS_HOME>/postgres`; when root and the `postgres` user cannot reach OMS_HOME (a checkout in a private
+        folder, e.g. one made by `mktemp -d`), a folder of its own under the system temp folder, named after OMS_HOME."""
+        own = self.settings.home / "postgres"
+        if os.geteuid() != 0:
+            return own
+        probe = self.settings.home if self.settings.home.exists() else self.settings.home.parent
+        if subprocess.run(self.as_owner("test", "-x", str(probe)), check=False).returncode == 0:
+            return own
+        digest = hashlib.sha1(str(self.settings.home.resolve()).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"oms-postgres-{digest}"
 
     @property
     def data(self) -> Path:
@@ -190,13 +201,14 @@ class NativePostgres:
         return ["runuser", "-u", "postgres", "--", *cmd]
 
     def prepare(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
+        home = self.home
+        home.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             owner = pwd.getpwnam("postgres")
-            os.chown(self.home, owner.pw_uid, owner.pw_gid)
-            denied = subprocess.run(self.as_owner("test", "-w", str(self.home)), check=False).returncode
+            os.chown(home, owner.pw_uid, owner.pw_gid)
+            denied = subprocess.run(self.as_owner("test", "-w", str(home)), check=False).returncode
             if denied:
-                raise MissingPrerequisite(f"the postgres user cannot reach {self.home}: set OMS_HOME to a folder it can")
+                raise MissingPrerequisite(f"the postgres user cannot reach {home}: set OMS_HOME to a folder it can")
         if not (self.data / "PG_VERSION").exists():
             subprocess.run(self.as_owner(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "oms",
                                          "--auth=trust", "-E", "UTF8", "--no-instructions"),
