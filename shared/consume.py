@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import asyncpg
-import structlog
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
@@ -18,12 +19,14 @@ from pydantic import ValidationError
 from contracts.base import Message
 from contracts.topics import Topic
 from shared import inbox, outbox
-from shared.logging import log
+from shared.logging import handling, log
 from shared.messaging import InvalidMessage, current_trace, parse
 
 Handler = Callable[[Any], Awaitable[None]]
 InvalidHandler = Callable[[InvalidMessage, ConsumerRecord], Awaitable[None]]
-Prelock = Callable[[asyncpg.Connection, list[Message]], Awaitable[None]]
+# Around a batch's effects, inside its transaction: locks the rows the batch touches in one order (so batches never
+# deadlock), may read them once and write them back once before the commit.
+BatchScope = Callable[[asyncpg.Connection, list[Message]], AbstractAsyncContextManager[object]]
 Publish = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], Awaitable[None]]
 
 # Failures of the infrastructure, not of the message: retried until they pass, never dead-lettered.
@@ -42,7 +45,7 @@ class Subscription:
     on_invalid: InvalidHandler | None = None
     dead_letter_invalid: bool = True  # False where another service owns the topic's dead letters
     batch_transaction: bool = True  # a partition's batch in one transaction; False where batches would contend
-    prelock: Prelock | None = None  # locks the rows a batch will touch, in one order, so batches never deadlock
+    batch: BatchScope | None = None
 
     @property
     def group(self) -> str:
@@ -56,12 +59,12 @@ class ConsumePolicy:
     max_attempts: int = 3
     backoff_s: float = 0.2
 
-    def _bind(self, record: ConsumerRecord) -> None:
-        headers = {k: v.decode(errors="replace") for k, v in (record.headers or ())}
-        structlog.contextvars.bind_contextvars(
-            topic=record.topic, partition=record.partition, offset=record.offset,
-            message_id=headers.get("ce_id"), type=headers.get("ce_type"), order_id=None)
-        current_trace.set(headers.get("traceparent"))
+    @staticmethod
+    def _bind(record: ConsumerRecord, message: Message | None = None) -> None:
+        """What log lines and outgoing trace headers take from the message being handled (cheap: read lazily)."""
+        handling.set((record, message))
+        current_trace.set(next((v.decode(errors="replace") for k, v in record.headers or () if k == "traceparent"),
+                               None))
 
     async def _parse(self, record: ConsumerRecord, sub: Subscription) -> tuple[Message, Handler] | None:
         """The message and its handler; a bad one is dead-lettered (and its sender told) and None returned."""
@@ -77,8 +80,7 @@ class ConsumePolicy:
                 if sub.on_invalid is not None:
                     await self._retry_transient(partial(sub.on_invalid, invalid, record))
             return None
-        structlog.contextvars.bind_contextvars(
-            message_id=message.id, type=message.type, order_id=getattr(message, "order_id", None))
+        handling.set((record, message))
         return message, handler
 
     async def handle_batch(self, records: list[ConsumerRecord], sub: Subscription) -> None:
@@ -108,9 +110,7 @@ class ConsumePolicy:
                     log.info("consume.batch_split", error=describe(exc), size=len(parsed))
                     break
         for record, (message, handler) in parsed:
-            self._bind(record)
-            structlog.contextvars.bind_contextvars(
-                message_id=message.id, type=message.type, order_id=getattr(message, "order_id", None))
+            self._bind(record, message)
             await self._run(handler, message, record)
 
     async def _run_batch(self, parsed: list[tuple[ConsumerRecord, tuple[Message, Handler]]], sub: Subscription) -> None:
@@ -118,17 +118,14 @@ class ConsumePolicy:
         deps = first.deps  # type: ignore[attr-defined]
         async with deps.pool.acquire() as conn, conn.transaction(), outbox.one_insert(conn):
             messages = [message for _, (message, _) in parsed]
-            if sub.prelock is not None:
-                await sub.prelock(conn, messages)
-            fresh = await inbox.claim_many(conn, self.consumer, [m.id for m in messages])
-            for record, (message, handler) in parsed:
-                if message.id not in fresh:
-                    continue
-                fresh.discard(message.id)
-                self._bind(record)
-                structlog.contextvars.bind_contextvars(
-                    message_id=message.id, type=message.type, order_id=getattr(message, "order_id", None))
-                await handler.effect(deps, conn, message)  # type: ignore[attr-defined]
+            async with sub.batch(conn, messages) if sub.batch is not None else contextlib.nullcontext():
+                fresh = await inbox.claim_many(conn, self.consumer, [m.id for m in messages])
+                for record, (message, handler) in parsed:
+                    if message.id not in fresh:
+                        continue
+                    fresh.discard(message.id)
+                    self._bind(record, message)
+                    await handler.effect(deps, conn, message)  # type: ignore[attr-defined]
 
     async def _run(self, handler: Handler, message: Message, record: ConsumerRecord) -> None:
         failures, outages = 0, 0

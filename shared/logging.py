@@ -6,6 +6,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
+from contextvars import ContextVar
 from typing import Any
 
 import structlog
@@ -37,6 +38,31 @@ def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutable
     return event
 
 
+# The message being handled: its Kafka record, and the parsed message once known. Setting it is one ContextVar
+# write per message; its fields are only read when a line is actually logged.
+handling: ContextVar[tuple[Any, Any] | None] = ContextVar("log_handling", default=None)
+
+
+def add_handling(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Topic, partition, offset, message id, type and order id of the message being handled."""
+    current = handling.get()
+    if current is None:
+        return event
+    record, message = current
+    event.setdefault("topic", record.topic)
+    event.setdefault("partition", record.partition)
+    event.setdefault("offset", record.offset)
+    if message is not None:
+        event.setdefault("message_id", message.id)
+        event.setdefault("type", message.type)
+        event.setdefault("order_id", getattr(message, "order_id", None))
+    else:
+        headers = {k: v.decode(errors="replace") for k, v in (record.headers or ())}
+        event.setdefault("message_id", headers.get("ce_id"))
+        event.setdefault("type", headers.get("ce_type"))
+    return event
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
     for noisy in ("aiokafka", "faststream", "kafka"):
@@ -44,6 +70,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_handling,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,

@@ -103,19 +103,20 @@ class ServiceRuntime:
                 await asyncio.sleep(1)
 
     def _subscribe(self, broker: KafkaBroker, policy: ConsumePolicy, sub: Subscription) -> None:
-        """One batch subscriber per topic: each fetch is split by partition, the partitions run concurrently,
-        each partition's records in order; the offsets are committed once the whole fetch is handled."""
-        for name in sub.names:
-            @broker.subscriber(name, group_id=f"{self.name}.{sub.group}", auto_offset_reset="earliest",
-                               ack_policy=AckPolicy.MANUAL, batch=True, max_records=self.settings.consume_batch_size,
-                               batch_timeout_ms=20, decoder=undecoded, session_timeout_ms=15_000,
-                               heartbeat_interval_ms=3_000)
-            async def consume(msg: KafkaMessage) -> None:
-                by_partition: dict[int, list[ConsumerRecord]] = {}
-                for record in msg.raw_message:  # type: ignore[union-attr]
-                    by_partition.setdefault(record.partition, []).append(record)
-                await asyncio.gather(*(policy.handle_batch(records, sub) for records in by_partition.values()))
-                await msg.ack()
+        """One batch subscriber (one consumer) per subscription, however many topics it names: each fetch is
+        split by partition, the partitions run concurrently, each partition's records in order; the offsets are
+        committed once the whole fetch is handled. A short fetch wait keeps a partition whose records were just
+        handled from waiting for the fetch already in flight for the others."""
+        @broker.subscriber(*sub.names, group_id=f"{self.name}.{sub.group}", auto_offset_reset="earliest",
+                           ack_policy=AckPolicy.MANUAL, batch=True, max_records=self.settings.consume_batch_size,
+                           batch_timeout_ms=20, fetch_max_wait_ms=self.settings.consume_fetch_wait_ms,
+                           decoder=undecoded, session_timeout_ms=15_000, heartbeat_interval_ms=3_000)
+        async def consume(msg: KafkaMessage) -> None:
+            by_partition: dict[tuple[str, int], list[ConsumerRecord]] = {}
+            for record in msg.raw_message:  # type: ignore[union-attr]
+                by_partition.setdefault((record.topic, record.partition), []).append(record)
+            await asyncio.gather(*(policy.handle_batch(records, sub) for records in by_partition.values()))
+            await msg.ack()
 
     @staticmethod
     def _publisher(producer: AIOKafkaProducer) -> Callable[..., Awaitable[None]]:

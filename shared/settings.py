@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     simulate_partners: str = "all"
     log_level: str = "INFO"
     consume_batch_size: int = 200
+    consume_fetch_wait_ms: int = 25
     db_pool_size: int = 12
     consume_max_attempts: int = 3
     consume_backoff_ms: int = 200

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from contracts import topics
-from fulfillment_service.handlers import COMMANDS, UPDATES, expire_silent_warehouses, prelock
+from fulfillment_service.handlers import COMMANDS, UPDATES, batch, expire_silent_warehouses
 from shared.consume import Subscription
 from shared.handling import bind
 from shared.service import Deps, ServiceRuntime
@@ -15,8 +15,8 @@ def subscriptions(deps: Deps) -> list[Subscription]:
     updates = tuple(topics.WAREHOUSE_UPDATES.for_partner(loc.id) for loc in deps.network.locations)
     return [
         Subscription(topics.FULFILLMENT_COMMANDS, (topics.FULFILLMENT_COMMANDS.name,), bind(deps, COMMANDS),
-                     prelock=prelock),
-        Subscription(topics.WAREHOUSE_UPDATES, updates, bind(deps, UPDATES), prelock=prelock),
+                     batch=batch),
+        Subscription(topics.WAREHOUSE_UPDATES, updates, bind(deps, UPDATES), batch=batch),
     ]
 
 

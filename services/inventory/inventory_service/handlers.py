@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import asyncpg
@@ -159,9 +161,11 @@ async def commit_stock(deps: Deps, conn: asyncpg.Connection, cmd: CommitStock) -
     await finish(deps, conn, cmd.order_id, cmd.reservation_id, "committed", cmd.id)
 
 
-async def prelock(conn: asyncpg.Connection, messages: list[Message]) -> None:
+@contextlib.asynccontextmanager
+async def batch(conn: asyncpg.Connection, messages: list[Message]) -> AsyncIterator[None]:
     """Locks a batch's stock rows in the order reservations lock them, so the two never deadlock."""
     await store.lock_skus(conn, sorted({getattr(m, "sku") for m in messages}))  # noqa: B009
+    yield
 
 
 HANDLERS_ADJUSTMENTS: dict[str, BoundHandler] = {

@@ -6,7 +6,7 @@ from functools import partial
 from pathlib import Path
 
 from contracts import topics
-from order_service.handlers import INBOUND, REPLIES, prelock, rejected_invalid
+from order_service.handlers import INBOUND, REPLIES, batch, rejected_invalid
 from shared.consume import Subscription
 from shared.handling import bind
 from shared.service import Deps, ServiceRuntime
@@ -15,10 +15,10 @@ from shared.service import Deps, ServiceRuntime
 def subscriptions(deps: Deps) -> list[Subscription]:
     return [
         Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name,), bind(deps, INBOUND),
-                     on_invalid=partial(rejected_invalid, deps), prelock=prelock),
-        Subscription(topics.INVENTORY_REPLIES, (topics.INVENTORY_REPLIES.name,), bind(deps, REPLIES), prelock=prelock),
-        Subscription(topics.FULFILLMENT_EVENTS, (topics.FULFILLMENT_EVENTS.name,), bind(deps, REPLIES), prelock=prelock),
-        Subscription(topics.SHIPPING_EVENTS, (topics.SHIPPING_EVENTS.name,), bind(deps, REPLIES), prelock=prelock),
+                     on_invalid=partial(rejected_invalid, deps), batch=batch),
+        Subscription(topics.INVENTORY_REPLIES, (topics.INVENTORY_REPLIES.name,), bind(deps, REPLIES), batch=batch),
+        Subscription(topics.FULFILLMENT_EVENTS, (topics.FULFILLMENT_EVENTS.name,), bind(deps, REPLIES), batch=batch),
+        Subscription(topics.SHIPPING_EVENTS, (topics.SHIPPING_EVENTS.name,), bind(deps, REPLIES), batch=batch),
     ]
 
 

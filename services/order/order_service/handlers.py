@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -121,11 +122,11 @@ async def saga_reply(deps: Deps, conn: asyncpg.Connection, msg: Message) -> None
     await apply(deps, conn, row, saga.decide(saga.Saga.model_validate_json(row["saga"]), msg))
 
 
-async def prelock(conn: asyncpg.Connection, messages: list[Message]) -> None:
-    """Locks a batch's orders in id order, so batches of different topics never deadlock on them."""
+def batch(conn: asyncpg.Connection, messages: list[Message]) -> AbstractAsyncContextManager[None]:
+    """A batch transaction's orders, locked in id order and read once, written back once (`store.batch`)."""
     ids = [domain.order_id_for(m.channel, m.external_id) if isinstance(m, ChannelMessage)
            else str(getattr(m, "order_id")) for m in messages]  # noqa: B009 - every reply names its order
-    await store.lock_orders(conn, ids)
+    return store.batch(conn, ids)
 
 
 INBOUND: dict[str, BoundHandler] = {

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -17,7 +21,10 @@ from order_service.saga import Saga
 async def insert_order(conn: asyncpg.Connection, order_id: str, msg: OrderSubmitted, saga: Saga, sequence: int,
                        deadline_at: datetime | None, events: list[OrderStatusChanged]) -> bool:
     """The order, its lines and its first timeline rows in one round trip; False when the order is already known
-    (a second submission is the same order, and then nothing is written)."""
+    (a second submission is the same order, and then nothing is written). In a batch, written when it ends."""
+    batch = _batch.get()
+    if batch is not None and batch.conn is conn:
+        return batch.insert(order_id, msg, saga, sequence, deadline_at, events)
     return bool(await conn.fetchval(
         "WITH o AS (INSERT INTO orders (order_id, channel, external_id, status, saga_state, saga, placed_at, currency, "
         "customer, shipping_address, payment, sequence, deadline_at) "
@@ -42,21 +49,24 @@ async def insert_rejected(conn: asyncpg.Connection, order_id: str, channel: str,
         order_id, channel, external_id))
 
 
-async def lock_orders(conn: asyncpg.Connection, order_ids: list[str]) -> None:
-    """Locks a batch's orders in id order, so two batches touching the same orders never deadlock."""
-    await conn.execute("SELECT 1 FROM orders WHERE order_id = ANY($1::text[]) ORDER BY order_id FOR UPDATE",
-                       sorted(set(order_ids)))
+ROW = "SELECT order_id, channel, external_id, status, saga, sequence FROM orders"
 
 
-async def lock_order(conn: asyncpg.Connection, order_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT order_id, channel, external_id, status, saga, sequence FROM orders WHERE order_id = $1 FOR UPDATE",
-        order_id)
+async def lock_order(conn: asyncpg.Connection, order_id: str) -> Mapping[str, Any] | None:
+    """The order's row, locked until commit; in a batch, the row as the batch has left it (read once)."""
+    batch = _batch.get()
+    if batch is not None and batch.conn is conn:
+        return batch.rows.get(order_id)
+    return await conn.fetchrow(f"{ROW} WHERE order_id = $1 FOR UPDATE", order_id)
 
 
 async def save(conn: asyncpg.Connection, order_id: str, saga: Saga, sequence: int, deadline_at: datetime | None,
                events: list[OrderStatusChanged]) -> None:
-    """The saga and status, and a timeline row per status change, in one round trip."""
+    """The saga and status, and a timeline row per status change, in one round trip (in a batch: when it ends)."""
+    batch = _batch.get()
+    if batch is not None and batch.conn is conn:
+        batch.save(order_id, saga, sequence, deadline_at, events)
+        return
     await conn.execute(
         "WITH t AS (INSERT INTO order_timeline (order_id, sequence, status, previous_status, reason, shipments, "
         f"occurred_at) SELECT * FROM {TIMELINE_COLUMNS}) "
@@ -81,3 +91,88 @@ def timeline_rows(events: list[OrderStatusChanged]) -> list[list[Any]]:
 async def add_timeline(conn: asyncpg.Connection, events: list[OrderStatusChanged]) -> None:
     await conn.execute("INSERT INTO order_timeline (order_id, sequence, status, previous_status, reason, shipments, "
                        f"occurred_at) SELECT * FROM {TIMELINE_COLUMNS}", *timeline_rows(events))
+
+
+@dataclass
+class Batch:
+    """A batch transaction's orders: read and locked once at the start, written back in one statement at the end.
+
+    Handlers see no difference: `lock_order`, `insert_order` and `save` on the batch's connection go through it.
+    """
+
+    conn: asyncpg.Connection
+    rows: dict[str, dict[str, Any]]
+    new: dict[str, OrderSubmitted] = field(default_factory=dict)
+    changed: dict[str, tuple[str, str, str, int, datetime | None]] = field(default_factory=dict)
+    timeline: list[OrderStatusChanged] = field(default_factory=list)
+
+    def insert(self, order_id: str, msg: OrderSubmitted, saga: Saga, sequence: int, deadline_at: datetime | None,
+               events: list[OrderStatusChanged]) -> bool:
+        if order_id in self.rows:
+            return False
+        self.rows[order_id] = {"order_id": order_id, "channel": msg.channel, "external_id": msg.external_id}
+        self.new[order_id] = msg
+        self.save(order_id, saga, sequence, deadline_at, events)
+        return True
+
+    def save(self, order_id: str, saga: Saga, sequence: int, deadline_at: datetime | None,
+             events: list[OrderStatusChanged]) -> None:
+        state = (saga.status or "received", saga.state, saga.model_dump_json(), sequence, deadline_at)
+        self.rows[order_id].update(status=state[0], saga=state[2], sequence=sequence)
+        self.changed[order_id] = state
+        self.timeline.extend(events)
+
+    async def flush(self) -> None:
+        if not self.changed:
+            return
+        new = list(self.new.values())
+        lines = [(order_id, n, line) for order_id, msg in self.new.items() for n, line in enumerate(msg.lines, 1)]
+        inserted = await self.conn.fetchval(
+            "WITH n AS (INSERT INTO orders (order_id, channel, external_id, placed_at, currency, customer, "
+            "shipping_address, payment, status, saga_state, saga, sequence, deadline_at) "
+            "SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[], $13::jsonb[], "
+            "$14::jsonb[], $15::jsonb[], $16::text[], $17::text[], $18::jsonb[], $19::int[], $20::timestamptz[]) "
+            "ON CONFLICT DO NOTHING RETURNING order_id), "
+            "l AS (INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price) "
+            "SELECT * FROM unnest($21::text[], $22::int[], $23::text[], $24::int[], $25::numeric[])), "
+            f"t AS (INSERT INTO order_timeline (order_id, sequence, status, previous_status, reason, shipments, "
+            f"occurred_at) SELECT * FROM {TIMELINE_COLUMNS}), "
+            "u AS (UPDATE orders o SET status = v.status, saga_state = v.state, saga = v.saga, sequence = v.sequence, "
+            "deadline_at = v.deadline_at, updated_at = now() FROM unnest($26::text[], $27::text[], $28::text[], "
+            "$29::jsonb[], $30::int[], $31::timestamptz[]) AS v(order_id, status, state, saga, sequence, deadline_at) "
+            "WHERE o.order_id = v.order_id) "
+            "SELECT count(*) FROM n",
+            *timeline_rows(self.timeline),
+            list(self.new), [m.channel for m in new], [m.external_id for m in new], [m.placed_at for m in new],
+            [m.currency for m in new], [m.customer.model_dump_json() for m in new],
+            [m.shipping_address.model_dump_json() for m in new],
+            [m.payment.model_dump_json() if m.payment else None for m in new],
+            *columns([self.changed[order_id] for order_id in self.new], 5),
+            [o for o, _, _ in lines], [n for _, n, _ in lines], [line.sku for _, _, line in lines],
+            [line.quantity for _, _, line in lines], [Decimal(line.unit_price) for _, _, line in lines],
+            *columns([(o, *c) for o, c in self.changed.items() if o not in self.new], 6))
+        if inserted != len(new):
+            raise RuntimeError(f"{len(new) - inserted} of {len(new)} new orders already existed")
+
+
+def columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows to the column lists `unnest` takes."""
+    return [[row[i] for row in rows] for i in range(width)]
+
+
+_batch: ContextVar[Batch | None] = ContextVar("order_batch", default=None)
+
+
+@contextlib.asynccontextmanager
+async def batch(conn: asyncpg.Connection, order_ids: list[str]) -> AsyncIterator[None]:
+    """Locks a batch's orders in id order (so batches of different topics never deadlock on them), reads them
+    once, and writes every change back in one statement before the transaction commits."""
+    rows = await conn.fetch(f"{ROW} WHERE order_id = ANY($1::text[]) ORDER BY order_id FOR UPDATE",
+                            sorted(set(order_ids)))
+    current = Batch(conn, {r["order_id"]: dict(r) for r in rows})
+    token = _batch.set(current)
+    try:
+        yield
+        await current.flush()
+    finally:
+        _batch.reset(token)

@@ -8,14 +8,14 @@ from contracts import topics
 from shared.consume import Subscription
 from shared.handling import bind
 from shared.service import Deps, ServiceRuntime
-from shipping_service.handlers import COMMANDS, expire_silent_carriers, prelock, updates_from
+from shipping_service.handlers import COMMANDS, batch, expire_silent_carriers, updates_from
 
 
 def subscriptions(deps: Deps) -> list[Subscription]:
     updates = [Subscription(topics.CARRIER_UPDATES, (topics.CARRIER_UPDATES.for_partner(c.id),),
-                            bind(deps, updates_from(c.id)), prelock=prelock) for c in deps.network.carriers]
+                            bind(deps, updates_from(c.id)), batch=batch) for c in deps.network.carriers]
     return [Subscription(topics.SHIPPING_COMMANDS, (topics.SHIPPING_COMMANDS.name,), bind(deps, COMMANDS),
-                         prelock=prelock), *updates]
+                         batch=batch), *updates]
 
 
 def runtime() -> ServiceRuntime:
