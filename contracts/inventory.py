@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,8 +39,10 @@ class StockReceived(StockMessage):
 
 
 class StockLevelChanged(StockMessage):
-    """Public, outbound: the levels of one SKU at one location after any change."""
+    """Public, outbound: the levels of one SKU at one location after a transaction that changed them (a batch
+    that changes them several times sends the last levels only)."""
 
+    latest_only: ClassVar[tuple[str, ...]] = ("sku", "location_id")
     type: Literal["stock.level_changed"] = "stock.level_changed"
     on_hand: int
     reserved: int

@@ -44,7 +44,6 @@ class Subscription:
     handlers: Mapping[str, Handler]
     on_invalid: InvalidHandler | None = None
     dead_letter_invalid: bool = True  # False where another service owns the topic's dead letters
-    batch_transaction: bool = True  # a partition's batch in one transaction; False where batches would contend
     batch: BatchScope | None = None
 
     @property
@@ -92,7 +91,7 @@ class ConsumePolicy:
         parsed = [(record, p) for record in records if (p := await self._parse(record, sub)) is not None]
         if not parsed:
             return
-        batchable = sub.batch_transaction and len(parsed) > 1 and all(
+        batchable = len(parsed) > 1 and all(
             getattr(handler, "effect", None) for _, (_, handler) in parsed)
         if batchable:
             outages = 0

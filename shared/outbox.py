@@ -68,18 +68,37 @@ _pending: contextvars.ContextVar[tuple[asyncpg.Connection, list[tuple[Outbox, An
 
 @contextlib.asynccontextmanager
 async def one_insert(conn: asyncpg.Connection) -> AsyncIterator[None]:
-    """Within a unit of work, every `add` on this connection becomes one INSERT at the end (before the commit)."""
+    """Within a unit of work, every `add` on this connection becomes one INSERT at the end (before the commit).
+
+    A message type that declares `latest_only` (a state snapshot, e.g. a stock level) is sent once per unit of work
+    and those fields: its last value, where it was last added.
+    """
     token = _pending.set((conn, []))
     try:
         yield
         pending = _pending.get()
         by_outbox: dict[Outbox, list[tuple[str, str | None, Message]]] = {}
-        for outbox, item in pending[1] if pending else []:
+        for outbox, item in latest_only(pending[1] if pending else []):
             by_outbox.setdefault(outbox, []).append(item)
         for outbox, items in by_outbox.items():
             await outbox._insert(conn, items)
     finally:
         _pending.reset(token)
+
+
+def latest_only(pending: list[tuple[Outbox, Any]]) -> list[tuple[Outbox, Any]]:
+    seen: set[tuple[object, ...]] = set()
+    kept = []
+    for outbox, (topic, key, message) in reversed(pending):
+        fields = getattr(message, "latest_only", None)
+        if fields:
+            identity = (topic, message.type, *(getattr(message, name) for name in fields))
+            if identity in seen:
+                continue
+            seen.add(identity)
+        kept.append((outbox, (topic, key, message)))
+    kept.reverse()
+    return kept
 
 
 def make_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:

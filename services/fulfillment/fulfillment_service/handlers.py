@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -98,12 +98,9 @@ async def expire_silent_warehouses(deps: Deps) -> None:
     await pollers.every(deps.pool, 1.0, expire, "fulfillment.deadlines")
 
 
-@contextlib.asynccontextmanager
-async def batch(conn: asyncpg.Connection, messages: list[Message]) -> AsyncIterator[None]:
-    """Locks a batch's fulfillments in id order, so two batches never deadlock."""
-    ids = sorted({getattr(m, "fulfillment_id") for m in messages})  # noqa: B009 - every message here names one
-    await conn.execute("SELECT 1 FROM fulfillments WHERE fulfillment_id = ANY($1::text[]) ORDER BY 1 FOR UPDATE", ids)
-    yield
+def batch(conn: asyncpg.Connection, messages: list[Message]) -> AbstractAsyncContextManager[object]:
+    """A batch's fulfillments, locked in id order (so two batches never deadlock), read and written once."""
+    return store.batch(conn, [getattr(m, "fulfillment_id") for m in messages])  # noqa: B009 - every message names one
 
 
 COMMANDS: dict[str, BoundHandler] = {

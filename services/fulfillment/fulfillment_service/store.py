@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 import orjson
 
 from contracts.base import SkuQuantity
 from contracts.partners import Invoice
+from shared import rowbatch
+
+COLUMNS = "fulfillment_id, order_id, location_id, status, qc_failures, deadline_at"
+STATUS = {"status": "text", "qc_failures": "int", "deadline_at": "timestamptz"}
 
 
 async def insert(conn: asyncpg.Connection, fulfillment_id: str, order_id: str, location_id: str,
@@ -20,15 +27,26 @@ async def insert(conn: asyncpg.Connection, fulfillment_id: str, order_id: str, l
         invoice.model_dump_json(), ship_by, deadline_at))
 
 
-async def lock(conn: asyncpg.Connection, fulfillment_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT fulfillment_id, order_id, location_id, status, qc_failures FROM fulfillments "
-        "WHERE fulfillment_id = $1 FOR UPDATE",
-        fulfillment_id)
+def batch(conn: asyncpg.Connection, fulfillment_ids: list[str]) -> AbstractAsyncContextManager[rowbatch.Rows]:
+    """A batch's fulfillments, locked in id order and read once; their new statuses written in one statement."""
+    return rowbatch.locked(conn, "fulfillments", "fulfillment_id", COLUMNS, STATUS, fulfillment_ids)
+
+
+async def lock(conn: asyncpg.Connection, fulfillment_id: str) -> Mapping[str, Any] | None:
+    if (rows := rowbatch.current(conn, "fulfillments")) is not None:
+        return await rows.lock(fulfillment_id)
+    return await conn.fetchrow(f"SELECT {COLUMNS} FROM fulfillments WHERE fulfillment_id = $1 FOR UPDATE",
+                               fulfillment_id)
 
 
 async def set_status(conn: asyncpg.Connection, fulfillment_id: str, status: str, qc_failures: int) -> None:
     """A fulfillment that got any answer no longer has an acceptance deadline."""
+    if (rows := rowbatch.current(conn, "fulfillments")) is not None:
+        row = await rows.lock(fulfillment_id)
+        assert row is not None, fulfillment_id
+        rows.update(fulfillment_id, status=status, qc_failures=qc_failures,
+                    deadline_at=row["deadline_at"] if status == "requested" else None)
+        return
     await conn.execute(
         "UPDATE fulfillments SET status = $2, qc_failures = $3, updated_at = now(), "
         "deadline_at = CASE WHEN $2 = 'requested' THEN deadline_at END WHERE fulfillment_id = $1",
@@ -37,5 +55,5 @@ async def set_status(conn: asyncpg.Connection, fulfillment_id: str, status: str,
 
 async def claim_expired(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT fulfillment_id, order_id, location_id, status, qc_failures FROM fulfillments "
-        "WHERE status = 'requested' AND deadline_at < now() ORDER BY deadline_at LIMIT $1 FOR UPDATE SKIP LOCKED", limit)
+        f"SELECT {COLUMNS} FROM fulfillments WHERE status = 'requested' AND deadline_at < now() "
+        "ORDER BY deadline_at LIMIT $1 FOR UPDATE SKIP LOCKED", limit)

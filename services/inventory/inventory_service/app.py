@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from contracts import topics
-from inventory_service.handlers import HANDLERS_ADJUSTMENTS, HANDLERS_COMMANDS, batch
+from inventory_service.handlers import HANDLERS_ADJUSTMENTS, HANDLERS_COMMANDS, batch, command_batch
 from shared.consume import Subscription
 from shared.handling import bind
 from shared.service import Deps, ServiceRuntime
@@ -16,7 +16,7 @@ def subscriptions(deps: Deps) -> list[Subscription]:
         Subscription(topics.INVENTORY_ADJUSTMENTS, (topics.INVENTORY_ADJUSTMENTS.name,), bind(deps, HANDLERS_ADJUSTMENTS),
                      batch=batch),
         Subscription(topics.INVENTORY_COMMANDS, (topics.INVENTORY_COMMANDS.name,), bind(deps, HANDLERS_COMMANDS),
-                     batch_transaction=False),
+                     batch=command_batch),
     ]
 
 

@@ -168,6 +168,18 @@ async def batch(conn: asyncpg.Connection, messages: list[Message]) -> AsyncItera
     yield
 
 
+@contextlib.asynccontextmanager
+async def command_batch(conn: asyncpg.Connection, messages: list[Message]) -> AsyncIterator[None]:
+    """Locks every stock row a batch of commands will touch, in the (sku, location) order reservations use, so
+    concurrent batches wait for each other instead of deadlocking."""
+    skus = {line.sku for m in messages if isinstance(m, ReserveStock) for line in m.lines}
+    finishing = [m.order_id for m in messages if isinstance(m, ReleaseStock | CommitStock)]
+    if finishing:
+        skus |= await store.open_reservation_skus(conn, finishing)
+    await store.lock_skus(conn, sorted(skus))
+    yield
+
+
 HANDLERS_ADJUSTMENTS: dict[str, BoundHandler] = {
     name: transactional(change_level) for name in topics.INVENTORY_ADJUSTMENTS.message_types}
 HANDLERS_COMMANDS: dict[str, BoundHandler] = {

@@ -62,6 +62,13 @@ async def add_reservation(conn: asyncpg.Connection, reservation_id: str, order_i
         raise RuntimeError(f"stock at {location_id} changed under reservation {reservation_id}")
 
 
+async def open_reservation_skus(conn: asyncpg.Connection, order_ids: list[str]) -> set[str]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT l.sku FROM reservations r JOIN reservation_lines l USING (reservation_id) "
+        "WHERE r.order_id = ANY($1::text[]) AND r.status = 'open'", order_ids)
+    return {r["sku"] for r in rows}
+
+
 async def lock_open_reservations(conn: asyncpg.Connection, order_id: str,
                                  reservation_id: str | None) -> list[asyncpg.Record]:
     """The order's open reservation lines with their stock rows, locked in (sku, location) order like reservations."""

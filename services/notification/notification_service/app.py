@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from contracts import topics
-from notification_service.handlers import EVENTS, INBOUND, dispatch
+from notification_service.handlers import EVENTS, INBOUND, batch, dispatch
 from notification_service.senders import sender_from_env
 from shared.consume import Subscription
 from shared.handling import bind
@@ -15,8 +15,8 @@ from shared.service import Deps, ServiceRuntime
 def subscriptions(deps: Deps) -> list[Subscription]:
     return [
         Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name,), bind(deps, INBOUND),
-                     dead_letter_invalid=False),
-        Subscription(topics.ORDERS_EVENTS, (topics.ORDERS_EVENTS.name,), bind(deps, EVENTS)),
+                     dead_letter_invalid=False, batch=batch),
+        Subscription(topics.ORDERS_EVENTS, (topics.ORDERS_EVENTS.name,), bind(deps, EVENTS), batch=batch),
     ]
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import AbstractAsyncContextManager
 
 import asyncpg
 
 from contracts import topics
+from contracts.base import Message
 from contracts.channels import OrderSubmitted
 from contracts.notification import NotificationRequested
 from contracts.order import OrderStatusChanged
@@ -60,6 +62,12 @@ async def dispatch(deps: Deps, sender: Sender) -> None:
         return len(rows)
 
     await pollers.every(deps.pool, 0.5, send_batch, "notification.dispatch", busy=200)
+
+
+def batch(conn: asyncpg.Connection, messages: list[Message]) -> AbstractAsyncContextManager[None]:
+    """A batch's contacts, read once; the contacts it learns written once."""
+    return store.batch(conn, [m.order_key if isinstance(m, OrderSubmitted) else f"{m.channel}:{m.external_id}"
+                              for m in messages if isinstance(m, OrderSubmitted | OrderStatusChanged)])
 
 
 INBOUND: dict[str, BoundHandler] = {"order.submitted": remember_contact}

@@ -2,15 +2,63 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
 import asyncpg
+
+from shared import rowbatch
+
+
+@dataclass
+class Batch:
+    """A batch transaction's contacts: read once at the start, new ones written in one statement at the end."""
+
+    conn: asyncpg.Connection
+    contacts: dict[str, Mapping[str, Any]]
+    new: list[tuple[str, str, str | None, str]] = field(default_factory=list)
+
+    async def flush(self) -> None:
+        if self.new:
+            await self.conn.execute(
+                "INSERT INTO contacts (order_key, email, phone, name) "
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING",
+                *([row[i] for row in self.new] for i in range(4)))
+
+
+_batch: ContextVar[Batch | None] = ContextVar("notification_batch", default=None)
+
+
+def current(conn: asyncpg.Connection) -> Batch | None:
+    batch = _batch.get()
+    return batch if batch is not None and batch.conn is conn else None
+
+
+@contextlib.asynccontextmanager
+async def batch(conn: asyncpg.Connection, order_keys: list[str]) -> AsyncIterator[None]:
+    rows = await conn.fetch("SELECT order_key, email, phone, name FROM contacts WHERE order_key = ANY($1::text[])",
+                            list(set(order_keys)))
+    current = Batch(conn, {r["order_key"]: r for r in rows})
+    async with rowbatch.current_for(_batch, current):
+        yield
 
 
 async def add_contact(conn: asyncpg.Connection, order_key: str, email: str, phone: str | None, name: str) -> None:
+    if (batch := current(conn)) is not None:
+        if order_key not in batch.contacts:
+            batch.contacts[order_key] = {"email": email, "phone": phone, "name": name}
+            batch.new.append((order_key, email, phone, name))
+        return
     await conn.execute("INSERT INTO contacts (order_key, email, phone, name) VALUES ($1, $2, $3, $4) "
                        "ON CONFLICT DO NOTHING", order_key, email, phone, name)
 
 
-async def contact(conn: asyncpg.Connection, order_key: str) -> asyncpg.Record | None:
+async def contact(conn: asyncpg.Connection, order_key: str) -> Mapping[str, Any] | None:
+    if (batch := current(conn)) is not None and order_key in batch.contacts:
+        return batch.contacts[order_key]
     return await conn.fetchrow("SELECT email, phone, name FROM contacts WHERE order_key = $1", order_key)
 
 

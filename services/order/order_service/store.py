@@ -16,6 +16,7 @@ import orjson
 from contracts.channels import OrderSubmitted
 from contracts.order import OrderStatusChanged
 from order_service.saga import Saga
+from shared import rowbatch
 
 
 async def insert_order(conn: asyncpg.Connection, order_id: str, msg: OrderSubmitted, saga: Saga, sequence: int,
@@ -170,9 +171,5 @@ async def batch(conn: asyncpg.Connection, order_ids: list[str]) -> AsyncIterator
     rows = await conn.fetch(f"{ROW} WHERE order_id = ANY($1::text[]) ORDER BY order_id FOR UPDATE",
                             sorted(set(order_ids)))
     current = Batch(conn, {r["order_id"]: dict(r) for r in rows})
-    token = _batch.set(current)
-    try:
+    async with rowbatch.current_for(_batch, current):
         yield
-        await current.flush()
-    finally:
-        _batch.reset(token)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 
 import asyncpg
 import orjson
@@ -111,12 +110,9 @@ async def expire_silent_carriers(deps: Deps) -> None:
     await pollers.every(deps.pool, 1.0, expire, "shipment.deadlines")
 
 
-@contextlib.asynccontextmanager
-async def batch(conn: asyncpg.Connection, messages: list[Message]) -> AsyncIterator[None]:
-    """Locks a batch's shipments in id order, so two batches never deadlock."""
-    ids = sorted({getattr(m, "shipment_id") for m in messages})  # noqa: B009 - every message here names one
-    await conn.execute("SELECT 1 FROM shipments WHERE shipment_id = ANY($1::text[]) ORDER BY 1 FOR UPDATE", ids)
-    yield
+def batch(conn: asyncpg.Connection, messages: list[Message]) -> AbstractAsyncContextManager[object]:
+    """A batch's shipments, locked in id order (so two batches never deadlock), read and written once."""
+    return store.batch(conn, [getattr(m, "shipment_id") for m in messages])  # noqa: B009 - every message names one
 
 
 COMMANDS: dict[str, BoundHandler] = {"shipping.book_shipment": book_shipment}

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
 import asyncpg
 import orjson
 
 from contracts.order import BookShipment
+from shared import rowbatch
+
+STATUS = {"status": "text", "tracking_number": "text", "deadline_at": "timestamptz"}
+
+
+def batch(conn: asyncpg.Connection, shipment_ids: list[str]) -> AbstractAsyncContextManager[rowbatch.Rows]:
+    """A batch's shipments, locked in id order and read once; their new statuses written in one statement."""
+    return rowbatch.locked(conn, "shipments", "shipment_id", "*", STATUS, shipment_ids)
 
 
 async def insert(conn: asyncpg.Connection, cmd: BookShipment) -> bool:
@@ -16,11 +28,15 @@ async def insert(conn: asyncpg.Connection, cmd: BookShipment) -> bool:
         orjson.dumps(cmd.parcels).decode(), cmd.excluded_carriers))
 
 
-async def lock(conn: asyncpg.Connection, shipment_id: str) -> asyncpg.Record | None:
+async def lock(conn: asyncpg.Connection, shipment_id: str) -> Mapping[str, Any] | None:
+    if (rows := rowbatch.current(conn, "shipments")) is not None:
+        return await rows.lock(shipment_id)
     return await conn.fetchrow("SELECT * FROM shipments WHERE shipment_id = $1 FOR UPDATE", shipment_id)
 
 
 async def booking_sent(conn: asyncpg.Connection, shipment_id: str, carrier_id: str, answer_within_s: int) -> None:
+    if (rows := rowbatch.current(conn, "shipments")) is not None:
+        await rows.settle(shipment_id)
     await conn.execute(
         "UPDATE shipments SET carrier_id = $2, tried_carriers = array_append(tried_carriers, $2), status = 'booking', "
         "deadline_at = now() + make_interval(secs => $3), updated_at = now() WHERE shipment_id = $1",
@@ -34,6 +50,12 @@ async def claim_expired(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Re
 
 
 async def set_status(conn: asyncpg.Connection, shipment_id: str, status: str, tracking_number: str | None) -> None:
+    if (rows := rowbatch.current(conn, "shipments")) is not None:
+        row = await rows.lock(shipment_id)
+        assert row is not None, shipment_id
+        rows.update(shipment_id, status=status, tracking_number=tracking_number or row["tracking_number"],
+                    deadline_at=None)
+        return
     await conn.execute(
         "UPDATE shipments SET status = $2, tracking_number = coalesce($3, tracking_number), deadline_at = NULL, "
         "updated_at = now() "
