@@ -83,7 +83,7 @@ class ConsumePolicy:
         return message, handler
 
     async def handle_batch(self, records: list[ConsumerRecord], sub: Subscription) -> None:
-        """One partition's records, in order: in one transaction when the handlers allow, else one by one.
+        """A fetch's records (each partition's in order): in one transaction when the handlers allow, else one by one.
 
         If the batch transaction fails for any reason other than an outage, it is rolled back and every message
         goes through the one-by-one path, with its own retries and dead letter.

@@ -11,7 +11,6 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from aiokafka.structs import ConsumerRecord
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 
@@ -104,18 +103,15 @@ class ServiceRuntime:
 
     def _subscribe(self, broker: KafkaBroker, policy: ConsumePolicy, sub: Subscription) -> None:
         """One batch subscriber (one consumer) per subscription, however many topics it names: each fetch is
-        split by partition, the partitions run concurrently, each partition's records in order; the offsets are
-        committed once the whole fetch is handled. A short fetch wait keeps a partition whose records were just
-        handled from waiting for the fetch already in flight for the others."""
+        handled in one transaction (every partition's records in order; `handle_batch` falls back to one by one
+        when that fails), then its offsets are committed. A short fetch wait keeps a partition whose records were
+        just handled from waiting for the fetch already in flight for the others."""
         @broker.subscriber(*sub.names, group_id=f"{self.name}.{sub.group}", auto_offset_reset="earliest",
                            ack_policy=AckPolicy.MANUAL, batch=True, max_records=self.settings.consume_batch_size,
                            batch_timeout_ms=20, fetch_max_wait_ms=self.settings.consume_fetch_wait_ms,
                            decoder=undecoded, session_timeout_ms=15_000, heartbeat_interval_ms=3_000)
         async def consume(msg: KafkaMessage) -> None:
-            by_partition: dict[tuple[str, int], list[ConsumerRecord]] = {}
-            for record in msg.raw_message:  # type: ignore[union-attr]
-                by_partition.setdefault((record.topic, record.partition), []).append(record)
-            await asyncio.gather(*(policy.handle_batch(records, sub) for records in by_partition.values()))
+            await policy.handle_batch(list(msg.raw_message), sub)  # type: ignore[arg-type]
             await msg.ack()
 
     @staticmethod
