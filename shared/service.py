@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaClient, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 
@@ -88,7 +89,24 @@ class ServiceRuntime:
             await pool.close()
             log.info("service.stopped")
 
+        await self._wait_for_broker()
         await app.run()
+
+    async def _wait_for_broker(self, timeout: float = 120.0) -> None:
+        """A service (re)started while the broker is down waits for it, as it does for the database."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            client = AIOKafkaClient(bootstrap_servers=self.settings.kafka_bootstrap, client_id=f"{self.name}-probe")
+            try:
+                await client.bootstrap()
+                return
+            except KafkaError as exc:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                log.warning("kafka.unreachable", error=repr(exc))
+                await asyncio.sleep(1)
+            finally:
+                await client.close()
 
     async def _connect(self, dsn: str) -> asyncpg.Pool:
         deadline = asyncio.get_running_loop().time() + 60
