@@ -23,6 +23,7 @@ class OrderWatch:
         self.run = run
         self.events: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.received_at: dict[tuple[str, int], datetime] = {}
+        self.reached: dict[str, dict[str, datetime]] = defaultdict(dict)  # status -> external id -> first time
         self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
         self._task: asyncio.Task[None] | None = None
 
@@ -45,8 +46,10 @@ class OrderWatch:
                     event = orjson.loads(record.value)
                     if str(event.get("external_id", "")).startswith(self.run):
                         self.events[event["order_id"]].append(event)
-                        self.received_at[(event["order_id"], event["sequence"])] = datetime.fromtimestamp(
-                            record.timestamp / 1000).astimezone()
+                        when = datetime.fromtimestamp(record.timestamp / 1000).astimezone()
+                        self.received_at[(event["order_id"], event["sequence"])] = when
+                        if event["previous_status"] != event["status"]:
+                            self.reached[event["status"]].setdefault(event["external_id"], when)
 
     async def stop(self) -> None:
         if self._task:

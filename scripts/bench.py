@@ -49,16 +49,6 @@ def pct(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-def first_reached(watch: OrderWatch, stage: str) -> dict[str, datetime]:
-    """When each order's status event for `stage` was appended to the topic (broker time)."""
-    reached = {}
-    for order_id, events in watch.events.items():
-        for event in events:
-            if event["status"] == stage and event["previous_status"] != stage:
-                reached[event["external_id"]] = watch.received_at[(order_id, event["sequence"])]
-    return reached
-
-
 async def submit(settings: Settings, orders: list[dict[str, Any]], rate: float | None) -> dict[str, datetime]:
     """Sends the orders (at `rate` per second, or as fast as possible); returns when each was acked."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
@@ -85,9 +75,9 @@ async def submit(settings: Settings, orders: list[dict[str, Any]], rate: float |
 
 async def wait_for(watch: OrderWatch, stage: str, count: int, timeout: float) -> float:
     started = time.monotonic()
-    while len(first_reached(watch, stage)) < count:
+    while len(watch.reached[stage]) < count:
         if time.monotonic() - started > timeout:
-            raise TimeoutError(f"{len(first_reached(watch, stage))}/{count} orders reached {stage} in {timeout}s")
+            raise TimeoutError(f"{len(watch.reached[stage])}/{count} orders reached {stage} in {timeout}s")
         await asyncio.sleep(0.05)
     return time.monotonic() - started
 
@@ -154,7 +144,7 @@ async def phase(settings: Settings, run: str, stock_run: str, count: int, rate: 
         delivered_s = time.monotonic() - started
         latency = {}
         for stage in STAGES:
-            reached = first_reached(watch, stage)
+            reached = watch.reached[stage]  # when each order's status event for `stage` was sent
             waits = [(reached[k] - sent[k]).total_seconds() * 1000 for k in reached if k in sent]
             latency[stage] = {"p50": pct(waits, 50), "p95": pct(waits, 95), "p99": pct(waits, 99), "n": len(waits)}
         return {"orders": count, "rate": rate, "submit_s": submit_s, "released_s": released_s,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -115,6 +116,7 @@ class ConsumePolicy:
     async def _run_batch(self, parsed: list[tuple[ConsumerRecord, tuple[Message, Handler]]], sub: Subscription) -> None:
         first = parsed[0][1][1]
         deps = first.deps  # type: ignore[attr-defined]
+        started = time.time()
         async with deps.pool.acquire() as conn, conn.transaction(), outbox.one_insert(conn):
             messages = [message for _, (message, _) in parsed]
             async with sub.batch(conn, messages) if sub.batch is not None else contextlib.nullcontext():
@@ -125,6 +127,9 @@ class ConsumePolicy:
                     fresh.discard(message.id)
                     self._bind(record, message)
                     await handler.effect(deps, conn, message)  # type: ignore[attr-defined]
+        handling.set(None)
+        log.debug("consume.batch", topic=parsed[0][0].topic, size=len(parsed), ms=round((time.time() - started) * 1000),
+                  waited_ms=round(started * 1000 - min(record.timestamp for record, _ in parsed)))
 
     async def _run(self, handler: Handler, message: Message, record: ConsumerRecord) -> None:
         failures, outages = 0, 0

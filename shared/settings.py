@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -27,19 +29,19 @@ class Settings(BaseSettings):
     simulate_partners: str = "all"
     log_level: str = "INFO"
     consume_batch_size: int = 200
-    consume_fetch_wait_ms: int = 25
+    consume_linger_ms: int = 10
     db_pool_size: int = 12
     consume_max_attempts: int = 3
     consume_backoff_ms: int = 200
     relay_batch_size: int = 500
     relay_poll_interval_ms: int = 1000
+    database_socket: bool = True  # reach a PostgreSQL on this machine through its Unix socket when it has one
 
     def database_for(self, service: str) -> str:
         """The DSN of one service's database: OMS_<SERVICE>_DATABASE_URL wins over the shared pattern."""
-        own = os.environ.get(f"OMS_{service.upper()}_DATABASE_URL")
-        if own:
-            return own
-        return self.database_url.replace("{database}", f"oms_{service}")
+        dsn = os.environ.get(f"OMS_{service.upper()}_DATABASE_URL") or \
+            self.database_url.replace("{database}", f"oms_{service}")
+        return local_socket(dsn) if self.database_socket else dsn
 
     @property
     def kafka_port(self) -> int:
@@ -48,6 +50,22 @@ class Settings(BaseSettings):
     @property
     def postgres_port(self) -> int:
         return int(self.database_url.split("@", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+
+
+SOCKET_DIR = Path(tempfile.gettempdir())  # where the native stack's PostgreSQL also listens
+
+
+def local_socket(dsn: str) -> str:
+    """The same database through the Unix socket when the DSN names this machine and the socket is there: about
+    half the CPU of a loopback TCP round trip, on both sides."""
+    parts = urlsplit(dsn)
+    if parts.hostname not in ("127.0.0.1", "localhost") or parts.query:
+        return dsn
+    port = parts.port or 5432
+    if not (SOCKET_DIR / f".s.PGSQL.{port}").exists():
+        return dsn
+    user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    return urlunsplit((parts.scheme, user, parts.path, f"host={SOCKET_DIR}&port={port}", ""))
 
 
 @lru_cache

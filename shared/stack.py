@@ -28,7 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from contracts.topics import concrete_topics
 from shared.network import load_network
-from shared.settings import REPO_ROOT, SERVICES, Settings, get_settings
+from shared.settings import REPO_ROOT, SERVICES, SOCKET_DIR, Settings, get_settings
 
 INFRA = REPO_ROOT / "infra"
 
@@ -221,7 +221,7 @@ class NativePostgres:
             subprocess.run(self.as_owner(
                 str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.home / "postgres.log"), "-w",
                 "-t", "60", "-o",
-                f"-p {port} -k {self.home} -c listen_addresses=127.0.0.1 -c max_connections=400 "
+                f"-p {port} -k {self.home},{SOCKET_DIR} -c listen_addresses=127.0.0.1 -c max_connections=400 "
                 "-c shared_buffers=256MB", "start"), check=True, capture_output=True)
         asyncio.run(create_databases(self.settings))
 
