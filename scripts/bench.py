@@ -210,7 +210,9 @@ async def measure(settings: Settings, burst: int, steady_rate: float | None, ste
     cpu_after, kafka_after, db_after = cpu_seconds(procs), await kafka_offsets(settings), await db_commits(settings)
     rate = steady_rate or round(burst_result["delivered_per_s"] * 0.5)  # half of what the whole pipeline sustains
     console.print(f"steady: {rate} orders/s for {steady_s:.0f}s")
+    busy_before = machine_busy()
     steady = await phase(settings, f"{run}S", run, int(rate * steady_s), rate, timeout=600)
+    steady["machine_cpu_busy"] = machine_busy_since(busy_before)
     console.print("limits of this machine: plain Kafka producer/consumer, small PostgreSQL transactions")
     kafka = await kafka_limit(settings)
     tx_per_s = await db_limit(settings)
@@ -230,6 +232,18 @@ async def measure(settings: Settings, burst: int, steady_rate: float | None, ste
     }
 
 
+def machine_busy() -> tuple[int, int]:
+    """Busy and total jiffies of all cores so far (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields) - fields[3] - fields[4], sum(fields)
+
+
+def machine_busy_since(before: tuple[int, int]) -> float:
+    """The share of every core's time that was busy (anything on the machine) since `before`."""
+    busy, total = machine_busy()
+    return (busy - before[0]) / max(total - before[1], 1)
+
+
 def git_commit() -> str:
     out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True)
     return out.stdout.strip() or "unknown"
@@ -242,7 +256,8 @@ def report(result: dict[str, Any]) -> None:
     table.add_row("burst orders", str(burst["orders"]))
     table.add_row("burst: placement -> released", f"{burst['released_per_s']:.0f} orders/s")
     table.add_row("burst: placement -> delivered", f"{burst['delivered_per_s']:.0f} orders/s")
-    table.add_row("steady rate", f"{steady['rate']} orders/s for {steady['orders']} orders")
+    table.add_row("steady rate", f"{steady['rate']} orders/s for {steady['orders']} orders, machine CPU "
+                                 f"{steady['machine_cpu_busy']:.0%} busy")
     for stage in STAGES:
         lat = steady["latency_ms"][stage]
         table.add_row(f"steady latency to {stage}", f"p50 {lat['p50']:.0f} / p95 {lat['p95']:.0f} / "
