@@ -39,7 +39,7 @@ async def run(rows: int) -> None:
         async with pool.acquire() as conn, conn.transaction():
             await outbox.add_many(conn, [(topic, f"ord-{i % 500}", BenchRow(key=f"ord-{i % 500}", payload="x" * 300))
                                          for i in range(start, min(start + 1000, rows))])
-    relay = OutboxRelay(pool, dsn, "bench", settings.kafka_bootstrap, batch_size=settings.relay_batch_size)
+    relay = OutboxRelay(dsn, "bench", settings.kafka_bootstrap, batch_size=settings.relay_batch_size)
     started = time.perf_counter()
     task = asyncio.create_task(relay.run())
     while await pool.fetchval("SELECT count(*) FROM outbox") > 0:

@@ -25,8 +25,9 @@ INSERT = """WITH added AS (
                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[])
                 RETURNING 1)
             SELECT pg_notify($7, '')"""
-CLAIM = """SELECT id, topic, key, payload, headers FROM outbox
-           ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"""
+# Taken off the table in the relay's transaction: if the broker does not ack, the rollback puts them back.
+CLAIM = """DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+           RETURNING id, topic, key, payload, headers"""
 
 
 def channel(service: str) -> str:
@@ -111,14 +112,13 @@ def make_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
 
 @dataclass
 class OutboxRelay:
-    """Publishes committed outbox rows in id order (so per key), then deletes them, in one transaction.
+    """Publishes committed outbox rows in id order (so per key) and deletes them, in one transaction.
 
-    One relay per service is active at a time (a PostgreSQL advisory lock), which is what keeps per-key
-    order with several instances; rows are still claimed FOR UPDATE SKIP LOCKED so a standby that takes
-    over never publishes a row that another transaction is holding.
+    One relay per service is active at a time (a PostgreSQL advisory lock, held by the connection it relays and
+    listens on), which is what keeps per-key order with several instances; rows are still claimed FOR UPDATE SKIP
+    LOCKED so a standby that takes over never publishes a row that another transaction is holding.
     """
 
-    pool: asyncpg.Pool
     dsn: str
     service: str
     bootstrap: str
@@ -151,10 +151,12 @@ class OutboxRelay:
             while not await listener.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", channel(self.service)):
                 await asyncio.sleep(self.poll_interval)
             await listener.add_listener(channel(self.service), lambda *_: self._wake.set())
+            # Losing a relay commit in a database crash only re-sends rows the inbox absorbs: no need to wait for disk.
+            await listener.execute("SET synchronous_commit = off")
             log.info("outbox.relay_leading")
             while True:
                 self._wake.clear()
-                sent = await self.relay_once()
+                sent = await self.relay_once(listener)
                 if sent < self.batch_size:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self.poll_interval)
@@ -164,12 +166,11 @@ class OutboxRelay:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(listener.close(), 5)
 
-    async def relay_once(self) -> int:
+    async def relay_once(self, conn: asyncpg.Connection) -> int:
+        """One round: three statements (begin, take the rows, commit) around one send to the broker."""
         producer = await self._ensure_producer()
-        async with self.pool.acquire() as conn, conn.transaction():
-            # Losing this commit in a database crash only re-sends rows the inbox absorbs: no need to wait for the disk.
-            await conn.execute("SET LOCAL synchronous_commit = off")
-            rows = await conn.fetch(CLAIM, self.batch_size)
+        async with conn.transaction():
+            rows = sorted(await conn.fetch(CLAIM, self.batch_size), key=lambda row: row["id"])
             if not rows:
                 return 0
             started = time.perf_counter()
@@ -183,7 +184,6 @@ class OutboxRelay:
                 await asyncio.wait_for(asyncio.gather(*futures), self.send_timeout)
             except (KafkaError, TimeoutError) as exc:
                 raise ConnectionError(f"broker did not ack {len(rows)} rows: {exc!r}") from exc
-            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
         self.sent_total += len(rows)
         log.debug("outbox.relayed", rows=len(rows), ms=round((time.perf_counter() - started) * 1000, 1))
         return len(rows)

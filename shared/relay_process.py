@@ -16,7 +16,7 @@ async def main(service: str, dsn: str) -> None:
     configure_logging(f"{service}-relay", settings.log_level)
     pool = await create_pool(dsn)
     await migrate(pool)
-    relay = OutboxRelay(pool, dsn, service, settings.kafka_bootstrap, settings.relay_batch_size,
+    relay = OutboxRelay(dsn, service, settings.kafka_bootstrap, settings.relay_batch_size,
                         settings.relay_poll_interval_ms / 1000)
     await relay.run()
 

@@ -68,7 +68,7 @@ class ServiceRuntime:
                                self.settings.consume_max_attempts, self.settings.consume_backoff_ms / 1000)
         for sub in self.subscriptions(deps):
             self._subscribe(broker, policy, sub)
-        relay = OutboxRelay(pool, dsn, self.name, self.settings.kafka_bootstrap,
+        relay = OutboxRelay(dsn, self.name, self.settings.kafka_bootstrap,
                             self.settings.relay_batch_size, self.settings.relay_poll_interval_ms / 1000)
         app = FastStream(broker, logger=None)
 
