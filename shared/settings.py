@@ -56,8 +56,8 @@ SOCKET_DIR = Path(tempfile.gettempdir())  # where the native stack's PostgreSQL 
 
 
 def local_socket(dsn: str) -> str:
-    """The same database through the Unix socket when the DSN names this machine and the socket is there: about
-    half the CPU of a loopback TCP round trip, on both sides."""
+    """The same database through the Unix socket when the DSN names this machine and the socket is there: a round
+    trip costs the client about half the CPU of one over loopback TCP (33 against 60 µs measured here)."""
     parts = urlsplit(dsn)
     if parts.hostname not in ("127.0.0.1", "localhost") or parts.query:
         return dsn

@@ -1,0 +1,56 @@
+"""What a batch sends and where a service connects: stock snapshots once per batch, the local socket when there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from contracts.inventory import StockLevelChanged, StockLow
+from contracts.order import OrderStatusChanged
+from shared import settings
+from shared.outbox import Outbox, latest_only
+
+pytestmark = pytest.mark.unit
+
+OUTBOX = Outbox("inventory")
+EVENTS = "oms.inventory.events.v1"
+
+
+def level(sku: str, location: str, on_hand: int) -> tuple[Outbox, tuple[str, str, StockLevelChanged]]:
+    return OUTBOX, (EVENTS, sku, StockLevelChanged(sku=sku, location_id=location, on_hand=on_hand, reserved=0,
+                                                   available=on_hand, inbound=0))
+
+
+def test_a_batch_sends_the_last_level_of_each_sku_and_location_where_it_was_last_added() -> None:
+    low = (OUTBOX, (EVENTS, "A", StockLow(sku="A", location_id="x", available=1, reorder_point=5)))
+    status = (OUTBOX, ("oms.orders.events.v1", "o-1", OrderStatusChanged(
+        order_id="o-1", channel="web", external_id="1", status="accepted", previous_status=None, sequence=1)))
+    pending = [level("A", "x", 10), status, level("A", "y", 7), level("A", "x", 9), low, level("A", "x", 8)]
+
+    kept = [item for _, item in latest_only(pending)]
+
+    assert [(m.type, getattr(m, "location_id", None), getattr(m, "on_hand", None)) for _, _, m in kept] == [
+        ("order.status_changed", None, None), ("stock.level_changed", "y", 7), ("stock.low", "x", None),
+        ("stock.level_changed", "x", 8)]
+
+
+def test_messages_without_a_snapshot_key_are_all_kept_in_order() -> None:
+    statuses = [(OUTBOX, ("oms.orders.events.v1", "o-1", OrderStatusChanged(
+        order_id="o-1", channel="web", external_id="1", status="accepted", previous_status=None, sequence=n)))
+        for n in (1, 2, 3)]
+    assert latest_only(statuses) == statuses
+
+
+def test_a_database_on_this_machine_is_reached_through_its_socket_when_there_is_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings, "SOCKET_DIR", tmp_path)
+    dsn = "postgresql://oms@127.0.0.1:15432/oms_order"
+    assert settings.local_socket(dsn) == dsn  # no socket yet: TCP
+
+    (tmp_path / ".s.PGSQL.15432").touch()
+    assert settings.local_socket(dsn) == f"postgresql://oms@/oms_order?host={tmp_path}&port=15432"
+    assert settings.local_socket("postgresql://oms@db.example:15432/oms_order") == \
+        "postgresql://oms@db.example:15432/oms_order"  # another machine: TCP
+    assert settings.local_socket("postgresql://oms@127.0.0.1:5432/oms_order") == \
+        "postgresql://oms@127.0.0.1:5432/oms_order"  # another port's server has no socket here
