@@ -16,6 +16,7 @@ async def main(service: str, dsn: str) -> None:
     configure_logging(f"{service}-relay", settings.log_level)
     pool = await create_pool(dsn)
     await migrate(pool)
+    await pool.close()  # the relay works on a connection of its own
     relay = OutboxRelay(dsn, service, settings.kafka_bootstrap, settings.relay_batch_size,
                         settings.relay_poll_interval_ms / 1000)
     await relay.run()
