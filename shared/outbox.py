@@ -30,6 +30,14 @@ CLAIM = """DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIM
            RETURNING id, topic, key, payload, headers"""
 
 
+async def relay_session(conn: asyncpg.Connection) -> None:
+    """Settings of the connection a relay claims on. Losing a relay commit in a database crash only re-sends rows
+    the inbox absorbs: no need to wait for the disk. Right after a vacuum the outbox looks empty to the planner,
+    which then reads the whole heap, dead rows and all, and sorts it (9 ms a claim under load instead of 0.5): the
+    claim must always walk the id index, which soon skips the rows already taken."""
+    await conn.execute("SET synchronous_commit = off; SET enable_seqscan = off; SET enable_sort = off")
+
+
 def channel(service: str) -> str:
     return f"outbox_{service}"
 
@@ -151,8 +159,7 @@ class OutboxRelay:
             while not await listener.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", channel(self.service)):
                 await asyncio.sleep(self.poll_interval)
             await listener.add_listener(channel(self.service), lambda *_: self._wake.set())
-            # Losing a relay commit in a database crash only re-sends rows the inbox absorbs: no need to wait for disk.
-            await listener.execute("SET synchronous_commit = off")
+            await relay_session(listener)
             log.info("outbox.relay_leading")
             while True:
                 self._wake.clear()

@@ -1,7 +1,7 @@
 """`python -m fulfillment_service` runs the service."""
 
-import asyncio
+import uvloop
 
 from fulfillment_service.app import runtime
 
-asyncio.run(runtime().run())
+uvloop.run(runtime().run())

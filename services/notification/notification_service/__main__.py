@@ -1,7 +1,7 @@
 """`python -m notification_service` runs the service."""
 
-import asyncio
+import uvloop
 
 from notification_service.app import runtime
 
-asyncio.run(runtime().run())
+uvloop.run(runtime().run())

@@ -1,7 +1,7 @@
 """`python -m shipping_service` runs the service."""
 
-import asyncio
+import uvloop
 
 from shipping_service.app import runtime
 
-asyncio.run(runtime().run())
+uvloop.run(runtime().run())
