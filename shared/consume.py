@@ -7,7 +7,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -46,6 +46,10 @@ class Subscription:
     on_invalid: InvalidHandler | None = None
     dead_letter_invalid: bool = True  # False where another service owns the topic's dead letters
     batch: BatchScope | None = None
+    by_topic: Mapping[str, Mapping[str, Handler]] = field(default_factory=dict)  # where topics need their own
+
+    def handlers_for(self, topic: str) -> Mapping[str, Handler]:
+        return self.by_topic.get(topic, self.handlers)
 
     @property
     def group(self) -> str:
@@ -71,7 +75,7 @@ class ConsumePolicy:
         self._bind(record)
         try:
             message = parse(record.value, sub.topic)
-            handler = sub.handlers.get(message.type)
+            handler = sub.handlers_for(record.topic).get(message.type)
             if handler is None:
                 raise InvalidMessage(f"{self.consumer} has no handler for {message.type}")
         except InvalidMessage as invalid:

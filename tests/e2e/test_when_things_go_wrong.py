@@ -181,11 +181,16 @@ async def test_carriers_refuse_or_stay_silent_then_on_hold_and_operators_alerted
         await carriers["postnl"].answer(oid(order), ShipmentBookingFailed(shipment_id=first["shipment_id"],
                                                                           reason="no capacity"))
         await carriers["dhl"].wait_for(oid(order), "shipment.booking_requested")  # then dhl, which stays silent
+        # postnl, the carrier the shipment has left, claims the booking after all: ignored (one consumer reads every
+        # carrier's topic, and a carrier is told by the topic its update came on)
+        await carriers["postnl"].answer(oid(order), ShipmentBooked(shipment_id=first["shipment_id"],
+                                                                   tracking_number="LATE"))
         await carriers["dhl"].wait_for(oid(order), "shipment.cancel_requested", timeout=30)
         third = await carriers["ups"].wait_for(oid(order), "shipment.booking_requested", timeout=30)
         await carriers["ups"].answer(oid(order), ShipmentBookingFailed(shipment_id=third["shipment_id"], reason="full"))
         held = await until_status(watch, order, "on_hold")
         assert held["reason"]["code"] == "no_carrier"
+        assert not [e for e in watch.events[oid(order)] for s in e["shipments"] if s.get("tracking_number") == "LATE"]
 
         async def alerts() -> list[dict]:
             return [n for n in oms.sent_notifications() if n["order_id"] == oid(order) and n["kind"].startswith("operator")]

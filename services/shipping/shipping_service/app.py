@@ -12,10 +12,11 @@ from shipping_service.handlers import COMMANDS, batch, expire_silent_carriers, u
 
 
 def subscriptions(deps: Deps) -> list[Subscription]:
-    updates = [Subscription(topics.CARRIER_UPDATES, (topics.CARRIER_UPDATES.for_partner(c.id),),
-                            bind(deps, updates_from(c.id)), batch=batch) for c in deps.network.carriers]
+    """Every carrier's updates topic is read by one consumer (a carrier is told by the topic its update came on)."""
+    carriers = {topics.CARRIER_UPDATES.for_partner(c.id): bind(deps, updates_from(c.id)) for c in deps.network.carriers}
+    updates = [Subscription(topics.CARRIER_UPDATES, tuple(carriers), {}, batch=batch, by_topic=carriers)]
     return [Subscription(topics.SHIPPING_COMMANDS, (topics.SHIPPING_COMMANDS.name,), bind(deps, COMMANDS),
-                         batch=batch), *updates]
+                         batch=batch), *(updates if carriers else [])]
 
 
 def runtime() -> ServiceRuntime:
