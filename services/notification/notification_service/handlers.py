@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from contextlib import AbstractAsyncContextManager
+from functools import partial
 
 import asyncpg
 
@@ -42,12 +43,17 @@ async def order_event(deps: Deps, conn: asyncpg.Connection, event: OrderStatusCh
         if recipient is None:
             continue
         notification_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{event.order_id}/{notice.kind}/{notice.shipment_id}"))
-        if await store.add_notification(conn, notification_id, event.order_id, notice.kind, notice.shipment_id,
-                                        "email", recipient, notice.subject, notice.body):
-            await deps.outbox.add(conn, topics.NOTIFICATIONS.name, event.order_id, NotificationRequested(
-                id=notification_id, order_id=event.order_id, kind=notice.kind, medium="email", recipient=recipient,
-                shipment_id=notice.shipment_id or None, subject=notice.subject, body=notice.body))
-            log.info("notification.requested", order_id=event.order_id, kind=notice.kind)
+        requested = NotificationRequested(
+            id=notification_id, order_id=event.order_id, kind=notice.kind, medium="email", recipient=recipient,
+            shipment_id=notice.shipment_id or None, subject=notice.subject, body=notice.body)
+        await store.add_notification(conn, partial(publish, deps, conn, requested), notification_id, event.order_id,
+                                     notice.kind, notice.shipment_id, "email", recipient, notice.subject, notice.body)
+
+
+async def publish(deps: Deps, conn: asyncpg.Connection, requested: NotificationRequested) -> None:
+    """A notification recorded for the first time is announced, in the same transaction."""
+    await deps.outbox.add(conn, topics.NOTIFICATIONS.name, requested.order_id, requested)
+    log.info("notification.requested", order_id=requested.order_id, kind=requested.kind)
 
 
 async def dispatch(deps: Deps, sender: Sender) -> None:

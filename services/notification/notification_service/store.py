@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,14 +12,22 @@ import asyncpg
 
 from shared import rowbatch
 
+Then = Callable[[], Awaitable[None]]
+NOTIFICATION_COLUMNS = "notification_id, order_id, kind, shipment_id, medium, recipient, subject, body"
+ADD_NOTIFICATIONS = (f"INSERT INTO notifications ({NOTIFICATION_COLUMNS}) SELECT * FROM unnest("
+                     + ", ".join(f"${i}::text[]" for i in range(1, 9)) + ") ON CONFLICT DO NOTHING "
+                     "RETURNING notification_id")
+
 
 @dataclass
 class Batch:
-    """A batch transaction's contacts: read once at the start, new ones written in one statement at the end."""
+    """A batch transaction's contacts (read once at the start, new ones written in one statement at the end) and its
+    notifications (written in one statement at the end, each new one then announced)."""
 
     conn: asyncpg.Connection
     contacts: dict[str, Mapping[str, Any]]
     new: list[tuple[str, str, str | None, str]] = field(default_factory=list)
+    notifications: dict[str, tuple[tuple[str, ...], Then]] = field(default_factory=dict)  # by id, the first kept
 
     async def flush(self) -> None:
         if self.new:
@@ -27,6 +35,12 @@ class Batch:
                 "INSERT INTO contacts (order_key, email, phone, name) "
                 "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING",
                 *([row[i] for row in self.new] for i in range(4)))
+        if self.notifications:
+            rows = [row for row, _ in self.notifications.values()]
+            added = {r[0] for r in await self.conn.fetch(ADD_NOTIFICATIONS, *([row[i] for row in rows] for i in range(8)))}
+            for notification_id, (_, then) in self.notifications.items():
+                if notification_id in added:
+                    await then()
 
 
 _batch: ContextVar[Batch | None] = ContextVar("notification_batch", default=None)
@@ -62,13 +76,17 @@ async def contact(conn: asyncpg.Connection, order_key: str) -> Mapping[str, Any]
     return await conn.fetchrow("SELECT email, phone, name FROM contacts WHERE order_key = $1", order_key)
 
 
-async def add_notification(conn: asyncpg.Connection, notification_id: str, order_id: str, kind: str, shipment_id: str,
-                           medium: str, recipient: str, subject: str, body: str) -> bool:
-    """False when this order, kind and shipment was already notified."""
-    return bool(await conn.fetchval(
-        "INSERT INTO notifications (notification_id, order_id, kind, shipment_id, medium, recipient, subject, body) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING true",
-        notification_id, order_id, kind, shipment_id, medium, recipient, subject, body))
+async def add_notification(conn: asyncpg.Connection, then: Then, notification_id: str, order_id: str, kind: str,
+                           shipment_id: str, medium: str, recipient: str, subject: str, body: str) -> None:
+    """Records a notification and runs `then` if this order, kind and shipment was not notified before: at once,
+    or in a batch when its notifications are written, all in one statement."""
+    row = (notification_id, order_id, kind, shipment_id, medium, recipient, subject, body)
+    if (batch := current(conn)) is not None:
+        batch.notifications.setdefault(notification_id, (row, then))
+        return
+    if await conn.fetchval(f"INSERT INTO notifications ({NOTIFICATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+                           "ON CONFLICT DO NOTHING RETURNING true", *row):
+        await then()
 
 
 async def claim_unsent(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:

@@ -1,0 +1,60 @@
+"""Notifications: the same notice asked for twice in one batch is recorded, announced and sent once."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from contracts import topics
+from oms_cli import workload
+from order_service.domain import order_id_for
+from shared.settings import get_settings
+from tests.conftest import LOGS, service_process
+from tests.support.kafka import read_topic
+from tests.support.poll import eventually
+
+pytestmark = pytest.mark.component
+
+
+async def test_a_notice_asked_twice_in_one_batch_is_sent_once(request, processes, stack):
+    notify_file = LOGS / request.node.name / "notifications.jsonl"
+    service = service_process(processes, request, "notification", "notification_service",
+                              env={"OMS_NOTIFY_FILE": str(notify_file)})
+    service.wait_for_log("service.started")
+    submitted = workload.orders(workload.new_run_id(), 1, workload.Mix())[0]
+    order_id = order_id_for(submitted["channel"], submitted["external_id"])
+    accepted = {"type": "order.status_changed", "order_id": order_id, "channel": submitted["channel"],
+                "external_id": submitted["external_id"], "status": "accepted", "previous_status": None,
+                "sequence": 1, "occurred_at": submitted["placed_at"]}
+    producer = AIOKafkaProducer(bootstrap_servers=get_settings().kafka_bootstrap, linger_ms=20)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.ORDERS_INBOUND.name, orjson.dumps(submitted),
+                                     key=f"{submitted['channel']}:{submitted['external_id']}".encode())
+        # two messages (two ids, so the inbox lets both through) asking for the same confirmation, sent together
+        futures = [await producer.send(topics.ORDERS_EVENTS.name, orjson.dumps({**accepted, "id": str(uuid.uuid4())}),
+                                     key=order_id.encode()) for _ in range(2)]
+        for future in futures:
+            await future
+    finally:
+        await producer.stop()
+
+    async def sent() -> list[dict]:
+        lines = notify_file.read_bytes().splitlines() if notify_file.exists() else []
+        return [n for n in map(orjson.loads, lines) if n["order_id"] == order_id]
+    assert [n["kind"] for n in await eventually(sent, lambda found: len(found) >= 1, "the confirmation sent")] == \
+        ["confirmation"]
+    announced = await eventually(
+        lambda: read_topic(topics.NOTIFICATIONS.name),
+        lambda records: any(r.key == order_id.encode() for r in records), "the confirmation announced")
+    assert [orjson.loads(r.value)["kind"] for r in announced if r.key == order_id.encode()] == ["confirmation"]
+    conn = await asyncpg.connect(get_settings().database_for("notification"))
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM notifications WHERE order_id = $1", order_id) == 1
+    finally:
+        await conn.close()
+    assert [n["kind"] for n in await sent()] == ["confirmation"]
