@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -24,7 +26,12 @@ NonEmpty = Annotated[str, Field(min_length=1)]
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A UUIDv7 (RFC 9562): the millisecond first, then 74 random bits. Ids made later sort later, so the inbox that
+    indexes every message id it handled grows at one end instead of splitting pages all over its index (a random id
+    writes a whole page image to the WAL for most inserts into a large inbox)."""
+    rand = int.from_bytes(os.urandom(10), "big")
+    return str(uuid.UUID(int=(time.time_ns() // 1_000_000 & (1 << 48) - 1) << 80 | 0x7 << 76
+                         | (rand >> 62 & 0xFFF) << 64 | 0b10 << 62 | rand & (1 << 62) - 1))
 
 
 def utcnow() -> datetime:

@@ -1,11 +1,17 @@
-"""What a batch sends and where a service connects: stock snapshots once per batch, the local socket when there."""
+"""What a batch sends and where a service connects: stock snapshots once per batch, the local socket when there;
+message ids that grow with time."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from contracts.base import new_id
 from contracts.inventory import StockLevelChanged, StockLow
 from contracts.order import OrderStatusChanged
 from shared import settings
@@ -54,3 +60,15 @@ def test_a_database_on_this_machine_is_reached_through_its_socket_when_there_is_
         "postgresql://oms@db.example:15432/oms_order"  # another machine: TCP
     assert settings.local_socket("postgresql://oms@127.0.0.1:5432/oms_order") == \
         "postgresql://oms@127.0.0.1:5432/oms_order"  # another port's server has no socket here
+
+
+@given(st.integers(min_value=0, max_value=(1 << 48) - 2))
+def test_message_ids_are_uuid7_and_a_later_millisecond_sorts_later(ms: int) -> None:
+    """Inboxes index message ids: ids that grow with time keep their inserts at one end of the index."""
+    with patch("contracts.base.time.time_ns", return_value=ms * 1_000_000):
+        earlier = {new_id() for _ in range(50)}
+    with patch("contracts.base.time.time_ns", return_value=(ms + 1) * 1_000_000):
+        later = new_id()
+    assert len(earlier) == 50
+    assert all(uuid.UUID(i).version == 7 and uuid.UUID(i).variant == uuid.RFC_4122 for i in {*earlier, later})
+    assert later > max(earlier)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import asyncpg
 
 from contracts import topics
-from contracts.base import Message, SkuQuantity
+from contracts.base import Message, SkuQuantity, new_id
 from contracts.inventory import (
     Allocation,
     StockAdjusted,
@@ -82,7 +81,7 @@ async def try_reserve(deps: Deps, conn: asyncpg.Connection, cmd: ReserveStock,
         return None
     allocations, events = [], []
     for location_id, part in plan:
-        reservation_id = f"res-{uuid.uuid4()}"
+        reservation_id = f"res-{new_id()}"
         await store.add_reservation(conn, reservation_id, cmd.order_id, location_id, part)
         allocations.append(Allocation(reservation_id=reservation_id, location_id=location_id,
                                       lines=[SkuQuantity(sku=s, quantity=q) for s, q in part.items()]))
