@@ -38,7 +38,8 @@ TRANSIENT = (KafkaError, asyncpg.PostgresConnectionError, asyncpg.DeadlockDetect
 
 @dataclass
 class Subscription:
-    """One concrete topic a service reads, with a handler per message type it acts on."""
+    """The topics one consumer of a service reads (`names`: the concrete names of `topic`, and of `also`, further
+    topics read with the same handlers), with a handler per message type it acts on."""
 
     topic: Topic
     names: tuple[str, ...]
@@ -47,13 +48,19 @@ class Subscription:
     dead_letter_invalid: bool = True  # False where another service owns the topic's dead letters
     batch: BatchScope | None = None
     by_topic: Mapping[str, Mapping[str, Handler]] = field(default_factory=dict)  # where topics need their own
+    also: tuple[Topic, ...] = ()
+    group_name: str | None = None  # the consumer group's suffix; the topic's name by default
+    replaces: tuple[str, ...] = ()  # groups (suffixes) this one took over from: it starts where they stopped
 
     def handlers_for(self, topic: str) -> Mapping[str, Handler]:
         return self.by_topic.get(topic, self.handlers)
 
+    def topic_for(self, name: str) -> Topic:
+        return next((t for t in self.also if t.name == name), self.topic)
+
     @property
     def group(self) -> str:
-        return self.topic.name.replace("{partner}", "all")
+        return self.group_name or self.topic.name.replace("{partner}", "all")
 
 
 @dataclass
@@ -74,7 +81,7 @@ class ConsumePolicy:
         """The message and its handler; a bad one is dead-lettered (and its sender told) and None returned."""
         self._bind(record)
         try:
-            message = parse(record.value, sub.topic)
+            message = parse(record.value, sub.topic_for(record.topic))
             handler = sub.handlers_for(record.topic).get(message.type)
             if handler is None:
                 raise InvalidMessage(f"{self.consumer} has no handler for {message.type}")

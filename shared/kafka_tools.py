@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.structs import ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
 
 async def topic_partitions(consumer: AIOKafkaConsumer, topic: str, timeout: float = 30.0) -> list[TopicPartition]:
@@ -39,3 +40,30 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> list[
         return records
     finally:
         await consumer.stop()
+
+
+async def adopt_offsets(bootstrap: str, group: str, previous: tuple[str, ...], topics: tuple[str, ...]) -> int:
+    """A consumer group that replaces others starts where they stopped: for every partition of `topics` that
+    `group` has no offset for, the offset one of the `previous` groups committed is committed for `group`.
+    Returns how many were adopted (none once `group` has committed its own)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        have = await admin.list_consumer_group_offsets(group)
+        wanted: dict[TopicPartition, OffsetAndMetadata] = {}
+        for old in previous:
+            for tp, committed in (await admin.list_consumer_group_offsets(old)).items():
+                if tp.topic in topics and tp not in have and committed.offset >= 0:
+                    wanted[tp] = OffsetAndMetadata(committed.offset, f"adopted from {old}")
+    finally:
+        await admin.close()
+    if not wanted:
+        return 0
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(list(wanted))
+        await consumer.commit(wanted)
+    finally:
+        await consumer.stop()
+    return len(wanted)

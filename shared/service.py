@@ -18,6 +18,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 
 from shared.consume import ConsumePolicy, Subscription
 from shared.db import create_pool, migrate
+from shared.kafka_tools import adopt_offsets
 from shared.logging import configure_logging, log
 from shared.network import Network, load_network
 from shared.outbox import Outbox, OutboxRelay, make_producer
@@ -66,7 +67,8 @@ class ServiceRuntime:
                              enable_idempotence=True, graceful_timeout=20.0, logger=None, apply_types=False)
         policy = ConsumePolicy(self.name, self._publisher(dlq_producer),
                                self.settings.consume_max_attempts, self.settings.consume_backoff_ms / 1000)
-        for sub in self.subscriptions(deps):
+        subscriptions = self.subscriptions(deps)
+        for sub in subscriptions:
             self._subscribe(broker, policy, sub)
         relay = OutboxRelay(dsn, self.name, self.settings.kafka_bootstrap,
                             self.settings.relay_batch_size, self.settings.relay_poll_interval_ms / 1000)
@@ -91,6 +93,11 @@ class ServiceRuntime:
             log.info("service.stopped")
 
         await self._wait_for_broker()
+        for sub in subscriptions:
+            if sub.replaces:
+                adopted = await adopt_offsets(self.settings.kafka_bootstrap, f"{self.name}.{sub.group}",
+                                              tuple(f"{self.name}.{old}" for old in sub.replaces), sub.names)
+                log.info("consume.offsets_adopted", group=sub.group, partitions=adopted)
         await app.run()
 
     async def _wait_for_broker(self, timeout: float = 120.0) -> None:

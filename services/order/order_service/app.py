@@ -11,14 +11,16 @@ from shared.consume import Subscription
 from shared.handling import bind
 from shared.service import Deps, ServiceRuntime
 
+REPLY_TOPICS = (topics.INVENTORY_REPLIES, topics.FULFILLMENT_EVENTS, topics.SHIPPING_EVENTS)
+
 
 def subscriptions(deps: Deps) -> list[Subscription]:
     return [
         Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name,), bind(deps, INBOUND),
                      on_invalid=partial(rejected_invalid, deps), batch=batch),
-        Subscription(topics.INVENTORY_REPLIES, (topics.INVENTORY_REPLIES.name,), bind(deps, REPLIES), batch=batch),
-        Subscription(topics.FULFILLMENT_EVENTS, (topics.FULFILLMENT_EVENTS.name,), bind(deps, REPLIES), batch=batch),
-        Subscription(topics.SHIPPING_EVENTS, (topics.SHIPPING_EVENTS.name,), bind(deps, REPLIES), batch=batch),
+        # one consumer for every reply that moves a saga (until 2026-11 one per topic: it starts where they stopped)
+        Subscription(topics.INVENTORY_REPLIES, tuple(t.name for t in REPLY_TOPICS), bind(deps, REPLIES), batch=batch,
+                     also=REPLY_TOPICS[1:], group_name="saga-replies", replaces=tuple(t.name for t in REPLY_TOPICS)),
     ]
 
 
