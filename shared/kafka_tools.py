@@ -6,6 +6,7 @@ import asyncio
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
 
@@ -64,6 +65,8 @@ async def adopt_offsets(bootstrap: str, group: str, previous: tuple[str, ...], t
     try:
         consumer.assign(list(wanted))
         await consumer.commit(wanted)
+    except CommitFailedError:  # another instance already consumes as `group`: it adopted them when it started
+        return 0
     finally:
         await consumer.stop()
     return len(wanted)
