@@ -26,8 +26,10 @@ INSERT = """WITH added AS (
                 RETURNING 1)
             SELECT pg_notify($7, '')"""
 # Taken off the table in the relay's transaction: if the broker does not ack, the rollback puts them back.
-CLAIM = """DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-           RETURNING id, topic, key, payload, headers"""
+# One statement a round: the rows the last round published go, the next ones are read (publish, then delete: a
+# crash in between re-sends a round, which the inbox absorbs).
+TAKE = """WITH published AS (DELETE FROM outbox WHERE id = ANY($2::bigint[]))
+          SELECT id, topic, key, payload, headers FROM outbox WHERE id <> ALL($2::bigint[]) ORDER BY id LIMIT $1"""
 
 
 async def relay_session(conn: asyncpg.Connection) -> None:
@@ -120,11 +122,12 @@ def make_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
 
 @dataclass
 class OutboxRelay:
-    """Publishes committed outbox rows in id order (so per key) and deletes them, in one transaction.
+    """Publishes committed outbox rows in id order (so per key), then deletes them.
 
     One relay per service is active at a time (a PostgreSQL advisory lock, held by the connection it relays and
-    listens on), which is what keeps per-key order with several instances; rows are still claimed FOR UPDATE SKIP
-    LOCKED so a standby that takes over never publishes a row that another transaction is holding.
+    listens on), which is what keeps per-key order with several instances. A round's rows are deleted by the next
+    round's statement (or once the relay has been idle for `settle`): a relay that stops in between leaves them to
+    the next leader, which sends them again, and the inboxes absorb the copies.
     """
 
     dsn: str
@@ -133,8 +136,10 @@ class OutboxRelay:
     batch_size: int = 500
     poll_interval: float = 1.0
     send_timeout: float = 15.0
+    settle: float = 0.05  # caught up and not woken for this long: the published rows are deleted on their own
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _producer: AIOKafkaProducer | None = None
+    _published: list[int] = field(default_factory=list)  # acked, deleted by the next round's statement
     sent_total: int = 0
 
     async def run(self) -> None:
@@ -164,33 +169,41 @@ class OutboxRelay:
             while True:
                 self._wake.clear()
                 sent = await self.relay_once(listener)
-                if sent < self.batch_size:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                if sent < self.batch_size and not await self._woken(self.settle):
+                    await self.relay_once(listener, read=False)
+                    await self._woken(self.poll_interval)
                 if listener.is_closed():
                     raise ConnectionError("listen connection closed")
         finally:
+            self._published = []  # whoever leads next reads them again: re-sent, absorbed by the inboxes
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(listener.close(), 5)
 
-    async def relay_once(self, conn: asyncpg.Connection) -> int:
-        """One round: three statements (begin, take the rows, commit) around one send to the broker."""
+    async def _woken(self, timeout: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+            return True
+        return False
+
+    async def relay_once(self, conn: asyncpg.Connection, read: bool = True) -> int:
+        """One round: one statement (the last round's rows deleted, the next ones read), one send to the broker."""
         producer = await self._ensure_producer()
-        async with conn.transaction():
-            rows = sorted(await conn.fetch(CLAIM, self.batch_size), key=lambda row: row["id"])
-            if not rows:
-                return 0
-            started = time.perf_counter()
-            futures = [
-                await producer.send(
-                    row["topic"], row["payload"], key=row["key"].encode() if row["key"] is not None else None,
-                    headers=[(k, v.encode()) for k, v in orjson.loads(row["headers"]).items()])
-                for row in rows
-            ]
-            try:
-                await asyncio.wait_for(asyncio.gather(*futures), self.send_timeout)
-            except (KafkaError, TimeoutError) as exc:
-                raise ConnectionError(f"broker did not ack {len(rows)} rows: {exc!r}") from exc
+        rows = await conn.fetch(TAKE, self.batch_size if read else 0, self._published)
+        self._published = []
+        if not rows:
+            return 0
+        started = time.perf_counter()
+        futures = [
+            await producer.send(
+                row["topic"], row["payload"], key=row["key"].encode() if row["key"] is not None else None,
+                headers=[(k, v.encode()) for k, v in orjson.loads(row["headers"]).items()])
+            for row in rows
+        ]
+        try:
+            await asyncio.wait_for(asyncio.gather(*futures), self.send_timeout)
+        except (KafkaError, TimeoutError) as exc:
+            raise ConnectionError(f"broker did not ack {len(rows)} rows: {exc!r}") from exc
+        self._published = [row["id"] for row in rows]
         self.sent_total += len(rows)
         log.debug("outbox.relayed", rows=len(rows), ms=round((time.perf_counter() - started) * 1000, 1))
         return len(rows)

@@ -11,7 +11,7 @@ import pytest
 
 from contracts.base import Message
 from shared import inbox
-from shared.outbox import CLAIM, Outbox, relay_session
+from shared.outbox import TAKE, Outbox, relay_session
 from shared.settings import get_settings
 from shared.stack import Stack
 from tests.conftest import service_process
@@ -100,6 +100,7 @@ async def test_the_claim_walks_the_id_index_when_the_outbox_looks_empty(test_db:
         await conn.execute("DELETE FROM outbox")
         await conn.execute("ANALYZE outbox")
         await relay_session(conn)
-        plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {CLAIM.replace('$1', '500')}"))
+        plan = "\n".join(r[0] for r in await conn.fetch(
+            f"EXPLAIN {TAKE.replace('$1', '500').replace('$2::bigint[]', 'ARRAY[1, 2]::bigint[]')}"))
         await conn.execute("RESET ALL")
-    assert "Index Scan using outbox_pkey" in plan and "Seq Scan" not in plan and "Sort" not in plan, plan
+    assert "Index Scan using outbox_pkey" in plan and "Seq Scan on outbox " not in plan and "Sort" not in plan, plan
