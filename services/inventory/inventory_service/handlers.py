@@ -87,7 +87,9 @@ async def try_reserve(deps: Deps, conn: asyncpg.Connection, cmd: ReserveStock,
                                       lines=[SkuQuantity(sku=s, quantity=q) for s, q in part.items()]))
         for sku, qty in part.items():
             before = levels[(location_id, sku)]
-            events += level_events(deps, before, replace(before, reserved=before.reserved + qty))
+            after = replace(before, reserved=before.reserved + qty)
+            store.leave(conn, after)
+            events += level_events(deps, before, after)
     reply = StockReserved(order_id=cmd.order_id, allocations=allocations)
     await deps.outbox.add_many(conn, [*events, (topics.INVENTORY_REPLIES.name, cmd.order_id, reply)])
     return reply
@@ -138,6 +140,8 @@ async def finish(deps: Deps, conn: asyncpg.Connection, order_id: str, reservatio
                         shipped))
     ids = sorted({r["reservation_id"] for r in rows})
     await store.finish_reservations(conn, ids, status, [(after, shipped) for _, after, shipped in changes], message_id)
+    for _, after, _ in changes:
+        store.leave(conn, after)
     await deps.outbox.add_many(conn, [e for before, after, _ in changes for e in level_events(deps, before, after)])
     return ids
 
@@ -175,8 +179,8 @@ async def command_batch(conn: asyncpg.Connection, messages: list[Message]) -> As
     finishing = [m.order_id for m in messages if isinstance(m, ReleaseStock | CommitStock)]
     if finishing:
         skus |= await store.open_reservation_skus(conn, finishing)
-    await store.lock_skus(conn, sorted(skus))
-    yield
+    async with store.locked_batch(conn, skus):  # the batch's reservations read these levels, not the table again
+        yield
 
 
 HANDLERS_ADJUSTMENTS: dict[str, BoundHandler] = {

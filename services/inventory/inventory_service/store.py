@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from datetime import datetime
 
 import asyncpg
@@ -37,12 +40,35 @@ async def record(conn: asyncpg.Connection, level: Level, kind: str, quantity: in
 
 
 async def lock_skus(conn: asyncpg.Connection, skus: list[str]) -> dict[tuple[str, str], Level]:
-    """Locks every location's row of these SKUs, in one order so concurrent orders never deadlock."""
+    """Locks every location's row of these SKUs, in one order so concurrent orders never deadlock. Inside a batch
+    that locked them all at its start (`locked_batch`), the levels it keeps are given instead, without a statement."""
+    if (batch := _levels.get()) is not None and batch[0] is conn and batch[1].issuperset(skus):
+        return {key: level for key, level in batch[2].items() if key[1] in skus}
     rows = await conn.fetch(
         "SELECT sku, location_id, on_hand, reserved, inbound FROM stock WHERE sku = ANY($1::text[]) "
         "ORDER BY sku, location_id FOR UPDATE", sorted(skus))
     return {(r["location_id"], r["sku"]): Level(r["sku"], r["location_id"], r["on_hand"], r["reserved"],
                                                  r["inbound"]) for r in rows}
+
+
+# A command batch's locked SKUs and their levels as the batch leaves them (every write below keeps them current).
+_levels: ContextVar[tuple[asyncpg.Connection, set[str], dict[tuple[str, str], Level]] | None] = \
+    ContextVar("inventory_levels", default=None)
+
+
+@contextlib.asynccontextmanager
+async def locked_batch(conn: asyncpg.Connection, skus: set[str]) -> AsyncIterator[None]:
+    token = _levels.set((conn, set(skus), await lock_skus(conn, sorted(skus))))
+    try:
+        yield
+    finally:
+        _levels.reset(token)
+
+
+def leave(conn: asyncpg.Connection, level: Level) -> None:
+    """Notes a level this transaction wrote, for the batch's later commands."""
+    if (batch := _levels.get()) is not None and batch[0] is conn and level.sku in batch[1]:
+        batch[2][(level.location_id, level.sku)] = level
 
 
 async def add_reservation(conn: asyncpg.Connection, reservation_id: str, order_id: str, location_id: str,

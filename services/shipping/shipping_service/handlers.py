@@ -59,9 +59,8 @@ async def book_next(deps: Deps, conn: asyncpg.Connection, shipment: asyncpg.Reco
 
 @transactional
 async def book_shipment(deps: Deps, conn: asyncpg.Connection, cmd: BookShipment) -> None:
-    if not await store.insert(conn, cmd):
-        return
-    await book_next(deps, conn, await store.lock(conn, cmd.shipment_id), list(cmd.excluded_carriers))
+    if (shipment := await store.insert(conn, cmd)) is not None:
+        await book_next(deps, conn, shipment, list(cmd.excluded_carriers))
 
 
 def carrier_update(carrier_id: str) -> BoundHandler:

@@ -20,12 +20,13 @@ def batch(conn: asyncpg.Connection, shipment_ids: list[str]) -> AbstractAsyncCon
     return rowbatch.locked(conn, "shipments", "shipment_id", "*", STATUS, shipment_ids)
 
 
-async def insert(conn: asyncpg.Connection, cmd: BookShipment) -> bool:
-    return bool(await conn.fetchval(
+async def insert(conn: asyncpg.Connection, cmd: BookShipment) -> asyncpg.Record | None:
+    """The new shipment's row (this transaction's own, so no lock to take), or None if it was booked before."""
+    return await conn.fetchrow(
         "INSERT INTO shipments (shipment_id, order_id, location_id, service_level, ship_to, parcels, status, "
-        "tried_carriers) VALUES ($1, $2, $3, $4, $5, $6, 'booking', $7) ON CONFLICT DO NOTHING RETURNING true",
+        "tried_carriers) VALUES ($1, $2, $3, $4, $5, $6, 'booking', $7) ON CONFLICT DO NOTHING RETURNING *",
         cmd.shipment_id, cmd.order_id, cmd.location_id, cmd.service_level, cmd.ship_to.model_dump_json(),
-        orjson.dumps(cmd.parcels).decode(), cmd.excluded_carriers))
+        orjson.dumps(cmd.parcels).decode(), cmd.excluded_carriers)
 
 
 async def lock(conn: asyncpg.Connection, shipment_id: str) -> Mapping[str, Any] | None:
