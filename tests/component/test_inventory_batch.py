@@ -1,0 +1,58 @@
+"""Reservations in one batch of commands: each sees the levels the ones before it left."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from contracts import topics
+from contracts.base import Address, SkuQuantity
+from contracts.order import ReserveStock
+from shared.messaging import encode
+from shared.settings import get_settings
+from tests.conftest import service_process
+from tests.support.kafka import read_topic
+from tests.support.poll import eventually
+
+pytestmark = pytest.mark.component
+
+ADDRESS = Address(name="A", line1="1 Rue", city="Paris", postal_code="75001", country="FR")
+
+
+async def test_reservations_in_one_batch_publish_the_levels_each_leaves(request, processes, stack):
+    service = service_process(processes, request, "inventory", "inventory_service")
+    service.wait_for_log("service.started")
+    sku = f"SKU-BATCH-{uuid.uuid4().hex[:6]}"
+    db = await asyncpg.connect(get_settings().database_for("inventory"))
+    producer = AIOKafkaProducer(bootstrap_servers=get_settings().kafka_bootstrap, linger_ms=20)
+    await producer.start()
+    try:
+        counted = {"type": "stock.counted", "id": str(uuid.uuid4()), "sku": sku, "location_id": "dc-rotterdam",
+                   "on_hand": 3}
+        await producer.send_and_wait(topics.INVENTORY_ADJUSTMENTS.name, orjson.dumps(counted), key=sku.encode())
+        await eventually(lambda: db.fetchval("SELECT on_hand FROM stock WHERE sku = $1", sku), lambda n: n == 3,
+                         "the count taken")
+        # three orders for the same SKU sent together, keyed alike so they share a partition and a batch
+        futures = [await producer.send(topics.INVENTORY_COMMANDS.name, encode(ReserveStock(
+            order_id=f"o-{sku}-{n}", lines=[SkuQuantity(sku=sku, quantity=1)], ship_to=ADDRESS)), key=sku.encode())
+            for n in range(3)]
+        for future in futures:
+            await future
+
+        async def replies() -> list[dict]:
+            return [body for r in await read_topic(topics.INVENTORY_REPLIES.name)
+                    if (body := orjson.loads(r.value))["order_id"].startswith(f"o-{sku}-")]
+        found = await eventually(replies, lambda rs: len(rs) == 3, "three replies")
+        assert sorted(r["type"] for r in found) == ["inventory.stock_reserved"] * 3
+        assert await db.fetchval("SELECT reserved FROM stock WHERE sku = $1", sku) == 3
+        levels = [body for r in await read_topic(topics.INVENTORY_EVENTS.name)
+                  if (body := orjson.loads(r.value))["sku"] == sku and body["type"] == "stock.level_changed"]
+        assert [(lv["reserved"], lv["available"]) for lv in levels][-1] == (3, 0), levels
+        assert [lv["reserved"] for lv in levels] == sorted(lv["reserved"] for lv in levels), levels
+    finally:
+        await producer.stop()
+        await db.close()
