@@ -113,10 +113,11 @@ def latest_only(pending: list[tuple[Outbox, Any]]) -> list[tuple[Outbox, Any]]:
 
 
 def make_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
-    """The idempotent, acks=all producer every service publishes with."""
+    """The idempotent, acks=all producer every service publishes with. No linger: a relay round hands all its rows to
+    the producer before it yields, so they leave in one request anyway, and waiting 5 ms cost every hop 5 ms."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap, client_id=client_id, acks="all", enable_idempotence=True,
-        linger_ms=5, max_batch_size=256 * 1024, request_timeout_ms=10_000,
+        linger_ms=0, max_batch_size=256 * 1024, request_timeout_ms=10_000,
         retry_backoff_ms=200)
 
 
