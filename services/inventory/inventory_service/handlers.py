@@ -121,10 +121,11 @@ async def serve_backorders(deps: Deps, conn: asyncpg.Connection, skus: list[str]
 
 
 async def finish(deps: Deps, conn: asyncpg.Connection, order_id: str, reservation_id: str | None,
-                 status: str, message_id: str) -> list[str]:
+                 status: str, message_id: str) -> tuple[list[str], set[str]]:
     """Releases (back to available) or commits (shipped: off on-hand) an order's open reservations.
 
-    Three round trips however many lines: lock and read, write everything, publish the levels.
+    Alone: two round trips however many lines (lock and read, write everything). In a command batch: none, the
+    batch writes once at its end.
     """
     rows = await store.lock_open_reservations(conn, order_id, reservation_id)
     levels: dict[tuple[str, str], tuple[domain.Level, int]] = {}
@@ -143,20 +144,18 @@ async def finish(deps: Deps, conn: asyncpg.Connection, order_id: str, reservatio
     for _, after, _ in changes:
         store.leave(conn, after)
     await deps.outbox.add_many(conn, [e for before, after, _ in changes for e in level_events(deps, before, after)])
-    return ids
+    return ids, {row["sku"] for row in rows}
 
 
 @transactional
 async def release_stock(deps: Deps, conn: asyncpg.Connection, cmd: ReleaseStock) -> None:
     if cmd.reservation_id is None:
         await store.remove_backorder(conn, cmd.order_id)
-    ids = await finish(deps, conn, cmd.order_id, cmd.reservation_id, "released", cmd.id)
+    ids, skus = await finish(deps, conn, cmd.order_id, cmd.reservation_id, "released", cmd.id)
     await deps.outbox.add(conn, topics.INVENTORY_REPLIES.name, cmd.order_id,
                           StockReleased(order_id=cmd.order_id, reservation_ids=ids))
-    if ids:
-        skus = [r["sku"] for r in await conn.fetch(
-            "SELECT DISTINCT sku FROM reservation_lines WHERE reservation_id = ANY($1::text[])", ids)]
-        await serve_backorders(deps, conn, skus)
+    if skus:
+        await serve_backorders(deps, conn, sorted(skus))
 
 
 @transactional
@@ -177,9 +176,7 @@ async def command_batch(conn: asyncpg.Connection, messages: list[Message]) -> As
     concurrent batches wait for each other instead of deadlocking."""
     skus = {line.sku for m in messages if isinstance(m, ReserveStock) for line in m.lines}
     finishing = [m.order_id for m in messages if isinstance(m, ReleaseStock | CommitStock)]
-    if finishing:
-        skus |= await store.open_reservation_skus(conn, finishing)
-    async with store.locked_batch(conn, skus):  # the batch's reservations read these levels, not the table again
+    async with store.command_batch(conn, skus, finishing):  # read and locked once; written once at the end
         yield
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 import orjson
 
 from inventory_service.domain import Level
+from shared import rowbatch
 
 
 async def lock_level(conn: asyncpg.Connection, sku: str, location_id: str) -> Level:
@@ -40,10 +43,15 @@ async def record(conn: asyncpg.Connection, level: Level, kind: str, quantity: in
 
 
 async def lock_skus(conn: asyncpg.Connection, skus: list[str]) -> dict[tuple[str, str], Level]:
-    """Locks every location's row of these SKUs, in one order so concurrent orders never deadlock. Inside a batch
-    that locked them all at its start (`locked_batch`), the levels it keeps are given instead, without a statement."""
-    if (batch := _levels.get()) is not None and batch[0] is conn and batch[1].issuperset(skus):
-        return {key: level for key, level in batch[2].items() if key[1] in skus}
+    """Locks every location's row of these SKUs, in one order so concurrent orders never deadlock. Inside a command
+    batch, which locked its SKUs at its start, the levels as the batch has left them, without a statement."""
+    if (batch := _current(conn)) is not None:
+        batch.cover(skus)
+        return {key: level for key, level in batch.levels.items() if key[1] in skus}
+    return await _lock(conn, skus)
+
+
+async def _lock(conn: asyncpg.Connection, skus: list[str] | set[str]) -> dict[tuple[str, str], Level]:
     rows = await conn.fetch(
         "SELECT sku, location_id, on_hand, reserved, inbound FROM stock WHERE sku = ANY($1::text[]) "
         "ORDER BY sku, location_id FOR UPDATE", sorted(skus))
@@ -51,29 +59,115 @@ async def lock_skus(conn: asyncpg.Connection, skus: list[str]) -> dict[tuple[str
                                                  r["inbound"]) for r in rows}
 
 
-# A command batch's locked SKUs and their levels as the batch leaves them (every write below keeps them current).
-_levels: ContextVar[tuple[asyncpg.Connection, set[str], dict[tuple[str, str], Level]] | None] = \
-    ContextVar("inventory_levels", default=None)
+class OutsideBatch(Exception):
+    """A command needs rows its batch did not lock at the start: the batch is handled one command at a time."""
+
+
+@dataclass
+class CommandBatch:
+    """A batch of commands: the stock rows it touches locked and read once at the start, the open reservations of
+    the orders it finishes read once; reservations, levels, closed reservations and the ledger written in four
+    statements at the end. Every level written is checked against the one read, under the batch's locks."""
+
+    conn: asyncpg.Connection
+    skus: set[str]
+    read: dict[tuple[str, str], Level]
+    levels: dict[tuple[str, str], Level]
+    open: dict[str, list[dict[str, Any]]]  # order id -> its open reservation lines
+    new: dict[str, tuple[str, str, dict[str, int]]] = field(default_factory=dict)  # reservation id -> order, location
+    closed: dict[str, str] = field(default_factory=dict)  # reservation id -> committed or released
+    shipped: list[tuple[str, str, int, str]] = field(default_factory=list)  # sku, location, quantity, message id
+
+    def cover(self, skus: list[str] | set[str]) -> None:
+        if not self.skus.issuperset(skus):
+            raise OutsideBatch(f"SKUs {sorted(set(skus) - self.skus)} not locked by the batch")
+
+    async def flush(self) -> None:
+        conn = self.conn
+        if self.new:
+            await conn.execute(
+                "WITH r AS (INSERT INTO reservations (reservation_id, order_id, location_id, status) "
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])) "
+                "INSERT INTO reservation_lines (reservation_id, sku, quantity) "
+                "SELECT * FROM unnest($5::text[], $6::text[], $7::int[])",
+                list(self.new), [o for o, _, _ in self.new.values()], [loc for _, loc, _ in self.new.values()],
+                [self.closed.get(rid, "open") for rid in self.new],
+                *map(list, zip(*[(rid, sku, q) for rid, (_, _, lines) in self.new.items() for sku, q in lines.items()],
+                               strict=True)))
+        older = {rid: status for rid, status in self.closed.items() if rid not in self.new}
+        if older:
+            updated = await conn.fetchval(
+                "WITH u AS (UPDATE reservations r SET status = v.status FROM unnest($1::text[], $2::text[]) "
+                "AS v(id, status) WHERE r.reservation_id = v.id AND r.status = 'open' RETURNING 1) "
+                "SELECT count(*) FROM u", list(older), list(older.values()))
+            if updated != len(older):
+                raise RuntimeError("reservations closed under the batch")
+        changed = [key for key, level in self.levels.items() if level != self.read[key]]
+        if changed:
+            was, now = [self.read[k] for k in changed], [self.levels[k] for k in changed]
+            updated = await conn.fetchval(
+                "WITH u AS (UPDATE stock s SET on_hand = v.on_hand, reserved = v.reserved, updated_at = now() "
+                "FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::int[], $6::int[]) "
+                "AS v(sku, loc, on_hand, reserved, was_on_hand, was_reserved) WHERE s.sku = v.sku AND "
+                "s.location_id = v.loc AND s.on_hand = v.was_on_hand AND s.reserved = v.was_reserved RETURNING 1) "
+                "SELECT count(*) FROM u", [lv.sku for lv in now], [lv.location_id for lv in now],
+                [lv.on_hand for lv in now], [lv.reserved for lv in now], [lv.on_hand for lv in was],
+                [lv.reserved for lv in was])
+            if updated != len(changed):
+                raise RuntimeError("stock changed under the batch")
+        if self.shipped:
+            await conn.execute(
+                "INSERT INTO stock_ledger (sku, location_id, kind, quantity, message_id) "
+                "SELECT x.sku, x.loc, 'shipped', -x.q, x.m FROM unnest($1::text[], $2::text[], $3::int[], $4::text[]) "
+                "AS x(sku, loc, q, m)", *map(list, zip(*self.shipped, strict=True)))
+
+
+_batch: ContextVar[CommandBatch | None] = ContextVar("inventory_command_batch", default=None)
+
+
+def _current(conn: asyncpg.Connection) -> CommandBatch | None:
+    batch = _batch.get()
+    return batch if batch is not None and batch.conn is conn else None
 
 
 @contextlib.asynccontextmanager
-async def locked_batch(conn: asyncpg.Connection, skus: set[str]) -> AsyncIterator[None]:
-    token = _levels.set((conn, set(skus), await lock_skus(conn, sorted(skus))))
-    try:
+async def command_batch(conn: asyncpg.Connection, skus: set[str], finishing: list[str]) -> AsyncIterator[None]:
+    """Reads the open reservations of the orders the batch finishes, then locks every stock row it will touch in
+    the (sku, location) order reservations use, so concurrent batches wait for each other instead of deadlocking."""
+    lines = [dict(r) for r in await conn.fetch(
+        "SELECT r.reservation_id, r.order_id, r.location_id, l.sku, l.quantity FROM reservations r "
+        "JOIN reservation_lines l USING (reservation_id) WHERE r.order_id = ANY($1::text[]) AND r.status = 'open' "
+        "ORDER BY r.reservation_id, l.sku", finishing)] if finishing else []
+    skus = skus | {line["sku"] for line in lines}
+    levels = await _lock(conn, skus)
+    open_lines: dict[str, list[dict[str, Any]]] = {order_id: [] for order_id in finishing}
+    for line in lines:
+        open_lines[line["order_id"]].append(line)
+    async with rowbatch.current_for(_batch, CommandBatch(conn, skus, levels, dict(levels), open_lines)):
         yield
-    finally:
-        _levels.reset(token)
 
 
 def leave(conn: asyncpg.Connection, level: Level) -> None:
-    """Notes a level this transaction wrote, for the batch's later commands."""
-    if (batch := _levels.get()) is not None and batch[0] is conn and level.sku in batch[1]:
-        batch[2][(level.location_id, level.sku)] = level
+    """Notes a level this transaction reached, for the batch's later commands and its final write."""
+    if (batch := _current(conn)) is not None:
+        batch.levels[(level.location_id, level.sku)] = level
 
 
 async def add_reservation(conn: asyncpg.Connection, reservation_id: str, order_id: str, location_id: str,
                           lines: dict[str, int]) -> None:
-    """The reservation, its lines and the reserved counts, in one statement; fails if any line no longer fits."""
+    """The reservation, its lines and the reserved counts, in one statement; fails if any line no longer fits.
+    In a command batch: checked against the batch's levels, written with the batch."""
+    if (batch := _current(conn)) is not None:
+        batch.cover(list(lines))
+        for sku, quantity in lines.items():
+            level = batch.levels.get((location_id, sku))
+            if level is None or level.on_hand - level.reserved < quantity:
+                raise RuntimeError(f"stock at {location_id} changed under reservation {reservation_id}")
+        batch.new[reservation_id] = (order_id, location_id, dict(lines))
+        batch.open.setdefault(order_id, []).extend(
+            {"reservation_id": reservation_id, "order_id": order_id, "location_id": location_id, "sku": sku,
+             "quantity": quantity} for sku, quantity in lines.items())
+        return
     updated = await conn.fetchval(
         "WITH r AS (INSERT INTO reservations (reservation_id, order_id, location_id, status) "
         "VALUES ($1, $2, $3, 'open') RETURNING reservation_id), "
@@ -88,16 +182,19 @@ async def add_reservation(conn: asyncpg.Connection, reservation_id: str, order_i
         raise RuntimeError(f"stock at {location_id} changed under reservation {reservation_id}")
 
 
-async def open_reservation_skus(conn: asyncpg.Connection, order_ids: list[str]) -> set[str]:
-    rows = await conn.fetch(
-        "SELECT DISTINCT l.sku FROM reservations r JOIN reservation_lines l USING (reservation_id) "
-        "WHERE r.order_id = ANY($1::text[]) AND r.status = 'open'", order_ids)
-    return {r["sku"] for r in rows}
-
-
 async def lock_open_reservations(conn: asyncpg.Connection, order_id: str,
-                                 reservation_id: str | None) -> list[asyncpg.Record]:
+                                 reservation_id: str | None) -> list[Mapping[str, Any]]:
     """The order's open reservation lines with their stock rows, locked in (sku, location) order like reservations."""
+    if (batch := _current(conn)) is not None:
+        if order_id not in batch.open:
+            raise OutsideBatch(f"the open reservations of {order_id} were not read by the batch")
+        lines = [line for line in batch.open[order_id]
+                 if reservation_id is None or line["reservation_id"] == reservation_id]
+        for line in lines:
+            if (line["location_id"], line["sku"]) not in batch.levels:
+                raise OutsideBatch(f"{line['sku']} at {line['location_id']} not locked by the batch")
+        return sorted(({**line, **vars(batch.levels[(line["location_id"], line["sku"])])} for line in lines),
+                      key=lambda row: (row["sku"], row["location_id"]))
     return await conn.fetch(
         "SELECT r.reservation_id, r.location_id, l.sku, l.quantity, s.on_hand, s.reserved, s.inbound "
         "FROM reservations r JOIN reservation_lines l USING (reservation_id) "
@@ -108,7 +205,15 @@ async def lock_open_reservations(conn: asyncpg.Connection, order_id: str,
 
 async def finish_reservations(conn: asyncpg.Connection, ids: list[str], status: str,
                               levels: list[tuple[Level, int]], message_id: str) -> None:
-    """New levels, the shipped quantities in the ledger and the reservations closed, in one statement."""
+    """New levels, the shipped quantities in the ledger and the reservations closed, in one statement (in a command
+    batch: with the batch)."""
+    if (batch := _current(conn)) is not None:
+        for rid in ids:
+            batch.closed[rid] = status
+        for lines in batch.open.values():
+            lines[:] = [line for line in lines if line["reservation_id"] not in batch.closed]
+        batch.shipped += [(lv.sku, lv.location_id, shipped, message_id) for lv, shipped in levels if shipped > 0]
+        return
     await conn.execute(
         "WITH u AS (UPDATE stock s SET on_hand = v.on_hand, reserved = v.reserved, updated_at = now() "
         "FROM unnest($1::text[], $2::text[], $3::int[], $4::int[]) AS v(sku, loc, on_hand, reserved) "
