@@ -25,7 +25,6 @@ INSERT = """WITH added AS (
                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[])
                 RETURNING 1)
             SELECT pg_notify($7, '')"""
-# Taken off the table in the relay's transaction: if the broker does not ack, the rollback puts them back.
 # One statement a round: the rows the last round published go, the next ones are read (publish, then delete: a
 # crash in between re-sends a round, which the inbox absorbs).
 TAKE = """WITH published AS (DELETE FROM outbox WHERE id = ANY($2::bigint[]))
