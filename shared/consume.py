@@ -44,7 +44,7 @@ class Subscription:
     topic: Topic
     names: tuple[str, ...]
     handlers: Mapping[str, Handler]
-    on_invalid: InvalidHandler | None = None
+    on_invalid: InvalidHandler | None = None  # told about invalid messages on `topic` (not on `also`)
     dead_letter_invalid: bool = True  # False where another service owns the topic's dead letters
     batch: BatchScope | None = None
     by_topic: Mapping[str, Mapping[str, Handler]] = field(default_factory=dict)  # where topics need their own
@@ -88,7 +88,7 @@ class ConsumePolicy:
         except InvalidMessage as invalid:
             if sub.dead_letter_invalid:
                 await self.dead_letter(record, invalid.reason, attempts=1)
-                if sub.on_invalid is not None:
+                if sub.on_invalid is not None and all(record.topic != t.name for t in sub.also):
                     await self._retry_transient(partial(sub.on_invalid, invalid, record))
             return None
         handling.set((record, message))

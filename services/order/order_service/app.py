@@ -15,12 +15,15 @@ REPLY_TOPICS = (topics.INVENTORY_REPLIES, topics.FULFILLMENT_EVENTS, topics.SHIP
 
 
 def subscriptions(deps: Deps) -> list[Subscription]:
+    """One consumer for the inbound topic and every reply that moves a saga (group `order.saga`). Until 2026-11 the
+    inbound topic and the replies had groups of their own (the replies first one per topic, then
+    `order.saga-replies`): it starts where they stopped."""
+    replies = bind(deps, REPLIES)
     return [
-        Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name,), bind(deps, INBOUND),
-                     on_invalid=partial(rejected_invalid, deps), batch=batch),
-        # one consumer for every reply that moves a saga (until 2026-11 one per topic: it starts where they stopped)
-        Subscription(topics.INVENTORY_REPLIES, tuple(t.name for t in REPLY_TOPICS), bind(deps, REPLIES), batch=batch,
-                     also=REPLY_TOPICS[1:], group_name="saga-replies", replaces=tuple(t.name for t in REPLY_TOPICS)),
+        Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name, *(t.name for t in REPLY_TOPICS)),
+                     bind(deps, INBOUND), on_invalid=partial(rejected_invalid, deps), batch=batch,
+                     by_topic={t.name: replies for t in REPLY_TOPICS}, also=REPLY_TOPICS, group_name="saga",
+                     replaces=(topics.ORDERS_INBOUND.name, *(t.name for t in REPLY_TOPICS), "saga-replies")),
     ]
 
 
