@@ -23,6 +23,13 @@ class Topic:
         """Partner topics are templates: `partners.warehouse.{partner}.requests.v1`."""
         return self.name.replace("{partner}", partner_id)
 
+    def matches(self, name: str) -> bool:
+        """`name` is this topic, or one partner's topic of this template."""
+        if "{partner}" not in self.name:
+            return name == self.name
+        prefix, suffix = self.name.split("{partner}")
+        return len(name) > len(prefix) + len(suffix) and name.startswith(prefix) and name.endswith(suffix)
+
     @property
     def dlq(self) -> str:
         return f"{self.name}.dlq"

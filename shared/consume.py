@@ -56,7 +56,7 @@ class Subscription:
         return self.by_topic.get(topic, self.handlers)
 
     def topic_for(self, name: str) -> Topic:
-        return next((t for t in self.also if t.name == name), self.topic)
+        return next((t for t in self.also if t.matches(name)), self.topic)
 
     @property
     def group(self) -> str:
@@ -88,7 +88,7 @@ class ConsumePolicy:
         except InvalidMessage as invalid:
             if sub.dead_letter_invalid:
                 await self.dead_letter(record, invalid.reason, attempts=1)
-                if sub.on_invalid is not None and all(record.topic != t.name for t in sub.also):
+                if sub.on_invalid is not None and not any(t.matches(record.topic) for t in sub.also):
                     await self._retry_transient(partial(sub.on_invalid, invalid, record))
             return None
         handling.set((record, message))

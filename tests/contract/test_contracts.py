@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from contracts import generate
+from contracts import generate, topics
 from contracts.examples import EXAMPLES, example
 from contracts.topics import MESSAGE_TYPES, TOPICS
 
@@ -85,3 +85,12 @@ def test_the_public_contract_only_grows():
         schema = public[kind].model_json_schema()
         assert set(was["properties"]) <= set(schema["properties"]), f"{kind} lost fields"
         assert set(schema.get("required", [])) <= set(was["required"]), f"{kind} requires a new field"
+
+
+def test_a_partner_template_matches_every_partner_topic_and_nothing_else():
+    updates = topics.WAREHOUSE_UPDATES
+    assert updates.matches(updates.for_partner("dc-rotterdam")) and updates.matches(updates.for_partner("all"))
+    assert not updates.matches(topics.WAREHOUSE_REQUESTS.for_partner("dc-rotterdam"))
+    assert not updates.matches("partners.warehouse..updates.v1") and not updates.matches(updates.name + ".dlq")
+    assert topics.ORDERS_INBOUND.matches(topics.ORDERS_INBOUND.name)
+    assert not topics.ORDERS_INBOUND.matches(topics.ORDERS_EVENTS.name)

@@ -12,11 +12,15 @@ from shared.service import Deps, ServiceRuntime
 
 
 def subscriptions(deps: Deps) -> list[Subscription]:
+    """One consumer (group `fulfillment.work`) for the saga's commands and every location's updates. Until 2026-11
+    each had a group of its own: it starts where they stopped."""
     updates = tuple(topics.WAREHOUSE_UPDATES.for_partner(loc.id) for loc in deps.network.locations)
+    handlers = bind(deps, UPDATES)
     return [
-        Subscription(topics.FULFILLMENT_COMMANDS, (topics.FULFILLMENT_COMMANDS.name,), bind(deps, COMMANDS),
-                     batch=batch),
-        Subscription(topics.WAREHOUSE_UPDATES, updates, bind(deps, UPDATES), batch=batch),
+        Subscription(topics.FULFILLMENT_COMMANDS, (topics.FULFILLMENT_COMMANDS.name, *updates), bind(deps, COMMANDS),
+                     batch=batch, by_topic={name: handlers for name in updates}, also=(topics.WAREHOUSE_UPDATES,),
+                     group_name="work", replaces=(topics.FULFILLMENT_COMMANDS.name,
+                                                  topics.WAREHOUSE_UPDATES.for_partner("all"))),
     ]
 
 

@@ -12,11 +12,12 @@ from shipping_service.handlers import COMMANDS, batch, expire_silent_carriers, u
 
 
 def subscriptions(deps: Deps) -> list[Subscription]:
-    """Every carrier's updates topic is read by one consumer (a carrier is told by the topic its update came on)."""
+    """One consumer (group `shipping.work`) for the saga's booking commands and every carrier's updates (a carrier is
+    told by the topic its update came on). Until 2026-11 each had a group of its own: it starts where they stopped."""
     carriers = {topics.CARRIER_UPDATES.for_partner(c.id): bind(deps, updates_from(c.id)) for c in deps.network.carriers}
-    updates = [Subscription(topics.CARRIER_UPDATES, tuple(carriers), {}, batch=batch, by_topic=carriers)]
-    return [Subscription(topics.SHIPPING_COMMANDS, (topics.SHIPPING_COMMANDS.name,), bind(deps, COMMANDS),
-                         batch=batch), *(updates if carriers else [])]
+    return [Subscription(topics.SHIPPING_COMMANDS, (topics.SHIPPING_COMMANDS.name, *carriers), bind(deps, COMMANDS),
+                         batch=batch, by_topic=carriers, also=(topics.CARRIER_UPDATES,), group_name="work",
+                         replaces=(topics.SHIPPING_COMMANDS.name, topics.CARRIER_UPDATES.for_partner("all")))]
 
 
 def runtime() -> ServiceRuntime:
