@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from contracts.base import Message
 from contracts.topics import Topic
 from shared import inbox, outbox
+from shared.handling import acts_on
 from shared.logging import handling, log
 from shared.messaging import InvalidMessage, current_trace, parse
 
@@ -100,7 +101,8 @@ class ConsumePolicy:
         If the batch transaction fails for any reason other than an outage, it is rolled back and every message
         goes through the one-by-one path, with its own retries and dead letter.
         """
-        parsed = [(record, p) for record in records if (p := await self._parse(record, sub)) is not None]
+        parsed = [(record, p) for record in records
+                  if (p := await self._parse(record, sub)) is not None and acts_on(p[1], p[0])]
         if not parsed:
             return
         batchable = len(parsed) > 1 and all(

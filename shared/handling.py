@@ -27,11 +27,30 @@ BoundHandler = Callable[["Deps", Any], Awaitable[None]]
 def transactional(effect: Effect[M]) -> Callable[[Deps, M], Awaitable[None]]:
     @wraps(effect)
     async def handle(deps: Deps, message: M) -> None:
+        if not acts_on(handle, message):
+            return
         async with deps.pool.acquire() as conn, conn.transaction(), outbox.one_insert(conn):
             if await inbox.claim(conn, deps.service, message.id):
                 await effect(deps, conn, message)
     handle.effect = effect  # type: ignore[attr-defined]
     return handle
+
+
+H = TypeVar("H", bound=Callable[..., Any])
+
+
+def acting_only_on(predicate: Callable[[Any], bool]) -> Callable[[H], H]:
+    """Marks a handler that does something with a message only when `predicate` (pure) says so: any other message
+    is acknowledged without a transaction, since there is no effect to make or to remember in the inbox."""
+    def mark(handler: H) -> H:
+        handler.acts_on = predicate  # type: ignore[attr-defined]
+        return handler
+    return mark
+
+
+def acts_on(handler: object, message: Message) -> bool:
+    predicate = getattr(handler, "acts_on", None)
+    return predicate is None or bool(predicate(message))
 
 
 @dataclass(frozen=True)
@@ -47,6 +66,10 @@ class Bound:
     @property
     def effect(self) -> Effect[Any] | None:
         return getattr(self.fn, "effect", None)
+
+    @property
+    def acts_on(self) -> Callable[[Any], bool] | None:
+        return getattr(self.fn, "acts_on", None)
 
 
 def bind(deps: Deps, handlers: Mapping[str, BoundHandler]) -> dict[str, Bound]:

@@ -49,7 +49,7 @@ async def test_a_notice_asked_twice_in_one_batch_is_sent_once(request, processes
     assert [n["kind"] for n in await eventually(sent, lambda found: len(found) >= 1, "the confirmation sent")] == \
         ["confirmation"]
     announced = await eventually(
-        lambda: read_topic(topics.NOTIFICATIONS.name),
+        lambda: read_topic(topics.NOTIFICATIONS.name, timeout=120),
         lambda records: any(r.key == order_id.encode() for r in records), "the confirmation announced")
     assert [orjson.loads(r.value)["kind"] for r in announced if r.key == order_id.encode()] == ["confirmation"]
     conn = await asyncpg.connect(get_settings().database_for("notification"))
@@ -58,3 +58,35 @@ async def test_a_notice_asked_twice_in_one_batch_is_sent_once(request, processes
     finally:
         await conn.close()
     assert [n["kind"] for n in await sent()] == ["confirmation"]
+
+
+async def test_a_status_change_that_tells_nobody_costs_no_transaction(request, processes, stack):
+    """Most status changes (reserved, released, picked...) ask for no notice: they are acknowledged without a
+    transaction, so the inbox does not grow with them; one that asks for a notice is remembered as before."""
+    service = service_process(processes, request, "notification", "notification_service",
+                              env={"OMS_NOTIFY_FILE": str(LOGS / request.node.name / "notifications.jsonl")})
+    service.wait_for_log("service.started")
+    submitted = workload.orders(workload.new_run_id(), 1, workload.Mix())[0]
+    order_id = order_id_for(submitted["channel"], submitted["external_id"])
+    event = {"type": "order.status_changed", "order_id": order_id, "channel": submitted["channel"],
+             "external_id": submitted["external_id"], "occurred_at": submitted["placed_at"]}
+    quiet = {**event, "id": str(uuid.uuid4()), "status": "reserved", "previous_status": "accepted", "sequence": 2}
+    telling = {**event, "id": str(uuid.uuid4()), "status": "accepted", "previous_status": None, "sequence": 1}
+    producer = AIOKafkaProducer(bootstrap_servers=get_settings().kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.ORDERS_INBOUND.name, orjson.dumps(submitted),
+                                     key=f"{submitted['channel']}:{submitted['external_id']}".encode())
+        for message in (quiet, telling):
+            await producer.send_and_wait(topics.ORDERS_EVENTS.name, orjson.dumps(message), key=order_id.encode())
+    finally:
+        await producer.stop()
+    conn = await asyncpg.connect(get_settings().database_for("notification"))
+    try:
+        await eventually(lambda: conn.fetchval("SELECT count(*) FROM notifications WHERE order_id = $1", order_id),
+                         lambda n: n == 1, "the confirmation recorded")
+        remembered = {r["message_id"] for r in await conn.fetch(
+            "SELECT message_id FROM inbox WHERE message_id = ANY($1::text[])", [quiet["id"], telling["id"]])}
+        assert remembered == {telling["id"]}
+    finally:
+        await conn.close()

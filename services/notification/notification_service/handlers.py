@@ -18,7 +18,7 @@ from notification_service import domain, store
 from notification_service.senders import Sender
 from shared import pollers
 from shared.consume import NotReady
-from shared.handling import BoundHandler, transactional
+from shared.handling import BoundHandler, acting_only_on, transactional
 from shared.logging import log
 from shared.service import Deps
 
@@ -30,6 +30,7 @@ async def remember_contact(deps: Deps, conn: asyncpg.Connection, msg: OrderSubmi
     await store.add_contact(conn, msg.order_key, msg.customer.email, msg.customer.phone, msg.customer.name)
 
 
+@acting_only_on(lambda event: bool(domain.notices(event)))  # most status changes tell nobody: no transaction
 @transactional
 async def order_event(deps: Deps, conn: asyncpg.Connection, event: OrderStatusChanged) -> None:
     notices = domain.notices(event)
