@@ -6,7 +6,7 @@ import asyncio
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
 
@@ -43,10 +43,23 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> list[
         await consumer.stop()
 
 
-async def adopt_offsets(bootstrap: str, group: str, previous: tuple[str, ...], topics: tuple[str, ...]) -> int:
+async def adopt_offsets(bootstrap: str, group: str, previous: tuple[str, ...], topics: tuple[str, ...],
+                        timeout: float = 120.0) -> int:
     """A consumer group that replaces others starts where they stopped: for every partition of `topics` that
     `group` has no offset for, the offset one of the `previous` groups committed is committed for `group`.
-    Returns how many were adopted (none once `group` has committed its own)."""
+    Returns how many were adopted (none once `group` has committed its own). A broker that is still starting (no
+    group coordinator yet, the offsets topic being created) is waited for."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            return await _adopt(bootstrap, group, previous, topics)
+        except KafkaError as exc:
+            if not exc.retriable or asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def _adopt(bootstrap: str, group: str, previous: tuple[str, ...], topics: tuple[str, ...]) -> int:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
