@@ -170,7 +170,8 @@ class OutboxRelay:
                 self._wake.clear()
                 sent = await self.relay_once(listener)
                 if sent < self.batch_size and not await self._woken(self.settle):
-                    await self.relay_once(listener, read=False)
+                    if self._published:
+                        await self.relay_once(listener, read=False)
                     await self._woken(self.poll_interval)
                 if listener.is_closed():
                     raise ConnectionError("listen connection closed")
