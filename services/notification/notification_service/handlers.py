@@ -47,8 +47,7 @@ async def order_event(deps: Deps, conn: asyncpg.Connection, event: OrderStatusCh
         requested = NotificationRequested(
             id=notification_id, order_id=event.order_id, kind=notice.kind, medium="email", recipient=recipient,
             shipment_id=notice.shipment_id or None, subject=notice.subject, body=notice.body)
-        await store.add_notification(conn, partial(publish, deps, conn, requested), notification_id, event.order_id,
-                                     notice.kind, notice.shipment_id, "email", recipient, notice.subject, notice.body)
+        await store.add_notification(conn, requested, partial(publish, deps, conn, requested))
 
 
 async def publish(deps: Deps, conn: asyncpg.Connection, requested: NotificationRequested) -> None:

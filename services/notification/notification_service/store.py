@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from contracts.notification import NotificationRequested
 from shared import rowbatch
 
 Then = Callable[[], Awaitable[None]]
@@ -76,13 +77,13 @@ async def contact(conn: asyncpg.Connection, order_key: str) -> Mapping[str, Any]
     return await conn.fetchrow("SELECT email, phone, name FROM contacts WHERE order_key = $1", order_key)
 
 
-async def add_notification(conn: asyncpg.Connection, then: Then, notification_id: str, order_id: str, kind: str,
-                           shipment_id: str, medium: str, recipient: str, subject: str, body: str) -> None:
+async def add_notification(conn: asyncpg.Connection, requested: NotificationRequested, then: Then) -> None:
     """Records a notification and runs `then` if this order, kind and shipment was not notified before: at once,
     or in a batch when its notifications are written, all in one statement."""
-    row = (notification_id, order_id, kind, shipment_id, medium, recipient, subject, body)
+    row = (requested.id, requested.order_id, requested.kind, requested.shipment_id or "", requested.medium,
+           requested.recipient, requested.subject, requested.body)
     if (batch := current(conn)) is not None:
-        batch.notifications.setdefault(notification_id, (row, then))
+        batch.notifications.setdefault(requested.id, (row, then))
         return
     if await conn.fetchval(f"INSERT INTO notifications ({NOTIFICATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
                            "ON CONFLICT DO NOTHING RETURNING true", *row):
