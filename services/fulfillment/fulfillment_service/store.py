@@ -16,20 +16,29 @@ from shared import rowbatch
 
 COLUMNS = "fulfillment_id, order_id, location_id, status, qc_failures, deadline_at"
 STATUS = {"status": "text", "qc_failures": "int", "deadline_at": "timestamptz"}
+NEW = {"fulfillment_id": "text", "order_id": "text", "location_id": "text", "lines": "jsonb", "invoice": "jsonb",
+       "ship_by": "timestamptz", **STATUS}
 
 
 async def insert(conn: asyncpg.Connection, fulfillment_id: str, order_id: str, location_id: str,
                  lines: list[SkuQuantity], invoice: Invoice, ship_by: datetime, deadline_at: datetime) -> bool:
+    """False (and nothing written) if the fulfillment was requested before. In a batch, written when it ends."""
+    row = {"fulfillment_id": fulfillment_id, "order_id": order_id, "location_id": location_id, "status": "requested",
+           "qc_failures": 0, "lines": orjson.dumps([line.model_dump() for line in lines]).decode(),
+           "invoice": invoice.model_dump_json(), "ship_by": ship_by, "deadline_at": deadline_at}
+    if (rows := rowbatch.current(conn, "fulfillments")) is not None:
+        return await rows.insert(row)
     return bool(await conn.fetchval(
         "INSERT INTO fulfillments (fulfillment_id, order_id, location_id, status, lines, invoice, ship_by, deadline_at) "
-        "VALUES ($1, $2, $3, 'requested', $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING true",
-        fulfillment_id, order_id, location_id, orjson.dumps([line.model_dump() for line in lines]).decode(),
-        invoice.model_dump_json(), ship_by, deadline_at))
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING true",
+        *(row[c] for c in ("fulfillment_id", "order_id", "location_id", "status", "lines", "invoice", "ship_by",
+                           "deadline_at"))))
 
 
 def batch(conn: asyncpg.Connection, fulfillment_ids: list[str]) -> AbstractAsyncContextManager[rowbatch.Rows]:
-    """A batch's fulfillments, locked in id order and read once; their new statuses written in one statement."""
-    return rowbatch.locked(conn, "fulfillments", "fulfillment_id", COLUMNS, STATUS, fulfillment_ids)
+    """A batch's fulfillments, locked in id order and read once; the new ones inserted and the changed ones updated
+    in one statement each."""
+    return rowbatch.locked(conn, "fulfillments", "fulfillment_id", COLUMNS, STATUS, fulfillment_ids, inserts=NEW)
 
 
 async def lock(conn: asyncpg.Connection, fulfillment_id: str) -> Mapping[str, Any] | None:

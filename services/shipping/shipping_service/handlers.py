@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import asyncpg
 import orjson
@@ -32,7 +34,7 @@ def location_address(deps: Deps, location_id: str) -> Address:
                    postal_code=loc.postal_code or "00000", country=loc.country)
 
 
-async def book_next(deps: Deps, conn: asyncpg.Connection, shipment: asyncpg.Record, tried: list[str]) -> None:
+async def book_next(deps: Deps, conn: asyncpg.Connection, shipment: Mapping[str, Any], tried: list[str]) -> None:
     """Books the best carrier not yet tried, or tells the saga that none is left."""
     ship_to = Address.model_validate_json(shipment["ship_to"])
     origin = deps.network.location(shipment["location_id"]).country
@@ -59,7 +61,8 @@ async def book_next(deps: Deps, conn: asyncpg.Connection, shipment: asyncpg.Reco
 
 @transactional
 async def book_shipment(deps: Deps, conn: asyncpg.Connection, cmd: BookShipment) -> None:
-    if (shipment := await store.insert(conn, cmd)) is not None:
+    shipment = store.new_shipment(cmd)
+    if await store.insert(conn, shipment):
         await book_next(deps, conn, shipment, list(cmd.excluded_carriers))
 
 

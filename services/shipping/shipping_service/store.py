@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -12,21 +13,35 @@ import orjson
 from contracts.order import BookShipment
 from shared import rowbatch
 
-STATUS = {"status": "text", "tracking_number": "text", "deadline_at": "timestamptz"}
+STATUS = {"status": "text", "tracking_number": "text", "deadline_at": "timestamptz", "carrier_id": "text",
+          "tried_carriers": "text[]"}
+NEW = {"shipment_id": "text", "order_id": "text", "location_id": "text", "service_level": "text", "ship_to": "jsonb",
+       "parcels": "jsonb", **STATUS}
 
 
 def batch(conn: asyncpg.Connection, shipment_ids: list[str]) -> AbstractAsyncContextManager[rowbatch.Rows]:
-    """A batch's shipments, locked in id order and read once; their new statuses written in one statement."""
-    return rowbatch.locked(conn, "shipments", "shipment_id", "*", STATUS, shipment_ids)
+    """A batch's shipments, locked in id order and read once; the new ones inserted and the changed ones updated in
+    one statement each."""
+    return rowbatch.locked(conn, "shipments", "shipment_id", "*", STATUS, shipment_ids, inserts=NEW)
 
 
-async def insert(conn: asyncpg.Connection, cmd: BookShipment) -> asyncpg.Record | None:
-    """The new shipment's row (this transaction's own, so no lock to take), or None if it was booked before."""
-    return await conn.fetchrow(
+def new_shipment(cmd: BookShipment) -> dict[str, Any]:
+    """A shipment as booking starts: no carrier asked yet."""
+    return {"shipment_id": cmd.shipment_id, "order_id": cmd.order_id, "location_id": cmd.location_id,
+            "service_level": cmd.service_level, "ship_to": cmd.ship_to.model_dump_json(),
+            "parcels": orjson.dumps(cmd.parcels).decode(), "status": "booking", "tracking_number": None,
+            "deadline_at": None, "carrier_id": None, "tried_carriers": list(cmd.excluded_carriers)}
+
+
+async def insert(conn: asyncpg.Connection, shipment: dict[str, Any]) -> bool:
+    """False (and nothing written) if the shipment was booked before. In a batch, written when it ends."""
+    if (rows := rowbatch.current(conn, "shipments")) is not None:
+        return await rows.insert(shipment)
+    return bool(await conn.fetchval(
         "INSERT INTO shipments (shipment_id, order_id, location_id, service_level, ship_to, parcels, status, "
-        "tried_carriers) VALUES ($1, $2, $3, $4, $5, $6, 'booking', $7) ON CONFLICT DO NOTHING RETURNING *",
-        cmd.shipment_id, cmd.order_id, cmd.location_id, cmd.service_level, cmd.ship_to.model_dump_json(),
-        orjson.dumps(cmd.parcels).decode(), cmd.excluded_carriers)
+        "tried_carriers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING true",
+        *(shipment[c] for c in ("shipment_id", "order_id", "location_id", "service_level", "ship_to", "parcels",
+                                "status", "tried_carriers"))))
 
 
 async def lock(conn: asyncpg.Connection, shipment_id: str) -> Mapping[str, Any] | None:
@@ -37,7 +52,12 @@ async def lock(conn: asyncpg.Connection, shipment_id: str) -> Mapping[str, Any] 
 
 async def booking_sent(conn: asyncpg.Connection, shipment_id: str, carrier_id: str, answer_within_s: int) -> None:
     if (rows := rowbatch.current(conn, "shipments")) is not None:
-        await rows.settle(shipment_id)
+        row = await rows.lock(shipment_id)
+        assert row is not None, shipment_id
+        rows.update(shipment_id, status="booking", tracking_number=row["tracking_number"],
+                    deadline_at=datetime.now(UTC) + timedelta(seconds=answer_within_s), carrier_id=carrier_id,
+                    tried_carriers=[*row["tried_carriers"], carrier_id])
+        return
     await conn.execute(
         "UPDATE shipments SET carrier_id = $2, tried_carriers = array_append(tried_carriers, $2), status = 'booking', "
         "deadline_at = now() + make_interval(secs => $3), updated_at = now() WHERE shipment_id = $1",
@@ -55,7 +75,7 @@ async def set_status(conn: asyncpg.Connection, shipment_id: str, status: str, tr
         row = await rows.lock(shipment_id)
         assert row is not None, shipment_id
         rows.update(shipment_id, status=status, tracking_number=tracking_number or row["tracking_number"],
-                    deadline_at=None)
+                    deadline_at=None, carrier_id=row["carrier_id"], tried_carriers=row["tried_carriers"])
         return
     await conn.execute(
         "UPDATE shipments SET status = $2, tracking_number = coalesce($3, tracking_number), deadline_at = NULL, "
