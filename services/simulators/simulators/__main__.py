@@ -11,7 +11,9 @@ import asyncio
 import os
 import random
 import signal
+import time
 from collections import defaultdict
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -59,15 +61,23 @@ class Offsets:
         return {tp: min(self.in_flight[tp]) if self.in_flight[tp] else last + 1 for tp, last in self.seen.items()}
 
 
+# The replies of the request being answered that were handed to the producer and not yet acknowledged.
+_unacked: ContextVar[list[asyncio.Future[object]]] = ContextVar("unacked")
+
+
 class Partners:
     def __init__(self, producer: AIOKafkaProducer, delay: float, failure_rate: float, rng: random.Random) -> None:
         self.producer, self.delay, self.failure_rate, self.rng = producer, delay, failure_rate, rng
         self.packed: set[str] = set()
 
     async def reply(self, topic: str, key: str, message: Message) -> None:
-        if self.delay:
-            await asyncio.sleep(self.delay * self.rng.uniform(0.5, 1.5))
+        """Sends one update. With no delay between steps, a request's updates leave together (in order: one
+        partition) and `answer` waits for their acknowledgements at its end."""
         headers = [(k, v.encode()) for k, v in cloudevent_headers(message, "partner-simulator").items()]
+        if not self.delay:
+            _unacked.get().append(await self.producer.send(topic, encode(message), key=key.encode(), headers=headers))
+            return
+        await asyncio.sleep(self.delay * self.rng.uniform(0.5, 1.5))
         await self.producer.send_and_wait(topic, encode(message), key=key.encode(), headers=headers)
 
     async def warehouse(self, location_id: str, body: dict[str, object]) -> None:
@@ -142,15 +152,19 @@ async def main() -> None:
 
     async def answer(record: ConsumerRecord) -> None:
         tp = TopicPartition(record.topic, record.partition)
+        unacked: list[asyncio.Future[object]] = []
+        _unacked.set(unacked)
         try:
             kind, partner = requests[record.topic]
             body = orjson.loads(record.value)
             await (partners.warehouse if kind == "warehouse" else partners.carrier)(partner, body)
+            await asyncio.gather(*unacked)
         except Exception as exc:
             log.warning("simulators.request_ignored", error=repr(exc))
         finally:
             offsets.done(tp, record.offset)
 
+    committed_at = 0.0
     try:
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=200, max_records=500)
@@ -160,8 +174,9 @@ async def main() -> None:
                     task = asyncio.create_task(answer(record))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
-            if offsets.seen:
+            if offsets.seen and time.monotonic() - committed_at > 0.2:  # a restart answers at most 0.2 s again
                 await consumer.commit(offsets.committable())
+                committed_at = time.monotonic()
     finally:
         for task in tasks:
             task.cancel()
