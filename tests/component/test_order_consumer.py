@@ -1,4 +1,4 @@
-"""The order service reads its inbound topic and the saga's replies with one consumer: a bad order is answered
+"""The order service reads its inbound topic and the inventory's replies with one consumer: a bad order is answered
 with `rejected` on the inbound topic only; the same bytes on a reply topic are only dead-lettered."""
 
 from __future__ import annotations

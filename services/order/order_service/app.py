@@ -11,19 +11,27 @@ from shared.consume import Subscription
 from shared.handling import bind
 from shared.service import Deps, ServiceRuntime
 
-REPLY_TOPICS = (topics.INVENTORY_REPLIES, topics.FULFILLMENT_EVENTS, topics.SHIPPING_EVENTS)
+TRACKING_TOPICS = (topics.FULFILLMENT_EVENTS, topics.SHIPPING_EVENTS)
 
 
 def subscriptions(deps: Deps) -> list[Subscription]:
-    """One consumer for the inbound topic and every reply that moves a saga (group `order.saga`). Until 2026-11 the
-    inbound topic and the replies had groups of their own (the replies first one per topic, then
-    `order.saga-replies`): it starts where they stopped."""
+    """Two consumers. `order.saga` reads what starts an order and the inventory's replies: the path to `released`,
+    which a placed order travels at once. `order.tracking` reads the fulfillment and shipping events that follow
+    it, several per order: in a consumer of their own, an order on its way to `released` no longer waits for the
+    transactions that record how others are packed and carried (both lock the orders they touch in id order).
+
+    Until 2026-11 the inbound topic and the replies had groups of their own (the replies first one per topic, then
+    `order.saga-replies`), then `order.saga` read all four: each group starts where those stopped."""
     replies = bind(deps, REPLIES)
     return [
-        Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name, *(t.name for t in REPLY_TOPICS)),
+        Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name, topics.INVENTORY_REPLIES.name),
                      bind(deps, INBOUND), on_invalid=partial(rejected_invalid, deps), batch=batch,
-                     by_topic={t.name: replies for t in REPLY_TOPICS}, also=REPLY_TOPICS, group_name="saga",
-                     replaces=(topics.ORDERS_INBOUND.name, *(t.name for t in REPLY_TOPICS), "saga-replies")),
+                     by_topic={topics.INVENTORY_REPLIES.name: replies}, also=(topics.INVENTORY_REPLIES,),
+                     group_name="saga", replaces=(topics.ORDERS_INBOUND.name, topics.INVENTORY_REPLIES.name,
+                                                  "saga-replies")),
+        Subscription(topics.FULFILLMENT_EVENTS, tuple(t.name for t in TRACKING_TOPICS), replies, batch=batch,
+                     also=TRACKING_TOPICS, group_name="tracking",
+                     replaces=(*(t.name for t in TRACKING_TOPICS), "saga-replies", "saga")),
     ]
 
 
