@@ -52,6 +52,7 @@ class Subscription:
     also: tuple[Topic, ...] = ()
     group_name: str | None = None  # the consumer group's suffix; the topic's name by default
     replaces: tuple[str, ...] = ()  # groups (suffixes) this one took over from: it starts where they stopped
+    urgent: bool = False  # on an order's way to `released` (or feeding one that is): small batches wait less to grow
 
     def handlers_for(self, topic: str) -> Mapping[str, Handler]:
         return self.by_topic.get(topic, self.handlers)

@@ -130,9 +130,12 @@ class ServiceRuntime:
     def _subscribe(self, broker: KafkaBroker, policy: ConsumePolicy, sub: Subscription) -> None:
         """One batch subscriber (one consumer) per subscription, however many topics it names: each fetch is
         handled in one transaction (every partition's records in order; `handle_batch` falls back to one by one
-        when that fails), then its offsets are committed. A batch smaller than the most a fetch may bring waits
-        `consume_linger_ms` for more first: a few ms per hop buy far fewer transactions at moderate load."""
-        linger, most = self.settings.consume_linger_ms / 1000, self.settings.consume_batch_size
+        when that fails), then its offsets are committed. A batch smaller than the most a fetch may bring waits for
+        more first: a few ms per hop buy far fewer transactions at moderate load. `consume_linger_ms` where a
+        customer waits for the order to be released (`Subscription.urgent`), `consume_patient_linger_ms` elsewhere:
+        fewer, fuller transactions there leave the machine to the orders on their way."""
+        linger = (self.settings.consume_linger_ms if sub.urgent else self.settings.consume_patient_linger_ms) / 1000
+        most = self.settings.consume_batch_size
 
         @broker.subscriber(*sub.names, group_id=f"{self.name}.{sub.group}", auto_offset_reset="earliest",
                            ack_policy=AckPolicy.MANUAL, batch=True, max_records=self.settings.consume_batch_size,

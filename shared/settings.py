@@ -29,7 +29,8 @@ class Settings(BaseSettings):
     simulate_partners: str = "all"
     log_level: str = "INFO"
     consume_batch_size: int = 200
-    consume_linger_ms: int = 10
+    consume_linger_ms: int = 10  # how long a small batch waits to grow on an order's way to `released`
+    consume_patient_linger_ms: int = 50  # and everywhere else (a subscription not marked `urgent`)
     db_pool_size: int = 12
     consume_max_attempts: int = 3
     consume_backoff_ms: int = 200

@@ -3,6 +3,7 @@ message ids that grow with time."""
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from pathlib import Path
 from unittest.mock import patch
@@ -15,7 +16,9 @@ from contracts.base import new_id
 from contracts.inventory import StockLevelChanged, StockLow
 from contracts.order import OrderStatusChanged
 from shared import settings
+from shared.network import load_network
 from shared.outbox import Outbox, latest_only
+from shared.service import Deps
 
 pytestmark = pytest.mark.unit
 
@@ -72,3 +75,16 @@ def test_message_ids_are_uuid7_and_a_later_millisecond_sorts_later(ms: int) -> N
     assert len(earlier) == 50
     assert all(uuid.UUID(i).version == 7 and uuid.UUID(i).variant == uuid.RFC_4122 for i in {*earlier, later})
     assert later > max(earlier)
+
+
+def test_only_the_consumers_on_an_orders_way_to_released_are_urgent():
+    """Those wait `consume_linger_ms` for a batch to grow; every other waits longer, for fuller transactions."""
+    deps = Deps("any", settings.get_settings(), None, OUTBOX,  # type: ignore[arg-type]
+                load_network(settings.get_settings().network_file))
+    urgent: dict[str, bool] = {}
+    for service in ("order", "inventory", "fulfillment", "shipping", "notification"):
+        app = importlib.import_module(f"{service}_service.app")
+        urgent |= {f"{service}.{sub.group}": sub.urgent for sub in app.subscriptions(deps)}
+    assert {group for group, is_urgent in urgent.items() if is_urgent} == {
+        "order.saga", "inventory.oms.internal.inventory.commands.v1", "notification.oms.orders.inbound.v1"}
+    assert len(urgent) == 8, urgent

@@ -16,7 +16,7 @@ def subscriptions(deps: Deps) -> list[Subscription]:
         Subscription(topics.INVENTORY_ADJUSTMENTS, (topics.INVENTORY_ADJUSTMENTS.name,), bind(deps, HANDLERS_ADJUSTMENTS),
                      batch=batch),
         Subscription(topics.INVENTORY_COMMANDS, (topics.INVENTORY_COMMANDS.name,), bind(deps, HANDLERS_COMMANDS),
-                     batch=command_batch),
+                     batch=command_batch, urgent=True),
     ]
 
 

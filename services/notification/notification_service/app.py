@@ -14,8 +14,9 @@ from shared.service import Deps, ServiceRuntime
 
 def subscriptions(deps: Deps) -> list[Subscription]:
     return [
+        # urgent: the contacts must be known before the order's first events are read (or those wait and retry)
         Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name,), bind(deps, INBOUND),
-                     dead_letter_invalid=False, batch=batch),
+                     dead_letter_invalid=False, batch=batch, urgent=True),
         Subscription(topics.ORDERS_EVENTS, (topics.ORDERS_EVENTS.name,), bind(deps, EVENTS), batch=batch),
     ]
 

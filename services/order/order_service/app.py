@@ -28,7 +28,7 @@ def subscriptions(deps: Deps) -> list[Subscription]:
                      bind(deps, INBOUND), on_invalid=partial(rejected_invalid, deps), batch=batch,
                      by_topic={topics.INVENTORY_REPLIES.name: replies}, also=(topics.INVENTORY_REPLIES,),
                      group_name="saga", replaces=(topics.ORDERS_INBOUND.name, topics.INVENTORY_REPLIES.name,
-                                                  "saga-replies")),
+                                                  "saga-replies"), urgent=True),
         Subscription(topics.FULFILLMENT_EVENTS, tuple(t.name for t in TRACKING_TOPICS), replies, batch=batch,
                      also=TRACKING_TOPICS, group_name="tracking",
                      replaces=(*(t.name for t in TRACKING_TOPICS), "saga-replies", "saga")),
