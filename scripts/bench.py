@@ -1,6 +1,8 @@
 """`make bench`: how fast and at what cost, on this machine, with its own limits measured in the same run.
 
-Starts the stack and every service with the simulators at zero delay (unless running), seeds stock, then:
+Starts the stack and every service with the simulators at zero delay (unless running), seeds stock, sends a
+warm-up of orders that is not measured (a broker that just started runs its code interpreted until the JIT has
+compiled it: the first burst on it was up to twice as slow), then:
 1. burst: N orders as fast as the producer can; orders/s from placement to `released` and to `delivered`;
 2. steady: a fixed rate for a while; latency from submission to accepted/reserved/released/delivered;
 3. limits: a plain aiokafka producer and consumer, and small asyncpg transactions, on the same servers;
@@ -200,9 +202,12 @@ async def db_limit(settings: Settings, seconds: float = 5.0, clients: int = 8) -
 
 
 async def measure(settings: Settings, burst: int, steady_rate: float | None, steady_s: float,
-                  instances: int) -> dict[str, Any]:
+                  instances: int, warmup: int) -> dict[str, Any]:
     run = workload.new_run_id()
-    await demo.seed_stock(settings, run, burst * 4)
+    await demo.seed_stock(settings, run, (burst + warmup) * 4)
+    if warmup:
+        console.print(f"warm-up: {warmup} orders, not measured")
+        await phase(settings, f"{run}W", run, warmup, None, timeout=600)
     procs = oms_processes(settings, instances)
     cpu_before, kafka_before, db_before = cpu_seconds(procs), await kafka_offsets(settings), await db_commits(settings)
     console.print(f"burst: {burst} orders")
@@ -223,6 +228,7 @@ async def measure(settings: Settings, burst: int, steady_rate: float | None, ste
                   tx_per_s / tx_per_order)
     return {
         "when": datetime.now(UTC).isoformat(), "cores": os.cpu_count(), "commit": git_commit(), "instances": instances,
+        "warmup_orders": warmup,
         "burst": burst_result, "steady": steady,
         "limits": {**kafka, "db_tx_per_s": tx_per_s, "orders_per_s_allowed": allowed,
                    "fraction_of_limit": burst_result["delivered_per_s"] / allowed},
@@ -297,7 +303,8 @@ def chart(result: dict[str, Any], path: Path) -> None:
     fig.savefig(path)
 
 
-def main(burst: int = 5000, steady_rate: float = 0, steady_seconds: float = 60, instances: int = 1) -> None:
+def main(burst: int = 5000, steady_rate: float = 0, steady_seconds: float = 60, instances: int = 1,
+         warmup: int = 2000) -> None:
     settings = get_settings()
     stack = Stack(settings)
     was_up = port_open(settings.kafka_port) and port_open(settings.postgres_port)
@@ -307,7 +314,7 @@ def main(burst: int = 5000, steady_rate: float = 0, steady_seconds: float = 60, 
                                              "OMS_NOTIFY_SENDER": "log"}, instances)
     try:
         processes.wait_started(settings, started)
-        result = asyncio.run(measure(settings, burst, steady_rate or None, steady_seconds, instances))
+        result = asyncio.run(measure(settings, burst, steady_rate or None, steady_seconds, instances, warmup))
     finally:
         processes.stop_all(settings, started)
         if not was_up:

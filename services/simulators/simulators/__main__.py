@@ -40,6 +40,7 @@ from contracts.partners import (
 from shared.logging import configure_logging, log
 from shared.messaging import cloudevent_headers, encode
 from shared.network import load_network
+from shared.service import freeze_startup_objects
 from shared.settings import get_settings
 
 
@@ -148,7 +149,8 @@ async def main() -> None:
     partners = Partners(producer, float(os.environ.get("OMS_SIM_DELAY_MS", "300")) / 1000,
                         float(os.environ.get("OMS_SIM_FAILURE_RATE", "0")), random.Random(os.environ.get("OMS_SIM_SEED")))
     offsets, tasks = Offsets(), set()
-    log.warning("simulators.started", locations=locations, carriers=carriers)  # shown at every log level
+    log.warning("simulators.started", locations=locations, carriers=carriers,  # shown at every log level
+                frozen_objects=freeze_startup_objects())
 
     async def answer(record: ConsumerRecord) -> None:
         tp = TopicPartition(record.topic, record.partition)
