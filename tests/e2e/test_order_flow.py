@@ -15,9 +15,17 @@ pytestmark = pytest.mark.e2e
 ORDERS = 120
 
 
+async def order_row_updates(oms) -> tuple[int, int]:
+    """Rewrites of order rows so far, and how many of them were HOT (in place, no index touched)."""
+    row = await oms.orders_db.fetchrow("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = "
+                                       "'orders'")
+    return row["n_tup_upd"], row["n_tup_hot_upd"]
+
+
 async def test_orders_from_every_channel_are_delivered(oms, mix):
     await oms.seed(ORDERS)
     before = await stock_levels(oms.inventory, oms.run)
+    updates_before, hot_before = await order_row_updates(oms)
     orders = workload.orders(oms.run, ORDERS, mix)
     assert {o["channel"] for o in orders} == {c for c, _ in workload.CHANNELS}
     watch = await oms.watch()
@@ -63,4 +71,9 @@ async def test_orders_from_every_channel_are_delivered(oms, mix):
             expected[(oid, "delivered", shipment["shipment_id"])] = 1
     sent = await eventually(notifications, lambda c: len(c) >= len(expected), "every notification sent", timeout=60)
     assert dict(sent) == expected
+
+    # each step of a saga rewrites the order's row: most of them in place, touching no index
+    updates, hot = await eventually(lambda: order_row_updates(oms), lambda c: c[0] - updates_before >= 2 * ORDERS,
+                                    "the order rows' updates counted")
+    assert hot - hot_before >= (updates - updates_before) / 3, (updates - updates_before, hot - hot_before)
     print(f"channels: {Counter(o['channel'] for o in orders)}; split orders: {len(split_orders)}")
