@@ -11,7 +11,7 @@ import pytest
 
 from contracts.base import Message
 from shared import inbox
-from shared.outbox import TAKE, Outbox, relay_session
+from shared.outbox import TAKE, Outbox, OutboxRelay, relay_session
 from shared.settings import get_settings
 from shared.stack import Stack
 from tests.conftest import service_process
@@ -104,3 +104,28 @@ async def test_the_claim_walks_the_id_index_when_the_outbox_looks_empty(test_db:
             f"EXPLAIN {TAKE.replace('$1', '500').replace('$2::bigint[]', 'ARRAY[1, 2]::bigint[]')}"))
         await conn.execute("RESET ALL")
     assert "Index Scan using outbox_pkey" in plan and "Seq Scan on outbox " not in plan and "Sort" not in plan, plan
+
+
+class Padded(Numbered):
+    type: str = "test.padded"
+    pad: str
+
+
+async def test_a_round_larger_than_a_producer_batch_goes_in_several_in_order(stack: Stack, test_db: asyncpg.Pool):
+    """500 rows of 2 KB for one key: one partition, four times a producer batch (256 KB); all sent, in id order."""
+    topic = f"test.relay.big.{uuid.uuid4().hex[:8]}"
+    await create_topic(topic, partitions=3)
+    await test_db.execute("DELETE FROM outbox")
+    async with test_db.acquire() as conn, conn.transaction():
+        await Outbox("test").add_many(conn, [(topic, "k", Padded(key="k", seq=i, pad="x" * 2000)) for i in range(500)])
+    relay = OutboxRelay(get_settings().database_for("test"), "test", get_settings().kafka_bootstrap, batch_size=500)
+    try:
+        async with test_db.acquire() as conn:
+            assert await relay.relay_once(conn) == 500
+            assert await relay.relay_once(conn, read=False) == 0  # the round's rows deleted
+    finally:
+        await relay.close()
+    records = await read_topic(topic, timeout=60)
+    assert len({r.partition for r in records}) == 1
+    assert [orjson.loads(r.value)["seq"] for r in records] == list(range(500))
+    assert await test_db.fetchval("SELECT count(*) FROM outbox WHERE message_type = 'test.padded'") == 0
