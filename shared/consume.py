@@ -90,7 +90,7 @@ class ConsumePolicy:
         except InvalidMessage as invalid:
             if sub.dead_letter_invalid:
                 await self.dead_letter(record, invalid.reason, attempts=1)
-                if sub.on_invalid is not None and not any(t.matches(record.topic) for t in sub.also):
+                if sub.on_invalid is not None and sub.topic.matches(record.topic):
                     await self._retry_transient(partial(sub.on_invalid, invalid, record))
             return None
         handling.set((record, message))

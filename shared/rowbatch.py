@@ -108,12 +108,7 @@ class Rows:
             raise RuntimeError(f"{self.table}: some of {len(keys)} new rows already existed")
 
     async def _insert(self, rows: list[dict[str, Any]]) -> int:
-        names = list(self.inserts)
-        inserted = await self.conn.fetch(
-            f"INSERT INTO {self.table} ({', '.join(names)}) SELECT {', '.join(_value(c, self.inserts[c]) for c in names)} "
-            f"FROM unnest({_arrays(names, self.inserts, 1)}) AS v({', '.join(names)}) "
-            f"ON CONFLICT DO NOTHING RETURNING {self.key}", *_columns(rows, names, self.inserts))
-        return len(inserted)
+        return await insert_rows(self.conn, self.table, self.key, self.inserts, rows)
 
     async def _write(self, keys: list[str]) -> None:
         names = list(self.columns)
@@ -122,6 +117,18 @@ class Rows:
             f"updated_at = now() FROM unnest($1::text[], {_arrays(names, self.columns, 2)}) "
             f"AS v({self.key}, {', '.join(names)}) WHERE t.{self.key} = v.{self.key}",
             keys, *_columns([self.rows[k] for k in keys], names, self.columns))
+
+
+async def insert_rows(conn: asyncpg.Connection, table: str, key: str, types: Mapping[str, str],
+                      rows: list[dict[str, Any]]) -> int:
+    """These rows (the columns in `types`, with their SQL types) in one statement; those whose key exists are left
+    alone. Returns how many were inserted."""
+    names = list(types)
+    inserted = await conn.fetch(
+        f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(_value(c, types[c]) for c in names)} "
+        f"FROM unnest({_arrays(names, types, 1)}) AS v({', '.join(names)}) "
+        f"ON CONFLICT DO NOTHING RETURNING {key}", *_columns(rows, names, types))
+    return len(inserted)
 
 
 # A text[] column travels as JSON (unnest would flatten an array of arrays) and is turned back into an array.

@@ -28,11 +28,7 @@ async def insert(conn: asyncpg.Connection, fulfillment_id: str, order_id: str, l
            "invoice": invoice.model_dump_json(), "ship_by": ship_by, "deadline_at": deadline_at}
     if (rows := rowbatch.current(conn, "fulfillments")) is not None:
         return await rows.insert(row)
-    return bool(await conn.fetchval(
-        "INSERT INTO fulfillments (fulfillment_id, order_id, location_id, status, lines, invoice, ship_by, deadline_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING true",
-        *(row[c] for c in ("fulfillment_id", "order_id", "location_id", "status", "lines", "invoice", "ship_by",
-                           "deadline_at"))))
+    return await rowbatch.insert_rows(conn, "fulfillments", "fulfillment_id", NEW, [row]) == 1
 
 
 def batch(conn: asyncpg.Connection, fulfillment_ids: list[str]) -> AbstractAsyncContextManager[rowbatch.Rows]:

@@ -37,11 +37,7 @@ async def insert(conn: asyncpg.Connection, shipment: dict[str, Any]) -> bool:
     """False (and nothing written) if the shipment was booked before. In a batch, written when it ends."""
     if (rows := rowbatch.current(conn, "shipments")) is not None:
         return await rows.insert(shipment)
-    return bool(await conn.fetchval(
-        "INSERT INTO shipments (shipment_id, order_id, location_id, service_level, ship_to, parcels, status, "
-        "tried_carriers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING true",
-        *(shipment[c] for c in ("shipment_id", "order_id", "location_id", "service_level", "ship_to", "parcels",
-                                "status", "tried_carriers"))))
+    return await rowbatch.insert_rows(conn, "shipments", "shipment_id", NEW, [shipment]) == 1
 
 
 async def lock(conn: asyncpg.Connection, shipment_id: str) -> Mapping[str, Any] | None:
