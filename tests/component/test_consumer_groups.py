@@ -1,15 +1,17 @@
-"""A consumer group that replaces others starts where they stopped, once, and then keeps its own offsets."""
+"""A consumer group that replaces others starts where they stopped, once, and then keeps its own offsets; a batch
+commits the partitions it read, not every partition the consumer holds."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
-from shared.kafka_tools import adopt_offsets
+from shared.kafka_tools import adopt_offsets, commit_handled
 from shared.settings import get_settings
 from tests.support.kafka import create_topic
 
@@ -51,3 +53,33 @@ async def test_a_merged_consumer_group_starts_where_the_groups_it_replaces_stopp
     await commit(merged, {TopicPartition(a, 0): 9})  # the merged group moves on: a later start keeps its offsets
     assert await adopt_offsets(get_settings().kafka_bootstrap, merged, old, (a, b)) == 0
     assert (await committed(merged))[TopicPartition(a, 0)] == 9
+
+
+async def test_a_handled_batch_commits_only_the_partitions_it_read(stack) -> None:
+    topic, group = f"test.commits.{uuid.uuid4().hex[:8]}", f"commits-{uuid.uuid4().hex[:8]}"
+    await create_topic(topic, partitions=4)
+    producer = AIOKafkaProducer(bootstrap_servers=get_settings().kafka_bootstrap)
+    await producer.start()
+    try:
+        for n in range(3):
+            await producer.send_and_wait(topic, f"m{n}".encode(), partition=2)
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=get_settings().kafka_bootstrap, group_id=group,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        records: list[ConsumerRecord] = []
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(records) < 3 and asyncio.get_running_loop().time() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                records.extend(batch)
+        assert len(records) == 3, f"read {len(records)} of 3 records"
+        assert len(consumer.assignment()) == 4  # it holds all four partitions, three of them empty
+
+        await commit_handled(consumer, records[:2])
+        assert await committed(group) == {TopicPartition(topic, 2): 2}
+        await commit_handled(consumer, records[2:])
+        assert await committed(group) == {TopicPartition(topic, 2): 3}
+    finally:
+        await consumer.stop()

@@ -43,14 +43,14 @@ async def test_reservations_in_one_batch_publish_the_levels_each_leaves(request,
         for future in futures:
             await future
 
-        async def replies() -> list[dict]:
+        async def replies() -> list[dict]:  # other tests leave bad messages there on purpose: no order id
             return [body for r in await read_topic(topics.INVENTORY_REPLIES.name, timeout=120)
-                    if (body := orjson.loads(r.value))["order_id"].startswith(f"o-{sku}-")]
+                    if str((body := orjson.loads(r.value)).get("order_id")).startswith(f"o-{sku}-")]
         found = await eventually(replies, lambda rs: len(rs) == 3, "three replies")
         assert sorted(r["type"] for r in found) == ["inventory.stock_reserved"] * 3
         assert await db.fetchval("SELECT reserved FROM stock WHERE sku = $1", sku) == 3
         levels = [body for r in await read_topic(topics.INVENTORY_EVENTS.name, timeout=120)
-                  if (body := orjson.loads(r.value))["sku"] == sku and body["type"] == "stock.level_changed"]
+                  if (body := orjson.loads(r.value)).get("sku") == sku and body.get("type") == "stock.level_changed"]
         assert [(lv["reserved"], lv["available"]) for lv in levels][-1] == (3, 0), levels
         assert [lv["reserved"] for lv in levels] == sorted(lv["reserved"] for lv in levels), levels
     finally:
