@@ -7,6 +7,7 @@ import contextlib
 import gc
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from aiokafka.structs import ConsumerRecord
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 
+from shared import inbox, pollers
 from shared.consume import ConsumePolicy, Subscription
 from shared.db import create_pool, migrate
 from shared.kafka_tools import adopt_offsets, commit_handled
@@ -88,7 +90,7 @@ class ServiceRuntime:
         @app.after_startup
         async def start_background() -> None:
             await dlq_producer.start()
-            self._tasks = [asyncio.create_task(relay.run())]
+            self._tasks = [asyncio.create_task(relay.run()), asyncio.create_task(self._prune_inbox(pool))]
             self._tasks += [asyncio.create_task(job(deps)) for job in self.background]
             log.warning("service.started", subscriptions=len(broker.subscribers),  # shown at every log level
                         frozen_objects=freeze_startup_objects())
@@ -111,6 +113,18 @@ class ServiceRuntime:
                                               tuple(f"{self.name}.{old}" for old in sub.replaces), sub.names)
                 log.info("consume.offsets_adopted", group=sub.group, partitions=adopted)
         await app.run()
+
+    async def _prune_inbox(self, pool: asyncpg.Pool, rows_a_round: int = 5000) -> None:
+        """Every `inbox_prune_interval_s`, forgets the messages handled more than `inbox_retention_hours` ago, a
+        round of `rows_a_round` after another until none is left."""
+        older_than = timedelta(hours=self.settings.inbox_retention_hours)
+
+        async def prune(conn: asyncpg.Connection) -> int:
+            pruned = await inbox.prune(conn, older_than, rows_a_round)
+            if pruned:
+                log.info("inbox.pruned", rows=pruned, older_than_hours=self.settings.inbox_retention_hours)
+            return pruned
+        await pollers.every(pool, self.settings.inbox_prune_interval_s, prune, "inbox.prune", busy=rows_a_round)
 
     async def _wait_for_broker(self, timeout: float = 120.0) -> None:
         """A service (re)started while the broker is down waits for it, as it does for the database."""

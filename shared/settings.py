@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     consume_max_attempts: int = 3
     consume_backoff_ms: int = 200
     relay_batch_size: int = 500
+    # how long an inbox remembers a handled message: longer than the broker keeps a topic (7 days), so even a
+    # consumer group reset to the start of a topic finds every message it re-reads already handled
+    inbox_retention_hours: float = 192
+    inbox_prune_interval_s: float = 300
     relay_poll_interval_ms: int = 1000
     database_socket: bool = True  # reach a PostgreSQL on this machine through its Unix socket when it has one
 
