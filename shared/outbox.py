@@ -20,12 +20,18 @@ from contracts.base import Message
 from shared.logging import log
 from shared.messaging import cloudevent_headers, encode
 
-# One round trip: the rows, and a wake-up for the relay (delivered when the transaction commits).
-INSERT = """WITH added AS (
-                INSERT INTO outbox (topic, key, message_id, message_type, payload, headers)
-                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[])
-                RETURNING 1)
-            SELECT pg_notify($7, '')"""
+
+def added(first: int) -> str:
+    """The rows (parameters `first`..`first`+5, column by column) and a wake-up for the relay (`first`+6, delivered
+    when the transaction commits) as two CTEs; `outbox_woken` runs only where the statement reads it."""
+    p = [f"${n}" for n in range(first, first + 7)]
+    return (f"outbox_added AS (INSERT INTO outbox (topic, key, message_id, message_type, payload, headers) "
+            f"SELECT * FROM unnest({p[0]}::text[], {p[1]}::text[], {p[2]}::text[], {p[3]}::text[], {p[4]}::bytea[], "
+            f"{p[5]}::jsonb[]) RETURNING 1), outbox_woken AS (SELECT pg_notify({p[6]}, ''))")
+
+
+# One round trip: the rows, and the wake-up.
+INSERT = f"WITH {added(1)} SELECT count(*) FROM outbox_woken"
 # One statement a round: the rows the last round published go, the next ones are read (publish, then delete: a
 # crash in between re-sends a round, which the inbox absorbs).
 TAKE = """WITH published AS (DELETE FROM outbox WHERE id = ANY($2::bigint[]))
@@ -61,15 +67,18 @@ class Outbox:
         await self._insert(conn, items)
 
     async def _insert(self, conn: asyncpg.Connection, items: list[tuple[str, str | None, Message]]) -> None:
-        if not items:
-            return
+        if items:
+            await conn.execute(INSERT, *self._columns(items))
+
+    def _columns(self, items: list[tuple[str, str | None, Message]]) -> list[object]:
+        """The parameters of `added`: the rows column by column, then the relay's channel."""
         columns: list[list[object]] = [[], [], [], [], [], []]
         for topic, key, message in items:
             headers = orjson.dumps(cloudevent_headers(message, self.service)).decode()
             for column, value in zip(columns, (topic, key, message.id, message.type, encode(message), headers),
                                      strict=True):
                 column.append(value)
-        await conn.execute(INSERT, *columns, channel(self.service))
+        return [*columns, channel(self.service)]
 
 
 # Rows added inside `one_insert` wait here (per task) and go to the table in one statement, in the order added.
@@ -79,7 +88,8 @@ _pending: contextvars.ContextVar[tuple[asyncpg.Connection, list[tuple[Outbox, An
 
 @contextlib.asynccontextmanager
 async def one_insert(conn: asyncpg.Connection) -> AsyncIterator[None]:
-    """Within a unit of work, every `add` on this connection becomes one INSERT at the end (before the commit).
+    """Within a unit of work, every `add` on this connection becomes one INSERT at the end (before the commit), or
+    part of the unit's last statement where that statement `carries` them.
 
     A message type that declares `latest_only` (a state snapshot, e.g. a stock level) is sent once per unit of work
     and those fields: its last value, where it was last added.
@@ -87,14 +97,42 @@ async def one_insert(conn: asyncpg.Connection) -> AsyncIterator[None]:
     token = _pending.set((conn, []))
     try:
         yield
-        pending = _pending.get()
-        by_outbox: dict[Outbox, list[tuple[str, str | None, Message]]] = {}
-        for outbox, item in latest_only(pending[1] if pending else []):
-            by_outbox.setdefault(outbox, []).append(item)
-        for outbox, items in by_outbox.items():
+        for outbox, items in _by_outbox(conn).items():
             await outbox._insert(conn, items)
     finally:
         _pending.reset(token)
+
+
+def _by_outbox(conn: asyncpg.Connection) -> dict[Outbox, list[tuple[str, str | None, Message]]]:
+    """What `add` queued on this connection, taken off the queue."""
+    pending = _pending.get()
+    if pending is None or pending[0] is not conn:
+        return {}
+    queued, pending[1][:] = list(pending[1]), []
+    by_outbox: dict[Outbox, list[tuple[str, str | None, Message]]] = {}
+    for outbox, item in latest_only(queued):
+        by_outbox.setdefault(outbox, []).append(item)
+    return by_outbox
+
+
+def carried(conn: asyncpg.Connection, ctes: str, args: list[Any], result: str) -> tuple[str, list[Any]]:
+    """`WITH ctes SELECT result`, carrying what `add` has queued on this connection in the same statement (one
+    round trip fewer at the end of a batch): the rows leave the queue, the statement's result gains a last column.
+    Only for the last statement of a unit of work, after every `add`."""
+    queued = _by_outbox(conn)
+    if len(queued) != 1:  # nothing queued (or, never here, several services' outboxes): inserted on their own
+        for outbox, items in queued.items():
+            _pending_put(conn, outbox, items)
+        return f"WITH {ctes} SELECT {result}", args
+    (outbox, items), = queued.items()
+    return (f"WITH {ctes}, {added(len(args) + 1)} SELECT {result}, (SELECT count(*) FROM outbox_woken)",
+            [*args, *outbox._columns(items)])
+
+
+def _pending_put(conn: asyncpg.Connection, outbox: Outbox, items: list[tuple[str, str | None, Message]]) -> None:
+    pending = _pending.get()
+    if pending is not None and pending[0] is conn:
+        pending[1].extend((outbox, item) for item in items)
 
 
 def latest_only(pending: list[tuple[Outbox, Any]]) -> list[tuple[Outbox, Any]]:

@@ -1,5 +1,5 @@
-"""Rows of one table that a batch transaction touches: locked and read once, inserted and updated in one statement
-each at the end.
+"""Rows of one table that a batch transaction touches: locked and read once, inserted and updated at the end in one
+statement, which also carries the outbox rows the batch queued.
 
 A service's batch scope opens `locked(...)` for the ids its messages name; its store functions then ask `current`
 for the batch of their connection: inside a batch they read the cached row and queue the insert or update, outside
@@ -16,6 +16,8 @@ from typing import Any, Protocol, TypeVar
 
 import asyncpg
 import orjson
+
+from shared import outbox
 
 
 class Flushable(Protocol):
@@ -82,53 +84,51 @@ class Rows:
         self.rows[key].update(values)
         self.changed.add(key)
 
-    async def settle(self, key: str) -> None:
-        """Before a statement of its own writes this row: the queued insert or update first, and the row read again
-        later."""
-        if key in self.new:
-            await self._write_new()
-        if key in self.changed:
-            await self._write([key])
-            self.changed.discard(key)
-        self.rows.pop(key, None)
-
     async def flush(self) -> None:
-        await self._write_new()
-        if self.changed:
-            await self._write(sorted(self.changed))
-            self.changed.clear()
-
-    async def _write_new(self) -> None:
-        """The rows this batch inserted, as it has left them (so no update of them follows)."""
-        if not self.new:
+        """The batch's new rows, its updates and the outbox rows its handlers queued, in one statement."""
+        new, self.new = list(self.new), {}
+        self.changed.difference_update(new)
+        changed, self.changed = sorted(self.changed), set()
+        ctes, args = [], []
+        if new:
+            ctes.append(f"inserted AS ({_insert(self.table, self.key, self.inserts, 1)})")
+            args += _columns([self.rows[k] for k in new], list(self.inserts), self.inserts)
+        if changed:
+            ctes.append(f"updated AS ({_update(self.table, self.key, self.columns, len(args) + 1)})")
+            args += [changed, *_columns([self.rows[k] for k in changed], list(self.columns), self.columns)]
+        if not ctes:
             return
-        keys, self.new = list(self.new), {}
-        self.changed.difference_update(keys)
-        if await self._insert([self.rows[k] for k in keys]) != len(keys):  # inserted meanwhile: the batch splits
-            raise RuntimeError(f"{self.table}: some of {len(keys)} new rows already existed")
+        statement, args = outbox.carried(self.conn, ", ".join(ctes), args,
+                                         "(SELECT count(*) FROM inserted)" if new else "0")
+        found = await self.conn.fetchrow(statement, *args)
+        if new and (found is None or found[0] != len(new)):  # inserted meanwhile: the batch splits
+            raise RuntimeError(f"{self.table}: some of {len(new)} new rows already existed")
 
     async def _insert(self, rows: list[dict[str, Any]]) -> int:
         return await insert_rows(self.conn, self.table, self.key, self.inserts, rows)
-
-    async def _write(self, keys: list[str]) -> None:
-        names = list(self.columns)
-        await self.conn.execute(
-            f"UPDATE {self.table} t SET {', '.join(f'{c} = {_value(c, self.columns[c])}' for c in names)}, "
-            f"updated_at = now() FROM unnest($1::text[], {_arrays(names, self.columns, 2)}) "
-            f"AS v({self.key}, {', '.join(names)}) WHERE t.{self.key} = v.{self.key}",
-            keys, *_columns([self.rows[k] for k in keys], names, self.columns))
 
 
 async def insert_rows(conn: asyncpg.Connection, table: str, key: str, types: Mapping[str, str],
                       rows: list[dict[str, Any]]) -> int:
     """These rows (the columns in `types`, with their SQL types) in one statement; those whose key exists are left
     alone. Returns how many were inserted."""
-    names = list(types)
-    inserted = await conn.fetch(
-        f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(_value(c, types[c]) for c in names)} "
-        f"FROM unnest({_arrays(names, types, 1)}) AS v({', '.join(names)}) "
-        f"ON CONFLICT DO NOTHING RETURNING {key}", *_columns(rows, names, types))
+    inserted = await conn.fetch(_insert(table, key, types, 1), *_columns(rows, list(types), types))
     return len(inserted)
+
+
+def _insert(table: str, key: str, types: Mapping[str, str], first: int) -> str:
+    names = list(types)
+    return (f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(_value(c, types[c]) for c in names)} "
+            f"FROM unnest({_arrays(names, types, first)}) AS v({', '.join(names)}) "
+            f"ON CONFLICT DO NOTHING RETURNING {key}")
+
+
+def _update(table: str, key: str, columns: Mapping[str, str], first: int) -> str:
+    """`columns` of the rows keyed by parameter `first`, from the arrays that follow it."""
+    names = list(columns)
+    return (f"UPDATE {table} t SET {', '.join(f'{c} = {_value(c, columns[c])}' for c in names)}, "
+            f"updated_at = now() FROM unnest(${first}::text[], {_arrays(names, columns, first + 1)}) "
+            f"AS v({key}, {', '.join(names)}) WHERE t.{key} = v.{key}")
 
 
 # A text[] column travels as JSON (unnest would flatten an array of arrays) and is turned back into an array.

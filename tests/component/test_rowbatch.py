@@ -1,13 +1,17 @@
-"""A batch's new rows: seen by the handlers that follow at once, written in one statement when the batch ends."""
+"""A batch's new rows: seen by the handlers that follow at once, written in one statement when the batch ends, with
+the outbox rows the batch queued."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
 import pytest
 
-from shared import rowbatch
+from contracts.base import Message
+from shared import outbox, rowbatch
+from shared.settings import get_settings
 
 pytestmark = pytest.mark.component
 
@@ -67,3 +71,32 @@ async def test_a_row_inserted_meanwhile_fails_the_batch(test_db: asyncpg.Pool, t
                 assert await rows.insert({"id": "d", "note": None, "status": "mine", "tried": []})
                 await test_db.execute(f"INSERT INTO {table} (id, status) VALUES ('d', 'theirs')")
     assert await test_db.fetchval(f"SELECT status FROM {table} WHERE id = 'd'") == "theirs"
+
+
+class Noted(Message):
+    type: str = "test.noted"
+    note: str
+
+
+async def test_the_batch_statement_carries_the_outbox_rows_and_wakes_the_relay(test_db: asyncpg.Pool, table: str):
+    await test_db.execute(f"INSERT INTO {table} (id, status) VALUES ('e', 'open')")
+    listener = await asyncpg.connect(get_settings().database_for("test"))
+    woken = asyncio.Event()
+    await listener.add_listener(outbox.channel("rowbatch-test"), lambda *_: woken.set())
+    message = Noted(note="e closed")
+    try:
+        async with test_db.acquire() as conn, conn.transaction(), outbox.one_insert(conn):
+            async with rowbatch.locked(conn, table, "id", "*", STATUS, ["e", "f"], inserts=NEW) as rows:
+                assert await rows.insert({"id": "f", "note": None, "status": "new", "tried": []})
+                rows.update("e", status="closed", tried=[])
+                await outbox.Outbox("rowbatch-test").add(conn, "test.noted", "e", message)
+                assert await conn.fetchval("SELECT count(*) FROM outbox WHERE message_id = $1", message.id) == 0
+            # the batch has ended: its one statement wrote the rows and the outbox row (the unit of work goes on)
+            assert await conn.fetchval(f"SELECT count(*) FROM {table} WHERE id = 'f'") == 1
+            assert await conn.fetchval(f"SELECT status FROM {table} WHERE id = 'e'") == "closed"
+            assert await conn.fetchval("SELECT count(*) FROM outbox WHERE message_id = $1", message.id) == 1
+        assert await test_db.fetchval("SELECT count(*) FROM outbox WHERE message_id = $1", message.id) == 1, "once"
+        await asyncio.wait_for(woken.wait(), 30)  # the relay's wake-up, delivered at the commit
+    finally:
+        await test_db.execute("DELETE FROM outbox WHERE message_id = $1", message.id)
+        await listener.close()

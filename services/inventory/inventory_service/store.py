@@ -13,7 +13,7 @@ import asyncpg
 import orjson
 
 from inventory_service.domain import Level
-from shared import rowbatch
+from shared import outbox, rowbatch
 
 
 async def lock_level(conn: asyncpg.Connection, sku: str, location_id: str) -> Level:
@@ -66,8 +66,8 @@ class OutsideBatch(Exception):
 @dataclass
 class CommandBatch:
     """A batch of commands: the stock rows it touches locked and read once at the start, the open reservations of
-    the orders it finishes read once; reservations, levels, closed reservations and the ledger written in four
-    statements at the end. Every level written is checked against the one read, under the batch's locks."""
+    the orders it finishes read once; reservations, levels, closed reservations, the ledger and the outbox written in
+    one statement at the end. Every level written is checked against the one read, under the batch's locks."""
 
     conn: asyncpg.Connection
     skus: set[str]
@@ -83,43 +83,61 @@ class CommandBatch:
             raise OutsideBatch(f"SKUs {sorted(set(skus) - self.skus)} not locked by the batch")
 
     async def flush(self) -> None:
-        conn = self.conn
+        """One statement: new reservations and their lines, closed reservations, changed levels, the ledger, and the
+        outbox rows the batch's handlers queued (`outbox.carried`)."""
+        ctes: list[str] = []
+        args: list[Any] = []
+
+        def arrays(*columns: tuple[list[Any], str]) -> str:
+            args.extend(values for values, _ in columns)
+            return ", ".join(f"${len(args) - len(columns) + n}::{sql_type}[]"
+                             for n, (_, sql_type) in enumerate(columns, 1))
+
         if self.new:
-            await conn.execute(
-                "WITH r AS (INSERT INTO reservations (reservation_id, order_id, location_id, status) "
-                "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])) "
-                "INSERT INTO reservation_lines (reservation_id, sku, quantity) "
-                "SELECT * FROM unnest($5::text[], $6::text[], $7::int[])",
-                list(self.new), [o for o, _, _ in self.new.values()], [loc for _, loc, _ in self.new.values()],
-                [self.closed.get(rid, "open") for rid in self.new],
-                *map(list, zip(*[(rid, sku, q) for rid, (_, _, lines) in self.new.items() for sku, q in lines.items()],
-                               strict=True)))
+            ctes.append("new_reservations AS (INSERT INTO reservations (reservation_id, order_id, location_id, "
+                        "status) SELECT * FROM unnest(" + arrays(
+                            (list(self.new), "text"), ([o for o, _, _ in self.new.values()], "text"),
+                            ([loc for _, loc, _ in self.new.values()], "text"),
+                            ([self.closed.get(rid, "open") for rid in self.new], "text")) + "))")
+            lines = [(rid, sku, q) for rid, (_, _, lines) in self.new.items() for sku, q in lines.items()]
+            ctes.append("new_lines AS (INSERT INTO reservation_lines (reservation_id, sku, quantity) "
+                        "SELECT * FROM unnest(" + arrays(([r for r, _, _ in lines], "text"),
+                                                         ([sku for _, sku, _ in lines], "text"),
+                                                         ([q for _, _, q in lines], "int")) + "))")
+        checks: list[tuple[str, int, str]] = []
         older = {rid: status for rid, status in self.closed.items() if rid not in self.new}
         if older:
-            updated = await conn.fetchval(
-                "WITH u AS (UPDATE reservations r SET status = v.status FROM unnest($1::text[], $2::text[]) "
-                "AS v(id, status) WHERE r.reservation_id = v.id AND r.status = 'open' RETURNING 1) "
-                "SELECT count(*) FROM u", list(older), list(older.values()))
-            if updated != len(older):
-                raise RuntimeError("reservations closed under the batch")
+            ctes.append("closed AS (UPDATE reservations r SET status = v.status FROM unnest(" + arrays(
+                (list(older), "text"), (list(older.values()), "text")) + ") AS v(id, status) "
+                "WHERE r.reservation_id = v.id AND r.status = 'open' RETURNING 1)")
+            checks.append(("(SELECT count(*) FROM closed)", len(older), "reservations closed under the batch"))
         changed = [key for key, level in self.levels.items() if level != self.read[key]]
         if changed:
             was, now = [self.read[k] for k in changed], [self.levels[k] for k in changed]
-            updated = await conn.fetchval(
-                "WITH u AS (UPDATE stock s SET on_hand = v.on_hand, reserved = v.reserved, updated_at = now() "
-                "FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::int[], $6::int[]) "
-                "AS v(sku, loc, on_hand, reserved, was_on_hand, was_reserved) WHERE s.sku = v.sku AND "
-                "s.location_id = v.loc AND s.on_hand = v.was_on_hand AND s.reserved = v.was_reserved RETURNING 1) "
-                "SELECT count(*) FROM u", [lv.sku for lv in now], [lv.location_id for lv in now],
-                [lv.on_hand for lv in now], [lv.reserved for lv in now], [lv.on_hand for lv in was],
-                [lv.reserved for lv in was])
-            if updated != len(changed):
-                raise RuntimeError("stock changed under the batch")
+            ctes.append("levels AS (UPDATE stock s SET on_hand = v.on_hand, reserved = v.reserved, updated_at = now() "
+                        "FROM unnest(" + arrays(
+                            ([lv.sku for lv in now], "text"), ([lv.location_id for lv in now], "text"),
+                            ([lv.on_hand for lv in now], "int"), ([lv.reserved for lv in now], "int"),
+                            ([lv.on_hand for lv in was], "int"), ([lv.reserved for lv in was], "int")) + ") "
+                        "AS v(sku, loc, on_hand, reserved, was_on_hand, was_reserved) WHERE s.sku = v.sku AND "
+                        "s.location_id = v.loc AND s.on_hand = v.was_on_hand AND s.reserved = v.was_reserved "
+                        "RETURNING 1)")
+            checks.append(("(SELECT count(*) FROM levels)", len(changed), "stock changed under the batch"))
         if self.shipped:
-            await conn.execute(
-                "INSERT INTO stock_ledger (sku, location_id, kind, quantity, message_id) "
-                "SELECT x.sku, x.loc, 'shipped', -x.q, x.m FROM unnest($1::text[], $2::text[], $3::int[], $4::text[]) "
-                "AS x(sku, loc, q, m)", *map(list, zip(*self.shipped, strict=True)))
+            sku, loc, quantity, message = map(list, zip(*self.shipped, strict=True))
+            ctes.append("ledger AS (INSERT INTO stock_ledger (sku, location_id, kind, quantity, message_id) "
+                        "SELECT x.sku, x.loc, 'shipped', -x.q, x.m FROM unnest(" + arrays(
+                            (sku, "text"), (loc, "text"), (quantity, "int"), (message, "text")) + ") "
+                        "AS x(sku, loc, q, m))")
+        if not ctes:
+            return
+        statement, args = outbox.carried(self.conn, ", ".join(ctes), args,
+                                         ", ".join(check for check, _, _ in checks) or "0")
+        found = await self.conn.fetchrow(statement, *args)
+        assert found is not None
+        for n, (_, expected, problem) in enumerate(checks):
+            if found[n] != expected:
+                raise RuntimeError(problem)
 
 
 _batch: ContextVar[CommandBatch | None] = ContextVar("inventory_command_batch", default=None)

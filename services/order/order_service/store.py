@@ -16,7 +16,7 @@ import orjson
 from contracts.channels import OrderSubmitted
 from contracts.order import OrderStatusChanged
 from order_service.saga import Saga
-from shared import rowbatch
+from shared import outbox, rowbatch
 
 
 async def insert_order(conn: asyncpg.Connection, order_id: str, msg: OrderSubmitted, saga: Saga, sequence: int,
@@ -128,8 +128,8 @@ class Batch:
             return
         new = list(self.new.values())
         lines = [(order_id, n, line) for order_id, msg in self.new.items() for n, line in enumerate(msg.lines, 1)]
-        inserted = await self.conn.fetchval(
-            "WITH n AS (INSERT INTO orders (order_id, channel, external_id, placed_at, currency, customer, "
+        statement, args = outbox.carried(self.conn, (
+            "n AS (INSERT INTO orders (order_id, channel, external_id, placed_at, currency, customer, "
             "shipping_address, payment, status, saga_state, saga, sequence, deadline_at) "
             "SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[], $13::jsonb[], "
             "$14::jsonb[], $15::jsonb[], $16::text[], $17::text[], $18::jsonb[], $19::int[], $20::timestamptz[]) "
@@ -141,8 +141,7 @@ class Batch:
             "u AS (UPDATE orders o SET status = v.status, saga_state = v.state, saga = v.saga, sequence = v.sequence, "
             "deadline_at = v.deadline_at, updated_at = now() FROM unnest($26::text[], $27::text[], $28::text[], "
             "$29::jsonb[], $30::int[], $31::timestamptz[]) AS v(order_id, status, state, saga, sequence, deadline_at) "
-            "WHERE o.order_id = v.order_id) "
-            "SELECT count(*) FROM n",
+            "WHERE o.order_id = v.order_id)"), [
             *timeline_rows(self.timeline),
             list(self.new), [m.channel for m in new], [m.external_id for m in new], [m.placed_at for m in new],
             [m.currency for m in new], [m.customer.model_dump_json() for m in new],
@@ -151,7 +150,8 @@ class Batch:
             *columns([self.changed[order_id] for order_id in self.new], 5),
             [o for o, _, _ in lines], [n for _, n, _ in lines], [line.sku for _, _, line in lines],
             [line.quantity for _, _, line in lines], [Decimal(line.unit_price) for _, _, line in lines],
-            *columns([(o, *c) for o, c in self.changed.items() if o not in self.new], 6))
+            *columns([(o, *c) for o, c in self.changed.items() if o not in self.new], 6)], "(SELECT count(*) FROM n)")
+        inserted = await self.conn.fetchval(statement, *args)
         if inserted != len(new):
             raise RuntimeError(f"{len(new) - inserted} of {len(new)} new orders already existed")
 
