@@ -161,6 +161,11 @@ class NativeKafka:
         self.pid_file.unlink(missing_ok=True)
 
 
+# The first change of a page after a checkpoint writes the whole page to the WAL: compressed, the WAL per order at
+# the bench's steady rate fell from 106 to 89 KB (same CPU, same latency).
+WAL = "-c wal_compression=lz4"
+
+
 @dataclass
 class NativePostgres:
     """A PostgreSQL cluster from Debian's binaries, `initdb`'d into a data folder of the project's own."""
@@ -222,7 +227,7 @@ class NativePostgres:
                 str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.home / "postgres.log"), "-w",
                 "-t", "60", "-o",
                 f"-p {port} -k {self.home},{SOCKET_DIR} -c listen_addresses=127.0.0.1 -c max_connections=400 "
-                "-c shared_buffers=256MB", "start"), check=True, capture_output=True)
+                f"-c shared_buffers=256MB {WAL}", "start"), check=True, capture_output=True)
         asyncio.run(create_databases(self.settings))
 
     def stop(self, hard: bool = False) -> None:
