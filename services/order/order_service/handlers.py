@@ -110,7 +110,7 @@ async def order_request(deps: Deps, conn: asyncpg.Connection, msg: ChannelMessag
     row = await store.lock_order(conn, order_id)
     if row is None or row["saga"] == "{}":
         raise Unprocessable(f"no order {msg.order_key}")
-    await apply(deps, conn, row, saga.decide(saga.Saga.model_validate_json(row["saga"]), msg))
+    await apply(deps, conn, row, saga.decide(store.saga_of(row), msg))
 
 
 @transactional
@@ -119,7 +119,7 @@ async def saga_reply(deps: Deps, conn: asyncpg.Connection, msg: Message) -> None
     row = await store.lock_order(conn, order_id)
     if row is None:
         raise Unprocessable(f"no order {order_id}")
-    await apply(deps, conn, row, saga.decide(saga.Saga.model_validate_json(row["saga"]), msg))
+    await apply(deps, conn, row, saga.decide(store.saga_of(row), msg))
 
 
 def batch(conn: asyncpg.Connection, messages: list[Message]) -> AbstractAsyncContextManager[None]:

@@ -54,11 +54,18 @@ ROW = "SELECT order_id, channel, external_id, status, saga, sequence FROM orders
 
 
 async def lock_order(conn: asyncpg.Connection, order_id: str) -> Mapping[str, Any] | None:
-    """The order's row, locked until commit; in a batch, the row as the batch has left it (read once)."""
+    """The order's row, locked until commit; in a batch, the row as the batch has left it (read once; its `saga`
+    then the saga itself, not its JSON: `saga_of` reads either)."""
     batch = _batch.get()
     if batch is not None and batch.conn is conn:
         return batch.rows.get(order_id)
     return await conn.fetchrow(f"{ROW} WHERE order_id = $1 FOR UPDATE", order_id)
+
+
+def saga_of(row: Mapping[str, Any]) -> Saga:
+    """The saga of a row `lock_order` returned: parsed from its JSON, or as a batch's earlier message left it."""
+    found = row["saga"]
+    return found if isinstance(found, Saga) else Saga.model_validate_json(found)
 
 
 async def save(conn: asyncpg.Connection, order_id: str, saga: Saga, sequence: int, deadline_at: datetime | None,
@@ -96,7 +103,8 @@ async def add_timeline(conn: asyncpg.Connection, events: list[OrderStatusChanged
 
 @dataclass
 class Batch:
-    """A batch transaction's orders: read and locked once at the start, written back in one statement at the end.
+    """A batch transaction's orders: read and locked once at the start, written back in one statement at the end
+    (each saga turned into JSON once, however many of the batch's messages moved it).
 
     Handlers see no difference: `lock_order`, `insert_order` and `save` on the batch's connection go through it.
     """
@@ -104,7 +112,7 @@ class Batch:
     conn: asyncpg.Connection
     rows: dict[str, dict[str, Any]]
     new: dict[str, OrderSubmitted] = field(default_factory=dict)
-    changed: dict[str, tuple[str, str, str, int, datetime | None]] = field(default_factory=dict)
+    changed: dict[str, tuple[str, str, Saga, int, datetime | None]] = field(default_factory=dict)
     timeline: list[OrderStatusChanged] = field(default_factory=list)
 
     def insert(self, order_id: str, msg: OrderSubmitted, saga: Saga, sequence: int, deadline_at: datetime | None,
@@ -118,15 +126,16 @@ class Batch:
 
     def save(self, order_id: str, saga: Saga, sequence: int, deadline_at: datetime | None,
              events: list[OrderStatusChanged]) -> None:
-        state = (saga.status or "received", saga.state, saga.model_dump_json(), sequence, deadline_at)
-        self.rows[order_id].update(status=state[0], saga=state[2], sequence=sequence)
-        self.changed[order_id] = state
+        self.rows[order_id].update(status=saga.status or "received", saga=saga, sequence=sequence)
+        self.changed[order_id] = (saga.status or "received", saga.state, saga, sequence, deadline_at)  # JSON at flush
         self.timeline.extend(events)
 
     async def flush(self) -> None:
         if not self.changed:
             return
         new = list(self.new.values())
+        changed = {order_id: (status, state, saga.model_dump_json(), sequence, deadline_at)
+                   for order_id, (status, state, saga, sequence, deadline_at) in self.changed.items()}
         lines = [(order_id, n, line) for order_id, msg in self.new.items() for n, line in enumerate(msg.lines, 1)]
         statement, args = outbox.carried(self.conn, (
             "n AS (INSERT INTO orders (order_id, channel, external_id, placed_at, currency, customer, "
@@ -147,10 +156,10 @@ class Batch:
             [m.currency for m in new], [m.customer.model_dump_json() for m in new],
             [m.shipping_address.model_dump_json() for m in new],
             [m.payment.model_dump_json() if m.payment else None for m in new],
-            *columns([self.changed[order_id] for order_id in self.new], 5),
+            *columns([changed[order_id] for order_id in self.new], 5),
             [o for o, _, _ in lines], [n for _, n, _ in lines], [line.sku for _, _, line in lines],
             [line.quantity for _, _, line in lines], [Decimal(line.unit_price) for _, _, line in lines],
-            *columns([(o, *c) for o, c in self.changed.items() if o not in self.new], 6)], "(SELECT count(*) FROM n)")
+            *columns([(o, *c) for o, c in changed.items() if o not in self.new], 6)], "(SELECT count(*) FROM n)")
         inserted = await self.conn.fetchval(statement, *args)
         if inserted != len(new):
             raise RuntimeError(f"{len(new) - inserted} of {len(new)} new orders already existed")
