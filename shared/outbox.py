@@ -104,35 +104,28 @@ async def one_insert(conn: asyncpg.Connection) -> AsyncIterator[None]:
 
 
 def _by_outbox(conn: asyncpg.Connection) -> dict[Outbox, list[tuple[str, str | None, Message]]]:
-    """What `add` queued on this connection, taken off the queue."""
+    """What `add` has queued on this connection, per outbox."""
     pending = _pending.get()
-    if pending is None or pending[0] is not conn:
-        return {}
-    queued, pending[1][:] = list(pending[1]), []
     by_outbox: dict[Outbox, list[tuple[str, str | None, Message]]] = {}
-    for outbox, item in latest_only(queued):
-        by_outbox.setdefault(outbox, []).append(item)
+    if pending is not None and pending[0] is conn:
+        for outbox, item in latest_only(pending[1]):
+            by_outbox.setdefault(outbox, []).append(item)
     return by_outbox
 
 
 def carried(conn: asyncpg.Connection, ctes: str, args: list[Any], result: str) -> tuple[str, list[Any]]:
     """`WITH ctes SELECT result`, carrying what `add` has queued on this connection in the same statement (one
-    round trip fewer at the end of a batch): the rows leave the queue, the statement's result gains a last column.
-    Only for the last statement of a unit of work, after every `add`."""
+    round trip fewer at the end of a batch): the rows leave the queue, and the statement's result gains a last
+    column. Rows added after it go in at the end of the unit of work, after these."""
     queued = _by_outbox(conn)
-    if len(queued) != 1:  # nothing queued (or, never here, several services' outboxes): inserted on their own
-        for outbox, items in queued.items():
-            _pending_put(conn, outbox, items)
+    if len(queued) != 1:  # nothing queued (or, never here, several outboxes): `one_insert` inserts them at the end
         return f"WITH {ctes} SELECT {result}", args
-    (outbox, items), = queued.items()
+    pending = _pending.get()
+    assert pending is not None
+    pending[1].clear()
+    ((outbox, items),) = queued.items()
     return (f"WITH {ctes}, {added(len(args) + 1)} SELECT {result}, (SELECT count(*) FROM outbox_woken)",
             [*args, *outbox._columns(items)])
-
-
-def _pending_put(conn: asyncpg.Connection, outbox: Outbox, items: list[tuple[str, str | None, Message]]) -> None:
-    pending = _pending.get()
-    if pending is not None and pending[0] is conn:
-        pending[1].extend((outbox, item) for item in items)
 
 
 def latest_only(pending: list[tuple[Outbox, Any]]) -> list[tuple[Outbox, Any]]:
