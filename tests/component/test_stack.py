@@ -1,12 +1,32 @@
-"""The PostgreSQL the stack starts is tuned for the OMS's write load."""
+"""The PostgreSQL the stack starts, and the schemas the services migrate, are tuned for the OMS's write load."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import asyncpg
 import pytest
+
+from order_service import store
+from shared.db import create_pool, migrate
+from shared.settings import get_settings
 
 pytestmark = pytest.mark.component
 
 
 async def test_full_page_images_in_the_wal_are_compressed(test_db: asyncpg.Pool) -> None:
     assert await test_db.fetchval("SHOW wal_compression") == "lz4"
+
+
+async def test_growing_tables_are_analyzed_seldom_and_documents_not_at_all(stack) -> None:
+    pool = await create_pool(get_settings().database_for("order"), max_size=2)
+    try:
+        await migrate(pool, Path(store.__file__).parent / "sql")
+        no_statistics = {r["attname"] for r in await pool.fetch(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attnum > 0 AND attstattarget = 0")}
+        assert no_statistics == {"saga", "customer", "shipping_address", "payment"}
+        for table in ("orders", "order_timeline", "inbox"):
+            options = await pool.fetchval("SELECT reloptions FROM pg_class WHERE oid = $1::regclass", table)
+            assert "autovacuum_analyze_scale_factor=0.5" in (options or []), (table, options)
+    finally:
+        await pool.close()
