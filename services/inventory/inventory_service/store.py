@@ -99,7 +99,7 @@ class CommandBatch:
                             (list(self.new), "text"), ([o for o, _, _ in self.new.values()], "text"),
                             ([loc for _, loc, _ in self.new.values()], "text"),
                             ([self.closed.get(rid, "open") for rid in self.new], "text")) + "))")
-            lines = [(rid, sku, q) for rid, (_, _, lines) in self.new.items() for sku, q in lines.items()]
+            lines = [(rid, sku, q) for rid, (_, _, wanted) in self.new.items() for sku, q in wanted.items()]
             ctes.append("new_lines AS (INSERT INTO reservation_lines (reservation_id, sku, quantity) "
                         "SELECT * FROM unnest(" + arrays(([r for r, _, _ in lines], "text"),
                                                          ([sku for _, sku, _ in lines], "text"),
