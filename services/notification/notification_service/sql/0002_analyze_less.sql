@@ -1,7 +1,5 @@
--- Statistics cost and buy little here: autovacuum's analyze of a large table, every time it grew by a tenth, was
--- what made the worst second of a steady run slow (p99 to released 258-296 ms with it, 198-208 ms with analyze off,
--- three runs each). Document columns nobody filters on get no statistics (a manual ANALYZE of orders: 504 -> 231 ms),
--- and tables that only grow, read by key, are analyzed when they grew by half.
+-- Why: shared/sql/0004_analyze_less.sql. Document columns nobody filters on get no statistics; tables that only
+-- grow, read by key, are analyzed when they grew by half.
 ALTER TABLE notifications ALTER COLUMN body SET STATISTICS 0, ALTER COLUMN subject SET STATISTICS 0,
     SET (autovacuum_analyze_scale_factor = 0.5);
 ALTER TABLE contacts SET (autovacuum_analyze_scale_factor = 0.5);
