@@ -1,0 +1,36 @@
+"""The partner simulators commit a partition up to its oldest unanswered request, and only when that moved."""
+
+from __future__ import annotations
+
+import pytest
+from aiokafka import TopicPartition
+
+from simulators.__main__ import Offsets
+
+pytestmark = pytest.mark.unit
+
+A, B = TopicPartition("partners.warehouse.a.requests.v1", 0), TopicPartition("partners.carrier.b.requests.v1", 1)
+
+
+def test_a_partition_is_committed_up_to_its_oldest_request_still_answered() -> None:
+    offsets = Offsets()
+    for offset in (4, 5, 6):
+        offsets.start(A, offset)
+    offsets.done(A, 5)
+    assert offsets.committable() == {A: 4}
+    offsets.done(A, 4)
+    offsets.done(A, 6)
+    assert offsets.committable() == {A: 7}
+
+
+def test_only_the_partitions_that_moved_are_committed_again() -> None:
+    offsets = Offsets()
+    offsets.start(A, 0)
+    offsets.start(B, 10)
+    offsets.done(A, 0)
+    offsets.done(B, 10)
+    offsets.mark(offsets.committable())
+    assert offsets.committable() == {}  # an idle simulator writes nothing to __consumer_offsets
+    offsets.start(B, 11)
+    offsets.done(B, 11)
+    assert offsets.committable() == {B: 12}
