@@ -162,8 +162,11 @@ class NativeKafka:
 
 
 # The first change of a page after a checkpoint writes the whole page to the WAL: compressed, the WAL per order at
-# the bench's steady rate fell from 106 to 89 KB (same CPU, same latency).
-WAL = "-c wal_compression=lz4"
+# the bench's steady rate fell from 106 to 89 KB (same CPU, same latency). And checkpoints come seldom: with the
+# default 1 GB of WAL between them, the bench's steady load (~10 MB of WAL a second) started one every ~35 s, and
+# the seconds after each start, when every page touched is written whole, had the steady phase's worst latencies
+# (400+ ms against 200-250). With 4 GB one comes every ~3 minutes at that load, and after 5 minutes when idle.
+WAL = "-c wal_compression=lz4 -c max_wal_size=4GB"
 
 
 @dataclass

@@ -18,6 +18,10 @@ async def test_full_page_images_in_the_wal_are_compressed(test_db: asyncpg.Pool)
     assert await test_db.fetchval("SHOW wal_compression") == "lz4"
 
 
+async def test_checkpoints_wait_for_4_gb_of_wal(test_db: asyncpg.Pool) -> None:
+    assert await test_db.fetchval("SHOW max_wal_size") == "4GB"
+
+
 async def test_growing_tables_are_analyzed_seldom_and_documents_not_at_all(stack) -> None:
     pool = await create_pool(get_settings().database_for("order"), max_size=2)
     try:
