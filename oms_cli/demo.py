@@ -89,8 +89,11 @@ def progress(watch: OrderWatch, total: int, elapsed: float) -> Panel:
     return Panel(table, title=f"{len(watch.latest())}/{total} orders seen, {elapsed:.0f}s")
 
 
-def percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else (values[0] if values else 0.0)
+def percentile(values: list[float], q: int) -> float:
+    """The q-th percentile (1-99) of what was seen, between the smallest and the largest value; NaN for nothing."""
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 def summary(watch: OrderWatch, placed: dict[str, datetime]) -> Group:

@@ -46,14 +46,6 @@ console = Console(width=None if Console().is_terminal else 150)
 STAGES = ("accepted", "reserved", "released", "delivered")
 
 
-def pct(values: list[float], q: int) -> float:
-    if not values:
-        return float("nan")
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
-
-
 async def submit(settings: Settings, orders: list[dict[str, Any]], rate: float | None) -> dict[str, datetime]:
     """Sends the orders (at `rate` per second, or as fast as possible); returns when each was acked."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
@@ -169,7 +161,8 @@ async def phase(settings: Settings, run: str, stock_run: str, count: int, rate: 
         for stage in STAGES:
             reached = watch.reached[stage]  # when each order's status event for `stage` was sent
             waits = [(reached[k] - sent[k]).total_seconds() * 1000 for k in reached if k in sent]
-            latency[stage] = {"p50": pct(waits, 50), "p95": pct(waits, 95), "p99": pct(waits, 99), "n": len(waits)}
+            latency[stage] = {"p50": demo.percentile(waits, 50), "p95": demo.percentile(waits, 95),
+                              "p99": demo.percentile(waits, 99), "n": len(waits)}
         return {"orders": count, "rate": rate, "submit_s": submit_s, "released_s": released_s,
                 "delivered_s": delivered_s, "released_per_s": count / released_s, "delivered_per_s": count / delivered_s,
                 "latency_ms": latency}
