@@ -59,7 +59,7 @@ class Rows:
         if key in self.rows:
             return False
         if key not in self.read:
-            if not await self._insert([row]):
+            if not await insert_rows(self.conn, self.table, self.key, self.inserts, [row]):
                 return False
         else:
             self.new[key] = None
@@ -91,10 +91,10 @@ class Rows:
         changed, self.changed = sorted(self.changed), set()
         ctes, args = [], []
         if new:
-            ctes.append(f"inserted AS ({_insert(self.table, self.key, self.inserts, 1)})")
+            ctes.append(f"inserted AS ({_insert_sql(self.table, self.key, self.inserts, 1)})")
             args += _columns([self.rows[k] for k in new], list(self.inserts), self.inserts)
         if changed:
-            ctes.append(f"updated AS ({_update(self.table, self.key, self.columns, len(args) + 1)})")
+            ctes.append(f"updated AS ({_update_sql(self.table, self.key, self.columns, len(args) + 1)})")
             args += [changed, *_columns([self.rows[k] for k in changed], list(self.columns), self.columns)]
         if not ctes:
             return
@@ -104,26 +104,23 @@ class Rows:
         if new and (found is None or found[0] != len(new)):  # inserted meanwhile: the batch splits
             raise RuntimeError(f"{self.table}: some of {len(new)} new rows already existed")
 
-    async def _insert(self, rows: list[dict[str, Any]]) -> int:
-        return await insert_rows(self.conn, self.table, self.key, self.inserts, rows)
-
 
 async def insert_rows(conn: asyncpg.Connection, table: str, key: str, types: Mapping[str, str],
                       rows: list[dict[str, Any]]) -> int:
     """These rows (the columns in `types`, with their SQL types) in one statement; those whose key exists are left
     alone. Returns how many were inserted."""
-    inserted = await conn.fetch(_insert(table, key, types, 1), *_columns(rows, list(types), types))
+    inserted = await conn.fetch(_insert_sql(table, key, types, 1), *_columns(rows, list(types), types))
     return len(inserted)
 
 
-def _insert(table: str, key: str, types: Mapping[str, str], first: int) -> str:
+def _insert_sql(table: str, key: str, types: Mapping[str, str], first: int) -> str:
     names = list(types)
     return (f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(_value(c, types[c]) for c in names)} "
             f"FROM unnest({_arrays(names, types, first)}) AS v({', '.join(names)}) "
             f"ON CONFLICT DO NOTHING RETURNING {key}")
 
 
-def _update(table: str, key: str, columns: Mapping[str, str], first: int) -> str:
+def _update_sql(table: str, key: str, columns: Mapping[str, str], first: int) -> str:
     """`columns` of the rows keyed by parameter `first`, from the arrays that follow it."""
     names = list(columns)
     return (f"UPDATE {table} t SET {', '.join(f'{c} = {_value(c, columns[c])}' for c in names)}, "

@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from shared import inbox
+from shared.settings import get_settings
 from tests.conftest import service_process
 from tests.support.poll import eventually
 
@@ -39,8 +40,6 @@ async def test_prune_forgets_only_what_was_handled_before_the_retention(test_db:
 
 
 async def test_a_running_service_prunes_its_inbox(request, processes, stack) -> None:
-    from shared.settings import get_settings
-
     pool = await asyncpg.create_pool(get_settings().database_for("inventory"), min_size=1, max_size=2)
     assert pool is not None
     consumer = f"retention-{uuid.uuid4().hex[:8]}"
