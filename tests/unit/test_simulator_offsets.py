@@ -17,10 +17,10 @@ def test_a_partition_is_committed_up_to_its_oldest_request_still_answered() -> N
     for offset in (4, 5, 6):
         offsets.start(A, offset)
     offsets.done(A, 5)
-    assert offsets.committable() == {A: 4}
+    assert offsets.committable({A, B}) == {A: 4}
     offsets.done(A, 4)
     offsets.done(A, 6)
-    assert offsets.committable() == {A: 7}
+    assert offsets.committable({A, B}) == {A: 7}
 
 
 def test_only_the_partitions_that_moved_are_committed_again() -> None:
@@ -29,8 +29,18 @@ def test_only_the_partitions_that_moved_are_committed_again() -> None:
     offsets.start(B, 10)
     offsets.done(A, 0)
     offsets.done(B, 10)
-    offsets.mark(offsets.committable())
-    assert offsets.committable() == {}  # an idle simulator writes nothing to __consumer_offsets
+    offsets.mark(offsets.committable({A, B}))
+    assert offsets.committable({A, B}) == {}  # an idle simulator writes nothing to __consumer_offsets
     offsets.start(B, 11)
     offsets.done(B, 11)
-    assert offsets.committable() == {B: 12}
+    assert offsets.committable({A, B}) == {B: 12}
+
+
+def test_a_partition_a_rebalance_took_away_is_not_committed() -> None:
+    offsets = Offsets()
+    offsets.start(A, 0)
+    offsets.start(B, 10)
+    offsets.done(A, 0)
+    offsets.done(B, 10)
+    assert offsets.committable({B}) == {B: 11}
+    assert offsets.committable(set()) == {}  # mid-rebalance: nothing assigned, nothing to commit

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord
 
 from contracts import topics
@@ -59,10 +60,12 @@ class Offsets:
     def done(self, tp: TopicPartition, offset: int) -> None:
         self.in_flight[tp].discard(offset)
 
-    def committable(self) -> dict[TopicPartition, int]:
-        """The partitions whose commit point moved since `mark`: committing the others again would write a record
-        to `__consumer_offsets` per partition five times a second, answered or not (85 a second here, for ever)."""
-        ready = {tp: min(self.in_flight[tp]) if self.in_flight[tp] else last + 1 for tp, last in self.seen.items()}
+    def committable(self, assigned: set[TopicPartition]) -> dict[TopicPartition, int]:
+        """The `assigned` partitions whose commit point moved since `mark`: committing the others again would write
+        a record to `__consumer_offsets` per partition five times a second, answered or not (85 a second here, for
+        ever); committing one a rebalance took away fails."""
+        ready = {tp: min(self.in_flight[tp]) if self.in_flight[tp] else last + 1 for tp, last in self.seen.items()
+                 if tp in assigned}
         return {tp: offset for tp, offset in ready.items() if self.committed.get(tp) != offset}
 
     def mark(self, committed: dict[TopicPartition, int]) -> None:
@@ -184,9 +187,13 @@ async def main() -> None:
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
             # at most every 0.2 s (a restart answers that much again), and only what moved
-            if time.monotonic() - committed_at > 0.2 and (moved := offsets.committable()):
-                await consumer.commit(moved)
-                offsets.mark(moved)
+            if time.monotonic() - committed_at > 0.2 and (moved := offsets.committable(consumer.assignment())):
+                try:
+                    await consumer.commit(moved)
+                except (CommitFailedError, IllegalStateError) as exc:  # a rebalance under way: the next round retries
+                    log.warning("simulators.commit_deferred", error=repr(exc))
+                else:
+                    offsets.mark(moved)
                 committed_at = time.monotonic()
     finally:
         for task in tasks:
