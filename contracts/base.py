@@ -10,8 +10,18 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
-Quantity = Annotated[int, Field(gt=0, strict=True, description="A positive whole number of units.")]
-Money = Annotated[str, Field(pattern=r"^-?\d+(\.\d{1,4})?$", description="A decimal amount as a string.")]
+# Upper bounds on what comes in (docs/contract.md, "Bounds"): beyond them a message is invalid at once, before it can
+# reach a database column, an index or a partner's request.
+MAX_QUANTITY = 100_000
+MAX_LINES = 200
+MAX_ID_LENGTH = 256
+MAX_NOTE_LENGTH = 1000
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+
+Quantity = Annotated[int, Field(gt=0, le=MAX_QUANTITY, strict=True,
+                                description=f"A positive whole number of units, at most {MAX_QUANTITY}.")]
+Money = Annotated[str, Field(pattern=r"^-?\d{1,12}(\.\d{1,4})?$", max_length=18,
+                             description="A decimal amount as a string (up to 12 digits before the point, 4 after).")]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 currency code.")]
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")]
 def _iso_text(value: Any) -> Any:
@@ -22,7 +32,14 @@ def _iso_text(value: Any) -> Any:
 
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
-NonEmpty = Annotated[str, Field(min_length=1)]
+NonEmpty = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=NO_CONTROL_CHARACTERS,
+                                description=f"Text of 1 to {MAX_ID_LENGTH} characters, no control characters.")]
+OptionalText = Annotated[str, Field(max_length=MAX_ID_LENGTH, pattern=NO_CONTROL_CHARACTERS)]
+Note = Annotated[str, Field(max_length=MAX_NOTE_LENGTH, pattern=r"^[^\x00]*$",
+                            description=f"Free text of at most {MAX_NOTE_LENGTH} characters.")]
+Email = Annotated[str, Field(max_length=254, pattern=r"^[^\s@,;:<>()\[\]\"\\]+@[^\s@,;:<>()\[\]\"\\]+$",
+                             description="One e-mail address: no spaces, commas or angle brackets.")]
+Echoed = Annotated[str, Field(min_length=1, description="As the sender wrote it.")]
 
 
 def new_id() -> str:
@@ -57,9 +74,9 @@ class Address(BaseModel):
 
     name: NonEmpty
     line1: NonEmpty
-    line2: str | None = None
+    line2: OptionalText | None = None
     city: NonEmpty
-    region: str | None = None
+    region: OptionalText | None = None
     postal_code: NonEmpty
     country: CountryCode
 

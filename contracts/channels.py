@@ -6,15 +6,28 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.base import Address, Currency, Message, Money, NonEmpty, Quantity, SkuQuantity, Timestamp
+from contracts.base import (
+    MAX_LINES,
+    Address,
+    Currency,
+    Email,
+    Message,
+    Money,
+    NonEmpty,
+    Note,
+    OptionalText,
+    Quantity,
+    SkuQuantity,
+    Timestamp,
+)
 
 
 class Customer(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     id: NonEmpty
-    email: NonEmpty
-    phone: str | None = None
+    email: Email
+    phone: OptionalText | None = None
     name: NonEmpty
 
 
@@ -30,7 +43,7 @@ class Payment(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     status: Literal["authorized", "pending", "failed"]
-    reference: str
+    reference: OptionalText
 
 
 class ChannelMessage(Message):
@@ -50,26 +63,26 @@ class OrderSubmitted(ChannelMessage):
     currency: Currency
     customer: Customer
     shipping_address: Address
-    lines: list[OrderLine] = Field(min_length=1)
+    lines: list[OrderLine] = Field(min_length=1, max_length=MAX_LINES)
     shipping_speed: Literal["standard", "express"] = "standard"
     payment: Payment | None = None
 
 
 class OrderCancelRequested(ChannelMessage):
     type: Literal["order.cancel_requested"] = "order.cancel_requested"
-    reason: str | None = None
+    reason: Note | None = None
 
 
 class OrderHoldReleased(ChannelMessage):
     type: Literal["order.hold_released"] = "order.hold_released"
-    reason: str | None = None
+    reason: Note | None = None
 
 
 class OrderReturnRequested(ChannelMessage):
     type: Literal["order.return_requested"] = "order.return_requested"
-    lines: list[SkuQuantity] = Field(min_length=1)
+    lines: list[SkuQuantity] = Field(min_length=1, max_length=MAX_LINES)
     return_location_id: NonEmpty
-    reason: str | None = None
+    reason: Note | None = None
 
 
 __all__ = [

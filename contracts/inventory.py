@@ -6,7 +6,9 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.base import Message, NonEmpty, Quantity, SkuQuantity, Timestamp
+from contracts.base import Message, NonEmpty, Note, Quantity, SkuQuantity, Timestamp
+
+MAX_STOCK = 1_000_000_000  # on hand or a change of it, per SKU and location
 
 
 class StockMessage(Message):
@@ -18,13 +20,13 @@ class StockCounted(StockMessage):
     """Public, inbound: an absolute count of what is on hand."""
 
     type: Literal["stock.counted"] = "stock.counted"
-    on_hand: Annotated[int, Field(ge=0, strict=True)]
+    on_hand: Annotated[int, Field(ge=0, le=MAX_STOCK, strict=True)]
 
 
 class StockAdjusted(StockMessage):
     type: Literal["stock.adjusted"] = "stock.adjusted"
-    delta: Annotated[int, Field(strict=True)]
-    reason: str | None = None
+    delta: Annotated[int, Field(ge=-MAX_STOCK, le=MAX_STOCK, strict=True)]
+    reason: Note | None = None
 
 
 class StockInboundExpected(StockMessage):

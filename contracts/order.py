@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.base import Address, Message, NonEmpty, SkuQuantity, Timestamp, utcnow
+from contracts.base import Address, Echoed, Message, NonEmpty, SkuQuantity, Timestamp, utcnow
 
 OrderStatus = Literal[
     "received", "accepted", "reserved", "released", "in_fulfillment", "ready_to_ship",
@@ -38,8 +38,8 @@ class OrderStatusChanged(Message):
 
     type: Literal["order.status_changed"] = "order.status_changed"
     order_id: NonEmpty
-    channel: NonEmpty
-    external_id: NonEmpty
+    channel: Echoed  # as the channel sent them, also when a rejected order's ids break the bounds
+    external_id: Echoed
     status: OrderStatus
     previous_status: OrderStatus | None
     sequence: int = Field(ge=1, strict=True)

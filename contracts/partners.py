@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.base import Address, Message, Money, NonEmpty, SkuQuantity, Timestamp
+from contracts.base import MAX_LINES, Address, Message, Money, NonEmpty, Note, SkuQuantity, Timestamp
 
 
 class InvoiceLine(BaseModel):
@@ -31,7 +31,7 @@ class Parcel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     parcel_id: NonEmpty
-    weight_grams: int = Field(gt=0)
+    weight_grams: int = Field(gt=0, le=1_000_000)
     length_cm: int | None = None
     width_cm: int | None = None
     height_cm: int | None = None
@@ -53,7 +53,7 @@ class FulfillmentCancelRequested(Message):
     type: Literal["fulfillment.cancel_requested"] = "fulfillment.cancel_requested"
     fulfillment_id: NonEmpty
     order_id: NonEmpty
-    reason: str | None = None
+    reason: Note | None = None
 
 
 class FulfillmentUpdate(Message):
@@ -66,8 +66,8 @@ class FulfillmentAccepted(FulfillmentUpdate):
 
 class FulfillmentRejected(FulfillmentUpdate):
     type: Literal["fulfillment.rejected"] = "fulfillment.rejected"
-    reason: NonEmpty
-    short_lines: list[SkuQuantity] | None = None
+    reason: Annotated[Note, Field(min_length=1)]
+    short_lines: Annotated[list[SkuQuantity], Field(max_length=MAX_LINES)] | None = None
 
 
 class FulfillmentPicked(FulfillmentUpdate):
@@ -76,12 +76,12 @@ class FulfillmentPicked(FulfillmentUpdate):
 
 class FulfillmentPacked(FulfillmentUpdate):
     type: Literal["fulfillment.packed"] = "fulfillment.packed"
-    parcels: list[Parcel] = Field(min_length=1)
+    parcels: list[Parcel] = Field(min_length=1, max_length=MAX_LINES)
 
 
 class FulfillmentQcFailed(FulfillmentUpdate):
     type: Literal["fulfillment.qc_failed"] = "fulfillment.qc_failed"
-    reason: str | None = None
+    reason: Note | None = None
 
 
 class FulfillmentCancelled(FulfillmentUpdate):
@@ -90,7 +90,7 @@ class FulfillmentCancelled(FulfillmentUpdate):
 
 class FulfillmentCancelRefused(FulfillmentUpdate):
     type: Literal["fulfillment.cancel_refused"] = "fulfillment.cancel_refused"
-    reason: str | None = None
+    reason: Note | None = None
 
 
 class ShipmentBookingRequested(Message):
@@ -102,14 +102,14 @@ class ShipmentBookingRequested(Message):
     from_location_id: NonEmpty
     ship_from: Address
     ship_to: Address
-    parcels: list[Parcel] = Field(min_length=1)
+    parcels: list[Parcel] = Field(min_length=1, max_length=MAX_LINES)
 
 
 class ShipmentCancelRequested(Message):
     type: Literal["shipment.cancel_requested"] = "shipment.cancel_requested"
     shipment_id: NonEmpty
     order_id: NonEmpty
-    reason: str | None = None
+    reason: Note | None = None
 
 
 class ShipmentUpdate(Message):
@@ -125,7 +125,7 @@ class ShipmentBooked(ShipmentUpdate):
 
 class ShipmentBookingFailed(ShipmentUpdate):
     type: Literal["shipment.booking_failed"] = "shipment.booking_failed"
-    reason: NonEmpty
+    reason: Annotated[Note, Field(min_length=1)]
 
 
 class ShipmentPickedUp(ShipmentUpdate):
@@ -143,4 +143,4 @@ class ShipmentDelivered(ShipmentUpdate):
 
 class ShipmentException(ShipmentUpdate):
     type: Literal["shipment.exception"] = "shipment.exception"
-    reason: NonEmpty
+    reason: Annotated[Note, Field(min_length=1)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -13,7 +14,18 @@ from functools import partial
 from typing import Any
 
 import asyncpg
-from aiokafka.errors import KafkaError
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTopicError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    PolicyViolationError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    TopicAuthorizationFailedError,
+    UnsupportedForMessageFormatError,
+)
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
@@ -23,6 +35,7 @@ from shared import inbox, outbox
 from shared.handling import acts_on
 from shared.logging import handling, log
 from shared.messaging import InvalidMessage, current_trace, parse
+from shared.parking import park_record
 
 Handler = Callable[[Any], Awaitable[None]]
 InvalidHandler = Callable[[InvalidMessage, ConsumerRecord], Awaitable[None]]
@@ -35,6 +48,11 @@ Publish = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], A
 TRANSIENT = (KafkaError, asyncpg.PostgresConnectionError, asyncpg.DeadlockDetectedError, asyncpg.SerializationError,
              asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
              asyncpg.TooManyConnectionsError, OSError, ConnectionError, TimeoutError)
+# Refusals that come back the same however often they are tried: the message is parked, the partition goes on.
+REFUSED_BY_DATABASE = (asyncpg.DataError, asyncpg.ProgramLimitExceededError, UnicodeError)
+REFUSED_BY_BROKER = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError, InvalidTopicError,
+                     TopicAuthorizationFailedError, PolicyViolationError, CorruptRecordException,
+                     UnsupportedForMessageFormatError)
 
 
 @dataclass
@@ -71,6 +89,10 @@ class ConsumePolicy:
     publish: Publish
     max_attempts: int = 3
     backoff_s: float = 0.2
+    pool: asyncpg.Pool | None = None  # where parked messages go
+    give_up_after: int = 10  # consecutive unexpected failures of a fetch before the process exits
+    unexpected_failures: int = 0  # since the process started
+    _failing_in_a_row: int = 0
 
     @staticmethod
     def _bind(record: ConsumerRecord, message: Message | None = None) -> None:
@@ -91,10 +113,20 @@ class ConsumePolicy:
             if sub.dead_letter_invalid:
                 await self.dead_letter(record, invalid.reason, attempts=1)
                 if sub.on_invalid is not None and sub.topic.matches(record.topic):
-                    await self._retry_transient(partial(sub.on_invalid, invalid, record))
+                    await self._tell_sender(sub, invalid, record)
             return None
         handling.set((record, message))
         return message, handler
+
+    async def _tell_sender(self, sub: Subscription, invalid: InvalidMessage, record: ConsumerRecord) -> None:
+        """`on_invalid` through outages; when it fails otherwise, the record is parked so an operator sees that the
+        sender was not told (it is dead-lettered already), and the fetch goes on."""
+        assert sub.on_invalid is not None
+        try:
+            await self._retry_transient(partial(sub.on_invalid, invalid, record))
+        except Exception as exc:
+            log.error("consume.sender_not_told", error=describe(exc))
+            await self.park(record, f"{invalid.reason}; the sender could not be told: {describe(exc)}")
 
     async def handle_batch(self, records: list[ConsumerRecord], sub: Subscription) -> None:
         """A fetch's records (each partition's in order): in one transaction when the handlers allow, else one by one.
@@ -154,6 +186,9 @@ class ConsumePolicy:
             except Unprocessable as exc:
                 await self.dead_letter(record, f"unprocessable: {exc}", attempts=1)
                 return
+            except REFUSED_BY_DATABASE as exc:
+                await self.park(record, f"refused by the database: {describe(exc)}")
+                return
             except (*TRANSIENT, NotReady) as exc:
                 outages += 1
                 log.warning("consume.transient_failure", error=repr(exc), outages=outages)
@@ -167,12 +202,15 @@ class ConsumePolicy:
                 log.warning("consume.retrying", error=describe(exc), attempt=failures)
                 await asyncio.sleep(self.backoff_s * 2 ** (failures - 1))
 
-    async def _retry_transient(self, action: Callable[[], Awaitable[None]]) -> None:
+    async def _retry_transient(self, action: Callable[[], Awaitable[object]]) -> None:
+        """`action` until it succeeds; an outage is waited out, anything else (a refusal too) raised."""
         delay = self.backoff_s
         while True:
             try:
                 await action()
                 return
+            except REFUSED_BY_BROKER:
+                raise
             except TRANSIENT as exc:
                 log.warning("consume.transient_failure", error=repr(exc))
                 await asyncio.sleep(delay)
@@ -186,8 +224,48 @@ class ConsumePolicy:
             "dlq_source_partition": record.partition, "dlq_source_offset": record.offset,
             "dlq_attempts": attempts, "dlq_consumer": self.consumer,
             "dlq_failed_at": datetime.now(UTC).isoformat()}.items()]
-        await self._retry_transient(lambda: self.publish(f"{record.topic}.dlq", record.key, record.value, headers))
+        try:
+            await self._retry_transient(lambda: self.publish(f"{record.topic}.dlq", record.key, record.value, headers))
+        except REFUSED_BY_BROKER as exc:
+            await self.park(record, f"{reason}; its dead-letter topic refused it: {describe(exc)}")
+            return
         log.warning("consume.dead_lettered", reason=reason, attempts=attempts)
+
+    async def park(self, record: ConsumerRecord, reason: str) -> None:
+        """The record into `parked_messages`, through database outages (see `shared.parking`)."""
+        pool = self.pool
+        if pool is None:
+            raise RuntimeError(f"{self.consumer} cannot park a message: no database ({reason})")
+        await self._retry_transient(lambda: park_record(pool, self.consumer, record, reason))
+
+    def handled(self) -> None:
+        self._failing_in_a_row = 0
+
+    async def unexpected_failure(self, consumer: AIOKafkaConsumer, records: list[ConsumerRecord],
+                                 exc: BaseException) -> None:
+        """A fetch failed in a way no rule above covers: nothing of it is committed, its partitions are set back to
+        its first records (read again after a pause), and a process that keeps failing exits for its supervisor."""
+        self.unexpected_failures += 1
+        self._failing_in_a_row += 1
+        log.error("consume.unexpected_failure", error=describe(exc) if isinstance(exc, Exception) else repr(exc),
+                  records=len(records), in_a_row=self._failing_in_a_row, total=self.unexpected_failures,
+                  exc_info=exc)
+        firsts: dict[TopicPartition, int] = {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            firsts[tp] = min(firsts.get(tp, record.offset), record.offset)
+        try:
+            owned = consumer.assignment()
+            for tp, offset in firsts.items():
+                if tp in owned:
+                    consumer.seek(tp, offset)
+        except Exception as seek_failed:
+            log.critical("consume.cannot_rewind", error=repr(seek_failed))
+            os._exit(70)
+        if self._failing_in_a_row >= self.give_up_after:
+            log.critical("consume.giving_up", in_a_row=self._failing_in_a_row)
+            os._exit(70)
+        await asyncio.sleep(min(self.backoff_s * 2 ** self._failing_in_a_row, 30.0))
 
 
 def describe(exc: Exception) -> str:

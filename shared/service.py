@@ -79,7 +79,7 @@ class ServiceRuntime:
         broker = KafkaBroker(self.settings.kafka_bootstrap, client_id=self.name, acks="all",
                              enable_idempotence=True, graceful_timeout=20.0, logger=None, apply_types=False)
         policy = ConsumePolicy(self.name, self._publisher(dlq_producer),
-                               self.settings.consume_max_attempts, self.settings.consume_backoff_ms / 1000)
+                               self.settings.consume_max_attempts, self.settings.consume_backoff_ms / 1000, pool)
         subscriptions = self.subscriptions(deps)
         for sub in subscriptions:
             self._subscribe(broker, policy, sub)
@@ -174,8 +174,13 @@ class ServiceRuntime:
                 await asyncio.sleep(linger)
                 more = await msg.consumer.getmany(timeout_ms=0, max_records=most - len(records))  # type: ignore[attr-defined]
                 records += [record for batch in more.values() for record in batch]
-            await policy.handle_batch(records, sub)
+            try:
+                await policy.handle_batch(records, sub)
+            except Exception as exc:  # nothing of this fetch is committed: it is read again
+                await policy.unexpected_failure(msg.consumer, records, exc)  # type: ignore[attr-defined]
+                return
             await commit_handled(msg.consumer, records)  # type: ignore[attr-defined]
+            policy.handled()
 
     @staticmethod
     def _publisher(producer: AIOKafkaProducer) -> Callable[..., Awaitable[None]]:

@@ -28,9 +28,9 @@ async def read_topic(topic: str, timeout: float = 10.0) -> list[ConsumerRecord]:
 class Producer:
     """Sends raw bytes the way an outside system would: no CloudEvents headers required."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_request_size: int = 1048576) -> None:
         self._producer = AIOKafkaProducer(bootstrap_servers=get_settings().kafka_bootstrap, acks="all",
-                                          enable_idempotence=True)
+                                          enable_idempotence=True, max_request_size=max_request_size)
 
     async def __aenter__(self) -> Producer:
         await self._producer.start()
@@ -39,5 +39,5 @@ class Producer:
     async def __aexit__(self, *exc: object) -> None:
         await self._producer.stop()
 
-    async def send(self, topic: str, value: bytes, key: str | None = None) -> None:
-        await self._producer.send_and_wait(topic, value, key=key.encode() if key else None)
+    async def send(self, topic: str, value: bytes, key: str | None = None, partition: int | None = None) -> None:
+        await self._producer.send_and_wait(topic, value, key=key.encode() if key else None, partition=partition)

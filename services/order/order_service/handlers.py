@@ -16,10 +16,12 @@ from contracts.base import Message, SkuQuantity
 from contracts.channels import ChannelMessage, OrderSubmitted
 from contracts.order import OrderStatusChanged, Reason
 from order_service import domain, saga, store
-from shared.consume import Unprocessable
+from shared import inbox
+from shared.consume import REFUSED_BY_DATABASE, Unprocessable
 from shared.handling import BoundHandler, transactional
 from shared.logging import log
 from shared.messaging import InvalidMessage
+from shared.parking import storable
 from shared.service import Deps
 
 COMMAND_TOPICS = {kind: topic.name for topic in (topics.INVENTORY_COMMANDS, topics.FULFILLMENT_COMMANDS,
@@ -85,22 +87,29 @@ async def order_submitted(deps: Deps, conn: asyncpg.Connection, msg: OrderSubmit
 
 
 async def rejected_invalid(deps: Deps, invalid: InvalidMessage, record: ConsumerRecord) -> None:
-    """A bad order.submitted whose channel and external id can be read: the channel is told why."""
+    """A bad order.submitted whose channel and external id can be read: the channel is told why, once."""
     channel, external_id = invalid.body.get("channel"), invalid.body.get("external_id")
     if invalid.body.get("type") != "order.submitted" or not isinstance(channel, str) or not isinstance(external_id, str):
         return
     if not channel or not external_id:
         return
     order_id = domain.order_id_for(channel, external_id)
-    async with deps.pool.acquire() as conn, conn.transaction():
-        if not await store.insert_rejected(conn, order_id, channel, external_id):
-            return
-        event = OrderStatusChanged(order_id=order_id, channel=channel, external_id=external_id, status="rejected",
-                                   previous_status=None, sequence=1,
-                                   reason=Reason(code="invalid_message", message=invalid.reason))
-        await store.add_timeline(conn, [event])
-        await conn.execute("UPDATE orders SET sequence = 1 WHERE order_id = $1", order_id)
-        await deps.outbox.add(conn, topics.ORDERS_EVENTS.name, order_id, event)
+    event = OrderStatusChanged(order_id=order_id, channel=channel, external_id=external_id, status="rejected",
+                               previous_status=None, sequence=1,
+                               reason=Reason(code="invalid_message", message=storable(invalid.reason)))
+    try:
+        async with deps.pool.acquire() as conn, conn.transaction():
+            if not await store.insert_rejected(conn, order_id, channel, external_id):
+                return
+            await store.add_timeline(conn, [event])
+            await conn.execute("UPDATE orders SET sequence = 1 WHERE order_id = $1", order_id)
+            await deps.outbox.add(conn, topics.ORDERS_EVENTS.name, order_id, event)
+    except REFUSED_BY_DATABASE as exc:
+        # ids no column or index can hold: no order row, but the channel still hears of it, once (by its order id)
+        log.warning("order.rejected_unstorable", order_id=order_id, error=type(exc).__name__)
+        async with deps.pool.acquire() as conn, conn.transaction():
+            if await inbox.claim(conn, "order.rejected_unstorable", order_id):
+                await deps.outbox.add(conn, topics.ORDERS_EVENTS.name, order_id, event)
 
 
 @transactional
