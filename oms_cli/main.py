@@ -109,11 +109,24 @@ app.add_typer(hold, name="hold")
 
 @dlq.command("list")
 def dlq_list() -> None:
-    """Every dead-letter topic with messages: how many, and the last reason."""
+    """Every dead-letter topic with messages (how many, the last reason), and the parked messages of every service."""
     table = Table("topic", "messages", "last reason", "last at")
     for row in asyncio.run(operator.dlq_summary(get_settings())):
         table.add_row(row["topic"], str(row["count"]), row["last_reason"][:90], row["last_at"][:19])
     console.print(table)
+    parked = asyncio.run(operator.parked(get_settings()))
+    console.print(parked_table(parked) if parked else "no parked message")
+
+
+def parked_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table("service", "id", "origin", "topic@partition:offset", "bytes", "reason", "parked at",
+                  title="parked (the broker or the database refused them; replay: oms dlq replay --parked)")
+    table.columns[3].overflow = "fold"
+    for row in rows:
+        where = row["topic"] + (f"@{row['partition']}:{row['offset']}" if row["partition"] is not None else "")
+        table.add_row(row["service"], str(row["id"]), row["origin"], where, str(row["size"]), row["reason"][:120],
+                      f"{row['parked_at']:%Y-%m-%d %H:%M:%S}")
+    return table
 
 
 @dlq.command("show")
@@ -131,10 +144,34 @@ def dlq_show(topic: str, limit: int = 20) -> None:
 
 
 @dlq.command("replay")
-def dlq_replay(topic: str, offset: Annotated[list[int] | None, typer.Option(help="only these offsets")] = None) -> None:
-    """Sends dead letters back to their source topic; idempotent (the consumers' inbox absorbs what was handled)."""
+def dlq_replay(topic: Annotated[str | None, typer.Argument(help="a dead-letter topic")] = None,
+               offset: Annotated[list[int] | None, typer.Option(help="only these offsets")] = None,
+               parked: Annotated[list[int] | None, typer.Option(help="these parked messages (ids), of --service")] = None,
+               service: Annotated[str | None, typer.Option(help="the service that parked them")] = None) -> None:
+    """Sends dead letters back to their source topic, or parked messages on to their topic; idempotent (the
+    consumers' inbox absorbs what was handled)."""
+    if parked:
+        if service is None:
+            raise typer.BadParameter("--parked needs --service (see oms dlq list)")
+        sent = asyncio.run(operator.replay_parked(get_settings(), service, set(parked)))
+        console.print(f"replayed {sent} parked message(s) of {service}")
+        return
+    if topic is None:
+        raise typer.BadParameter("name a dead-letter topic, or --parked ids with --service")
     sent = asyncio.run(operator.replay(get_settings(), topic, set(offset) if offset else None))
     console.print(f"replayed {sent} message(s) from {topic}")
+
+
+@app.command()
+def notifications(limit: int = 50) -> None:
+    """Notifications that failed to send: dead ones (an operator must act), then those waiting to be tried again."""
+    rows = asyncio.run(operator.failed_notifications(get_settings(), limit))
+    table = Table("notification", "order", "kind", "attempts", "state", "last error")
+    for row in rows:
+        state = f"dead since {row['dead_at']:%H:%M:%S}" if row["dead_at"] else f"next at {row['next_attempt_at']:%H:%M:%S}"
+        table.add_row(row["notification_id"][:13], row["order_id"], row["kind"], str(row["attempts"]), state,
+                      (row["last_error"] or "")[:80])
+    console.print(table if rows else "no failed notification")
 
 
 @hold.command("release")

@@ -14,7 +14,7 @@ from aiokafka.structs import ConsumerRecord
 
 from contracts import topics
 from shared.kafka_tools import read_topic
-from shared.settings import Settings
+from shared.settings import SERVICES, Settings
 
 
 async def dlq_topics(settings: Settings) -> list[str]:
@@ -64,6 +64,52 @@ async def replay(settings: Settings, topic: str, offsets: set[int] | None) -> in
     finally:
         await producer.stop()
     return len(records)
+
+
+async def parked(settings: Settings, service: str | None = None, waiting_only: bool = True) -> list[dict[str, Any]]:
+    """Parked messages of every service (or one): what no retry could help, with where from and why."""
+    rows = []
+    for name in [service] if service else list(SERVICES):
+        found = await fetch(settings, name, 'SELECT id, origin, consumer, topic, partition, "offset", key, '
+                            "length(value) AS size, reason, parked_at, replayed_at FROM parked_messages "
+                            "WHERE NOT $1 OR replayed_at IS NULL ORDER BY id", waiting_only)
+        rows += [{"service": name, **dict(r)} for r in found]
+    return rows
+
+
+async def replay_parked(settings: Settings, service: str, ids: set[int]) -> int:
+    """Sends parked messages on as they were: a consumed one back to the topic it was read from, an outbox row to
+    the topic it was meant for. Each is marked replayed; one the broker still refuses stays parked, with an error."""
+    conn = await asyncpg.connect(settings.database_for(service))
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        rows = await conn.fetch("SELECT * FROM parked_messages WHERE id = ANY($1::bigint[]) AND replayed_at IS NULL",
+                                sorted(ids))
+        for row in rows:
+            headers = [*zip(row["header_keys"], row["header_values"], strict=True),
+                       ("parked_replayed_from", f"{service}/parked/{row['id']}".encode())]
+            await producer.send_and_wait(row["topic"], row["value"], key=row["key"], headers=headers)
+            await conn.execute("UPDATE parked_messages SET replayed_at = now() WHERE id = $1", row["id"])
+    finally:
+        await producer.stop()
+        await conn.close()
+    return len(rows)
+
+
+async def fetch(settings: Settings, service: str, query: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(settings.database_for(service))
+    try:
+        return await conn.fetch(query, *args)
+    finally:
+        await conn.close()
+
+
+async def failed_notifications(settings: Settings, limit: int) -> list[asyncpg.Record]:
+    return await fetch(settings, "notification",
+                       "SELECT notification_id, order_id, kind, attempts, last_error, next_attempt_at, dead_at "
+                       "FROM notifications WHERE sent_at IS NULL AND last_error IS NOT NULL "
+                       "ORDER BY dead_at IS NULL, next_attempt_at LIMIT $1", limit)
 
 
 async def stuck_sagas(settings: Settings, idle_minutes: float) -> list[asyncpg.Record]:

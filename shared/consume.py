@@ -15,17 +15,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import (
-    CorruptRecordException,
-    InvalidTopicError,
-    KafkaError,
-    MessageSizeTooLargeError,
-    PolicyViolationError,
-    RecordListTooLargeError,
-    RecordTooLargeError,
-    TopicAuthorizationFailedError,
-    UnsupportedForMessageFormatError,
-)
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
@@ -35,7 +25,7 @@ from shared import inbox, outbox
 from shared.handling import acts_on
 from shared.logging import handling, log
 from shared.messaging import InvalidMessage, current_trace, parse
-from shared.parking import park_record
+from shared.parking import REFUSED_BY_BROKER, REFUSED_BY_DATABASE, park_record
 
 Handler = Callable[[Any], Awaitable[None]]
 InvalidHandler = Callable[[InvalidMessage, ConsumerRecord], Awaitable[None]]
@@ -48,11 +38,6 @@ Publish = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], A
 TRANSIENT = (KafkaError, asyncpg.PostgresConnectionError, asyncpg.DeadlockDetectedError, asyncpg.SerializationError,
              asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
              asyncpg.TooManyConnectionsError, OSError, ConnectionError, TimeoutError)
-# Refusals that come back the same however often they are tried: the message is parked, the partition goes on.
-REFUSED_BY_DATABASE = (asyncpg.DataError, asyncpg.ProgramLimitExceededError, UnicodeError)
-REFUSED_BY_BROKER = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError, InvalidTopicError,
-                     TopicAuthorizationFailedError, PolicyViolationError, CorruptRecordException,
-                     UnsupportedForMessageFormatError)
 
 
 @dataclass

@@ -13,12 +13,25 @@ from typing import Any
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from contracts.base import Message
 from shared.logging import log
 from shared.messaging import cloudevent_headers, encode
+from shared.parking import REFUSED_BY_BROKER, OversizedMessage, park_outbox_rows
+
+# The largest payload an outbox row may carry: below the broker's default `message.max.bytes` (1 MiB) with room for
+# the key and headers. A larger message fails its handler when it is written, not the relay when it is sent.
+MAX_PAYLOAD_BYTES = 1_000_000
+MAX_RECORD_BYTES = 1_048_000  # with key and headers: what the relay sends at most (the broker takes 1,048,588)
+
+
+def refused_future(refusal: Exception) -> asyncio.Future[Any]:
+    failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    failed.set_exception(refusal)
+    return failed
 
 
 def added(first: int) -> str:
@@ -44,6 +57,9 @@ async def relay_session(conn: asyncpg.Connection) -> None:
     which then reads the whole heap, dead rows and all, and sorts it (9 ms a claim under load instead of 0.5): the
     claim must always walk the id index, which soon skips the rows already taken."""
     await conn.execute("SET synchronous_commit = off; SET enable_seqscan = off; SET enable_sort = off")
+
+
+KEEPALIVES = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
 
 
 def channel(service: str) -> str:
@@ -75,7 +91,10 @@ class Outbox:
         columns: list[list[object]] = [[], [], [], [], [], []]
         for topic, key, message in items:
             headers = orjson.dumps(cloudevent_headers(message, self.service)).decode()
-            for column, value in zip(columns, (topic, key, message.id, message.type, encode(message), headers),
+            payload = encode(message)
+            if len(payload) > MAX_PAYLOAD_BYTES:
+                raise OversizedMessage(f"{message.type} of {len(payload)} bytes is over {MAX_PAYLOAD_BYTES}")
+            for column, value in zip(columns, (topic, key, message.id, message.type, payload, headers),
                                      strict=True):
                 column.append(value)
         return [*columns, channel(self.service)]
@@ -194,7 +213,9 @@ class OutboxRelay:
                 backoff = 0.2
 
     async def _lead(self) -> None:
-        listener = await asyncpg.connect(self.dsn)
+        # A connection that hangs must not keep the lead: every statement is bounded, and the server drops a peer
+        # that stopped answering (TCP keepalives), which releases the advisory lock to another instance.
+        listener = await asyncpg.connect(self.dsn, timeout=10, command_timeout=30, server_settings=KEEPALIVES)
         try:
             while not await listener.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", channel(self.service)):
                 await asyncio.sleep(self.poll_interval)
@@ -222,28 +243,42 @@ class OutboxRelay:
         return False
 
     async def relay_once(self, conn: asyncpg.Connection, read: bool = True) -> int:
-        """One round: one statement (the last round's rows deleted, the next ones read), one send to the broker."""
+        """One round: one statement (the last round's rows deleted, the next ones read), one send to the broker.
+        Rows the broker refuses for good (too large, a topic it will not take) are parked, and the rest go on."""
         producer = await self._ensure_producer()
         rows = await conn.fetch(TAKE, self.batch_size if read else 0, self._published)
         self._published = []
         if not rows:
             return 0
         started = time.perf_counter()
+        sends = await self._send(producer, rows)
         try:
-            await asyncio.wait_for(asyncio.gather(*await self._send(producer, rows)), self.send_timeout)
-        except (KafkaError, TimeoutError) as exc:
+            results = await asyncio.wait_for(asyncio.gather(*(future for future, _ in sends), return_exceptions=True),
+                                             self.send_timeout)
+        except TimeoutError as exc:
             raise ConnectionError(f"broker did not ack {len(rows)} rows: {exc!r}") from exc
-        self._published = [row["id"] for row in rows]
-        self.sent_total += len(rows)
+        refused: dict[str, list[int]] = {}
+        for result, (_, ids) in zip(results, sends, strict=True):
+            if isinstance(result, REFUSED_BY_BROKER):
+                refused.setdefault(f"the broker refused it: {result!r}", []).extend(ids)
+        for reason, ids in refused.items():
+            await park_outbox_rows(conn, self.service, ids, reason)
+        if failed := next((r for r in results if isinstance(r, BaseException) and not isinstance(r, REFUSED_BY_BROKER)),
+                          None):  # the round is read again (a refusal also upsets the idempotent producer's sequence)
+            raise ConnectionError(f"broker did not ack {len(rows)} rows: {failed!r}") from failed
+        parked = {i for ids in refused.values() for i in ids}
+        self._published = [row["id"] for row in rows if row["id"] not in parked]
+        self.sent_total += len(self._published)
         log.debug("outbox.relayed", rows=len(rows), ms=round((time.perf_counter() - started) * 1000, 1))
         return len(rows)
 
-    async def _send(self, producer: AIOKafkaProducer, rows: list[asyncpg.Record]) -> list[asyncio.Future[Any]]:
+    async def _send(self, producer: AIOKafkaProducer, rows: list[asyncpg.Record]) -> list[tuple[Any, list[int]]]:
         """The rows as one record batch per partition, in id order within each (so per key), each partition chosen
-        as the producer's own partitioner would. About a quarter less CPU a row than a `send` each (15 against 20 µs
-        measured here), which keeps a future, a partitioner call and an accumulator lookup per record."""
-        batches: dict[tuple[str, int], Any] = {}
-        futures = []
+        as the producer's own partitioner would; each send with the ids of the rows it carries (a row over the size
+        limit: a send that failed). About a quarter less CPU a row than a `send` each, which keeps a future, a
+        partitioner call and an accumulator lookup per record."""
+        batches: dict[tuple[str, int], tuple[Any, list[int]]] = {}
+        sends: list[tuple[Any, list[int]]] = []
         known: dict[str, list[int]] = {}  # each topic's partitions as the producer knows them now
         for row in rows:
             topic, key = row["topic"], row["key"].encode() if row["key"] is not None else None
@@ -253,16 +288,22 @@ class OutboxRelay:
             where = (topic, _PARTITIONER(key, partitions, partitions))
             record = {"timestamp": None, "key": key, "value": row["payload"],
                       "headers": [(k, v.encode()) for k, v in orjson.loads(row["headers"]).items()]}
-            batch = batches.get(where)
-            if batch is None or batch.append(**record) is None:
-                if batch is not None:  # full: it goes, and the partition's next rows start another after it
-                    futures.append(await producer.send_batch(batch, where[0], partition=where[1]))
-                batch = batches[where] = producer.create_batch()
-                if batch.append(**record) is None:
-                    raise ValueError(f"outbox row {row['id']} is larger than a producer batch")
-        for (topic, partition), batch in batches.items():
-            futures.append(await producer.send_batch(batch, topic, partition=partition))
-        return futures
+            if DefaultRecordBatchBuilder.estimate_size_in_bytes(key, record["value"], record["headers"]) > \
+                    MAX_RECORD_BYTES:  # a batch takes its first record whatever its size: the broker would refuse it
+                sends.append((refused_future(MessageSizeTooLargeError(f"over {MAX_RECORD_BYTES} bytes")), [row["id"]]))
+                continue
+            batch, ids = batches.get(where, (None, []))
+            if batch is not None and batch.append(**record) is not None:
+                ids.append(row["id"])
+                continue
+            if batch is not None:  # full: it goes, and the partition's next rows start another after it
+                sends.append((await producer.send_batch(batch, where[0], partition=where[1]), ids))
+            batch = producer.create_batch()
+            batch.append(**record)
+            batches[where] = (batch, [row["id"]])
+        for (topic, partition), (batch, ids) in batches.items():
+            sends.append((await producer.send_batch(batch, topic, partition=partition), ids))
+        return sends
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:

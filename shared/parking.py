@@ -6,9 +6,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import asyncpg
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    PolicyViolationError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    TopicAuthorizationFailedError,
+    UnsupportedForMessageFormatError,
+)
 from aiokafka.structs import ConsumerRecord
 
 from shared.logging import log
+
+
+class OversizedMessage(ValueError):
+    """A message too large for the broker, found when it is written to the outbox (cheaper than when it is sent)."""
+
+
+# Refusals that come back the same however often they are tried: the message is parked, the partition goes on.
+REFUSED_BY_DATABASE = (asyncpg.DataError, asyncpg.ProgramLimitExceededError, UnicodeError, OversizedMessage)
+REFUSED_BY_BROKER = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError, InvalidTopicError,
+                     TopicAuthorizationFailedError, PolicyViolationError, CorruptRecordException,
+                     UnsupportedForMessageFormatError)
 
 PARK = """INSERT INTO parked_messages (origin, consumer, topic, partition, "offset", key, value, header_keys,
           header_values, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id"""
@@ -30,7 +51,7 @@ async def park_record(pool: asyncpg.Pool, consumer: str, record: ConsumerRecord,
 
 
 async def park_outbox_rows(conn: asyncpg.Connection, consumer: str, ids: Sequence[int], reason: str) -> int:
-    """Outbox rows the broker refuses, moved out of the relay's way in one statement."""
+    """Outbox rows the broker refuses, moved out of the relay's way in one statement (and an operator alerted)."""
     moved = await conn.fetchval(
         """WITH moved AS (DELETE FROM outbox WHERE id = ANY($1::bigint[]) RETURNING topic, key, payload, headers)
            , parked AS (INSERT INTO parked_messages (origin, consumer, topic, key, value, header_keys, header_values,
@@ -40,4 +61,5 @@ async def park_outbox_rows(conn: asyncpg.Connection, consumer: str, ids: Sequenc
                         ARRAY(SELECT convert_to(value, 'UTF8') FROM jsonb_each_text(headers)), $3 FROM moved
                  RETURNING 1)
            SELECT count(*) FROM parked""", list(ids), consumer, storable(reason))
+    log.error("outbox.row_parked", rows=moved, reason=storable(reason, 300))
     return int(moved)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,28 @@ class Deps:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+async def supervised(name: str, job: Callable[[], Coroutine[Any, Any, None]], restarts: int = 20,
+                     backoff_s: float = 0.5) -> None:
+    """Runs a background job for the life of the process: one that fails is restarted after a pause, and one that
+    keeps failing (`restarts` times in a row) takes the process down, so its supervisor restarts the whole instead
+    of a process that looks alive while its relay or dispatcher is dead."""
+    failures = 0
+    while True:
+        started = asyncio.get_running_loop().time()
+        try:
+            await job()
+            raise RuntimeError(f"{name} returned")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failures = 1 if asyncio.get_running_loop().time() - started > 60 else failures + 1
+            log.error("background.failed", job=name, error=repr(exc), in_a_row=failures, exc_info=exc)
+            if failures >= restarts:
+                log.critical("background.giving_up", job=name)
+                os._exit(70)
+            await asyncio.sleep(min(backoff_s * 2 ** failures, 30.0))
+
+
 SubscriptionFactory = Callable[[Deps], Sequence[Subscription]]
 Background = Callable[[Deps], Coroutine[Any, Any, None]]
 
@@ -90,8 +114,10 @@ class ServiceRuntime:
         @app.after_startup
         async def start_background() -> None:
             await dlq_producer.start()
-            self._tasks = [asyncio.create_task(relay.run()), asyncio.create_task(self._prune_inbox(pool))]
-            self._tasks += [asyncio.create_task(job(deps)) for job in self.background]
+            jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
+                ("outbox.relay", relay.run), ("inbox.prune", partial(self._prune_inbox, pool)),
+                *((getattr(job, "__name__", "background"), partial(job, deps)) for job in self.background)]
+            self._tasks = [asyncio.create_task(supervised(name, job)) for name, job in jobs]
             log.warning("service.started", subscriptions=len(broker.subscribers),  # shown at every log level
                         frozen_objects=freeze_startup_objects())
 

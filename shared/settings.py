@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     inbox_retention_hours: float = 192
     inbox_prune_interval_s: float = 300
     relay_poll_interval_ms: int = 1000
+    notify_max_attempts: int = 8  # failed sends of one notification before it is dead
+    notify_backoff_s: float = 5.0  # the first wait before a failed notification is sent again (doubling)
     database_socket: bool = True  # reach a PostgreSQL on this machine through its Unix socket when it has one
 
     def database_for(self, service: str) -> str:

@@ -3,6 +3,7 @@ dead-letter topic refuses, numbers past the bounds."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import asyncpg
@@ -14,6 +15,7 @@ from contracts.examples import example
 from order_service.domain import order_id_for
 from shared.settings import get_settings
 from tests.conftest import service_process
+from tests.e2e.test_operator_tools import oms_cli
 from tests.support.kafka import Producer, read_topic
 from tests.support.poll import eventually
 
@@ -107,5 +109,14 @@ async def test_a_record_its_dead_letter_topic_refuses_is_parked_and_the_partitio
             "the big record parked")
         assert parked[0]["value"] == huge and parked[0]["topic"] == adjustments
         assert "dead-letter topic refused it" in parked[0]["reason"] and "id: Field required" in parked[0]["reason"]
+
+        listed = await oms_cli("dlq", "list")
+        assert re.search(rf"inventory\s*│\s*{parked[0]['id']}\s*│\s*consume\s*│\s*{re.escape(adjustments)}", listed), listed
+        assert "replayed 1 parked message(s) of inventory" in await oms_cli(
+            "dlq", "replay", "--parked", str(parked[0]["id"]), "--service", "inventory")
+        again = await eventually(  # still too large for its dead-letter topic: parked once more, the first replayed
+            lambda: conn.fetch("SELECT * FROM parked_messages WHERE key = $1 ORDER BY id", sku.encode()),
+            lambda rows: len(rows) == 2, "the replayed record parked again")
+        assert again[0]["replayed_at"] is not None and again[1]["replayed_at"] is None and again[1]["value"] == huge
     finally:
         await conn.close()

@@ -12,6 +12,7 @@ import pytest
 from contracts.base import Message
 from shared import inbox
 from shared.outbox import TAKE, Outbox, OutboxRelay, relay_session
+from shared.parking import OversizedMessage
 from shared.settings import get_settings
 from shared.stack import Stack
 from tests.conftest import service_process
@@ -129,3 +130,36 @@ async def test_a_round_larger_than_a_producer_batch_goes_in_several_in_order(sta
     assert len({r.partition for r in records}) == 1
     assert [orjson.loads(r.value)["seq"] for r in records] == list(range(500))
     assert await test_db.fetchval("SELECT count(*) FROM outbox WHERE message_type = 'test.padded'") == 0
+
+
+async def test_a_row_the_broker_refuses_is_parked_and_the_rows_behind_it_flow(stack: Stack, test_db: asyncpg.Pool):
+    """A row over the broker's limit (written past the outbox's own size check, as an older version could) is moved
+    to parked_messages with the reason; the rows of the same key behind it are sent, in order."""
+    topic = f"test.relay.refused.{uuid.uuid4().hex[:8]}"
+    await create_topic(topic, partitions=3)
+    await test_db.execute("DELETE FROM outbox")
+    outbox = Outbox("test")
+    async with test_db.acquire() as conn, conn.transaction():
+        await outbox.add_many(conn, [(topic, "k", Numbered(key="k", seq=0))])
+        await conn.execute("INSERT INTO outbox (topic, key, message_id, message_type, payload, headers) "
+                           "VALUES ($1, 'k', 'too-big', 'test.padded', $2, '{}')", topic, b"x" * (1100 * 1024))
+        await outbox.add_many(conn, [(topic, "k", Numbered(key="k", seq=i)) for i in (1, 2)])
+    relay = OutboxRelay(get_settings().database_for("test"), "test", get_settings().kafka_bootstrap, batch_size=500)
+    try:
+        async with test_db.acquire() as conn:
+            assert await relay.relay_once(conn) == 4
+            assert await relay.relay_once(conn, read=False) == 0
+    finally:
+        await relay.close()
+    records = await read_topic(topic, timeout=60)
+    assert [orjson.loads(r.value)["seq"] for r in records] == [0, 1, 2]
+    assert await test_db.fetchval("SELECT count(*) FROM outbox WHERE topic = $1", topic) == 0
+    parked = await test_db.fetchrow("SELECT * FROM parked_messages WHERE topic = $1", topic)
+    assert parked["origin"] == "outbox" and parked["key"] == b"k" and len(parked["value"]) == 1100 * 1024
+    assert "MessageSizeTooLarge" in parked["reason"]
+
+
+async def test_a_message_over_the_size_limit_is_refused_when_it_is_written(test_db: asyncpg.Pool):
+    with pytest.raises(OversizedMessage):
+        async with test_db.acquire() as conn, conn.transaction():
+            await Outbox("test").add_many(conn, [("t", "k", Padded(key="k", seq=0, pad="x" * 1_100_000))])

@@ -195,6 +195,21 @@ async def test_carriers_refuse_or_stay_silent_then_on_hold_and_operators_alerted
         async def alerts() -> list[dict]:
             return [n for n in oms.sent_notifications() if n["order_id"] == oid(order) and n["kind"].startswith("operator")]
         assert (await eventually(alerts, lambda a: len(a) == 1, "one operator alert"))[0]["kind"] == "operator_no_carrier"
+
+        # an operator releases the hold: the packed shipment is booked again, nothing is reserved or handed off again
+        await oms.send(oms.request("order.hold_released", order))
+        again = await carriers["postnl"].wait_for(oid(order), "shipment.booking_requested", count=2)
+        assert again["shipment_id"] == first["shipment_id"]
+        for update in (ShipmentBooked(shipment_id=again["shipment_id"], tracking_number="PN-AGAIN"),
+                       ShipmentPickedUp(shipment_id=again["shipment_id"]),
+                       ShipmentDelivered(shipment_id=again["shipment_id"], delivered_at=datetime.now(UTC))):
+            await carriers["postnl"].answer(oid(order), update)
+        done = await until_status(watch, order, "delivered")
+        assert [s["tracking_number"] for s in done["shipments"]] == ["PN-AGAIN"]
+        after_hold = [e["status"] for e in watch.events[oid(order)]]
+        after_hold = after_hold[after_hold.index("on_hold") + 1:]
+        assert after_hold[0] == "ready_to_ship" and after_hold[-1] == "delivered", after_hold
+        assert not {"accepted", "reserved", "released", "in_fulfillment"} & set(after_hold), after_hold
     finally:
         for carrier in carriers.values():
             await carrier.stop()

@@ -22,7 +22,8 @@ def subscriptions(deps: Deps) -> list[Subscription]:
 
 
 async def dispatcher(deps: Deps) -> None:
-    await dispatch(deps, sender_from_env(deps.settings.home))
+    await dispatch(deps, sender_from_env(deps.settings.home), deps.settings.notify_max_attempts,
+                   deps.settings.notify_backoff_s)
 
 
 def runtime() -> ServiceRuntime:

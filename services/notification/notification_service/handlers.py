@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from contextlib import AbstractAsyncContextManager
@@ -14,12 +15,13 @@ from contracts.base import Message
 from contracts.channels import OrderSubmitted
 from contracts.notification import NotificationRequested
 from contracts.order import OrderStatusChanged
-from notification_service import domain, store
+from notification_service import domain, senders, store
 from notification_service.senders import Sender
 from shared import pollers
-from shared.consume import NotReady
+from shared.consume import NotReady, describe
 from shared.handling import BoundHandler, acting_only_on, transactional
 from shared.logging import log
+from shared.parking import storable
 from shared.service import Deps
 
 OPERATORS = os.environ.get("OMS_OPERATOR_EMAIL", "operators@oms.local")
@@ -56,18 +58,32 @@ async def publish(deps: Deps, conn: asyncpg.Connection, requested: NotificationR
     log.info("notification.requested", order_id=requested.order_id, kind=requested.kind)
 
 
-async def dispatch(deps: Deps, sender: Sender) -> None:
-    """Sends what was recorded, after its transaction committed; a crash before marking re-sends at most a batch,
-    which the sender drops by notification id."""
+async def dispatch(deps: Deps, sender: Sender, max_attempts: int = 8, backoff_s: float = 5.0,
+                   send_timeout_s: float = 15.0) -> None:
+    """Sends what was recorded, after its transaction committed, each notification on its own: one that fails is
+    tried again later (the delay doubling from `backoff_s`), one that cannot be delivered or has failed
+    `max_attempts` times is dead (shown by `oms notifications --failed`, and an operator alert in the log). A crash
+    before marking re-sends at most a round, which the sender drops by notification id."""
 
-    async def send_batch(conn: asyncpg.Connection) -> int:
-        rows = await store.claim_unsent(conn, 200)
+    async def send_round(conn: asyncpg.Connection) -> int:
+        rows = await store.claim_due(conn, 200)
+        sent, failed = [], []
         for row in rows:
-            await sender.send(dict(row))
-        await store.mark_sent(conn, [r["notification_id"] for r in rows])
+            try:
+                await asyncio.wait_for(sender.send(dict(row)), send_timeout_s)
+                sent.append(row["notification_id"])
+            except Exception as exc:
+                failed.append((row["notification_id"], storable(describe(exc), 500), senders.permanent(exc)))
+        await store.mark_sent(conn, sent)
+        for row in await store.mark_failed(conn, failed, max_attempts, backoff_s):
+            if row["dead"]:
+                log.error("notification.dead", order_id=row["order_id"], kind=row["kind"], attempts=row["attempts"])
+            else:
+                log.warning("notification.send_failed", order_id=row["order_id"], kind=row["kind"],
+                            attempts=row["attempts"])
         return len(rows)
 
-    await pollers.every(deps.pool, 0.5, send_batch, "notification.dispatch", busy=200)
+    await pollers.every(deps.pool, 0.5, send_round, "notification.dispatch", busy=200)
 
 
 def batch(conn: asyncpg.Connection, messages: list[Message]) -> AbstractAsyncContextManager[None]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import smtplib
+import urllib.error
 import urllib.request
 from email.message import EmailMessage
 from pathlib import Path
@@ -17,6 +19,34 @@ from shared.logging import log
 
 class Sender(Protocol):
     async def send(self, notification: dict[str, str]) -> None: ...
+
+
+class Undeliverable(Exception):
+    """This notification can never be delivered as it is (a refused or malformed address): no retry helps."""
+
+
+ONE_ADDRESS = re.compile(r"[^\s@,;:<>()\[\]\"\\]+@[^\s@,;:<>()\[\]\"\\]+")
+
+
+def checked(notification: dict[str, str]) -> dict[str, str]:
+    """Exactly one plain address, and no line break in anything that becomes a header (no header injection)."""
+    if not ONE_ADDRESS.fullmatch(notification["recipient"]):
+        raise Undeliverable("the recipient is not one plain e-mail address")
+    if any(ch in notification["subject"] for ch in "\r\n\x00"):
+        raise Undeliverable("the subject holds a line break")
+    return notification
+
+
+def permanent(exc: BaseException) -> bool:
+    """A failure that will be the same next time: a refused address or message (SMTP 5xx), a webhook that
+    answers 4xx (other than 408 and 429)."""
+    if isinstance(exc, Undeliverable | smtplib.SMTPRecipientsRefused):
+        return True
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 500 <= exc.smtp_code < 600
+    if isinstance(exc, urllib.error.HTTPError):
+        return 400 <= exc.code < 500 and exc.code not in (408, 429)
+    return False
 
 
 class FileSender:
@@ -50,6 +80,7 @@ class SmtpSender:
         self.host, self.port, self.sender = host, port, sender
 
     async def send(self, notification: dict[str, str]) -> None:
+        checked(notification)
         mail = EmailMessage()
         mail["From"], mail["To"], mail["Subject"] = self.sender, notification["recipient"], notification["subject"]
         mail.set_content(notification["body"])
@@ -65,9 +96,15 @@ class WebhookSender:
         self.url = url
 
     async def send(self, notification: dict[str, str]) -> None:
+        checked(notification)
         request = urllib.request.Request(self.url, data=orjson.dumps(notification),
                                          headers={"content-type": "application/json"}, method="POST")
-        await asyncio.to_thread(urllib.request.urlopen, request, timeout=10)
+        await asyncio.to_thread(self._post, request)
+
+    @staticmethod
+    def _post(request: urllib.request.Request) -> None:
+        with urllib.request.urlopen(request, timeout=10):
+            pass
 
 
 def sender_from_env(home: Path) -> Sender:

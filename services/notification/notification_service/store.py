@@ -90,11 +90,32 @@ async def add_notification(conn: asyncpg.Connection, requested: NotificationRequ
         await then()
 
 
-async def claim_unsent(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+async def claim_due(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """Notifications to send now: never sent, not dead, their next attempt due; locked until the round commits."""
     return await conn.fetch(
-        "SELECT notification_id, order_id, kind, shipment_id, medium, recipient, subject, body FROM notifications "
-        "WHERE sent_at IS NULL ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED", limit)
+        "SELECT notification_id, order_id, kind, shipment_id, medium, recipient, subject, body, attempts "
+        "FROM notifications WHERE sent_at IS NULL AND dead_at IS NULL AND next_attempt_at <= now() "
+        "ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED", limit)
 
 
 async def mark_sent(conn: asyncpg.Connection, ids: list[str]) -> None:
-    await conn.execute("UPDATE notifications SET sent_at = now() WHERE notification_id = ANY($1::text[])", ids)
+    if ids:
+        await conn.execute("UPDATE notifications SET sent_at = now(), last_error = NULL "
+                           "WHERE notification_id = ANY($1::text[])", ids)
+
+
+async def mark_failed(conn: asyncpg.Connection, failures: list[tuple[str, str, bool]], max_attempts: int,
+                      backoff_s: float) -> list[asyncpg.Record]:
+    """Failed sends `(notification_id, error, permanent)`: tried again after a backoff that doubles, or dead when
+    the failure is permanent or the attempts are used up. Returns the ones that died now."""
+    if not failures:
+        return []
+    ids, errors, permanent = (list(column) for column in zip(*failures, strict=True))
+    return await conn.fetch(
+        """UPDATE notifications n SET attempts = n.attempts + 1, last_error = f.error,
+               next_attempt_at = now() + make_interval(secs => least($4 * 2 ^ n.attempts, 3600)),
+               dead_at = CASE WHEN f.permanent OR n.attempts + 1 >= $5 THEN now() END
+           FROM unnest($1::text[], $2::text[], $3::bool[]) AS f(id, error, permanent)
+           WHERE n.notification_id = f.id
+           RETURNING n.notification_id, n.order_id, n.kind, n.attempts, n.dead_at IS NOT NULL AS dead""",
+        ids, errors, permanent, backoff_s, max_attempts)

@@ -17,11 +17,11 @@ from contracts.channels import ChannelMessage, OrderSubmitted
 from contracts.order import OrderStatusChanged, Reason
 from order_service import domain, saga, store
 from shared import inbox
-from shared.consume import REFUSED_BY_DATABASE, Unprocessable
+from shared.consume import Unprocessable
 from shared.handling import BoundHandler, transactional
 from shared.logging import log
 from shared.messaging import InvalidMessage
-from shared.parking import storable
+from shared.parking import REFUSED_BY_DATABASE, storable
 from shared.service import Deps
 
 COMMAND_TOPICS = {kind: topic.name for topic in (topics.INVENTORY_COMMANDS, topics.FULFILLMENT_COMMANDS,

@@ -158,10 +158,28 @@ def decide(saga: Saga, message: Message) -> Decision:
         case OrderHoldReleased():
             if saga.state != "on_hold":
                 return Decision(saga)
-            return _reserve(saga.model_copy(update={"hold_reason": None}), [StatusChange("accepted")])
+            return _release_hold(saga)
         case StepTimedOut() if message.state == saga.state == "awaiting_stock":
             return Decision(saga, [], [], timedelta(minutes=5))
     return Decision(saga)
+
+
+def _release_hold(saga: Saga) -> Decision:
+    """A released hold resumes the step it stopped: held before any stock was reserved (payment, address), the order
+    is reserved; held for `no_carrier`, a carrier is booked again for every packed shipment; held otherwise once
+    handed off, its shipments are followed on as they are."""
+    released = saga.model_copy(update={"hold_reason": None})
+    active = [f for f in saga.fulfillments if f.active]
+    if not active and not saga.reserving:
+        return _reserve(released, [StatusChange("accepted")])
+    resumed = released.model_copy(update={"state": "fulfilling" if active else "awaiting_stock"})
+    commands: list[Message] = []
+    if saga.hold_reason == "no_carrier":
+        for f in active:
+            if f.step == "booking":  # the booking no carrier took
+                booked, more = _book(resumed, f)
+                resumed, commands = _with_fulfillment(resumed, booked), commands + more
+    return Decision(resumed, commands, _status_change(saga, resumed))
 
 
 def _reserved(saga: Saga, message: StockReserved) -> Decision:

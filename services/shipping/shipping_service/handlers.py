@@ -64,6 +64,13 @@ async def book_shipment(deps: Deps, conn: asyncpg.Connection, cmd: BookShipment)
     shipment = store.new_shipment(cmd)
     if await store.insert(conn, shipment):
         await book_next(deps, conn, shipment, list(cmd.excluded_carriers))
+        return
+    existing = await store.lock(conn, cmd.shipment_id)
+    if existing is not None and existing["status"] == "booking_failed":  # booked again once a person released the hold
+        await store.restart_booking(conn, cmd.shipment_id, list(cmd.excluded_carriers))
+        restarted = await store.lock(conn, cmd.shipment_id)
+        assert restarted is not None
+        await book_next(deps, conn, restarted, list(cmd.excluded_carriers))
 
 
 def carrier_update(carrier_id: str) -> BoundHandler:

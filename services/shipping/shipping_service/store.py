@@ -60,6 +60,18 @@ async def booking_sent(conn: asyncpg.Connection, shipment_id: str, carrier_id: s
         shipment_id, carrier_id, answer_within_s)
 
 
+async def restart_booking(conn: asyncpg.Connection, shipment_id: str, excluded: list[str]) -> None:
+    """A shipment no carrier took starts over: every carrier may be asked again (but `excluded`)."""
+    if (rows := rowbatch.current(conn, "shipments")) is not None:
+        row = await rows.lock(shipment_id)
+        assert row is not None, shipment_id
+        rows.update(shipment_id, status="booking", tracking_number=row["tracking_number"], deadline_at=None,
+                    carrier_id=None, tried_carriers=excluded)
+        return
+    await conn.execute("UPDATE shipments SET status = 'booking', carrier_id = NULL, tried_carriers = $2, "
+                       "deadline_at = NULL, updated_at = now() WHERE shipment_id = $1", shipment_id, excluded)
+
+
 async def claim_expired(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT * FROM shipments WHERE status = 'booking' AND deadline_at < now() ORDER BY deadline_at LIMIT $1 "
