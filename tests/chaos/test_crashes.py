@@ -14,7 +14,18 @@ import pytest
 
 from oms_cli import workload
 from order_service.domain import order_id_for
-from tests.support.checks import duplicate_problems, event_problems, stock_problems
+from tests.support.checks import (
+    completion_problems,
+    duplicate_request_problems,
+    event_problems,
+    expected_notifications,
+    notification_problems,
+    shipped_by_location,
+    stock_flow_problems,
+    stock_levels,
+    stock_problems,
+    stored_outcomes,
+)
 from tests.support.poll import eventually
 
 pytestmark = pytest.mark.chaos
@@ -23,11 +34,33 @@ ORDERS = 500
 SERVICES = ("order_service", "inventory_service", "fulfillment_service", "shipping_service", "notification_service")
 
 
+async def every_invariant_holds(oms, orders: list[dict], watch, seeded_for: int) -> None:
+    """Each invariant against evidence the OMS did not write for itself: the orders sent, the stock seeded, every call
+    of the notification sender, the partners' request topics."""
+    def oid(order: dict) -> str:
+        return order_id_for(order["channel"], order["external_id"])
+    ids = {oid(o) for o in orders}
+    latest = {k: v for k, v in watch.latest().items() if k in ids}
+    assert event_problems({k: v for k, v in watch.events.items() if k in ids}) == []
+    assert completion_problems(orders, latest, await stored_outcomes(oms.orders_db, oms.run), oid) == []
+    assert await duplicate_request_problems(oms.network, ids) == []
+    seeded = {(c["sku"], c["location_id"]): c["on_hand"] for c in workload.stock_counts(oms.run, seeded_for)}
+
+    async def stock() -> list[str]:  # commits of shipped stock may still be queued
+        flow = stock_flow_problems(seeded, shipped_by_location(latest), await stock_levels(oms.inventory, oms.run))
+        return flow + await stock_problems(oms.inventory, oms.run)
+    await eventually(stock, lambda p: p == [], "stock fell by what was shipped and nothing stays reserved", timeout=60)
+    kills = sum(p.starts - 1 for name, p in oms.processes.items() if name.startswith("notification_service"))
+
+    async def told() -> list[str]:
+        return notification_problems(oms.sent_notifications(), expected_notifications(latest), allowed_copies=kills)
+    await eventually(told, lambda p: p == [], "every customer told once", timeout=60)
+
+
 @pytest.mark.oms_env(OMS_SIM_DELAY_MS="40", OMS_NETWORK_FILE="config/network.toml")
 async def test_orders_survive_kills_and_restarts(oms, stack):
     await oms.seed(ORDERS)
     orders = workload.orders(oms.run, ORDERS, workload.Mix(split=0.1, express=0.2, held_payment=0.02))
-    ids = {order_id_for(o["channel"], o["external_id"]) for o in orders}
     watch = await oms.watch()
     rng = random.Random(11)
     kills: list[str] = []
@@ -69,12 +102,7 @@ async def test_orders_survive_kills_and_restarts(oms, stack):
     finally:
         await watch.stop()
 
-    assert event_problems({k: v for k, v in watch.events.items() if k in ids}) == []
-    assert await duplicate_problems(oms, ids) == []
-
-    async def balance() -> list[str]:  # commits of shipped stock may still be queued
-        return await stock_problems(oms.inventory, oms.run)
-    await eventually(balance, lambda p: p == [], "stock balances", timeout=60)
+    await every_invariant_holds(oms, orders, watch, ORDERS)
     restarts = {name: proc.starts - 1 for name, proc in oms.processes.items()}
     print(f"orders {ORDERS}, final {final}, kills {len(kills)} {restarts}, broker restarted 1, database restarted 1, "
           "duplicates 0")
@@ -89,11 +117,10 @@ async def test_a_second_instance_of_every_service_takes_over(request, oms):
                for m in SERVICES}
     oms.processes.update(seconds)
     for proc in seconds.values():
-        proc.wait_for_log("started", timeout=120)
+        await proc.logged("started", timeout=120)
     count = 300
     await oms.seed(count)
     orders = workload.orders(oms.run, count, workload.Mix(split=0.1, express=0.2))
-    ids = {order_id_for(o["channel"], o["external_id"]) for o in orders}
     watch = await oms.watch()
     try:
         await oms.submit(orders)
@@ -107,6 +134,4 @@ async def test_a_second_instance_of_every_service_takes_over(request, oms):
                          timeout=300, interval=0.5)
     finally:
         await watch.stop()
-    assert event_problems({k: v for k, v in watch.events.items() if k in ids}) == []
-    assert await duplicate_problems(oms, ids) == []
-    await eventually(partial(stock_problems, oms.inventory, oms.run), lambda p: p == [], "stock balances", timeout=60)
+    await every_invariant_holds(oms, orders, watch, count)

@@ -19,6 +19,7 @@ from shared.settings import get_settings
 from tests.conftest import LOGS
 from tests.support.poll import eventually
 from tests.support.processes import ServiceProcess
+from tests.support.servers import RecordingWebhook
 
 FAST_NETWORK = Path(__file__).parent / "network-fast.toml"
 MODULES = ("order_service", "inventory_service", "fulfillment_service", "shipping_service", "notification_service",
@@ -28,7 +29,7 @@ MODULES = ("order_service", "inventory_service", "fulfillment_service", "shippin
 @dataclass
 class RunningOms:
     processes: dict[str, ServiceProcess]
-    notify_file: Path
+    webhook: RecordingWebhook
     run: str
     inventory: asyncpg.Pool
     orders_db: asyncpg.Pool
@@ -38,9 +39,8 @@ class RunningOms:
         return load_network(FAST_NETWORK)
 
     def sent_notifications(self) -> list[dict]:
-        if not self.notify_file.exists():
-            return []
-        return [orjson.loads(line) for line in self.notify_file.read_bytes().splitlines() if line]
+        """Every call the notification sender made, in order: a copy sent twice shows twice."""
+        return list(self.webhook.calls)
 
     async def seed(self, orders: int) -> None:
         await demo.seed_stock(get_settings(), self.run, orders)
@@ -103,8 +103,7 @@ def start_oms(request: pytest.FixtureRequest, env: dict[str, str]) -> dict[str, 
 @pytest.fixture
 def oms_env(request: pytest.FixtureRequest) -> dict[str, str]:
     """What the processes are started with; `@pytest.mark.oms_env(NAME=value)` on a test adds to it."""
-    env = {"OMS_SIM_DELAY_MS": "0", "OMS_SIM_FAILURE_RATE": "0", "OMS_NETWORK_FILE": str(FAST_NETWORK),
-           "OMS_NOTIFY_FILE": str(LOGS / request.node.name / "notifications.jsonl")}
+    env = {"OMS_SIM_DELAY_MS": "0", "OMS_SIM_FAILURE_RATE": "0", "OMS_NETWORK_FILE": str(FAST_NETWORK)}
     marker = request.node.get_closest_marker("oms_env")
     return {**env, **(marker.kwargs if marker else {})}
 
@@ -118,19 +117,18 @@ def everyone_but(*partners: str) -> str:
 
 @pytest.fixture
 async def oms(request: pytest.FixtureRequest, stack, oms_env: dict[str, str]) -> AsyncIterator[RunningOms]:
-    notify_file = Path(oms_env["OMS_NOTIFY_FILE"])
-    notify_file.unlink(missing_ok=True)
-    procs = start_oms(request, oms_env)
-    settings = get_settings()
-    inventory = await asyncpg.create_pool(settings.database_for("inventory"), min_size=1, max_size=2)
-    orders_db = await asyncpg.create_pool(settings.database_for("order"), min_size=1, max_size=2)
-    try:
-        yield RunningOms(procs, notify_file, workload.new_run_id(), inventory, orders_db)
-    finally:
-        for proc in procs.values():
-            proc.stop()
-        await inventory.close()
-        await orders_db.close()
+    with RecordingWebhook() as webhook:  # the notifications' sender: it records every call, so a copy would show
+        procs = start_oms(request, {"OMS_NOTIFY_SENDER": "webhook", "OMS_WEBHOOK_URL": webhook.url, **oms_env})
+        settings = get_settings()
+        inventory = await asyncpg.create_pool(settings.database_for("inventory"), min_size=1, max_size=2)
+        orders_db = await asyncpg.create_pool(settings.database_for("order"), min_size=1, max_size=2)
+        try:
+            yield RunningOms(procs, webhook, workload.new_run_id(), inventory, orders_db)
+        finally:
+            for proc in procs.values():
+                proc.stop()
+            await inventory.close()
+            await orders_db.close()
 
 
 @pytest.fixture

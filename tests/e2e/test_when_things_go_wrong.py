@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
 from contracts.partners import (
@@ -21,6 +23,7 @@ from contracts.partners import (
     ShipmentPickedUp,
 )
 from order_service.domain import order_id_for
+from shared.settings import get_settings
 from tests.e2e.conftest import everyone_but
 from tests.support.checks import event_problems, stock_levels, stock_problems
 from tests.support.partners import PlayedPartner
@@ -113,7 +116,7 @@ async def test_a_warehouse_that_rejects_or_stays_silent_is_replaced(oms):
         events_before = len(watch.events[oid(silent)])
         await berlin.answer(oid(silent), FulfillmentAccepted(fulfillment_id=cancel["fulfillment_id"]))
         await berlin.answer(oid(silent), FulfillmentPacked(fulfillment_id=cancel["fulfillment_id"], parcels=PARCELS))
-        oms.processes["fulfillment_service"].wait_for_log("fulfillment.update_ignored", count=2)
+        await oms.processes["fulfillment_service"].logged("fulfillment.update_ignored", count=2)
         assert len(watch.events[oid(silent)]) == events_before
         assert await reserved_at(oms, "ROUTE", "3pl-berlin") == 0
         assert await stock_problems(oms.inventory, oms.run) == []
@@ -337,4 +340,37 @@ async def test_holds_for_payment_and_address_are_released_or_cancelled(oms):
             return sorted(n["kind"] for n in oms.sent_notifications() if n["order_id"] == oid(failed))
         assert await eventually(kinds, lambda k: len(k) >= 2, "on hold and cancelled told") == ["cancelled", "on_hold"]
     finally:
+        await watch.stop()
+
+
+@pytest.mark.oms_env(OMS_SIMULATE_PARTNERS=everyone_but("3pl-berlin"))
+async def test_a_broker_outage_longer_than_a_warehouse_deadline_reroutes_nothing(oms, stack):
+    """The warehouse has 4 s to accept; the broker is away for longer. Its clock stood still meanwhile: once the
+    broker is back the warehouse accepts, and the order stays there (no cancel, no second warehouse)."""
+    await oms.stock({"WAIT": {"3pl-berlin": 5, "dc-rotterdam": 5}})
+    berlin = await PlayedPartner("warehouse", "3pl-berlin").start()
+    watch = await oms.watch()
+    try:
+        order = oms.order(1, {"WAIT": 1})
+        await oms.send(order)
+        request = await berlin.wait_for(oid(order), "fulfillment.requested")
+        fulfillments = await asyncpg.connect(get_settings().database_for("fulfillment"))
+        await asyncio.to_thread(stack.kafka.stop)
+        try:  # the outage lasts three times the warehouse's deadline (4 s)
+            await eventually(lambda: fulfillments.fetchval(
+                "SELECT now() > created_at + interval '12 seconds' FROM fulfillments WHERE fulfillment_id = $1",
+                request["fulfillment_id"]), bool, "the deadline long past while the broker is away", timeout=60)
+        finally:
+            await fulfillments.close()
+            await asyncio.to_thread(stack.kafka.start)
+        await berlin.answer(oid(order), FulfillmentAccepted(fulfillment_id=request["fulfillment_id"]))
+        await until_status(watch, order, "in_fulfillment", timeout=90)
+        await berlin.answer(oid(order), FulfillmentPacked(fulfillment_id=request["fulfillment_id"], parcels=PARCELS))
+        done = await until_status(watch, order, "delivered", timeout=90)
+        assert [s["location_id"] for s in done["shipments"]] == ["3pl-berlin"]
+        assert berlin.requests(oid(order), "fulfillment.cancel_requested") == []
+        assert "fulfillment.timed_out" not in oms.processes["fulfillment_service"].log_text()
+        assert "deadlines.moved_on" in oms.processes["fulfillment_service"].log_text()
+    finally:
+        await berlin.stop()
         await watch.stop()

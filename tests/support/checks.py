@@ -14,7 +14,8 @@ ALLOWED: dict[str | None, set[str]] = {
     None: {"received", "rejected"},
     "received": {"accepted", "on_hold", "rejected"},
     "accepted": {"reserved", "backordered", "rejected", "cancelled"},
-    "on_hold": {"accepted", "cancelled", "on_hold"},
+    "on_hold": {"accepted", "cancelled", "on_hold", "released", "in_fulfillment", "ready_to_ship", "shipped",
+                "delivered"},  # released holds resume where they stopped
     "backordered": {"reserved", "cancelled", "backordered"},
     "reserved": {"released", "cancelled"},
     "released": {"released", "reserved", "in_fulfillment", "ready_to_ship", "shipped", "delivered", "cancelled",
@@ -97,35 +98,104 @@ def notification_counts(sent: list[dict[str, Any]], order_ids: set[str]) -> dict
     return counts
 
 
-async def duplicate_problems(oms: Any, order_ids: set[str]) -> list[str]:
-    """No order, reservation, fulfillment request, shipment or notification exists twice."""
+def expected_outcome(order: dict[str, Any]) -> tuple[str, str | None]:
+    """What a workload order must end as: held with its payment's reason, or delivered."""
+    payment = (order.get("payment") or {}).get("status")
+    return ("on_hold", f"payment_{payment}") if payment in ("pending", "failed") else ("delivered", None)
+
+
+def completion_problems(sent: list[dict[str, Any]], latest: dict[str, dict[str, Any]],
+                        stored: dict[str, tuple[str, str | None]], order_id: Any) -> list[str]:
+    """Every order sent ends as expected (status, and the reason where one is expected) both in its last event and in
+    the order database, and the database holds no order of the run that was not sent. `order_id(order)` names one."""
+    problems = []
+    wanted = {order_id(o): expected_outcome(o) for o in sent}
+    for oid, (status, reason) in wanted.items():
+        event = latest.get(oid)
+        seen = (event["status"], (event.get("reason") or {}).get("code")) if event else None
+        for where, got in (("events", seen), ("database", stored.get(oid))):
+            if got is None:
+                problems.append(f"{oid}: not in the {where}")
+            elif got[0] != status or (reason is not None and got[1] != reason):
+                problems.append(f"{oid}: {where} says {got[0]} ({got[1]}), expected {status} ({reason})")
+    problems += [f"{oid}: stored but never sent" for oid in set(stored) - set(wanted)]
+    return problems
+
+
+async def stored_outcomes(orders_db: asyncpg.Pool, run: str) -> dict[str, tuple[str, str | None]]:
+    """The order database's own view of a run: each order's status and the reason of its last timeline row."""
+    rows = await orders_db.fetch(
+        "SELECT o.order_id, o.status, (SELECT t.reason->>'code' FROM order_timeline t WHERE t.order_id = o.order_id "
+        "ORDER BY t.sequence DESC LIMIT 1) AS code FROM orders o WHERE o.external_id LIKE $1", f"{run}-%")
+    return {r["order_id"]: (r["status"], r["code"]) for r in rows}
+
+
+def stock_flow_problems(seeded: dict[tuple[str, str], int], shipped: Counter[tuple[str, str]],
+                        levels: dict[tuple[str, str], dict[str, int]]) -> list[str]:
+    """On hand fell by exactly what the orders' events say was shipped from each location, and nothing stays
+    reserved once every order has ended (seeded counts and order events: evidence independent of inventory)."""
+    problems = []
+    for key in sorted(set(seeded) | set(levels) | set(shipped)):
+        level = levels.get(key, {"on_hand": 0, "reserved": 0})
+        want = seeded.get(key, 0) - shipped.get(key, 0)
+        if level["on_hand"] != want:
+            problems.append(f"{key[0]}@{key[1]}: on hand {level['on_hand']}, seeded {seeded.get(key, 0)} less "
+                            f"shipped {shipped.get(key, 0)} is {want}")
+        if level["reserved"] != 0:
+            problems.append(f"{key[0]}@{key[1]}: {level['reserved']} still reserved")
+    return problems
+
+
+def expected_notifications(latest: dict[str, dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """What the customers of orders that ended must have been told: a confirmation, shipped and delivered per
+    shipment for a delivered order; on_hold for a held one."""
+    expected: set[tuple[str, str, str]] = set()
+    for oid, event in latest.items():
+        if event["status"] == "on_hold":
+            expected.add((oid, "on_hold", ""))
+        elif event["status"] == "delivered":
+            expected.add((oid, "confirmation", ""))
+            for shipment in event["shipments"]:
+                expected |= {(oid, "shipped", shipment["shipment_id"]), (oid, "delivered", shipment["shipment_id"])}
+    return expected
+
+
+def notification_problems(calls: list[dict[str, Any]], expected: set[tuple[str, str, str]],
+                          allowed_copies: int = 0) -> list[str]:
+    """From every call the sender made: each expected notice sent, under one notification id, and once; a copy
+    with the same idempotency key only where the dispatcher may have been killed between sending and recording
+    (`allowed_copies`, one per kill)."""
+    order_ids = {key[0] for key in expected}
+    ids: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    copies: Counter[str] = Counter()
+    unkeyed: list[str] = []
+    for call in calls:
+        key = (call["order_id"], call["kind"], call.get("shipment_id") or "")
+        if key[0] in order_ids and not key[1].startswith("operator"):
+            ids[key].add(call["notification_id"])
+            copies[call["notification_id"]] += 1
+            if call.get("idempotency_key") != call["notification_id"]:
+                unkeyed.append(f"{key}: sent with idempotency key {call.get('idempotency_key')!r}")
+    problems = unkeyed + [f"{key}: never sent" for key in sorted(expected - set(ids))]
+    problems += [f"{key}: sent but not expected" for key in sorted(set(ids) - expected)]
+    problems += [f"{key}: sent as {len(found)} different notifications" for key, found in ids.items() if len(found) > 1]
+    problems += [f"notification {nid}: sent {n} times" for nid, n in copies.items() if n > 1 + allowed_copies]
+    return problems
+
+
+async def duplicate_request_problems(network: Any, order_ids: set[str]) -> list[str]:
+    """No partner was sent the same fulfillment request or carrier booking as two different messages (ids): a
+    relay or handler that ran twice would send a copy with an id of its own."""
     from tests.support.kafka import read_topic
 
-    problems = []
-    dup_orders = await oms.orders_db.fetch(
-        "SELECT channel, external_id, count(*) FROM orders WHERE order_id = ANY($1::text[]) "
-        "GROUP BY 1, 2 HAVING count(*) > 1", list(order_ids))
-    problems += [f"order {r['channel']}:{r['external_id']} stored {r['count']} times" for r in dup_orders]
-    reservations = await oms.inventory.fetch(
-        "SELECT order_id, location_id, count(*) FROM reservations WHERE order_id = ANY($1::text[]) "
-        "AND status <> 'released' GROUP BY 1, 2 HAVING count(*) > 1", list(order_ids))
-    problems += [f"{r['order_id']}: {r['count']} live reservations at {r['location_id']}" for r in reservations]
-    requests: dict[tuple[str, str], set[str]] = defaultdict(set)
-    network = oms.network
+    problems: list[str] = []
+    requests: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     for topic in [f"partners.warehouse.{loc.id}.requests.v1" for loc in network.locations] + \
                  [f"partners.carrier.{c.id}.requests.v1" for c in network.carriers]:
         for record in await read_topic(topic, timeout=60):
             body = orjson.loads(record.value)
             if body["order_id"] in order_ids and body["type"] in ("fulfillment.requested", "shipment.booking_requested"):
-                requests[(body["type"], body.get("fulfillment_id") or body["shipment_id"])].add(body["id"])
-    problems += [f"{kind} {ref} sent as {len(ids)} different messages" for (kind, ref), ids in requests.items()
-                 if len(ids) > 1]
-    notified: dict[tuple[str, str, str], set[str]] = defaultdict(set)
-    for record in await read_topic("oms.notifications.v1", timeout=60):
-        body = orjson.loads(record.value)
-        if body["order_id"] in order_ids:
-            notified[(body["order_id"], body["kind"], body.get("shipment_id") or "")].add(body["id"])
-    problems += [f"notification {key} recorded {len(ids)} times" for key, ids in notified.items() if len(ids) > 1]
-    sent = notification_counts(oms.sent_notifications(), order_ids)
-    problems += [f"notification {key} sent {n} times" for key, n in sent.items() if n > 1]
+                requests[(topic, body["type"], body.get("fulfillment_id") or body["shipment_id"])].add(body["id"])
+    problems += [f"{kind} {ref} sent to {topic} as {len(ids)} different messages"
+                 for (topic, kind, ref), ids in requests.items() if len(ids) > 1]
     return problems

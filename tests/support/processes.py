@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -40,13 +41,24 @@ class ServiceProcess:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
 
     def wait_for_log(self, needle: str, timeout: float = 60.0, count: int = 1) -> None:
+        """Blocks: for plain fixtures. An async test awaits `logged` instead, so its own watchers keep running."""
         deadline = time.monotonic() + timeout
-        while self.log_text().count(needle) < count:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.name} never logged {needle!r}:\n{self.log_text()[-3000:]}")
+        while not self._logged(needle, count, deadline):
             time.sleep(0.1)
+
+    async def logged(self, needle: str, timeout: float = 60.0, count: int = 1) -> None:
+        deadline = time.monotonic() + timeout
+        while not self._logged(needle, count, deadline):
+            await asyncio.sleep(0.1)
+
+    def _logged(self, needle: str, count: int, deadline: float) -> bool:
+        if self.log_text().count(needle) >= count:
+            return True
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{self.name} never logged {needle!r}:\n{self.log_text()[-3000:]}")
+        return False
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hook runs, as in a crash."""

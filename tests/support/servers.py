@@ -4,9 +4,13 @@ what reached it and answering as a test tells it."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Self
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+
+import orjson
 
 
 class LocalServer:
@@ -83,3 +87,35 @@ class WebhookServer(LocalServer):
         writer.write(f"HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".encode())
         await writer.drain()
         writer.close()
+
+
+class RecordingWebhook:
+    """A webhook receiver in a thread of its own (so a test that blocks its event loop cannot stall it): answers
+    200 to every POST and records each call, in order, with its idempotency key."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        calls = self.calls
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                calls.append({**orjson.loads(body), "idempotency_key": self.headers.get("idempotency-key")})
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/notifications"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> RecordingWebhook:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

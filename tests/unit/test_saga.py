@@ -10,6 +10,7 @@ from contracts.base import Address, Message, SkuQuantity
 from contracts.channels import OrderCancelRequested, OrderHoldReleased
 from contracts.fulfillment import FulfillmentProgressed, ShipmentProgressed
 from contracts.inventory import Allocation, StockReleased, StockReservationFailed, StockReserved
+from contracts.order import ReserveStock
 from contracts.partners import Parcel
 from order_service.saga import Fulfillment, Saga, StepTimedOut, apply_changes, decide, start
 
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.unit
 ADDRESS = Address(name="A", line1="Street 1", city="Berlin", postal_code="10115", country="DE")
 LINES = [SkuQuantity(sku="A", quantity=2), SkuQuantity(sku="B", quantity=1)]
 PARCEL = Parcel(parcel_id="p1", weight_grams=500)
+REQUEST = ReserveStock(order_id="o", lines=LINES, ship_to=ADDRESS)
 
 
 def saga(state: str, status: str | None, steps: tuple[str, ...] = (), cancel: bool = False, inactive: int = 0,
@@ -66,8 +68,8 @@ TABLE = [
         reserved("loc1"), "fulfilling", ["fulfillment.request_fulfillment"], ["reserved", "released"]),
     Row("packed, cancel refused later: the held booking goes out", saga("cancelling", "ready_to_ship", ("packed",),
         cancel=True), progressed(1, "cancel_refused"), "fulfilling", ["shipping.book_shipment"], ["ready_to_ship"]),
-    Row("a reservation nobody waits for changes nothing", saga("fulfilling", "released", ("requested",)),
-        reserved("loc9"), "fulfilling"),
+    Row("a reservation nobody waits for is given back", saga("fulfilling", "released", ("requested",)),
+        reserved("loc9"), "fulfilling", ["inventory.release_stock"]),
     Row("warehouse accepted: in fulfillment", saga("fulfilling", "released", ("requested",)),
         progressed(1, "accepted"), "fulfilling", [], ["in_fulfillment"]),
     Row("picked: no new status", saga("fulfilling", "in_fulfillment", ("accepted",)),
@@ -143,8 +145,24 @@ TABLE = [
         progressed(1, "accepted"), "completed"),
     Row("release confirmation: nothing", saga("cancelled", "cancelled"),
         StockReleased(order_id="o", reservation_ids=["r1"]), "cancelled"),
-    Row("timeout while waiting for stock: wait on", saga("awaiting_stock", "accepted", reserving=True),
-        StepTimedOut(order_id="o", state="awaiting_stock"), "awaiting_stock"),
+    Row("inventory silent past the deadline: the same request once more",
+        saga("awaiting_stock", "accepted", reserving=True, reservation_request=REQUEST),
+        StepTimedOut(order_id="o", state="awaiting_stock"), "awaiting_stock", ["inventory.reserve_stock"]),
+    Row("silent again: held for a person, with the reason",
+        saga("awaiting_stock", "accepted", reserving=True, reservation_request=REQUEST, reservation_retried=True),
+        StepTimedOut(order_id="o", state="awaiting_stock"), "on_hold", [], ["on_hold"]),
+    Row("backordered: waiting for stock has no deadline", saga("backordered", "backordered", reserving=True),
+        StepTimedOut(order_id="o", state="backordered"), "backordered"),
+    Row("a reservation that arrives after the order stopped waiting: given back",
+        saga("on_hold", "on_hold", hold_reason="step_timed_out", reservation_request=REQUEST), reserved("loc1"),
+        "on_hold", ["inventory.release_stock"]),
+    Row("timed-out hold released: the reservation asked for anew",
+        saga("on_hold", "on_hold", hold_reason="step_timed_out", reservation_request=REQUEST),
+        OrderHoldReleased(channel="web", external_id="1"), "awaiting_stock", ["inventory.reserve_stock"], ["accepted"]),
+    Row("timed-out reroute released: its lines asked for anew, the rest carries on",
+        saga("on_hold", "on_hold", ("accepted",), hold_reason="step_timed_out", reservation_request=REQUEST),
+        OrderHoldReleased(channel="web", external_id="1"), "fulfilling", ["inventory.reserve_stock"],
+        ["in_fulfillment"]),
 ]
 
 
@@ -177,6 +195,12 @@ def test_the_order_reports_its_least_advanced_shipment() -> None:
         decision = decide(given, message)
         given = apply_changes(decision.saga, decision.changes)
         assert given.status == status
+
+
+def test_a_request_sent_again_keeps_its_id_so_an_inventory_that_handled_it_ignores_the_copy() -> None:
+    asked = start(saga("new", None), "authorized", None)
+    again = decide(apply_changes(asked.saga, asked.changes), StepTimedOut(order_id="o", state="awaiting_stock"))
+    assert [c.id for c in again.commands] == [c.id for c in asked.commands]
 
 
 def test_a_duplicate_update_changes_nothing() -> None:

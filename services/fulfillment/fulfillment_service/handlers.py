@@ -21,7 +21,7 @@ from contracts.partners import (
     FulfillmentUpdate,
 )
 from fulfillment_service import domain, store
-from shared import pollers
+from shared import deadlines, pollers
 from shared.consume import Unprocessable
 from shared.handling import BoundHandler, transactional
 from shared.logging import log
@@ -82,9 +82,13 @@ async def warehouse_update(deps: Deps, conn: asyncpg.Connection, update: Fulfill
 
 
 async def expire_silent_warehouses(deps: Deps) -> None:
-    """The deadline poller: a warehouse that did not accept in time is told to cancel, and the saga reroutes."""
+    """The deadline poller: a warehouse that did not accept in time is told to cancel, and the saga reroutes. The
+    clock stands still while the broker is away (`shared.deadlines`)."""
+    watch = deadlines.BrokerWatch(deps.settings.kafka_bootstrap, f"{deps.service}-deadlines")
 
     async def expire(conn: asyncpg.Connection) -> int:
+        if await deadlines.paused(conn, watch, deps.service, [("fulfillments", "deadline_at")]):
+            return 0
         rows = await store.claim_expired(conn, 100)
         for row in rows:
             await store.set_status(conn, row["fulfillment_id"], "timed_out", row["qc_failures"])

@@ -8,7 +8,7 @@ from contracts.order import OrderStatusChanged
 
 STATUS_KINDS = {"accepted": "confirmation", "backordered": "backordered", "on_hold": "on_hold",
                 "cancelled": "cancelled", "rejected": "rejected"}
-OPERATOR_REASONS = {"no_carrier", "delivery_exception"}
+OPERATOR_REASONS = {"no_carrier", "delivery_exception", "step_timed_out"}
 
 
 @dataclass(frozen=True)

@@ -97,8 +97,9 @@ class WebhookSender:
 
     async def send(self, notification: dict[str, str]) -> None:
         checked(notification)
-        request = urllib.request.Request(self.url, data=orjson.dumps(notification),
-                                         headers={"content-type": "application/json"}, method="POST")
+        # the notification id as an idempotency key: a receiver drops a copy re-sent after a crash before marking
+        request = urllib.request.Request(self.url, data=orjson.dumps(notification), method="POST", headers={
+            "content-type": "application/json", "idempotency-key": notification["notification_id"]})
         await asyncio.to_thread(self._post, request)
 
     @staticmethod

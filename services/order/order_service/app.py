@@ -6,7 +6,7 @@ from functools import partial
 from pathlib import Path
 
 from contracts import topics
-from order_service.handlers import INBOUND, REPLIES, batch, rejected_invalid
+from order_service.handlers import INBOUND, REPLIES, batch, expire_deadlines, rejected_invalid
 from shared.consume import Subscription
 from shared.handling import bind
 from shared.service import Deps, ServiceRuntime
@@ -36,4 +36,4 @@ def subscriptions(deps: Deps) -> list[Subscription]:
 
 
 def runtime() -> ServiceRuntime:
-    return ServiceRuntime("order", Path(__file__).parent / "sql", subscriptions)
+    return ServiceRuntime("order", Path(__file__).parent / "sql", subscriptions, background=[expire_deadlines])

@@ -29,6 +29,7 @@ from contracts.order import (
 )
 
 TERMINAL_STATES = {"completed", "cancelled", "rejected"}
+RESERVATION_DEADLINE = timedelta(minutes=5)  # for inventory's answer, counted while the broker is reachable
 # cancelling: asked the warehouses to cancel, waiting for each to confirm or refuse
 # How far each step of a shipment has come, and the order status it stands for.
 STEP_RANK = {"requested": 0, "accepted": 1, "picked": 2, "packed": 3, "booking": 3, "booked": 4, "picked_up": 5,
@@ -85,6 +86,8 @@ class Saga(BaseModel):
     fulfillments: list[Fulfillment] = []
     next_fulfillment: int = 1
     reserving: bool = False
+    reservation_request: ReserveStock | None = None  # the one asked for while `reserving`: sent again as it was
+    reservation_retried: bool = False
 
     def fulfillment(self, fulfillment_id: str) -> Fulfillment | None:
         return next((f for f in self.fulfillments if f.fulfillment_id == fulfillment_id), None)
@@ -125,8 +128,19 @@ def _reserve(saga: Saga, changes: list[StatusChange], excluded: list[str] | None
              lines: list[SkuQuantity] | None = None) -> Decision:
     command = ReserveStock(order_id=saga.order_id, lines=lines or saga.lines, ship_to=saga.ship_to,
                            excluded_locations=excluded or [])
-    return Decision(saga.model_copy(update={"state": "awaiting_stock", "reserving": True}), [command], changes,
-                    timedelta(minutes=5))
+    return Decision(saga.model_copy(update={"state": "awaiting_stock", "reserving": True, "reservation_request": command,
+                                            "reservation_retried": False}), [command], changes, RESERVATION_DEADLINE)
+
+
+def _reservation_timed_out(saga: Saga) -> Decision:
+    """Inventory did not answer in time: the same request once more (its id unchanged, so an inventory that handled
+    it already ignores the copy), then the order is held for a person, with the reason (operators are alerted)."""
+    if not saga.reservation_retried and saga.reservation_request is not None:
+        return Decision(saga.model_copy(update={"reservation_retried": True}), [saga.reservation_request], [],
+                        RESERVATION_DEADLINE)
+    held = saga.model_copy(update={"state": "on_hold", "hold_reason": "step_timed_out", "reserving": False})
+    return Decision(held, [], [StatusChange("on_hold", reason(
+        "step_timed_out", "inventory did not answer the reservation in time; a person must look"))])
 
 
 def decide(saga: Saga, message: Message) -> Decision:
@@ -159,17 +173,26 @@ def decide(saga: Saga, message: Message) -> Decision:
             if saga.state != "on_hold":
                 return Decision(saga)
             return _release_hold(saga)
-        case StepTimedOut() if message.state == saga.state == "awaiting_stock":
-            return Decision(saga, [], [], timedelta(minutes=5))
+        case StepTimedOut() if saga.reserving and saga.state != "backordered":
+            return _reservation_timed_out(saga)
     return Decision(saga)
 
 
 def _release_hold(saga: Saga) -> Decision:
     """A released hold resumes the step it stopped: held before any stock was reserved (payment, address), the order
-    is reserved; held for `no_carrier`, a carrier is booked again for every packed shipment; held otherwise once
-    handed off, its shipments are followed on as they are."""
+    is reserved; held because inventory did not answer, that reservation is asked for anew; held for `no_carrier`, a
+    carrier is booked again for every packed shipment; held otherwise once handed off, its shipments are followed on
+    as they are."""
     released = saga.model_copy(update={"hold_reason": None})
     active = [f for f in saga.fulfillments if f.active]
+    request = saga.reservation_request
+    if saga.hold_reason == "step_timed_out" and request is not None:
+        again = _reserve(released, [] if active else [StatusChange("accepted")], request.excluded_locations,
+                         request.lines)
+        if not active:
+            return again
+        resumed = again.saga.model_copy(update={"state": "fulfilling"})
+        return Decision(resumed, again.commands, _status_change(saga, resumed), again.deadline_in)
     if not active and not saga.reserving:
         return _reserve(released, [StatusChange("accepted")])
     resumed = released.model_copy(update={"state": "fulfilling" if active else "awaiting_stock"})
@@ -183,8 +206,10 @@ def _release_hold(saga: Saga) -> Decision:
 
 
 def _reserved(saga: Saga, message: StockReserved) -> Decision:
-    if not saga.reserving:
-        return Decision(saga)
+    if not saga.reserving:  # an answer that came after the order stopped waiting for it: given back
+        known = {f.reservation_id for f in saga.fulfillments}
+        return Decision(saga, [ReleaseStock(order_id=saga.order_id, reservation_id=a.reservation_id)
+                               for a in message.allocations if a.reservation_id not in known])
     fulfillments = list(saga.fulfillments)
     commands: list[Message] = []
     number = saga.next_fulfillment
@@ -199,7 +224,7 @@ def _reserved(saga: Saga, message: StockReserved) -> Decision:
             lines=fulfillment.lines, ship_to=saga.ship_to, service_level=saga.service_level, currency=saga.currency,
             unit_prices=saga.unit_prices))
     updated = saga.model_copy(update={"state": "fulfilling", "fulfillments": fulfillments, "next_fulfillment": number,
-                                      "reserving": False})
+                                      "reserving": False, "reservation_request": None})
     had_active = any(f.active for f in saga.fulfillments)
     changes = [] if had_active else [StatusChange("reserved")]
     before = saga if had_active else saga.model_copy(update={"status": "reserved"})

@@ -50,7 +50,8 @@ async def insert_rejected(conn: asyncpg.Connection, order_id: str, channel: str,
         order_id, channel, external_id))
 
 
-ROW = "SELECT order_id, channel, external_id, status, saga, sequence FROM orders"
+COLUMNS = "SELECT order_id, channel, external_id, status, saga, sequence"
+ROW = f"{COLUMNS} FROM orders"
 
 
 async def lock_order(conn: asyncpg.Connection, order_id: str) -> Mapping[str, Any] | None:
@@ -82,6 +83,12 @@ async def save(conn: asyncpg.Connection, order_id: str, saga: Saga, sequence: in
         "updated_at = now() WHERE order_id = $8",
         *timeline_rows(events), order_id, saga.status or "received", saga.state, saga.model_dump_json(), sequence,
         deadline_at)
+
+
+async def claim_expired(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """Orders whose saga is past its deadline, locked (others' are skipped, not waited for)."""
+    return await conn.fetch(f"{COLUMNS}, saga_state FROM orders WHERE deadline_at < now() ORDER BY deadline_at LIMIT $1 "
+                            "FOR UPDATE SKIP LOCKED", limit)
 
 
 TIMELINE_COLUMNS = ("unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], "

@@ -20,7 +20,7 @@ from contracts.partners import (
     ShipmentCancelRequested,
     ShipmentUpdate,
 )
-from shared import pollers
+from shared import deadlines, pollers
 from shared.consume import Unprocessable
 from shared.handling import BoundHandler, transactional
 from shared.logging import log
@@ -104,9 +104,13 @@ def carrier_update(carrier_id: str) -> BoundHandler:
 
 
 async def expire_silent_carriers(deps: Deps) -> None:
-    """The deadline poller: a carrier that did not answer a booking in time is told to cancel; the next one is asked."""
+    """The deadline poller: a carrier that did not answer a booking in time is told to cancel; the next one is asked.
+    The clock stands still while the broker is away (`shared.deadlines`)."""
+    watch = deadlines.BrokerWatch(deps.settings.kafka_bootstrap, f"{deps.service}-deadlines")
 
     async def expire(conn: asyncpg.Connection) -> int:
+        if await deadlines.paused(conn, watch, deps.service, [("shipments", "deadline_at")]):
+            return 0
         shipments = await store.claim_expired(conn, 100)
         for shipment in shipments:
             await deps.outbox.add(conn, topics.CARRIER_REQUESTS.for_partner(shipment["carrier_id"]), shipment["order_id"],

@@ -1,0 +1,62 @@
+"""Deadlines that count only the time the OMS could talk to its partners: while the broker cannot be reached the
+pollers expire nothing, and once it answers again every open deadline is moved on by the length of the outage
+(measured on the database's clock, like the deadlines themselves)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import asyncpg
+from aiokafka import AIOKafkaClient
+
+from shared.logging import log
+
+
+@dataclass
+class BrokerWatch:
+    """Asks the broker for its metadata, at most once a round: a cheap request that fails while it is away."""
+
+    bootstrap: str
+    client_id: str
+    timeout_s: float = 3.0
+    _client: AIOKafkaClient | None = field(default=None, repr=False)
+
+    async def reachable(self) -> bool:
+        try:
+            if self._client is None:
+                self._client = AIOKafkaClient(bootstrap_servers=self.bootstrap, client_id=self.client_id)
+                await asyncio.wait_for(self._client.bootstrap(), self.timeout_s)
+            await asyncio.wait_for(self._client.fetch_all_metadata(), self.timeout_s)
+            return True
+        except Exception as exc:
+            log.info("deadlines.broker_unreachable", error=repr(exc))
+            await self.close()
+            return False
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.close(), self.timeout_s)
+
+
+RESUME_GRACE = timedelta(seconds=15)  # for consumers to rejoin their groups and read what partners sent meanwhile
+
+
+async def paused(conn: asyncpg.Connection, watch: BrokerWatch, service: str, deadlines: list[tuple[str, str]]) -> bool:
+    """True while the broker is away (the pause recorded once); when it is back, the `deadlines` (table, column) that
+    are still open are moved on by the pause and `RESUME_GRACE`, in the caller's transaction, and False."""
+    if not await watch.reachable():
+        await conn.execute("INSERT INTO deadline_pauses (service) VALUES ($1) ON CONFLICT DO NOTHING", service)
+        return True
+    outage = await conn.fetchval("DELETE FROM deadline_pauses WHERE service = $1 RETURNING now() - since", service)
+    if outage is not None:
+        for table, column in deadlines:
+            moved = await conn.execute(f"UPDATE {table} SET {column} = {column} + $1 WHERE {column} IS NOT NULL",
+                                       outage + RESUME_GRACE)
+            log.warning("deadlines.moved_on", table=table, rows=int(moved.rsplit(" ", 1)[1]),
+                        outage_s=round(outage.total_seconds(), 1))
+    return False
