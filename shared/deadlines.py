@@ -12,6 +12,7 @@ from datetime import timedelta
 import asyncpg
 from aiokafka import AIOKafkaClient
 
+from shared import pollers
 from shared.logging import log
 
 
@@ -60,3 +61,14 @@ async def paused(conn: asyncpg.Connection, watch: BrokerWatch, service: str, dea
             log.warning("deadlines.moved_on", table=table, rows=int(moved.rsplit(" ", 1)[1]),
                         outage_s=round(outage.total_seconds(), 1))
     return False
+
+
+async def every_second_unless_paused(pool: asyncpg.Pool, bootstrap: str, service: str,
+                                     deadlines: list[tuple[str, str]], expire: pollers.Round, name: str) -> None:
+    """A deadline poller: `expire` in a transaction every second, except while the broker is away (`paused`)."""
+    watch = BrokerWatch(bootstrap, f"{service}-deadlines")
+
+    async def round_unless_paused(conn: asyncpg.Connection) -> int:
+        return 0 if await paused(conn, watch, service, deadlines) else await expire(conn)
+
+    await pollers.every(pool, 1.0, round_unless_paused, name)

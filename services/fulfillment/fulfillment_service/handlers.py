@@ -21,7 +21,7 @@ from contracts.partners import (
     FulfillmentUpdate,
 )
 from fulfillment_service import domain, store
-from shared import deadlines, pollers
+from shared import deadlines
 from shared.consume import Unprocessable
 from shared.handling import BoundHandler, transactional
 from shared.logging import log
@@ -84,11 +84,7 @@ async def warehouse_update(deps: Deps, conn: asyncpg.Connection, update: Fulfill
 async def expire_silent_warehouses(deps: Deps) -> None:
     """The deadline poller: a warehouse that did not accept in time is told to cancel, and the saga reroutes. The
     clock stands still while the broker is away (`shared.deadlines`)."""
-    watch = deadlines.BrokerWatch(deps.settings.kafka_bootstrap, f"{deps.service}-deadlines")
-
     async def expire(conn: asyncpg.Connection) -> int:
-        if await deadlines.paused(conn, watch, deps.service, [("fulfillments", "deadline_at")]):
-            return 0
         rows = await store.claim_expired(conn, 100)
         for row in rows:
             await store.set_status(conn, row["fulfillment_id"], "timed_out", row["qc_failures"])
@@ -99,7 +95,8 @@ async def expire_silent_warehouses(deps: Deps) -> None:
             log.warning("fulfillment.timed_out", order_id=row["order_id"], location_id=row["location_id"])
         return len(rows)
 
-    await pollers.every(deps.pool, 1.0, expire, "fulfillment.deadlines")
+    await deadlines.every_second_unless_paused(deps.pool, deps.settings.kafka_bootstrap, deps.service,
+                                               [("fulfillments", "deadline_at")], expire, "fulfillment.deadlines")
 
 
 def batch(conn: asyncpg.Connection, messages: list[Message]) -> AbstractAsyncContextManager[object]:

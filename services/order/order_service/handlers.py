@@ -16,7 +16,7 @@ from contracts.base import Message, SkuQuantity
 from contracts.channels import ChannelMessage, OrderSubmitted
 from contracts.order import OrderStatusChanged, Reason
 from order_service import domain, saga, store
-from shared import deadlines, inbox, pollers
+from shared import deadlines, inbox
 from shared.consume import Unprocessable
 from shared.handling import BoundHandler, transactional
 from shared.logging import log
@@ -135,11 +135,7 @@ async def expire_deadlines(deps: Deps) -> None:
     """The saga's own deadlines: a step past its time is fed to `decide` as `StepTimedOut` (an inventory that did
     not answer is asked again, then the order is held for a person). The clock stands still while the broker is
     away (`shared.deadlines`)."""
-    watch = deadlines.BrokerWatch(deps.settings.kafka_bootstrap, f"{deps.service}-deadlines")
-
     async def expire(conn: asyncpg.Connection) -> int:
-        if await deadlines.paused(conn, watch, deps.service, [("orders", "deadline_at")]):
-            return 0
         rows = await store.claim_expired(conn, 100)
         for row in rows:
             log.warning("order.step_timed_out", order_id=row["order_id"], state=row["saga_state"])
@@ -147,7 +143,8 @@ async def expire_deadlines(deps: Deps) -> None:
             await apply(deps, conn, row, saga.decide(store.saga_of(row), timed_out))
         return len(rows)
 
-    await pollers.every(deps.pool, 1.0, expire, "order.deadlines")
+    await deadlines.every_second_unless_paused(deps.pool, deps.settings.kafka_bootstrap, deps.service,
+                                               [("orders", "deadline_at")], expire, "order.deadlines")
 
 
 def batch(conn: asyncpg.Connection, messages: list[Message]) -> AbstractAsyncContextManager[None]:

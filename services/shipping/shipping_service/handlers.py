@@ -20,7 +20,7 @@ from contracts.partners import (
     ShipmentCancelRequested,
     ShipmentUpdate,
 )
-from shared import deadlines, pollers
+from shared import deadlines
 from shared.consume import Unprocessable
 from shared.handling import BoundHandler, transactional
 from shared.logging import log
@@ -106,11 +106,7 @@ def carrier_update(carrier_id: str) -> BoundHandler:
 async def expire_silent_carriers(deps: Deps) -> None:
     """The deadline poller: a carrier that did not answer a booking in time is told to cancel; the next one is asked.
     The clock stands still while the broker is away (`shared.deadlines`)."""
-    watch = deadlines.BrokerWatch(deps.settings.kafka_bootstrap, f"{deps.service}-deadlines")
-
     async def expire(conn: asyncpg.Connection) -> int:
-        if await deadlines.paused(conn, watch, deps.service, [("shipments", "deadline_at")]):
-            return 0
         shipments = await store.claim_expired(conn, 100)
         for shipment in shipments:
             await deps.outbox.add(conn, topics.CARRIER_REQUESTS.for_partner(shipment["carrier_id"]), shipment["order_id"],
@@ -120,7 +116,8 @@ async def expire_silent_carriers(deps: Deps) -> None:
             await book_next(deps, conn, shipment, list(shipment["tried_carriers"]))
         return len(shipments)
 
-    await pollers.every(deps.pool, 1.0, expire, "shipment.deadlines")
+    await deadlines.every_second_unless_paused(deps.pool, deps.settings.kafka_bootstrap, deps.service,
+                                               [("shipments", "deadline_at")], expire, "shipment.deadlines")
 
 
 def batch(conn: asyncpg.Connection, messages: list[Message]) -> AbstractAsyncContextManager[object]:
