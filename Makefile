@@ -3,7 +3,7 @@ PY      ?= .venv/bin/python
 VENV    := .venv/.installed
 export OMS_STACK ?= auto
 
-.PHONY: help install jars infra-up infra-down test test-fast lint contracts demo up down logs bench bench-relay \
+.PHONY: help install jars infra-up infra-up-cluster infra-down test test-fast lint contracts demo up down logs bench bench-relay \
         kafka-console kafka-topics clean
 
 help:
@@ -22,6 +22,9 @@ jars: $(VENV) ## fetch the Kafka broker jars from Maven Central (cached in ~/.ca
 
 infra-up: $(VENV) ## start Kafka and PostgreSQL (native, or docker compose where Docker runs)
 	$(PY) -m shared.stack up
+
+infra-up-cluster: $(VENV) ## the same with three replicated Kafka brokers (the cluster profile, native)
+	OMS_KAFKA_BROKERS=3 $(PY) -m shared.stack up
 
 infra-down: $(VENV) ## stop what infra-up started
 	$(PY) -m shared.stack down

@@ -100,7 +100,8 @@ class ServiceRuntime:
         await migrate(pool, self.migrations)
         deps = Deps(self.name, self.settings, pool, Outbox(self.name), load_network(self.settings.network_file))
         dlq_producer = make_producer(self.settings.kafka_bootstrap, f"{self.name}-dlq")
-        broker = KafkaBroker(self.settings.kafka_bootstrap, client_id=self.name, acks="all",
+        # faststream takes a string as one host: the cluster profile's list goes as a list
+        broker = KafkaBroker(self.settings.kafka_bootstrap.split(","), client_id=self.name, acks="all",
                              enable_idempotence=True, graceful_timeout=20.0, logger=None, apply_types=False)
         policy = ConsumePolicy(self.name, self._publisher(dlq_producer),
                                self.settings.consume_max_attempts, self.settings.consume_backoff_ms / 1000, pool)

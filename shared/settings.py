@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +22,7 @@ class Settings(BaseSettings):
 
     kafka_bootstrap: str = "127.0.0.1:19092"
     kafka_controller_port: int = 19093
+    kafka_brokers: int = 1  # the native stack's brokers: 3 is the cluster profile (replicated, min.insync.replicas 2)
     database_url: str = "postgresql://oms@127.0.0.1:15432/{database}"
     home: Path = REPO_ROOT / ".oms"
     kafka_version: str = "4.1.1"
@@ -53,6 +55,18 @@ class Settings(BaseSettings):
     @property
     def kafka_port(self) -> int:
         return int(self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])
+
+    @property
+    def replication(self) -> int:
+        """Copies of every topic: each broker of the cluster profile holds one (at most three)."""
+        return min(self.kafka_brokers, 3)
+
+    @model_validator(mode="after")
+    def _every_broker_bootstraps(self) -> Settings:
+        """In the cluster profile the bootstrap names each native broker (ports two apart), unless it was given."""
+        if self.kafka_brokers > 1 and "," not in self.kafka_bootstrap:
+            self.kafka_bootstrap = ",".join(f"127.0.0.1:{self.kafka_port + 2 * n}" for n in range(self.kafka_brokers))
+        return self
 
     @property
     def postgres_port(self) -> int:

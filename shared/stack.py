@@ -75,13 +75,19 @@ def docker_available() -> bool:
 
 @dataclass
 class NativeKafka:
-    """One broker+controller JVM from the jars Maven resolved, in a data folder of the project's own."""
+    """One KRaft node (broker and controller in one JVM) from the jars Maven resolved, in a data folder of the
+    project's own: the only one for laptops, or node 1, 2 or 3 of the cluster profile (ports two apart)."""
 
     settings: Settings
+    node: int = 1
+
+    @property
+    def port(self) -> int:
+        return self.settings.kafka_port + 2 * (self.node - 1)
 
     @property
     def home(self) -> Path:
-        return self.settings.home / "kafka"
+        return self.settings.home / ("kafka" if self.settings.kafka_brokers == 1 else f"kafka-{self.node}")
 
     @property
     def libs(self) -> Path:
@@ -113,25 +119,33 @@ class NativeKafka:
             ["java", "-cp", f"{self.libs}/*", f"-Dlog4j2.configurationFile={INFRA / 'kafka' / 'log4j2.yaml'}",
              main, *args], capture_output=True, text=True, check=True, **kw)  # type: ignore[call-overload]
 
-    def configure(self) -> Path:
+    def configure(self, cluster_id: str | None = None) -> Path:
+        """The node's properties, and its storage formatted once (with the cluster's id where it has one)."""
         self.home.mkdir(parents=True, exist_ok=True)
         props = self.home / "server.properties"
         template = (INFRA / "kafka" / "server.properties.template").read_text()
+        s, brokers = self.settings, self.settings.kafka_brokers
         props.write_text(template.format(
-            port=self.settings.kafka_port, controller_port=self.settings.kafka_controller_port,
-            data_dir=self.home / "data"))
+            node_id=self.node, port=self.port, controller_port=s.kafka_controller_port + 2 * (self.node - 1),
+            voters=",".join(f"{n}@127.0.0.1:{s.kafka_controller_port + 2 * (n - 1)}" for n in range(1, brokers + 1)),
+            replication=s.replication, min_isr=2 if s.replication >= 3 else 1,
+            auto_create="true" if brokers == 1 else "false", data_dir=self.home / "data"))
         if not (self.home / "data" / "meta.properties").exists():
-            cluster_id = self.java("kafka.tools.StorageTool", "random-uuid").stdout.strip()
+            cluster_id = cluster_id or self.java("kafka.tools.StorageTool", "random-uuid").stdout.strip()
             self.java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted")
         return props
 
-    def start(self) -> None:
-        if port_open(self.settings.kafka_port):
+    def start(self, cluster_id: str | None = None) -> None:
+        self.launch(cluster_id)
+        self.wait_ready()
+
+    def launch(self, cluster_id: str | None = None) -> None:
+        if port_open(self.port):
             return
         if not shutil.which("java"):
             raise MissingPrerequisite("Java is missing: install a JDK 17+ (apt-get install openjdk-17-jre-headless)")
         self.ensure_jars()
-        props = self.configure()
+        props = self.configure(cluster_id)
         heap = os.environ.get("OMS_KAFKA_HEAP", "512m")
         with self.log_file.open("ab") as log:
             proc = subprocess.Popen(
@@ -140,12 +154,13 @@ class NativeKafka:
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         self.pid_file.write_text(str(proc.pid))
 
+    def wait_ready(self) -> None:
         def ready() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError(f"Kafka exited with {proc.returncode}; see {self.log_file}")
-            return port_open(self.settings.kafka_port)
+            if pid_alive(self.pid_file) is None and not port_open(self.port):
+                raise RuntimeError(f"Kafka exited; see {self.log_file}")
+            return port_open(self.port)
 
-        wait_until(ready, f"Kafka on 127.0.0.1:{self.settings.kafka_port}", timeout=90)
+        wait_until(ready, f"Kafka on 127.0.0.1:{self.port}", timeout=90)
 
     def stop(self, hard: bool = False) -> None:
         pid = pid_alive(self.pid_file)
@@ -159,6 +174,37 @@ class NativeKafka:
             os.kill(pid, signal.SIGKILL)
             wait_until(lambda: pid_alive(self.pid_file) is None, "Kafka to die after SIGKILL", timeout=30)
         self.pid_file.unlink(missing_ok=True)
+
+
+@dataclass
+class KafkaCluster:
+    """The cluster profile (`OMS_KAFKA_BROKERS=3`): three KRaft nodes of one cluster, every topic on all three,
+    started and stopped together; `nodes` lets a test stop one."""
+
+    settings: Settings
+
+    @property
+    def nodes(self) -> list[NativeKafka]:
+        return [NativeKafka(self.settings, n) for n in range(1, self.settings.kafka_brokers + 1)]
+
+    def cluster_id(self) -> str:
+        path = self.settings.home / "kafka-cluster-id"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.nodes[0].ensure_jars()
+            path.write_text(self.nodes[0].java("kafka.tools.StorageTool", "random-uuid").stdout.strip())
+        return path.read_text().strip()
+
+    def start(self) -> None:
+        cluster_id = self.cluster_id()
+        for node in self.nodes:  # all launched before any is waited for: a node serves once the quorum has formed
+            node.launch(cluster_id)
+        for node in self.nodes:
+            node.wait_ready()
+
+    def stop(self, hard: bool = False) -> None:
+        for node in self.nodes:
+            node.stop(hard)
 
 
 # The first change of a page after a checkpoint writes the whole page to the WAL: compressed, the WAL per order at
@@ -268,6 +314,9 @@ async def create_databases(settings: Settings) -> None:
         await conn.close()
 
 
+DLQ_CONFIG = {"retention.ms": str(30 * 24 * 3600 * 1000)}  # dead letters are kept 30 days: time to look and replay
+
+
 async def create_topics(settings: Settings) -> int:
     """Creates every contract topic (and its DLQ) for the network's partners; existing ones stay."""
     network = load_network(settings.network_file)
@@ -279,12 +328,15 @@ async def create_topics(settings: Settings) -> int:
         while True:
             try:
                 existing = set(await admin.list_topics())
+                if len((await admin.describe_cluster())["brokers"]) < settings.replication:
+                    raise RuntimeError("not every broker of the cluster has registered yet")
                 break
             except Exception:
                 if time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.5)
-        missing = [NewTopic(name, parts, 1) for name, parts in wanted if name not in existing]
+        missing = [NewTopic(name, parts, settings.replication, topic_configs=DLQ_CONFIG if name.endswith(".dlq") else {})
+                   for name, parts in wanted if name not in existing]
         if missing:
             await admin.create_topics(missing)
         return len(missing)
@@ -298,8 +350,9 @@ class Stack:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
         self.compose = docker_available()
-        self.kafka: NativeKafka | ComposeServer = (
-            ComposeServer("kafka", self.settings.kafka_port) if self.compose else NativeKafka(self.settings))
+        self.kafka: NativeKafka | KafkaCluster | ComposeServer = (
+            ComposeServer("kafka", self.settings.kafka_port) if self.compose
+            else KafkaCluster(self.settings) if self.settings.kafka_brokers > 1 else NativeKafka(self.settings))
         self.postgres: NativePostgres | ComposeServer = (
             ComposeServer("postgres", self.settings.postgres_port) if self.compose else NativePostgres(self.settings))
 
@@ -317,6 +370,7 @@ class Stack:
             subprocess.run(["docker", "compose", "down"], cwd=REPO_ROOT, check=True)
             return
         self.kafka.stop()
+        KafkaCluster(self.settings.model_copy(update={"kafka_brokers": 3})).stop()  # the cluster profile's, if up
         self.postgres.stop()
 
     def describe(self) -> str:

@@ -34,16 +34,17 @@ ORDERS = 500
 SERVICES = ("order_service", "inventory_service", "fulfillment_service", "shipping_service", "notification_service")
 
 
-async def every_invariant_holds(oms, orders: list[dict], watch, seeded_for: int) -> None:
+async def every_invariant_holds(oms, orders: list[dict], watch, seeded_for: int, network=None,
+                                bootstrap: str | None = None) -> None:
     """Each invariant against evidence the OMS did not write for itself: the orders sent, the stock seeded, every call
-    of the notification sender, the partners' request topics."""
+    of the notification sender, the partners' request topics (on `bootstrap`, the test's broker by default)."""
     def oid(order: dict) -> str:
         return order_id_for(order["channel"], order["external_id"])
     ids = {oid(o) for o in orders}
     latest = {k: v for k, v in watch.latest().items() if k in ids}
     assert event_problems({k: v for k, v in watch.events.items() if k in ids}) == []
     assert completion_problems(orders, latest, await stored_outcomes(oms.orders_db, oms.run), oid) == []
-    assert await duplicate_request_problems(oms.network, ids) == []
+    assert await duplicate_request_problems(network or oms.network, ids, bootstrap) == []
     seeded = {(c["sku"], c["location_id"]): c["on_hand"] for c in workload.stock_counts(oms.run, seeded_for)}
 
     async def stock() -> list[str]:  # commits of shipped stock may still be queued

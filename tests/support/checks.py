@@ -183,7 +183,7 @@ def notification_problems(calls: list[dict[str, Any]], expected: set[tuple[str, 
     return problems
 
 
-async def duplicate_request_problems(network: Any, order_ids: set[str]) -> list[str]:
+async def duplicate_request_problems(network: Any, order_ids: set[str], bootstrap: str | None = None) -> list[str]:
     """No partner was sent the same fulfillment request or carrier booking as two different messages (ids): a
     relay or handler that ran twice would send a copy with an id of its own."""
     from tests.support.kafka import read_topic
@@ -192,7 +192,7 @@ async def duplicate_request_problems(network: Any, order_ids: set[str]) -> list[
     requests: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     for topic in [f"partners.warehouse.{loc.id}.requests.v1" for loc in network.locations] + \
                  [f"partners.carrier.{c.id}.requests.v1" for c in network.carriers]:
-        for record in await read_topic(topic, timeout=60):
+        for record in await read_topic(topic, timeout=60, bootstrap=bootstrap):
             body = orjson.loads(record.value)
             if body["order_id"] in order_ids and body["type"] in ("fulfillment.requested", "shipment.booking_requested"):
                 requests[(topic, body["type"], body.get("fulfillment_id") or body["shipment_id"])].add(body["id"])

@@ -20,9 +20,9 @@ async def create_topic(name: str, partitions: int = 12) -> None:
         await admin.close()
 
 
-async def read_topic(topic: str, timeout: float = 10.0) -> list[ConsumerRecord]:
+async def read_topic(topic: str, timeout: float = 10.0, bootstrap: str | None = None) -> list[ConsumerRecord]:
     """Every record on the topic now, partition by partition, in offset order."""
-    return await kafka_tools.read_topic(get_settings().kafka_bootstrap, topic, timeout)
+    return await kafka_tools.read_topic(bootstrap or get_settings().kafka_bootstrap, topic, timeout)
 
 
 class Producer:
