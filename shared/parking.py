@@ -9,6 +9,7 @@ import asyncpg
 from aiokafka.errors import (
     CorruptRecordException,
     InvalidTopicError,
+    KafkaError,
     MessageSizeTooLargeError,
     PolicyViolationError,
     RecordListTooLargeError,
@@ -21,6 +22,10 @@ from aiokafka.structs import ConsumerRecord
 from shared.logging import log
 
 
+class TopicMissing(KafkaError):
+    """The broker answers, but does not have the topic, and will not create it (auto-create is off)."""
+
+
 class OversizedMessage(ValueError):
     """A message too large for the broker, found when it is written to the outbox (cheaper than when it is sent)."""
 
@@ -29,7 +34,7 @@ class OversizedMessage(ValueError):
 REFUSED_BY_DATABASE = (asyncpg.DataError, asyncpg.ProgramLimitExceededError, UnicodeError, OversizedMessage)
 REFUSED_BY_BROKER = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError, InvalidTopicError,
                      TopicAuthorizationFailedError, PolicyViolationError, CorruptRecordException,
-                     UnsupportedForMessageFormatError)
+                     UnsupportedForMessageFormatError, TopicMissing)
 
 PARK = """INSERT INTO parked_messages (origin, consumer, topic, partition, "offset", key, value, header_keys,
           header_values, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id"""

@@ -27,6 +27,7 @@ from shared.kafka_tools import adopt_offsets, commit_handled
 from shared.logging import configure_logging, log
 from shared.network import Network, load_network
 from shared.outbox import Outbox, OutboxRelay, make_producer
+from shared.parking import REFUSED_BY_BROKER, TopicMissing
 from shared.settings import Settings, get_settings
 
 
@@ -213,5 +214,19 @@ class ServiceRuntime:
     def _publisher(producer: AIOKafkaProducer) -> Callable[..., Awaitable[None]]:
         async def publish(topic: str, key: bytes | None, value: bytes | None,
                           headers: list[tuple[str, bytes]]) -> None:
-            await asyncio.wait_for(producer.send_and_wait(topic, value, key=key, headers=headers), 15)
+            try:
+                await asyncio.wait_for(producer.send_and_wait(topic, value, key=key, headers=headers), 15)
+            except (TimeoutError, KafkaError) as exc:  # an outage is waited out; a topic that is not there, not
+                if not isinstance(exc, REFUSED_BY_BROKER) and await topic_missing(producer, topic):
+                    raise TopicMissing(f"{topic} does not exist (and the broker does not create topics)") from exc
+                raise
         return publish
+
+
+async def topic_missing(producer: AIOKafkaProducer, topic: str) -> bool:
+    """True when the broker answers and has no such topic; False when it does not answer (an outage)."""
+    try:
+        metadata = await asyncio.wait_for(producer.client.fetch_all_metadata(), 5)
+    except Exception:
+        return False
+    return topic not in metadata.topics()

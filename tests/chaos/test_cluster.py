@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import operator
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from functools import partial
@@ -102,3 +103,30 @@ async def test_the_leader_of_the_busiest_partitions_killed_mid_run(request, clus
                 proc.stop()
             await inventory.close()
             await orders_db.close()
+
+
+async def test_a_dead_letter_topic_that_does_not_exist_parks_the_record_and_the_partition_goes_on(request, cluster):
+    """The cluster creates no topic by itself: with its dead-letter topic deleted, a bad stock message is parked (not
+    retried for ever) and the good one behind it is applied."""
+    settings = cluster.settings
+    adjustments = topics.INVENTORY_ADJUSTMENTS.name
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([f"{adjustments}.dlq"])
+    finally:
+        await admin.close()
+    sku = f"SKU-NODLQ-{uuid.uuid4().hex[:6]}"
+    good = {"type": "stock.counted", "id": str(uuid.uuid4()), "sku": sku, "location_id": "dc-rotterdam", "on_hand": 4}
+    await demo.send_all(settings, [(adjustments, sku, b"{not json"), (adjustments, sku, orjson.dumps(good))])
+    proc = ServiceProcess("inventory_service", ["inventory_service"], LOGS / request.node.name, CLUSTER).start()
+    conn = await asyncpg.connect(settings.database_for("inventory"))
+    try:
+        await eventually(lambda: conn.fetchval("SELECT on_hand FROM stock WHERE sku = $1", sku), lambda n: n == 4,
+                         "the good count behind the bad one", timeout=90)
+        parked = await conn.fetchrow("SELECT * FROM parked_messages WHERE key = $1", sku.encode())
+        assert parked["value"] == b"{not json" and "does not exist" in parked["reason"], dict(parked)
+    finally:
+        await conn.close()
+        proc.stop()
+        await asyncio.to_thread(asyncio.run, create_topics(settings))
