@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -45,3 +49,20 @@ async def migrate(pool: asyncpg.Pool, *folders: Path) -> list[str]:
     if applied:
         log.info("db.migrated", applied=applied)
     return applied
+
+
+@dataclass
+class DatabaseClock:
+    """The database's time as this process reads it (its offset from the host's clock, measured every minute), so
+    that deadlines are written on the clock the pollers compare them with, whatever the hosts' clocks say."""
+
+    offset: timedelta = timedelta(0)
+    host: Callable[[], float] = time.time  # the host's clock, in seconds
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.host(), UTC) + self.offset
+
+    async def sync(self, pool: asyncpg.Pool) -> None:
+        before = self.host()
+        database_now = await pool.fetchval("SELECT clock_timestamp()")
+        self.offset = database_now - datetime.fromtimestamp((before + self.host()) / 2, UTC)

@@ -22,7 +22,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 
 from shared import inbox, pollers
 from shared.consume import ConsumePolicy, Subscription
-from shared.db import create_pool, migrate
+from shared.db import DatabaseClock, create_pool, migrate
 from shared.kafka_tools import adopt_offsets, commit_handled
 from shared.logging import configure_logging, log
 from shared.network import Network, load_network
@@ -50,6 +50,7 @@ class Deps:
     pool: asyncpg.Pool
     outbox: Outbox
     network: Network
+    clock: DatabaseClock = field(default_factory=DatabaseClock)  # deadlines are written on the database's time
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -100,6 +101,7 @@ class ServiceRuntime:
         pool = await self._connect(dsn)
         await migrate(pool, self.migrations)
         deps = Deps(self.name, self.settings, pool, Outbox(self.name), load_network(self.settings.network_file))
+        await deps.clock.sync(pool)
         dlq_producer = make_producer(self.settings.kafka_bootstrap, f"{self.name}-dlq")
         # faststream takes a string as one host: the cluster profile's list goes as a list
         broker = KafkaBroker(self.settings.kafka_bootstrap.split(","), client_id=self.name, acks="all",
@@ -118,6 +120,7 @@ class ServiceRuntime:
             await dlq_producer.start()
             jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
                 ("outbox.relay", relay.run), ("inbox.prune", partial(self._prune_inbox, pool)),
+                ("database.clock", partial(self._keep_clock, deps)),
                 *((getattr(job, "__name__", "background"), partial(job, deps)) for job in self.background)]
             self._tasks = [asyncio.create_task(supervised(name, job)) for name, job in jobs]
             log.warning("service.started", subscriptions=len(broker.subscribers),  # shown at every log level
@@ -153,6 +156,15 @@ class ServiceRuntime:
                 log.info("inbox.pruned", rows=pruned, older_than_hours=self.settings.inbox_retention_hours)
             return pruned
         await pollers.every(pool, self.settings.inbox_prune_interval_s, prune, "inbox.prune", busy=rows_a_round)
+
+    @staticmethod
+    async def _keep_clock(deps: Deps, interval_s: float = 60.0) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await deps.clock.sync(deps.pool)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # an outage: the last offset holds
+                log.warning("database.clock_unread", error=repr(exc))
 
     async def _wait_for_broker(self, timeout: float = 120.0) -> None:
         """A service (re)started while the broker is down waits for it, as it does for the database."""

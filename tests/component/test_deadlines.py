@@ -3,6 +3,7 @@ inventory that handled it would ignore the copy), then the order is held for a p
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import asyncpg
@@ -12,6 +13,7 @@ import pytest
 from contracts import topics
 from contracts.examples import example
 from order_service.domain import order_id_for
+from shared.db import DatabaseClock
 from shared.settings import get_settings
 from tests.conftest import service_process
 from tests.support.kafka import Producer, read_topic
@@ -53,3 +55,10 @@ async def test_a_reservation_nobody_answers_is_asked_again_then_the_order_is_hel
         assert len(await requests()) == 2
     finally:
         await conn.close()
+
+
+async def test_deadlines_are_written_on_the_databases_clock_whatever_the_hosts_clock_says(test_db):
+    clock = DatabaseClock(host=lambda: time.time() - 3600)  # a host an hour behind
+    await clock.sync(test_db)
+    database_now = await test_db.fetchval("SELECT clock_timestamp()")
+    assert abs((clock.now() - database_now).total_seconds()) < 1.0, (clock.now(), database_now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -32,7 +32,7 @@ SHIP_WITHIN = {"express": timedelta(hours=4), "standard": timedelta(days=1)}
 
 @transactional
 async def request_fulfillment(deps: Deps, conn: asyncpg.Connection, cmd: RequestFulfillment) -> None:
-    now = datetime.now(UTC)
+    now = deps.clock.now()
     location = deps.network.location(cmd.location_id)
     invoice = domain.invoice(cmd.fulfillment_id, cmd.currency, cmd.lines, cmd.unit_prices)
     ship_by = now + SHIP_WITHIN.get(cmd.service_level, SHIP_WITHIN["standard"])

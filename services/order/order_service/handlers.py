@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -39,8 +39,8 @@ class Plan:
     deadline_at: datetime | None
 
 
-def plan(row: Mapping[str, Any], decision: saga.Decision) -> Plan:
-    now = datetime.now(UTC)
+def plan(row: Mapping[str, Any], decision: saga.Decision, now: datetime) -> Plan:
+    """`now` on the database's clock (`Deps.clock`): the deadline is compared with it there."""
     sequence, previous = row["sequence"], row["status"] if row["sequence"] else None
     events = []
     for change in decision.changes:
@@ -64,7 +64,7 @@ async def record(deps: Deps, conn: asyncpg.Connection, planned: Plan) -> None:
 
 async def apply(deps: Deps, conn: asyncpg.Connection, row: Mapping[str, Any], decision: saga.Decision) -> None:
     """Persists a decision: saga and status, a timeline row and an event per status change, the commands."""
-    planned = plan(row, decision)
+    planned = plan(row, decision, deps.clock.now())
     await store.save(conn, planned.saga.order_id, planned.saga, planned.sequence, planned.deadline_at, planned.events)
     await record(deps, conn, planned)
 
@@ -78,7 +78,8 @@ async def order_submitted(deps: Deps, conn: asyncpg.Connection, msg: OrderSubmit
                     unit_prices={line.sku: line.unit_price for line in msg.lines})
     payment = msg.payment.status if msg.payment else None
     decision = saga.start(new, payment, domain.address_problem(msg.shipping_address))
-    planned = plan({"sequence": 0, "status": None, "channel": msg.channel, "external_id": msg.external_id}, decision)
+    planned = plan({"sequence": 0, "status": None, "channel": msg.channel, "external_id": msg.external_id}, decision,
+                   deps.clock.now())
     if not await store.insert_order(conn, order_id, msg, planned.saga, planned.sequence, planned.deadline_at,
                                     planned.events):
         log.info("order.duplicate_submission", order_id=order_id)

@@ -53,7 +53,7 @@ async def book_next(deps: Deps, conn: asyncpg.Connection, shipment: Mapping[str,
         ship_from=location_address(deps, shipment["location_id"]), ship_to=ship_to,
         parcels=[Parcel.model_validate(p) for p in orjson.loads(shipment["parcels"])])
     carrier = next(c for c in deps.network.carriers if c.id == carrier_id)
-    await store.booking_sent(conn, shipment["shipment_id"], carrier_id, carrier.answer_within_s)
+    await store.booking_sent(conn, shipment["shipment_id"], carrier_id, carrier.answer_within_s, deps.clock.now())
     await deps.outbox.add(conn, topics.CARRIER_REQUESTS.for_partner(carrier_id), shipment["order_id"], request)
     log.info("shipment.booking_requested", order_id=shipment["order_id"], carrier_id=carrier_id, rate=str(rate),
              days=days)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -46,12 +46,14 @@ async def lock(conn: asyncpg.Connection, shipment_id: str) -> Mapping[str, Any] 
     return await conn.fetchrow("SELECT * FROM shipments WHERE shipment_id = $1 FOR UPDATE", shipment_id)
 
 
-async def booking_sent(conn: asyncpg.Connection, shipment_id: str, carrier_id: str, answer_within_s: int) -> None:
+async def booking_sent(conn: asyncpg.Connection, shipment_id: str, carrier_id: str, answer_within_s: int,
+                       now: datetime) -> None:
+    """`now` on the database's clock, for the batch's write-back (alone, the statement reads it itself)."""
     if (rows := rowbatch.current(conn, "shipments")) is not None:
         row = await rows.lock(shipment_id)
         assert row is not None, shipment_id
         rows.update(shipment_id, status="booking", tracking_number=row["tracking_number"],
-                    deadline_at=datetime.now(UTC) + timedelta(seconds=answer_within_s), carrier_id=carrier_id,
+                    deadline_at=now + timedelta(seconds=answer_within_s), carrier_id=carrier_id,
                     tried_carriers=[*row["tried_carriers"], carrier_id])
         return
     await conn.execute(
