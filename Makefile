@@ -12,7 +12,7 @@ help:
 $(VENV): pyproject.toml
 	python3 -m venv .venv
 	.venv/bin/pip install -q --upgrade pip
-	.venv/bin/pip install -q -e '.[dev]'
+	PYTHONWARNINGS=ignore .venv/bin/pip install -q -e '.[dev]'  # quiet: the build's one warning says the install is editable
 	touch $(VENV)
 
 install: $(VENV) ## virtual environment with the pinned packages
