@@ -114,18 +114,14 @@ class ConsumePolicy:
             await self.park(record, f"{invalid.reason}; the sender could not be told: {describe(exc)}")
 
     async def handle_batch(self, records: list[ConsumerRecord], sub: Subscription) -> None:
-        """A fetch's records (each partition's in order): in one transaction when the handlers allow, else one by one.
-
-        If the batch transaction fails for any reason other than an outage, it is rolled back and every message
-        goes through the one-by-one path, with its own retries and dead letter.
-        """
+        """A fetch's records (each partition's in order), in one transaction through the unit of work
+        (`_run_batch`). If that fails for any reason other than an outage, it is rolled back and each message runs
+        again as a batch of one, through the same code, with its own retries and dead letter."""
         parsed = [(record, p) for record in records
                   if (p := await self._parse(record, sub)) is not None and acts_on(p[1], p[0])]
         if not parsed:
             return
-        batchable = len(parsed) > 1 and all(
-            getattr(handler, "effect", None) for _, (_, handler) in parsed)
-        if batchable:
+        if len(parsed) > 1 and all(getattr(handler, "effect", None) for _, (_, handler) in parsed):
             outages = 0
             while True:
                 try:
@@ -142,7 +138,9 @@ class ConsumePolicy:
                     break
         for record, (message, handler) in parsed:
             self._bind(record, message)
-            await self._run(handler, message, record)
+            alone = partial(self._run_batch, [(record, (message, handler))], sub) \
+                if getattr(handler, "effect", None) else partial(handler, message)
+            await self._run(alone, record)
 
     async def _run_batch(self, parsed: list[tuple[ConsumerRecord, tuple[Message, Handler]]], sub: Subscription) -> None:
         first = parsed[0][1][1]
@@ -162,11 +160,13 @@ class ConsumePolicy:
         log.debug("consume.batch", topic=parsed[0][0].topic, size=len(parsed), ms=round((time.time() - started) * 1000),
                   waited_ms=round(started * 1000 - min(record.timestamp for record, _ in parsed)))
 
-    async def _run(self, handler: Handler, message: Message, record: ConsumerRecord) -> None:
+    async def _run(self, handle: Callable[[], Awaitable[None]], record: ConsumerRecord) -> None:
+        """One message: retried with backoff on failure, then dead-lettered; parked when no retry can help;
+        an outage waited out."""
         failures, outages = 0, 0
         while True:
             try:
-                await handler(message)
+                await handle()
                 return
             except Unprocessable as exc:
                 await self.dead_letter(record, f"unprocessable: {exc}", attempts=1)

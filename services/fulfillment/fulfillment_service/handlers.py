@@ -84,15 +84,17 @@ async def warehouse_update(deps: Deps, conn: asyncpg.Connection, update: Fulfill
 async def expire_silent_warehouses(deps: Deps) -> None:
     """The deadline poller: a warehouse that did not accept in time is told to cancel, and the saga reroutes. The
     clock stands still while the broker is away (`shared.deadlines`)."""
+
     async def expire(conn: asyncpg.Connection) -> int:
         rows = await store.claim_expired(conn, 100)
-        for row in rows:
-            await store.set_status(conn, row["fulfillment_id"], "timed_out", row["qc_failures"])
-            await cancel_at_warehouse(deps, conn, row, "not accepted in time")
-            await deps.outbox.add(conn, topics.FULFILLMENT_EVENTS.name, row["order_id"], FulfillmentProgressed(
-                order_id=row["order_id"], fulfillment_id=row["fulfillment_id"], location_id=row["location_id"],
-                status="timed_out", reason="the warehouse did not accept in time"))
-            log.warning("fulfillment.timed_out", order_id=row["order_id"], location_id=row["location_id"])
+        async with store.batch(conn, [row["fulfillment_id"] for row in rows]):
+            for row in rows:
+                await store.set_status(conn, row["fulfillment_id"], "timed_out", row["qc_failures"])
+                await cancel_at_warehouse(deps, conn, row, "not accepted in time")
+                await deps.outbox.add(conn, topics.FULFILLMENT_EVENTS.name, row["order_id"], FulfillmentProgressed(
+                    order_id=row["order_id"], fulfillment_id=row["fulfillment_id"], location_id=row["location_id"],
+                    status="timed_out", reason="the warehouse did not accept in time"))
+                log.warning("fulfillment.timed_out", order_id=row["order_id"], location_id=row["location_id"])
         return len(rows)
 
     await deadlines.every_second_unless_paused(deps.pool, deps.settings.kafka_bootstrap, deps.service,

@@ -20,42 +20,39 @@ NEW = {"fulfillment_id": "text", "order_id": "text", "location_id": "text", "lin
        "ship_by": "timestamptz", **STATUS}
 
 
+def rows(conn: asyncpg.Connection) -> rowbatch.Rows:
+    """The fulfillments of this connection's unit of work (`batch`): every read and write goes through them."""
+    found = rowbatch.current(conn, "fulfillments")
+    if found is None:
+        raise RuntimeError("fulfillments are read and written inside a unit of work (store.batch)")
+    return found
+
+
 async def insert(conn: asyncpg.Connection, fulfillment_id: str, order_id: str, location_id: str,
                  lines: list[SkuQuantity], invoice: Invoice, ship_by: datetime, deadline_at: datetime) -> bool:
-    """False (and nothing written) if the fulfillment was requested before. In a batch, written when it ends."""
-    row = {"fulfillment_id": fulfillment_id, "order_id": order_id, "location_id": location_id, "status": "requested",
-           "qc_failures": 0, "lines": orjson.dumps([line.model_dump() for line in lines]).decode(),
-           "invoice": invoice.model_dump_json(), "ship_by": ship_by, "deadline_at": deadline_at}
-    if (rows := rowbatch.current(conn, "fulfillments")) is not None:
-        return await rows.insert(row)
-    return await rowbatch.insert_rows(conn, "fulfillments", "fulfillment_id", NEW, [row]) == 1
+    """False (and nothing written) if the fulfillment was requested before; written when the unit of work ends."""
+    return await rows(conn).insert({
+        "fulfillment_id": fulfillment_id, "order_id": order_id, "location_id": location_id, "status": "requested",
+        "qc_failures": 0, "lines": orjson.dumps([line.model_dump() for line in lines]).decode(),
+        "invoice": invoice.model_dump_json(), "ship_by": ship_by, "deadline_at": deadline_at})
 
 
 def batch(conn: asyncpg.Connection, fulfillment_ids: list[str]) -> AbstractAsyncContextManager[rowbatch.Rows]:
-    """A batch's fulfillments, locked in id order and read once; the new ones inserted and the changed ones updated
-    in one statement each."""
+    """A unit of work's fulfillments, locked in id order and read once; the new ones inserted and the changed ones
+    updated in one statement at its end."""
     return rowbatch.locked(conn, "fulfillments", "fulfillment_id", COLUMNS, STATUS, fulfillment_ids, inserts=NEW)
 
 
 async def lock(conn: asyncpg.Connection, fulfillment_id: str) -> Mapping[str, Any] | None:
-    if (rows := rowbatch.current(conn, "fulfillments")) is not None:
-        return await rows.lock(fulfillment_id)
-    return await conn.fetchrow(f"SELECT {COLUMNS} FROM fulfillments WHERE fulfillment_id = $1 FOR UPDATE",
-                               fulfillment_id)
+    return await rows(conn).lock(fulfillment_id)
 
 
 async def set_status(conn: asyncpg.Connection, fulfillment_id: str, status: str, qc_failures: int) -> None:
     """A fulfillment that got any answer no longer has an acceptance deadline."""
-    if (rows := rowbatch.current(conn, "fulfillments")) is not None:
-        row = await rows.lock(fulfillment_id)
-        assert row is not None, fulfillment_id
-        rows.update(fulfillment_id, status=status, qc_failures=qc_failures,
-                    deadline_at=row["deadline_at"] if status == "requested" else None)
-        return
-    await conn.execute(
-        "UPDATE fulfillments SET status = $2, qc_failures = $3, updated_at = now(), "
-        "deadline_at = CASE WHEN $2 = 'requested' THEN deadline_at END WHERE fulfillment_id = $1",
-        fulfillment_id, status, qc_failures)
+    row = await lock(conn, fulfillment_id)
+    assert row is not None, fulfillment_id
+    rows(conn).update(fulfillment_id, status=status, qc_failures=qc_failures,
+                      deadline_at=row["deadline_at"] if status == "requested" else None)
 
 
 async def claim_expired(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:

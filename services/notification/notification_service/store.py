@@ -47,9 +47,12 @@ class Batch:
 _batch: ContextVar[Batch | None] = ContextVar("notification_batch", default=None)
 
 
-def current(conn: asyncpg.Connection) -> Batch | None:
-    batch = _batch.get()
-    return batch if batch is not None and batch.conn is conn else None
+def current(conn: asyncpg.Connection) -> Batch:
+    """The contacts and notifications of this connection's unit of work (`batch`): every write goes through it."""
+    found = _batch.get()
+    if found is None or found.conn is not conn:
+        raise RuntimeError("contacts and notifications are written inside a unit of work (store.batch)")
+    return found
 
 
 @contextlib.asynccontextmanager
@@ -62,32 +65,26 @@ async def batch(conn: asyncpg.Connection, order_keys: list[str]) -> AsyncIterato
 
 
 async def add_contact(conn: asyncpg.Connection, order_key: str, email: str, phone: str | None, name: str) -> None:
-    if (batch := current(conn)) is not None:
-        if order_key not in batch.contacts:
-            batch.contacts[order_key] = {"email": email, "phone": phone, "name": name}
-            batch.new.append((order_key, email, phone, name))
-        return
-    await conn.execute("INSERT INTO contacts (order_key, email, phone, name) VALUES ($1, $2, $3, $4) "
-                       "ON CONFLICT DO NOTHING", order_key, email, phone, name)
+    batch = current(conn)
+    if order_key not in batch.contacts:
+        batch.contacts[order_key] = {"email": email, "phone": phone, "name": name}
+        batch.new.append((order_key, email, phone, name))
 
 
 async def contact(conn: asyncpg.Connection, order_key: str) -> Mapping[str, Any] | None:
-    if (batch := current(conn)) is not None and order_key in batch.contacts:
+    """As the unit of work read or learnt it, or else as another transaction has stored it since."""
+    batch = current(conn)
+    if order_key in batch.contacts:
         return batch.contacts[order_key]
     return await conn.fetchrow("SELECT email, phone, name FROM contacts WHERE order_key = $1", order_key)
 
 
 async def add_notification(conn: asyncpg.Connection, requested: NotificationRequested, then: Then) -> None:
-    """Records a notification and runs `then` if this order, kind and shipment was not notified before: at once,
-    or in a batch when its notifications are written, all in one statement."""
+    """Records a notification, and runs `then` if this order, kind and shipment was not notified before, when the
+    unit of work writes its notifications (all in one statement)."""
     row = (requested.id, requested.order_id, requested.kind, requested.shipment_id or "", requested.medium,
            requested.recipient, requested.subject, requested.body)
-    if (batch := current(conn)) is not None:
-        batch.notifications.setdefault(requested.id, (row, then))
-        return
-    if await conn.fetchval(f"INSERT INTO notifications ({NOTIFICATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-                           "ON CONFLICT DO NOTHING RETURNING true", *row):
-        await then()
+    current(conn).notifications.setdefault(requested.id, (row, then))
 
 
 async def claim_due(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:

@@ -138,10 +138,13 @@ async def expire_deadlines(deps: Deps) -> None:
     away (`shared.deadlines`)."""
     async def expire(conn: asyncpg.Connection) -> int:
         rows = await store.claim_expired(conn, 100)
-        for row in rows:
-            log.warning("order.step_timed_out", order_id=row["order_id"], state=row["saga_state"])
-            timed_out = saga.StepTimedOut(order_id=row["order_id"], state=row["saga_state"])
-            await apply(deps, conn, row, saga.decide(store.saga_of(row), timed_out))
+        async with store.batch(conn, [row["order_id"] for row in rows]):
+            for row in rows:
+                log.warning("order.step_timed_out", order_id=row["order_id"], state=row["saga_state"])
+                timed_out = saga.StepTimedOut(order_id=row["order_id"], state=row["saga_state"])
+                locked = await store.lock_order(conn, row["order_id"])
+                assert locked is not None
+                await apply(deps, conn, locked, saga.decide(store.saga_of(locked), timed_out))
         return len(rows)
 
     await deadlines.every_second_unless_paused(deps.pool, deps.settings.kafka_bootstrap, deps.service,

@@ -19,28 +19,19 @@ from order_service.saga import Saga
 from shared import outbox, rowbatch
 
 
+def _unit(conn: asyncpg.Connection) -> Batch:
+    """The orders of this connection's unit of work (`batch`): every read and write of an order goes through it."""
+    found = _batch.get()
+    if found is None or found.conn is not conn:
+        raise RuntimeError("orders are read and written inside a unit of work (store.batch)")
+    return found
+
+
 async def insert_order(conn: asyncpg.Connection, order_id: str, msg: OrderSubmitted, saga: Saga, sequence: int,
                        deadline_at: datetime | None, events: list[OrderStatusChanged]) -> bool:
-    """The order, its lines and its first timeline rows in one round trip; False when the order is already known
-    (a second submission is the same order, and then nothing is written). In a batch, written when it ends."""
-    batch = _batch.get()
-    if batch is not None and batch.conn is conn:
-        return batch.insert(order_id, msg, saga, sequence, deadline_at, events)
-    return bool(await conn.fetchval(
-        "WITH o AS (INSERT INTO orders (order_id, channel, external_id, status, saga_state, saga, placed_at, currency, "
-        "customer, shipping_address, payment, sequence, deadline_at) "
-        "VALUES ($8, $9, $10, $22, $11, $12, $13, $14, $15, $16, $17, $23, $24) "
-        "ON CONFLICT DO NOTHING RETURNING order_id), "
-        "l AS (INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price) "
-        "SELECT o.order_id, u.* FROM o, unnest($18::int[], $19::text[], $20::int[], $21::numeric[]) AS u), "
-        "t AS (INSERT INTO order_timeline (order_id, sequence, status, previous_status, reason, shipments, occurred_at) "
-        f"SELECT u.* FROM o, {TIMELINE_COLUMNS} AS u) "
-        "SELECT count(*) = 1 FROM o",
-        *timeline_rows(events), order_id, msg.channel, msg.external_id, saga.state, saga.model_dump_json(),
-        msg.placed_at, msg.currency, msg.customer.model_dump_json(), msg.shipping_address.model_dump_json(),
-        msg.payment.model_dump_json() if msg.payment else None, list(range(1, len(msg.lines) + 1)),
-        [line.sku for line in msg.lines], [line.quantity for line in msg.lines],
-        [Decimal(line.unit_price) for line in msg.lines], saga.status or "received", sequence, deadline_at))
+    """False when the order is already known (a second submission is the same order, and then nothing is
+    written); written with its lines and first timeline rows when the unit of work ends."""
+    return _unit(conn).insert(order_id, msg, saga, sequence, deadline_at, events)
 
 
 async def insert_rejected(conn: asyncpg.Connection, order_id: str, channel: str, external_id: str) -> bool:
@@ -55,12 +46,9 @@ ROW = f"{COLUMNS} FROM orders"
 
 
 async def lock_order(conn: asyncpg.Connection, order_id: str) -> Mapping[str, Any] | None:
-    """The order's row, locked until commit; in a batch, the row as the batch has left it (read once; its `saga`
-    then the saga itself, not its JSON: `saga_of` reads either)."""
-    batch = _batch.get()
-    if batch is not None and batch.conn is conn:
-        return batch.rows.get(order_id)
-    return await conn.fetchrow(f"{ROW} WHERE order_id = $1 FOR UPDATE", order_id)
+    """The order's row as the unit of work has left it (read and locked once at its start; its `saga` then the
+    saga itself, not its JSON: `saga_of` reads either)."""
+    return _unit(conn).rows.get(order_id)
 
 
 def saga_of(row: Mapping[str, Any]) -> Saga:
@@ -71,18 +59,8 @@ def saga_of(row: Mapping[str, Any]) -> Saga:
 
 async def save(conn: asyncpg.Connection, order_id: str, saga: Saga, sequence: int, deadline_at: datetime | None,
                events: list[OrderStatusChanged]) -> None:
-    """The saga and status, and a timeline row per status change, in one round trip (in a batch: when it ends)."""
-    batch = _batch.get()
-    if batch is not None and batch.conn is conn:
-        batch.save(order_id, saga, sequence, deadline_at, events)
-        return
-    await conn.execute(
-        "WITH t AS (INSERT INTO order_timeline (order_id, sequence, status, previous_status, reason, shipments, "
-        f"occurred_at) SELECT * FROM {TIMELINE_COLUMNS}) "
-        "UPDATE orders SET status = $9, saga_state = $10, saga = $11, sequence = $12, deadline_at = $13, "
-        "updated_at = now() WHERE order_id = $8",
-        *timeline_rows(events), order_id, saga.status or "received", saga.state, saga.model_dump_json(), sequence,
-        deadline_at)
+    """The saga and status, and a timeline row per status change, written when the unit of work ends."""
+    _unit(conn).save(order_id, saga, sequence, deadline_at, events)
 
 
 async def claim_expired(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:

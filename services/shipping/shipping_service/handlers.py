@@ -106,14 +106,17 @@ def carrier_update(carrier_id: str) -> BoundHandler:
 async def expire_silent_carriers(deps: Deps) -> None:
     """The deadline poller: a carrier that did not answer a booking in time is told to cancel; the next one is asked.
     The clock stands still while the broker is away (`shared.deadlines`)."""
+
     async def expire(conn: asyncpg.Connection) -> int:
         shipments = await store.claim_expired(conn, 100)
-        for shipment in shipments:
-            await deps.outbox.add(conn, topics.CARRIER_REQUESTS.for_partner(shipment["carrier_id"]), shipment["order_id"],
-                                  ShipmentCancelRequested(shipment_id=shipment["shipment_id"],
-                                                          order_id=shipment["order_id"], reason="no answer in time"))
-            log.warning("shipment.carrier_silent", order_id=shipment["order_id"], carrier_id=shipment["carrier_id"])
-            await book_next(deps, conn, shipment, list(shipment["tried_carriers"]))
+        async with store.batch(conn, [s["shipment_id"] for s in shipments]):
+            for shipment in shipments:
+                await deps.outbox.add(conn, topics.CARRIER_REQUESTS.for_partner(shipment["carrier_id"]),
+                                      shipment["order_id"], ShipmentCancelRequested(
+                                          shipment_id=shipment["shipment_id"], order_id=shipment["order_id"],
+                                          reason="no answer in time"))
+                log.warning("shipment.carrier_silent", order_id=shipment["order_id"], carrier_id=shipment["carrier_id"])
+                await book_next(deps, conn, shipment, list(shipment["tried_carriers"]))
         return len(shipments)
 
     await deadlines.every_second_unless_paused(deps.pool, deps.settings.kafka_bootstrap, deps.service,

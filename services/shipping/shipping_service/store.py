@@ -33,45 +33,48 @@ def new_shipment(cmd: BookShipment) -> dict[str, Any]:
             "deadline_at": None, "carrier_id": None, "tried_carriers": list(cmd.excluded_carriers)}
 
 
+def rows(conn: asyncpg.Connection) -> rowbatch.Rows:
+    """The shipments of this connection's unit of work (`batch`): every read and write goes through them."""
+    found = rowbatch.current(conn, "shipments")
+    if found is None:
+        raise RuntimeError("shipments are read and written inside a unit of work (store.batch)")
+    return found
+
+
 async def insert(conn: asyncpg.Connection, shipment: dict[str, Any]) -> bool:
-    """False (and nothing written) if the shipment was booked before. In a batch, written when it ends."""
-    if (rows := rowbatch.current(conn, "shipments")) is not None:
-        return await rows.insert(shipment)
-    return await rowbatch.insert_rows(conn, "shipments", "shipment_id", NEW, [shipment]) == 1
+    """False (and nothing written) if the shipment was booked before; written when the unit of work ends."""
+    return await rows(conn).insert(shipment)
 
 
 async def lock(conn: asyncpg.Connection, shipment_id: str) -> Mapping[str, Any] | None:
-    if (rows := rowbatch.current(conn, "shipments")) is not None:
-        return await rows.lock(shipment_id)
-    return await conn.fetchrow("SELECT * FROM shipments WHERE shipment_id = $1 FOR UPDATE", shipment_id)
+    return await rows(conn).lock(shipment_id)
+
+
+async def _update(conn: asyncpg.Connection, shipment_id: str, **changes: Any) -> None:
+    row = await lock(conn, shipment_id)
+    assert row is not None, shipment_id
+    rows(conn).update(shipment_id, **{column: changes.get(column, row[column]) for column in STATUS})
 
 
 async def booking_sent(conn: asyncpg.Connection, shipment_id: str, carrier_id: str, answer_within_s: int,
                        now: datetime) -> None:
-    """`now` on the database's clock, for the batch's write-back (alone, the statement reads it itself)."""
-    if (rows := rowbatch.current(conn, "shipments")) is not None:
-        row = await rows.lock(shipment_id)
-        assert row is not None, shipment_id
-        rows.update(shipment_id, status="booking", tracking_number=row["tracking_number"],
-                    deadline_at=now + timedelta(seconds=answer_within_s), carrier_id=carrier_id,
-                    tried_carriers=[*row["tried_carriers"], carrier_id])
-        return
-    await conn.execute(
-        "UPDATE shipments SET carrier_id = $2, tried_carriers = array_append(tried_carriers, $2), status = 'booking', "
-        "deadline_at = now() + make_interval(secs => $3), updated_at = now() WHERE shipment_id = $1",
-        shipment_id, carrier_id, answer_within_s)
+    """`now` on the database's clock: the deadline poller compares the deadline with it there."""
+    row = await lock(conn, shipment_id)
+    assert row is not None, shipment_id
+    await _update(conn, shipment_id, status="booking", deadline_at=now + timedelta(seconds=answer_within_s),
+                  carrier_id=carrier_id, tried_carriers=[*row["tried_carriers"], carrier_id])
 
 
 async def restart_booking(conn: asyncpg.Connection, shipment_id: str, excluded: list[str]) -> None:
     """A shipment no carrier took starts over: every carrier may be asked again (but `excluded`)."""
-    if (rows := rowbatch.current(conn, "shipments")) is not None:
-        row = await rows.lock(shipment_id)
-        assert row is not None, shipment_id
-        rows.update(shipment_id, status="booking", tracking_number=row["tracking_number"], deadline_at=None,
-                    carrier_id=None, tried_carriers=excluded)
-        return
-    await conn.execute("UPDATE shipments SET status = 'booking', carrier_id = NULL, tried_carriers = $2, "
-                       "deadline_at = NULL, updated_at = now() WHERE shipment_id = $1", shipment_id, excluded)
+    await _update(conn, shipment_id, status="booking", deadline_at=None, carrier_id=None, tried_carriers=excluded)
+
+
+async def set_status(conn: asyncpg.Connection, shipment_id: str, status: str, tracking_number: str | None) -> None:
+    row = await lock(conn, shipment_id)
+    assert row is not None, shipment_id
+    await _update(conn, shipment_id, status=status, tracking_number=tracking_number or row["tracking_number"],
+                  deadline_at=None)
 
 
 async def claim_expired(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
@@ -79,15 +82,3 @@ async def claim_expired(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Re
         "SELECT * FROM shipments WHERE status = 'booking' AND deadline_at < now() ORDER BY deadline_at LIMIT $1 "
         "FOR UPDATE SKIP LOCKED", limit)
 
-
-async def set_status(conn: asyncpg.Connection, shipment_id: str, status: str, tracking_number: str | None) -> None:
-    if (rows := rowbatch.current(conn, "shipments")) is not None:
-        row = await rows.lock(shipment_id)
-        assert row is not None, shipment_id
-        rows.update(shipment_id, status=status, tracking_number=tracking_number or row["tracking_number"],
-                    deadline_at=None, carrier_id=row["carrier_id"], tried_carriers=row["tried_carriers"])
-        return
-    await conn.execute(
-        "UPDATE shipments SET status = $2, tracking_number = coalesce($3, tracking_number), deadline_at = NULL, "
-        "updated_at = now() "
-        "WHERE shipment_id = $1", shipment_id, status, tracking_number)
