@@ -10,7 +10,7 @@ import pytest
 
 from contracts.base import Address, SkuQuantity
 from order_service import store
-from order_service.saga import Saga
+from order_service.saga import Saga, SagaState
 from shared.db import create_pool, migrate
 from shared.settings import get_settings
 
@@ -33,7 +33,7 @@ async def test_a_batch_hands_the_saga_on_and_writes_it_once(stack) -> None:
             async with store.batch(conn, [order_id]):
                 row = await store.lock_order(conn, order_id)
                 assert row is not None and store.saga_of(row) == first
-                moved = store.saga_of(row).model_copy(update={"state": "fulfilling", "status": "reserved"})
+                moved = store.saga_of(row).model_copy(update={"state": SagaState.FULFILLING, "status": "reserved"})
                 await store.save(conn, order_id, moved, 1, None, [])
                 again = await store.lock_order(conn, order_id)
                 assert again is not None and store.saga_of(again) is moved, "the next message gets the saga itself"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -12,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.settings import REPO_ROOT
+from tests.support.poll import eventually
 
 
 @dataclass
@@ -47,9 +47,9 @@ class ServiceProcess:
             time.sleep(0.1)
 
     async def logged(self, needle: str, timeout: float = 60.0, count: int = 1) -> None:
-        deadline = time.monotonic() + timeout
-        while not self._logged(needle, count, deadline):
-            await asyncio.sleep(0.1)
+        async def seen() -> bool:  # raises at once if the process has exited
+            return self._logged(needle, count, deadline=float("inf"))
+        await eventually(seen, bool, f"{self.name} logging {needle!r}", timeout=timeout, interval=0.1)
 
     def _logged(self, needle: str, count: int, deadline: float) -> bool:
         if self.log_text().count(needle) >= count:

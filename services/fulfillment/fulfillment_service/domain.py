@@ -4,17 +4,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 
 from contracts.base import SkuQuantity
 from contracts.partners import Invoice, InvoiceLine
 
+
+class FulfillmentStatus(StrEnum):
+    """Every status a fulfillment is stored with (`fulfillments.status`), and the warehouse's `cancel_refused`,
+    which is reported but leaves the status as it was."""
+
+    REQUESTED = "requested"
+    ACCEPTED = "accepted"
+    PICKED = "picked"
+    QC_FAILED = "qc_failed"
+    PACKED = "packed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+    CANCEL_REFUSED = "cancel_refused"
+
+
+S = FulfillmentStatus
 # How far a fulfillment has come; an update that is not further along changes nothing.
-RANK = {"requested": 0, "accepted": 1, "picked": 2, "qc_failed": 2, "packed": 3}
-FINAL = {"rejected", "cancelled", "timed_out"}
+RANK: dict[str, int] = {S.REQUESTED: 0, S.ACCEPTED: 1, S.PICKED: 2, S.QC_FAILED: 2, S.PACKED: 3}
+FINAL = {S.REJECTED, S.CANCELLED, S.TIMED_OUT}
 UPDATE_STATUS = {
-    "fulfillment.accepted": "accepted", "fulfillment.picked": "picked", "fulfillment.packed": "packed",
-    "fulfillment.qc_failed": "qc_failed", "fulfillment.rejected": "rejected", "fulfillment.cancelled": "cancelled",
-    "fulfillment.cancel_refused": "cancel_refused"}
+    "fulfillment.accepted": S.ACCEPTED, "fulfillment.picked": S.PICKED, "fulfillment.packed": S.PACKED,
+    "fulfillment.qc_failed": S.QC_FAILED, "fulfillment.rejected": S.REJECTED, "fulfillment.cancelled": S.CANCELLED,
+    "fulfillment.cancel_refused": S.CANCEL_REFUSED}
 
 
 def invoice(fulfillment_id: str, currency: str, lines: list[SkuQuantity], prices: dict[str, str]) -> Invoice:

@@ -89,7 +89,8 @@ async def expire_silent_warehouses(deps: Deps) -> None:
         rows = await store.claim_expired(conn, 100)
         async with store.batch(conn, [row["fulfillment_id"] for row in rows]):
             for row in rows:
-                await store.set_status(conn, row["fulfillment_id"], "timed_out", row["qc_failures"])
+                await store.set_status(conn, row["fulfillment_id"], domain.FulfillmentStatus.TIMED_OUT,
+                                       row["qc_failures"])
                 await cancel_at_warehouse(deps, conn, row, "not accepted in time")
                 await deps.outbox.add(conn, topics.FULFILLMENT_EVENTS.name, row["order_id"], FulfillmentProgressed(
                     order_id=row["order_id"], fulfillment_id=row["fulfillment_id"], location_id=row["location_id"],

@@ -1,14 +1,17 @@
-"""The order saga: named states and one pure `decide(saga, message) -> Decision`, no I/O.
+"""The order saga: named states (`SagaState`) and one pure `decide(saga, message) -> Decision`, no I/O.
 
-States: awaiting_stock (reserve sent) -> fulfilling (every fulfillment followed to delivery) -> completed;
-side states on_hold and backordered; terminal cancelled, rejected, completed. `reserving` is true while a
-reservation is asked for, also when a rejected part is rerouted while the rest of the order moves on.
+States: `new` -> `awaiting_stock` (reservation asked for) -> `fulfilling` (every fulfillment followed to delivery)
+-> `completed`; `cancelling` while warehouses are asked to cancel; side states `on_hold` (a person must act;
+`hold_reason` says why and where a release resumes) and `backordered` (waiting for stock); terminal `completed`,
+`cancelled`, `rejected`. `reserving` is true while a reservation is asked for, also when a rejected part is
+rerouted while the rest of the order moves on.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -28,7 +31,36 @@ from contracts.order import (
     ReserveStock,
 )
 
-TERMINAL_STATES = {"completed", "cancelled", "rejected"}
+
+class SagaState(StrEnum):
+    """Every state a saga can be in; the name is what is stored (`orders.saga_state`), never a step index."""
+
+    NEW = "new"
+    AWAITING_STOCK = "awaiting_stock"
+    FULFILLING = "fulfilling"
+    CANCELLING = "cancelling"
+    ON_HOLD = "on_hold"
+    BACKORDERED = "backordered"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+
+class Step(StrEnum):
+    """How far one fulfillment and its shipment have come (`Fulfillment.step`)."""
+
+    REQUESTED = "requested"
+    ACCEPTED = "accepted"
+    PICKED = "picked"
+    PACKED = "packed"
+    BOOKING = "booking"
+    BOOKED = "booked"
+    PICKED_UP = "picked_up"
+    IN_TRANSIT = "in_transit"
+    DELIVERED = "delivered"
+
+
+TERMINAL_STATES = {SagaState.COMPLETED, SagaState.CANCELLED, SagaState.REJECTED}
 RESERVATION_DEADLINE = timedelta(minutes=5)  # for inventory's answer, counted while the broker is reachable
 # cancelling: asked the warehouses to cancel, waiting for each to confirm or refuse
 # How far each step of a shipment has come, and the order status it stands for.
@@ -60,7 +92,7 @@ class Fulfillment(BaseModel):
     reservation_id: str
     location_id: str
     lines: list[SkuQuantity]
-    step: str = "requested"
+    step: Step = Step.REQUESTED
     carrier_id: str | None = None
     tracking_number: str | None = None
     active: bool = True
@@ -75,7 +107,7 @@ class Saga(BaseModel):
     order_id: str
     channel: str
     external_id: str
-    state: str = "new"
+    state: SagaState = SagaState.NEW
     status: OrderStatus | None = None
     lines: list[SkuQuantity]
     ship_to: Address
@@ -115,11 +147,11 @@ def start(saga: Saga, payment_status: str | None, address_problem: str | None) -
     """A new order: accepted and reserved, or put on hold for a person to look at."""
     received = StatusChange("received")
     if payment_status in ("pending", "failed"):
-        held = saga.model_copy(update={"state": "on_hold", "hold_reason": f"payment_{payment_status}"})
+        held = saga.model_copy(update={"state": SagaState.ON_HOLD, "hold_reason": f"payment_{payment_status}"})
         return Decision(held, [], [received, StatusChange("on_hold", reason(
             f"payment_{payment_status}", f"payment is {payment_status}"))])
     if address_problem:
-        held = saga.model_copy(update={"state": "on_hold", "hold_reason": "address_incomplete"})
+        held = saga.model_copy(update={"state": SagaState.ON_HOLD, "hold_reason": "address_incomplete"})
         return Decision(held, [], [received, StatusChange("on_hold", reason("address_incomplete", address_problem))])
     return _reserve(saga, [received, StatusChange("accepted")])
 
@@ -128,8 +160,9 @@ def _reserve(saga: Saga, changes: list[StatusChange], excluded: list[str] | None
              lines: list[SkuQuantity] | None = None) -> Decision:
     command = ReserveStock(order_id=saga.order_id, lines=lines or saga.lines, ship_to=saga.ship_to,
                            excluded_locations=excluded or [])
-    return Decision(saga.model_copy(update={"state": "awaiting_stock", "reserving": True, "reservation_request": command,
-                                            "reservation_retried": False}), [command], changes, RESERVATION_DEADLINE)
+    waiting = saga.model_copy(update={"state": SagaState.AWAITING_STOCK, "reserving": True,
+                                      "reservation_request": command, "reservation_retried": False})
+    return Decision(waiting, [command], changes, RESERVATION_DEADLINE)
 
 
 def _reservation_timed_out(saga: Saga) -> Decision:
@@ -138,16 +171,16 @@ def _reservation_timed_out(saga: Saga) -> Decision:
     if not saga.reservation_retried and saga.reservation_request is not None:
         return Decision(saga.model_copy(update={"reservation_retried": True}), [saga.reservation_request], [],
                         RESERVATION_DEADLINE)
-    held = saga.model_copy(update={"state": "on_hold", "hold_reason": "step_timed_out", "reserving": False})
+    held = saga.model_copy(update={"state": SagaState.ON_HOLD, "hold_reason": "step_timed_out", "reserving": False})
     return Decision(held, [], [StatusChange("on_hold", reason(
         "step_timed_out", "inventory did not answer the reservation in time; a person must look"))])
 
 
 def decide(saga: Saga, message: Message) -> Decision:
     """The saga's whole behaviour: given its state, what a message changes and which commands it sends."""
-    if saga.state == "cancelled" and isinstance(message, StockReserved):
+    if saga.state == SagaState.CANCELLED and isinstance(message, StockReserved):
         return Decision(saga, [ReleaseStock(order_id=saga.order_id)])  # a reservation that crossed the cancel
-    if saga.state == "completed" and isinstance(message, OrderCancelRequested):
+    if saga.state == SagaState.COMPLETED and isinstance(message, OrderCancelRequested):
         return Decision(saga, [], [StatusChange("delivered", reason(
             "cancel_refused", "already delivered; request a return instead"))])
     if saga.state in TERMINAL_STATES:
@@ -156,12 +189,13 @@ def decide(saga: Saga, message: Message) -> Decision:
         case StockReserved():
             return _reserved(saga, message)
         case StockReservationFailed(reason="unknown_sku"):
-            return Decision(saga.model_copy(update={"state": "rejected"}), [], [StatusChange("rejected", reason(
+            return Decision(saga.model_copy(update={"state": SagaState.REJECTED}), [], [StatusChange("rejected", reason(
                 "unknown_sku", f"unknown SKU(s): {', '.join(message.unknown_skus)}"))])
         case StockReservationFailed():
-            if saga.state == "backordered" or not saga.reserving:
+            if saga.state == SagaState.BACKORDERED or not saga.reserving:
                 return Decision(saga)
-            return Decision(saga.model_copy(update={"state": "backordered"}), [], [StatusChange("backordered", reason(
+            waiting = saga.model_copy(update={"state": SagaState.BACKORDERED})
+            return Decision(waiting, [], [StatusChange("backordered", reason(
                 "insufficient_stock", "not enough stock anywhere now; waiting for inbound stock"))])
         case FulfillmentProgressed():
             return _fulfillment_progressed(saga, message)
@@ -170,10 +204,10 @@ def decide(saga: Saga, message: Message) -> Decision:
         case OrderCancelRequested():
             return _cancel(saga, message.reason)
         case OrderHoldReleased():
-            if saga.state != "on_hold":
+            if saga.state != SagaState.ON_HOLD:
                 return Decision(saga)
             return _release_hold(saga)
-        case StepTimedOut() if saga.reserving and saga.state != "backordered":
+        case StepTimedOut() if saga.reserving and saga.state != SagaState.BACKORDERED:
             return _reservation_timed_out(saga)
     return Decision(saga)
 
@@ -191,11 +225,11 @@ def _release_hold(saga: Saga) -> Decision:
                          request.lines)
         if not active:
             return again
-        resumed = again.saga.model_copy(update={"state": "fulfilling"})
+        resumed = again.saga.model_copy(update={"state": SagaState.FULFILLING})
         return Decision(resumed, again.commands, _status_change(saga, resumed), again.deadline_in)
     if not active and not saga.reserving:
         return _reserve(released, [StatusChange("accepted")])
-    resumed = released.model_copy(update={"state": "fulfilling" if active else "awaiting_stock"})
+    resumed = released.model_copy(update={"state": SagaState.FULFILLING if active else SagaState.AWAITING_STOCK})
     commands: list[Message] = []
     if saga.hold_reason == "no_carrier":
         for f in active:
@@ -223,8 +257,8 @@ def _reserved(saga: Saga, message: StockReserved) -> Decision:
             order_id=saga.order_id, fulfillment_id=fulfillment.fulfillment_id, location_id=fulfillment.location_id,
             lines=fulfillment.lines, ship_to=saga.ship_to, service_level=saga.service_level, currency=saga.currency,
             unit_prices=saga.unit_prices))
-    updated = saga.model_copy(update={"state": "fulfilling", "fulfillments": fulfillments, "next_fulfillment": number,
-                                      "reserving": False, "reservation_request": None})
+    updated = saga.model_copy(update={"state": SagaState.FULFILLING, "fulfillments": fulfillments,
+                                      "next_fulfillment": number, "reserving": False, "reservation_request": None})
     had_active = any(f.active for f in saga.fulfillments)
     changes = [] if had_active else [StatusChange("reserved")]
     before = saga if had_active else saga.model_copy(update={"status": "reserved"})
@@ -245,7 +279,7 @@ def _fulfillment_progressed(saga: Saga, message: FulfillmentProgressed) -> Decis
     if message.status == "cancel_refused":
         return _cancel_refused(saga, message.reason)
     if message.status in ("rejected", "timed_out", "cancelled"):
-        if saga.state == "cancelling":
+        if saga.state == SagaState.CANCELLING:
             return _cancel_confirmed(saga, current)
         return _reroute(saga, current, message.reason or message.status)
     if message.status == "qc_failed":
@@ -253,18 +287,18 @@ def _fulfillment_progressed(saga: Saga, message: FulfillmentProgressed) -> Decis
             "qc_failed", f"quality control failed at {current.location_id}; repacking"))])
     if STEP_RANK.get(message.status, -1) <= STEP_RANK[current.step]:
         return Decision(saga)  # a duplicate or a late, out-of-order update: nothing new
-    changed = current.model_copy(update={"step": message.status})
+    changed = current.model_copy(update={"step": Step(message.status)})
     commands: list[Message] = []
     if message.status == "packed":
         changed = changed.model_copy(update={"parcels": [p.model_dump(mode="json") for p in message.parcels]})
-        if saga.state != "cancelling":  # no carrier while a cancel is pending; booked if it is refused
+        if saga.state != SagaState.CANCELLING:  # no carrier while a cancel is pending; booked if it is refused
             changed, commands = _book(saga, changed)
     updated = _with_fulfillment(saga, changed)
     return Decision(updated, commands, _status_change(saga, updated))
 
 
 def _book(saga: Saga, packed: Fulfillment) -> tuple[Fulfillment, list[Message]]:
-    return packed.model_copy(update={"step": "booking"}), [BookShipment(
+    return packed.model_copy(update={"step": Step.BOOKING}), [BookShipment(
         order_id=saga.order_id, shipment_id=packed.shipment_id, location_id=packed.location_id,
         service_level=saga.service_level, ship_to=saga.ship_to, parcels=packed.parcels)]
 
@@ -276,7 +310,7 @@ def _reroute(saga: Saga, failed: Fulfillment, why: str) -> Decision:
     commands: list[Message] = [ReleaseStock(order_id=saga.order_id, reservation_id=failed.reservation_id)]
     reserve = _reserve(updated, [], tried, failed.lines)
     still_active = [f for f in updated.fulfillments if f.active]
-    next_state = "awaiting_stock" if not still_active else "fulfilling"
+    next_state = SagaState.AWAITING_STOCK if not still_active else SagaState.FULFILLING
     return Decision(reserve.saga.model_copy(update={"state": next_state}), commands + reserve.commands,
                     [], reserve.deadline_in)
 
@@ -286,7 +320,7 @@ def _shipment_progressed(saga: Saga, message: ShipmentProgressed) -> Decision:
     if current is None:
         return Decision(saga)
     if message.status == "booking_failed":
-        held = saga.model_copy(update={"state": "on_hold", "hold_reason": "no_carrier"})
+        held = saga.model_copy(update={"state": SagaState.ON_HOLD, "hold_reason": "no_carrier"})
         return Decision(held, [], [StatusChange("on_hold", reason("no_carrier", message.reason or "no carrier left"))])
     if message.status == "exception":
         changed = current.model_copy(update={"exception": message.reason})
@@ -296,14 +330,14 @@ def _shipment_progressed(saga: Saga, message: ShipmentProgressed) -> Decision:
     if STEP_RANK.get(message.status, -1) <= STEP_RANK[current.step]:
         return Decision(saga)
     changed = current.model_copy(update={
-        "step": message.status, "carrier_id": message.carrier_id or current.carrier_id,
+        "step": Step(message.status), "carrier_id": message.carrier_id or current.carrier_id,
         "tracking_number": message.tracking_number or current.tracking_number})
     commands: list[Message] = []
     if message.status in ("picked_up", "in_transit", "delivered") and STEP_RANK[current.step] < STEP_RANK["picked_up"]:
         commands.append(CommitStock(order_id=saga.order_id, reservation_id=current.reservation_id))
     updated = _with_fulfillment(saga, changed)
     if not updated.reserving and all(f.step == "delivered" for f in updated.fulfillments if f.active):
-        updated = updated.model_copy(update={"state": "completed"})
+        updated = updated.model_copy(update={"state": SagaState.COMPLETED})
     return Decision(updated, commands, _status_change(saga, updated))
 
 
@@ -313,17 +347,17 @@ def _cancel(saga: Saga, why: str | None) -> Decision:
     Nothing handed off yet: release and cancel at once. Handed off: ask every warehouse to cancel and release each
     reservation when its warehouse confirms; the order is cancelled when all have.
     """
-    if saga.state == "cancelling":
+    if saga.state == SagaState.CANCELLING:
         return Decision(saga)
     active = [f for f in saga.fulfillments if f.active]
     if any(STEP_RANK[f.step] >= STEP_RANK["picked_up"] for f in active):
         return Decision(saga, [], [StatusChange(saga.status or "shipped", reason(
             "cancel_refused", "already with the carrier; request a return instead"))])
     if not active:
-        cancelled = saga.model_copy(update={"state": "cancelled", "reserving": False})
+        cancelled = saga.model_copy(update={"state": SagaState.CANCELLED, "reserving": False})
         return Decision(cancelled, [ReleaseStock(order_id=saga.order_id)],
                         [StatusChange("cancelled", reason("cancelled", why or "cancel requested"))])
-    asking = saga.model_copy(update={"state": "cancelling", "fulfillments": [
+    asking = saga.model_copy(update={"state": SagaState.CANCELLING, "fulfillments": [
         f.model_copy(update={"cancel_requested": True}) if f.active else f for f in saga.fulfillments]})
     commands: list[Message] = [CancelFulfillment(order_id=saga.order_id, fulfillment_id=f.fulfillment_id, reason=why)
                                for f in active]
@@ -336,15 +370,15 @@ def _cancel_confirmed(saga: Saga, fulfillment: Fulfillment) -> Decision:
     commands: list[Message] = [ReleaseStock(order_id=saga.order_id, reservation_id=fulfillment.reservation_id)]
     if any(f.active for f in updated.fulfillments):
         return Decision(updated, commands)
-    return Decision(updated.model_copy(update={"state": "cancelled", "reserving": False}), commands,
+    return Decision(updated.model_copy(update={"state": SagaState.CANCELLED, "reserving": False}), commands,
                     [StatusChange("cancelled", reason("cancelled", "cancelled at every warehouse"))])
 
 
 def _cancel_refused(saga: Saga, why: str | None) -> Decision:
     """A warehouse could not cancel any more: the order carries on, booking what was packed meanwhile."""
-    if saga.state != "cancelling":
+    if saga.state != SagaState.CANCELLING:
         return Decision(saga)
-    updated = saga.model_copy(update={"state": "fulfilling", "fulfillments": [
+    updated = saga.model_copy(update={"state": SagaState.FULFILLING, "fulfillments": [
         f.model_copy(update={"cancel_requested": False}) for f in saga.fulfillments]})
     commands: list[Message] = []
     for f in updated.fulfillments:
@@ -358,7 +392,7 @@ def _cancel_refused(saga: Saga, why: str | None) -> Decision:
 def _status_change(before: Saga, after: Saga) -> list[StatusChange]:
     """The order reports its least advanced active shipment; a shipment moving on alone is reported too."""
     active = [f for f in after.fulfillments if f.active]
-    if not active or after.state == "backordered":
+    if not active or after.state == SagaState.BACKORDERED:
         return []
     status = min((STEP_STATUS[f.step] for f in active), key=LIFECYCLE.index)
     if status != before.status:

@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from enum import StrEnum
 
 from shared.network import Carrier
 
+
+class ShipmentStatus(StrEnum):
+    """Every status a shipment is stored with (`shipments.status`); `exception` is reported, never stored."""
+
+    BOOKING = "booking"
+    BOOKED = "booked"
+    BOOKING_FAILED = "booking_failed"
+    PICKED_UP = "picked_up"
+    IN_TRANSIT = "in_transit"
+    DELIVERED = "delivered"
+    EXCEPTION = "exception"
+
+
 PROMISE_DAYS = {"standard": 3, "express": 2}
-RANK = {"booking": 0, "booked": 1, "picked_up": 2, "in_transit": 3, "delivered": 4}
+# How far a shipment has come; an update that is not further along changes nothing.
+RANK: dict[str, int] = {ShipmentStatus.BOOKING: 0, ShipmentStatus.BOOKED: 1, ShipmentStatus.PICKED_UP: 2,
+                        ShipmentStatus.IN_TRANSIT: 3, ShipmentStatus.DELIVERED: 4}
 UPDATE_STATUS = {
-    "shipment.booked": "booked", "shipment.booking_failed": "booking_failed", "shipment.picked_up": "picked_up",
-    "shipment.in_transit": "in_transit", "shipment.delivered": "delivered", "shipment.exception": "exception"}
+    "shipment.booked": ShipmentStatus.BOOKED, "shipment.booking_failed": ShipmentStatus.BOOKING_FAILED,
+    "shipment.picked_up": ShipmentStatus.PICKED_UP, "shipment.in_transit": ShipmentStatus.IN_TRANSIT,
+    "shipment.delivered": ShipmentStatus.DELIVERED, "shipment.exception": ShipmentStatus.EXCEPTION}
 
 
 def transit_days(lane_days: int, origin: str, destination: str) -> int:

@@ -40,7 +40,7 @@ async def book_next(deps: Deps, conn: asyncpg.Connection, shipment: Mapping[str,
     origin = deps.network.location(shipment["location_id"]).country
     choice = domain.choose_carrier(deps.network.carriers, origin, ship_to.country, shipment["service_level"], tried)
     if choice is None:
-        await store.set_status(conn, shipment["shipment_id"], "booking_failed", None)
+        await store.set_status(conn, shipment["shipment_id"], domain.ShipmentStatus.BOOKING_FAILED, None)
         await deps.outbox.add(conn, topics.SHIPPING_EVENTS.name, shipment["order_id"], ShipmentProgressed(
             order_id=shipment["order_id"], shipment_id=shipment["shipment_id"], status="booking_failed",
             reason=f"no carrier left for {shipment['service_level']} to {ship_to.country} (tried {', '.join(tried)})"))
@@ -66,7 +66,7 @@ async def book_shipment(deps: Deps, conn: asyncpg.Connection, cmd: BookShipment)
         await book_next(deps, conn, shipment, list(cmd.excluded_carriers))
         return
     existing = await store.lock(conn, cmd.shipment_id)
-    if existing is not None and existing["status"] == "booking_failed":  # booked again once a person released the hold
+    if existing is not None and existing["status"] == domain.ShipmentStatus.BOOKING_FAILED:  # a released no_carrier hold
         await store.restart_booking(conn, cmd.shipment_id, list(cmd.excluded_carriers))
         restarted = await store.lock(conn, cmd.shipment_id)
         assert restarted is not None
@@ -85,7 +85,7 @@ def carrier_update(carrier_id: str) -> BoundHandler:
             log.info("shipment.update_from_former_carrier_ignored", order_id=shipment["order_id"], carrier_id=carrier_id)
             return
         status = domain.UPDATE_STATUS[update.type]
-        if status == "booking_failed":
+        if status == domain.ShipmentStatus.BOOKING_FAILED:
             if shipment["status"] == "booking":
                 await book_next(deps, conn, shipment, list(shipment["tried_carriers"]))
             return
