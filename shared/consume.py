@@ -25,7 +25,7 @@ from shared import inbox, outbox
 from shared.handling import acts_on
 from shared.logging import handling, log
 from shared.messaging import InvalidMessage, current_trace, parse
-from shared.parking import REFUSED_BY_BROKER, REFUSED_BY_DATABASE, park_record
+from shared.parking import REFUSED_BY_BROKER, REFUSED_FOR_GOOD, park_record
 
 Handler = Callable[[Any], Awaitable[None]]
 InvalidHandler = Callable[[InvalidMessage, ConsumerRecord], Awaitable[None]]
@@ -171,8 +171,8 @@ class ConsumePolicy:
             except Unprocessable as exc:
                 await self.dead_letter(record, f"unprocessable: {exc}", attempts=1)
                 return
-            except REFUSED_BY_DATABASE as exc:
-                await self.park(record, f"refused by the database: {describe(exc)}")
+            except REFUSED_FOR_GOOD as exc:
+                await self.park(record, f"refused for good, no retry can help: {describe(exc)}")
                 return
             except (*TRANSIENT, NotReady) as exc:
                 outages += 1

@@ -30,8 +30,9 @@ class OversizedMessage(ValueError):
     """A message too large for the broker, found when it is written to the outbox (cheaper than when it is sent)."""
 
 
-# Refusals that come back the same however often they are tried: the message is parked, the partition goes on.
-REFUSED_BY_DATABASE = (asyncpg.DataError, asyncpg.ProgramLimitExceededError, UnicodeError, OversizedMessage)
+# Refusals that come back the same however often they are tried (of the database, of the outbox, of the
+# encoding): the message is parked, the partition goes on.
+REFUSED_FOR_GOOD = (asyncpg.DataError, asyncpg.ProgramLimitExceededError, UnicodeError, OversizedMessage)
 REFUSED_BY_BROKER = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError, InvalidTopicError,
                      TopicAuthorizationFailedError, PolicyViolationError, CorruptRecordException,
                      UnsupportedForMessageFormatError, TopicMissing)

@@ -21,7 +21,7 @@ from shared.consume import Unprocessable
 from shared.handling import BoundHandler, transactional
 from shared.logging import log
 from shared.messaging import InvalidMessage
-from shared.parking import REFUSED_BY_DATABASE, storable
+from shared.parking import REFUSED_FOR_GOOD, storable
 from shared.service import Deps
 
 COMMAND_TOPICS = {kind: topic.name for topic in (topics.INVENTORY_COMMANDS, topics.FULFILLMENT_COMMANDS,
@@ -105,7 +105,7 @@ async def rejected_invalid(deps: Deps, invalid: InvalidMessage, record: Consumer
             await store.add_timeline(conn, [event])
             await conn.execute("UPDATE orders SET sequence = 1 WHERE order_id = $1", order_id)
             await deps.outbox.add(conn, topics.ORDERS_EVENTS.name, order_id, event)
-    except REFUSED_BY_DATABASE as exc:
+    except REFUSED_FOR_GOOD as exc:
         # ids no column or index can hold: no order row, but the channel still hears of it, once (by its order id)
         log.warning("order.rejected_unstorable", order_id=order_id, error=type(exc).__name__)
         async with deps.pool.acquire() as conn, conn.transaction():
