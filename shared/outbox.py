@@ -190,6 +190,9 @@ class OutboxRelay:
     batch_size: int = 500
     poll_interval: float = 1.0
     send_timeout: float = 15.0
+    # a leader that stops talking to the database for this long is cut off by the server, and the lead passes on
+    # (it sends a statement at least every poll interval while it leads)
+    lead_idle_timeout: float = 30.0
     settle: float = 0.05  # caught up and not woken for this long: the published rows are deleted on their own
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _producer: AIOKafkaProducer | None = None
@@ -213,9 +216,12 @@ class OutboxRelay:
                 backoff = 0.2
 
     async def _lead(self) -> None:
-        # A connection that hangs must not keep the lead: every statement is bounded, and the server drops a peer
-        # that stopped answering (TCP keepalives), which releases the advisory lock to another instance.
-        listener = await asyncpg.connect(self.dsn, timeout=10, command_timeout=30, server_settings=KEEPALIVES)
+        # A leader that hangs must not keep the lead: every statement is bounded, and the server ends a session that
+        # went quiet (idle_session_timeout) or whose peer stopped answering (TCP keepalives), which releases the
+        # advisory lock to another instance.
+        quiet_ms = int(max(self.lead_idle_timeout, 3 * self.poll_interval) * 1000)
+        listener = await asyncpg.connect(self.dsn, timeout=10, command_timeout=30, server_settings={
+            **KEEPALIVES, "idle_session_timeout": str(quiet_ms)})
         try:
             while not await listener.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", channel(self.service)):
                 await asyncio.sleep(self.poll_interval)

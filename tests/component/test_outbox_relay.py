@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 
@@ -163,3 +164,36 @@ async def test_a_message_over_the_size_limit_is_refused_when_it_is_written(test_
     with pytest.raises(OversizedMessage):
         async with test_db.acquire() as conn, conn.transaction():
             await Outbox("test").add_many(conn, [("t", "k", Padded(key="k", seq=0, pad="x" * 1_100_000))])
+
+
+async def test_a_leader_that_hangs_loses_the_lead_and_another_relay_sends(stack: Stack, test_db: asyncpg.Pool):
+    """The leading relay stops talking to the database (hung, its connection still open): the server ends its
+    session after the quiet time, the advisory lock passes on, and a second relay sends what was written."""
+    topic = f"test.relay.hang.{uuid.uuid4().hex[:8]}"
+    await create_topic(topic, partitions=3)
+    await test_db.execute("DELETE FROM outbox")
+    settings = get_settings()
+    hung = OutboxRelay(settings.database_for("test"), "test", settings.kafka_bootstrap, poll_interval=0.1,
+                       lead_idle_timeout=2.0)
+    leading = asyncio.Event()
+
+    async def hang(conn: asyncpg.Connection, read: bool = True) -> int:
+        leading.set()
+        await asyncio.Event().wait()  # never returns, never talks to the database again
+        return 0
+    hung.relay_once = hang  # type: ignore[method-assign]
+    second = OutboxRelay(settings.database_for("test"), "test", settings.kafka_bootstrap, poll_interval=0.1)
+    tasks = [asyncio.create_task(hung.run())]
+    try:
+        await asyncio.wait_for(leading.wait(), 30)
+        tasks.append(asyncio.create_task(second.run()))
+        await write_rows(test_db, topic, 0, 10)
+        records = await eventually(lambda: read_topic(topic), lambda rs: len(rs) == 10,
+                                   "the second relay sent every row", timeout=60)
+        assert sorted(orjson.loads(r.value)["seq"] for r in records) == list(range(10))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await hung.close()
+        await second.close()
