@@ -37,7 +37,8 @@ NonEmpty = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=
 OptionalText = Annotated[str, Field(max_length=MAX_ID_LENGTH, pattern=NO_CONTROL_CHARACTERS)]
 Note = Annotated[str, Field(max_length=MAX_NOTE_LENGTH, pattern=r"^[^\x00]*$",
                             description=f"Free text of at most {MAX_NOTE_LENGTH} characters.")]
-Email = Annotated[str, Field(max_length=254, pattern=r"^[^\s@,;:<>()\[\]\"\\]+@[^\s@,;:<>()\[\]\"\\]+$",
+EMAIL_PATTERN = r"^[^\s@,;:<>()\[\]\"\\]+@[^\s@,;:<>()\[\]\"\\]+$"
+Email = Annotated[str, Field(max_length=254, pattern=EMAIL_PATTERN,
                              description="One e-mail address: no spaces, commas or angle brackets.")]
 Echoed = Annotated[str, Field(min_length=1, description="As the sender wrote it.")]
 

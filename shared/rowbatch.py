@@ -1,9 +1,9 @@
 """Rows of one table that a batch transaction touches: locked and read once, inserted and updated at the end in one
 statement, which also carries the outbox rows the batch queued.
 
-A service's batch scope opens `locked(...)` for the ids its messages name; its store functions then ask `current`
-for the batch of their connection: inside a batch they read the cached row and queue the insert or update, outside
-one (a message handled alone) they run their own SQL. Handlers see no difference.
+A service's batch scope opens `locked(...)` for the ids its messages name (one message handled alone is a batch of
+one); its store functions then ask `current` for the rows of their connection, read the cached row and queue the
+insert or update.
 """
 
 from __future__ import annotations
@@ -145,10 +145,13 @@ def _columns(rows: list[dict[str, Any]], names: list[str], types: Mapping[str, s
 _current: ContextVar[Rows | None] = ContextVar("rowbatch", default=None)
 
 
-def current(conn: asyncpg.Connection, table: str) -> Rows | None:
-    """The batch of this connection's transaction for this table, if one is open."""
+def current(conn: asyncpg.Connection, table: str) -> Rows:
+    """The rows of this table in this connection's unit of work: every read and write of them goes through it, so
+    using them outside one (`locked`) is a mistake, said at once."""
     rows = _current.get()
-    return rows if rows is not None and rows.conn is conn and rows.table == table else None
+    if rows is None or rows.conn is not conn or rows.table != table:
+        raise RuntimeError(f"{table} are read and written inside a unit of work (rowbatch.locked)")
+    return rows
 
 
 @contextlib.asynccontextmanager

@@ -20,18 +20,10 @@ NEW = {"fulfillment_id": "text", "order_id": "text", "location_id": "text", "lin
        "ship_by": "timestamptz", **STATUS}
 
 
-def rows(conn: asyncpg.Connection) -> rowbatch.Rows:
-    """The fulfillments of this connection's unit of work (`batch`): every read and write goes through them."""
-    found = rowbatch.current(conn, "fulfillments")
-    if found is None:
-        raise RuntimeError("fulfillments are read and written inside a unit of work (store.batch)")
-    return found
-
-
 async def insert(conn: asyncpg.Connection, fulfillment_id: str, order_id: str, location_id: str,
                  lines: list[SkuQuantity], invoice: Invoice, ship_by: datetime, deadline_at: datetime) -> bool:
     """False (and nothing written) if the fulfillment was requested before; written when the unit of work ends."""
-    return await rows(conn).insert({
+    return await rowbatch.current(conn, "fulfillments").insert({
         "fulfillment_id": fulfillment_id, "order_id": order_id, "location_id": location_id, "status": "requested",
         "qc_failures": 0, "lines": orjson.dumps([line.model_dump() for line in lines]).decode(),
         "invoice": invoice.model_dump_json(), "ship_by": ship_by, "deadline_at": deadline_at})
@@ -44,14 +36,14 @@ def batch(conn: asyncpg.Connection, fulfillment_ids: list[str]) -> AbstractAsync
 
 
 async def lock(conn: asyncpg.Connection, fulfillment_id: str) -> Mapping[str, Any] | None:
-    return await rows(conn).lock(fulfillment_id)
+    return await rowbatch.current(conn, "fulfillments").lock(fulfillment_id)
 
 
 async def set_status(conn: asyncpg.Connection, fulfillment_id: str, status: str, qc_failures: int) -> None:
     """A fulfillment that got any answer no longer has an acceptance deadline."""
     row = await lock(conn, fulfillment_id)
     assert row is not None, fulfillment_id
-    rows(conn).update(fulfillment_id, status=status, qc_failures=qc_failures,
+    rowbatch.current(conn, "fulfillments").update(fulfillment_id, status=status, qc_failures=qc_failures,
                       deadline_at=row["deadline_at"] if status == "requested" else None)
 
 

@@ -62,7 +62,7 @@ async def dispatch(deps: Deps, sender: Sender, max_attempts: int = 8, backoff_s:
                    send_timeout_s: float = 15.0) -> None:
     """Sends what was recorded, after its transaction committed, each notification on its own: one that fails is
     tried again later (the delay doubling from `backoff_s`), one that cannot be delivered or has failed
-    `max_attempts` times is dead (shown by `oms notifications --failed`, and an operator alert in the log). A crash
+    `max_attempts` times is dead (shown by `oms notifications`, and an operator alert in the log). A crash
     before marking re-sends at most a round, which the sender drops by notification id."""
 
     async def send_round(conn: asyncpg.Connection) -> int:

@@ -14,6 +14,7 @@ from typing import Protocol
 
 import orjson
 
+from contracts.base import EMAIL_PATTERN
 from shared.logging import log
 
 
@@ -25,12 +26,12 @@ class Undeliverable(Exception):
     """This notification can never be delivered as it is (a refused or malformed address): no retry helps."""
 
 
-ONE_ADDRESS = re.compile(r"[^\s@,;:<>()\[\]\"\\]+@[^\s@,;:<>()\[\]\"\\]+")
+ONE_ADDRESS = re.compile(EMAIL_PATTERN)  # the contract's own rule for a customer's address
 
 
 def checked(notification: dict[str, str]) -> dict[str, str]:
     """Exactly one plain address, and no line break in anything that becomes a header (no header injection)."""
-    if not ONE_ADDRESS.fullmatch(notification["recipient"]):
+    if not ONE_ADDRESS.fullmatch(notification["recipient"]):  # fullmatch: a final newline is refused too
         raise Undeliverable("the recipient is not one plain e-mail address")
     if any(ch in notification["subject"] for ch in "\r\n\x00"):
         raise Undeliverable("the subject holds a line break")

@@ -33,27 +33,20 @@ def new_shipment(cmd: BookShipment) -> dict[str, Any]:
             "deadline_at": None, "carrier_id": None, "tried_carriers": list(cmd.excluded_carriers)}
 
 
-def rows(conn: asyncpg.Connection) -> rowbatch.Rows:
-    """The shipments of this connection's unit of work (`batch`): every read and write goes through them."""
-    found = rowbatch.current(conn, "shipments")
-    if found is None:
-        raise RuntimeError("shipments are read and written inside a unit of work (store.batch)")
-    return found
-
-
 async def insert(conn: asyncpg.Connection, shipment: dict[str, Any]) -> bool:
     """False (and nothing written) if the shipment was booked before; written when the unit of work ends."""
-    return await rows(conn).insert(shipment)
+    return await rowbatch.current(conn, "shipments").insert(shipment)
 
 
 async def lock(conn: asyncpg.Connection, shipment_id: str) -> Mapping[str, Any] | None:
-    return await rows(conn).lock(shipment_id)
+    return await rowbatch.current(conn, "shipments").lock(shipment_id)
 
 
 async def _update(conn: asyncpg.Connection, shipment_id: str, **changes: Any) -> None:
     row = await lock(conn, shipment_id)
     assert row is not None, shipment_id
-    rows(conn).update(shipment_id, **{column: changes.get(column, row[column]) for column in STATUS})
+    rowbatch.current(conn, "shipments").update(shipment_id,
+                                               **{column: changes.get(column, row[column]) for column in STATUS})
 
 
 async def booking_sent(conn: asyncpg.Connection, shipment_id: str, carrier_id: str, answer_within_s: int,
