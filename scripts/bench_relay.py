@@ -13,9 +13,10 @@ import uuid
 from contracts.base import Message
 from shared.db import create_pool, migrate
 from shared.logging import configure_logging
-from shared.outbox import Outbox, OutboxRelay
+from shared.outbox import OutboxRelay
 from shared.settings import get_settings
 from shared.stack import Stack
+from shared.uow import Postgres
 from tests.support.kafka import create_topic
 
 
@@ -34,11 +35,11 @@ async def run(rows: int) -> None:
     await pool.execute("DELETE FROM outbox")
     topic = f"bench.relay.{uuid.uuid4().hex[:8]}"
     await create_topic(topic, 12)
-    outbox = Outbox("bench")
     for start in range(0, rows, 1000):
         async with pool.acquire() as conn, conn.transaction():
-            await outbox.add_many(conn, [(topic, f"ord-{i % 500}", BenchRow(key=f"ord-{i % 500}", payload="x" * 300))
-                                         for i in range(start, min(start + 1000, rows))])
+            await Postgres(conn).write([], [("bench", (topic, f"ord-{i % 500}", BenchRow(key=f"ord-{i % 500}",
+                                                                                         payload="x" * 300)))
+                                            for i in range(start, min(start + 1000, rows))])
     relay = OutboxRelay(dsn, "bench", settings.kafka_bootstrap, batch_size=settings.relay_batch_size)
     started = time.perf_counter()
     task = asyncio.create_task(relay.run())

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -21,17 +19,12 @@ from pydantic import ValidationError
 
 from contracts.base import Message
 from contracts.topics import Topic
-from shared import inbox, outbox
-from shared.handling import acts_on
 from shared.logging import handling, log
 from shared.messaging import InvalidMessage, current_trace, parse
 from shared.parking import REFUSED_BY_BROKER, REFUSED_FOR_GOOD, park_record
+from shared.uow import Database, Handler, Postgres, UnitOfWork, run
 
-Handler = Callable[[Any], Awaitable[None]]
 InvalidHandler = Callable[[InvalidMessage, ConsumerRecord], Awaitable[None]]
-# Around a batch's effects, inside its transaction: locks the rows the batch touches in one order (so batches never
-# deadlock), may read them once and write them back once before the commit.
-BatchScope = Callable[[asyncpg.Connection, list[Message]], AbstractAsyncContextManager[object]]
 Publish = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], Awaitable[None]]
 
 # Failures of the infrastructure, not of the message: retried until they pass, never dead-lettered.
@@ -43,21 +36,24 @@ TRANSIENT = (KafkaError, asyncpg.PostgresConnectionError, asyncpg.DeadlockDetect
 @dataclass
 class Subscription:
     """The topics one consumer of a service reads (`names`: the concrete names of `topic`, and of `also`, further
-    topics read with the same handlers), with a handler per message type it acts on."""
+    topics read with the same handlers), with a handler per message type it acts on, and the unit of work its
+    handlers run in (`work`, given the database of the batch's transaction)."""
 
     topic: Topic
     names: tuple[str, ...]
-    handlers: Mapping[str, Handler]
+    handlers: Mapping[str, Handler[Any]]
+    work: Callable[[Database], UnitOfWork]
     on_invalid: InvalidHandler | None = None  # told about invalid messages on `topic` (not on `also`)
     dead_letter_invalid: bool = True  # False where another service owns the topic's dead letters
-    batch: BatchScope | None = None
-    by_topic: Mapping[str, Mapping[str, Handler]] = field(default_factory=dict)  # where topics need their own
+    # messages this consumer does nothing with (pure, no I/O): acknowledged without a transaction
+    ignores: Callable[[Message], bool] | None = None
+    by_topic: Mapping[str, Mapping[str, Handler[Any]]] = field(default_factory=dict)  # where topics need their own
     also: tuple[Topic, ...] = ()
     group_name: str | None = None  # the consumer group's suffix; the topic's name by default
     replaces: tuple[str, ...] = ()  # groups (suffixes) this one took over from: it starts where they stopped
     urgent: bool = False  # on an order's way to `released` (or feeding one that is): small batches wait less to grow
 
-    def handlers_for(self, topic: str) -> Mapping[str, Handler]:
+    def handlers_for(self, topic: str) -> Mapping[str, Handler[Any]]:
         return self.by_topic.get(topic, self.handlers)
 
     def topic_for(self, name: str) -> Topic:
@@ -72,9 +68,9 @@ class Subscription:
 class ConsumePolicy:
     consumer: str
     publish: Publish
+    pool: asyncpg.Pool  # where units of work run, and parked messages go
     max_attempts: int = 3
     backoff_s: float = 0.2
-    pool: asyncpg.Pool | None = None  # where parked messages go
     give_up_after: int = 10  # consecutive unexpected failures of a fetch before the process exits
     unexpected_failures: int = 0  # since the process started
     _failing_in_a_row: int = 0
@@ -86,7 +82,7 @@ class ConsumePolicy:
         current_trace.set(next((v.decode(errors="replace") for k, v in record.headers or () if k == "traceparent"),
                                None))
 
-    async def _parse(self, record: ConsumerRecord, sub: Subscription) -> tuple[Message, Handler] | None:
+    async def _parse(self, record: ConsumerRecord, sub: Subscription) -> tuple[Message, Handler[Any]] | None:
         """The message and its handler; a bad one is dead-lettered (and its sender told) and None returned."""
         self._bind(record)
         try:
@@ -114,14 +110,14 @@ class ConsumePolicy:
             await self.park(record, f"{invalid.reason}; the sender could not be told: {describe(exc)}")
 
     async def handle_batch(self, records: list[ConsumerRecord], sub: Subscription) -> None:
-        """A fetch's records (each partition's in order), in one transaction through the unit of work
-        (`_run_batch`). If that fails for any reason other than an outage, it is rolled back and each message runs
-        again as a batch of one, through the same code, with its own retries and dead letter."""
-        parsed = [(record, p) for record in records
-                  if (p := await self._parse(record, sub)) is not None and acts_on(p[1], p[0])]
+        """A fetch's records (each partition's in order), in one unit of work (`_run_batch`). If that fails for any
+        reason other than an outage, it is rolled back and each message runs again as a batch of one, through the
+        same code, with its own retries and dead letter."""
+        parsed = [(record, p) for record in records if (p := await self._parse(record, sub)) is not None
+                  and (sub.ignores is None or not sub.ignores(p[0]))]
         if not parsed:
             return
-        if len(parsed) > 1 and all(getattr(handler, "effect", None) for _, (_, handler) in parsed):
+        if len(parsed) > 1:
             outages = 0
             while True:
                 try:
@@ -136,26 +132,19 @@ class ConsumePolicy:
                 except Exception as exc:
                     log.info("consume.batch_split", error=describe(exc), size=len(parsed))
                     break
-        for record, (message, handler) in parsed:
-            self._bind(record, message)
-            alone = partial(self._run_batch, [(record, (message, handler))], sub) \
-                if getattr(handler, "effect", None) else partial(handler, message)
-            await self._run(alone, record)
+        for one in parsed:
+            self._bind(one[0], one[1][0])
+            await self._run(partial(self._run_batch, [one], sub), one[0])
 
-    async def _run_batch(self, parsed: list[tuple[ConsumerRecord, tuple[Message, Handler]]], sub: Subscription) -> None:
-        first = parsed[0][1][1]
-        deps = first.deps  # type: ignore[attr-defined]
+    async def _run_batch(self, parsed: list[tuple[ConsumerRecord, tuple[Message, Handler[Any]]]],
+                         sub: Subscription) -> None:
         started = time.time()
-        async with deps.pool.acquire() as conn, conn.transaction(), outbox.one_insert(conn):
-            messages = [message for _, (message, _) in parsed]
-            async with sub.batch(conn, messages) if sub.batch is not None else contextlib.nullcontext():
-                fresh = await inbox.claim_many(conn, self.consumer, [m.id for m in messages])
-                for record, (message, handler) in parsed:
-                    if message.id not in fresh:
-                        continue
-                    fresh.discard(message.id)
-                    self._bind(record, message)
-                    await handler.effect(deps, conn, message)  # type: ignore[attr-defined]
+
+        def bind(n: int) -> None:
+            self._bind(parsed[n][0], parsed[n][1][0])
+
+        async with self.pool.acquire() as conn, conn.transaction():
+            await run(sub.work(Postgres(conn)), self.consumer, [item for _, item in parsed], bind)
         handling.set(None)
         log.debug("consume.batch", topic=parsed[0][0].topic, size=len(parsed), ms=round((time.time() - started) * 1000),
                   waited_ms=round(started * 1000 - min(record.timestamp for record, _ in parsed)))
@@ -218,10 +207,7 @@ class ConsumePolicy:
 
     async def park(self, record: ConsumerRecord, reason: str) -> None:
         """The record into `parked_messages`, through database outages (see `shared.parking`)."""
-        pool = self.pool
-        if pool is None:
-            raise RuntimeError(f"{self.consumer} cannot park a message: no database ({reason})")
-        await self._retry_transient(lambda: park_record(pool, self.consumer, record, reason))
+        await self._retry_transient(lambda: park_record(self.pool, self.consumer, record, reason))
 
     def handled(self) -> None:
         self._failing_in_a_row = 0

@@ -6,14 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaClient
 
 from shared import pollers
 from shared.logging import log
+from shared.uow import Database, Postgres, Row, UnitOfWork, Where
+
+if TYPE_CHECKING:
+    from shared.service import Deps
+
+U = TypeVar("U", bound=UnitOfWork)
 
 
 @dataclass
@@ -72,3 +80,25 @@ async def every_second_unless_paused(pool: asyncpg.Pool, bootstrap: str, service
         return 0 if await paused(conn, watch, service, deadlines) else await expire(conn)
 
     await pollers.every(pool, 1.0, round_unless_paused, name)
+
+
+def passed(status: str | None = None) -> Where:
+    """Rows whose `deadline_at` is past (and whose status is `status`, if given)."""
+    def test(row: Row) -> bool:
+        deadline = row["deadline_at"]
+        return deadline is not None and deadline < datetime.now(deadline.tzinfo) and status in (None, row["status"])
+    if status is None:
+        return Where("deadline_at < now()", test)
+    return Where("status = $1 AND deadline_at < now()", test, (status,))
+
+
+def poller(table: str, unit: Callable[[Deps, Database], U],
+           expire: Callable[[U], Awaitable[int]]) -> Callable[[Deps], Coroutine[Any, Any, None]]:
+    """A service's deadline poller: each second, `expire` in a unit of work of its own, over the rows of `table`
+    whose `deadline_at` is past; nothing while the broker is away."""
+    async def run(deps: Deps) -> None:
+        await every_second_unless_paused(deps.pool, deps.settings.kafka_bootstrap, deps.service,
+                                         [(table, "deadline_at")], lambda conn: expire(unit(deps, Postgres(conn))),
+                                         f"{deps.service}.deadlines")
+    run.__name__ = f"{table}.deadlines"
+    return run

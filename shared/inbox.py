@@ -8,14 +8,6 @@ from datetime import timedelta
 import asyncpg
 
 
-async def claim(conn: asyncpg.Connection, consumer: str, message_id: str) -> bool:
-    """True the first time; False for a duplicate, which the caller then ignores."""
-    status = await conn.execute(
-        "INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        consumer, message_id)
-    return status.endswith(" 1")
-
-
 async def claim_many(conn: asyncpg.Connection, consumer: str, message_ids: list[str]) -> set[str]:
     """The ids among these that were not handled before, claimed in one statement."""
     rows = await conn.fetch(

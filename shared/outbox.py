@@ -1,12 +1,10 @@
-"""The transactional outbox: `add` in the caller's transaction; `OutboxRelay` publishes what committed."""
+"""The transactional outbox: a unit of work writes its rows (`shared.uow`); `OutboxRelay` publishes what committed."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +21,7 @@ from shared.messaging import cloudevent_headers, encode
 from shared.parking import REFUSED_BY_BROKER, OversizedMessage, park_outbox_rows
 
 # The largest payload an outbox row may carry: below the broker's default `message.max.bytes` (1 MiB) with room for
-# the key and headers. A larger message fails its handler when it is written, not the relay when it is sent.
+# the key and headers.
 MAX_PAYLOAD_BYTES = 1_000_000
 MAX_RECORD_BYTES = 1_048_000  # with key and headers: what the relay sends at most (the broker takes 1,048,588)
 
@@ -34,17 +32,6 @@ def refused_future(refusal: Exception) -> asyncio.Future[Any]:
     return failed
 
 
-def added(first: int) -> str:
-    """The rows (parameters `first`..`first`+5, column by column) and a wake-up for the relay (`first`+6, delivered
-    when the transaction commits) as two CTEs; `outbox_woken` runs only where the statement reads it."""
-    p = [f"${n}" for n in range(first, first + 7)]
-    return (f"outbox_added AS (INSERT INTO outbox (topic, key, message_id, message_type, payload, headers) "
-            f"SELECT * FROM unnest({p[0]}::text[], {p[1]}::text[], {p[2]}::text[], {p[3]}::text[], {p[4]}::bytea[], "
-            f"{p[5]}::jsonb[]) RETURNING 1), outbox_woken AS (SELECT pg_notify({p[6]}, ''))")
-
-
-# One round trip: the rows, and the wake-up.
-INSERT = f"WITH {added(1)} SELECT count(*) FROM outbox_woken"
 # One statement a round: the rows the last round published go, the next ones are read (publish, then delete: a
 # crash in between re-sends a round, which the inbox absorbs).
 TAKE = """WITH published AS (DELETE FROM outbox WHERE id = ANY($2::bigint[]))
@@ -54,8 +41,8 @@ TAKE = """WITH published AS (DELETE FROM outbox WHERE id = ANY($2::bigint[]))
 async def relay_session(conn: asyncpg.Connection) -> None:
     """Settings of the connection a relay claims on. Losing a relay commit in a database crash only re-sends rows
     the inbox absorbs: no need to wait for the disk. Right after a vacuum the outbox looks empty to the planner,
-    which then reads the whole heap, dead rows and all, and sorts it (9 ms a claim under load instead of 0.5): the
-    claim must always walk the id index, which soon skips the rows already taken."""
+    which then reads the whole heap, dead rows and all, and sorts it (docs/performance.md): the claim must always
+    walk the id index, which soon skips the rows already taken."""
     await conn.execute("SET synchronous_commit = off; SET enable_seqscan = off; SET enable_sort = off")
 
 
@@ -63,103 +50,17 @@ KEEPALIVES = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_
 
 
 def channel(service: str) -> str:
+    """What a service's relay listens on: a unit of work that wrote outbox rows notifies it when it commits."""
     return f"outbox_{service}"
 
 
-@dataclass(frozen=True)
-class Outbox:
-    """Where a service's handlers put what they want sent; the relay does the sending."""
-
-    service: str
-
-    async def add(self, conn: asyncpg.Connection, topic: str, key: str | None, message: Message) -> None:
-        await self.add_many(conn, [(topic, key, message)])
-
-    async def add_many(self, conn: asyncpg.Connection, items: list[tuple[str, str | None, Message]]) -> None:
-        pending = _pending.get()
-        if pending is not None and pending[0] is conn:
-            pending[1].extend((self, item) for item in items)
-            return
-        await self._insert(conn, items)
-
-    async def _insert(self, conn: asyncpg.Connection, items: list[tuple[str, str | None, Message]]) -> None:
-        if items:
-            await conn.execute(INSERT, *self._columns(items))
-
-    def _columns(self, items: list[tuple[str, str | None, Message]]) -> list[object]:
-        """The parameters of `added`: the rows column by column, then the relay's channel."""
-        columns: list[list[object]] = [[], [], [], [], [], []]
-        for topic, key, message in items:
-            headers = orjson.dumps(cloudevent_headers(message, self.service)).decode()
-            payload = encode(message)
-            if len(payload) > MAX_PAYLOAD_BYTES:
-                raise OversizedMessage(f"{message.type} of {len(payload)} bytes is over {MAX_PAYLOAD_BYTES}")
-            for column, value in zip(columns, (topic, key, message.id, message.type, payload, headers),
-                                     strict=True):
-                column.append(value)
-        return [*columns, channel(self.service)]
-
-
-# Rows added inside `one_insert` wait here (per task) and go to the table in one statement, in the order added.
-_pending: contextvars.ContextVar[tuple[asyncpg.Connection, list[tuple[Outbox, Any]]] | None] = \
-    contextvars.ContextVar("outbox_pending", default=None)
-
-
-@contextlib.asynccontextmanager
-async def one_insert(conn: asyncpg.Connection) -> AsyncIterator[None]:
-    """Within a unit of work, every `add` on this connection becomes one INSERT at the end (before the commit), or
-    part of the unit's last statement where that statement `carries` them.
-
-    A message type that declares `latest_only` (a state snapshot, e.g. a stock level) is sent once per unit of work
-    and those fields: its last value, where it was last added.
-    """
-    token = _pending.set((conn, []))
-    try:
-        yield
-        for outbox, items in _by_outbox(conn).items():
-            await outbox._insert(conn, items)
-    finally:
-        _pending.reset(token)
-
-
-def _by_outbox(conn: asyncpg.Connection) -> dict[Outbox, list[tuple[str, str | None, Message]]]:
-    """What `add` has queued on this connection, per outbox."""
-    pending = _pending.get()
-    by_outbox: dict[Outbox, list[tuple[str, str | None, Message]]] = {}
-    if pending is not None and pending[0] is conn:
-        for outbox, item in latest_only(pending[1]):
-            by_outbox.setdefault(outbox, []).append(item)
-    return by_outbox
-
-
-def carried(conn: asyncpg.Connection, ctes: str, args: list[Any], result: str) -> tuple[str, list[Any]]:
-    """`WITH ctes SELECT result`, carrying what `add` has queued on this connection in the same statement (one
-    round trip fewer at the end of a batch): the rows leave the queue, and the statement's result gains a last
-    column. Rows added after it go in at the end of the unit of work, after these."""
-    queued = _by_outbox(conn)
-    if len(queued) != 1:  # nothing queued (or, never here, several outboxes): `one_insert` inserts them at the end
-        return f"WITH {ctes} SELECT {result}", args
-    pending = _pending.get()
-    assert pending is not None
-    pending[1].clear()
-    ((outbox, items),) = queued.items()
-    return (f"WITH {ctes}, {added(len(args) + 1)} SELECT {result}, (SELECT count(*) FROM outbox_woken)",
-            [*args, *outbox._columns(items)])
-
-
-def latest_only(pending: list[tuple[Outbox, Any]]) -> list[tuple[Outbox, Any]]:
-    seen: set[tuple[object, ...]] = set()
-    kept = []
-    for outbox, (topic, key, message) in reversed(pending):
-        fields = getattr(message, "latest_only", None)
-        if fields:
-            identity = (topic, message.type, *(getattr(message, name) for name in fields))
-            if identity in seen:
-                continue
-            seen.add(identity)
-        kept.append((outbox, (topic, key, message)))
-    kept.reverse()
-    return kept
+def outbox_row(service: str, topic: str, key: str | None, message: Message) -> tuple[Any, ...]:
+    """An outbox row's values: topic, key, message id and type, payload, headers (JSON). A message over the limit
+    fails the unit of work that writes it (`OversizedMessage`, parked), never the relay that would send it."""
+    payload = encode(message)
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise OversizedMessage(f"{message.type} of {len(payload)} bytes is over {MAX_PAYLOAD_BYTES}")
+    return topic, key, message.id, message.type, payload, orjson.dumps(cloudevent_headers(message, service)).decode()
 
 
 _PARTITIONER = DefaultPartitioner()
@@ -167,7 +68,7 @@ _PARTITIONER = DefaultPartitioner()
 
 def make_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
     """The idempotent, acks=all producer every service publishes with. No linger: a relay round hands all its rows to
-    the producer before it yields, so they leave in one request anyway, and waiting 5 ms cost every hop 5 ms."""
+    the producer before it yields, so they leave in one request anyway, and a linger would delay every hop."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap, client_id=client_id, acks="all", enable_idempotence=True,
         linger_ms=0, max_batch_size=256 * 1024, request_timeout_ms=10_000,

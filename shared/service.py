@@ -26,16 +26,15 @@ from shared.db import DatabaseClock, create_pool, migrate
 from shared.kafka_tools import adopt_offsets, commit_handled
 from shared.logging import configure_logging, log
 from shared.network import Network, load_network
-from shared.outbox import Outbox, OutboxRelay, make_producer
+from shared.outbox import OutboxRelay, make_producer
 from shared.parking import REFUSED_BY_BROKER, TopicMissing
 from shared.settings import Settings, get_settings
 
 
 def freeze_startup_objects() -> int:
     """Moves what starting made (modules, message schemas, clients: alive as long as the process) out of the cyclic
-    collector's sight, so a full collection walks only what handling messages made since. Measured here: a service's
-    full collections paused it 25-78 ms, several times a minute, and every message in flight waited; frozen, 2-16 ms.
-    Returns how many objects are frozen."""
+    collector's sight, so a full collection walks only what handling messages made since (docs/performance.md: its
+    pauses were what every message in flight waited for). Returns how many objects are frozen."""
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
@@ -43,12 +42,11 @@ def freeze_startup_objects() -> int:
 
 @dataclass
 class Deps:
-    """What a service's handlers are given: its database, its outbox, the network and the settings."""
+    """What a service's units of work and background jobs are given: its database, the network and the settings."""
 
     service: str
     settings: Settings
     pool: asyncpg.Pool
-    outbox: Outbox
     network: Network
     clock: DatabaseClock = field(default_factory=DatabaseClock)  # deadlines are written on the database's time
     extra: dict[str, object] = field(default_factory=dict)
@@ -100,14 +98,14 @@ class ServiceRuntime:
         dsn = self.settings.database_for(self.name)
         pool = await self._connect(dsn)
         await migrate(pool, self.migrations)
-        deps = Deps(self.name, self.settings, pool, Outbox(self.name), load_network(self.settings.network_file))
+        deps = Deps(self.name, self.settings, pool, load_network(self.settings.network_file))
         await deps.clock.sync(pool)
         dlq_producer = make_producer(self.settings.kafka_bootstrap, f"{self.name}-dlq")
         # faststream takes a string as one host: the cluster profile's list goes as a list
         broker = KafkaBroker(self.settings.kafka_bootstrap.split(","), client_id=self.name, acks="all",
                              enable_idempotence=True, graceful_timeout=20.0, logger=None, apply_types=False)
-        policy = ConsumePolicy(self.name, self._publisher(dlq_producer),
-                               self.settings.consume_max_attempts, self.settings.consume_backoff_ms / 1000, pool)
+        policy = ConsumePolicy(self.name, self._publisher(dlq_producer), pool, self.settings.consume_max_attempts,
+                               self.settings.consume_backoff_ms / 1000)
         subscriptions = self.subscriptions(deps)
         for sub in subscriptions:
             self._subscribe(broker, policy, sub)

@@ -11,8 +11,12 @@ import pytest
 from contracts.base import Address, SkuQuantity
 from order_service import store
 from order_service.saga import Saga, SagaState
+from order_service.store import OrderWork
 from shared.db import create_pool, migrate
+from shared.network import load_network
+from shared.service import Deps
 from shared.settings import get_settings
+from shared.uow import Postgres
 
 pytestmark = pytest.mark.component
 
@@ -29,18 +33,21 @@ async def test_a_batch_hands_the_saga_on_and_writes_it_once(stack) -> None:
         await migrate(pool, ORDER_SQL)
         await pool.execute("INSERT INTO orders (order_id, channel, external_id, status, saga_state, saga) "
                            "VALUES ($1, 'web', $1, 'accepted', 'awaiting_stock', $2)", order_id, first.model_dump_json())
+        settings = get_settings()
         async with pool.acquire() as conn, conn.transaction():
-            async with store.batch(conn, [order_id]):
-                row = await store.lock_order(conn, order_id)
-                assert row is not None and store.saga_of(row) == first
-                moved = store.saga_of(row).model_copy(update={"state": SagaState.FULFILLING, "status": "reserved"})
-                await store.save(conn, order_id, moved, 1, None, [])
-                again = await store.lock_order(conn, order_id)
-                assert again is not None and store.saga_of(again) is moved, "the next message gets the saga itself"
-                done = moved.model_copy(update={"status": "released"})
-                await store.save(conn, order_id, done, 2, None, [])
-                assert await conn.fetchval("SELECT saga_state FROM orders WHERE order_id = $1", order_id) == \
-                    "awaiting_stock", "nothing written before the batch ends"
+            uow = OrderWork(Deps("order", settings, pool, load_network(settings.network_file)), Postgres(conn))
+            await uow.orders.load_keys([order_id])
+            row = await uow.orders.get(order_id)
+            assert row is not None and uow.orders.saga(row) == first
+            moved = first.model_copy(update={"state": SagaState.FULFILLING, "status": "reserved"})
+            uow.orders.save_saga(moved, 1, None, [])
+            again = await uow.orders.get(order_id)
+            assert again is not None and uow.orders.saga(again) is moved, "the next message gets the saga itself"
+            done = moved.model_copy(update={"status": "released"})
+            uow.orders.save_saga(done, 2, None, [])
+            assert await conn.fetchval("SELECT saga_state FROM orders WHERE order_id = $1", order_id) == \
+                "awaiting_stock", "nothing written before the flush"
+            await uow.flush()
         saved = await pool.fetchrow("SELECT status, saga_state, saga, sequence FROM orders WHERE order_id = $1",
                                     order_id)
         assert (saved["status"], saved["saga_state"], saved["sequence"]) == ("released", "fulfilling", 2)

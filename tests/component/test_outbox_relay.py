@@ -12,10 +12,11 @@ import pytest
 
 from contracts.base import Message
 from shared import inbox
-from shared.outbox import TAKE, Outbox, OutboxRelay, relay_session
+from shared.outbox import TAKE, OutboxRelay, relay_session
 from shared.parking import OversizedMessage
 from shared.settings import get_settings
 from shared.stack import Stack
+from shared.uow import Postgres
 from tests.conftest import service_process
 from tests.support.kafka import create_topic, read_topic
 from tests.support.poll import eventually
@@ -31,13 +32,16 @@ class Numbered(Message):
     seq: int
 
 
+async def add(conn: asyncpg.Connection, items: list[tuple[str, str, Message]]) -> None:
+    """Outbox rows as a unit of work of the `test` service writes them."""
+    await Postgres(conn).write([], [("test", item) for item in items])
+
+
 async def write_rows(pool: asyncpg.Pool, topic: str, first: int, count: int, per_tx: int = 250) -> None:
-    outbox = Outbox("test")
     for start in range(first, first + count, per_tx):
         async with pool.acquire() as conn, conn.transaction():
-            await outbox.add_many(conn, [
-                (topic, f"k{i % KEYS}", Numbered(key=f"k{i % KEYS}", seq=i))
-                for i in range(start, min(start + per_tx, first + count))])
+            await add(conn, [(topic, f"k{i % KEYS}", Numbered(key=f"k{i % KEYS}", seq=i))
+                             for i in range(start, min(start + per_tx, first + count))])
 
 
 async def outbox_rows(pool: asyncpg.Pool) -> int:
@@ -54,7 +58,7 @@ async def apply_once(pool: asyncpg.Pool, topic: str) -> tuple[dict[str, list[int
         for record in records:
             body = orjson.loads(record.value)
             async with conn.transaction():
-                if await inbox.claim(conn, consumer, body["id"]):
+                if await inbox.claim_many(conn, consumer, [body["id"]]):
                     effects[body["key"]].append(body["seq"])
                 else:
                     duplicates += 1
@@ -119,7 +123,7 @@ async def test_a_round_larger_than_a_producer_batch_goes_in_several_in_order(sta
     await create_topic(topic, partitions=3)
     await test_db.execute("DELETE FROM outbox")
     async with test_db.acquire() as conn, conn.transaction():
-        await Outbox("test").add_many(conn, [(topic, "k", Padded(key="k", seq=i, pad="x" * 2000)) for i in range(500)])
+        await add(conn, [(topic, "k", Padded(key="k", seq=i, pad="x" * 2000)) for i in range(500)])
     relay = OutboxRelay(get_settings().database_for("test"), "test", get_settings().kafka_bootstrap, batch_size=500)
     try:
         async with test_db.acquire() as conn:
@@ -139,12 +143,11 @@ async def test_a_row_the_broker_refuses_is_parked_and_the_rows_behind_it_flow(st
     topic = f"test.relay.refused.{uuid.uuid4().hex[:8]}"
     await create_topic(topic, partitions=3)
     await test_db.execute("DELETE FROM outbox")
-    outbox = Outbox("test")
     async with test_db.acquire() as conn, conn.transaction():
-        await outbox.add_many(conn, [(topic, "k", Numbered(key="k", seq=0))])
+        await add(conn, [(topic, "k", Numbered(key="k", seq=0))])
         await conn.execute("INSERT INTO outbox (topic, key, message_id, message_type, payload, headers) "
                            "VALUES ($1, 'k', 'too-big', 'test.padded', $2, '{}')", topic, b"x" * (1100 * 1024))
-        await outbox.add_many(conn, [(topic, "k", Numbered(key="k", seq=i)) for i in (1, 2)])
+        await add(conn, [(topic, "k", Numbered(key="k", seq=i)) for i in (1, 2)])
     relay = OutboxRelay(get_settings().database_for("test"), "test", get_settings().kafka_bootstrap, batch_size=500)
     try:
         async with test_db.acquire() as conn:
@@ -163,7 +166,7 @@ async def test_a_row_the_broker_refuses_is_parked_and_the_rows_behind_it_flow(st
 async def test_a_message_over_the_size_limit_is_refused_when_it_is_written(test_db: asyncpg.Pool):
     with pytest.raises(OversizedMessage):
         async with test_db.acquire() as conn, conn.transaction():
-            await Outbox("test").add_many(conn, [("t", "k", Padded(key="k", seq=0, pad="x" * 1_100_000))])
+            await add(conn, [("t", "k", Padded(key="k", seq=0, pad="x" * 1_100_000))])
 
 
 async def test_a_leader_that_hangs_loses_the_lead_and_another_relay_sends(stack: Stack, test_db: asyncpg.Pool):

@@ -17,27 +17,26 @@ from contracts.inventory import StockLevelChanged, StockLow
 from contracts.order import OrderStatusChanged
 from shared import settings
 from shared.network import load_network
-from shared.outbox import Outbox, latest_only
 from shared.service import Deps
+from shared.uow import Outgoing, latest_only
 
 pytestmark = pytest.mark.unit
 
-OUTBOX = Outbox("inventory")
 EVENTS = "oms.inventory.events.v1"
 
 
-def level(sku: str, location: str, on_hand: int) -> tuple[Outbox, tuple[str, str, StockLevelChanged]]:
-    return OUTBOX, (EVENTS, sku, StockLevelChanged(sku=sku, location_id=location, on_hand=on_hand, reserved=0,
+def level(sku: str, location: str, on_hand: int) -> Outgoing:
+    return (EVENTS, sku, StockLevelChanged(sku=sku, location_id=location, on_hand=on_hand, reserved=0,
                                                    available=on_hand, inbound=0))
 
 
 def test_a_batch_sends_the_last_level_of_each_sku_and_location_where_it_was_last_added() -> None:
-    low = (OUTBOX, (EVENTS, "A", StockLow(sku="A", location_id="x", available=1, reorder_point=5)))
-    status = (OUTBOX, ("oms.orders.events.v1", "o-1", OrderStatusChanged(
-        order_id="o-1", channel="web", external_id="1", status="accepted", previous_status=None, sequence=1)))
+    low = (EVENTS, "A", StockLow(sku="A", location_id="x", available=1, reorder_point=5))
+    status = ("oms.orders.events.v1", "o-1", OrderStatusChanged(
+        order_id="o-1", channel="web", external_id="1", status="accepted", previous_status=None, sequence=1))
     pending = [level("A", "x", 10), status, level("A", "y", 7), level("A", "x", 9), low, level("A", "x", 8)]
 
-    kept = [item for _, item in latest_only(pending)]
+    kept = latest_only(pending)
 
     assert [(m.type, getattr(m, "location_id", None), getattr(m, "on_hand", None)) for _, _, m in kept] == [
         ("order.status_changed", None, None), ("stock.level_changed", "y", 7), ("stock.low", "x", None),
@@ -45,8 +44,8 @@ def test_a_batch_sends_the_last_level_of_each_sku_and_location_where_it_was_last
 
 
 def test_messages_without_a_snapshot_key_are_all_kept_in_order() -> None:
-    statuses = [(OUTBOX, ("oms.orders.events.v1", "o-1", OrderStatusChanged(
-        order_id="o-1", channel="web", external_id="1", status="accepted", previous_status=None, sequence=n)))
+    statuses: list[Outgoing] = [("oms.orders.events.v1", "o-1", OrderStatusChanged(
+        order_id="o-1", channel="web", external_id="1", status="accepted", previous_status=None, sequence=n))
         for n in (1, 2, 3)]
     assert latest_only(statuses) == statuses
 
@@ -79,7 +78,7 @@ def test_message_ids_are_uuid7_and_a_later_millisecond_sorts_later(ms: int) -> N
 
 def test_only_the_consumers_on_an_orders_way_to_released_are_urgent():
     """Those wait `consume_linger_ms` for a batch to grow; every other waits longer, for fuller transactions."""
-    deps = Deps("any", settings.get_settings(), None, OUTBOX,  # type: ignore[arg-type]
+    deps = Deps("any", settings.get_settings(), None,  # type: ignore[arg-type]
                 load_network(settings.get_settings().network_file))
     urgent: dict[str, bool] = {}
     for service in ("order", "inventory", "fulfillment", "shipping", "notification"):

@@ -71,7 +71,7 @@ def record(partition: int, offset: int) -> ConsumerRecord:
 
 async def test_an_unexpected_failure_sets_the_fetch_back_to_its_first_records(monkeypatch):
     exit_raises(monkeypatch, consume)
-    policy = ConsumePolicy("test", publish=None, backoff_s=0.001, give_up_after=3)  # type: ignore[arg-type]
+    policy = ConsumePolicy("test", publish=None, pool=None, backoff_s=0.001, give_up_after=3)  # type: ignore[arg-type]
     consumer = Consumer({TopicPartition("t", 0), TopicPartition("t", 1)})
     records = [record(0, 7), record(0, 8), record(1, 3), record(2, 5)]  # partition 2 was taken away meanwhile
     await policy.unexpected_failure(consumer, records, RuntimeError("nobody expected this"))  # type: ignore[arg-type]

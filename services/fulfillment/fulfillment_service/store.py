@@ -1,53 +1,56 @@
-"""The fulfillment service's SQL."""
+"""The fulfillment service's repository and unit of work."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-import asyncpg
 import orjson
 
-from contracts.base import SkuQuantity
+from contracts.base import Message, SkuQuantity
 from contracts.partners import Invoice
-from shared import rowbatch
+from fulfillment_service.domain import FulfillmentStatus
+from shared.deadlines import passed
+from shared.service import Deps
+from shared.uow import Database, Row, Rows, Table, UnitOfWork
 
-COLUMNS = "fulfillment_id, order_id, location_id, status, qc_failures, deadline_at"
-STATUS = {"status": "text", "qc_failures": "int", "deadline_at": "timestamptz"}
-NEW = {"fulfillment_id": "text", "order_id": "text", "location_id": "text", "lines": "jsonb", "invoice": "jsonb",
-       "ship_by": "timestamptz", **STATUS}
-
-
-async def insert(conn: asyncpg.Connection, fulfillment_id: str, order_id: str, location_id: str,
-                 lines: list[SkuQuantity], invoice: Invoice, ship_by: datetime, deadline_at: datetime) -> bool:
-    """False (and nothing written) if the fulfillment was requested before; written when the unit of work ends."""
-    return await rowbatch.current(conn, "fulfillments").insert({
-        "fulfillment_id": fulfillment_id, "order_id": order_id, "location_id": location_id, "status": "requested",
-        "qc_failures": 0, "lines": orjson.dumps([line.model_dump() for line in lines]).decode(),
-        "invoice": invoice.model_dump_json(), "ship_by": ship_by, "deadline_at": deadline_at})
+FULFILLMENTS = Table("fulfillments", ("fulfillment_id",), {
+    "fulfillment_id": "text", "order_id": "text", "location_id": "text", "status": "text", "qc_failures": "int",
+    "lines": "jsonb", "invoice": "jsonb", "ship_by": "timestamptz", "deadline_at": "timestamptz"},
+    reads=("fulfillment_id", "order_id", "location_id", "status", "qc_failures", "deadline_at"),
+    updates=("status", "qc_failures", "deadline_at"))
 
 
-def batch(conn: asyncpg.Connection, fulfillment_ids: list[str]) -> AbstractAsyncContextManager[rowbatch.Rows]:
-    """A unit of work's fulfillments, locked in id order and read once; the new ones inserted and the changed ones
-    updated in one statement at its end."""
-    return rowbatch.locked(conn, "fulfillments", "fulfillment_id", COLUMNS, STATUS, fulfillment_ids, inserts=NEW)
+class Fulfillments(Rows):
+    def __init__(self, db: Database) -> None:
+        super().__init__(db, FULFILLMENTS)
+
+    def add_fulfillment(self, fulfillment_id: str, order_id: str, location_id: str, lines: list[SkuQuantity],
+                        invoice: Invoice, ship_by: datetime, deadline_at: datetime) -> bool:
+        """False (and nothing written) if the fulfillment was requested before."""
+        return self.add({
+            "fulfillment_id": fulfillment_id, "order_id": order_id, "location_id": location_id,
+            "status": FulfillmentStatus.REQUESTED, "qc_failures": 0,
+            "lines": orjson.dumps([line.model_dump() for line in lines]).decode(), "invoice": invoice.model_dump_json(),
+            "ship_by": ship_by, "deadline_at": deadline_at})
+
+    def set_status(self, fulfillment_id: str, status: str, qc_failures: int) -> None:
+        """A fulfillment that got any answer no longer has an acceptance deadline."""
+        row = self.rows[(fulfillment_id,)]
+        self.save(fulfillment_id, status=status, qc_failures=qc_failures,
+                  deadline_at=row["deadline_at"] if status == FulfillmentStatus.REQUESTED else None)
+
+    async def expired(self, limit: int) -> list[Row]:
+        """Requested and not accepted in time, locked (others' are skipped, not waited for)."""
+        return await self.load(passed(FulfillmentStatus.REQUESTED), skip_locked=True, order_by="deadline_at", limit=limit)
 
 
-async def lock(conn: asyncpg.Connection, fulfillment_id: str) -> Mapping[str, Any] | None:
-    return await rowbatch.current(conn, "fulfillments").lock(fulfillment_id)
+class FulfillmentWork(UnitOfWork):
+    """The fulfillments a batch names, locked in id order (so two batches never deadlock)."""
 
+    def __init__(self, deps: Deps, db: Database) -> None:
+        super().__init__(deps, db)
+        self.fulfillments = self.repository(Fulfillments(db))
 
-async def set_status(conn: asyncpg.Connection, fulfillment_id: str, status: str, qc_failures: int) -> None:
-    """A fulfillment that got any answer no longer has an acceptance deadline."""
-    row = await lock(conn, fulfillment_id)
-    assert row is not None, fulfillment_id
-    rowbatch.current(conn, "fulfillments").update(fulfillment_id, status=status, qc_failures=qc_failures,
-                      deadline_at=row["deadline_at"] if status == "requested" else None)
-
-
-async def claim_expired(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        f"SELECT {COLUMNS} FROM fulfillments WHERE status = 'requested' AND deadline_at < now() "
-        "ORDER BY deadline_at LIMIT $1 FOR UPDATE SKIP LOCKED", limit)
+    async def prepare(self, messages: Sequence[Message]) -> None:
+        await self.fulfillments.load_keys(str(getattr(m, "fulfillment_id")) for m in messages)  # noqa: B009

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from contracts import topics
-from inventory_service.handlers import HANDLERS_ADJUSTMENTS, HANDLERS_COMMANDS, batch, command_batch
+from inventory_service.handlers import HANDLERS_ADJUSTMENTS, HANDLERS_COMMANDS
+from inventory_service.store import InventoryWork
 from shared.consume import Subscription
-from shared.handling import bind
 from shared.service import Deps, ServiceRuntime
 
 
 def subscriptions(deps: Deps) -> list[Subscription]:
+    work = partial(InventoryWork, deps)
     return [
-        Subscription(topics.INVENTORY_ADJUSTMENTS, (topics.INVENTORY_ADJUSTMENTS.name,), bind(deps, HANDLERS_ADJUSTMENTS),
-                     batch=batch),
-        Subscription(topics.INVENTORY_COMMANDS, (topics.INVENTORY_COMMANDS.name,), bind(deps, HANDLERS_COMMANDS),
-                     batch=command_batch, urgent=True),
+        Subscription(topics.INVENTORY_ADJUSTMENTS, (topics.INVENTORY_ADJUSTMENTS.name,), HANDLERS_ADJUSTMENTS, work),
+        Subscription(topics.INVENTORY_COMMANDS, (topics.INVENTORY_COMMANDS.name,), HANDLERS_COMMANDS, work,
+                     urgent=True),
     ]
 
 

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from contracts import topics
-from notification_service.handlers import EVENTS, INBOUND, batch, dispatch
+from notification_service.handlers import EVENTS, INBOUND, dispatch, tells_nobody
 from notification_service.senders import sender_from_env
+from notification_service.store import NotificationWork
 from shared.consume import Subscription
-from shared.handling import bind
 from shared.service import Deps, ServiceRuntime
 
 
 def subscriptions(deps: Deps) -> list[Subscription]:
+    work = partial(NotificationWork, deps)
     return [
         # urgent: the contacts must be known before the order's first events are read (or those wait and retry)
-        Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name,), bind(deps, INBOUND),
-                     dead_letter_invalid=False, batch=batch, urgent=True),
-        Subscription(topics.ORDERS_EVENTS, (topics.ORDERS_EVENTS.name,), bind(deps, EVENTS), batch=batch),
+        Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name,), INBOUND, work, dead_letter_invalid=False,
+                     urgent=True),
+        Subscription(topics.ORDERS_EVENTS, (topics.ORDERS_EVENTS.name,), EVENTS, work, ignores=tells_nobody),
     ]
 
 

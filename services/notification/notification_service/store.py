@@ -1,90 +1,63 @@
-"""The notification service's SQL."""
+"""The notification service's unit of work (contacts, notifications) and the dispatcher's SQL."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import Any
+import uuid
+from collections.abc import Sequence
 
 import asyncpg
 
+from contracts.base import Message
+from contracts.channels import OrderSubmitted
 from contracts.notification import NotificationRequested
-from shared import rowbatch
+from contracts.order import OrderStatusChanged
+from notification_service import domain
+from shared.service import Deps
+from shared.uow import Database, Rows, Table, UnitOfWork, by
 
-Then = Callable[[], Awaitable[None]]
-NOTIFICATION_COLUMNS = "notification_id, order_id, kind, shipment_id, medium, recipient, subject, body"
-ADD_NOTIFICATIONS = (f"INSERT INTO notifications ({NOTIFICATION_COLUMNS}) SELECT * FROM unnest("
-                     + ", ".join(f"${i}::text[]" for i in range(1, 9)) + ") ON CONFLICT DO NOTHING "
-                     "RETURNING notification_id")
-
-
-@dataclass
-class Batch:
-    """A batch transaction's contacts (read once at the start, new ones written in one statement at the end) and its
-    notifications (written in one statement at the end, each new one then announced)."""
-
-    conn: asyncpg.Connection
-    contacts: dict[str, Mapping[str, Any]]
-    new: list[tuple[str, str, str | None, str]] = field(default_factory=list)
-    notifications: dict[str, tuple[tuple[str, ...], Then]] = field(default_factory=dict)  # by id, the first kept
-
-    async def flush(self) -> None:
-        if self.new:
-            await self.conn.execute(
-                "INSERT INTO contacts (order_key, email, phone, name) "
-                "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING",
-                *([row[i] for row in self.new] for i in range(4)))
-        if self.notifications:
-            rows = [row for row, _ in self.notifications.values()]
-            added = {r[0] for r in await self.conn.fetch(ADD_NOTIFICATIONS, *([row[i] for row in rows] for i in range(8)))}
-            for notification_id, (_, then) in self.notifications.items():
-                if notification_id in added:
-                    await then()
+CONTACTS = Table("contacts", ("order_key",), {"order_key": "text", "email": "text", "phone": "text", "name": "text"})
+NOTIFICATIONS = Table("notifications", ("notification_id",), {
+    "notification_id": "text", "order_id": "text", "kind": "text", "shipment_id": "text", "medium": "text",
+    "recipient": "text", "subject": "text", "body": "text"}, reads=("notification_id",))
 
 
-_batch: ContextVar[Batch | None] = ContextVar("notification_batch", default=None)
+def notification_id(order_id: str, kind: str, shipment_id: str) -> str:
+    """One notification per order, kind and shipment, whatever event asked for it."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{order_id}/{kind}/{shipment_id}"))
 
 
-def current(conn: asyncpg.Connection) -> Batch:
-    """The contacts and notifications of this connection's unit of work (`batch`): every write goes through it."""
-    found = _batch.get()
-    if found is None or found.conn is not conn:
-        raise RuntimeError("contacts and notifications are written inside a unit of work (store.batch)")
-    return found
+def order_key(message: Message) -> str:
+    if isinstance(message, OrderSubmitted | OrderStatusChanged):
+        return f"{message.channel}:{message.external_id}"
+    raise TypeError(f"{message.type} names no order")
 
 
-@contextlib.asynccontextmanager
-async def batch(conn: asyncpg.Connection, order_keys: list[str]) -> AsyncIterator[None]:
-    rows = await conn.fetch("SELECT order_key, email, phone, name FROM contacts WHERE order_key = ANY($1::text[])",
-                            list(set(order_keys)))
-    current = Batch(conn, {r["order_key"]: r for r in rows})
-    async with rowbatch.current_for(_batch, current):
-        yield
+class NotificationWork(UnitOfWork):
+    """Contacts and notifications are only ever added: read once without locks at the start (a row another
+    transaction adds meanwhile fails this unit's insert, and the batch runs again), written once at the end."""
 
+    def __init__(self, deps: Deps, db: Database) -> None:
+        super().__init__(deps, db)
+        self.contacts = self.repository(Rows(db, CONTACTS))
+        self.notifications = self.repository(Rows(db, NOTIFICATIONS))
 
-async def add_contact(conn: asyncpg.Connection, order_key: str, email: str, phone: str | None, name: str) -> None:
-    batch = current(conn)
-    if order_key not in batch.contacts:
-        batch.contacts[order_key] = {"email": email, "phone": phone, "name": name}
-        batch.new.append((order_key, email, phone, name))
+    async def prepare(self, messages: Sequence[Message]) -> None:
+        keys = [(order_key(m),) for m in messages]
+        await self.contacts.load(by("order_key", [k for k, in keys]), keys=keys, lock=False)
+        ids = [(notification_id(m.order_id, n.kind, n.shipment_id),)
+               for m in messages if isinstance(m, OrderStatusChanged) for n in domain.notices(m)]
+        if ids:
+            await self.notifications.load(by("notification_id", [i for i, in ids]), keys=ids, lock=False)
 
+    def add_contact(self, key: str, email: str, phone: str | None, name: str) -> None:
+        self.contacts.add({"order_key": key, "email": email, "phone": phone, "name": name})
 
-async def contact(conn: asyncpg.Connection, order_key: str) -> Mapping[str, Any] | None:
-    """As the unit of work read or learnt it, or else as another transaction has stored it since."""
-    batch = current(conn)
-    if order_key in batch.contacts:
-        return batch.contacts[order_key]
-    return await conn.fetchrow("SELECT email, phone, name FROM contacts WHERE order_key = $1", order_key)
-
-
-async def add_notification(conn: asyncpg.Connection, requested: NotificationRequested, then: Then) -> None:
-    """Records a notification, and runs `then` if this order, kind and shipment was not notified before, when the
-    unit of work writes its notifications (all in one statement)."""
-    row = (requested.id, requested.order_id, requested.kind, requested.shipment_id or "", requested.medium,
-           requested.recipient, requested.subject, requested.body)
-    current(conn).notifications.setdefault(requested.id, (row, then))
+    def add_notification(self, requested: NotificationRequested) -> bool:
+        """False if this order, kind and shipment was notified before."""
+        return self.notifications.add({
+            "notification_id": requested.id, "order_id": requested.order_id, "kind": requested.kind,
+            "shipment_id": requested.shipment_id or "", "medium": requested.medium, "recipient": requested.recipient,
+            "subject": requested.subject, "body": requested.body})
 
 
 async def claim_due(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:

@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 from aiokafka.structs import ConsumerRecord
 
 from contracts import topics
 from contracts.base import Message, SkuQuantity
 from contracts.channels import ChannelMessage, OrderSubmitted
 from contracts.order import OrderStatusChanged, Reason
-from order_service import domain, saga, store
-from shared import deadlines, inbox
+from order_service import domain, saga
+from order_service.store import OrderWork
 from shared.consume import Unprocessable
-from shared.handling import BoundHandler, transactional
 from shared.logging import log
 from shared.messaging import InvalidMessage
 from shared.parking import REFUSED_FOR_GOOD, storable
 from shared.service import Deps
+from shared.uow import Handler, Postgres
 
 COMMAND_TOPICS = {kind: topic.name for topic in (topics.INVENTORY_COMMANDS, topics.FULFILLMENT_COMMANDS,
                                                    topics.SHIPPING_COMMANDS) for kind in topic.message_types}
@@ -56,21 +54,21 @@ def plan(row: Mapping[str, Any], decision: saga.Decision, now: datetime) -> Plan
     return Plan(updated, sequence, events, outgoing, saga.deadline(now, decision))
 
 
-async def record(deps: Deps, conn: asyncpg.Connection, planned: Plan) -> None:
-    await deps.outbox.add_many(conn, planned.outgoing)
+def record(uow: OrderWork, planned: Plan) -> None:
+    for topic, key, message in planned.outgoing:
+        uow.send(topic, key, message)
     for event in planned.events:
         log.info("order.status_changed", order_id=event.order_id, status=event.status, sequence=event.sequence)
 
 
-async def apply(deps: Deps, conn: asyncpg.Connection, row: Mapping[str, Any], decision: saga.Decision) -> None:
+def apply(uow: OrderWork, row: Mapping[str, Any], decision: saga.Decision) -> None:
     """Persists a decision: saga and status, a timeline row and an event per status change, the commands."""
-    planned = plan(row, decision, deps.clock.now())
-    await store.save(conn, planned.saga.order_id, planned.saga, planned.sequence, planned.deadline_at, planned.events)
-    await record(deps, conn, planned)
+    planned = plan(row, decision, uow.now())
+    uow.orders.save_saga(planned.saga, planned.sequence, planned.deadline_at, planned.events)
+    record(uow, planned)
 
 
-@transactional
-async def order_submitted(deps: Deps, conn: asyncpg.Connection, msg: OrderSubmitted) -> None:
+async def order_submitted(msg: OrderSubmitted, uow: OrderWork) -> None:
     order_id = domain.order_id_for(msg.channel, msg.external_id)
     lines = [SkuQuantity(sku=line.sku, quantity=line.quantity) for line in msg.lines]
     new = saga.Saga(order_id=order_id, channel=msg.channel, external_id=msg.external_id, lines=lines,
@@ -79,15 +77,14 @@ async def order_submitted(deps: Deps, conn: asyncpg.Connection, msg: OrderSubmit
     payment = msg.payment.status if msg.payment else None
     decision = saga.start(new, payment, domain.address_problem(msg.shipping_address))
     planned = plan({"sequence": 0, "status": None, "channel": msg.channel, "external_id": msg.external_id}, decision,
-                   deps.clock.now())
-    if not await store.insert_order(conn, order_id, msg, planned.saga, planned.sequence, planned.deadline_at,
-                                    planned.events):
+                   uow.now())
+    if not uow.orders.add_order(msg, planned.saga, planned.sequence, planned.deadline_at, planned.events):
         log.info("order.duplicate_submission", order_id=order_id)
         return
-    await record(deps, conn, planned)
+    record(uow, planned)
 
 
-async def rejected_invalid(deps: Deps, invalid: InvalidMessage, record: ConsumerRecord) -> None:
+async def reject(uow: OrderWork, invalid: InvalidMessage) -> None:
     """A bad order.submitted whose channel and external id can be read: the channel is told why, once."""
     channel, external_id = invalid.body.get("channel"), invalid.body.get("external_id")
     if invalid.body.get("type") != "order.submitted" or not isinstance(channel, str) or not isinstance(external_id, str):
@@ -99,68 +96,61 @@ async def rejected_invalid(deps: Deps, invalid: InvalidMessage, record: Consumer
                                previous_status=None, sequence=1,
                                reason=Reason(code="invalid_message", message=storable(invalid.reason)))
     try:
-        async with deps.pool.acquire() as conn, conn.transaction():
-            if not await store.insert_rejected(conn, order_id, channel, external_id):
-                return
-            await store.add_timeline(conn, [event])
-            await conn.execute("UPDATE orders SET sequence = 1 WHERE order_id = $1", order_id)
-            await deps.outbox.add(conn, topics.ORDERS_EVENTS.name, order_id, event)
+        async with uow.savepoint():
+            await uow.orders.load_keys([order_id])
+            if uow.orders.add_rejected(order_id, channel, external_id, event):
+                uow.send(topics.ORDERS_EVENTS.name, order_id, event)
+            await uow.flush()
     except REFUSED_FOR_GOOD as exc:
         # ids no column or index can hold: no order row, but the channel still hears of it, once (by its order id)
         log.warning("order.rejected_unstorable", order_id=order_id, error=type(exc).__name__)
-        async with deps.pool.acquire() as conn, conn.transaction():
-            if await inbox.claim(conn, "order.rejected_unstorable", order_id):
-                await deps.outbox.add(conn, topics.ORDERS_EVENTS.name, order_id, event)
+        if await uow.db.claim("order.rejected_unstorable", [order_id]):
+            uow.send(topics.ORDERS_EVENTS.name, order_id, event)
+            await uow.flush()
 
 
-@transactional
-async def order_request(deps: Deps, conn: asyncpg.Connection, msg: ChannelMessage) -> None:
+async def rejected_invalid(deps: Deps, invalid: InvalidMessage, record: ConsumerRecord) -> None:
+    """`reject` in a unit of work of its own (`Subscription.on_invalid`)."""
+    async with deps.pool.acquire() as conn, conn.transaction():
+        await reject(OrderWork(deps, Postgres(conn)), invalid)
+
+
+async def order_request(msg: ChannelMessage, uow: OrderWork) -> None:
     """Cancel, hold release: steer the saga of the order the channel names."""
-    order_id = domain.order_id_for(msg.channel, msg.external_id)
-    row = await store.lock_order(conn, order_id)
-    if row is None or row["saga"] == "{}":
+    row = await uow.orders.get(domain.order_id_for(msg.channel, msg.external_id))
+    current = uow.orders.saga(row) if row is not None else None
+    if row is None or current is None:
         raise Unprocessable(f"no order {msg.order_key}")
-    await apply(deps, conn, row, saga.decide(store.saga_of(row), msg))
+    apply(uow, row, saga.decide(current, msg))
 
 
-@transactional
-async def saga_reply(deps: Deps, conn: asyncpg.Connection, msg: Message) -> None:
+async def saga_reply(msg: Message, uow: OrderWork) -> None:
     order_id = getattr(msg, "order_id")  # noqa: B009 - every reply carries one
-    row = await store.lock_order(conn, order_id)
+    row = await uow.orders.get(order_id)
     if row is None:
         raise Unprocessable(f"no order {order_id}")
-    await apply(deps, conn, row, saga.decide(store.saga_of(row), msg))
+    current = uow.orders.saga(row)
+    if current is None:
+        raise Unprocessable(f"order {order_id} was rejected")
+    apply(uow, row, saga.decide(current, msg))
 
 
-async def expire_deadlines(deps: Deps) -> None:
+async def expire(uow: OrderWork, limit: int = 100) -> int:
     """The saga's own deadlines: a step past its time is fed to `decide` as `StepTimedOut` (an inventory that did
-    not answer is asked again, then the order is held for a person). The clock stands still while the broker is
-    away (`shared.deadlines`)."""
-    async def expire(conn: asyncpg.Connection) -> int:
-        rows = await store.claim_expired(conn, 100)
-        async with store.batch(conn, [row["order_id"] for row in rows]):
-            for row in rows:
-                log.warning("order.step_timed_out", order_id=row["order_id"], state=row["saga_state"])
-                timed_out = saga.StepTimedOut(order_id=row["order_id"], state=row["saga_state"])
-                locked = await store.lock_order(conn, row["order_id"])
-                assert locked is not None
-                await apply(deps, conn, locked, saga.decide(store.saga_of(locked), timed_out))
-        return len(rows)
-
-    await deadlines.every_second_unless_paused(deps.pool, deps.settings.kafka_bootstrap, deps.service,
-                                               [("orders", "deadline_at")], expire, "order.deadlines")
+    not answer is asked again, then the order is held for a person)."""
+    rows = await uow.orders.expired(limit)
+    for row in rows:
+        log.warning("order.step_timed_out", order_id=row["order_id"], state=row["saga_state"])
+        current = uow.orders.saga(row)
+        assert current is not None
+        apply(uow, row, saga.decide(current, saga.StepTimedOut(order_id=row["order_id"], state=row["saga_state"])))
+    await uow.flush()
+    return len(rows)
 
 
-def batch(conn: asyncpg.Connection, messages: list[Message]) -> AbstractAsyncContextManager[None]:
-    """A batch transaction's orders, locked in id order and read once, written back once (`store.batch`)."""
-    ids = [domain.order_id_for(m.channel, m.external_id) if isinstance(m, ChannelMessage)
-           else str(getattr(m, "order_id")) for m in messages]  # noqa: B009 - every reply names its order
-    return store.batch(conn, ids)
-
-
-INBOUND: dict[str, BoundHandler] = {
+INBOUND: dict[str, Handler[OrderWork]] = {
     "order.submitted": order_submitted, "order.cancel_requested": order_request,
     "order.hold_released": order_request}
-REPLIES: dict[str, BoundHandler] = {
+REPLIES: dict[str, Handler[OrderWork]] = {
     kind: saga_reply for topic in (topics.INVENTORY_REPLIES, topics.FULFILLMENT_EVENTS, topics.SHIPPING_EVENTS)
     for kind in topic.message_types}

@@ -62,7 +62,6 @@ class Step(StrEnum):
 
 TERMINAL_STATES = {SagaState.COMPLETED, SagaState.CANCELLED, SagaState.REJECTED}
 RESERVATION_DEADLINE = timedelta(minutes=5)  # for inventory's answer, counted while the broker is reachable
-# cancelling: asked the warehouses to cancel, waiting for each to confirm or refuse
 # How far each step of a shipment has come, and the order status it stands for.
 STEP_RANK = {"requested": 0, "accepted": 1, "picked": 2, "packed": 3, "booking": 3, "booked": 4, "picked_up": 5,
              "in_transit": 6, "delivered": 7}

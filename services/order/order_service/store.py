@@ -1,169 +1,122 @@
-"""The order service's SQL: orders with their saga, lines and timeline."""
+"""The order service's repository: orders with their saga, lines and timeline, and its unit of work."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
-import asyncpg
 import orjson
 
-from contracts.channels import OrderSubmitted
+from contracts.base import Message
+from contracts.channels import ChannelMessage, OrderSubmitted
 from contracts.order import OrderStatusChanged
+from order_service import domain
 from order_service.saga import Saga
-from shared import outbox, rowbatch
+from shared.deadlines import passed
+from shared.service import Deps
+from shared.uow import Changes, Database, Row, Rows, Table, UnitOfWork
+
+ORDERS = Table("orders", ("order_id",), {
+    "order_id": "text", "channel": "text", "external_id": "text", "placed_at": "timestamptz", "currency": "text",
+    "customer": "jsonb", "shipping_address": "jsonb", "payment": "jsonb", "status": "text", "saga_state": "text",
+    "saga": "jsonb", "sequence": "int", "deadline_at": "timestamptz"},
+    reads=("order_id", "channel", "external_id", "status", "saga_state", "saga", "sequence", "deadline_at"),
+    updates=("status", "saga_state", "saga", "sequence", "deadline_at"))
+LINES = Table("order_lines", ("order_id", "line_no"), {
+    "order_id": "text", "line_no": "int", "sku": "text", "quantity": "int", "unit_price": "numeric"})
+TIMELINE = Table("order_timeline", ("order_id", "sequence"), {
+    "order_id": "text", "sequence": "int", "status": "text", "previous_status": "text", "reason": "jsonb",
+    "shipments": "jsonb", "occurred_at": "timestamptz"})
+REJECTED = "{}"  # the saga of an order rejected before it had one
 
 
-def _unit(conn: asyncpg.Connection) -> Batch:
-    """The orders of this connection's unit of work (`batch`): every read and write of an order goes through it."""
-    found = _batch.get()
-    if found is None or found.conn is not conn:
-        raise RuntimeError("orders are read and written inside a unit of work (store.batch)")
-    return found
+class Orders(Rows):
+    """A unit of work's orders: read and locked once, each saga parsed once and turned back into JSON once however
+    many of the batch's messages moved it; new orders with their lines, and a timeline row per status change."""
 
+    def __init__(self, db: Database) -> None:
+        super().__init__(db, ORDERS)
+        self.lines = Rows(db, LINES)
+        self.timeline = Rows(db, TIMELINE)
 
-async def insert_order(conn: asyncpg.Connection, order_id: str, msg: OrderSubmitted, saga: Saga, sequence: int,
-                       deadline_at: datetime | None, events: list[OrderStatusChanged]) -> bool:
-    """False when the order is already known (a second submission is the same order, and then nothing is
-    written); written with its lines and first timeline rows when the unit of work ends."""
-    return _unit(conn).insert(order_id, msg, saga, sequence, deadline_at, events)
+    def saga(self, row: Row) -> Saga | None:
+        """The order's saga (None for an order rejected before it had one)."""
+        found = row["saga"]
+        if isinstance(found, Saga):
+            return found
+        if found == REJECTED:
+            return None
+        row["saga"] = Saga.model_validate_json(found)
+        return row["saga"]  # type: ignore[no-any-return]
 
-
-async def insert_rejected(conn: asyncpg.Connection, order_id: str, channel: str, external_id: str) -> bool:
-    return bool(await conn.fetchval(
-        "INSERT INTO orders (order_id, channel, external_id, status, saga_state, saga) "
-        "VALUES ($1, $2, $3, 'rejected', 'rejected', '{}') ON CONFLICT DO NOTHING RETURNING true",
-        order_id, channel, external_id))
-
-
-COLUMNS = "SELECT order_id, channel, external_id, status, saga, sequence"
-ROW = f"{COLUMNS} FROM orders"
-
-
-async def lock_order(conn: asyncpg.Connection, order_id: str) -> Mapping[str, Any] | None:
-    """The order's row as the unit of work has left it (read and locked once at its start; its `saga` then the
-    saga itself, not its JSON: `saga_of` reads either)."""
-    return _unit(conn).rows.get(order_id)
-
-
-def saga_of(row: Mapping[str, Any]) -> Saga:
-    """The saga of a row `lock_order` returned: parsed from its JSON, or as a batch's earlier message left it."""
-    found = row["saga"]
-    return found if isinstance(found, Saga) else Saga.model_validate_json(found)
-
-
-async def save(conn: asyncpg.Connection, order_id: str, saga: Saga, sequence: int, deadline_at: datetime | None,
-               events: list[OrderStatusChanged]) -> None:
-    """The saga and status, and a timeline row per status change, written when the unit of work ends."""
-    _unit(conn).save(order_id, saga, sequence, deadline_at, events)
-
-
-async def claim_expired(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
-    """Orders whose saga is past its deadline, locked (others' are skipped, not waited for)."""
-    return await conn.fetch(f"{COLUMNS}, saga_state FROM orders WHERE deadline_at < now() ORDER BY deadline_at LIMIT $1 "
-                            "FOR UPDATE SKIP LOCKED", limit)
-
-
-TIMELINE_COLUMNS = ("unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], "
-                    "$7::timestamptz[])")
-
-
-def timeline_rows(events: list[OrderStatusChanged]) -> list[list[Any]]:
-    """The timeline's columns for unnest: $1..$7 of every statement that writes the timeline."""
-    return [[e.order_id for e in events], [e.sequence for e in events], [e.status for e in events],
-            [e.previous_status for e in events], [e.reason.model_dump_json() if e.reason else None for e in events],
-            [orjson.dumps([s.model_dump(mode="json") for s in e.shipments]).decode() for e in events],
-            [e.occurred_at for e in events]]
-
-
-async def add_timeline(conn: asyncpg.Connection, events: list[OrderStatusChanged]) -> None:
-    await conn.execute("INSERT INTO order_timeline (order_id, sequence, status, previous_status, reason, shipments, "
-                       f"occurred_at) SELECT * FROM {TIMELINE_COLUMNS}", *timeline_rows(events))
-
-
-@dataclass
-class Batch:
-    """A batch transaction's orders: read and locked once at the start, written back in one statement at the end
-    (each saga turned into JSON once, however many of the batch's messages moved it).
-
-    Handlers see no difference: `lock_order`, `insert_order` and `save` on the batch's connection go through it.
-    """
-
-    conn: asyncpg.Connection
-    rows: dict[str, dict[str, Any]]
-    new: dict[str, OrderSubmitted] = field(default_factory=dict)
-    changed: dict[str, tuple[str, str, Saga, int, datetime | None]] = field(default_factory=dict)
-    timeline: list[OrderStatusChanged] = field(default_factory=list)
-
-    def insert(self, order_id: str, msg: OrderSubmitted, saga: Saga, sequence: int, deadline_at: datetime | None,
-               events: list[OrderStatusChanged]) -> bool:
-        if order_id in self.rows:
+    def add_order(self, msg: OrderSubmitted, saga: Saga, sequence: int, deadline_at: datetime | None,
+                  events: list[OrderStatusChanged]) -> bool:
+        """False (and nothing written) when the order is known: a second submission is the same order."""
+        if not self.add({
+                "order_id": saga.order_id, "channel": msg.channel, "external_id": msg.external_id,
+                "placed_at": msg.placed_at, "currency": msg.currency, "customer": msg.customer.model_dump_json(),
+                "shipping_address": msg.shipping_address.model_dump_json(),
+                "payment": msg.payment.model_dump_json() if msg.payment else None, "status": saga.status or "received",
+                "saga_state": saga.state, "saga": saga, "sequence": sequence, "deadline_at": deadline_at}):
             return False
-        self.rows[order_id] = {"order_id": order_id, "channel": msg.channel, "external_id": msg.external_id}
-        self.new[order_id] = msg
-        self.save(order_id, saga, sequence, deadline_at, events)
+        for n, line in enumerate(msg.lines, 1):
+            self.lines.append({"order_id": saga.order_id, "line_no": n, "sku": line.sku, "quantity": line.quantity,
+                               "unit_price": Decimal(line.unit_price)})
+        self._record(events)
         return True
 
-    def save(self, order_id: str, saga: Saga, sequence: int, deadline_at: datetime | None,
-             events: list[OrderStatusChanged]) -> None:
-        self.rows[order_id].update(status=saga.status or "received", saga=saga, sequence=sequence)
-        self.changed[order_id] = (saga.status or "received", saga.state, saga, sequence, deadline_at)  # JSON at flush
-        self.timeline.extend(events)
+    def add_rejected(self, order_id: str, channel: str, external_id: str, event: OrderStatusChanged) -> bool:
+        """An order that never had a saga: its row and its one status change; False if the order is known."""
+        if not self.add({"order_id": order_id, "channel": channel, "external_id": external_id, "placed_at": None,
+                         "currency": None, "customer": None, "shipping_address": None, "payment": None,
+                         "status": "rejected", "saga_state": "rejected", "saga": REJECTED,
+                         "sequence": event.sequence, "deadline_at": None}):
+            return False
+        self._record([event])
+        return True
 
-    async def flush(self) -> None:
-        if not self.changed:
-            return
-        new = list(self.new.values())
-        changed = {order_id: (status, state, saga.model_dump_json(), sequence, deadline_at)
-                   for order_id, (status, state, saga, sequence, deadline_at) in self.changed.items()}
-        lines = [(order_id, n, line) for order_id, msg in self.new.items() for n, line in enumerate(msg.lines, 1)]
-        statement, args = outbox.carried(self.conn, (
-            "n AS (INSERT INTO orders (order_id, channel, external_id, placed_at, currency, customer, "
-            "shipping_address, payment, status, saga_state, saga, sequence, deadline_at) "
-            "SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[], $13::jsonb[], "
-            "$14::jsonb[], $15::jsonb[], $16::text[], $17::text[], $18::jsonb[], $19::int[], $20::timestamptz[]) "
-            "ON CONFLICT DO NOTHING RETURNING order_id), "
-            "l AS (INSERT INTO order_lines (order_id, line_no, sku, quantity, unit_price) "
-            "SELECT * FROM unnest($21::text[], $22::int[], $23::text[], $24::int[], $25::numeric[])), "
-            f"t AS (INSERT INTO order_timeline (order_id, sequence, status, previous_status, reason, shipments, "
-            f"occurred_at) SELECT * FROM {TIMELINE_COLUMNS}), "
-            "u AS (UPDATE orders o SET status = v.status, saga_state = v.state, saga = v.saga, sequence = v.sequence, "
-            "deadline_at = v.deadline_at, updated_at = now() FROM unnest($26::text[], $27::text[], $28::text[], "
-            "$29::jsonb[], $30::int[], $31::timestamptz[]) AS v(order_id, status, state, saga, sequence, deadline_at) "
-            "WHERE o.order_id = v.order_id)"), [
-            *timeline_rows(self.timeline),
-            list(self.new), [m.channel for m in new], [m.external_id for m in new], [m.placed_at for m in new],
-            [m.currency for m in new], [m.customer.model_dump_json() for m in new],
-            [m.shipping_address.model_dump_json() for m in new],
-            [m.payment.model_dump_json() if m.payment else None for m in new],
-            *columns([changed[order_id] for order_id in self.new], 5),
-            [o for o, _, _ in lines], [n for _, n, _ in lines], [line.sku for _, _, line in lines],
-            [line.quantity for _, _, line in lines], [Decimal(line.unit_price) for _, _, line in lines],
-            *columns([(o, *c) for o, c in changed.items() if o not in self.new], 6)], "(SELECT count(*) FROM n)")
-        inserted = await self.conn.fetchval(statement, *args)
-        if inserted != len(new):
-            raise RuntimeError(f"{len(new) - inserted} of {len(new)} new orders already existed")
+    def save_saga(self, saga: Saga, sequence: int, deadline_at: datetime | None,
+                  events: list[OrderStatusChanged]) -> None:
+        """The saga and status, and a timeline row per status change."""
+        self.save(saga.order_id, status=saga.status or "received", saga_state=saga.state, saga=saga,
+                  sequence=sequence, deadline_at=deadline_at)
+        self._record(events)
+
+    async def expired(self, limit: int) -> list[Row]:
+        """Orders whose saga is past its deadline, locked (others' are skipped, not waited for)."""
+        return await self.load(passed(), skip_locked=True, order_by="deadline_at", limit=limit)
+
+    def _record(self, events: list[OrderStatusChanged]) -> None:
+        for e in events:
+            self.timeline.append({
+                "order_id": e.order_id, "sequence": e.sequence, "status": e.status,
+                "previous_status": e.previous_status, "reason": e.reason.model_dump_json() if e.reason else None,
+                "shipments": orjson.dumps([s.model_dump(mode="json") for s in e.shipments]).decode(),
+                "occurred_at": e.occurred_at})
+
+    def encode(self, row: Row) -> Row:
+        saga = row["saga"]
+        return {**row, "saga": saga.model_dump_json()} if isinstance(saga, Saga) else row
+
+    def changes(self) -> list[Changes]:
+        return [*super().changes(), *self.lines.changes(), *self.timeline.changes()]
 
 
-def columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """Rows to the column lists `unnest` takes."""
-    return [[row[i] for row in rows] for i in range(width)]
+def order_id_of(message: Message) -> str:
+    if isinstance(message, ChannelMessage):
+        return domain.order_id_for(message.channel, message.external_id)
+    return str(getattr(message, "order_id"))  # noqa: B009 - every reply names its order
 
 
-_batch: ContextVar[Batch | None] = ContextVar("order_batch", default=None)
+class OrderWork(UnitOfWork):
+    """The order service's unit of work: the orders its messages name, locked in id order (so the two consumers'
+    batches never deadlock on them)."""
 
+    def __init__(self, deps: Deps, db: Database) -> None:
+        super().__init__(deps, db)
+        self.orders = self.repository(Orders(db))
 
-@contextlib.asynccontextmanager
-async def batch(conn: asyncpg.Connection, order_ids: list[str]) -> AsyncIterator[None]:
-    """Locks a batch's orders in id order (so batches of different topics never deadlock on them), reads them
-    once, and writes every change back in one statement before the transaction commits."""
-    rows = await conn.fetch(f"{ROW} WHERE order_id = ANY($1::text[]) ORDER BY order_id FOR UPDATE",
-                            sorted(set(order_ids)))
-    current = Batch(conn, {r["order_id"]: dict(r) for r in rows})
-    async with rowbatch.current_for(_batch, current):
-        yield
+    async def prepare(self, messages: Sequence[Message]) -> None:
+        await self.orders.load_keys(order_id_of(m) for m in messages)
+

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from contracts import topics
 from shared.consume import Subscription
-from shared.handling import bind
+from shared.deadlines import poller
 from shared.service import Deps, ServiceRuntime
-from shipping_service.handlers import COMMANDS, batch, expire_silent_carriers, updates_from
+from shipping_service.handlers import COMMANDS, expire, updates_from
+from shipping_service.store import ShippingWork
 
 
 def subscriptions(deps: Deps) -> list[Subscription]:
     """One consumer (group `shipping.work`) for the saga's booking commands and every carrier's updates (a carrier is
-    told by the topic its update came on). Until 2026-11 each had a group of its own: it starts where they stopped."""
-    carriers = {topics.CARRIER_UPDATES.for_partner(c.id): bind(deps, updates_from(c.id)) for c in deps.network.carriers}
-    return [Subscription(topics.SHIPPING_COMMANDS, (topics.SHIPPING_COMMANDS.name, *carriers), bind(deps, COMMANDS),
-                         batch=batch, by_topic=carriers, also=(topics.CARRIER_UPDATES,), group_name="work",
+    told by the topic its update came on). Earlier versions had a group for each (`replaces`): it starts where they
+    stopped."""
+    carriers = {topics.CARRIER_UPDATES.for_partner(c.id): updates_from(c.id) for c in deps.network.carriers}
+    return [Subscription(topics.SHIPPING_COMMANDS, (topics.SHIPPING_COMMANDS.name, *carriers), COMMANDS,
+                         partial(ShippingWork, deps), by_topic=carriers, also=(topics.CARRIER_UPDATES,), group_name="work",
                          replaces=(topics.SHIPPING_COMMANDS.name, topics.CARRIER_UPDATES.for_partner("all")))]
 
 
 def runtime() -> ServiceRuntime:
-    return ServiceRuntime("shipping", Path(__file__).parent / "sql", subscriptions, background=[expire_silent_carriers])
+    return ServiceRuntime("shipping", Path(__file__).parent / "sql", subscriptions,
+                          background=[poller("shipments", ShippingWork, expire)])

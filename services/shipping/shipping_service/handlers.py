@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import asyncpg
 import orjson
 
 from contracts import topics
-from contracts.base import Address, Message
+from contracts.base import Address
 from contracts.fulfillment import ShipmentProgressed
 from contracts.order import BookShipment
 from contracts.partners import (
@@ -20,12 +18,12 @@ from contracts.partners import (
     ShipmentCancelRequested,
     ShipmentUpdate,
 )
-from shared import deadlines
 from shared.consume import Unprocessable
-from shared.handling import BoundHandler, transactional
 from shared.logging import log
 from shared.service import Deps
-from shipping_service import domain, store
+from shared.uow import Handler
+from shipping_service import domain
+from shipping_service.store import ShippingWork
 
 
 def location_address(deps: Deps, location_id: str) -> Address:
@@ -34,14 +32,15 @@ def location_address(deps: Deps, location_id: str) -> Address:
                    postal_code=loc.postal_code or "00000", country=loc.country)
 
 
-async def book_next(deps: Deps, conn: asyncpg.Connection, shipment: Mapping[str, Any], tried: list[str]) -> None:
+def book_next(uow: ShippingWork, shipment: Mapping[str, Any], tried: list[str]) -> None:
     """Books the best carrier not yet tried, or tells the saga that none is left."""
+    network = uow.deps.network
     ship_to = Address.model_validate_json(shipment["ship_to"])
-    origin = deps.network.location(shipment["location_id"]).country
-    choice = domain.choose_carrier(deps.network.carriers, origin, ship_to.country, shipment["service_level"], tried)
+    origin = network.location(shipment["location_id"]).country
+    choice = domain.choose_carrier(network.carriers, origin, ship_to.country, shipment["service_level"], tried)
     if choice is None:
-        await store.set_status(conn, shipment["shipment_id"], domain.ShipmentStatus.BOOKING_FAILED, None)
-        await deps.outbox.add(conn, topics.SHIPPING_EVENTS.name, shipment["order_id"], ShipmentProgressed(
+        uow.shipments.set_status(shipment["shipment_id"], domain.ShipmentStatus.BOOKING_FAILED, None)
+        uow.send(topics.SHIPPING_EVENTS.name, shipment["order_id"], ShipmentProgressed(
             order_id=shipment["order_id"], shipment_id=shipment["shipment_id"], status="booking_failed",
             reason=f"no carrier left for {shipment['service_level']} to {ship_to.country} (tried {', '.join(tried)})"))
         log.warning("shipment.no_carrier_left", order_id=shipment["order_id"])
@@ -50,35 +49,31 @@ async def book_next(deps: Deps, conn: asyncpg.Connection, shipment: Mapping[str,
     request = ShipmentBookingRequested(
         shipment_id=shipment["shipment_id"], order_id=shipment["order_id"], carrier_id=carrier_id,
         service_level=shipment["service_level"], from_location_id=shipment["location_id"],
-        ship_from=location_address(deps, shipment["location_id"]), ship_to=ship_to,
+        ship_from=location_address(uow.deps, shipment["location_id"]), ship_to=ship_to,
         parcels=[Parcel.model_validate(p) for p in orjson.loads(shipment["parcels"])])
-    carrier = next(c for c in deps.network.carriers if c.id == carrier_id)
-    await store.booking_sent(conn, shipment["shipment_id"], carrier_id, carrier.answer_within_s, deps.clock.now())
-    await deps.outbox.add(conn, topics.CARRIER_REQUESTS.for_partner(carrier_id), shipment["order_id"], request)
+    carrier = next(c for c in network.carriers if c.id == carrier_id)
+    uow.shipments.booking_sent(shipment["shipment_id"], carrier_id, carrier.answer_within_s, uow.now())
+    uow.send(topics.CARRIER_REQUESTS.for_partner(carrier_id), shipment["order_id"], request)
     log.info("shipment.booking_requested", order_id=shipment["order_id"], carrier_id=carrier_id, rate=str(rate),
              days=days)
 
 
-@transactional
-async def book_shipment(deps: Deps, conn: asyncpg.Connection, cmd: BookShipment) -> None:
-    shipment = store.new_shipment(cmd)
-    if await store.insert(conn, shipment):
-        await book_next(deps, conn, shipment, list(cmd.excluded_carriers))
+async def book_shipment(cmd: BookShipment, uow: ShippingWork) -> None:
+    shipment = uow.shipments.add_shipment(cmd)
+    if shipment is not None:
+        book_next(uow, shipment, list(cmd.excluded_carriers))
         return
-    existing = await store.lock(conn, cmd.shipment_id)
+    existing = await uow.shipments.get(cmd.shipment_id)
     if existing is not None and existing["status"] == domain.ShipmentStatus.BOOKING_FAILED:  # a released no_carrier hold
-        await store.restart_booking(conn, cmd.shipment_id, list(cmd.excluded_carriers))
-        restarted = await store.lock(conn, cmd.shipment_id)
-        assert restarted is not None
-        await book_next(deps, conn, restarted, list(cmd.excluded_carriers))
+        restarted = uow.shipments.restart_booking(cmd.shipment_id, list(cmd.excluded_carriers))
+        book_next(uow, restarted, list(cmd.excluded_carriers))
 
 
-def carrier_update(carrier_id: str) -> BoundHandler:
+def carrier_update(carrier_id: str) -> Handler[ShippingWork]:
     """The handler of one carrier's updates topic: answers from a carrier the shipment has left change nothing."""
 
-    @transactional
-    async def update_from_carrier(deps: Deps, conn: asyncpg.Connection, update: ShipmentUpdate) -> None:
-        shipment = await store.lock(conn, update.shipment_id)
+    async def update_from_carrier(update: ShipmentUpdate, uow: ShippingWork) -> None:
+        shipment = await uow.shipments.get(update.shipment_id)
         if shipment is None:
             raise Unprocessable(f"no shipment {update.shipment_id}")
         if shipment["carrier_id"] != carrier_id:
@@ -86,15 +81,15 @@ def carrier_update(carrier_id: str) -> BoundHandler:
             return
         status = domain.UPDATE_STATUS[update.type]
         if status == domain.ShipmentStatus.BOOKING_FAILED:
-            if shipment["status"] == "booking":
-                await book_next(deps, conn, shipment, list(shipment["tried_carriers"]))
+            if shipment["status"] == domain.ShipmentStatus.BOOKING:
+                book_next(uow, shipment, list(shipment["tried_carriers"]))
             return
-        if status != "exception" and not domain.moves_on(shipment["status"], status):
+        if status != domain.ShipmentStatus.EXCEPTION and not domain.moves_on(shipment["status"], status):
             return
         tracking = update.tracking_number if isinstance(update, ShipmentBooked) else None
-        if status != "exception":
-            await store.set_status(conn, update.shipment_id, status, tracking)
-        await deps.outbox.add(conn, topics.SHIPPING_EVENTS.name, shipment["order_id"], ShipmentProgressed(
+        if status != domain.ShipmentStatus.EXCEPTION:
+            uow.shipments.set_status(update.shipment_id, status, tracking)
+        uow.send(topics.SHIPPING_EVENTS.name, shipment["order_id"], ShipmentProgressed(
             order_id=shipment["order_id"], shipment_id=update.shipment_id, carrier_id=carrier_id,
             tracking_number=tracking or shipment["tracking_number"], status=status,
             reason=getattr(update, "reason", None)))
@@ -103,34 +98,22 @@ def carrier_update(carrier_id: str) -> BoundHandler:
     return update_from_carrier
 
 
-async def expire_silent_carriers(deps: Deps) -> None:
-    """The deadline poller: a carrier that did not answer a booking in time is told to cancel; the next one is asked.
-    The clock stands still while the broker is away (`shared.deadlines`)."""
-
-    async def expire(conn: asyncpg.Connection) -> int:
-        shipments = await store.claim_expired(conn, 100)
-        async with store.batch(conn, [s["shipment_id"] for s in shipments]):
-            for shipment in shipments:
-                await deps.outbox.add(conn, topics.CARRIER_REQUESTS.for_partner(shipment["carrier_id"]),
-                                      shipment["order_id"], ShipmentCancelRequested(
-                                          shipment_id=shipment["shipment_id"], order_id=shipment["order_id"],
-                                          reason="no answer in time"))
-                log.warning("shipment.carrier_silent", order_id=shipment["order_id"], carrier_id=shipment["carrier_id"])
-                await book_next(deps, conn, shipment, list(shipment["tried_carriers"]))
-        return len(shipments)
-
-    await deadlines.every_second_unless_paused(deps.pool, deps.settings.kafka_bootstrap, deps.service,
-                                               [("shipments", "deadline_at")], expire, "shipment.deadlines")
+async def expire(uow: ShippingWork, limit: int = 100) -> int:
+    """A carrier that did not answer a booking in time is told to cancel; the next one is asked."""
+    shipments = await uow.shipments.expired(limit)
+    for shipment in shipments:
+        uow.send(topics.CARRIER_REQUESTS.for_partner(shipment["carrier_id"]), shipment["order_id"],
+                 ShipmentCancelRequested(shipment_id=shipment["shipment_id"], order_id=shipment["order_id"],
+                                         reason="no answer in time"))
+        log.warning("shipment.carrier_silent", order_id=shipment["order_id"], carrier_id=shipment["carrier_id"])
+        book_next(uow, shipment, list(shipment["tried_carriers"]))
+    await uow.flush()
+    return len(shipments)
 
 
-def batch(conn: asyncpg.Connection, messages: list[Message]) -> AbstractAsyncContextManager[object]:
-    """A batch's shipments, locked in id order (so two batches never deadlock), read and written once."""
-    return store.batch(conn, [getattr(m, "shipment_id") for m in messages])  # noqa: B009 - every message names one
+COMMANDS: dict[str, Handler[ShippingWork]] = {"shipping.book_shipment": book_shipment}
 
 
-COMMANDS: dict[str, BoundHandler] = {"shipping.book_shipment": book_shipment}
-
-
-def updates_from(carrier_id: str) -> dict[str, BoundHandler]:
+def updates_from(carrier_id: str) -> dict[str, Handler[ShippingWork]]:
     handler = carrier_update(carrier_id)
     return {kind: handler for kind in topics.CARRIER_UPDATES.message_types}

@@ -1,0 +1,121 @@
+"""The unit of work on PostgreSQL: rows read once, seen by the handlers that follow as they left them, written in
+one statement with the outbox rows at the flush; a row added meanwhile fails the unit."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import pytest
+
+from contracts.base import Message
+from shared import outbox
+from shared.network import load_network
+from shared.service import Deps
+from shared.settings import get_settings
+from shared.uow import Postgres, Rows, Table, UnitOfWork
+
+pytestmark = pytest.mark.component
+
+
+@pytest.fixture
+async def table(test_db: asyncpg.Pool) -> Table:
+    name = f"rows_{uuid.uuid4().hex[:8]}"
+    await test_db.execute(f"CREATE TABLE {name} (id text PRIMARY KEY, note jsonb, status text NOT NULL, "
+                          "tried text[] NOT NULL DEFAULT '{}', updated_at timestamptz NOT NULL DEFAULT now())")
+    return Table(name, ("id",), {"id": "text", "note": "jsonb", "status": "text", "tried": "text[]"},
+                 updates=("status", "tried"))
+
+
+def unit(conn: asyncpg.Connection, service: str = "test") -> UnitOfWork:
+    settings = get_settings()
+    return UnitOfWork(Deps(service, settings, None, load_network(settings.network_file)),  # type: ignore[arg-type]
+                      Postgres(conn))
+
+
+async def statements(conn: asyncpg.Connection, table: Table) -> tuple[int, int]:
+    """Rows this transaction inserted and updated in the table so far."""
+    found = await conn.fetchrow("SELECT n_tup_ins, n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = $1",
+                                table.name)
+    return (found[0], found[1]) if found else (0, 0)
+
+
+async def test_rows_are_read_once_changed_in_memory_and_written_at_the_flush(test_db: asyncpg.Pool, table: Table):
+    await test_db.execute(f"INSERT INTO {table.name} (id, status) VALUES ('old', 'open')")
+    async with test_db.acquire() as conn, conn.transaction():
+        uow = unit(conn)
+        rows = uow.repository(Rows(uow.db, table))
+        await rows.load_keys(["a", "b", "old"])
+        before = await statements(conn, table)
+        assert rows.add({"id": "a", "note": '{"n": 1}', "status": "new", "tried": ["x, \"y\""]})
+        assert rows.add({"id": "b", "note": None, "status": "new", "tried": []})
+        assert not rows.add({"id": "a", "note": None, "status": "again", "tried": []}), "a twice"
+        assert not rows.add({"id": "old", "note": None, "status": "again", "tried": []}), "exists"
+        row = await rows.get("a")
+        assert row is not None and row["status"] == "new"
+        rows.save("a", status="asked", tried=[*row["tried"], "z"])
+        rows.save("old", status="closed", tried=["q"])
+        assert await statements(conn, table) == before, "nothing written before the flush"
+        await uow.flush()
+        assert await statements(conn, table) == (before[0] + 2, before[1] + 1)
+    found = {r["id"]: (r["status"], list(r["tried"]), r["note"])
+             for r in await test_db.fetch(f"SELECT id, status, tried, note FROM {table.name}")}
+    assert found == {"a": ("asked", ["x, \"y\"", "z"], '{"n": 1}'), "b": ("new", [], None),
+                     "old": ("closed", ["q"], None)}
+
+
+async def test_a_key_not_looked_for_is_read_when_asked_for(test_db: asyncpg.Pool, table: Table):
+    await test_db.execute(f"INSERT INTO {table.name} (id, status) VALUES ('taken', 'open')")
+    async with test_db.acquire() as conn, conn.transaction():
+        uow = unit(conn)
+        rows = uow.repository(Rows(uow.db, table))
+        found = await rows.get("taken")
+        assert found is not None and found["status"] == "open"
+        assert not rows.add({"id": "taken", "note": None, "status": "new", "tried": []})
+        await uow.flush()
+    assert await test_db.fetchval(f"SELECT status FROM {table.name} WHERE id = 'taken'") == "open"
+
+
+async def test_a_row_added_meanwhile_fails_the_unit(test_db: asyncpg.Pool, table: Table):
+    """The unit acted as if its row were new: it must not commit (the consumer then runs its messages one by one)."""
+    with pytest.raises(RuntimeError, match="exist already"):
+        async with test_db.acquire() as conn, conn.transaction():
+            uow = unit(conn)
+            rows = uow.repository(Rows(uow.db, table))
+            await rows.load_keys(["d"])
+            assert rows.add({"id": "d", "note": None, "status": "mine", "tried": []})
+            await test_db.execute(f"INSERT INTO {table.name} (id, status) VALUES ('d', 'theirs')")
+            await uow.flush()
+    assert await test_db.fetchval(f"SELECT status FROM {table.name} WHERE id = 'd'") == "theirs"
+
+
+class Noted(Message):
+    type: str = "test.noted"
+    note: str
+
+
+async def test_the_flush_carries_the_outbox_rows_and_wakes_the_relay(test_db: asyncpg.Pool, table: Table):
+    await test_db.execute(f"INSERT INTO {table.name} (id, status) VALUES ('e', 'open')")
+    listener = await asyncpg.connect(get_settings().database_for("test"))
+    woken = asyncio.Event()
+    await listener.add_listener(outbox.channel("uow-test"), lambda *_: woken.set())
+    message = Noted(note="e closed")
+    try:
+        async with test_db.acquire() as conn, conn.transaction():
+            uow = unit(conn, "uow-test")
+            rows = uow.repository(Rows(uow.db, table))
+            await rows.load_keys(["e", "f"])
+            assert rows.add({"id": "f", "note": None, "status": "new", "tried": []})
+            rows.save("e", status="closed", tried=[])
+            uow.send("test.noted", "e", message)
+            assert await conn.fetchval("SELECT count(*) FROM outbox WHERE message_id = $1", message.id) == 0
+            await uow.flush()  # one statement: the rows and the outbox row
+            assert await conn.fetchval(f"SELECT count(*) FROM {table.name} WHERE id = 'f'") == 1
+            assert await conn.fetchval(f"SELECT status FROM {table.name} WHERE id = 'e'") == "closed"
+            assert await conn.fetchval("SELECT count(*) FROM outbox WHERE message_id = $1", message.id) == 1
+        assert await test_db.fetchval("SELECT count(*) FROM outbox WHERE message_id = $1", message.id) == 1, "once"
+        await asyncio.wait_for(woken.wait(), 30)  # the relay's wake-up, delivered at the commit
+    finally:
+        await test_db.execute("DELETE FROM outbox WHERE message_id = $1", message.id)
+        await listener.close()

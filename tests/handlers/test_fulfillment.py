@@ -1,0 +1,74 @@
+"""The fulfillment service's handlers, in memory: hand-off, the warehouse's updates, cancellation, deadlines."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts import topics
+from fulfillment_service.handlers import expire
+from shared.consume import Unprocessable
+from tests.support.memory import InMemory, body
+
+pytestmark = pytest.mark.unit
+
+COMMANDS = topics.FULFILLMENT_COMMANDS.name
+UPDATES = topics.WAREHOUSE_UPDATES.for_partner("dc-rotterdam")
+REQUESTS = topics.WAREHOUSE_REQUESTS.for_partner("dc-rotterdam")
+
+
+async def requested() -> InMemory:
+    service = InMemory("fulfillment")
+    await service.deliver(COMMANDS, body("fulfillment.request_fulfillment"))
+    return service
+
+
+async def test_a_request_goes_to_its_warehouse_once_with_an_invoice():
+    service = InMemory("fulfillment")
+    command = body("fulfillment.request_fulfillment")
+    sent = await service.deliver(COMMANDS, command)
+    assert await service.deliver(COMMANDS, {**command, "id": "another"}) == [], "requested before"
+
+    [request] = service.sent(REQUESTS)
+    assert request is sent[0] and request.type == "fulfillment.requested"
+    assert request.invoice.number and request.lines[0].sku == "SKU-CHAIR-01"
+    row = service.row("fulfillments", "ful-1")
+    assert row is not None and row["status"] == "requested" and row["deadline_at"] is not None
+
+
+async def test_the_warehouse_updates_move_it_on_and_the_saga_hears_of_it():
+    service = await requested()
+    sent = await service.deliver(UPDATES, body("fulfillment.accepted"), body("fulfillment.picked"),
+                                 body("fulfillment.packed"))
+    assert [m.status for m in sent] == ["accepted", "picked", "packed"]
+    assert sent[-1].parcels[0].parcel_id == "p-1"
+    row = service.row("fulfillments", "ful-1")
+    assert row is not None and (row["status"], row["deadline_at"]) == ("packed", None)
+
+
+async def test_an_update_that_is_not_further_along_is_ignored():
+    service = await requested()
+    await service.deliver(UPDATES, body("fulfillment.packed"))
+    assert await service.deliver(UPDATES, body("fulfillment.accepted")) == []
+
+
+async def test_an_update_about_an_unknown_fulfillment_cannot_apply():
+    with pytest.raises(Unprocessable, match="no fulfillment"):
+        await InMemory("fulfillment").deliver(UPDATES, body("fulfillment.accepted"))
+
+
+async def test_a_cancellation_is_passed_to_the_warehouse_unless_it_is_over():
+    service = await requested()
+    sent = await service.deliver(COMMANDS, body("fulfillment.cancel_fulfillment", reason="changed mind"))
+    assert [(m.type, m.reason) for m in sent] == [("fulfillment.cancel_requested", "changed mind")]
+    await service.deliver(UPDATES, body("fulfillment.cancelled"))
+    assert await service.deliver(COMMANDS, body("fulfillment.cancel_fulfillment")) == []
+
+
+async def test_a_warehouse_silent_past_its_deadline_is_told_to_cancel_and_the_saga_reroutes():
+    service = InMemory("fulfillment")
+    service.later(3600)
+    await service.deliver(COMMANDS, body("fulfillment.request_fulfillment"))
+    sent = await service.within(expire)
+    assert [(m.type, getattr(m, "status", None)) for m in sent] == [
+        ("fulfillment.cancel_requested", None), ("fulfillment.progressed", "timed_out")]
+    assert await service.within(expire) == []

@@ -1,0 +1,126 @@
+"""Inventory's handlers, in memory: stock feeds, reservations all or nothing, backorders, release and commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from contracts import topics
+from shared.consume import Unprocessable
+from tests.support.memory import InMemory, body
+
+pytestmark = pytest.mark.unit
+
+FEED, COMMANDS = topics.INVENTORY_ADJUSTMENTS.name, topics.INVENTORY_COMMANDS.name
+SKU, WHERE = "SKU-CHAIR-01", "dc-rotterdam"
+
+
+def level(service: InMemory, sku: str = SKU, location: str = WHERE) -> tuple[int, int, int]:
+    row = service.row("stock", sku, location)
+    return row["on_hand"], row["reserved"], row["inbound"]
+
+
+def reply(sent: list[Any]) -> Any:
+    [found] = [m for m in sent if m.type.startswith("inventory.stock_re")]
+    return found
+
+
+async def stocked(on_hand: int = 5) -> InMemory:
+    service = InMemory("inventory")
+    await service.deliver(FEED, body("stock.counted", on_hand=on_hand))
+    return service
+
+
+async def test_stock_feeds_change_the_level_and_the_ledger_and_publish_it():
+    service = InMemory("inventory")
+    sent = await service.deliver(FEED, body("stock.counted", on_hand=40), body("stock.adjusted", delta=-2),
+                                 body("stock.received", quantity=10), body("stock.inbound_expected", quantity=7))
+
+    assert level(service) == (48, 0, 7)
+    assert [(e["kind"], e["quantity"]) for e in service.db.logs["stock_ledger"]] == [
+        ("counted", 40), ("adjusted", -2), ("received", 10)]
+    assert [e["quantity"] for e in service.db.logs["inbound_expected"]] == [7]
+    [event] = sent  # one level event per SKU and location a unit of work: its last
+    assert (event.type, event.on_hand, event.inbound) == ("stock.level_changed", 48, 7)
+
+
+async def test_an_adjustment_below_zero_cannot_apply():
+    service = await stocked(3)
+    with pytest.raises(Unprocessable, match="negative"):
+        await service.deliver(FEED, body("stock.adjusted", delta=-5))
+    assert level(service) == (3, 0, 0), "the unit of work was undone"
+
+
+async def test_a_reservation_takes_the_whole_order_and_says_where():
+    service = await stocked(5)
+    sent = await service.deliver(COMMANDS, body("inventory.reserve_stock", order_id="o-1"))
+
+    reserved = reply(sent)
+    assert reserved.type == "inventory.stock_reserved"
+    [allocation] = reserved.allocations
+    assert (allocation.location_id, [(line.sku, line.quantity) for line in allocation.lines]) == (WHERE, [(SKU, 2)])
+    assert level(service) == (5, 2, 0)
+    [reservation] = service.db.rows("reservations")
+    assert (reservation["order_id"], reservation["status"]) == ("o-1", "open")
+
+
+async def test_reservations_in_one_fetch_see_what_the_ones_before_took():
+    service = await stocked(5)
+    sent = await service.deliver(COMMANDS, *(body("inventory.reserve_stock", order_id=f"o-{n}") for n in range(3)))
+
+    assert [m.type for m in sent if m.type.startswith("inventory.")] == [
+        "inventory.stock_reserved", "inventory.stock_reserved", "inventory.stock_reservation_failed"]
+    assert level(service) == (5, 4, 0)
+    assert [row["order_id"] for row in service.db.rows("backorders")] == ["o-2"]
+
+
+async def test_an_unknown_sku_is_refused_and_not_backordered():
+    service = InMemory("inventory")
+    sent = await service.deliver(COMMANDS, body("inventory.reserve_stock", order_id="o-1"))
+    failed = reply(sent)
+    assert (failed.reason, failed.unknown_skus) == ("unknown_sku", [SKU])
+    assert service.db.rows("backorders") == []
+
+
+async def test_stock_that_arrives_serves_the_backorder():
+    service = await stocked(1)
+    await service.deliver(COMMANDS, body("inventory.reserve_stock", order_id="o-1"))
+    sent = await service.deliver(FEED, body("stock.received", quantity=5))
+
+    assert reply(sent).type == "inventory.stock_reserved"
+    assert service.db.rows("backorders") == []
+    assert level(service) == (6, 2, 0)
+
+
+async def test_a_release_frees_the_stock_and_serves_who_waits_for_it():
+    service = await stocked(2)
+    await service.deliver(COMMANDS, body("inventory.reserve_stock", order_id="o-1"),
+                          body("inventory.reserve_stock", order_id="o-2"))
+    sent = await service.deliver(COMMANDS, body("inventory.release_stock", order_id="o-1"))
+
+    released = [m for m in sent if m.type == "inventory.stock_released"]
+    assert len(released[0].reservation_ids) == 1
+    assert [m.order_id for m in sent if m.type == "inventory.stock_reserved"] == ["o-2"]
+    assert level(service) == (2, 2, 0)
+    assert sorted(r["status"] for r in service.db.rows("reservations")) == ["open", "released"]
+
+
+async def test_a_release_of_a_waiting_order_drops_its_backorder():
+    service = await stocked(1)
+    await service.deliver(COMMANDS, body("inventory.reserve_stock", order_id="o-1"))
+    sent = await service.deliver(COMMANDS, body("inventory.release_stock", order_id="o-1"))
+    assert reply(sent).reservation_ids == []
+    assert service.db.rows("backorders") == []
+
+
+async def test_a_commit_ships_the_reserved_units_off_hand():
+    service = await stocked(5)
+    sent = await service.deliver(COMMANDS, body("inventory.reserve_stock", order_id="o-1"))
+    reservation_id = reply(sent).allocations[0].reservation_id
+    await service.deliver(COMMANDS, body("inventory.commit_stock", order_id="o-1", reservation_id=reservation_id))
+
+    assert level(service) == (3, 0, 0)
+    assert service.db.logs["stock_ledger"][-1]["kind"] == "shipped"
+    assert service.db.logs["stock_ledger"][-1]["quantity"] == -2
+    assert [r["status"] for r in service.db.rows("reservations")] == ["committed"]

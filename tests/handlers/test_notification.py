@@ -1,0 +1,37 @@
+"""The notification service's handlers, in memory: whom to tell, and each notice recorded and announced once."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts import topics
+from shared.consume import NotReady
+from tests.support.memory import InMemory, body
+
+pytestmark = pytest.mark.unit
+
+INBOUND, EVENTS = topics.ORDERS_INBOUND.name, topics.ORDERS_EVENTS.name
+
+
+async def test_an_accepted_order_is_confirmed_to_its_customer_once():
+    service = InMemory("notification")
+    await service.deliver(INBOUND, body("order.submitted"))
+    [sent] = await service.deliver(EVENTS, body("order.status_changed"))
+
+    assert (sent.type, sent.kind, sent.recipient) == ("notification.requested", "confirmation",
+                                                      "ada@example.com")
+    assert await service.deliver(EVENTS, body("order.status_changed")) == [], "the same notice again: nothing"
+    assert len(service.db.rows("notifications")) == 1
+    assert service.row("contacts", "web:W-1001")["email"] == "ada@example.com"
+
+
+async def test_an_event_before_its_contact_waits_for_it():
+    with pytest.raises(NotReady):
+        await InMemory("notification").deliver(EVENTS, body("order.status_changed"))
+
+
+async def test_status_changes_that_tell_nobody_need_no_unit_of_work():
+    service = InMemory("notification")
+    assert await service.deliver(EVENTS, body("order.status_changed", status="reserved",
+                                              previous_status="accepted")) == []
+    assert service.db.inbox == set(), "acknowledged without a transaction"

@@ -1,0 +1,110 @@
+"""The order service's handlers, in memory: placement, replies moving the saga, channel requests, deadlines."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts import topics
+from contracts.examples import ORDER_REF
+from order_service.domain import order_id_for
+from order_service.handlers import expire, reject
+from shared.consume import Unprocessable
+from shared.messaging import InvalidMessage
+from tests.support.memory import InMemory, body
+
+pytestmark = pytest.mark.unit
+
+INBOUND, REPLIES, EVENTS = topics.ORDERS_INBOUND.name, topics.INVENTORY_REPLIES.name, topics.FULFILLMENT_EVENTS.name
+ORDER_ID = order_id_for(ORDER_REF["channel"], ORDER_REF["external_id"])
+
+
+def statuses(sent: list) -> list[str]:
+    return [m.status for m in sent if m.type == "order.status_changed"]
+
+
+async def placed() -> InMemory:
+    service = InMemory("order")
+    await service.deliver(INBOUND, body("order.submitted"))
+    return service
+
+
+async def test_a_submitted_order_is_stored_accepted_and_its_stock_asked_for():
+    service = InMemory("order")
+    sent = await service.deliver(INBOUND, body("order.submitted"))
+
+    assert statuses(sent) == ["received", "accepted"]
+    assert [m.type for m in sent][-1] == "inventory.reserve_stock"
+    row = service.row("orders", ORDER_ID)
+    assert row is not None and (row["status"], row["saga_state"], row["sequence"]) == ("accepted", "awaiting_stock", 2)
+    assert [(line["sku"], line["quantity"]) for line in service.db.logs["order_lines"]] == [("SKU-CHAIR-01", 2)]
+    assert [t["status"] for t in service.db.logs["order_timeline"]] == ["received", "accepted"]
+
+
+async def test_the_same_order_submitted_again_changes_nothing_and_a_redelivery_is_absorbed():
+    service = InMemory("order")
+    first = body("order.submitted")
+    assert await service.deliver(INBOUND, first, first) != []
+    assert await service.deliver(INBOUND, body("order.submitted")) == [], "a second submission is the same order"
+    assert await service.deliver(INBOUND, first) == [], "a redelivered message is absorbed by the inbox"
+    assert len(service.db.logs["order_timeline"]) == 2
+
+
+async def test_reserved_stock_releases_the_order_to_its_warehouse():
+    service = await placed()
+    sent = await service.deliver(REPLIES, body("inventory.stock_reserved", order_id=ORDER_ID))
+
+    assert statuses(sent) == ["reserved", "released"]
+    [request] = [m for m in sent if m.type == "fulfillment.request_fulfillment"]
+    assert request.location_id == "dc-rotterdam" and request.order_id == ORDER_ID
+    assert service.row("orders", ORDER_ID)["status"] == "released"
+
+
+async def test_messages_of_one_fetch_each_see_the_saga_the_one_before_left():
+    service = InMemory("order")
+    sent = await service.deliver(INBOUND, body("order.submitted"))
+    sent = await service.deliver(REPLIES, body("inventory.stock_reserved", order_id=ORDER_ID))
+    fulfillment_id = next(m for m in sent if m.type == "fulfillment.request_fulfillment").fulfillment_id
+    sent = await service.deliver(EVENTS, *(body("fulfillment.progressed", order_id=ORDER_ID,
+                                                fulfillment_id=fulfillment_id, status=s)
+                                           for s in ("accepted", "picked", "packed")))
+    assert [m.type for m in sent if m.type != "order.status_changed"] == ["shipping.book_shipment"]
+    assert service.row("orders", ORDER_ID)["sequence"] == 6
+
+
+async def test_a_cancellation_from_the_channel_releases_the_stock():
+    service = await placed()
+    sent = await service.deliver(INBOUND, body("order.cancel_requested"))
+    assert statuses(sent) == ["cancelled"]
+    assert [m.type for m in sent if m.type != "order.status_changed"] == ["inventory.release_stock"]
+
+
+async def test_a_request_for_an_unknown_order_cannot_apply():
+    with pytest.raises(Unprocessable, match="no order"):
+        await InMemory("order").deliver(INBOUND, body("order.hold_released", external_id="nobody"))
+    with pytest.raises(Unprocessable, match="no order"):
+        await InMemory("order").deliver(REPLIES, body("inventory.stock_reserved", order_id="nobody"))
+
+
+async def test_an_invalid_order_is_answered_rejected_once():
+    service = InMemory("order")
+    invalid = InvalidMessage("lines: Field required", {"type": "order.submitted", **ORDER_REF})
+    first = await service.within(lambda uow: reject(uow, invalid))
+    again = await service.within(lambda uow: reject(uow, invalid))
+
+    assert statuses(first) == ["rejected"] and first[0].reason.code == "invalid_message"
+    assert again == []
+    assert service.row("orders", ORDER_ID)["status"] == "rejected"
+    with pytest.raises(Unprocessable, match="rejected"):
+        await service.deliver(REPLIES, body("inventory.stock_reserved", order_id=ORDER_ID))
+
+
+async def test_a_step_past_its_deadline_asks_again_then_holds_the_order():
+    service = InMemory("order")
+    service.later(3600)  # the reservation's deadline is written an hour ago
+    await service.deliver(INBOUND, body("order.submitted"))
+
+    asked = await service.within(expire)
+    assert [m.type for m in asked] == ["inventory.reserve_stock"], "the same command, sent again"
+    held = await service.within(expire)
+    assert statuses(held) == ["on_hold"] and held[0].reason.code == "step_timed_out"
+    assert await service.within(expire) == [], "an order on hold has no deadline"

@@ -1,0 +1,74 @@
+"""The shipping service's handlers, in memory: booking the best carrier, its tracking, the next one when it fails."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts import topics
+from shared.consume import Unprocessable
+from shipping_service.handlers import expire
+from tests.support.memory import InMemory, body
+
+pytestmark = pytest.mark.unit
+
+COMMANDS = topics.SHIPPING_COMMANDS.name
+
+
+def updates(carrier: str) -> str:
+    return topics.CARRIER_UPDATES.for_partner(carrier)
+
+
+async def booking() -> tuple[InMemory, str]:
+    service = InMemory("shipping")
+    [request] = await service.deliver(COMMANDS, body("shipping.book_shipment"))
+    return service, request.carrier_id
+
+
+async def test_a_shipment_is_booked_with_one_carrier_once():
+    service, carrier = await booking()
+    assert await service.deliver(COMMANDS, body("shipping.book_shipment")) == [], "booked before"
+    [request] = service.sent(topics.CARRIER_REQUESTS.for_partner(carrier))
+    assert request.type == "shipment.booking_requested"
+    row = service.row("shipments", "shp-1")
+    assert row is not None and (row["status"], row["carrier_id"], row["tried_carriers"]) == (
+        "booking", carrier, [carrier])
+
+
+async def test_the_carriers_tracking_moves_the_shipment_on():
+    service, carrier = await booking()
+    sent = await service.deliver(updates(carrier), body("shipment.booked"), body("shipment.picked_up"),
+                                 body("shipment.delivered"))
+    assert [m.status for m in sent] == ["booked", "picked_up", "delivered"]
+    assert {m.tracking_number for m in sent} == {"DHL123"}
+    assert service.row("shipments", "shp-1")["status"] == "delivered"
+
+
+async def test_a_carrier_that_cannot_take_it_passes_it_to_the_next_and_the_last_tells_the_saga():
+    service, first = await booking()
+    [second] = await service.deliver(updates(first), body("shipment.booking_failed"))
+    assert second.carrier_id != first
+    assert await service.deliver(updates(first), body("shipment.booked")) == [], "the former carrier is ignored"
+    carriers = {first, second.carrier_id}
+    while True:
+        [sent] = await service.deliver(updates(sent_to := service.row("shipments", "shp-1")["carrier_id"]),
+                                       body("shipment.booking_failed"))
+        if sent.type != "shipment.booking_requested":
+            break
+        carriers.add(sent.carrier_id)
+        assert sent.carrier_id != sent_to
+    assert (sent.type, sent.status) == ("shipping.shipment_progressed", "booking_failed")
+    assert service.row("shipments", "shp-1")["status"] == "booking_failed"
+
+
+async def test_an_update_about_an_unknown_shipment_cannot_apply():
+    with pytest.raises(Unprocessable, match="no shipment"):
+        await InMemory("shipping").deliver(updates("dhl"), body("shipment.booked"))
+
+
+async def test_a_silent_carrier_is_told_to_cancel_and_the_next_one_asked():
+    service = InMemory("shipping")
+    service.later(3600)
+    [first] = await service.deliver(COMMANDS, body("shipping.book_shipment"))
+    sent = await service.within(expire)
+    assert [m.type for m in sent] == ["shipment.cancel_requested", "shipment.booking_requested"]
+    assert sent[1].carrier_id != first.carrier_id

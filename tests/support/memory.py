@@ -1,0 +1,72 @@
+"""A service's handlers without Kafka or PostgreSQL: messages go through the service's own subscriptions and units
+of work, as the consume loop sends them, over `MemoryDatabase`. Milliseconds a test."""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import orjson
+
+from contracts.examples import example
+from shared.consume import Subscription
+from shared.messaging import parse
+from shared.network import load_network
+from shared.service import Deps
+from shared.settings import get_settings
+from shared.uow import MemoryDatabase, run
+
+
+def body(kind: str, **fields: Any) -> dict[str, Any]:
+    """The contract's example of `kind` with these fields, under a new message id."""
+    return {**example(kind), "id": str(uuid.uuid4()), **fields}
+
+
+class InMemory:
+    """One service: `deliver` messages on a topic (one unit of work for all of them, as one fetch), then look at
+    `db`'s tables and what was sent."""
+
+    def __init__(self, service: str) -> None:
+        settings = get_settings()
+        self.db = MemoryDatabase()
+        self.deps = Deps(service, settings, None, load_network(settings.network_file))  # type: ignore[arg-type]
+        self.subscriptions: list[Subscription] = list(
+            importlib.import_module(f"{service}_service.app").subscriptions(self.deps))
+
+    def subscription(self, topic: str) -> Subscription:
+        return next(s for s in self.subscriptions if topic in s.names)
+
+    async def deliver(self, topic: str, *bodies: dict[str, Any]) -> list[Any]:
+        """The messages as one fetch: parsed as the consume loop parses them, those the subscription ignores left
+        out, the rest through their handlers in one unit of work (undone if it fails). Returns what it sent."""
+        sub = self.subscription(topic)
+        messages = [parse(orjson.dumps(b), sub.topic_for(topic)) for b in bodies]
+        items = [(m, sub.handlers_for(topic)[m.type]) for m in messages if sub.ignores is None or not sub.ignores(m)]
+        sent = len(self.db.outbox)
+        async with self.db.transaction():
+            await run(sub.work(self.db), self.deps.service, items)
+        return [m for _, _, m in self.db.outbox[sent:]]
+
+    async def within(self, job: Callable[[Any], Any], topic: str | None = None) -> list[Any]:
+        """A background job's round (`job(unit)`, which flushes) in one unit of work. Returns what it sent."""
+        sub = self.subscription(topic) if topic else self.subscriptions[0]
+        sent = len(self.db.outbox)
+        async with self.db.transaction():
+            await job(sub.work(self.db))
+        return [m for _, _, m in self.db.outbox[sent:]]
+
+    def later(self, seconds: float) -> None:
+        """Deadlines written from now on are `seconds` earlier: as if that much time had passed since."""
+        self.deps.clock.offset -= timedelta(seconds=seconds)
+
+    def sent(self, topic: str | None = None, kind: str | None = None) -> list[Any]:
+        return [m for t, _, m in self.db.outbox if (topic is None or t == topic) and (kind is None or m.type == kind)]
+
+    def row(self, table: str, *key: Any) -> dict[str, Any]:
+        """The stored row with this key (it must exist)."""
+        found = self.db.table(table).get(key)
+        assert found is not None, f"no row {key} in {table}"
+        return found
