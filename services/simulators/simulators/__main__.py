@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from contracts import topics
@@ -91,7 +91,7 @@ class Partners:
         await asyncio.sleep(self.delay * self.rng.uniform(0.5, 1.5))
         await self.producer.send_and_wait(topic, encode(message), key=key.encode(), headers=headers)
 
-    async def warehouse(self, location_id: str, body: dict[str, object]) -> None:
+    async def warehouse(self, location_id: str, body: dict[str, object], fails: bool) -> None:
         updates, order_id, fid = topics.WAREHOUSE_UPDATES.for_partner(location_id), str(body["order_id"]), str(
             body["fulfillment_id"])
         if body["type"] == "fulfillment.cancel_requested":
@@ -99,7 +99,7 @@ class Partners:
                                if fid in self.packed else FulfillmentCancelled(fulfillment_id=fid))
             await self.reply(updates, order_id, answer)
             return
-        if self.rng.random() < self.failure_rate:
+        if fails:
             await self.reply(updates, order_id, FulfillmentRejected(fulfillment_id=fid, reason="not found on shelf"))
             return
         await self.reply(updates, order_id, FulfillmentAccepted(fulfillment_id=fid))
@@ -109,12 +109,12 @@ class Partners:
         await self.reply(updates, order_id, FulfillmentPacked(fulfillment_id=fid, parcels=[
             Parcel(parcel_id=f"{fid}-P1", weight_grams=800 * units, length_cm=40, width_cm=30, height_cm=20)]))
 
-    async def carrier(self, carrier_id: str, body: dict[str, object]) -> None:
+    async def carrier(self, carrier_id: str, body: dict[str, object], fails: bool) -> None:
         updates, order_id, sid = topics.CARRIER_UPDATES.for_partner(carrier_id), str(body["order_id"]), str(
             body["shipment_id"])
         if body["type"] != "shipment.booking_requested":
             return
-        if self.rng.random() < self.failure_rate:
+        if fails:
             await self.reply(updates, order_id, ShipmentBookingFailed(shipment_id=sid, reason="no capacity today"))
             return
         now = datetime.now(UTC)
@@ -162,15 +162,25 @@ async def main() -> None:
     log.warning("simulators.started", locations=locations, carriers=carriers,  # shown at every log level
                 frozen_objects=freeze_startup_objects())
 
-    async def answer(record: ConsumerRecord) -> None:
+    async def answer(record: ConsumerRecord, attempts: int = 8) -> None:
+        """A partner answers every request; one whose answer could not be sent (the broker away) sends it all
+        again, as a real partner would: the OMS ignores the updates it already has."""
         tp = TopicPartition(record.topic, record.partition)
-        unacked: list[asyncio.Future[object]] = []
-        _unacked.set(unacked)
+        fails = partners.rng.random() < partners.failure_rate  # drawn once: a retry gives the same answer
         try:
             kind, partner = requests[record.topic]
             body = orjson.loads(record.value)
-            await (partners.warehouse if kind == "warehouse" else partners.carrier)(partner, body)
-            await asyncio.gather(*unacked)
+            for attempt in range(1, attempts + 1):
+                unacked: list[asyncio.Future[object]] = []
+                _unacked.set(unacked)
+                try:
+                    await asyncio.wait_for(
+                        (partners.warehouse if kind == "warehouse" else partners.carrier)(partner, body, fails), 60)
+                    await asyncio.wait_for(asyncio.gather(*unacked), 60)
+                    return
+                except (KafkaError, TimeoutError) as exc:
+                    log.warning("simulators.answer_failed", error=repr(exc), attempt=attempt)
+                    await asyncio.sleep(min(0.5 * 2 ** attempt, 10))
         except Exception as exc:
             log.warning("simulators.request_ignored", error=repr(exc))
         finally:
