@@ -32,7 +32,7 @@ infra-down: $(VENV) ## stop what infra-up started
 test: $(VENV) ## the whole suite on the real broker and database (starts them when needed)
 	$(PY) -m pytest
 
-test-fast: $(VENV) ## unit and contract tests only
+test-fast: $(VENV) ## pure logic, every handler of every service in memory, the contracts: no server, seconds
 	$(PY) -m pytest -m "unit or contract"
 
 lint: $(VENV) ## ruff and mypy

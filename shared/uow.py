@@ -13,6 +13,7 @@ See docs/architecture.md for the way of a message through a service.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -57,8 +58,17 @@ class Table:
         return tuple(row[c] for c in self.key)
 
     @property
+    def updatable(self) -> frozenset[str]:
+        return _updatable(self.updates)
+
+    @property
     def read_columns(self) -> tuple[str, ...]:
         return self.reads or tuple(self.columns)
+
+
+@functools.cache
+def _updatable(updates: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(updates)
 
 
 @dataclass(frozen=True)
@@ -124,13 +134,14 @@ class Rows:
         found = await self.db.read(self.table, where, lock=lock, skip_locked=skip_locked,
                                    order_by=order_by or ", ".join(self.table.key), limit=limit)
         self.looked.update(keys)
-        rows = []
-        for row in found:
-            key = self.table.key_of(row)
+        rows, key_of, checked = [], self.table.key_of, self.table.checked
+        for row in found:  # each a fresh dict of its own
+            key = key_of(row)
             self.looked.add(key)
             if key not in self.rows and key not in self.removed:
-                self.rows[key] = dict(row)
-                self.was[key] = dict(row)
+                self.rows[key] = row
+                if checked:
+                    self.was[key] = {c: row[c] for c in checked}
             if key in self.rows:
                 rows.append(self.rows[key])
         return rows
@@ -170,7 +181,7 @@ class Rows:
 
     def save(self, which: Key | str, **values: Any) -> Row:
         """New values for columns of `updates`, written at the flush."""
-        if not values.keys() <= set(self.table.updates):
+        if not values.keys() <= self.table.updatable:
             raise ValueError(f"{self.table.name}: an update sets {sorted(self.table.updates)}, got {sorted(values)}")
         k = key(which)
         row = self.rows[k]
@@ -201,8 +212,6 @@ class Rows:
         changes = Changes(self.table, [self.encode(self.rows[k]) for k in self.new],
                           [(self.encode(self.rows[k]), self.was.get(k, {})) for k in sorted(self.changed)],
                           sorted(self.removed), self.log)
-        for k in self.changed:
-            self.was[k] = dict(self.rows[k])
         self.new, self.changed, self.removed, self.log = {}, {}, {}, []
         return [changes] if _any(changes) else []
 

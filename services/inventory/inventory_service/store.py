@@ -85,35 +85,47 @@ class Reservations(Rows):
         super().__init__(db, RESERVATIONS)
         self.lines = Rows(db, RESERVATION_LINES)
         self.read_for: set[str] = set()
+        self.of_order: dict[str, list[str]] = {}  # order id -> its reservations' ids
+        self.lines_of: dict[str, list[Row]] = {}  # reservation id -> its lines
 
     async def load_open(self, order_ids: Iterable[str]) -> set[str]:
         """Reads the open reservations of these orders (those not read yet); returns the SKUs they hold."""
-        wanted = sorted(set(order_ids) - self.read_for)
-        if wanted:
-            self.read_for.update(wanted)
-            found = set(wanted)
-            rows = await self.load(Where("order_id = ANY($1::text[]) AND status = 'open'",
-                                         lambda row: row["order_id"] in found and row["status"] == "open", (wanted,)),
-                                   lock=False)
-            if rows:
-                await self.lines.load(by("reservation_id", [r["reservation_id"] for r in rows]), lock=False)
         orders = set(order_ids)
-        return {line["sku"] for line in self.lines.rows.values()
-                if self.rows.get((line["reservation_id"],), {}).get("order_id") in orders}
+        wanted = sorted(orders - self.read_for)
+        if not wanted:
+            return set()
+        self.read_for.update(wanted)
+        found = set(wanted)
+        rows = await self.load(Where("order_id = ANY($1::text[]) AND status = 'open'",
+                                     lambda row: row["order_id"] in found and row["status"] == "open", (wanted,)),
+                               lock=False)
+        for row in rows:
+            self.of_order.setdefault(row["order_id"], []).append(row["reservation_id"])
+        if not rows:
+            return set()
+        lines = await self.lines.load(by("reservation_id", [r["reservation_id"] for r in rows]), lock=False)
+        for line in lines:
+            self.lines_of.setdefault(line["reservation_id"], []).append(line)
+        return {line["sku"] for line in lines}
 
     async def open_lines(self, order_id: str, reservation_id: str | None) -> list[Row]:
         """The order's open reservation lines (of one reservation, if given), in (sku, location) order."""
         await self.load_open([order_id])
-        open_ids = {k[0]: r["location_id"] for k, r in self.rows.items() if r["order_id"] == order_id
-                    and r["status"] == "open" and reservation_id in (None, k[0])}
-        return sorted(({**line, "location_id": open_ids[line["reservation_id"]]} for line in self.lines.rows.values()
-                       if line["reservation_id"] in open_ids), key=lambda line: (line["sku"], line["location_id"]))
+        found = []
+        for rid in self.of_order.get(order_id, ()):
+            reservation = self.rows[(rid,)]
+            if reservation["status"] == "open" and reservation_id in (None, rid):
+                found += [{**line, "location_id": reservation["location_id"]} for line in self.lines_of.get(rid, ())]
+        return sorted(found, key=lambda line: (line["sku"], line["location_id"]))
 
     def add_reservation(self, reservation_id: str, order_id: str, location_id: str, lines: dict[str, int]) -> None:
         self.add({"reservation_id": reservation_id, "order_id": order_id, "location_id": location_id,
                   "status": "open"})
+        self.of_order.setdefault(order_id, []).append(reservation_id)
         for sku, quantity in lines.items():
-            self.lines.add({"reservation_id": reservation_id, "sku": sku, "quantity": quantity})
+            line = {"reservation_id": reservation_id, "sku": sku, "quantity": quantity}
+            self.lines.add(line)
+            self.lines_of.setdefault(reservation_id, []).append(line)
 
     def close(self, reservation_ids: Iterable[str], status: str) -> None:
         for reservation_id in reservation_ids:

@@ -36,7 +36,7 @@ def tells_nobody(message: Message) -> bool:
 
 async def order_event(event: OrderStatusChanged, uow: NotificationWork) -> None:
     """Each notice the event asks for is recorded once and announced on the notifications topic, in the same unit."""
-    notices = domain.notices(event)
+    notices = uow.notices.get(event.id) or domain.notices(event)
     contact = uow.contacts.cached(f"{event.channel}:{event.external_id}")
     if contact is None and event.status != "rejected":
         raise NotReady(f"contact of {event.order_id} not seen yet")

@@ -40,12 +40,14 @@ class NotificationWork(UnitOfWork):
         super().__init__(deps, db)
         self.contacts = self.repository(Rows(db, CONTACTS))
         self.notifications = self.repository(Rows(db, NOTIFICATIONS))
+        self.notices: dict[str, list[domain.Notice]] = {}  # by event id, worked out once
 
     async def prepare(self, messages: Sequence[Message]) -> None:
         keys = [(order_key(m),) for m in messages]
         await self.contacts.load(by("order_key", [k for k, in keys]), keys=keys, lock=False)
+        self.notices = {m.id: domain.notices(m) for m in messages if isinstance(m, OrderStatusChanged)}
         ids = [(notification_id(m.order_id, n.kind, n.shipment_id),)
-               for m in messages if isinstance(m, OrderStatusChanged) for n in domain.notices(m)]
+               for m in messages if isinstance(m, OrderStatusChanged) for n in self.notices[m.id]]
         if ids:
             await self.notifications.load(by("notification_id", [i for i, in ids]), keys=ids, lock=False)
 
