@@ -47,12 +47,12 @@ bench-relay: $(VENV) ## outbox relay throughput, commit to broker ack
 
 kafka-console: ## read a topic from the start: make kafka-console TOPIC=oms.orders.events.v1
 	java -cp "$$HOME/.cache/oms/kafka-4.1.1/libs/*" org.apache.kafka.tools.consumer.ConsoleConsumer \
-	  --bootstrap-server 127.0.0.1:19092 --topic $(TOPIC) --from-beginning \
-	  --property print.key=true --property print.headers=true
+	  --bootstrap-server 127.0.0.1:19092 --consumer.config .oms/admin-client.properties --topic $(TOPIC) \
+	  --from-beginning --property print.key=true --property print.headers=true
 
 kafka-topics: ## list topics with partitions
 	java -cp "$$HOME/.cache/oms/kafka-4.1.1/libs/*" org.apache.kafka.tools.TopicCommand \
-	  --bootstrap-server 127.0.0.1:19092 --describe | grep -v '^\s*Topic:.*Partition:' || true
+	  --bootstrap-server 127.0.0.1:19092 --command-config .oms/admin-client.properties --describe | grep -v '^\s*Topic:.*Partition:' || true
 
 clean: infra-down ## stop the stack and delete its data
 	rm -rf .oms

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from contracts import channels, fulfillment, inventory, notification, order, partners
@@ -44,6 +45,11 @@ ORDERS_INBOUND = Topic(
     (channels.OrderSubmitted, channels.OrderCancelRequested, channels.OrderHoldReleased,
      channels.OrderReturnRequested),
     description="Orders and requests about them from channels, marketplaces and operators.",
+)
+CHANNEL_INBOUND = Topic(
+    "oms.channels.{partner}.inbound.v1", "<channel>:<external_id>", ORDERS_INBOUND.messages,
+    description="One channel's orders and requests about them, written by that channel alone: a message here that "
+                "names another channel changes nothing.",
 )
 ORDERS_EVENTS = Topic(
     "oms.orders.events.v1", "order id", (order.OrderStatusChanged,),
@@ -115,7 +121,7 @@ SHIPPING_EVENTS = Topic(
 )
 
 TOPICS: tuple[Topic, ...] = (
-    ORDERS_INBOUND, ORDERS_EVENTS, INVENTORY_ADJUSTMENTS, INVENTORY_EVENTS, WAREHOUSE_REQUESTS,
+    ORDERS_INBOUND, CHANNEL_INBOUND, ORDERS_EVENTS, INVENTORY_ADJUSTMENTS, INVENTORY_EVENTS, WAREHOUSE_REQUESTS,
     WAREHOUSE_UPDATES, CARRIER_REQUESTS, CARRIER_UPDATES, NOTIFICATIONS, INVENTORY_COMMANDS,
     INVENTORY_REPLIES, FULFILLMENT_COMMANDS, FULFILLMENT_EVENTS, SHIPPING_COMMANDS, SHIPPING_EVENTS,
 )
@@ -125,12 +131,25 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
 }
 
 
-def concrete_topics(locations: list[str], carriers: list[str]) -> list[tuple[str, int]]:
-    """Every topic to create (with its DLQ) for a network of these locations and carriers."""
+def channel_partner(channel: str) -> str:
+    """A channel's name as it appears in topic and principal names (`store:store-munich` -> `store.store-munich`)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", ".", channel)
+
+
+def channel_topic(channel: str) -> str:
+    """The inbound topic of one channel: `oms.channels.<channel>.inbound.v1`."""
+    return CHANNEL_INBOUND.for_partner(channel_partner(channel))
+
+
+def concrete_topics(locations: list[str], carriers: list[str], channels: list[str] | tuple[str, ...] = ()
+                    ) -> list[tuple[str, int]]:
+    """Every topic to create (with its DLQ) for a network of these locations, carriers and channels."""
     names: list[tuple[str, int]] = []
     for topic in TOPICS:
         if "{partner}" not in topic.name:
             partners_ = [""]
+        elif topic is CHANNEL_INBOUND:
+            partners_ = [channel_partner(c) for c in channels]
         elif ".warehouse." in topic.name:
             partners_ = locations
         else:

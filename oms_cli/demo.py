@@ -18,6 +18,7 @@ from rich.table import Table
 from contracts import topics
 from oms_cli import processes, workload
 from oms_cli.watch import TERMINAL, WAITING, OrderWatch
+from shared.security import client_options
 from shared.settings import Settings, get_settings
 from shared.stack import Stack, port_open
 
@@ -54,7 +55,7 @@ def run_demo(orders: int, delay_ms: int) -> None:
 async def send_all(settings: Settings, items: list[tuple[str, str, bytes]]) -> None:
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
+    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True,
                                 linger_ms=5)
     await producer.start()
     try:
@@ -128,7 +129,7 @@ async def drive(settings: Settings, count: int) -> str | None:
     console.print(f"[bold]run {run}[/bold]: seeding stock at {len(workload.LOCATIONS)} locations")
     await seed_stock(settings, run, count)
     orders = workload.orders(run, count, workload.Mix.demo())
-    watch = OrderWatch(settings.kafka_bootstrap, run)
+    watch = OrderWatch(client_options(settings), run)
     await watch.start()
     placed = {o["external_id"]: datetime.fromisoformat(o["placed_at"]) for o in orders}
     bad = [b"{this is not json", orjson.dumps({"type": "order.submitted", "id": "bad-1", "channel": "web",

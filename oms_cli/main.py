@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from oms_cli import operator, processes
+from shared import security
+from shared.network import load_network
 from shared.settings import get_settings
 from shared.stack import Stack
 
@@ -191,6 +193,21 @@ def sagas(stuck: Annotated[bool, typer.Option("--stuck", help="only sagas past a
         table.add_row(row["order_id"], f"{row['channel']}:{row['external_id']}", row["status"], row["saga_state"],
                       row["why"], f"{row['updated_at']:%Y-%m-%d %H:%M:%S}")
     console.print(table if rows else "no stuck saga")
+
+
+@app.command()
+def credentials(kind: Annotated[str, typer.Argument(help="channel, warehouse, carrier, service or operator")],
+                ident: Annotated[str, typer.Argument(help="the channel, location, carrier or service id")] = "") -> None:
+    """The client settings of one principal on the broker (aiokafka's keyword names) and the topics it uses, as
+    JSON: what a partner, a channel or a tool needs to connect."""
+    settings = get_settings()
+    network = load_network(settings.network_file)
+    known = {"channel": network.channels, "warehouse": [loc.id for loc in network.locations],
+             "carrier": [c.id for c in network.carriers], "service": list(security.SERVICES), "operator": [""]}
+    if kind not in known or (ident not in known[kind] and kind != "operator"):
+        choices = ", ".join(known.get(kind, known))
+        raise typer.BadParameter(f"{kind} {ident}: not in the network file (one of: {choices})")
+    print(orjson.dumps(security.described(settings, network, kind, ident), option=orjson.OPT_INDENT_2).decode())
 
 
 @app.command()

@@ -14,11 +14,12 @@ from aiokafka.structs import ConsumerRecord
 
 from contracts import topics
 from shared.kafka_tools import read_topic
+from shared.security import client_options
 from shared.settings import SERVICES, Settings
 
 
 async def dlq_topics(settings: Settings) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         return sorted(t for t in await admin.list_topics() if t.endswith(".dlq"))
@@ -27,7 +28,7 @@ async def dlq_topics(settings: Settings) -> list[str]:
 
 
 async def read_all(settings: Settings, topic: str) -> list[ConsumerRecord]:
-    return await read_topic(settings.kafka_bootstrap, topic, timeout=120)
+    return await read_topic(client_options(settings), topic, timeout=120)
 
 
 def headers_of(record: ConsumerRecord) -> dict[str, str]:
@@ -52,7 +53,7 @@ async def replay(settings: Settings, topic: str, offsets: set[int] | None) -> in
     comes back to the dead-letter topic with its reason.
     """
     records = [r for r in await read_all(settings, topic) if offsets is None or r.offset in offsets]
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for record in records:
@@ -70,9 +71,12 @@ async def parked(settings: Settings, service: str | None = None, waiting_only: b
     """Parked messages of every service (or one): what no retry could help, with where from and why."""
     rows = []
     for name in [service] if service else list(SERVICES):
-        found = await fetch(settings, name, 'SELECT id, origin, consumer, topic, partition, "offset", key, '
-                            "length(value) AS size, reason, parked_at, replayed_at FROM parked_messages "
-                            "WHERE NOT $1 OR replayed_at IS NULL ORDER BY id", waiting_only)
+        try:
+            found = await fetch(settings, name, 'SELECT id, origin, consumer, topic, partition, "offset", key, '
+                                "length(value) AS size, reason, parked_at, replayed_at FROM parked_messages "
+                                "WHERE NOT $1 OR replayed_at IS NULL ORDER BY id", waiting_only)
+        except asyncpg.UndefinedTableError:  # a service that has never run has parked nothing
+            continue
         rows += [{"service": name, **dict(r)} for r in found]
     return rows
 
@@ -81,7 +85,7 @@ async def replay_parked(settings: Settings, service: str, ids: set[int]) -> int:
     """Sends parked messages on as they were: a consumed one back to the topic it was read from, an outbox row to
     the topic it was meant for. Each is marked replayed; one the broker still refuses stays parked, with an error."""
     conn = await asyncpg.connect(settings.database_for(service))
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         rows = await conn.fetch("SELECT * FROM parked_messages WHERE id = ANY($1::bigint[]) AND replayed_at IS NULL",
@@ -146,7 +150,7 @@ async def send_request(settings: Settings, kind: str, ref: str, reason: str | No
     channel, external_id = await order_ref(settings, ref)
     body = {"type": kind, "id": str(uuid.uuid4()), "channel": channel, "external_id": external_id,
             "reason": reason or f"by an operator at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"}
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         await producer.send_and_wait(topics.ORDERS_INBOUND.name, orjson.dumps(body), key=f"{channel}:{external_id}".encode())

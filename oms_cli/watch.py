@@ -13,18 +13,19 @@ from aiokafka import AIOKafkaConsumer
 
 from contracts import topics
 from shared.kafka_tools import topic_partitions
+from shared.security import KafkaOptions
 
 WAITING = {"on_hold", "backordered"}
 TERMINAL = {"delivered", "cancelled", "rejected", "returned"}
 
 
 class OrderWatch:
-    def __init__(self, bootstrap: str, run: str) -> None:
+    def __init__(self, kafka: KafkaOptions, run: str) -> None:
         self.run = run
         self.events: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.received_at: dict[tuple[str, int], datetime] = {}
         self.reached: dict[str, dict[str, datetime]] = defaultdict(dict)  # status -> external id -> first time
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+        self._consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

@@ -38,6 +38,7 @@ from contracts import topics
 from oms_cli import demo, processes, workload
 from oms_cli.watch import OrderWatch
 from shared.kafka_tools import topic_partitions
+from shared.security import ADMIN, client_options
 from shared.settings import REPO_ROOT, SERVICES, Settings, get_settings
 from shared.stack import Stack, port_open
 from tests.support.kafka import create_topic
@@ -48,7 +49,7 @@ STAGES = ("accepted", "reserved", "released", "delivered")
 
 async def submit(settings: Settings, orders: list[dict[str, Any]], rate: float | None) -> dict[str, datetime]:
     """Sends the orders (at `rate` per second, or as fast as possible); returns when each was acked."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
+    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True,
                                 linger_ms=2)
     await producer.start()
     sent: dict[str, datetime] = {}
@@ -81,9 +82,9 @@ async def wait_for(watch: OrderWatch, stage: str, count: int, timeout: float) ->
 
 async def kafka_offsets(settings: Settings, with_commits: bool = False) -> int:
     """Sum of end offsets of every OMS topic: messages written so far (and offsets committed, `with_commits`)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(settings, ADMIN))
     await admin.start()
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(**client_options(settings))
     await consumer.start()
     try:
         names = [t for t in await admin.list_topics()
@@ -146,7 +147,7 @@ async def phase(settings: Settings, run: str, stock_run: str, count: int, rate: 
                 timeout: float) -> dict[str, Any]:
     orders = workload.orders(run, count, workload.Mix(split=0.05, express=0.2), seed=hash(run) & 0xFFFF,
                              stock_run=stock_run)
-    watch = OrderWatch(settings.kafka_bootstrap, run)
+    watch = OrderWatch(client_options(settings), run)
     await watch.start()
     gc.disable()  # a collection here would delay the acknowledgements timed as submissions: latencies would shrink
     try:
@@ -175,7 +176,7 @@ async def kafka_limit(settings: Settings, messages: int = 100_000) -> dict[str, 
     topic = f"bench.limit.{int(time.time())}"
     await create_topic(topic, 12)
     value = b"x" * 600
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
+    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True,
                                 linger_ms=5, max_batch_size=256 * 1024)
     await producer.start()
     started = time.monotonic()
@@ -183,7 +184,7 @@ async def kafka_limit(settings: Settings, messages: int = 100_000) -> dict[str, 
     await asyncio.gather(*futures)
     produce_s = time.monotonic() - started
     await producer.stop()
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest",
+    consumer = AIOKafkaConsumer(topic, **client_options(settings), auto_offset_reset="earliest",
                                 group_id=f"bench-{topic}", max_poll_records=10_000)
     await consumer.start()
     started, seen = time.monotonic(), 0

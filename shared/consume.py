@@ -43,7 +43,8 @@ class Subscription:
     names: tuple[str, ...]
     handlers: Mapping[str, Handler[Any]]
     work: Callable[[Database], UnitOfWork]
-    on_invalid: InvalidHandler | None = None  # told about invalid messages on `topic` (not on `also`)
+    on_invalid: InvalidHandler | None = None  # told about invalid messages on `topic` and `invalid_from`
+    invalid_from: tuple[Topic, ...] = ()
     dead_letter_invalid: bool = True  # False where another service owns the topic's dead letters
     # messages this consumer does nothing with (pure, no I/O): acknowledged without a transaction
     ignores: Callable[[Message], bool] | None = None
@@ -93,7 +94,7 @@ class ConsumePolicy:
         except InvalidMessage as invalid:
             if sub.dead_letter_invalid:
                 await self.dead_letter(record, invalid.reason, attempts=1)
-                if sub.on_invalid is not None and sub.topic.matches(record.topic):
+                if sub.on_invalid is not None and any(t.matches(record.topic) for t in (sub.topic, *sub.invalid_from)):
                     await self._tell_sender(sub, invalid, record)
             return None
         handling.set((record, message))

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaClient
 
 from shared import pollers
 from shared.logging import log
+from shared.security import KafkaOptions
 from shared.uow import Database, Postgres, Row, UnitOfWork, Where
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ U = TypeVar("U", bound=UnitOfWork)
 class BrokerWatch:
     """Asks the broker for its metadata, at most once a round: a cheap request that fails while it is away."""
 
-    bootstrap: str
+    kafka: KafkaOptions
     client_id: str
     timeout_s: float = 3.0
     _client: AIOKafkaClient | None = field(default=None, repr=False)
@@ -36,7 +37,7 @@ class BrokerWatch:
     async def reachable(self) -> bool:
         try:
             if self._client is None:
-                self._client = AIOKafkaClient(bootstrap_servers=self.bootstrap, client_id=self.client_id)
+                self._client = AIOKafkaClient(**self.kafka, client_id=self.client_id)
                 await asyncio.wait_for(self._client.bootstrap(), self.timeout_s)
             await asyncio.wait_for(self._client.fetch_all_metadata(), self.timeout_s)
             return True
@@ -71,10 +72,10 @@ async def paused(conn: asyncpg.Connection, watch: BrokerWatch, service: str, dea
     return False
 
 
-async def every_second_unless_paused(pool: asyncpg.Pool, bootstrap: str, service: str,
+async def every_second_unless_paused(pool: asyncpg.Pool, kafka: KafkaOptions, service: str,
                                      deadlines: list[tuple[str, str]], expire: pollers.Round, name: str) -> None:
     """A deadline poller: `expire` in a transaction every second, except while the broker is away (`paused`)."""
-    watch = BrokerWatch(bootstrap, f"{service}-deadlines")
+    watch = BrokerWatch(kafka, f"{service}-deadlines")
 
     async def round_unless_paused(conn: asyncpg.Connection) -> int:
         return 0 if await paused(conn, watch, service, deadlines) else await expire(conn)
@@ -97,7 +98,7 @@ def poller(table: str, unit: Callable[[Deps, Database], U],
     """A service's deadline poller: each second, `expire` in a unit of work of its own, over the rows of `table`
     whose `deadline_at` is past; nothing while the broker is away."""
     async def run(deps: Deps) -> None:
-        await every_second_unless_paused(deps.pool, deps.settings.kafka_bootstrap, deps.service,
+        await every_second_unless_paused(deps.pool, deps.kafka, deps.service,
                                          [(table, "deadline_at")], lambda conn: expire(unit(deps, Postgres(conn))),
                                          f"{deps.service}.deadlines")
     run.__name__ = f"{table}.deadlines"

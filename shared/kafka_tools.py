@@ -9,6 +9,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
+from shared.security import KafkaOptions
+
 
 async def topic_partitions(consumer: AIOKafkaConsumer, topic: str, timeout: float = 30.0) -> list[TopicPartition]:
     """The topic's partitions, asking the broker for metadata until it knows the topic."""
@@ -22,9 +24,9 @@ async def topic_partitions(consumer: AIOKafkaConsumer, topic: str, timeout: floa
         await consumer._client._wait_on_metadata(topic)  # the public API only learns topics it subscribes to
 
 
-async def read_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> list[ConsumerRecord]:
+async def read_topic(kafka: KafkaOptions, topic: str, timeout: float = 30.0) -> list[ConsumerRecord]:
     """Every record on the topic now, partition by partition, in offset order (a reader without a group)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = await topic_partitions(consumer, topic)
@@ -43,7 +45,7 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 30.0) -> list[
         await consumer.stop()
 
 
-async def adopt_offsets(bootstrap: str, group: str, previous: tuple[str, ...], topics: tuple[str, ...],
+async def adopt_offsets(kafka: KafkaOptions, group: str, previous: tuple[str, ...], topics: tuple[str, ...],
                         timeout: float = 120.0) -> int:
     """A consumer group that replaces others starts where they stopped: for every partition of `topics` that
     `group` has no offset for, the offset one of the `previous` groups committed is committed for `group`.
@@ -52,15 +54,15 @@ async def adopt_offsets(bootstrap: str, group: str, previous: tuple[str, ...], t
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:
-            return await _adopt(bootstrap, group, previous, topics)
+            return await _adopt(kafka, group, previous, topics)
         except KafkaError as exc:
             if not exc.retriable or asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(0.5)
 
 
-async def _adopt(bootstrap: str, group: str, previous: tuple[str, ...], topics: tuple[str, ...]) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def _adopt(kafka: KafkaOptions, group: str, previous: tuple[str, ...], topics: tuple[str, ...]) -> int:
+    admin = AIOKafkaAdminClient(**kafka)
     await admin.start()
     try:
         have = await admin.list_consumer_group_offsets(group)
@@ -73,7 +75,7 @@ async def _adopt(bootstrap: str, group: str, previous: tuple[str, ...], topics: 
         await admin.close()
     if not wanted:
         return 0
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(list(wanted))

@@ -53,6 +53,9 @@ class Network(BaseModel):
     locations: list[Location]
     carriers: list[Carrier]
     reorder_points: dict[str, int] = {"default": 5}
+    # the sales channels that may submit orders, each with a principal of its own on the broker
+    channels: list[str] = ["web", "app", "store:store-munich", "store:store-paris", "marketplace:amazon",
+                           "marketplace:wayfair"]
 
     def location(self, location_id: str) -> Location:
         return next(loc for loc in self.locations if loc.id == location_id)

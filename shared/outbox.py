@@ -19,6 +19,7 @@ from contracts.base import Message
 from shared.logging import log
 from shared.messaging import cloudevent_headers, encode
 from shared.parking import REFUSED_BY_BROKER, OversizedMessage, park_outbox_rows
+from shared.security import KafkaOptions
 
 # The largest payload an outbox row may carry: below the broker's default `message.max.bytes` (1 MiB) with room for
 # the key and headers.
@@ -66,11 +67,11 @@ def outbox_row(service: str, topic: str, key: str | None, message: Message) -> t
 _PARTITIONER = DefaultPartitioner()
 
 
-def make_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
+def make_producer(kafka: KafkaOptions, client_id: str) -> AIOKafkaProducer:
     """The idempotent, acks=all producer every service publishes with. No linger: a relay round hands all its rows to
     the producer before it yields, so they leave in one request anyway, and a linger would delay every hop."""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap, client_id=client_id, acks="all", enable_idempotence=True,
+        **kafka, client_id=client_id, acks="all", enable_idempotence=True,
         linger_ms=0, max_batch_size=256 * 1024, request_timeout_ms=10_000,
         retry_backoff_ms=200)
 
@@ -87,7 +88,7 @@ class OutboxRelay:
 
     dsn: str
     service: str
-    bootstrap: str
+    kafka: KafkaOptions
     batch_size: int = 500
     poll_interval: float = 1.0
     send_timeout: float = 15.0
@@ -214,7 +215,7 @@ class OutboxRelay:
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = make_producer(self.bootstrap, f"{self.service}-relay")
+            producer = make_producer(self.kafka, f"{self.service}-relay")
             try:
                 await asyncio.wait_for(producer.start(), self.send_timeout)
             except BaseException:

@@ -6,6 +6,7 @@ import sys
 
 import uvloop
 
+from shared import security
 from shared.db import create_pool, migrate
 from shared.logging import configure_logging
 from shared.outbox import OutboxRelay
@@ -18,7 +19,8 @@ async def main(service: str, dsn: str) -> None:
     pool = await create_pool(dsn)
     await migrate(pool)
     await pool.close()  # the relay works on a connection of its own
-    relay = OutboxRelay(dsn, service, settings.kafka_bootstrap, settings.relay_batch_size,
+    who = security.principal("service", service) if service in security.SERVICES else security.OPERATOR
+    relay = OutboxRelay(dsn, service, security.client_options(settings, who), settings.relay_batch_size,
                         settings.relay_poll_interval_ms / 1000)
     await relay.run()
 

@@ -20,7 +20,7 @@ from aiokafka.structs import ConsumerRecord
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 
-from shared import inbox, pollers
+from shared import inbox, pollers, security
 from shared.consume import ConsumePolicy, Subscription
 from shared.db import DatabaseClock, create_pool, migrate
 from shared.kafka_tools import adopt_offsets, commit_handled
@@ -28,6 +28,7 @@ from shared.logging import configure_logging, log
 from shared.network import Network, load_network
 from shared.outbox import OutboxRelay, make_producer
 from shared.parking import REFUSED_BY_BROKER, TopicMissing
+from shared.security import KafkaOptions
 from shared.settings import Settings, get_settings
 
 
@@ -48,6 +49,7 @@ class Deps:
     settings: Settings
     pool: asyncpg.Pool
     network: Network
+    kafka: KafkaOptions = field(default_factory=dict)  # how the service's clients reach the broker, as itself
     clock: DatabaseClock = field(default_factory=DatabaseClock)  # deadlines are written on the database's time
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -98,18 +100,20 @@ class ServiceRuntime:
         dsn = self.settings.database_for(self.name)
         pool = await self._connect(dsn)
         await migrate(pool, self.migrations)
-        deps = Deps(self.name, self.settings, pool, load_network(self.settings.network_file))
+        kafka = security.client_options(self.settings, security.principal("service", self.name))
+        deps = Deps(self.name, self.settings, pool, load_network(self.settings.network_file), kafka)
         await deps.clock.sync(pool)
-        dlq_producer = make_producer(self.settings.kafka_bootstrap, f"{self.name}-dlq")
+        dlq_producer = make_producer(kafka, f"{self.name}-dlq")
         # faststream takes a string as one host: the cluster profile's list goes as a list
-        broker = KafkaBroker(self.settings.kafka_bootstrap.split(","), client_id=self.name, acks="all",
+        broker = KafkaBroker(self.settings.kafka_bootstrap.split(","), security=security.faststream(kafka),
+                             client_id=self.name, acks="all",
                              enable_idempotence=True, graceful_timeout=20.0, logger=None, apply_types=False)
         policy = ConsumePolicy(self.name, self._publisher(dlq_producer), pool, self.settings.consume_max_attempts,
                                self.settings.consume_backoff_ms / 1000)
         subscriptions = self.subscriptions(deps)
         for sub in subscriptions:
             self._subscribe(broker, policy, sub)
-        relay = OutboxRelay(dsn, self.name, self.settings.kafka_bootstrap,
+        relay = OutboxRelay(dsn, self.name, kafka,
                             self.settings.relay_batch_size, self.settings.relay_poll_interval_ms / 1000)
         app = FastStream(broker, logger=None)
 
@@ -135,10 +139,10 @@ class ServiceRuntime:
             await pool.close()
             log.info("service.stopped")
 
-        await self._wait_for_broker()
+        await self._wait_for_broker(kafka)
         for sub in subscriptions:
             if sub.replaces:
-                adopted = await adopt_offsets(self.settings.kafka_bootstrap, f"{self.name}.{sub.group}",
+                adopted = await adopt_offsets(kafka, f"{self.name}.{sub.group}",
                                               tuple(f"{self.name}.{old}" for old in sub.replaces), sub.names)
                 log.info("consume.offsets_adopted", group=sub.group, partitions=adopted)
         await app.run()
@@ -164,11 +168,11 @@ class ServiceRuntime:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # an outage: the last offset holds
                 log.warning("database.clock_unread", error=repr(exc))
 
-    async def _wait_for_broker(self, timeout: float = 120.0) -> None:
+    async def _wait_for_broker(self, kafka: KafkaOptions, timeout: float = 120.0) -> None:
         """A service (re)started while the broker is down waits for it, as it does for the database."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            client = AIOKafkaClient(bootstrap_servers=self.settings.kafka_bootstrap, client_id=f"{self.name}-probe")
+            client = AIOKafkaClient(**kafka, client_id=f"{self.name}-probe")
             try:
                 await client.bootstrap()
                 return

@@ -22,6 +22,14 @@ class Settings(BaseSettings):
 
     kafka_bootstrap: str = "127.0.0.1:19092"
     kafka_controller_port: int = 19093
+    # how clients authenticate (see shared/security.py): by default SASL_PLAINTEXT with the local stack's
+    # credentials where it made them, PLAINTEXT where it made none (the docker compose broker)
+    kafka_security_protocol: str | None = None
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None  # a managed cluster's credentials; the local stack's are under `home`
+    kafka_sasl_password: str | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_principal: str | None = None  # whom this process connects as on the local stack
     kafka_brokers: int = 1  # the native stack's brokers: 3 is the cluster profile (replicated, min.insync.replicas 2)
     database_url: str = "postgresql://oms@127.0.0.1:15432/{database}"
     home: Path = REPO_ROOT / ".oms"

@@ -27,6 +27,7 @@ import psutil
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from contracts.topics import concrete_topics
+from shared import security
 from shared.network import load_network
 from shared.settings import REPO_ROOT, SERVICES, SOCKET_DIR, Settings, get_settings
 
@@ -125,15 +126,44 @@ class NativeKafka:
         props = self.home / "server.properties"
         template = (INFRA / "kafka" / "server.properties.template").read_text()
         s, brokers = self.settings, self.settings.kafka_brokers
+        formatted = (self.home / "data" / "meta.properties").exists()
+        if formatted and not security.credentials_file(s).exists():
+            raise MissingPrerequisite(f"{self.home} was made before the broker was secured: `make clean` starts afresh")
+        users = security.create_credentials(s, load_network(s.network_file))
+        props.touch(mode=0o600)  # it holds the admin's password
         props.write_text(template.format(
             node_id=self.node, port=self.port, controller_port=s.kafka_controller_port + 2 * (self.node - 1),
             voters=",".join(f"{n}@127.0.0.1:{s.kafka_controller_port + 2 * (n - 1)}" for n in range(1, brokers + 1)),
             replication=s.replication, min_isr=2 if s.replication >= 3 else 1,
-            auto_create="true" if brokers == 1 else "false", data_dir=self.home / "data"))
-        if not (self.home / "data" / "meta.properties").exists():
+            auto_create="true" if brokers == 1 else "false", data_dir=self.home / "data",
+            admin_password=users[security.ADMIN]))
+        if not formatted:
             cluster_id = cluster_id or self.java("kafka.tools.StorageTool", "random-uuid").stdout.strip()
-            self.java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted")
+            scram = [arg for name, password in users.items()
+                     for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]")]
+            self.java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted",
+                      *scram)
         return props
+
+    def create_acls(self) -> int:
+        """The ACLs of `shared.security`, in one admin request (a JVM: aiokafka has no ACL API for Kafka 4); done
+        again only when they change."""
+        s = self.settings
+        wanted = "\n".join(acl.line() for acl in security.acls(load_network(s.network_file)))
+        done = s.home / f"acls-{s.kafka_brokers}.txt"
+        if done.exists() and done.read_text() == wanted:
+            return 0
+        client = s.home / "admin-client.properties"
+        client.touch(mode=0o600)
+        client.write_text("\n".join((
+            f"bootstrap.servers={s.kafka_bootstrap}", "security.protocol=SASL_PLAINTEXT", "sasl.mechanism=SCRAM-SHA-512",
+            "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{security.ADMIN}" password="{security.password_of(s, security.ADMIN)}";')))
+        pending = s.home / "acls-pending.txt"
+        pending.write_text(wanted)
+        self.java(str(INFRA / "kafka" / "Acls.java"), str(client), str(pending))
+        pending.rename(done)
+        return wanted.count("\n") + 1
 
     def start(self, cluster_id: str | None = None) -> None:
         self.launch(cluster_id)
@@ -320,8 +350,9 @@ DLQ_CONFIG = {"retention.ms": str(30 * 24 * 3600 * 1000)}  # dead letters are ke
 async def create_topics(settings: Settings) -> int:
     """Creates every contract topic (and its DLQ) for the network's partners; existing ones stay."""
     network = load_network(settings.network_file)
-    wanted = concrete_topics([loc.id for loc in network.locations], [c.id for c in network.carriers])
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    wanted = concrete_topics([loc.id for loc in network.locations], [c.id for c in network.carriers],
+                             network.channels)
+    admin = AIOKafkaAdminClient(**security.client_options(settings, security.ADMIN))
     await admin.start()
     try:
         deadline = time.monotonic() + 60
@@ -364,6 +395,8 @@ class Stack:
             self.kafka.start()
         asyncio.run(create_databases(self.settings))
         asyncio.run(create_topics(self.settings))
+        if isinstance(self.kafka, KafkaCluster | NativeKafka):
+            (self.kafka.nodes[0] if isinstance(self.kafka, KafkaCluster) else self.kafka).create_acls()
 
     def down(self) -> None:
         if self.compose:

@@ -20,6 +20,7 @@ from contracts import topics
 from oms_cli import demo, workload
 from oms_cli.watch import OrderWatch
 from shared.network import load_network
+from shared.security import ADMIN, client_options
 from shared.settings import REPO_ROOT, Settings
 from shared.stack import KafkaCluster, NativeKafka, create_topics
 from tests.chaos.test_crashes import every_invariant_holds
@@ -45,13 +46,14 @@ def cluster(stack) -> Iterator[KafkaCluster]:
     brokers = KafkaCluster(settings)
     brokers.start()
     asyncio.run(create_topics(settings))
+    brokers.nodes[0].create_acls()
     yield brokers
     brokers.stop()
 
 
-async def busiest_leader(bootstrap: str) -> int:
+async def busiest_leader(settings: Settings) -> int:
     """The broker that leads most partitions of the topics on an order's way to `released` and back."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(settings, ADMIN))
     await admin.start()
     try:
         described = await admin.describe_topics([topics.ORDERS_INBOUND.name, topics.ORDERS_EVENTS.name,
@@ -74,7 +76,7 @@ async def test_the_leader_of_the_busiest_partitions_killed_mid_run(request, clus
         inventory = await asyncpg.create_pool(settings.database_for("inventory"), min_size=1, max_size=2)
         orders_db = await asyncpg.create_pool(settings.database_for("order"), min_size=1, max_size=2)
         oms = RunningOms(procs, webhook, workload.new_run_id(), inventory, orders_db)
-        watch = OrderWatch(settings.kafka_bootstrap, oms.run)
+        watch = OrderWatch(client_options(settings), oms.run)
         try:
             for proc in procs.values():
                 await proc.logged("started", timeout=120)
@@ -88,14 +90,14 @@ async def test_the_leader_of_the_busiest_partitions_killed_mid_run(request, clus
             async def delivered() -> int:
                 return watch.count("delivered")
             await eventually(delivered, partial(operator.le, ORDERS // 8), "some orders through", timeout=180)
-            victim = NativeKafka(settings, await busiest_leader(settings.kafka_bootstrap))
+            victim = NativeKafka(settings, await busiest_leader(settings))
             victim.stop(hard=True)
             await demo.send_all(settings, messages[ORDERS // 2:])  # the rest while it is away
             await eventually(delivered, partial(operator.le, ORDERS // 3), "orders through without it", timeout=180)
             await asyncio.to_thread(victim.start)
             await eventually(delivered, partial(operator.eq, ORDERS), "every order delivered", timeout=300,
                              interval=0.5)
-            await every_invariant_holds(oms, orders, watch, ORDERS, load_network(NETWORK), settings.kafka_bootstrap)
+            await every_invariant_holds(oms, orders, watch, ORDERS, load_network(NETWORK), client_options(settings))
             print(f"orders {ORDERS}, broker {victim.node} of 3 killed and restarted, lost 0, doubled 0")
         finally:
             await watch.stop()
@@ -110,7 +112,7 @@ async def test_a_dead_letter_topic_that_does_not_exist_parks_the_record_and_the_
     retried for ever) and the good one behind it is applied."""
     settings = cluster.settings
     adjustments = topics.INVENTORY_ADJUSTMENTS.name
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(settings, ADMIN))
     await admin.start()
     try:
         await admin.delete_topics([f"{adjustments}.dlq"])

@@ -14,6 +14,7 @@ import pytest
 
 from oms_cli import workload
 from order_service.domain import order_id_for
+from shared.security import KafkaOptions
 from tests.support.checks import (
     completion_problems,
     duplicate_request_problems,
@@ -35,16 +36,16 @@ SERVICES = ("order_service", "inventory_service", "fulfillment_service", "shippi
 
 
 async def every_invariant_holds(oms, orders: list[dict], watch, seeded_for: int, network=None,
-                                bootstrap: str | None = None, dispatcher_kills: int | None = None) -> None:
+                                kafka: KafkaOptions | None = None, dispatcher_kills: int | None = None) -> None:
     """Each invariant against evidence the OMS did not write for itself: the orders sent, the stock seeded, every call
-    of the notification sender, the partners' request topics (on `bootstrap`, the test's broker by default)."""
+    of the notification sender, the partners' request topics (read with `kafka`, the test's broker by default)."""
     def oid(order: dict) -> str:
         return order_id_for(order["channel"], order["external_id"])
     ids = {oid(o) for o in orders}
     latest = {k: v for k, v in watch.latest().items() if k in ids}
     assert event_problems({k: v for k, v in watch.events.items() if k in ids}) == []
     assert completion_problems(orders, latest, await stored_outcomes(oms.orders_db, oms.run), oid) == []
-    assert await duplicate_request_problems(network or oms.network, ids, bootstrap) == []
+    assert await duplicate_request_problems(network or oms.network, ids, kafka) == []
     seeded = {(c["sku"], c["location_id"]): c["on_hand"] for c in workload.stock_counts(oms.run, seeded_for)}
 
     async def stock() -> list[str]:  # commits of shipped stock may still be queued

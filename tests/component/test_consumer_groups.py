@@ -12,14 +12,14 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
 from shared.kafka_tools import adopt_offsets, commit_handled
-from shared.settings import get_settings
+from shared.security import ADMIN, client_options
 from tests.support.kafka import create_topic
 
 pytestmark = pytest.mark.component
 
 
 async def commit(group: str, offsets: dict[TopicPartition, int]) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=get_settings().kafka_bootstrap, group_id=group,
+    consumer = AIOKafkaConsumer(**client_options(), group_id=group,
                                 enable_auto_commit=False)
     await consumer.start()
     try:
@@ -30,7 +30,7 @@ async def commit(group: str, offsets: dict[TopicPartition, int]) -> None:
 
 
 async def committed(group: str) -> dict[TopicPartition, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=get_settings().kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(who=ADMIN))
     await admin.start()
     try:
         return {tp: o.offset for tp, o in (await admin.list_consumer_group_offsets(group)).items()}
@@ -47,25 +47,25 @@ async def test_a_merged_consumer_group_starts_where_the_groups_it_replaces_stopp
     await commit(f"old-b-{run}", {TopicPartition(b, 0): 3, TopicPartition(unrelated, 0): 11})
     merged, old = f"merged-{run}", (f"old-a-{run}", f"old-b-{run}")
 
-    assert await adopt_offsets(get_settings().kafka_bootstrap, merged, old, (a, b)) == 3
+    assert await adopt_offsets(client_options(), merged, old, (a, b)) == 3
     assert await committed(merged) == {TopicPartition(a, 0): 5, TopicPartition(a, 1): 7, TopicPartition(b, 0): 3}
 
     await commit(merged, {TopicPartition(a, 0): 9})  # the merged group moves on: a later start keeps its offsets
-    assert await adopt_offsets(get_settings().kafka_bootstrap, merged, old, (a, b)) == 0
+    assert await adopt_offsets(client_options(), merged, old, (a, b)) == 0
     assert (await committed(merged))[TopicPartition(a, 0)] == 9
 
 
 async def test_a_handled_batch_commits_only_the_partitions_it_read(stack) -> None:
     topic, group = f"test.commits.{uuid.uuid4().hex[:8]}", f"commits-{uuid.uuid4().hex[:8]}"
     await create_topic(topic, partitions=4)
-    producer = AIOKafkaProducer(bootstrap_servers=get_settings().kafka_bootstrap)
+    producer = AIOKafkaProducer(**client_options())
     await producer.start()
     try:
         for n in range(3):
             await producer.send_and_wait(topic, f"m{n}".encode(), partition=2)
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=get_settings().kafka_bootstrap, group_id=group,
+    consumer = AIOKafkaConsumer(topic, **client_options(), group_id=group,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:

@@ -15,6 +15,7 @@ import pytest
 from oms_cli import demo, workload
 from oms_cli.watch import OrderWatch
 from shared.network import Network, load_network
+from shared.security import client_options
 from shared.settings import get_settings
 from tests.conftest import LOGS
 from tests.support.poll import eventually
@@ -85,7 +86,7 @@ class RunningOms:
         await demo.send_all(get_settings(), [("oms.inventory.adjustments.v1", str(body["sku"]), orjson.dumps(body))])
 
     async def watch(self) -> OrderWatch:
-        watch = OrderWatch(get_settings().kafka_bootstrap, self.run)
+        watch = OrderWatch(client_options(), self.run)
         await watch.start()
         return watch
 

@@ -72,3 +72,14 @@ async def test_a_warehouse_silent_past_its_deadline_is_told_to_cancel_and_the_sa
     assert [(m.type, getattr(m, "status", None)) for m in sent] == [
         ("fulfillment.cancel_requested", None), ("fulfillment.progressed", "timed_out")]
     assert await service.within(expire) == []
+
+
+async def test_another_location_cannot_speak_for_a_fulfillment_it_was_not_handed():
+    """Warehouse B's reject, cancel or packed for A's fulfillment changes nothing and is dead-lettered."""
+    service = await requested()  # handed to dc-rotterdam
+    other = topics.WAREHOUSE_UPDATES.for_partner("3pl-berlin")
+    for kind in ("fulfillment.rejected", "fulfillment.cancelled", "fulfillment.packed"):
+        with pytest.raises(Unprocessable, match="was handed to dc-rotterdam, not to 3pl-berlin"):
+            await service.deliver(other, body(kind))
+    assert service.row("fulfillments", "ful-1")["status"] == "requested"
+    assert service.sent(topics.FULFILLMENT_EVENTS.name) == []

@@ -108,3 +108,14 @@ async def test_a_step_past_its_deadline_asks_again_then_holds_the_order():
     held = await service.within(expire)
     assert statuses(held) == ["on_hold"] and held[0].reason.code == "step_timed_out"
     assert await service.within(expire) == [], "an order on hold has no deadline"
+
+
+async def test_a_channel_speaks_only_for_its_own_orders():
+    """On its own topic, channel X's cancel of channel Y's order changes nothing and is dead-lettered."""
+    service = await placed()  # a web order
+    amazon = topics.channel_topic("marketplace:amazon")
+    with pytest.raises(Unprocessable, match="names channel web"):
+        await service.deliver(amazon, body("order.cancel_requested"))
+    assert service.row("orders", ORDER_ID)["status"] == "accepted"
+    sent = await service.deliver(topics.channel_topic("web"), body("order.cancel_requested"))
+    assert statuses(sent) == ["cancelled"], "the web channel on its own topic"

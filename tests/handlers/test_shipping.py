@@ -72,3 +72,13 @@ async def test_a_silent_carrier_is_told_to_cancel_and_the_next_one_asked():
     sent = await service.within(expire)
     assert [m.type for m in sent] == ["shipment.cancel_requested", "shipment.booking_requested"]
     assert sent[1].carrier_id != first.carrier_id
+
+
+async def test_a_carrier_never_asked_cannot_speak_for_a_shipment():
+    """Carrier B's delivered for A's shipment changes nothing and is dead-lettered; a former carrier's late answer
+    is only ignored."""
+    service, carrier = await booking()
+    stranger = next(c.id for c in service.deps.network.carriers if c.id != carrier)
+    with pytest.raises(Unprocessable, match=f"never handed to {stranger}"):
+        await service.deliver(updates(stranger), body("shipment.delivered"))
+    assert service.row("shipments", "shp-1")["status"] == "booking"

@@ -8,6 +8,8 @@ from typing import Any
 import asyncpg
 import orjson
 
+from shared.security import KafkaOptions
+
 # Every status change an order may make (a status to itself is a shipment moving on, or a reason added;
 # back to `reserved` is a part rerouted from a warehouse that said no).
 ALLOWED: dict[str | None, set[str]] = {
@@ -183,7 +185,7 @@ def notification_problems(calls: list[dict[str, Any]], expected: set[tuple[str, 
     return problems
 
 
-async def duplicate_request_problems(network: Any, order_ids: set[str], bootstrap: str | None = None) -> list[str]:
+async def duplicate_request_problems(network: Any, order_ids: set[str], kafka: KafkaOptions | None = None) -> list[str]:
     """No partner was sent the same fulfillment request or carrier booking as two different messages (ids): a
     relay or handler that ran twice would send a copy with an id of its own."""
     from tests.support.kafka import read_topic
@@ -192,7 +194,7 @@ async def duplicate_request_problems(network: Any, order_ids: set[str], bootstra
     requests: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     for topic in [f"partners.warehouse.{loc.id}.requests.v1" for loc in network.locations] + \
                  [f"partners.carrier.{c.id}.requests.v1" for c in network.carriers]:
-        for record in await read_topic(topic, timeout=60, bootstrap=bootstrap):
+        for record in await read_topic(topic, timeout=60, kafka=kafka):
             body = orjson.loads(record.value)
             if body["order_id"] in order_ids and body["type"] in ("fulfillment.requested", "shipment.booking_requested"):
                 requests[(topic, body["type"], body.get("fulfillment_id") or body["shipment_id"])].add(body["id"])

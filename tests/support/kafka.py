@@ -7,11 +7,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 
 from shared import kafka_tools
-from shared.settings import get_settings
+from shared.security import ADMIN, KafkaOptions, client_options
 
 
 async def create_topic(name: str, partitions: int = 12) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=get_settings().kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(who=ADMIN))
     await admin.start()
     try:
         if name not in await admin.list_topics():
@@ -20,16 +20,16 @@ async def create_topic(name: str, partitions: int = 12) -> None:
         await admin.close()
 
 
-async def read_topic(topic: str, timeout: float = 10.0, bootstrap: str | None = None) -> list[ConsumerRecord]:
+async def read_topic(topic: str, timeout: float = 10.0, kafka: KafkaOptions | None = None) -> list[ConsumerRecord]:
     """Every record on the topic now, partition by partition, in offset order."""
-    return await kafka_tools.read_topic(bootstrap or get_settings().kafka_bootstrap, topic, timeout)
+    return await kafka_tools.read_topic(kafka or client_options(), topic, timeout)
 
 
 class Producer:
     """Sends raw bytes the way an outside system would: no CloudEvents headers required."""
 
     def __init__(self, max_request_size: int = 1048576) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=get_settings().kafka_bootstrap, acks="all",
+        self._producer = AIOKafkaProducer(**client_options(), acks="all",
                                           enable_idempotence=True, max_request_size=max_request_size)
 
     async def __aenter__(self) -> Producer:

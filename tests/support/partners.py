@@ -13,7 +13,7 @@ from contracts import topics
 from contracts.base import Message
 from shared.kafka_tools import topic_partitions
 from shared.messaging import encode
-from shared.settings import get_settings
+from shared.security import SIMULATORS, client_options
 from tests.support.poll import eventually
 
 
@@ -24,9 +24,9 @@ class PlayedPartner:
         requests, updates = ((topics.WAREHOUSE_REQUESTS, topics.WAREHOUSE_UPDATES) if kind == "warehouse"
                              else (topics.CARRIER_REQUESTS, topics.CARRIER_UPDATES))
         self.requests_topic, self.updates_topic = requests.for_partner(partner_id), updates.for_partner(partner_id)
-        bootstrap = get_settings().kafka_bootstrap
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+        kafka = client_options(who=SIMULATORS)  # the partners the simulators would play
+        self.consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
+        self.producer = AIOKafkaProducer(**kafka, acks="all", enable_idempotence=True)
         self.received: list[dict[str, Any]] = []
         self._task: asyncio.Task[None] | None = None
 

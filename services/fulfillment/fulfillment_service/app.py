@@ -6,7 +6,7 @@ from functools import partial
 from pathlib import Path
 
 from contracts import topics
-from fulfillment_service.handlers import COMMANDS, UPDATES, expire
+from fulfillment_service.handlers import COMMANDS, expire, updates_from
 from fulfillment_service.store import FulfillmentWork
 from shared.consume import Subscription
 from shared.deadlines import poller
@@ -16,10 +16,10 @@ from shared.service import Deps, ServiceRuntime
 def subscriptions(deps: Deps) -> list[Subscription]:
     """One consumer (group `fulfillment.work`) for the saga's commands and every location's updates. Earlier versions
     had a group for each (`replaces`): it starts where they stopped."""
-    updates = tuple(topics.WAREHOUSE_UPDATES.for_partner(loc.id) for loc in deps.network.locations)
+    updates = {topics.WAREHOUSE_UPDATES.for_partner(loc.id): updates_from(loc.id) for loc in deps.network.locations}
     return [
         Subscription(topics.FULFILLMENT_COMMANDS, (topics.FULFILLMENT_COMMANDS.name, *updates), COMMANDS,
-                     partial(FulfillmentWork, deps), by_topic={name: UPDATES for name in updates},
+                     partial(FulfillmentWork, deps), by_topic=updates,
                      also=(topics.WAREHOUSE_UPDATES,),
                      group_name="work", replaces=(topics.FULFILLMENT_COMMANDS.name,
                                                   topics.WAREHOUSE_UPDATES.for_partner("all"))),

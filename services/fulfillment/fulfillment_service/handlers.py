@@ -53,24 +53,33 @@ def cancel_at_warehouse(uow: FulfillmentWork, row: Mapping[str, Any], reason: st
     uow.send(topics.WAREHOUSE_REQUESTS.for_partner(row["location_id"]), row["order_id"], request)
 
 
-async def warehouse_update(update: FulfillmentUpdate, uow: FulfillmentWork) -> None:
-    row = await uow.fulfillments.get(update.fulfillment_id)
-    if row is None:
-        raise Unprocessable(f"no fulfillment {update.fulfillment_id}")
-    outcome = domain.apply_update(row["status"], row["qc_failures"], domain.UPDATE_STATUS[update.type])
-    if outcome.report is None:
-        log.info("fulfillment.update_ignored", order_id=row["order_id"], update=update.type, current=row["status"])
-        return
-    uow.fulfillments.set_status(update.fulfillment_id, outcome.status or row["status"], outcome.qc_failures)
-    if outcome.cancel_at_warehouse:
-        cancel_at_warehouse(uow, row, outcome.reason or "given up")
-    progressed = FulfillmentProgressed(
-        order_id=row["order_id"], fulfillment_id=update.fulfillment_id, location_id=row["location_id"],
-        status=outcome.report, reason=outcome.reason or getattr(update, "reason", None),
-        short_lines=(update.short_lines or []) if isinstance(update, FulfillmentRejected) else [],
-        parcels=update.parcels if isinstance(update, FulfillmentPacked) else [])
-    uow.send(topics.FULFILLMENT_EVENTS.name, row["order_id"], progressed)
-    log.info("fulfillment.progressed", order_id=row["order_id"], status=outcome.report)
+def updates_from(location_id: str) -> dict[str, Handler[FulfillmentWork]]:
+    """The handlers of one location's updates topic: a location speaks only for what was handed to it."""
+
+    async def warehouse_update(update: FulfillmentUpdate, uow: FulfillmentWork) -> None:
+        row = await uow.fulfillments.get(update.fulfillment_id)
+        if row is None:
+            raise Unprocessable(f"no fulfillment {update.fulfillment_id}")
+        if row["location_id"] != location_id:
+            log.warning("fulfillment.update_from_another_location", order_id=row["order_id"], sender=location_id)
+            raise Unprocessable(f"fulfillment {update.fulfillment_id} was handed to {row['location_id']}, "
+                                f"not to {location_id}: its update changes nothing")
+        outcome = domain.apply_update(row["status"], row["qc_failures"], domain.UPDATE_STATUS[update.type])
+        if outcome.report is None:
+            log.info("fulfillment.update_ignored", order_id=row["order_id"], update=update.type, current=row["status"])
+            return
+        uow.fulfillments.set_status(update.fulfillment_id, outcome.status or row["status"], outcome.qc_failures)
+        if outcome.cancel_at_warehouse:
+            cancel_at_warehouse(uow, row, outcome.reason or "given up")
+        progressed = FulfillmentProgressed(
+            order_id=row["order_id"], fulfillment_id=update.fulfillment_id, location_id=row["location_id"],
+            status=outcome.report, reason=outcome.reason or getattr(update, "reason", None),
+            short_lines=(update.short_lines or []) if isinstance(update, FulfillmentRejected) else [],
+            parcels=update.parcels if isinstance(update, FulfillmentPacked) else [])
+        uow.send(topics.FULFILLMENT_EVENTS.name, row["order_id"], progressed)
+        log.info("fulfillment.progressed", order_id=row["order_id"], status=outcome.report)
+
+    return {kind: warehouse_update for kind in topics.WAREHOUSE_UPDATES.message_types}
 
 
 async def expire(uow: FulfillmentWork, limit: int = 100) -> int:
@@ -89,4 +98,3 @@ async def expire(uow: FulfillmentWork, limit: int = 100) -> int:
 
 COMMANDS: dict[str, Handler[FulfillmentWork]] = {
     "fulfillment.request_fulfillment": request_fulfillment, "fulfillment.cancel_fulfillment": cancel_fulfillment}
-UPDATES: dict[str, Handler[FulfillmentWork]] = {kind: warehouse_update for kind in topics.WAREHOUSE_UPDATES.message_types}

@@ -6,7 +6,7 @@ from functools import partial
 from pathlib import Path
 
 from contracts import topics
-from notification_service.handlers import EVENTS, INBOUND, dispatch, tells_nobody
+from notification_service.handlers import EVENTS, INBOUND, dispatch, from_channel, tells_nobody
 from notification_service.senders import sender_from_env
 from notification_service.store import NotificationWork
 from shared.consume import Subscription
@@ -15,10 +15,11 @@ from shared.service import Deps, ServiceRuntime
 
 def subscriptions(deps: Deps) -> list[Subscription]:
     work = partial(NotificationWork, deps)
+    channels = {topics.channel_topic(c): from_channel(c) for c in deps.network.channels}
     return [
         # urgent: the contacts must be known before the order's first events are read (or those wait and retry)
-        Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name,), INBOUND, work, dead_letter_invalid=False,
-                     urgent=True),
+        Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name, *channels), INBOUND, work,
+                     dead_letter_invalid=False, by_topic=channels, also=(topics.CHANNEL_INBOUND,), urgent=True),
         Subscription(topics.ORDERS_EVENTS, (topics.ORDERS_EVENTS.name,), EVENTS, work, ignores=tells_nobody),
     ]
 

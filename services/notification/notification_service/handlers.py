@@ -82,4 +82,13 @@ async def dispatch(deps: Deps, sender: Sender, max_attempts: int = 8, backoff_s:
 
 
 INBOUND: dict[str, Handler[NotificationWork]] = {"order.submitted": remember_contact}
+
+
+def from_channel(channel: str) -> dict[str, Handler[NotificationWork]]:
+    """One channel's own topic: a submission naming another channel is not remembered (the order service
+    dead-letters it)."""
+    async def remember_own(msg: OrderSubmitted, uow: NotificationWork) -> None:
+        if msg.channel == channel:
+            await remember_contact(msg, uow)
+    return {"order.submitted": remember_own}
 EVENTS: dict[str, Handler[NotificationWork]] = {"order.status_changed": order_event}

@@ -6,7 +6,7 @@ from functools import partial
 from pathlib import Path
 
 from contracts import topics
-from order_service.handlers import INBOUND, REPLIES, expire, rejected_invalid
+from order_service.handlers import INBOUND, REPLIES, expire, from_channel, rejected_invalid
 from order_service.store import OrderWork
 from shared.consume import Subscription
 from shared.deadlines import poller
@@ -23,10 +23,12 @@ def subscriptions(deps: Deps) -> list[Subscription]:
 
     Earlier versions read these topics in other groups (`replaces`): each group starts where those stopped."""
     work = partial(OrderWork, deps)
+    channels = {topics.channel_topic(c): from_channel(c) for c in deps.network.channels}
     return [
-        Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name, topics.INVENTORY_REPLIES.name),
-                     INBOUND, work, on_invalid=partial(rejected_invalid, deps),
-                     by_topic={topics.INVENTORY_REPLIES.name: REPLIES}, also=(topics.INVENTORY_REPLIES,),
+        Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name, *channels, topics.INVENTORY_REPLIES.name),
+                     INBOUND, work, on_invalid=partial(rejected_invalid, deps), invalid_from=(topics.CHANNEL_INBOUND,),
+                     by_topic={topics.INVENTORY_REPLIES.name: REPLIES, **channels},
+                     also=(topics.INVENTORY_REPLIES, topics.CHANNEL_INBOUND),
                      group_name="saga", replaces=(topics.ORDERS_INBOUND.name, topics.INVENTORY_REPLIES.name,
                                                   "saga-replies"), urgent=True),
         Subscription(topics.FULFILLMENT_EVENTS, tuple(t.name for t in TRACKING_TOPICS), REPLIES, work,

@@ -110,7 +110,11 @@ async def reject(uow: OrderWork, invalid: InvalidMessage) -> None:
 
 
 async def rejected_invalid(deps: Deps, invalid: InvalidMessage, record: ConsumerRecord) -> None:
-    """`reject` in a unit of work of its own (`Subscription.on_invalid`)."""
+    """`reject` in a unit of work of its own (`Subscription.on_invalid`); on a channel's own topic, only a message
+    that names that channel (anything else is only dead-lettered)."""
+    if topics.CHANNEL_INBOUND.matches(record.topic) and \
+            record.topic != topics.channel_topic(str(invalid.body.get("channel"))):
+        return
     async with deps.pool.acquire() as conn, conn.transaction():
         await reject(OrderWork(deps, Postgres(conn)), invalid)
 
@@ -146,6 +150,19 @@ async def expire(uow: OrderWork, limit: int = 100) -> int:
         apply(uow, row, saga.decide(current, saga.StepTimedOut(order_id=row["order_id"], state=row["saga_state"])))
     await uow.flush()
     return len(rows)
+
+
+def from_channel(channel: str) -> dict[str, Handler[OrderWork]]:
+    """The handlers of one channel's own topic: what arrives there speaks for that channel only, so a message naming
+    another channel changes nothing (dead-lettered with the reason)."""
+    def checked(handler: Handler[OrderWork]) -> Handler[OrderWork]:
+        async def handle(msg: ChannelMessage, uow: OrderWork) -> None:
+            if msg.channel != channel:
+                log.warning("order.other_channel_named", sender=channel, named=msg.channel)
+                raise Unprocessable(f"a message on {channel}'s topic names channel {msg.channel}: it changes nothing")
+            await handler(msg, uow)
+        return handle
+    return {kind: checked(handler) for kind, handler in INBOUND.items()}
 
 
 INBOUND: dict[str, Handler[OrderWork]] = {

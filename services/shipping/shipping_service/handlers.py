@@ -77,6 +77,10 @@ def carrier_update(carrier_id: str) -> Handler[ShippingWork]:
         if shipment is None:
             raise Unprocessable(f"no shipment {update.shipment_id}")
         if shipment["carrier_id"] != carrier_id:
+            if carrier_id not in shipment["tried_carriers"]:
+                log.warning("shipment.update_from_another_carrier", order_id=shipment["order_id"], sender=carrier_id)
+                raise Unprocessable(f"shipment {update.shipment_id} was never handed to {carrier_id}: its update "
+                                    "changes nothing")
             log.info("shipment.update_from_former_carrier_ignored", order_id=shipment["order_id"], carrier_id=carrier_id)
             return
         status = domain.UPDATE_STATUS[update.type]

@@ -41,6 +41,7 @@ from contracts.partners import (
 from shared.logging import configure_logging, log
 from shared.messaging import cloudevent_headers, encode
 from shared.network import load_network
+from shared.security import SIMULATORS, client_options
 from shared.service import freeze_startup_objects
 from shared.settings import get_settings
 
@@ -150,9 +151,9 @@ async def main() -> None:
         log.warning("simulators.none_played")
         await stop.wait()
         return
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
+    producer = AIOKafkaProducer(**client_options(settings, SIMULATORS), acks="all", enable_idempotence=True,
                                 linger_ms=2)
-    consumer = AIOKafkaConsumer(*requests, bootstrap_servers=settings.kafka_bootstrap, group_id="partner-simulators",
+    consumer = AIOKafkaConsumer(*requests, **client_options(settings, SIMULATORS), group_id="partner-simulators",
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await producer.start()
     await consumer.start()

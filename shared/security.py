@@ -1,0 +1,218 @@
+"""Who may do what on the broker: one principal per service, channel, warehouse or store, carrier, and operators,
+each with the ACLs of the public contract; credentials generated when the stack is created, kept under `.oms/`.
+
+Every Kafka client of the project gets its settings from `client_options` (with `OMS_KAFKA_*` from the
+environment it runs against any secured cluster; without, the local stack's credentials for its principal).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from faststream.security import BaseSecurity, SASLScram512
+
+from contracts import topics
+from shared.network import Network
+from shared.settings import Settings, get_settings
+
+ADMIN = "admin"  # the broker's own principal and the stack's (topics, ACLs): the only super user
+OPERATOR = "operator"
+SIMULATORS = "simulators"  # plays every simulated partner in `make demo`, `make up` and the tests
+SERVICES = ("order", "inventory", "fulfillment", "shipping", "notification")
+KINDS = ("service", "channel", "warehouse", "carrier")
+KafkaOptions = Mapping[str, Any]  # aiokafka's keyword arguments: bootstrap servers and security
+
+
+def principal(kind: str, ident: str = "") -> str:
+    """The user name of a principal: `service.order`, `channel.store.store-munich`, `warehouse.dc-rotterdam`..."""
+    if kind in (ADMIN, OPERATOR, SIMULATORS):
+        return kind
+    if kind not in KINDS:
+        raise ValueError(f"no principal kind {kind!r}: one of {', '.join((*KINDS, OPERATOR))}")
+    return f"{kind}.{topics.channel_partner(ident)}"
+
+
+@dataclass(frozen=True)
+class Acl:
+    """Allow `principal` to `operation` (Read, Write, Describe...) on a resource (`Topic`, `Group`, `Cluster`), by
+    its literal name or by a name `prefixed` with it."""
+
+    principal: str
+    operation: str
+    resource: str
+    name: str
+    prefixed: bool = False
+
+    def line(self) -> str:
+        return " ".join((f"User:{self.principal}", self.operation, self.resource, self.name,
+                         "PREFIXED" if self.prefixed else "LITERAL"))
+
+
+def _reads(who: str, *names: str, prefixed: bool = False) -> list[Acl]:
+    return [Acl(who, op, "Topic", n, prefixed) for n in names for op in ("Read", "Describe")]
+
+
+def _writes(who: str, *names: str, prefixed: bool = False) -> list[Acl]:
+    return [Acl(who, op, "Topic", n, prefixed) for n in names for op in ("Write", "Describe")]
+
+
+def _group(who: str, prefix: str) -> list[Acl]:
+    return [Acl(who, "Read", "Group", prefix, prefixed=True)]
+
+
+def service_topics(network: Network) -> dict[str, tuple[list[str], list[str]]]:
+    """What each service reads and writes (a DLQ is written by the service that reads its topic)."""
+    locations, carriers = [loc.id for loc in network.locations], [c.id for c in network.carriers]
+    warehouse_updates = [topics.WAREHOUSE_UPDATES.for_partner(i) for i in locations]
+    carrier_updates = [topics.CARRIER_UPDATES.for_partner(i) for i in carriers]
+    channels = [topics.channel_topic(c) for c in network.channels]
+    reads = {
+        "order": [topics.ORDERS_INBOUND.name, *channels, topics.INVENTORY_REPLIES.name, topics.FULFILLMENT_EVENTS.name,
+                  topics.SHIPPING_EVENTS.name],
+        "inventory": [topics.INVENTORY_ADJUSTMENTS.name, topics.INVENTORY_COMMANDS.name],
+        "fulfillment": [topics.FULFILLMENT_COMMANDS.name, *warehouse_updates],
+        "shipping": [topics.SHIPPING_COMMANDS.name, *carrier_updates],
+        "notification": [topics.ORDERS_INBOUND.name, *channels, topics.ORDERS_EVENTS.name],
+    }
+    writes = {
+        "order": [topics.ORDERS_EVENTS.name, topics.INVENTORY_COMMANDS.name, topics.FULFILLMENT_COMMANDS.name,
+                  topics.SHIPPING_COMMANDS.name],
+        "inventory": [topics.INVENTORY_EVENTS.name, topics.INVENTORY_REPLIES.name],
+        "fulfillment": [topics.FULFILLMENT_EVENTS.name, *(topics.WAREHOUSE_REQUESTS.for_partner(i) for i in locations)],
+        "shipping": [topics.SHIPPING_EVENTS.name, *(topics.CARRIER_REQUESTS.for_partner(i) for i in carriers)],
+        "notification": [topics.NOTIFICATIONS.name],
+    }
+    return {s: (reads[s], [*writes[s], *(f"{name}.dlq" for name in reads[s])]) for s in SERVICES}
+
+
+def acls(network: Network) -> list[Acl]:
+    """Every ACL of the stack, as the contract's "Who may do what" says."""
+    found: list[Acl] = []
+    for service, (reads, writes) in service_topics(network).items():
+        who = principal("service", service)
+        found += _reads(who, *reads) + _writes(who, *writes) + _group(who, f"{service}.")
+    for channel in network.channels:
+        who = principal("channel", channel)
+        found += _writes(who, topics.channel_topic(channel)) + _reads(who, topics.ORDERS_EVENTS.name)
+        found += _group(who, f"{who}.")
+    for kind, ids, requests, updates in (
+            ("warehouse", [loc.id for loc in network.locations], topics.WAREHOUSE_REQUESTS, topics.WAREHOUSE_UPDATES),
+            ("carrier", [c.id for c in network.carriers], topics.CARRIER_REQUESTS, topics.CARRIER_UPDATES)):
+        for ident in ids:
+            who = principal(kind, ident)
+            found += _reads(who, requests.for_partner(ident)) + _writes(who, updates.for_partner(ident))
+            found += _group(who, f"{who}.")
+    # operators watch every topic, send stock feeds and operator requests, and replay dead letters to their source
+    found += _reads(OPERATOR, "*") + _writes(OPERATOR, "*") + [Acl(OPERATOR, "Read", "Group", "*")]
+    found += _reads(SIMULATORS, "partners.", prefixed=True) + _writes(SIMULATORS, "partners.", prefixed=True)
+    found += _group(SIMULATORS, "partner-simulators")
+    return found
+
+
+def everyone(network: Network) -> list[str]:
+    return [ADMIN, OPERATOR, SIMULATORS, *(principal("service", s) for s in SERVICES),
+            *(principal("channel", c) for c in network.channels),
+            *(principal("warehouse", loc.id) for loc in network.locations),
+            *(principal("carrier", c.id) for c in network.carriers)]
+
+
+def credentials_file(settings: Settings) -> Path:
+    return settings.home / "credentials.json"
+
+
+def create_credentials(settings: Settings, network: Network) -> dict[str, str]:
+    """A password for every principal of the network (kept: one made before stays), written readable by the owner
+    only."""
+    path = credentials_file(settings)
+    known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    for name in everyone(network):
+        known.setdefault(name, secrets.token_urlsafe(24))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(known, indent=1))
+    return known
+
+
+def password_of(settings: Settings, name: str) -> str:
+    path = credentials_file(settings)
+    if not path.exists():
+        raise RuntimeError(f"no credentials at {path}: start the stack first (make infra-up)")
+    found: dict[str, str] = json.loads(path.read_text())
+    if name not in found:
+        raise RuntimeError(f"no credentials for {name} (a partner added to the network since the stack was made: "
+                           "make clean, then make infra-up)")
+    return found[name]
+
+
+def client_options(settings: Settings | None = None, who: str | None = None) -> dict[str, Any]:
+    """aiokafka's keyword arguments for a client: `bootstrap_servers` and its security. `OMS_KAFKA_SASL_USERNAME`
+    and `OMS_KAFKA_SASL_PASSWORD` (a managed cluster's) win; otherwise the local stack's credentials of `who`
+    (default: `OMS_KAFKA_PRINCIPAL`, else the operator)."""
+    s = settings or get_settings()
+    protocol = s.kafka_security_protocol or (
+        "SASL_PLAINTEXT" if s.kafka_sasl_username or credentials_file(s).exists() else "PLAINTEXT")
+    options: dict[str, Any] = {"bootstrap_servers": s.kafka_bootstrap, "security_protocol": protocol}
+    if protocol.startswith("SASL"):
+        username = s.kafka_sasl_username or who or s.kafka_principal or OPERATOR
+        password = s.kafka_sasl_password or password_of(s, username)
+        options |= {"sasl_mechanism": s.kafka_sasl_mechanism, "sasl_plain_username": username,
+                    "sasl_plain_password": password}
+    if protocol.endswith("SSL"):
+        from aiokafka.helpers import create_ssl_context
+        options["ssl_context"] = create_ssl_context(cafile=s.kafka_ssl_cafile)
+    return options
+
+
+def faststream(kafka: KafkaOptions) -> BaseSecurity | None:
+    """The same security for a faststream broker."""
+    if kafka.get("sasl_mechanism") == "SCRAM-SHA-512":
+        return SASLScram512(kafka["sasl_plain_username"], kafka["sasl_plain_password"],
+                            ssl_context=kafka.get("ssl_context"))
+    if kafka.get("sasl_mechanism"):
+        raise ValueError(f"{kafka['sasl_mechanism']} is not supported here: use SCRAM-SHA-512")
+    return None
+
+
+def described(settings: Settings, network: Network, kind: str, ident: str = "") -> dict[str, Any]:
+    """`oms credentials <kind> <id>`: the client settings of that principal (aiokafka's names) and its topics."""
+    who = principal(kind, ident)
+    if kind == "channel" and ident not in network.channels:
+        raise ValueError(f"no channel {ident!r} in the network file: {', '.join(network.channels)}")
+    options = {k: v for k, v in client_options(settings, who).items() if k != "ssl_context"}
+    if settings.kafka_ssl_cafile:
+        options["ssl_cafile"] = str(settings.kafka_ssl_cafile)
+    if kind == "channel":
+        options |= {"inbound_topic": topics.channel_topic(ident), "events_topic": topics.ORDERS_EVENTS.name,
+                    "webhook_secret": _derived(settings, who, "webhook"), "api_token": _derived(settings, who, "api")}
+    elif kind in ("warehouse", "carrier"):
+        requests, updates = ((topics.WAREHOUSE_REQUESTS, topics.WAREHOUSE_UPDATES) if kind == "warehouse"
+                             else (topics.CARRIER_REQUESTS, topics.CARRIER_UPDATES))
+        options |= {"requests_topic": requests.for_partner(ident), "updates_topic": updates.for_partner(ident)}
+    elif kind == "service":
+        reads, writes = service_topics(network)[ident]
+        options |= {"reads": reads, "writes": writes}
+    options["principal"] = who
+    return options
+
+
+def _derived(settings: Settings, who: str, purpose: str) -> str:
+    """A secret of its own per principal and purpose, kept with the credentials."""
+    path = settings.home / "secrets.json"
+    known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    key = f"{purpose}:{who}"
+    if key not in known:
+        known[key] = secrets.token_urlsafe(32)
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(known, indent=1))
+    return known[key]
+
+
+def environment(who: str) -> dict[str, str]:
+    """What a child process needs to connect as `who` on the local stack."""
+    return {**os.environ, "OMS_KAFKA_PRINCIPAL": who}

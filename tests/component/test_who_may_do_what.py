@@ -1,0 +1,94 @@
+"""The broker itself refuses what the contract's "Who may do what" forbids: nobody connects anonymously or with a
+wrong password; a partner reads only its own requests and writes only its own updates; a channel writes only its own
+inbound topic and cannot take a service's consumer group."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import (
+    GroupAuthorizationFailedError,
+    KafkaConnectionError,
+    KafkaError,
+    TopicAuthorizationFailedError,
+)
+
+from contracts import topics
+from shared.kafka_tools import topic_partitions
+from shared.security import client_options, principal
+from shared.settings import get_settings
+
+pytestmark = pytest.mark.component
+
+BERLIN, ROTTERDAM = "3pl-berlin", "dc-rotterdam"
+
+
+async def send(kafka: dict, topic: str) -> None:
+    producer = AIOKafkaProducer(**kafka, acks="all", request_timeout_ms=10_000)
+    await asyncio.wait_for(producer.start(), 30)
+    try:
+        await asyncio.wait_for(producer.send_and_wait(topic, b"{}", key=b"k"), 30)
+    finally:
+        await asyncio.wait_for(producer.stop(), 10)
+
+
+async def read(kafka: dict, topic: str, group: str | None = None) -> None:
+    """Reads the topic's first partition (in `group`, if given) until the broker answers either way."""
+    consumer = AIOKafkaConsumer(**kafka, group_id=group, enable_auto_commit=False, auto_offset_reset="earliest")
+    await asyncio.wait_for(consumer.start(), 30)
+    try:
+        await topic_partitions(consumer, topic)  # the broker tells only those allowed to read it that it exists
+        tp = TopicPartition(topic, 0)
+        if group is None:
+            consumer.assign([tp])
+            await asyncio.wait_for(consumer.seek_to_beginning(tp), 30)
+            await asyncio.wait_for(consumer.getmany(tp, timeout_ms=2000), 30)
+        else:
+            consumer.subscribe([topic])
+            await asyncio.wait_for(consumer.getmany(timeout_ms=5000), 30)
+            await asyncio.wait_for(consumer.commit(), 30)
+    finally:
+        await asyncio.wait_for(consumer.stop(), 10)
+
+
+def as_(kind: str, ident: str = "") -> dict:
+    return dict(client_options(who=principal(kind, ident)))
+
+
+async def test_an_anonymous_client_or_a_wrong_password_is_refused(stack):
+    anonymous = {"bootstrap_servers": get_settings().kafka_bootstrap, "security_protocol": "PLAINTEXT"}
+    with pytest.raises((KafkaConnectionError, KafkaError, TimeoutError)):
+        await send(anonymous, topics.ORDERS_INBOUND.name)
+    wrong = {**as_("channel", "web"), "sasl_plain_password": "not-the-password"}
+    with pytest.raises((KafkaConnectionError, KafkaError, TimeoutError)):
+        await send(wrong, topics.ORDERS_INBOUND.name)
+
+
+async def test_a_partner_reads_only_its_own_requests_and_writes_only_its_own_updates(stack):
+    berlin = as_("warehouse", BERLIN)
+    await read(berlin, topics.WAREHOUSE_REQUESTS.for_partner(BERLIN))  # its own: allowed
+    await send(berlin, topics.WAREHOUSE_UPDATES.for_partner(BERLIN))
+    with pytest.raises(TopicAuthorizationFailedError):
+        await read(berlin, topics.WAREHOUSE_REQUESTS.for_partner(ROTTERDAM))
+    with pytest.raises(TopicAuthorizationFailedError):
+        await send(berlin, topics.WAREHOUSE_UPDATES.for_partner(ROTTERDAM))
+    with pytest.raises(TopicAuthorizationFailedError):
+        await send(berlin, topics.ORDERS_INBOUND.name)
+    with pytest.raises(TopicAuthorizationFailedError):
+        await send(as_("carrier", "dhl"), topics.INVENTORY_COMMANDS.name)
+
+
+async def test_a_channel_writes_its_own_topic_only_and_cannot_take_a_services_group(stack):
+    web = as_("channel", "web")
+    await send(web, topics.channel_topic("web"))
+    for other in (topics.channel_topic("marketplace:amazon"), topics.ORDERS_INBOUND.name):
+        with pytest.raises(TopicAuthorizationFailedError):
+            await send(web, other)
+    with pytest.raises(GroupAuthorizationFailedError):
+        await read(web, topics.ORDERS_EVENTS.name, group="order.saga")
+    with pytest.raises(TopicAuthorizationFailedError):
+        await read(web, topics.WAREHOUSE_REQUESTS.for_partner(ROTTERDAM))
+    await read(web, topics.ORDERS_EVENTS.name, group=f"{principal('channel', 'web')}.{uuid.uuid4().hex[:6]}")
