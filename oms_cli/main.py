@@ -52,10 +52,13 @@ def timeline_table(rows: list[asyncpg.Record]) -> Table:
 @app.command("order")
 def order_command(args: Annotated[list[str], typer.Argument(help="<order> | cancel <order>; an order is its id or "
                                                                   "channel:external_id")],
-                  reason: Annotated[str | None, typer.Option(help="why, for `cancel`")] = None) -> None:
-    """One order with its lines and full timeline; `oms order cancel <order>` asks to cancel it."""
+                  reason: Annotated[str | None, typer.Option(help="why, for `cancel`")] = None,
+                  operator_: Annotated[str | None, typer.Option("--operator", help="who asks (default: you)")] = None
+                  ) -> None:
+    """One order with its lines and full timeline; `oms order cancel <order>` asks to cancel it, saying who asked."""
     if args[0] == "cancel" and len(args) == 2:
-        body = asyncio.run(operator.send_request(get_settings(), "order.cancel_requested", args[1], reason))
+        body = asyncio.run(operator.send_request(get_settings(), "order.cancel_requested", args[1], reason,
+                                                 operator_))
         console.print(f"sent order.cancel_requested for {body['channel']}:{body['external_id']} (id {body['id']})")
         return
     order(args[0])
@@ -149,9 +152,12 @@ def dlq_show(topic: str, limit: int = 20) -> None:
 def dlq_replay(topic: Annotated[str | None, typer.Argument(help="a dead-letter topic")] = None,
                offset: Annotated[list[int] | None, typer.Option(help="only these offsets")] = None,
                parked: Annotated[list[int] | None, typer.Option(help="these parked messages (ids), of --service")] = None,
-               service: Annotated[str | None, typer.Option(help="the service that parked them")] = None) -> None:
-    """Sends dead letters back to their source topic, or parked messages on to their topic; idempotent (the
-    consumers' inbox absorbs what was handled)."""
+               service: Annotated[str | None, typer.Option(help="the service that parked them")] = None,
+               every: Annotated[bool, typer.Option("--all", help="every dead letter of the topic, unasked")] = False,
+               operator_: Annotated[str | None, typer.Option("--operator", help="who replays (default: you)")] = None
+               ) -> None:
+    """Sends dead letters back to their DLQ's source topic, or parked messages on to their topic; idempotent (the
+    consumers' inbox absorbs what was handled). Without `--offset` it asks first, or takes `--all`."""
     if parked:
         if service is None:
             raise typer.BadParameter("--parked needs --service (see oms dlq list)")
@@ -160,8 +166,17 @@ def dlq_replay(topic: Annotated[str | None, typer.Argument(help="a dead-letter t
         return
     if topic is None:
         raise typer.BadParameter("name a dead-letter topic, or --parked ids with --service")
-    sent = asyncio.run(operator.replay(get_settings(), topic, set(offset) if offset else None))
-    console.print(f"replayed {sent} message(s) from {topic}")
+    settings = get_settings()
+    try:
+        records = asyncio.run(operator.dead_letters(settings, topic, set(offset) if offset else None))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if not offset and not every and not typer.confirm(f"replay all {len(records)} dead letters of {topic}?"):
+        raise typer.Abort()
+    who = operator.operator_name(operator_)
+    sent, back = asyncio.run(operator.replay(settings, topic, records, who))
+    console.print(f"replayed {sent} message(s) from {topic} to {topic.removesuffix('.dlq')} (by {who}); "
+                  f"{back} came back to the dead-letter topic within 5 s")
 
 
 @app.command()
@@ -177,9 +192,11 @@ def notifications(limit: int = 50) -> None:
 
 
 @hold.command("release")
-def hold_release(ref: str, reason: Annotated[str | None, typer.Option()] = None) -> None:
-    """Releases an order from hold: publishes order.hold_released."""
-    body = asyncio.run(operator.send_request(get_settings(), "order.hold_released", ref, reason))
+def hold_release(ref: str, reason: Annotated[str | None, typer.Option()] = None,
+                 operator_: Annotated[str | None, typer.Option("--operator", help="who asks (default: you)")] = None
+                 ) -> None:
+    """Releases an order from hold: publishes order.hold_released, saying who asked."""
+    body = asyncio.run(operator.send_request(get_settings(), "order.hold_released", ref, reason, operator_))
     console.print(f"sent order.hold_released for {body['channel']}:{body['external_id']} (id {body['id']})")
 
 

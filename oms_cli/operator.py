@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import getpass
+import os
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -46,25 +48,46 @@ async def dlq_summary(settings: Settings) -> list[dict[str, Any]]:
     return rows
 
 
-async def replay(settings: Settings, topic: str, offsets: set[int] | None) -> int:
-    """Sends dead letters back to their source topic, as they were (same key, same message id).
+def operator_name(given: str | None) -> str:
+    """Who is acting: `--operator`, else `OMS_OPERATOR`, else the login name."""
+    return given or os.environ.get("OMS_OPERATOR") or getpass.getuser()
+
+
+async def dead_letters(settings: Settings, topic: str, offsets: set[int] | None) -> list[ConsumerRecord]:
+    if not topic.endswith(".dlq"):
+        raise ValueError(f"{topic} is not a dead-letter topic (its name ends in .dlq)")
+    return [r for r in await read_all(settings, topic) if offsets is None or r.offset in offsets]
+
+
+async def replay(settings: Settings, topic: str, records: list[ConsumerRecord], operator: str,
+                 watch_s: float = 5.0) -> tuple[int, int]:
+    """Sends these dead letters back to the DLQ's own source topic (its name less `.dlq`, never what a header
+    says), as they were (same key, same message id), marked with who replayed them. Each is sent once, however
+    often it comes back. Returns how many were sent, and how many of them came back to the DLQ within `watch_s`.
 
     Idempotent: a message that was handled after all is absorbed by the consumer's inbox; one that is still bad
     comes back to the dead-letter topic with its reason.
     """
-    records = [r for r in await read_all(settings, topic) if offsets is None or r.offset in offsets]
+    source = topic.removesuffix(".dlq")
+    before = len(await read_all(settings, topic))
+    sent: set[str] = set()
     producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for record in records:
-            headers = headers_of(record)
-            source = headers.get("dlq_source_topic", topic.removesuffix(".dlq"))
-            kept = [(k, v) for k, v in (record.headers or ()) if not k.startswith("dlq_")]
-            kept.append(("dlq_replayed_from", f"{topic}@{record.partition}:{record.offset}".encode()))
+            mark = f"{topic}@{record.partition}:{record.offset}"
+            kept = [(k, v) for k, v in (record.headers or ()) if not k.startswith(("dlq_", "replayed_"))]
+            kept += [("replayed_from", mark.encode()), ("replayed_by", operator.encode())]
             await producer.send_and_wait(source, record.value, key=record.key, headers=kept)
+            sent.add(mark)
     finally:
         await producer.stop()
-    return len(records)
+    back = 0
+    deadline = asyncio.get_running_loop().time() + watch_s
+    while asyncio.get_running_loop().time() < deadline and back < len(sent):
+        await asyncio.sleep(0.5)
+        back = sum(1 for r in (await read_all(settings, topic))[before:] if headers_of(r).get("replayed_from") in sent)
+    return len(sent), back
 
 
 async def parked(settings: Settings, service: str | None = None, waiting_only: bool = True) -> list[dict[str, Any]]:
@@ -145,11 +168,13 @@ async def order_ref(settings: Settings, ref: str) -> tuple[str, str]:
     return row["channel"], row["external_id"]
 
 
-async def send_request(settings: Settings, kind: str, ref: str, reason: str | None) -> dict[str, Any]:
-    """Publishes a public `order.cancel_requested` / `order.hold_released` on the inbound topic, as a channel would."""
+async def send_request(settings: Settings, kind: str, ref: str, reason: str | None,
+                       operator: str | None = None) -> dict[str, Any]:
+    """Publishes a public `order.cancel_requested` / `order.hold_released` on the inbound topic, as a channel would,
+    saying who asked (the order's next event carries the reason)."""
     channel, external_id = await order_ref(settings, ref)
     body = {"type": kind, "id": str(uuid.uuid4()), "channel": channel, "external_id": external_id,
-            "reason": reason or f"by an operator at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"}
+            "reason": f"{reason or 'no reason given'} (by operator {operator_name(operator)})"}
     producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
     await producer.start()
     try:

@@ -173,7 +173,7 @@ class NativeKafka:
         if port_open(self.port):
             return
         if not shutil.which("java"):
-            raise MissingPrerequisite("Java is missing: install a JDK 17+ (apt-get install openjdk-17-jre-headless)")
+            raise MissingPrerequisite("Java is missing: install a JDK 17+ (apt-get install openjdk-17-jdk-headless)")
         self.ensure_jars()
         props = self.configure(cluster_id)
         heap = os.environ.get("OMS_KAFKA_HEAP", "512m")

@@ -58,11 +58,17 @@ async def test_operators_release_cancel_replay_and_find_stuck_sagas(oms):
         await until(watch, waiting, "backordered")
         await berlin.wait_for(order_id_for(slow["channel"], slow["external_id"]), "fulfillment.requested")
 
-        await oms_cli("hold", "release", f"{held['channel']}:{held['external_id']}")
+        await oms_cli("hold", "release", f"{held['channel']}:{held['external_id']}", "--operator", "ada",
+                      "--reason", "payment confirmed by phone")
         await until(watch, held, "delivered")
+        released = next(e for e in watch.events[order_id_for(held["channel"], held["external_id"])]
+                        if (e.get("reason") or {}).get("code") == "hold_released")
+        assert released["reason"]["message"] == "payment confirmed by phone (by operator ada)"
 
         for _ in range(2):  # replaying twice is the same as once
-            await oms_cli("dlq", "replay", "oms.orders.inbound.v1.dlq", "--offset", str(letter.offset))
+            said = await oms_cli("dlq", "replay", "oms.orders.inbound.v1.dlq", "--offset", str(letter.offset),
+                                 "--operator", "ada")
+            assert "to oms.orders.inbound.v1 (by ada)" in said
         await until(watch, waiting, "cancelled")
         cancelled = [e for e in watch.events[order_id_for(waiting["channel"], waiting["external_id"])]
                      if e["status"] == "cancelled"]
@@ -70,8 +76,10 @@ async def test_operators_release_cancel_replay_and_find_stuck_sagas(oms):
 
         stuck = await oms_cli("sagas", "--stuck", "--idle-minutes", "0")
         assert order_id_for(slow["channel"], slow["external_id"]) in stuck
-        await oms_cli("order", "cancel", f"{slow['channel']}:{slow['external_id']}")
-        await berlin.wait_for(order_id_for(slow["channel"], slow["external_id"]), "fulfillment.cancel_requested")
+        await oms_cli("order", "cancel", f"{slow['channel']}:{slow['external_id']}", "--operator", "bob")
+        request = await berlin.wait_for(order_id_for(slow["channel"], slow["external_id"]),
+                                        "fulfillment.cancel_requested")
+        assert "(by operator bob)" in str(request)
         shown = await oms_cli("order", f"{held['channel']}:{held['external_id']}")
         assert "payment_pending" in shown and "delivered" in shown
     finally:

@@ -9,7 +9,7 @@ rerouted while the rest of the order moves on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -205,7 +205,10 @@ def decide(saga: Saga, message: Message) -> Decision:
         case OrderHoldReleased():
             if saga.state != SagaState.ON_HOLD:
                 return Decision(saga)
-            return _release_hold(saga)
+            released = _release_hold(saga)  # the first status change says who released it and why
+            changes = [replace(c, reason=c.reason or reason("hold_released", message.reason or "hold released"))
+                       if n == 0 else c for n, c in enumerate(released.changes)]
+            return replace(released, changes=changes)
         case StepTimedOut() if saga.reserving and saga.state != SagaState.BACKORDERED:
             return _reservation_timed_out(saga)
     return Decision(saga)
