@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from oms_cli import operator, processes
+from oms_cli import erase, operator, processes
 from shared import security
 from shared.network import load_network
 from shared.settings import get_settings
@@ -210,6 +210,21 @@ def sagas(stuck: Annotated[bool, typer.Option("--stuck", help="only sagas past a
         table.add_row(row["order_id"], f"{row['channel']}:{row['external_id']}", row["status"], row["saga_state"],
                       row["why"], f"{row['updated_at']:%Y-%m-%d %H:%M:%S}")
     console.print(table if rows else "no stuck saga")
+
+
+customer_app = typer.Typer(help="A customer's personal data.", no_args_is_help=True)
+app.add_typer(customer_app, name="customer")
+
+
+@customer_app.command("erase")
+def customer_erase(who: Annotated[str, typer.Argument(help="the customer's id or e-mail address")]) -> None:
+    """Removes or masks the customer's personal data in every service's database (orders keep their ids, lines,
+    prices and statuses); running it again changes nothing. Says what it touched."""
+    touched = asyncio.run(erase.erase_customer(get_settings(), who))
+    table = Table("service.table", "rows masked")
+    for name, count in touched.items():
+        table.add_row(name, str(count))
+    console.print(table)
 
 
 @app.command()
