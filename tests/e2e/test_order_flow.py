@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from oms_cli import workload
+from tests.conftest import LOGS
 from tests.support.checks import event_problems, notification_counts, shipped_by_location, stock_levels, stock_problems
 from tests.support.poll import eventually
 
@@ -22,7 +24,26 @@ async def order_row_updates(oms) -> tuple[int, int]:
     return row["n_tup_upd"], row["n_tup_hot_upd"]
 
 
-async def test_orders_from_every_channel_are_delivered(oms, mix):
+def personal_data_in_logs(folder: Path, orders: list[dict]) -> list[str]:
+    """Every place a log line of the run carries a customer's e-mail, phone, name or street."""
+    personal = {value for o in orders for value in (
+        o["customer"]["email"], o["customer"].get("phone"), o["customer"]["name"], o["shipping_address"]["line1"],
+        o["shipping_address"]["name"]) if value}
+    logs = sorted(folder.glob("*.log"))
+    assert len(logs) >= 6, f"the services' logs in {folder}"
+    found = []
+    for log in logs:
+        for n, line in enumerate(log.read_text(errors="replace").splitlines(), 1):
+            found += [f"{log.name}:{n}: {kind}" for kind in ("e-mail", "phone", "name or street")
+                      if any(value in line for value in personal if _kind(value) == kind)]
+    return found
+
+
+def _kind(value: str) -> str:
+    return "e-mail" if "@" in value else "phone" if value.startswith("+") else "name or street"
+
+
+async def test_orders_from_every_channel_are_delivered(oms, mix, request):
     await oms.seed(ORDERS)
     before = await stock_levels(oms.inventory, oms.run)
     updates_before, hot_before = await order_row_updates(oms)
@@ -76,4 +97,5 @@ async def test_orders_from_every_channel_are_delivered(oms, mix):
     updates, hot = await eventually(lambda: order_row_updates(oms), lambda c: c[0] - updates_before >= 2 * ORDERS,
                                     "the order rows' updates counted")
     assert hot - hot_before >= (updates - updates_before) / 3, (updates - updates_before, hot - hot_before)
+    assert personal_data_in_logs(LOGS / request.node.name, orders) == [], "logs carry no customer's personal data"
     print(f"channels: {Counter(o['channel'] for o in orders)}; split orders: {len(split_orders)}")
