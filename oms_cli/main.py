@@ -23,7 +23,8 @@ console = Console(width=None if Console().is_terminal else 150)
 
 
 async def fetch(service: str, query: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(get_settings().database_for(service))
+    """A read of one service's database, as the operators' read-only role."""
+    conn = await asyncpg.connect(get_settings().database_for(service, security.DATABASE_OPERATOR))
     try:
         return await conn.fetch(query, *args)
     finally:

@@ -16,7 +16,7 @@ from aiokafka.structs import ConsumerRecord
 
 from contracts import topics
 from shared.kafka_tools import read_topic
-from shared.security import client_options
+from shared.security import DATABASE_OPERATOR, client_options
 from shared.settings import SERVICES, Settings
 
 
@@ -125,7 +125,8 @@ async def replay_parked(settings: Settings, service: str, ids: set[int]) -> int:
 
 
 async def fetch(settings: Settings, service: str, query: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(settings.database_for(service))
+    """A read of one service's database, as the operators' read-only role."""
+    conn = await asyncpg.connect(settings.database_for(service, DATABASE_OPERATOR))
     try:
         return await conn.fetch(query, *args)
     finally:
@@ -140,7 +141,7 @@ async def failed_notifications(settings: Settings, limit: int) -> list[asyncpg.R
 
 
 async def stuck_sagas(settings: Settings, idle_minutes: float) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(settings.database_for("order"))
+    conn = await asyncpg.connect(settings.database_for("order", DATABASE_OPERATOR))
     try:
         return await conn.fetch(
             "SELECT order_id, channel, external_id, status, saga_state, deadline_at, updated_at, "
@@ -158,7 +159,7 @@ async def order_ref(settings: Settings, ref: str) -> tuple[str, str]:
     if ":" in ref:
         channel, external_id = ref.rsplit(":", 1)
         return channel, external_id
-    conn = await asyncpg.connect(settings.database_for("order"))
+    conn = await asyncpg.connect(settings.database_for("order", DATABASE_OPERATOR))
     try:
         row = await conn.fetchrow("SELECT channel, external_id FROM orders WHERE order_id = $1", ref)
     finally:

@@ -122,6 +122,12 @@ def everyone(network: Network) -> list[str]:
             *(principal("carrier", c.id) for c in network.carriers)]
 
 
+# PostgreSQL: the stack's superuser (it makes roles and databases, nothing else uses it), one role per service
+# owning its database alone, and a read-only role for operators' views
+DATABASE_SUPERUSER, DATABASE_OPERATOR = "oms", "oms_operator"
+DATABASE_ROLES = (DATABASE_SUPERUSER, *(f"oms_{s}" for s in (*SERVICES, "test")), DATABASE_OPERATOR)
+
+
 def credentials_file(settings: Settings) -> Path:
     return settings.home / "credentials.json"
 
@@ -131,7 +137,7 @@ def create_credentials(settings: Settings, network: Network) -> dict[str, str]:
     only."""
     path = credentials_file(settings)
     known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-    for name in everyone(network):
+    for name in [*everyone(network), *(f"postgres.{role}" for role in DATABASE_ROLES)]:
         known.setdefault(name, secrets.token_urlsafe(24))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from functools import lru_cache
@@ -31,7 +32,8 @@ class Settings(BaseSettings):
     kafka_ssl_cafile: Path | None = None
     kafka_principal: str | None = None  # whom this process connects as on the local stack
     kafka_brokers: int = 1  # the native stack's brokers: 3 is the cluster profile (replicated, min.insync.replicas 2)
-    database_url: str = "postgresql://oms@127.0.0.1:15432/{database}"
+    # `{role}`: each service logs in as its own role, which owns its database and nothing else (see database_for)
+    database_url: str = "postgresql://{role}@127.0.0.1:15432/{database}"
     home: Path = REPO_ROOT / ".oms"
     kafka_version: str = "4.1.1"
     jar_cache: Path = Path.home() / ".cache" / "oms"
@@ -54,11 +56,19 @@ class Settings(BaseSettings):
     notify_backoff_s: float = 5.0  # the first wait before a failed notification is sent again (doubling)
     database_socket: bool = True  # reach a PostgreSQL on this machine through its Unix socket when it has one
 
-    def database_for(self, service: str) -> str:
-        """The DSN of one service's database: OMS_<SERVICE>_DATABASE_URL wins over the shared pattern."""
-        dsn = os.environ.get(f"OMS_{service.upper()}_DATABASE_URL") or \
-            self.database_url.replace("{database}", f"oms_{service}")
-        return local_socket(dsn) if self.database_socket else dsn
+    def database_for(self, service: str, role: str | None = None) -> str:
+        """The DSN of one service's database as its own role `oms_<service>` (or as `role`, e.g. `oms_operator`,
+        which may only read): OMS_<SERVICE>_DATABASE_URL wins over the shared pattern."""
+        dsn = os.environ.get(f"OMS_{service.upper()}_DATABASE_URL") if role is None else None
+        return dsn or self.dsn(f"oms_{service}", role or f"oms_{service}")
+
+    def dsn(self, database: str, role: str) -> str:
+        """`database_url` for this database and role, with the role's password where the local stack made one."""
+        url = self.database_url.replace("{database}", database).replace("{role}", role)
+        password = database_passwords(self.home).get(role)
+        if password and f"{role}@" in url:
+            url = url.replace(f"{role}@", f"{role}:{password}@", 1)
+        return local_socket(url) if self.database_socket else url
 
     @property
     def kafka_port(self) -> int:
@@ -95,6 +105,15 @@ def local_socket(dsn: str) -> str:
         return dsn
     user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
     return urlunsplit((parts.scheme, user, parts.path, f"host={SOCKET_DIR}&port={port}", ""))
+
+
+def database_passwords(home: Path) -> dict[str, str]:
+    """The local stack's database roles and their passwords (`shared.security.create_credentials` makes them)."""
+    path = home / "credentials.json"
+    if not path.exists():
+        return {}
+    return {name.removeprefix("postgres."): password for name, password in json.loads(path.read_text()).items()
+            if name.startswith("postgres.")}
 
 
 @lru_cache

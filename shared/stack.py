@@ -29,7 +29,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from contracts.topics import concrete_topics
 from shared import security
 from shared.network import load_network
-from shared.settings import REPO_ROOT, SERVICES, SOCKET_DIR, Settings, get_settings
+from shared.settings import REPO_ROOT, SERVICES, SOCKET_DIR, Settings, database_passwords, get_settings
 
 INFRA = REPO_ROOT / "infra"
 
@@ -139,8 +139,8 @@ class NativeKafka:
             admin_password=users[security.ADMIN]))
         if not formatted:
             cluster_id = cluster_id or self.java("kafka.tools.StorageTool", "random-uuid").stdout.strip()
-            scram = [arg for name, password in users.items()
-                     for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]")]
+            scram = [arg for name in security.everyone(load_network(s.network_file))
+                     for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={users[name]}]")]
             self.java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted",
                       *scram)
         return props
@@ -293,10 +293,22 @@ class NativePostgres:
             denied = subprocess.run(self.as_owner("test", "-w", str(home)), check=False).returncode
             if denied:
                 raise MissingPrerequisite(f"the postgres user cannot reach {home}: set OMS_HOME to a folder it can")
-        if not (self.data / "PG_VERSION").exists():
-            subprocess.run(self.as_owner(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "oms",
-                                         "--auth=trust", "-E", "UTF8", "--no-instructions"),
-                           check=True, capture_output=True)
+        made = (self.data / "PG_VERSION").exists()
+        if made and not security.credentials_file(self.settings).exists():
+            raise MissingPrerequisite(f"{self.data} was made before it asked for passwords: `make clean` starts afresh")
+        users = security.create_credentials(self.settings, load_network(self.settings.network_file))
+        if not made:  # every login with a password (SCRAM), also on the local socket
+            pwfile = home / "superuser-password"
+            pwfile.write_text(users[f"postgres.{security.DATABASE_SUPERUSER}"])
+            if os.geteuid() == 0:
+                os.chown(pwfile, pwd.getpwnam("postgres").pw_uid, -1)
+            pwfile.chmod(0o600)
+            try:
+                subprocess.run(self.as_owner(str(self.bindir / "initdb"), "-D", str(self.data), "-U",
+                                             security.DATABASE_SUPERUSER, "--auth=scram-sha-256", f"--pwfile={pwfile}",
+                                             "-E", "UTF8", "--no-instructions"), check=True, capture_output=True)
+            finally:
+                pwfile.unlink()
 
     def start(self) -> None:
         port = self.settings.postgres_port
@@ -333,15 +345,37 @@ class ComposeServer:
 
 
 async def create_databases(settings: Settings) -> None:
-    """One database per service (and one for the mechanism tests), created when missing."""
-    conn = await asyncpg.connect(settings.database_url.replace("{database}", "postgres"))
+    """One database per service (and one for the mechanism tests), each owned by the service's own role, which may
+    connect to no other; the operators' role may connect to every one and read every table. Made when missing."""
+    passwords = database_passwords(settings.home)
+    conn = await asyncpg.connect(settings.dsn("postgres", security.DATABASE_SUPERUSER))
     try:
+        roles = {r["rolname"] for r in await conn.fetch("SELECT rolname FROM pg_roles")}
+        for role in security.DATABASE_ROLES[1:]:
+            if role not in roles:
+                await conn.execute(f'CREATE ROLE "{role}" LOGIN')
+            if role in passwords:
+                await conn.execute(f"ALTER ROLE \"{role}\" PASSWORD '{passwords[role]}'")
         existing = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
         for service in (*SERVICES, "test"):
-            if f"oms_{service}" not in existing:
-                await conn.execute(f'CREATE DATABASE "oms_{service}"')
+            name = f"oms_{service}"
+            if name not in existing:
+                await conn.execute(f'CREATE DATABASE "{name}" OWNER "{name}"')
+            await conn.execute(f'ALTER DATABASE "{name}" OWNER TO "{name}"')
+            await conn.execute(f'REVOKE CONNECT, TEMPORARY ON DATABASE "{name}" FROM PUBLIC')
+            await conn.execute(f'GRANT CONNECT ON DATABASE "{name}" TO "{security.DATABASE_OPERATOR}"')
     finally:
         await conn.close()
+    for service in (*SERVICES, "test"):
+        name = f"oms_{service}"
+        conn = await asyncpg.connect(settings.dsn(name, security.DATABASE_SUPERUSER))
+        try:
+            await conn.execute(f'ALTER DEFAULT PRIVILEGES FOR ROLE "{name}" IN SCHEMA public GRANT SELECT ON TABLES '
+                               f'TO "{security.DATABASE_OPERATOR}"; '
+                               f'GRANT USAGE ON SCHEMA public TO "{security.DATABASE_OPERATOR}"; '
+                               f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{security.DATABASE_OPERATOR}"')
+        finally:
+            await conn.close()
 
 
 DLQ_CONFIG = {"retention.ms": str(30 * 24 * 3600 * 1000)}  # dead letters are kept 30 days: time to look and replay
@@ -410,7 +444,8 @@ class Stack:
         s = self.settings
         how = "docker compose" if self.compose else f"native, data in {s.home}"
         return (f"Kafka {s.kafka_version} (KRaft): {s.kafka_bootstrap}\n"
-                f"PostgreSQL: {s.database_url.replace('{database}', 'oms_<service>')}\n"
+                f"PostgreSQL: {s.database_url.replace('{database}', 'oms_<service>').replace('{role}', 'oms_<service>')}"
+                " (passwords in .oms/credentials.json)\n"
                 f"started by: {how}\n"
                 f"look at a topic: make kafka-console TOPIC=oms.orders.events.v1")
 
