@@ -5,6 +5,7 @@ restarted. Nothing is lost, nothing doubled, stock balances, every customer is t
 from __future__ import annotations
 
 import asyncio
+import json
 import operator
 import uuid
 from collections import Counter
@@ -19,9 +20,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from contracts import topics
 from oms_cli import demo, workload
 from oms_cli.watch import OrderWatch
+from shared import security
 from shared.network import load_network
 from shared.security import ADMIN, client_options
-from shared.settings import REPO_ROOT, Settings
+from shared.settings import REPO_ROOT, Settings, get_settings
 from shared.stack import KafkaCluster, NativeKafka, create_topics
 from tests.chaos.test_crashes import every_invariant_holds
 from tests.conftest import LOGS
@@ -39,10 +41,22 @@ CLUSTER = {"OMS_KAFKA_BROKERS": "3", "OMS_KAFKA_BOOTSTRAP": "127.0.0.1:29092", "
            "OMS_HOME": str(REPO_ROOT / ".oms" / "cluster"), "OMS_NETWORK_FILE": str(NETWORK)}
 
 
+def share_database_passwords(main: Settings, cluster: Settings) -> None:
+    """The cluster profile has a home of its own (its brokers' data and principals) but uses the main stack's
+    PostgreSQL: its services log in with that stack's database passwords."""
+    ours, theirs = security.credentials_file(main), security.credentials_file(cluster)
+    known = json.loads(theirs.read_text()) if theirs.exists() else {}
+    known |= {k: v for k, v in json.loads(ours.read_text()).items() if k.startswith("postgres.")}
+    theirs.parent.mkdir(parents=True, exist_ok=True)
+    theirs.touch(mode=0o600)
+    theirs.write_text(json.dumps(known))
+
+
 @pytest.fixture(scope="module")
 def cluster(stack) -> Iterator[KafkaCluster]:
     settings = Settings(kafka_brokers=3, kafka_bootstrap="127.0.0.1:29092", kafka_controller_port=29093,
                         home=REPO_ROOT / ".oms" / "cluster", network_file=NETWORK)
+    share_database_passwords(get_settings(), settings)
     brokers = KafkaCluster(settings)
     brokers.start()
     asyncio.run(create_topics(settings))

@@ -67,6 +67,13 @@ async def test_a_customers_personal_data_is_masked_everywhere_and_the_order_stay
         await producer.send(topics.INVENTORY_ADJUSTMENTS.name, orjson.dumps(
             {"type": "stock.counted", "id": str(uuid.uuid4()), "sku": f"SKU-NONE-{run}", "location_id": "dc-rotterdam",
              "on_hand": 0}), key=f"SKU-NONE-{run}")
+    inventory = await asyncpg.connect(get_settings().database_for("inventory"))
+    try:  # a known SKU with nothing on hand: the order waits as a backorder (an unknown one would be refused)
+        await eventually(lambda: inventory.fetchval("SELECT count(*) FROM stock WHERE sku = $1", f"SKU-NONE-{run}"),
+                         lambda n: n == 1, "the SKU known to inventory")
+    finally:
+        await inventory.close()
+    async with Producer() as producer:
         await producer.send(topics.ORDERS_INBOUND.name, orjson.dumps(order),
                             key=f"{order['channel']}:{order['external_id']}")
 
