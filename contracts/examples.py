@@ -56,7 +56,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "notification.requested": {"order_id": "ord-1", "kind": "shipped", "medium": "email",
                                "recipient": "ada@example.com", "shipment_id": "shp-1",
                                "subject": "Your order is on its way", "body": "Tracking: DHL123"},
-    "inventory.reserve_stock": {"order_id": "ord-1", "lines": LINES, "ship_to": ADDRESS},
+    "inventory.reserve_stock": {"order_id": "ord-1", "lines": LINES, "destination": {"country": "DE"}},
     "inventory.release_stock": {"order_id": "ord-1"},
     "inventory.commit_stock": {"order_id": "ord-1", "reservation_id": "res-1"},
     "inventory.stock_reserved": {"order_id": "ord-1", "allocations": [

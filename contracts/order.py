@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from contracts.base import Address, Echoed, Message, NonEmpty, SkuQuantity, Timestamp, utcnow
+from contracts.base import Address, CountryCode, Echoed, Message, NonEmpty, OptionalText, SkuQuantity, Timestamp, utcnow
 
 OrderStatus = Literal[
     "received", "accepted", "reserved", "released", "in_fulfillment", "ready_to_ship",
@@ -48,15 +48,33 @@ class OrderStatusChanged(Message):
     shipments: list[ShipmentView] = Field(default_factory=list)
 
 
+class Destination(BaseModel):
+    """Where an order goes, as far as choosing a location needs to know: no one's name or street."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    country: CountryCode
+    region: OptionalText | None = None
+
+
 class ReserveStock(Message):
-    """Internal command to inventory: allocate and reserve these lines for an order."""
+    """Internal command to inventory: allocate and reserve these lines for an order going to `destination`."""
 
     type: Literal["inventory.reserve_stock"] = "inventory.reserve_stock"
     order_id: NonEmpty
     lines: list[SkuQuantity] = Field(min_length=1)
-    ship_to: Address
+    destination: Destination
     attempt: int = 1
     excluded_locations: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _destination_of_earlier_versions(cls, data: Any) -> Any:
+        """Earlier versions sent the whole address (kept in sagas and backorders written then): its country."""
+        if isinstance(data, dict) and "destination" not in data and isinstance(data.get("ship_to"), dict):
+            data = {**data, "destination": {"country": data["ship_to"].get("country"),
+                                            "region": data["ship_to"].get("region")}}
+        return data
 
 
 class ReleaseStock(Message):

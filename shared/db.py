@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,24 +26,40 @@ async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10) -> asyncp
     return pool
 
 
-async def migrate(pool: asyncpg.Pool, *folders: Path) -> list[str]:
-    """Applies every `NNNN_name.sql` not yet applied, in order, each in its own transaction."""
+class MigrationChanged(RuntimeError):
+    """A migration file differs from the one applied: the schema no longer says what the files say."""
+
+
+async def migrate(pool: asyncpg.Pool, *folders: Path, lock_timeout: str = "10s") -> list[str]:
+    """Applies every `NNNN_name.sql` not yet applied, in order, each in its own transaction under one advisory lock
+    (one service instance migrates, the others wait), and records its checksum. A migration waits at most
+    `lock_timeout` for a table's lock (a migration stuck behind a long transaction fails instead of stopping every
+    query queued behind it); an applied file that has since changed stops the service (`MigrationChanged`)."""
     applied: list[str] = []
     async with pool.acquire() as conn:
         await conn.execute("SELECT pg_advisory_lock(hashtext('oms.migrate'))")
         try:
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, "
-                "applied_at timestamptz NOT NULL DEFAULT now())")
-            done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+                "applied_at timestamptz NOT NULL DEFAULT now()); "
+                "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text")
+            done = {r["name"]: r["checksum"] for r in await conn.fetch("SELECT name, checksum FROM schema_migrations")}
             for folder in (SHARED_SQL, *folders):
                 for path in sorted(folder.glob("[0-9]*.sql")):
-                    name = f"{folder.parent.name}/{path.name}"
+                    name, text = f"{folder.parent.name}/{path.name}", path.read_text()
+                    checksum = hashlib.sha256(text.encode()).hexdigest()
                     if name in done:
+                        if done[name] is None:  # applied before checksums were kept
+                            await conn.execute("UPDATE schema_migrations SET checksum = $2 WHERE name = $1", name,
+                                               checksum)
+                        elif done[name] != checksum:
+                            raise MigrationChanged(f"{name} changed after it was applied: add a new migration instead")
                         continue
                     async with conn.transaction():
-                        await conn.execute(path.read_text())
-                        await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+                        await conn.execute(f"SET LOCAL lock_timeout = '{lock_timeout}'")
+                        await conn.execute(text)
+                        await conn.execute("INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)", name,
+                                           checksum)
                     applied.append(name)
         finally:
             await conn.execute("SELECT pg_advisory_unlock(hashtext('oms.migrate'))")

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     relay_poll_interval_ms: int = 1000
     notify_max_attempts: int = 8  # failed sends of one notification before it is dead
     notify_backoff_s: float = 5.0  # the first wait before a failed notification is sent again (doubling)
+    # personal data of an order that is over (delivered, cancelled, rejected) is masked after this many days
+    personal_data_retention_days: float = 90
+    personal_data_check_interval_s: float = 3600
     database_socket: bool = True  # reach a PostgreSQL on this machine through its Unix socket when it has one
 
     def database_for(self, service: str, role: str | None = None) -> str:

@@ -4,9 +4,13 @@ password."""
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 import asyncpg
 import pytest
 
+from shared.db import MigrationChanged, migrate
 from shared.security import DATABASE_OPERATOR
 from shared.settings import database_passwords, get_settings
 
@@ -38,3 +42,15 @@ async def test_each_service_reaches_its_own_database_only_and_operators_only_rea
     wrong = settings.database_for("order").replace(f":{password}@", ":not-the-password@")
     with pytest.raises(asyncpg.InvalidPasswordError):
         await asyncpg.connect(wrong)
+
+
+async def test_a_migration_changed_after_it_was_applied_stops_the_start(test_db: asyncpg.Pool, tmp_path: Path):
+    folder = tmp_path / f"probe{uuid.uuid4().hex[:8]}" / "sql"
+    folder.mkdir(parents=True)
+    table = f"probe_{uuid.uuid4().hex[:8]}"
+    (folder / "0001_probe.sql").write_text(f"CREATE TABLE {table} (n int);")
+    assert await migrate(test_db, folder) == [f"{folder.parent.name}/0001_probe.sql"]
+    assert await migrate(test_db, folder) == [], "applied once"
+    (folder / "0001_probe.sql").write_text(f"CREATE TABLE {table} (n bigint);")
+    with pytest.raises(MigrationChanged, match="changed after it was applied"):
+        await migrate(test_db, folder)

@@ -10,8 +10,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from contracts import topics
-from contracts.base import Address, SkuQuantity
-from contracts.order import ReserveStock
+from contracts.base import SkuQuantity
+from contracts.order import Destination, ReserveStock
 from shared.messaging import encode
 from shared.security import client_options
 from shared.settings import get_settings
@@ -21,7 +21,6 @@ from tests.support.poll import eventually
 
 pytestmark = pytest.mark.component
 
-ADDRESS = Address(name="A", line1="1 Rue", city="Paris", postal_code="75001", country="FR")
 
 
 async def test_reservations_in_one_batch_publish_the_levels_each_leaves(request, processes, stack):
@@ -39,7 +38,8 @@ async def test_reservations_in_one_batch_publish_the_levels_each_leaves(request,
                          "the count taken")
         # three orders for the same SKU sent together, keyed alike so they share a partition and a batch
         futures = [await producer.send(topics.INVENTORY_COMMANDS.name, encode(ReserveStock(
-            order_id=f"o-{sku}-{n}", lines=[SkuQuantity(sku=sku, quantity=1)], ship_to=ADDRESS)), key=sku.encode())
+            order_id=f"o-{sku}-{n}", lines=[SkuQuantity(sku=sku, quantity=1)], destination=Destination(country="FR"))),
+            key=sku.encode())
             for n in range(3)]
         for future in futures:
             await future

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from contracts import topics
-from contracts.examples import ORDER_REF
+from contracts.examples import ORDER_REF, example
+from contracts.order import ReserveStock
 from order_service.domain import order_id_for
 from order_service.handlers import expire, reject
 from shared.consume import Unprocessable
-from shared.messaging import InvalidMessage
+from shared.messaging import InvalidMessage, encode
 from tests.support.memory import InMemory, body
 
 pytestmark = pytest.mark.unit
@@ -119,3 +120,14 @@ async def test_a_channel_speaks_only_for_its_own_orders():
     assert service.row("orders", ORDER_ID)["status"] == "accepted"
     sent = await service.deliver(topics.channel_topic("web"), body("order.cancel_requested"))
     assert statuses(sent) == ["cancelled"], "the web channel on its own topic"
+
+
+async def test_inventory_is_told_the_destination_country_and_no_one_s_address():
+    service = InMemory("order")
+    sent = await service.deliver(INBOUND, body("order.submitted"))
+    [reserve] = [m for m in sent if m.type == "inventory.reserve_stock"]
+    assert reserve.destination.country == "DE"
+    assert b"Example Street" not in encode(reserve) and b"Ada" not in encode(reserve)
+    earlier = ReserveStock.model_validate({"order_id": "o", "lines": [{"sku": "S", "quantity": 1}],
+                                           "ship_to": example("order.submitted")["shipping_address"]})
+    assert earlier.destination.country == "DE", "a request an earlier version stored still reads"

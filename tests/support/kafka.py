@@ -28,8 +28,9 @@ async def read_topic(topic: str, timeout: float = 10.0, kafka: KafkaOptions | No
 class Producer:
     """Sends raw bytes the way an outside system would: no CloudEvents headers required."""
 
-    def __init__(self, max_request_size: int = 1048576) -> None:
-        self._producer = AIOKafkaProducer(**client_options(), acks="all",
+    def __init__(self, max_request_size: int = 1048576, who: str | None = None) -> None:
+        """As the operator, or as principal `who` (a channel or a partner)."""
+        self._producer = AIOKafkaProducer(**client_options(who=who), acks="all",
                                           enable_idempotence=True, max_request_size=max_request_size)
 
     async def __aenter__(self) -> Producer:

@@ -10,7 +10,7 @@ from contracts.base import Address, Message, SkuQuantity
 from contracts.channels import OrderCancelRequested, OrderHoldReleased
 from contracts.fulfillment import FulfillmentProgressed, ShipmentProgressed
 from contracts.inventory import Allocation, StockReleased, StockReservationFailed, StockReserved
-from contracts.order import ReserveStock
+from contracts.order import Destination, ReserveStock
 from contracts.partners import Parcel
 from order_service.saga import Fulfillment, Saga, StepTimedOut, apply_changes, decide, start
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.unit
 ADDRESS = Address(name="A", line1="Street 1", city="Berlin", postal_code="10115", country="DE")
 LINES = [SkuQuantity(sku="A", quantity=2), SkuQuantity(sku="B", quantity=1)]
 PARCEL = Parcel(parcel_id="p1", weight_grams=500)
-REQUEST = ReserveStock(order_id="o", lines=LINES, ship_to=ADDRESS)
+REQUEST = ReserveStock(order_id="o", lines=LINES, destination=Destination(country=ADDRESS.country))
 
 
 def saga(state: str, status: str | None, steps: tuple[str, ...] = (), cancel: bool = False, inactive: int = 0,

@@ -10,6 +10,7 @@ from notification_service.handlers import EVENTS, INBOUND, dispatch, from_channe
 from notification_service.senders import sender_from_env
 from notification_service.store import NotificationWork
 from shared.consume import Subscription
+from shared.personal_data import retention
 from shared.service import Deps, ServiceRuntime
 
 
@@ -30,4 +31,5 @@ async def dispatcher(deps: Deps) -> None:
 
 
 def runtime() -> ServiceRuntime:
-    return ServiceRuntime("notification", Path(__file__).parent / "sql", subscriptions, background=[dispatcher])
+    return ServiceRuntime("notification", Path(__file__).parent / "sql", subscriptions,
+                          background=[dispatcher, retention()])

@@ -10,6 +10,7 @@ from order_service.handlers import INBOUND, REPLIES, expire, from_channel, rejec
 from order_service.store import OrderWork
 from shared.consume import Subscription
 from shared.deadlines import poller
+from shared.personal_data import retention
 from shared.service import Deps, ServiceRuntime
 
 TRACKING_TOPICS = (topics.FULFILLMENT_EVENTS, topics.SHIPPING_EVENTS)
@@ -39,4 +40,4 @@ def subscriptions(deps: Deps) -> list[Subscription]:
 
 def runtime() -> ServiceRuntime:
     return ServiceRuntime("order", Path(__file__).parent / "sql", subscriptions,
-                          background=[poller("orders", OrderWork, expire)])
+                          background=[poller("orders", OrderWork, expire), retention()])

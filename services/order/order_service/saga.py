@@ -24,6 +24,7 @@ from contracts.order import (
     BookShipment,
     CancelFulfillment,
     CommitStock,
+    Destination,
     OrderStatus,
     Reason,
     ReleaseStock,
@@ -157,7 +158,8 @@ def start(saga: Saga, payment_status: str | None, address_problem: str | None) -
 
 def _reserve(saga: Saga, changes: list[StatusChange], excluded: list[str] | None = None,
              lines: list[SkuQuantity] | None = None) -> Decision:
-    command = ReserveStock(order_id=saga.order_id, lines=lines or saga.lines, ship_to=saga.ship_to,
+    command = ReserveStock(order_id=saga.order_id, lines=lines or saga.lines,
+                           destination=Destination(country=saga.ship_to.country, region=saga.ship_to.region),
                            excluded_locations=excluded or [])
     waiting = saga.model_copy(update={"state": SagaState.AWAITING_STOCK, "reserving": True,
                                       "reservation_request": command, "reservation_retried": False})

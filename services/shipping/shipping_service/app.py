@@ -8,6 +8,7 @@ from pathlib import Path
 from contracts import topics
 from shared.consume import Subscription
 from shared.deadlines import poller
+from shared.personal_data import retention
 from shared.service import Deps, ServiceRuntime
 from shipping_service.handlers import COMMANDS, expire, updates_from
 from shipping_service.store import ShippingWork
@@ -25,4 +26,4 @@ def subscriptions(deps: Deps) -> list[Subscription]:
 
 def runtime() -> ServiceRuntime:
     return ServiceRuntime("shipping", Path(__file__).parent / "sql", subscriptions,
-                          background=[poller("shipments", ShippingWork, expire)])
+                          background=[poller("shipments", ShippingWork, expire), retention()])
