@@ -47,7 +47,7 @@ ORDERS_INBOUND = Topic(
     description="Orders and requests about them from channels, marketplaces and operators.",
 )
 CHANNEL_INBOUND = Topic(
-    "oms.channels.{partner}.inbound.v1", "<channel>:<external_id>", ORDERS_INBOUND.messages,
+    "oms.channels.{partner}.inbound.v1", "<channel>:<external_id>", ORDERS_INBOUND.messages, partitions=3,
     description="One channel's orders and requests about them, written by that channel alone: a message here that "
                 "names another channel changes nothing.",
 )

@@ -8,7 +8,6 @@ environment it runs against any secured cluster; without, the local stack's cred
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -217,8 +216,3 @@ def _derived(settings: Settings, who: str, purpose: str) -> str:
         path.touch(mode=0o600)
         path.write_text(json.dumps(known, indent=1))
     return known[key]
-
-
-def environment(who: str) -> dict[str, str]:
-    """What a child process needs to connect as `who` on the local stack."""
-    return {**os.environ, "OMS_KAFKA_PRINCIPAL": who}
