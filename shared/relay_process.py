@@ -16,7 +16,7 @@ from shared.settings import get_settings
 async def main(service: str, dsn: str) -> None:
     settings = get_settings()
     configure_logging(f"{service}-relay", settings.log_level)
-    pool = await create_pool(dsn)
+    pool = await create_pool(settings.migrations_dsn(service) if service in security.SERVICES else dsn)
     await migrate(pool)
     await pool.close()  # the relay works on a connection of its own
     who = security.principal("service", service) if service in security.SERVICES else security.OPERATOR

@@ -121,10 +121,12 @@ def everyone(network: Network) -> list[str]:
             *(principal("carrier", c.id) for c in network.carriers)]
 
 
-# PostgreSQL: the stack's superuser (it makes roles and databases, nothing else uses it), one role per service
-# owning its database alone, and a read-only role for operators' views
+# PostgreSQL: the stack's superuser (it makes roles and databases, nothing else uses it); per service a migration
+# role that owns its database and schema, and the role the service runs as, which may read and write rows only;
+# a read-only role for operators' views (the mechanism tests' database has one role for both)
 DATABASE_SUPERUSER, DATABASE_OPERATOR = "oms", "oms_operator"
-DATABASE_ROLES = (DATABASE_SUPERUSER, *(f"oms_{s}" for s in (*SERVICES, "test")), DATABASE_OPERATOR)
+DATABASE_ROLES = (DATABASE_SUPERUSER, *(f"oms_{s}" for s in (*SERVICES, "test")),
+                  *(f"oms_{s}_migrator" for s in SERVICES), DATABASE_OPERATOR)
 
 
 def credentials_file(settings: Settings) -> Path:

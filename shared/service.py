@@ -98,8 +98,12 @@ class ServiceRuntime:
     async def run(self) -> None:
         configure_logging(self.name, self.settings.log_level)
         dsn = self.settings.database_for(self.name)
+        migrations = await self._connect(self.settings.migrations_dsn(self.name), size=1)
+        try:
+            await migrate(migrations, self.migrations)
+        finally:
+            await migrations.close()
         pool = await self._connect(dsn)
-        await migrate(pool, self.migrations)
         kafka = security.client_options(self.settings, security.principal("service", self.name))
         deps = Deps(self.name, self.settings, pool, load_network(self.settings.network_file), kafka)
         await deps.clock.sync(pool)
@@ -184,11 +188,11 @@ class ServiceRuntime:
             finally:
                 await client.close()
 
-    async def _connect(self, dsn: str) -> asyncpg.Pool:
+    async def _connect(self, dsn: str, size: int | None = None) -> asyncpg.Pool:
         deadline = asyncio.get_running_loop().time() + 60
         while True:
             try:
-                return await create_pool(dsn, max_size=self.settings.db_pool_size)
+                return await create_pool(dsn, min_size=min(2, size or 2), max_size=size or self.settings.db_pool_size)
             except (OSError, asyncpg.PostgresError) as exc:
                 if asyncio.get_running_loop().time() > deadline:
                     raise

@@ -65,6 +65,14 @@ class Settings(BaseSettings):
         dsn = os.environ.get(f"OMS_{service.upper()}_DATABASE_URL") if role is None else None
         return dsn or self.dsn(f"oms_{service}", role or f"oms_{service}")
 
+    def migrations_dsn(self, service: str) -> str:
+        """The DSN a service migrates its database with: its migration role, which owns the schema (the role it runs
+        as may only read and write rows)."""
+        if service not in SERVICES:
+            return self.database_for(service)
+        return os.environ.get(f"OMS_{service.upper()}_MIGRATIONS_DATABASE_URL") or \
+            self.dsn(f"oms_{service}", f"oms_{service}_migrator")
+
     def dsn(self, database: str, role: str) -> str:
         """`database_url` for this database and role, with the role's password where the local stack made one."""
         url = self.database_url.replace("{database}", database).replace("{role}", role)

@@ -358,24 +358,38 @@ async def create_databases(settings: Settings) -> None:
                 await conn.execute(f"ALTER ROLE \"{role}\" PASSWORD '{passwords[role]}'")
         existing = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
         for service in (*SERVICES, "test"):
-            name = f"oms_{service}"
+            name, owner = f"oms_{service}", _owner(service)
             if name not in existing:
-                await conn.execute(f'CREATE DATABASE "{name}" OWNER "{name}"')
-            await conn.execute(f'ALTER DATABASE "{name}" OWNER TO "{name}"')
+                await conn.execute(f'CREATE DATABASE "{name}" OWNER "{owner}"')
+            await conn.execute(f'ALTER DATABASE "{name}" OWNER TO "{owner}"')
             await conn.execute(f'REVOKE CONNECT, TEMPORARY ON DATABASE "{name}" FROM PUBLIC')
-            await conn.execute(f'GRANT CONNECT ON DATABASE "{name}" TO "{security.DATABASE_OPERATOR}"')
+            await conn.execute(f'GRANT CONNECT ON DATABASE "{name}" TO "{name}", "{security.DATABASE_OPERATOR}"')
     finally:
         await conn.close()
     for service in (*SERVICES, "test"):
-        name = f"oms_{service}"
+        name, owner, operator = f"oms_{service}", _owner(service), security.DATABASE_OPERATOR
         conn = await asyncpg.connect(settings.dsn(name, security.DATABASE_SUPERUSER))
         try:
-            await conn.execute(f'ALTER DEFAULT PRIVILEGES FOR ROLE "{name}" IN SCHEMA public GRANT SELECT ON TABLES '
-                               f'TO "{security.DATABASE_OPERATOR}"; '
-                               f'GRANT USAGE ON SCHEMA public TO "{security.DATABASE_OPERATOR}"; '
-                               f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{security.DATABASE_OPERATOR}"')
+            await conn.execute(
+                f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA public GRANT SELECT ON TABLES TO "{operator}"; '
+                f'GRANT USAGE ON SCHEMA public TO "{operator}"; '
+                f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{operator}"')
+            if owner != name:  # the role the service runs as: rows, not the schema
+                await conn.execute(
+                    f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA public '
+                    f'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "{name}"; '
+                    f'ALTER DEFAULT PRIVILEGES FOR ROLE "{owner}" IN SCHEMA public '
+                    f'GRANT USAGE, SELECT ON SEQUENCES TO "{name}"; '
+                    f'GRANT USAGE ON SCHEMA public TO "{name}"; '
+                    f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{name}"; '
+                    f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{name}"')
         finally:
             await conn.close()
+
+
+def _owner(service: str) -> str:
+    """Who owns a service's database and schema: its migration role (the test database's one role)."""
+    return f"oms_{service}_migrator" if service in SERVICES else f"oms_{service}"
 
 
 DLQ_CONFIG = {"retention.ms": str(30 * 24 * 3600 * 1000)}  # dead letters are kept 30 days: time to look and replay

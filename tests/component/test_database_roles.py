@@ -23,7 +23,14 @@ async def test_each_service_reaches_its_own_database_only_and_operators_only_rea
     try:
         assert await order.fetchval("SELECT rolsuper OR rolcreaterole OR rolcreatedb FROM pg_roles "
                                     "WHERE rolname = current_user") is False
-        await order.execute("CREATE TABLE IF NOT EXISTS roles_probe (n int); INSERT INTO roles_probe VALUES (1)")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):  # the role a service runs as: rows, not the schema
+            await order.execute("CREATE TABLE roles_denied (n int)")
+        migrator = await asyncpg.connect(settings.migrations_dsn("order"))
+        try:
+            await migrator.execute("CREATE TABLE IF NOT EXISTS roles_probe (n int)")
+        finally:
+            await migrator.close()
+        await order.execute("INSERT INTO roles_probe VALUES (1)")  # a table made since: its rows are the service's
     finally:
         await order.close()
 

@@ -30,7 +30,9 @@ async def test_a_batch_hands_the_saga_on_and_writes_it_once(stack) -> None:
                  lines=[SkuQuantity(sku="SKU-1", quantity=1)],
                  ship_to=Address(name="A", line1="1 Rue", city="Paris", postal_code="75001", country="FR"))
     try:
-        await migrate(pool, ORDER_SQL)
+        migrator = await create_pool(get_settings().migrations_dsn("order"), min_size=1, max_size=1)
+        await migrate(migrator, ORDER_SQL)
+        await migrator.close()
         await pool.execute("INSERT INTO orders (order_id, channel, external_id, status, saga_state, saga) "
                            "VALUES ($1, 'web', $1, 'accepted', 'awaiting_stock', $2)", order_id, first.model_dump_json())
         settings = get_settings()

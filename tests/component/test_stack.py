@@ -23,7 +23,7 @@ async def test_checkpoints_wait_for_4_gb_of_wal(test_db: asyncpg.Pool) -> None:
 
 
 async def test_growing_tables_are_analyzed_seldom_and_documents_not_at_all(stack) -> None:
-    pool = await create_pool(get_settings().database_for("order"), max_size=2)
+    pool = await create_pool(get_settings().migrations_dsn("order"), max_size=2)
     try:
         await migrate(pool, Path(store.__file__).parent / "sql")
         no_statistics = {r["attname"] for r in await pool.fetch(
