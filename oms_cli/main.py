@@ -229,14 +229,15 @@ def customer_erase(who: Annotated[str, typer.Argument(help="the customer's id or
 
 
 @app.command()
-def credentials(kind: Annotated[str, typer.Argument(help="channel, warehouse, carrier, service or operator")],
+def credentials(kind: Annotated[str, typer.Argument(help="channel, warehouse, carrier, feed, service or operator")],
                 ident: Annotated[str, typer.Argument(help="the channel, location, carrier or service id")] = "") -> None:
     """The client settings of one principal on the broker (aiokafka's keyword names) and the topics it uses, as
     JSON: what a partner, a channel or a tool needs to connect."""
     settings = get_settings()
     network = load_network(settings.network_file)
     known = {"channel": network.channels, "warehouse": [loc.id for loc in network.locations],
-             "carrier": [c.id for c in network.carriers], "service": list(security.SERVICES), "operator": [""]}
+             "carrier": [c.id for c in network.carriers], "service": list(security.SERVICES),
+             "feed": network.feeds, "operator": [""]}
     if kind not in known or (ident not in known[kind] and kind != "operator"):
         choices = ", ".join(known.get(kind, known))
         raise typer.BadParameter(f"{kind} {ident}: not in the network file (one of: {choices})")

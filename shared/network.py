@@ -56,6 +56,8 @@ class Network(BaseModel):
     # the sales channels that may submit orders, each with a principal of its own on the broker
     channels: list[str] = ["web", "app", "store:store-munich", "store:store-paris", "marketplace:amazon",
                            "marketplace:wayfair"]
+    # stock feeds (a WMS, a store's till system, a supplier): each may write stock adjustments and nothing else
+    feeds: list[str] = []
 
     def location(self, location_id: str) -> Location:
         return next(loc for loc in self.locations if loc.id == location_id)

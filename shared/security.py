@@ -24,7 +24,7 @@ ADMIN = "admin"  # the broker's own principal and the stack's (topics, ACLs): th
 OPERATOR = "operator"
 SIMULATORS = "simulators"  # plays every simulated partner in `make demo`, `make up` and the tests
 SERVICES = ("order", "inventory", "fulfillment", "shipping", "notification")
-KINDS = ("service", "channel", "warehouse", "carrier")
+KINDS = ("service", "channel", "warehouse", "carrier", "feed")
 KafkaOptions = Mapping[str, Any]  # aiokafka's keyword arguments: bootstrap servers and security
 
 
@@ -107,6 +107,8 @@ def acls(network: Network) -> list[Acl]:
             who = principal(kind, ident)
             found += _reads(who, requests.for_partner(ident)) + _writes(who, updates.for_partner(ident))
             found += _group(who, f"{who}.")
+    for feed in network.feeds:
+        found += _writes(principal("feed", feed), topics.INVENTORY_ADJUSTMENTS.name)
     # operators watch every topic, send stock feeds and operator requests, and replay dead letters to their source
     found += _reads(OPERATOR, "*") + _writes(OPERATOR, "*") + [Acl(OPERATOR, "Read", "Group", "*")]
     found += _reads(SIMULATORS, "partners.", prefixed=True) + _writes(SIMULATORS, "partners.", prefixed=True)
@@ -118,7 +120,8 @@ def everyone(network: Network) -> list[str]:
     return [ADMIN, OPERATOR, SIMULATORS, *(principal("service", s) for s in SERVICES),
             *(principal("channel", c) for c in network.channels),
             *(principal("warehouse", loc.id) for loc in network.locations),
-            *(principal("carrier", c.id) for c in network.carriers)]
+            *(principal("carrier", c.id) for c in network.carriers),
+            *(principal("feed", f) for f in network.feeds)]
 
 
 # PostgreSQL: the stack's superuser (it makes roles and databases, nothing else uses it); per service a migration
@@ -201,6 +204,8 @@ def described(settings: Settings, network: Network, kind: str, ident: str = "") 
         requests, updates = ((topics.WAREHOUSE_REQUESTS, topics.WAREHOUSE_UPDATES) if kind == "warehouse"
                              else (topics.CARRIER_REQUESTS, topics.CARRIER_UPDATES))
         options |= {"requests_topic": requests.for_partner(ident), "updates_topic": updates.for_partner(ident)}
+    elif kind == "feed":
+        options |= {"adjustments_topic": topics.INVENTORY_ADJUSTMENTS.name}
     elif kind == "service":
         reads, writes = service_topics(network)[ident]
         options |= {"reads": reads, "writes": writes}

@@ -81,6 +81,16 @@ async def test_a_partner_reads_only_its_own_requests_and_writes_only_its_own_upd
         await send(as_("carrier", "dhl"), topics.INVENTORY_COMMANDS.name)
 
 
+async def test_a_stock_feed_writes_stock_adjustments_and_nothing_else(stack):
+    feed = as_("feed", "wms-rotterdam")
+    await send(feed, topics.INVENTORY_ADJUSTMENTS.name)
+    for other in (topics.ORDERS_INBOUND.name, topics.INVENTORY_COMMANDS.name):
+        with pytest.raises(TopicAuthorizationFailedError):
+            await send(feed, other)
+    with pytest.raises(TopicAuthorizationFailedError):
+        await read(feed, topics.INVENTORY_EVENTS.name)
+
+
 async def test_a_channel_writes_its_own_topic_only_and_cannot_take_a_services_group(stack):
     web = as_("channel", "web")
     await send(web, topics.channel_topic("web"))
