@@ -17,9 +17,6 @@ from shared.logging import log
 if TYPE_CHECKING:
     from shared.service import Deps
 
-ERASED = "erased"
-
-
 def masked_address(column: str) -> str:
     return (f"jsonb_build_object('name', 'erased', 'line1', 'erased', 'line2', NULL, 'city', 'erased', "
             f"'postal_code', 'erased', 'country', {column}->>'country')")

@@ -418,16 +418,12 @@ class MemoryDatabase:
     logs: dict[str, list[Row]] = field(default_factory=dict)
     inbox: set[tuple[str, str]] = field(default_factory=set)
     outbox: list[tuple[str, str | None, Message]] = field(default_factory=list)
-    woken: set[str] = field(default_factory=set)
 
     def table(self, name: str) -> dict[Key, Row]:
         return self.tables.setdefault(name, {})
 
     def rows(self, name: str) -> list[Row]:
         return list(self.table(name).values())
-
-    def sent(self, topic: str | None = None) -> list[Message]:
-        return [m for t, _, m in self.outbox if topic is None or t == topic]
 
     async def claim(self, consumer: str, message_ids: list[str]) -> set[str]:
         fresh = {m for m in message_ids if (consumer, m) not in self.inbox}
@@ -463,7 +459,6 @@ class MemoryDatabase:
         for service, (topic, to, message) in outbox:
             outbox_row(service, topic, to, message)  # the same size check
             self.outbox.append((topic, to, message))
-            self.woken.add(service)
 
     def transaction(self) -> _Undo:
         return _Undo(self)
