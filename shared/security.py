@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import for_code
+from aiokafka.protocol.admin import CreateAclsRequest_v1
+from aiokafka.protocol.api import Request
 from faststream.security import BaseSecurity, SASLScram512
 
 from contracts import topics
@@ -51,6 +56,39 @@ class Acl:
     def line(self) -> str:
         return " ".join((f"User:{self.principal}", self.operation, self.resource, self.name,
                          "PREFIXED" if self.prefixed else "LITERAL"))
+
+
+# the protocol's codes (Kafka's AclOperation, ResourceType, PatternType; permission ALLOW is 3)
+_OPERATIONS = {"Read": 3, "Write": 4, "Create": 5, "Delete": 6, "Alter": 7, "Describe": 8}
+_RESOURCES = {"Topic": 2, "Group": 3, "Cluster": 4}
+
+
+class _CreateAcls(Request[CreateAclsRequest_v1]):
+    """Many ACLs in one CreateAcls request (aiokafka's own carries one, and its admin client none)."""
+
+    API_KEY = 30
+
+    def __init__(self, wanted: list[Acl]) -> None:
+        self.wanted = wanted
+
+    def build(self, request_struct_class: type[CreateAclsRequest_v1]) -> CreateAclsRequest_v1:
+        return request_struct_class([(_RESOURCES[a.resource], a.name, 4 if a.prefixed else 3, f"User:{a.principal}",
+                                      "*", _OPERATIONS[a.operation], 3) for a in self.wanted])
+
+
+async def create_acls(admin: KafkaOptions, wanted: list[Acl]) -> None:
+    """Creates `wanted` on the cluster `admin` (a super user's client options) reaches; one that exists stays."""
+    client = AIOKafkaClient(**admin)
+    await client.bootstrap()
+    try:
+        response = await client.send(client.get_random_node(), _CreateAcls(wanted))
+        failed = [(acl, code, text) for acl, (code, text) in zip(wanted, response.creation_responses, strict=True)
+                  if code]
+        if failed:
+            acl, code, text = failed[0]
+            raise for_code(code)(f"{len(failed)} ACLs refused, the first {acl.line()}: {text}")
+    finally:
+        await client.close()
 
 
 def _reads(who: str, *names: str, prefixed: bool = False) -> list[Acl]:
@@ -147,6 +185,35 @@ def create_credentials(settings: Settings, network: Network) -> dict[str, str]:
     path.touch(mode=0o600)
     path.write_text(json.dumps(known, indent=1))
     return known
+
+
+def certificates(settings: Settings) -> Path:
+    """The stack's own certificate authority and the brokers' certificate it signed (for 127.0.0.1 and localhost),
+    made once under `.oms/tls/`: clients trust `ca.pem`, the brokers serve `broker.pem` (key and certificate)."""
+    folder = settings.home / "tls"
+    if (folder / "broker.pem").exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "3650",
+            "-subj", "/CN=OMS local stack CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "broker.key", "-out", "broker.csr",
+            "-subj", "/CN=oms-kafka")
+    (folder / "broker.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kafka\n"
+                                       "extendedKeyUsage=serverAuth\n")
+    openssl("x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "broker.crt", "-days", "825", "-extfile", "broker.ext")
+    pem = folder / "broker.pem"
+    pem.touch(mode=0o600)
+    pem.write_text((folder / "broker.key").read_text() + (folder / "broker.crt").read_text())
+    for scrap in ("broker.csr", "broker.ext", "broker.key", "broker.crt"):
+        (folder / scrap).unlink()
+    return folder
 
 
 def password_of(settings: Settings, name: str) -> str:

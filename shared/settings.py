@@ -13,6 +13,7 @@ from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+TLS_PORT_OFFSET = 10  # a native broker's SASL_SSL listener: its SASL_PLAINTEXT port + 10 (19102 on one broker)
 SERVICES = ("order", "inventory", "fulfillment", "shipping", "notification")
 
 
@@ -84,6 +85,12 @@ class Settings(BaseSettings):
     @property
     def kafka_port(self) -> int:
         return int(self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])
+
+    @property
+    def kafka_tls_bootstrap(self) -> str:
+        """The native stack's brokers on their SASL_SSL listeners (each its SASL_PLAINTEXT port + 10)."""
+        return ",".join(f"{hostport.rsplit(':', 1)[0]}:{int(hostport.rsplit(':', 1)[1]) + TLS_PORT_OFFSET}"
+                        for hostport in self.kafka_bootstrap.split(","))
 
     @property
     def replication(self) -> int:

@@ -8,10 +8,12 @@ nothing is started.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import socket
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +32,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from contracts.topics import concrete_topics
 from shared import security
 from shared.network import load_network
-from shared.settings import REPO_ROOT, SERVICES, SOCKET_DIR, Settings, database_passwords, get_settings
+from shared.settings import REPO_ROOT, SERVICES, SOCKET_DIR, TLS_PORT_OFFSET, Settings, database_passwords, get_settings
 
 INFRA = REPO_ROOT / "infra"
 
@@ -72,6 +75,37 @@ def docker_available() -> bool:
         return False
     probe = subprocess.run(["docker", "info"], capture_output=True, timeout=20, check=False)
     return probe.returncode == 0
+
+
+def broker_properties(settings: Settings, node: int = 1, *, data_dir: Path, host: str = "127.0.0.1",
+                      tls_dir: Path | None = None) -> str:
+    """A KRaft node's `server.properties` from the template: listening on `host`, advertised as 127.0.0.1 (the
+    compose broker binds every interface of its container and is published on the host's loopback only)."""
+    s, brokers = settings, settings.kafka_brokers
+    port = s.kafka_port + 2 * (node - 1)
+    users = security.create_credentials(s, load_network(s.network_file))
+    return (INFRA / "kafka" / "server.properties.template").read_text().format(
+        host=host, advertised="127.0.0.1", port=port, tls_port=port + TLS_PORT_OFFSET,
+        tls_dir=tls_dir or security.certificates(s), node_id=node,
+        controller_port=s.kafka_controller_port + 2 * (node - 1),
+        voters=",".join(f"{n}@127.0.0.1:{s.kafka_controller_port + 2 * (n - 1)}" for n in range(1, brokers + 1)),
+        replication=s.replication, min_isr=2 if s.replication >= 3 else 1,
+        auto_create="true" if brokers == 1 else "false", data_dir=data_dir, admin_password=users[security.ADMIN])
+
+
+def scram_users(settings: Settings) -> list[str]:
+    """`kafka-storage format` arguments that create every principal's SCRAM credentials with the storage."""
+    users = security.create_credentials(settings, load_network(settings.network_file))
+    return [arg for name in security.everyone(load_network(settings.network_file))
+            for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={users[name]}]")]
+
+
+def write_private(path: Path, text: str, mode: int = 0o600) -> None:
+    """A file only its owner reads (it holds passwords)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=mode)
+    path.chmod(mode)
+    path.write_text(text)
 
 
 @dataclass
@@ -123,47 +157,16 @@ class NativeKafka:
     def configure(self, cluster_id: str | None = None) -> Path:
         """The node's properties, and its storage formatted once (with the cluster's id where it has one)."""
         self.home.mkdir(parents=True, exist_ok=True)
-        props = self.home / "server.properties"
-        template = (INFRA / "kafka" / "server.properties.template").read_text()
-        s, brokers = self.settings, self.settings.kafka_brokers
         formatted = (self.home / "data" / "meta.properties").exists()
-        if formatted and not security.credentials_file(s).exists():
+        if formatted and not security.credentials_file(self.settings).exists():
             raise MissingPrerequisite(f"{self.home} was made before the broker was secured: `make clean` starts afresh")
-        users = security.create_credentials(s, load_network(s.network_file))
-        props.touch(mode=0o600)  # it holds the admin's password
-        props.write_text(template.format(
-            node_id=self.node, port=self.port, controller_port=s.kafka_controller_port + 2 * (self.node - 1),
-            voters=",".join(f"{n}@127.0.0.1:{s.kafka_controller_port + 2 * (n - 1)}" for n in range(1, brokers + 1)),
-            replication=s.replication, min_isr=2 if s.replication >= 3 else 1,
-            auto_create="true" if brokers == 1 else "false", data_dir=self.home / "data",
-            admin_password=users[security.ADMIN]))
+        props = self.home / "server.properties"
+        write_private(props, broker_properties(self.settings, self.node, data_dir=self.home / "data"))
         if not formatted:
             cluster_id = cluster_id or self.java("kafka.tools.StorageTool", "random-uuid").stdout.strip()
-            scram = [arg for name in security.everyone(load_network(s.network_file))
-                     for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={users[name]}]")]
             self.java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted",
-                      *scram)
+                      *scram_users(self.settings))
         return props
-
-    def create_acls(self) -> int:
-        """The ACLs of `shared.security`, in one admin request (a JVM: aiokafka has no ACL API for Kafka 4); done
-        again only when they change."""
-        s = self.settings
-        wanted = "\n".join(acl.line() for acl in security.acls(load_network(s.network_file)))
-        done = s.home / f"acls-{s.kafka_brokers}.txt"
-        if done.exists() and done.read_text() == wanted:
-            return 0
-        client = s.home / "admin-client.properties"
-        client.touch(mode=0o600)
-        client.write_text("\n".join((
-            f"bootstrap.servers={s.kafka_bootstrap}", "security.protocol=SASL_PLAINTEXT", "sasl.mechanism=SCRAM-SHA-512",
-            "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
-            f'username="{security.ADMIN}" password="{security.password_of(s, security.ADMIN)}";')))
-        pending = s.home / "acls-pending.txt"
-        pending.write_text(wanted)
-        self.java(str(INFRA / "kafka" / "Acls.java"), str(client), str(pending))
-        pending.rename(done)
-        return wanted.count("\n") + 1
 
     def start(self, cluster_id: str | None = None) -> None:
         self.launch(cluster_id)
@@ -329,18 +332,56 @@ class NativePostgres:
                        check=False, capture_output=True)
 
 
+def compose_environment(settings: Settings) -> dict[str, str]:
+    """What `docker-compose.yml` needs from the stack, made before every `docker compose up`: under
+    `.oms/compose/kafka/` the broker's properties and a start script that formats its storage once with every
+    principal's SCRAM credentials (the containers run as the user who owns `.oms`, which only it may read), and the
+    database superuser's password in the environment."""
+    folder = settings.home / "compose" / "kafka"
+    folder.mkdir(parents=True, exist_ok=True)
+    cluster_id = folder / "cluster-id"
+    if not cluster_id.exists():
+        cluster_id.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())
+    security.certificates(settings)  # .oms/tls, mounted at /tls
+    write_private(folder / "server.properties",
+                  broker_properties(settings, data_dir=Path("/stack/data"), host="0.0.0.0", tls_dir=Path("/tls")))
+    write_private(folder / "start.sh", "\n".join((
+        "#!/bin/bash", "# made by shared/stack.py: the storage formatted once, with every principal, then the broker",
+        "set -euo pipefail",
+        f"/opt/kafka/bin/kafka-storage.sh format --ignore-formatted -t {cluster_id.read_text()} "
+        f"-c /stack/server.properties {shlex.join(scram_users(settings))}",
+        "exec /opt/kafka/bin/kafka-server-start.sh /stack/server.properties", "")))
+    write_private(folder / "admin.properties", admin_client_properties(settings, "127.0.0.1:19092"))
+    passwords = database_passwords(settings.home)
+    return {**os.environ, "OMS_UID": str(os.getuid()), "OMS_GID": str(os.getgid()),
+            "OMS_POSTGRES_PASSWORD": passwords[security.DATABASE_SUPERUSER]}
+
+
+def admin_client_properties(settings: Settings, bootstrap: str) -> str:
+    """A Kafka command-line tool's client settings as the stack's admin."""
+    return "\n".join((
+        f"bootstrap.servers={bootstrap}", "security.protocol=SASL_PLAINTEXT", "sasl.mechanism=SCRAM-SHA-512",
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{security.ADMIN}" password="{security.password_of(settings, security.ADMIN)}";', ""))
+
+
+def compose(settings: Settings, *args: str) -> None:
+    subprocess.run(["docker", "compose", *args], cwd=REPO_ROOT, check=True, env=compose_environment(settings))
+
+
 @dataclass
 class ComposeServer:
     """Kafka or PostgreSQL as a docker compose service, stopped and started the way the native ones are."""
 
+    settings: Settings
     service: str
     port: int
 
     def stop(self, hard: bool = False) -> None:
-        subprocess.run(["docker", "compose", "kill" if hard else "stop", self.service], cwd=REPO_ROOT, check=True)
+        compose(self.settings, "kill" if hard else "stop", self.service)
 
     def start(self) -> None:
-        subprocess.run(["docker", "compose", "up", "-d", "--wait", self.service], cwd=REPO_ROOT, check=True)
+        compose(self.settings, "up", "-d", "--wait", self.service)
         wait_until(lambda: port_open(self.port), f"{self.service} on 127.0.0.1:{self.port}", timeout=120)
 
 
@@ -392,6 +433,19 @@ def _owner(service: str) -> str:
     return f"oms_{service}_migrator" if service in SERVICES else f"oms_{service}"
 
 
+async def create_acls(settings: Settings) -> int:
+    """The ACLs of `shared.security`, in one admin request; sent again only when they change (creating one that
+    exists changes nothing)."""
+    wanted = security.acls(load_network(settings.network_file))
+    lines = "\n".join(acl.line() for acl in wanted)
+    done = settings.home / f"acls-{settings.kafka_brokers}.txt"
+    if done.exists() and done.read_text() == lines:
+        return 0
+    await security.create_acls(security.client_options(settings, security.ADMIN), wanted)
+    done.write_text(lines)
+    return len(wanted)
+
+
 DLQ_CONFIG = {"retention.ms": str(30 * 24 * 3600 * 1000)}  # dead letters are kept 30 days: time to look and replay
 
 
@@ -430,25 +484,25 @@ class Stack:
         self.settings = settings or get_settings()
         self.compose = docker_available()
         self.kafka: NativeKafka | KafkaCluster | ComposeServer = (
-            ComposeServer("kafka", self.settings.kafka_port) if self.compose
+            ComposeServer(self.settings, "kafka", self.settings.kafka_port) if self.compose
             else KafkaCluster(self.settings) if self.settings.kafka_brokers > 1 else NativeKafka(self.settings))
         self.postgres: NativePostgres | ComposeServer = (
-            ComposeServer("postgres", self.settings.postgres_port) if self.compose else NativePostgres(self.settings))
+            ComposeServer(self.settings, "postgres", self.settings.postgres_port) if self.compose
+            else NativePostgres(self.settings))
 
     def up(self) -> None:
         if self.compose:
-            subprocess.run(["docker", "compose", "up", "-d", "--wait", "kafka", "postgres"], cwd=REPO_ROOT, check=True)
+            compose(self.settings, "up", "-d", "--wait", "kafka", "postgres")
         else:
             self.postgres.start()
             self.kafka.start()
         asyncio.run(create_databases(self.settings))
         asyncio.run(create_topics(self.settings))
-        if isinstance(self.kafka, KafkaCluster | NativeKafka):
-            (self.kafka.nodes[0] if isinstance(self.kafka, KafkaCluster) else self.kafka).create_acls()
+        asyncio.run(create_acls(self.settings))
 
     def down(self) -> None:
         if self.compose:
-            subprocess.run(["docker", "compose", "down"], cwd=REPO_ROOT, check=True)
+            compose(self.settings, "down")
             return
         self.kafka.stop()
         KafkaCluster(self.settings.model_copy(update={"kafka_brokers": 3})).stop()  # the cluster profile's, if up

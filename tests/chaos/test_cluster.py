@@ -24,7 +24,7 @@ from shared import security
 from shared.network import load_network
 from shared.security import ADMIN, client_options
 from shared.settings import REPO_ROOT, Settings, get_settings
-from shared.stack import KafkaCluster, NativeKafka, create_topics
+from shared.stack import KafkaCluster, NativeKafka, create_acls, create_topics
 from tests.chaos.test_crashes import every_invariant_holds
 from tests.conftest import LOGS
 from tests.e2e.conftest import MODULES, RunningOms
@@ -60,7 +60,7 @@ def cluster(stack) -> Iterator[KafkaCluster]:
     brokers = KafkaCluster(settings)
     brokers.start()
     asyncio.run(create_topics(settings))
-    brokers.nodes[0].create_acls()
+    asyncio.run(create_acls(settings))
     yield brokers
     brokers.stop()
 

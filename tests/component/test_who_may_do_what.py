@@ -15,6 +15,7 @@ from aiokafka.errors import (
     KafkaError,
     TopicAuthorizationFailedError,
 )
+from aiokafka.helpers import create_ssl_context
 
 from contracts import topics
 from shared.kafka_tools import topic_partitions
@@ -65,6 +66,24 @@ async def test_an_anonymous_client_or_a_wrong_password_is_refused(stack):
     wrong = {**as_("channel", "web"), "sasl_plain_password": "not-the-password"}
     with pytest.raises((KafkaConnectionError, KafkaError, TimeoutError)):
         await send(wrong, topics.ORDERS_INBOUND.name)
+
+
+async def test_over_tls_a_client_that_trusts_the_stacks_ca_gets_in_and_one_that_does_not_is_refused(stack):
+    s = get_settings()
+    tls = s.model_copy(update={"kafka_bootstrap": s.kafka_tls_bootstrap, "kafka_security_protocol": "SASL_SSL",
+                               "kafka_ssl_cafile": s.home / "tls" / "ca.pem"})
+    web = client_options(tls, principal("channel", "web"))
+    assert web["bootstrap_servers"] != s.kafka_bootstrap and web["security_protocol"] == "SASL_SSL"
+    await send(web, topics.channel_topic("web"))
+    await read(client_options(tls, principal("service", "order")), topics.channel_topic("web"))
+    with pytest.raises(TopicAuthorizationFailedError):  # the same rules over TLS
+        await send(web, topics.ORDERS_INBOUND.name)
+    untrusting = {**web, "ssl_context": create_ssl_context()}  # the system's authorities only
+    with pytest.raises((KafkaConnectionError, KafkaError, TimeoutError)):
+        await send(untrusting, topics.channel_topic("web"))
+    anonymous = {"bootstrap_servers": tls.kafka_bootstrap, "security_protocol": "SSL", "ssl_context": web["ssl_context"]}
+    with pytest.raises((KafkaConnectionError, KafkaError, TimeoutError)):
+        await send(anonymous, topics.channel_topic("web"))
 
 
 async def test_a_partner_reads_only_its_own_requests_and_writes_only_its_own_updates(stack):

@@ -1,0 +1,60 @@
+"""`docker-compose.yml` runs the stack secured as the native one does (no Docker engine runs here, so this checks
+what the compose path is given: the same listeners, principals and passwords, nothing published beyond loopback)."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shared import security
+from shared.network import load_network
+from shared.settings import REPO_ROOT, Settings
+from shared.stack import compose_environment
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def made(tmp_path: Path) -> tuple[Settings, dict[str, str], Path]:
+    settings = Settings(home=tmp_path / ".oms")
+    return settings, compose_environment(settings), settings.home / "compose" / "kafka"
+
+
+def test_every_port_is_published_on_loopback_only_and_nothing_trusts_without_a_password() -> None:
+    text = (REPO_ROOT / "docker-compose.yml").read_text()
+    services = yaml.safe_load(text)["services"]
+    published = [port for service in services.values() for port in service.get("ports", [])]
+    assert published and all(port.startswith("127.0.0.1:") for port in published)
+    assert "trust" not in text.replace("trusts", "")
+    assert services["postgres"]["environment"]["POSTGRES_HOST_AUTH_METHOD"] == "scram-sha-256"
+
+
+def test_the_broker_listens_only_with_sasl_on_the_ports_compose_publishes(made) -> None:
+    settings, _, folder = made
+    props = dict(line.split("=", 1) for line in (folder / "server.properties").read_text().splitlines()
+                 if line and not line.startswith("#"))
+    listeners = {name: int(url.rsplit(":", 1)[1]) for name, url in
+                 (item.split("://") for item in props["listeners"].split(","))}
+    kafka = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())["services"]["kafka"]
+    published = {int(port.rsplit(":", 1)[1]) for port in kafka["ports"]}
+    assert published == {listeners["SASL_PLAINTEXT"], listeners["SASL_SSL"]}
+    assert props["authorizer.class.name"].endswith("StandardAuthorizer")
+    assert props["allow.everyone.if.no.acl.found"] == "false" and props["super.users"] == "User:admin"
+    assert props["log.dirs"].startswith("/stack/") and props["ssl.keystore.location"] == "/tls/broker.pem"
+    assert "./.oms/tls:/tls:ro" in kafka["volumes"] and (settings.home / "tls" / "broker.pem").exists()
+    assert f"{folder.relative_to(settings.home.parent)}:/stack" in kafka["volumes"][0].removeprefix("./")
+
+
+def test_every_principal_is_created_with_the_storage_and_only_the_owner_reads_the_secrets(made) -> None:
+    settings, env, folder = made
+    script = (folder / "start.sh").read_text()
+    passwords = security.create_credentials(settings, load_network(settings.network_file))
+    for name in security.everyone(load_network(settings.network_file)):
+        assert f"SCRAM-SHA-512=[name={name},password={passwords[name]}]" in script
+    for secret in ("start.sh", "server.properties", "admin.properties"):
+        assert stat.S_IMODE((folder / secret).stat().st_mode) == 0o600
+    assert env["OMS_POSTGRES_PASSWORD"] == passwords[f"postgres.{security.DATABASE_SUPERUSER}"]
+    assert env["OMS_UID"].isdigit()
