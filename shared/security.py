@@ -7,9 +7,11 @@ environment it runs against any secured cluster; without, the local stack's cred
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import for_code
-from aiokafka.protocol.admin import CreateAclsRequest_v1
+from aiokafka.protocol.admin import CreateAclsRequest_v1, DescribeAclsRequest
 from aiokafka.protocol.api import Request
 from faststream.security import BaseSecurity, SASLScram512
 
@@ -76,8 +78,9 @@ class _CreateAcls(Request[CreateAclsRequest_v1]):
                                       "*", _OPERATIONS[a.operation], 3) for a in self.wanted])
 
 
-async def create_acls(admin: KafkaOptions, wanted: list[Acl]) -> None:
-    """Creates `wanted` on the cluster `admin` (a super user's client options) reaches; one that exists stays."""
+async def create_acls(admin: KafkaOptions, wanted: list[Acl], timeout_s: float = 60.0) -> None:
+    """Creates `wanted` on the cluster `admin` (a super user's client options) reaches (one that exists stays), and
+    returns once every broker applies them: the controller commits them first, each broker a moment later."""
     client = AIOKafkaClient(**admin)
     await client.bootstrap()
     try:
@@ -87,8 +90,20 @@ async def create_acls(admin: KafkaOptions, wanted: list[Acl]) -> None:
         if failed:
             acl, code, text = failed[0]
             raise for_code(code)(f"{len(failed)} ACLs refused, the first {acl.line()}: {text}")
+        deadline = time.monotonic() + timeout_s
+        for broker in client.cluster.brokers():
+            while (known := await _acl_count(client, broker.nodeId)) < len(set(wanted)):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"broker {broker.nodeId} applies {known} of {len(set(wanted))} ACLs")
+                await asyncio.sleep(0.1)
     finally:
         await client.close()
+
+
+async def _acl_count(client: AIOKafkaClient, node: int) -> int:
+    """How many ACLs this broker's authorizer holds (every kind: ANY is 1 in each filter)."""
+    response = await client.send(node, DescribeAclsRequest(1, None, 1, None, None, 1, 1))  # type: ignore[arg-type]
+    return sum(len(resource[-1]) for resource in response.resources)
 
 
 def _reads(who: str, *names: str, prefixed: bool = False) -> list[Acl]:
