@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from contracts.base import Message, NonEmpty, SkuQuantity
-from contracts.partners import Parcel
+from contracts.partners import Parcel, ReturnedLine
 
 
 class FulfillmentProgressed(Message):
@@ -33,3 +33,13 @@ class ShipmentProgressed(Message):
     tracking_number: str | None = None
     status: NonEmpty
     reason: str | None = None
+
+
+class ReturnArrived(Message):
+    """A return location reported what came back of a return it was told to expect."""
+
+    type: Literal["fulfillment.return_received"] = "fulfillment.return_received"
+    order_id: NonEmpty
+    return_id: NonEmpty
+    location_id: NonEmpty
+    lines: list[ReturnedLine] = Field(min_length=1)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.base import Address, CountryCode, Echoed, Message, NonEmpty, OptionalText, SkuQuantity, Timestamp, utcnow
+from contracts.partners import ReturnedLine
 
 OrderStatus = Literal[
     "received", "accepted", "reserved", "released", "in_fulfillment", "ready_to_ship",
@@ -33,6 +34,18 @@ class ShipmentView(BaseModel):
     lines: list[SkuQuantity]
 
 
+class ReturnView(BaseModel):
+    """One return of an order: asked for (`requested`), `received` (with what came back), or `expired`."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    return_id: NonEmpty
+    location_id: NonEmpty
+    status: Literal["requested", "received", "expired"]
+    lines: list[SkuQuantity]
+    received: list[ReturnedLine] = Field(default_factory=list)
+
+
 class OrderStatusChanged(Message):
     """Public: every status change of an order, numbered 1, 2, 3... per order."""
 
@@ -46,6 +59,7 @@ class OrderStatusChanged(Message):
     occurred_at: Timestamp = Field(default_factory=utcnow)
     reason: Reason | None = None
     shipments: list[ShipmentView] = Field(default_factory=list)
+    returns: list[ReturnView] = Field(default_factory=list)
 
 
 class Destination(BaseModel):
@@ -121,3 +135,25 @@ class BookShipment(Message):
     ship_to: Address
     parcels: list[dict[str, object]] = Field(default_factory=list)
     excluded_carriers: list[str] = Field(default_factory=list)
+
+
+class ExpectReturn(Message):
+    """Internal command to fulfillment: tell the return location what to expect."""
+
+    type: Literal["fulfillment.expect_return"] = "fulfillment.expect_return"
+    order_id: NonEmpty
+    return_id: NonEmpty
+    location_id: NonEmpty
+    lines: list[SkuQuantity] = Field(min_length=1)
+    reason: str | None = None
+
+
+class Restock(Message):
+    """Internal command to inventory: returned units arrived at `location_id` (resellable back on hand, damaged
+    written off)."""
+
+    type: Literal["inventory.restock"] = "inventory.restock"
+    order_id: NonEmpty
+    return_id: NonEmpty
+    location_id: NonEmpty
+    lines: list[ReturnedLine] = Field(min_length=1)

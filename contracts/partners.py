@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.base import MAX_LINES, Address, Message, Money, NonEmpty, Note, SkuQuantity, Timestamp
+from contracts.base import MAX_LINES, Address, Message, Money, NonEmpty, Note, Quantity, SkuQuantity, Timestamp
 
 
 class InvoiceLine(BaseModel):
@@ -91,6 +91,34 @@ class FulfillmentCancelled(FulfillmentUpdate):
 class FulfillmentCancelRefused(FulfillmentUpdate):
     type: Literal["fulfillment.cancel_refused"] = "fulfillment.cancel_refused"
     reason: Note | None = None
+
+
+class ReturnedLine(BaseModel):
+    """Units that came back, and in what state: `resellable` goes back on hand, `damaged` is written off."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    sku: NonEmpty
+    quantity: Quantity
+    condition: Literal["resellable", "damaged"]
+
+
+class ReturnExpected(Message):
+    """To the location a customer returns to: what to expect, under which return id."""
+
+    type: Literal["return.expected"] = "return.expected"
+    return_id: NonEmpty
+    order_id: NonEmpty
+    lines: list[SkuQuantity] = Field(min_length=1, max_length=MAX_LINES)
+    reason: Note | None = None
+
+
+class ReturnReceived(Message):
+    """From that location: what arrived, line by line with its condition."""
+
+    type: Literal["return.received"] = "return.received"
+    return_id: NonEmpty
+    lines: list[ReturnedLine] = Field(min_length=1, max_length=MAX_LINES)
 
 
 class ShipmentBookingRequested(Message):

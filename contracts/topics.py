@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from contracts import channels, fulfillment, inventory, notification, order, partners
+from contracts import channels, fulfillment, inventory, notification, order, partners, payments
 from contracts.base import Message
 
 ORDER_PARTITIONS = 12
@@ -67,14 +67,14 @@ INVENTORY_EVENTS = Topic(
 )
 WAREHOUSE_REQUESTS = Topic(
     "partners.warehouse.{partner}.requests.v1", "order id",
-    (partners.FulfillmentRequested, partners.FulfillmentCancelRequested), partitions=3,
+    (partners.FulfillmentRequested, partners.FulfillmentCancelRequested, partners.ReturnExpected), partitions=3,
     description="Requests to one warehouse or store.",
 )
 WAREHOUSE_UPDATES = Topic(
     "partners.warehouse.{partner}.updates.v1", "order id",
     (partners.FulfillmentAccepted, partners.FulfillmentRejected, partners.FulfillmentPicked,
      partners.FulfillmentPacked, partners.FulfillmentQcFailed, partners.FulfillmentCancelled,
-     partners.FulfillmentCancelRefused), partitions=3,
+     partners.FulfillmentCancelRefused, partners.ReturnReceived), partitions=3,
     description="Progress reported by one warehouse or store.",
 )
 CARRIER_REQUESTS = Topic(
@@ -92,9 +92,13 @@ NOTIFICATIONS = Topic(
     "oms.notifications.v1", "order id", (notification.NotificationRequested,),
     description="What was sent to whom, once per order, kind and shipment.",
 )
+PAYMENTS = Topic(
+    "oms.payments.v1", "order id", (payments.RefundRequested,),
+    description="What the OMS asks of payments: a refund per return, or for lines cancelled after payment.",
+)
 INVENTORY_COMMANDS = Topic(
     "oms.internal.inventory.commands.v1", "order id",
-    (order.ReserveStock, order.ReleaseStock, order.CommitStock), public=False,
+    (order.ReserveStock, order.ReleaseStock, order.CommitStock, order.Restock), public=False,
     description="The saga's commands to inventory.",
 )
 INVENTORY_REPLIES = Topic(
@@ -104,11 +108,11 @@ INVENTORY_REPLIES = Topic(
 )
 FULFILLMENT_COMMANDS = Topic(
     "oms.internal.fulfillment.commands.v1", "order id",
-    (order.RequestFulfillment, order.CancelFulfillment), public=False,
+    (order.RequestFulfillment, order.CancelFulfillment, order.ExpectReturn), public=False,
     description="The saga's commands to fulfillment.",
 )
 FULFILLMENT_EVENTS = Topic(
-    "oms.internal.fulfillment.events.v1", "order id", (fulfillment.FulfillmentProgressed,),
+    "oms.internal.fulfillment.events.v1", "order id", (fulfillment.FulfillmentProgressed, fulfillment.ReturnArrived),
     public=False, description="Fulfillment progress, for the saga.",
 )
 SHIPPING_COMMANDS = Topic(
@@ -122,7 +126,7 @@ SHIPPING_EVENTS = Topic(
 
 TOPICS: tuple[Topic, ...] = (
     ORDERS_INBOUND, CHANNEL_INBOUND, ORDERS_EVENTS, INVENTORY_ADJUSTMENTS, INVENTORY_EVENTS, WAREHOUSE_REQUESTS,
-    WAREHOUSE_UPDATES, CARRIER_REQUESTS, CARRIER_UPDATES, NOTIFICATIONS, INVENTORY_COMMANDS,
+    WAREHOUSE_UPDATES, CARRIER_REQUESTS, CARRIER_UPDATES, NOTIFICATIONS, PAYMENTS, INVENTORY_COMMANDS,
     INVENTORY_REPLIES, FULFILLMENT_COMMANDS, FULFILLMENT_EVENTS, SHIPPING_COMMANDS, SHIPPING_EVENTS,
 )
 

@@ -25,7 +25,8 @@ from shared.stack import Stack, port_open
 console = Console(width=None if Console().is_terminal else 150)
 STAGES = ("accepted", "reserved", "released", "in_fulfillment", "ready_to_ship", "shipped", "delivered")
 ORDERED = ("received", "accepted", "reserved", "released", "in_fulfillment", "ready_to_ship", "shipped", "delivered",
-           "on_hold", "backordered", "cancelled", "rejected")
+           "return_requested", "returned", "on_hold", "backordered", "cancelled", "rejected")
+RETURN_SHARE = 0.15  # of the delivered orders, sent back once the first wave settled
 
 
 def run_demo(orders: int, delay_ms: int) -> None:
@@ -120,7 +121,30 @@ def summary(watch: OrderWatch, placed: dict[str, datetime]) -> Group:
     carriers = Table("carrier", "shipments", title="Shipments per carrier")
     for carrier, n in by_carrier.most_common():
         carriers.add_row(carrier, str(n))
-    return Group(statuses, timings, shipments, carriers)
+    return Group(statuses, timings, shipments, carriers, returns_summary(watch))
+
+
+def returns_summary(watch: OrderWatch) -> Table:
+    """Returns asked for and received, refunds requested, and units back on hand or written off per location."""
+    table = Table("location", "returns", "received", "units restocked", "units damaged", "refunded (EUR)",
+                  title="Returns per location")
+    rows: dict[str, list[float]] = {}
+    for event in watch.latest().values():
+        for returned in event.get("returns", []):
+            row = rows.setdefault(returned["location_id"], [0, 0, 0, 0, 0.0])
+            row[0] += 1
+            if returned["status"] == "received":
+                row[1] += 1
+                for line in returned["received"]:
+                    row[2 if line["condition"] == "resellable" else 3] += line["quantity"]
+    for refund in watch.refunds:
+        returned_at = refund.get("location_id")
+        if returned_at in rows:
+            rows[returned_at][4] += float(refund["amount"])
+    for location, (asked, received, restocked, damaged, refunded) in sorted(rows.items()):
+        table.add_row(location, str(int(asked)), str(int(received)), str(int(restocked)), str(int(damaged)),
+                      f"{refunded:.2f}")
+    return table
 
 
 async def drive(settings: Settings, count: int) -> str | None:
@@ -143,6 +167,18 @@ async def drive(settings: Settings, count: int) -> str | None:
             while not watch.settled(count + 1) and time.monotonic() - started < 300:
                 await asyncio.sleep(0.25)
                 live.update(progress(watch, count + 1, time.monotonic() - started))
+        asked = workload.returns([e for e in watch.latest().values() if e["status"] == "delivered"], RETURN_SHARE)
+        if asked:
+            await send_all(settings, [(topics.ORDERS_INBOUND.name, f"{r['channel']}:{r['external_id']}",
+                                       orjson.dumps(r)) for r in asked])
+            console.print(f"{len(asked)} customers send (part of) their order back")
+            began = time.monotonic()
+            with Live(progress(watch, count + 1, 0), console=console, refresh_per_second=4) as live:
+                while watch.count("return_requested") or len(watch.reached["return_requested"]) < len(asked):
+                    if time.monotonic() - began > 120:
+                        break
+                    await asyncio.sleep(0.25)
+                    live.update(progress(watch, count + 1, time.monotonic() - started))
         console.print(summary(watch, placed))
         return next((oid for oid, e in watch.latest().items() if len(e["shipments"]) > 1), None)
     finally:

@@ -78,6 +78,11 @@ def order(ref: str) -> None:
                   f"status [bold]{found['status']}[/bold]  saga {found['saga_state']}")
     for line in orjson.loads(found["lines"] or "[]"):
         console.print(f"  {line['quantity']} x {line['sku']} @ {line['unit_price']} {found['currency'] or ''}")
+    for returned in orjson.loads(found["saga"] or "{}").get("returns", []):
+        asked = ", ".join(f"{line['quantity']} x {line['sku']}" for line in returned["lines"])
+        came = ", ".join(f"{line['quantity']} x {line['sku']} {line['condition']}" for line in returned["received"])
+        console.print(f"  return {returned['return_id']} to {returned['location_id']}: {returned['status']}; "
+                      f"asked {asked}" + (f"; received {came}" if came else ""))
     timeline = asyncio.run(fetch("order", "SELECT * FROM order_timeline WHERE order_id = $1 ORDER BY sequence",
                                  found["order_id"]))
     console.print(timeline_table(timeline))
@@ -190,6 +195,22 @@ def notifications(limit: int = 50) -> None:
         table.add_row(row["notification_id"][:13], row["order_id"], row["kind"], str(row["attempts"]), state,
                       (row["last_error"] or "")[:80])
     console.print(table if rows else "no failed notification")
+
+
+@app.command("returns")
+def returns_command(all_: Annotated[bool, typer.Option("--all", help="also those received or expired")] = False,
+                    limit: int = 200) -> None:
+    """Returns on their way back (first to expire first), or every return with `--all`."""
+    rows = asyncio.run(operator.returns(get_settings(), not all_, limit))
+    table = Table("return", "order", "status", "location", "asked", "received", "expires")
+    for row in rows:
+        asked = ", ".join(f"{line['quantity']} x {line['sku']}" for line in orjson.loads(row["lines"]))
+        came = ", ".join(f"{line['quantity']} x {line['sku']} {line['condition']}"
+                         for line in orjson.loads(row["received"] or "[]"))
+        table.add_row(row["return_id"], f"{row['channel']}:{row['external_id']}", row["return_status"],
+                      row["location_id"], asked, came,
+                      f"{row['expires_at']:%Y-%m-%d %H:%M}" if row["expires_at"] else "")
+    console.print(table if rows else "no open return" if not all_ else "no return")
 
 
 @hold.command("release")

@@ -149,9 +149,22 @@ async def stuck_sagas(settings: Settings, idle_minutes: float) -> list[asyncpg.R
             "ELSE 'no progress for ' || round(extract(epoch FROM now() - updated_at) / 60) || ' min in ' || saga_state "
             "END AS why FROM orders WHERE saga_state NOT IN ('completed', 'cancelled', 'rejected') AND "
             "(deadline_at < now() OR (updated_at < now() - make_interval(mins => $1) "
-            "AND saga_state NOT IN ('on_hold', 'backordered'))) ORDER BY updated_at LIMIT 200", int(idle_minutes))
+            "AND saga_state NOT IN ('on_hold', 'backordered', 'returning'))) ORDER BY updated_at LIMIT 200",
+            int(idle_minutes))
     finally:
         await conn.close()
+
+
+async def returns(settings: Settings, open_only: bool, limit: int = 200) -> list[asyncpg.Record]:
+    """Returns of every order (only those still on their way back, first to expire first, when `open_only`)."""
+    return await fetch(
+        settings, "order",
+        "SELECT o.order_id, o.channel, o.external_id, o.status, r->>'return_id' AS return_id, "
+        "r->>'location_id' AS location_id, r->>'status' AS return_status, r->'lines' AS lines, "
+        "r->'received' AS received, (r->>'expires_at')::timestamptz AS expires_at "
+        "FROM orders o, jsonb_array_elements(o.saga->'returns') r "
+        "WHERE ($1 AND o.saga_state = 'returning' AND r->>'status' = 'requested') OR "
+        "(NOT $1 AND o.saga ? 'returns') ORDER BY expires_at LIMIT $2", open_only, limit)
 
 
 async def order_ref(settings: Settings, ref: str) -> tuple[str, str]:

@@ -25,14 +25,15 @@ class OrderWatch:
         self.events: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.received_at: dict[tuple[str, int], datetime] = {}
         self.reached: dict[str, dict[str, datetime]] = defaultdict(dict)  # status -> external id -> first time
+        self.refunds: list[dict[str, Any]] = []  # refund.requested of the run's orders, with the return's location
         self._consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Starts at the topic's current end, so only what happens from now on is seen."""
         await self._consumer.start()
-        name = topics.ORDERS_EVENTS.name
-        partitions = await topic_partitions(self._consumer, name)
+        partitions = [tp for name in (topics.ORDERS_EVENTS.name, topics.PAYMENTS.name)
+                      for tp in await topic_partitions(self._consumer, name)]
         self._consumer.assign(partitions)
         await self._consumer.seek_to_end(*partitions)
         for tp in partitions:
@@ -45,12 +46,23 @@ class OrderWatch:
             for records in batch.values():
                 for record in records:
                     event = orjson.loads(record.value)
+                    if record.topic == topics.PAYMENTS.name:
+                        self._refund(event)
+                        continue
                     if str(event.get("external_id", "")).startswith(self.run):
                         self.events[event["order_id"]].append(event)
                         when = datetime.fromtimestamp(record.timestamp / 1000).astimezone()
                         self.received_at[(event["order_id"], event["sequence"])] = when
                         if event["previous_status"] != event["status"]:
                             self.reached[event["status"]].setdefault(event["external_id"], when)
+
+    def _refund(self, refund: dict[str, Any]) -> None:
+        """Kept when it is for an order of this run (known from its events), with where its return arrived."""
+        events = self.events.get(refund["order_id"])
+        if not events:
+            return
+        returns = {r["return_id"]: r for e in events for r in e.get("returns", [])}
+        self.refunds.append({**refund, "location_id": returns.get(refund.get("return_id"), {}).get("location_id")})
 
     async def stop(self) -> None:
         if self._task:

@@ -89,5 +89,23 @@ def orders(run: str, count: int, mix: Mix, seed: int = 7, stock_run: str | None 
     return [order(run, n, rng, mix, stock_run) for n in range(1, count + 1)]
 
 
+def returns(delivered: list[dict[str, Any]], share: float, seed: int = 11) -> list[dict[str, Any]]:
+    """`order.return_requested` for a share of these delivered orders (their latest events): most send everything
+    back, some one unit of one line; to a store, or where the first shipment came from."""
+    rng = random.Random(seed)
+    asked = []
+    for event in delivered:
+        if rng.random() >= share or not event["shipments"]:
+            continue
+        lines = [line for shipment in event["shipments"] for line in shipment["lines"]]
+        if rng.random() < 0.3:
+            lines = [{"sku": lines[0]["sku"], "quantity": 1}]
+        location = rng.choice(("store-munich", "store-paris", event["shipments"][0]["location_id"]))
+        asked.append({"type": "order.return_requested", "id": str(uuid.uuid4()), "channel": event["channel"],
+                      "external_id": event["external_id"], "lines": lines, "return_location_id": location,
+                      "reason": rng.choice(("too small", "changed mind", "not as pictured"))})
+    return asked
+
+
 def new_run_id() -> str:
     return f"R{uuid.uuid4().hex[:6].upper()}"

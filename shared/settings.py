@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     # personal data of an order that is over (delivered, cancelled, rejected) is masked after this many days
     personal_data_retention_days: float = 90
     personal_data_check_interval_s: float = 3600
+    return_expiry_days: float = 30  # a return that has not arrived by then is closed as expired
     database_socket: bool = True  # reach a PostgreSQL on this machine through its Unix socket when it has one
 
     def database_for(self, service: str, role: str | None = None) -> str:

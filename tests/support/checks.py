@@ -10,8 +10,8 @@ import orjson
 
 from shared.security import KafkaOptions
 
-# Every status change an order may make (a status to itself is a shipment moving on, or a reason added;
-# back to `reserved` is a part rerouted from a warehouse that said no).
+# Every status change an order may make (a status to itself is a shipment moving on, or a reason added, such as a
+# refused request; back to `reserved` is a part rerouted from a warehouse that said no).
 ALLOWED: dict[str | None, set[str]] = {
     None: {"received", "rejected"},
     "received": {"accepted", "on_hold", "rejected"},
@@ -28,7 +28,8 @@ ALLOWED: dict[str | None, set[str]] = {
                       "on_hold", "backordered"},
     "shipped": {"shipped", "delivered", "on_hold"},
     "delivered": {"delivered", "return_requested"},
-    "return_requested": {"returned"},
+    "return_requested": {"return_requested", "returned", "delivered"},  # delivered: the only open return expired
+    "returned": {"returned", "return_requested"},  # another return of what is left
 }
 
 
@@ -49,7 +50,8 @@ def event_problems(events_by_order: dict[str, list[dict[str, Any]]]) -> list[str
             problems.append(f"{order_id}: sequences {sequences}")
         previous = None
         for event in events:
-            if event["previous_status"] != previous or event["status"] not in ALLOWED.get(previous, set()):
+            allowed = ALLOWED.get(previous, set()) | ({previous} if previous else set())
+            if event["previous_status"] != previous or event["status"] not in allowed:
                 problems.append(f"{order_id}: {event['previous_status']} -> {event['status']} after {previous}")
             previous = event["status"]
     return problems

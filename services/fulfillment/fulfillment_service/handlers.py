@@ -7,14 +7,16 @@ from datetime import timedelta
 from typing import Any
 
 from contracts import topics
-from contracts.fulfillment import FulfillmentProgressed
-from contracts.order import CancelFulfillment, RequestFulfillment
+from contracts.fulfillment import FulfillmentProgressed, ReturnArrived
+from contracts.order import CancelFulfillment, ExpectReturn, RequestFulfillment
 from contracts.partners import (
     FulfillmentCancelRequested,
     FulfillmentPacked,
     FulfillmentRejected,
     FulfillmentRequested,
     FulfillmentUpdate,
+    ReturnExpected,
+    ReturnReceived,
 )
 from fulfillment_service import domain
 from fulfillment_service.store import FulfillmentWork
@@ -53,6 +55,14 @@ def cancel_at_warehouse(uow: FulfillmentWork, row: Mapping[str, Any], reason: st
     uow.send(topics.WAREHOUSE_REQUESTS.for_partner(row["location_id"]), row["order_id"], request)
 
 
+async def expect_return(cmd: ExpectReturn, uow: FulfillmentWork) -> None:
+    if not uow.returns.add_return(cmd.return_id, cmd.order_id, cmd.location_id, cmd.lines):
+        return
+    expected = ReturnExpected(return_id=cmd.return_id, order_id=cmd.order_id, lines=cmd.lines, reason=cmd.reason)
+    uow.send(topics.WAREHOUSE_REQUESTS.for_partner(cmd.location_id), cmd.order_id, expected)
+    log.info("return.expected", order_id=cmd.order_id, location_id=cmd.location_id)
+
+
 def updates_from(location_id: str) -> dict[str, Handler[FulfillmentWork]]:
     """The handlers of one location's updates topic: a location speaks only for what was handed to it."""
 
@@ -79,7 +89,25 @@ def updates_from(location_id: str) -> dict[str, Handler[FulfillmentWork]]:
         uow.send(topics.FULFILLMENT_EVENTS.name, row["order_id"], progressed)
         log.info("fulfillment.progressed", order_id=row["order_id"], status=outcome.report)
 
-    return {kind: warehouse_update for kind in topics.WAREHOUSE_UPDATES.message_types}
+    async def return_received(update: ReturnReceived, uow: FulfillmentWork) -> None:
+        row = await uow.returns.get(update.return_id)
+        if row is None:
+            raise Unprocessable(f"no return {update.return_id}")
+        if row["location_id"] != location_id:
+            log.warning("return.received_by_another_location", order_id=row["order_id"], sender=location_id)
+            raise Unprocessable(f"return {update.return_id} was sent to {row['location_id']}, not to {location_id}: "
+                                "its receipt changes nothing")
+        if row["status"] == "received":
+            log.info("return.duplicate_receipt", order_id=row["order_id"])
+            return
+        uow.returns.received(update.return_id, update.lines)
+        uow.send(topics.FULFILLMENT_EVENTS.name, row["order_id"], ReturnArrived(
+            order_id=row["order_id"], return_id=update.return_id, location_id=location_id, lines=update.lines))
+        log.info("return.received", order_id=row["order_id"], location_id=location_id)
+
+    handlers: dict[str, Handler[FulfillmentWork]] = {
+        kind: warehouse_update for kind in topics.WAREHOUSE_UPDATES.message_types}
+    return handlers | {"return.received": return_received}
 
 
 async def expire(uow: FulfillmentWork, limit: int = 100) -> int:
@@ -97,4 +125,5 @@ async def expire(uow: FulfillmentWork, limit: int = 100) -> int:
 
 
 COMMANDS: dict[str, Handler[FulfillmentWork]] = {
-    "fulfillment.request_fulfillment": request_fulfillment, "fulfillment.cancel_fulfillment": cancel_fulfillment}
+    "fulfillment.request_fulfillment": request_fulfillment, "fulfillment.cancel_fulfillment": cancel_fulfillment,
+    "fulfillment.expect_return": expect_return}

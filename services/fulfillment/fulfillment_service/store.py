@@ -8,7 +8,7 @@ from datetime import datetime
 import orjson
 
 from contracts.base import Message, SkuQuantity
-from contracts.partners import Invoice
+from contracts.partners import Invoice, ReturnedLine
 from fulfillment_service.domain import FulfillmentStatus
 from shared.deadlines import passed
 from shared.service import Deps
@@ -45,12 +45,34 @@ class Fulfillments(Rows):
         return await self.load(passed(FulfillmentStatus.REQUESTED), skip_locked=True, order_by="deadline_at", limit=limit)
 
 
+RETURNS = Table("returns", ("return_id",), {
+    "return_id": "text", "order_id": "text", "location_id": "text", "status": "text", "lines": "jsonb",
+    "received": "jsonb"}, updates=("status", "received"), checked=("status",))
+
+
+class Returns(Rows):
+    def __init__(self, db: Database) -> None:
+        super().__init__(db, RETURNS)
+
+    def add_return(self, return_id: str, order_id: str, location_id: str, lines: list[SkuQuantity]) -> bool:
+        """False (and nothing written) if the location was told of this return before."""
+        return self.add({"return_id": return_id, "order_id": order_id, "location_id": location_id,
+                         "status": "expected", "lines": orjson.dumps([line.model_dump() for line in lines]).decode(),
+                         "received": None})
+
+    def received(self, return_id: str, lines: list[ReturnedLine]) -> None:
+        self.save(return_id, status="received",
+                  received=orjson.dumps([line.model_dump() for line in lines]).decode())
+
+
 class FulfillmentWork(UnitOfWork):
-    """The fulfillments a batch names, locked in id order (so two batches never deadlock)."""
+    """The fulfillments and returns a batch names, each locked in id order (so two batches never deadlock)."""
 
     def __init__(self, deps: Deps, db: Database) -> None:
         super().__init__(deps, db)
         self.fulfillments = self.repository(Fulfillments(db))
+        self.returns = self.repository(Returns(db))
 
     async def prepare(self, messages: Sequence[Message]) -> None:
-        await self.fulfillments.load_keys(str(getattr(m, "fulfillment_id")) for m in messages)  # noqa: B009
+        await self.fulfillments.load_keys(str(m.fulfillment_id) for m in messages if hasattr(m, "fulfillment_id"))
+        await self.returns.load_keys(str(m.return_id) for m in messages if hasattr(m, "return_id"))

@@ -18,7 +18,7 @@ from contracts.inventory import (
     StockReservationFailed,
     StockReserved,
 )
-from contracts.order import CommitStock, ReleaseStock, ReserveStock
+from contracts.order import CommitStock, ReleaseStock, ReserveStock, Restock
 from inventory_service import domain
 from inventory_service.store import InventoryWork
 from shared.logging import log
@@ -136,6 +136,25 @@ async def release_stock(cmd: ReleaseStock, uow: InventoryWork) -> None:
         await serve_backorders(uow, sorted(skus))
 
 
+async def restock(cmd: Restock, uow: InventoryWork) -> None:
+    """Returned units arrived: in the ledger as `returned`; resellable ones back on hand there (and waiting orders
+    served from them), damaged ones written off at once."""
+    came: dict[str, dict[str, int]] = {}
+    for line in cmd.lines:
+        per = came.setdefault(line.sku, {"resellable": 0, "damaged": 0})
+        per[line.condition] += line.quantity
+    for sku, per in sorted(came.items()):
+        before = await uow.stock.level(sku, cmd.location_id)
+        after = replace(before, on_hand=before.on_hand + per["resellable"])
+        uow.stock.set(after)
+        uow.stock.record(after, "returned", per["resellable"] + per["damaged"], cmd.id)
+        if per["damaged"]:
+            uow.stock.record(after, "written_off", -per["damaged"], cmd.id)
+        level_events(uow, before, after)
+    log.info("stock.restocked", order_id=cmd.order_id, location_id=cmd.location_id)
+    await serve_backorders(uow, sorted(sku for sku, per in came.items() if per["resellable"]))
+
+
 async def commit_stock(cmd: CommitStock, uow: InventoryWork) -> None:
     await finish(uow, cmd.order_id, cmd.reservation_id, "committed", cmd.id)
 
@@ -144,4 +163,4 @@ HANDLERS_ADJUSTMENTS: dict[str, Handler[InventoryWork]] = {
     name: change_level for name in topics.INVENTORY_ADJUSTMENTS.message_types}
 HANDLERS_COMMANDS: dict[str, Handler[InventoryWork]] = {
     "inventory.reserve_stock": reserve_stock, "inventory.release_stock": release_stock,
-    "inventory.commit_stock": commit_stock}
+    "inventory.commit_stock": commit_stock, "inventory.restock": restock}

@@ -8,7 +8,7 @@ from datetime import datetime
 import orjson
 
 from contracts.base import Message
-from contracts.order import CommitStock, ReleaseStock, ReserveStock
+from contracts.order import CommitStock, ReleaseStock, ReserveStock, Restock
 from inventory_service.domain import Level
 from shared.service import Deps
 from shared.uow import Changes, Database, Row, Rows, Table, UnitOfWork, Where, by
@@ -62,7 +62,8 @@ class Stock(Rows):
                   inbound=level.inbound)
 
     def record(self, level: Level, kind: str, quantity: int, message_id: str) -> None:
-        """A change of on-hand in the ledger: counted + adjusted + received - shipped = on hand."""
+        """A change of on-hand in the ledger: counted + adjusted + received + returned - written off - shipped = on
+        hand."""
         self.ledger.append({"sku": level.sku, "location_id": level.location_id, "kind": kind, "quantity": quantity,
                             "message_id": message_id})
 
@@ -177,7 +178,7 @@ class InventoryWork(UnitOfWork):
     async def prepare(self, messages: Sequence[Message]) -> None:
         finishing = [m.order_id for m in messages if isinstance(m, ReleaseStock | CommitStock)]
         held = await self.reservations.load_open(finishing) if finishing else set()
-        wanted = {line.sku for m in messages if isinstance(m, ReserveStock) for line in m.lines}
+        wanted = {line.sku for m in messages if isinstance(m, ReserveStock | Restock) for line in m.lines}
         wanted |= {str(sku) for m in messages if (sku := getattr(m, "sku", None))}
         await self.stock.levels(wanted | held)
         released = [m.order_id for m in messages if isinstance(m, ReleaseStock) and m.reservation_id is None]

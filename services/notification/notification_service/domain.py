@@ -36,6 +36,15 @@ def notices(event: OrderStatusChanged) -> list[Notice]:
         if shipment.status == "delivered":
             found.append(Notice("delivered", shipment.shipment_id, SUBJECTS["delivered"].format(ref=ref),
                                 f"A parcel of order {ref} was delivered ({shipment.carrier_id})."))
+    for returned in event.returns:
+        if returned.status == "received":
+            units = sum(line.quantity for line in returned.received)
+            found.append(Notice("return_received", returned.return_id, SUBJECTS["return_received"].format(ref=ref),
+                                f"We received {units} item(s) of order {ref} back at {returned.location_id}; "
+                                "your refund is on its way."))
+    if event.reason and event.reason.code == "return_refused":
+        found.append(Notice("return_refused", f"seq-{event.sequence}", SUBJECTS["return_refused"].format(ref=ref),
+                            f"We cannot take this return of order {ref}: {event.reason.message}."))
     if event.reason and event.reason.code in OPERATOR_REASONS:
         found.append(Notice(f"operator_{event.reason.code}", f"seq-{event.sequence}", f"Order {ref} needs a person",
                             event.reason.message, to_operators=True))
@@ -50,4 +59,6 @@ SUBJECTS = {
     "rejected": "We could not take order {ref}",
     "shipped": "Order {ref} is on its way",
     "delivered": "Order {ref} was delivered",
+    "return_received": "Order {ref}: your return arrived",
+    "return_refused": "Order {ref}: we could not take your return",
 }

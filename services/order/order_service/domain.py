@@ -6,7 +6,7 @@ import re
 import uuid
 
 from contracts.base import Address
-from contracts.order import ShipmentView
+from contracts.order import ReturnView, ShipmentView
 from order_service.saga import STEP_STATUS, Saga
 
 ORDER_NAMESPACE = uuid.UUID("6f1c1d1e-2c5b-4b8e-9a57-0c1f2e3d4a5b")
@@ -28,6 +28,11 @@ def address_problem(address: Address) -> str | None:
     if address.country in REGION_REQUIRED and not address.region:
         return f"a region is required for {address.country}"
     return None
+
+
+def returns(saga: Saga) -> list[ReturnView]:
+    return [ReturnView(return_id=r.return_id, location_id=r.location_id, status=r.status, lines=r.lines,
+                       received=r.received) for r in saga.returns]
 
 
 def shipments(saga: Saga) -> list[ShipmentView]:

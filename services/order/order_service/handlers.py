@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 
 from contracts import topics
 from contracts.base import Message, SkuQuantity
-from contracts.channels import ChannelMessage, OrderSubmitted
+from contracts.channels import ChannelMessage, OrderReturnRequested, OrderSubmitted
 from contracts.order import OrderStatusChanged, Reason
 from order_service import domain, saga
 from order_service.store import OrderWork
@@ -23,7 +23,8 @@ from shared.service import Deps
 from shared.uow import Handler, Postgres
 
 COMMAND_TOPICS = {kind: topic.name for topic in (topics.INVENTORY_COMMANDS, topics.FULFILLMENT_COMMANDS,
-                                                   topics.SHIPPING_COMMANDS) for kind in topic.message_types}
+                                                   topics.SHIPPING_COMMANDS, topics.PAYMENTS)
+                  for kind in topic.message_types}
 
 
 @dataclass
@@ -46,7 +47,7 @@ def plan(row: Mapping[str, Any], decision: saga.Decision, now: datetime) -> Plan
         events.append(OrderStatusChanged(
             order_id=decision.saga.order_id, channel=row["channel"], external_id=row["external_id"],
             status=change.status, previous_status=previous, sequence=sequence, occurred_at=now, reason=change.reason,
-            shipments=domain.shipments(decision.saga)))
+            shipments=domain.shipments(decision.saga), returns=domain.returns(decision.saga)))
         previous = change.status
     updated = saga.apply_changes(decision.saga, decision.changes)
     outgoing: list[tuple[str, str | None, Message]] = [(topics.ORDERS_EVENTS.name, e.order_id, e) for e in events]
@@ -73,7 +74,8 @@ async def order_submitted(msg: OrderSubmitted, uow: OrderWork) -> None:
     lines = [SkuQuantity(sku=line.sku, quantity=line.quantity) for line in msg.lines]
     new = saga.Saga(order_id=order_id, channel=msg.channel, external_id=msg.external_id, lines=lines,
                     ship_to=msg.shipping_address, service_level=msg.shipping_speed, currency=msg.currency,
-                    unit_prices={line.sku: line.unit_price for line in msg.lines})
+                    unit_prices={line.sku: line.unit_price for line in msg.lines},
+                    payment_reference=msg.payment.reference if msg.payment else None)
     payment = msg.payment.status if msg.payment else None
     decision = saga.start(new, payment, domain.address_problem(msg.shipping_address))
     planned = plan({"sequence": 0, "status": None, "channel": msg.channel, "external_id": msg.external_id}, decision,
@@ -128,6 +130,18 @@ async def order_request(msg: ChannelMessage, uow: OrderWork) -> None:
     apply(uow, row, saga.decide(current, msg))
 
 
+async def return_requested(msg: OrderReturnRequested, uow: OrderWork) -> None:
+    """A customer sends delivered lines back: checked against what was delivered and the location's rules."""
+    row = await uow.orders.get(domain.order_id_for(msg.channel, msg.external_id))
+    current = uow.orders.saga(row) if row is not None else None
+    if row is None or current is None:
+        raise Unprocessable(f"no order {msg.order_key}")
+    location = next((loc for loc in uow.deps.network.locations if loc.id == msg.return_location_id), None)
+    expiry = timedelta(days=uow.deps.settings.return_expiry_days)
+    apply(uow, row, saga.request_return(current, msg, location is not None and location.takes_returns, uow.now(),
+                                        expiry))
+
+
 async def saga_reply(msg: Message, uow: OrderWork) -> None:
     order_id = getattr(msg, "order_id")  # noqa: B009 - every reply carries one
     row = await uow.orders.get(order_id)
@@ -147,7 +161,8 @@ async def expire(uow: OrderWork, limit: int = 100) -> int:
         log.warning("order.step_timed_out", order_id=row["order_id"], state=row["saga_state"])
         current = uow.orders.saga(row)
         assert current is not None
-        apply(uow, row, saga.decide(current, saga.StepTimedOut(order_id=row["order_id"], state=row["saga_state"])))
+        timed_out = saga.StepTimedOut(order_id=row["order_id"], state=row["saga_state"], at=uow.now())
+        apply(uow, row, saga.decide(current, timed_out))
     await uow.flush()
     return len(rows)
 
@@ -167,7 +182,7 @@ def from_channel(channel: str) -> dict[str, Handler[OrderWork]]:
 
 INBOUND: dict[str, Handler[OrderWork]] = {
     "order.submitted": order_submitted, "order.cancel_requested": order_request,
-    "order.hold_released": order_request}
+    "order.hold_released": order_request, "order.return_requested": return_requested}
 REPLIES: dict[str, Handler[OrderWork]] = {
     kind: saga_reply for topic in (topics.INVENTORY_REPLIES, topics.FULFILLMENT_EVENTS, topics.SHIPPING_EVENTS)
     for kind in topic.message_types}

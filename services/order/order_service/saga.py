@@ -1,7 +1,8 @@
 """The order saga: named states (`SagaState`) and one pure `decide(saga, message) -> Decision`, no I/O.
 
 States: `new` -> `awaiting_stock` (reservation asked for) -> `fulfilling` (every fulfillment followed to delivery)
--> `completed`; `cancelling` while warehouses are asked to cancel; side states `on_hold` (a person must act;
+-> `completed` (-> `returning` while a return is on its way back, then `completed` again); `cancelling` while
+warehouses are asked to cancel; side states `on_hold` (a person must act;
 `hold_reason` says why and where a release resumes) and `backordered` (waiting for stock); terminal `completed`,
 `cancelled`, `rejected`. `reserving` is true while a reservation is asked for, also when a rejected part is
 rerouted while the rest of the order moves on.
@@ -11,26 +12,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from contracts.base import Address, Message, SkuQuantity
-from contracts.channels import OrderCancelRequested, OrderHoldReleased
-from contracts.fulfillment import FulfillmentProgressed, ShipmentProgressed
+from contracts.channels import OrderCancelRequested, OrderHoldReleased, OrderReturnRequested
+from contracts.fulfillment import FulfillmentProgressed, ReturnArrived, ShipmentProgressed
 from contracts.inventory import StockReservationFailed, StockReserved
 from contracts.order import (
     BookShipment,
     CancelFulfillment,
     CommitStock,
     Destination,
+    ExpectReturn,
     OrderStatus,
     Reason,
     ReleaseStock,
     RequestFulfillment,
     ReserveStock,
+    Restock,
 )
+from contracts.partners import ReturnedLine
+from contracts.payments import RefundLine, RefundRequested
 
 
 class SagaState(StrEnum):
@@ -40,6 +46,7 @@ class SagaState(StrEnum):
     AWAITING_STOCK = "awaiting_stock"
     FULFILLING = "fulfilling"
     CANCELLING = "cancelling"
+    RETURNING = "returning"
     ON_HOLD = "on_hold"
     BACKORDERED = "backordered"
     COMPLETED = "completed"
@@ -75,11 +82,26 @@ LIFECYCLE: list[OrderStatus] = ["received", "accepted", "reserved", "released", 
 
 
 class StepTimedOut(Message):
-    """Fed to `decide` by the deadline poller when a saga's `deadline_at` has passed."""
+    """Fed to `decide` by the deadline poller when a saga's `deadline_at` has passed (`at`: the poller's now)."""
 
     type: str = "saga.step_timed_out"
     order_id: str
     state: str
+    at: datetime | None = None
+
+
+class Return(BaseModel):
+    """One return of delivered lines to one location: asked for, then received (with what came back) or expired."""
+
+    model_config = ConfigDict(frozen=True)
+
+    return_id: str
+    location_id: str
+    lines: list[SkuQuantity]
+    status: Literal["requested", "received", "expired"] = "requested"
+    reason: str | None = None
+    received: list[ReturnedLine] = []
+    expires_at: datetime | None = None
 
 
 class Fulfillment(BaseModel):
@@ -120,6 +142,8 @@ class Saga(BaseModel):
     reserving: bool = False
     reservation_request: ReserveStock | None = None  # the one asked for while `reserving`: sent again as it was
     reservation_retried: bool = False
+    payment_reference: str | None = None
+    returns: list[Return] = []
 
     def fulfillment(self, fulfillment_id: str) -> Fulfillment | None:
         return next((f for f in self.fulfillments if f.fulfillment_id == fulfillment_id), None)
@@ -137,6 +161,7 @@ class Decision:
     commands: list[Message] = field(default_factory=list)
     changes: list[StatusChange] = field(default_factory=list)
     deadline_in: timedelta | None = None
+    deadline_at: datetime | None = None  # an absolute deadline (an open return's expiry), where `deadline_in` is None
 
 
 def reason(code: str, message: str) -> Reason:
@@ -179,10 +204,12 @@ def _reservation_timed_out(saga: Saga) -> Decision:
 
 def decide(saga: Saga, message: Message) -> Decision:
     """The saga's whole behaviour: given its state, what a message changes and which commands it sends."""
+    if isinstance(message, ReturnArrived):
+        return _return_received(saga, message)  # also after the return expired: the units are there
     if saga.state == SagaState.CANCELLED and isinstance(message, StockReserved):
         return Decision(saga, [ReleaseStock(order_id=saga.order_id)])  # a reservation that crossed the cancel
-    if saga.state == SagaState.COMPLETED and isinstance(message, OrderCancelRequested):
-        return Decision(saga, [], [StatusChange("delivered", reason(
+    if saga.state in (SagaState.COMPLETED, SagaState.RETURNING) and isinstance(message, OrderCancelRequested):
+        return Decision(saga, [], [StatusChange(saga.status or "delivered", reason(
             "cancel_refused", "already delivered; request a return instead"))])
     if saga.state in TERMINAL_STATES:
         return Decision(saga)
@@ -213,6 +240,8 @@ def decide(saga: Saga, message: Message) -> Decision:
             return replace(released, changes=changes)
         case StepTimedOut() if saga.reserving and saga.state != SagaState.BACKORDERED:
             return _reservation_timed_out(saga)
+        case StepTimedOut(at=datetime() as at) if saga.state == SagaState.RETURNING:
+            return _returns_expired(saga, at)
     return Decision(saga)
 
 
@@ -393,6 +422,123 @@ def _cancel_refused(saga: Saga, why: str | None) -> Decision:
         "cancel_refused", why or "the warehouse could not cancel any more"))])
 
 
+def delivered_lines(saga: Saga) -> dict[str, int]:
+    """What the customer has: the lines of every delivered shipment."""
+    found: dict[str, int] = {}
+    for f in saga.fulfillments:
+        if f.active and f.step == Step.DELIVERED:
+            for line in f.lines:
+                found[line.sku] = found.get(line.sku, 0) + line.quantity
+    return found
+
+
+def returnable(saga: Saga) -> dict[str, int]:
+    """Delivered and not yet returned: lines received back, and lines of returns still on their way, are not."""
+    left = delivered_lines(saga)
+    for r in saga.returns:
+        for line in r.received if r.status == "received" else r.lines if r.status == "requested" else []:
+            left[line.sku] = left.get(line.sku, 0) - line.quantity
+    return left
+
+
+def request_return(saga: Saga, message: OrderReturnRequested, takes_returns: bool, now: datetime,
+                   expiry: timedelta) -> Decision:
+    """A customer sends delivered lines back to `message.return_location_id`: refused (the status unchanged, reason
+    `return_refused`) unless every shipment was delivered, the location takes returns and each line is delivered
+    and not yet returned; otherwise the location is told what to expect, and the return expires after `expiry`."""
+    def refused(why: str) -> Decision:
+        return Decision(saga, [], [StatusChange(saga.status or "delivered", reason("return_refused", why))])
+
+    if saga.state not in (SagaState.COMPLETED, SagaState.RETURNING):
+        return refused(f"the order is {saga.status or 'not delivered'}: only delivered lines can be returned")
+    if not takes_returns:
+        return refused(f"{message.return_location_id} takes no returns")
+    asked: dict[str, int] = {}
+    for line in message.lines:
+        asked[line.sku] = asked.get(line.sku, 0) + line.quantity
+    left = returnable(saga)
+    too_many = [f"{sku} ({qty} asked, {max(left.get(sku, 0), 0)} returnable)" for sku, qty in sorted(asked.items())
+                if qty > left.get(sku, 0)]
+    if too_many:
+        return refused(f"more than was delivered and not yet returned: {', '.join(too_many)}")
+    lines = [SkuQuantity(sku=sku, quantity=qty) for sku, qty in asked.items()]
+    new = Return(return_id=f"{saga.order_id}-R{len(saga.returns) + 1}", location_id=message.return_location_id,
+                 lines=lines, reason=message.reason, expires_at=now + expiry)
+    updated = saga.model_copy(update={"state": SagaState.RETURNING, "returns": [*saga.returns, new]})
+    command = ExpectReturn(order_id=saga.order_id, return_id=new.return_id, location_id=new.location_id,
+                           lines=lines, reason=message.reason)
+    return Decision(updated, [command], [StatusChange("return_requested", reason(
+        "return_requested", f"return {new.return_id} to {new.location_id}" + (
+            f": {message.reason}" if message.reason else "")))], deadline_at=returns_deadline(updated))
+
+
+def returns_deadline(saga: Saga) -> datetime | None:
+    """When the first open return expires (None when none is open)."""
+    return min((r.expires_at for r in saga.returns if r.status == "requested" and r.expires_at), default=None)
+
+
+def _after_returns(saga: Saga) -> tuple[Saga, OrderStatus]:
+    """The saga's state and the order's status once a return closed: still returning while another is open;
+    otherwise `returned` if anything ever came back, `delivered` if nothing did."""
+    if any(r.status == "requested" for r in saga.returns):
+        return saga.model_copy(update={"state": SagaState.RETURNING}), "return_requested"
+    came_back = any(r.status == "received" for r in saga.returns)
+    return saga.model_copy(update={"state": SagaState.COMPLETED}), "returned" if came_back else "delivered"
+
+
+def _return_received(saga: Saga, message: ReturnArrived) -> Decision:
+    """Units came back: resellable ones on hand again where they arrived, damaged ones written off, and a refund
+    of what came back (at the order's prices) asked for, once per return. More than was asked is not counted."""
+    current = next((r for r in saga.returns if r.return_id == message.return_id), None)
+    if current is None or current.status == "received":
+        return Decision(saga)  # unknown, or a duplicate: nothing twice
+    room = {line.sku: line.quantity for line in current.lines}
+    received: list[ReturnedLine] = []
+    for line in message.lines:
+        quantity = min(line.quantity, room.get(line.sku, 0))
+        if quantity:
+            room[line.sku] -= quantity
+            received.append(line.model_copy(update={"quantity": quantity}))
+    closed = current.model_copy(update={"status": "received", "received": received})
+    updated, status = _after_returns(saga.model_copy(update={"returns": [
+        closed if r.return_id == closed.return_id else r for r in saga.returns]}))
+    commands: list[Message] = []
+    if received:
+        commands.append(Restock(order_id=saga.order_id, return_id=closed.return_id, location_id=closed.location_id,
+                                lines=received))
+        refund = _refund(saga, closed.return_id, received)
+        if refund is not None:
+            commands.append(refund)
+    units = sum(line.quantity for line in received)
+    return Decision(updated, commands, [StatusChange(status, reason(
+        "return_received", f"return {closed.return_id}: {units} unit(s) received at {closed.location_id}"))],
+        deadline_at=returns_deadline(updated))
+
+
+def _refund(saga: Saga, return_id: str | None, lines: list[ReturnedLine] | list[SkuQuantity],
+            why: Literal["returned", "cancelled"] = "returned") -> RefundRequested | None:
+    """The refund of these lines at the order's prices (None when they cost nothing)."""
+    priced = [RefundLine(sku=line.sku, quantity=line.quantity, unit_price=saga.unit_prices.get(line.sku, "0"))
+              for line in lines]
+    amount = sum((Decimal(line.unit_price) * line.quantity for line in priced), Decimal("0"))
+    if not amount:
+        return None
+    return RefundRequested(order_id=saga.order_id, return_id=return_id, amount=str(amount), currency=saga.currency,
+                           payment_reference=saga.payment_reference, lines=priced, reason=why)
+
+
+def _returns_expired(saga: Saga, now: datetime) -> Decision:
+    """Returns that never arrived by their time are closed as `expired` (what comes later is still taken back)."""
+    expired = [r.return_id for r in saga.returns if r.status == "requested" and r.expires_at and r.expires_at <= now]
+    if not expired:
+        return Decision(saga, deadline_at=returns_deadline(saga))
+    updated, status = _after_returns(saga.model_copy(update={"returns": [
+        r.model_copy(update={"status": "expired"}) if r.return_id in expired else r for r in saga.returns]}))
+    return Decision(updated, [], [StatusChange(status, reason(
+        "return_expired", f"return {', '.join(expired)} did not arrive in time"))],
+        deadline_at=returns_deadline(updated))
+
+
 def _status_change(before: Saga, after: Saga) -> list[StatusChange]:
     """The order reports its least advanced active shipment; a shipment moving on alone is reported too."""
     active = [f for f in after.fulfillments if f.active]
@@ -419,4 +565,8 @@ def snapshot(saga: Saga) -> dict[str, Any]:
 
 
 def deadline(now: datetime, decision: Decision) -> datetime | None:
-    return now + decision.deadline_in if decision.deadline_in else None
+    """The saga's next deadline: a step's (relative), or the first open return's expiry, which every decision about
+    a returning order keeps."""
+    if decision.deadline_in:
+        return now + decision.deadline_in
+    return decision.deadline_at or returns_deadline(decision.saga)

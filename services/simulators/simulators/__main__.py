@@ -2,7 +2,8 @@
 
 `python -m simulators`. OMS_SIMULATE_PARTNERS picks who is played (`all`, `none`, or a comma list of location and
 carrier ids); OMS_SIM_DELAY_MS is the pause between two steps; OMS_SIM_FAILURE_RATE the share of requests a
-partner refuses (a warehouse rejects, a carrier fails the booking).
+partner refuses (a warehouse rejects, a carrier fails the booking); OMS_SIM_DAMAGED_RATE the share of returned units
+that come back damaged (0.1).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from contracts.partners import (
     FulfillmentPicked,
     FulfillmentRejected,
     Parcel,
+    ReturnedLine,
+    ReturnReceived,
     ShipmentBooked,
     ShipmentBookingFailed,
     ShipmentDelivered,
@@ -78,8 +81,10 @@ _unacked: ContextVar[list[asyncio.Future[object]]] = ContextVar("unacked")
 
 
 class Partners:
-    def __init__(self, producer: AIOKafkaProducer, delay: float, failure_rate: float, rng: random.Random) -> None:
+    def __init__(self, producer: AIOKafkaProducer, delay: float, failure_rate: float, rng: random.Random,
+                 damaged_rate: float = 0.1) -> None:
         self.producer, self.delay, self.failure_rate, self.rng = producer, delay, failure_rate, rng
+        self.damaged_rate = damaged_rate
         self.packed: set[str] = set()
 
     async def reply(self, topic: str, key: str, message: Message) -> None:
@@ -93,8 +98,14 @@ class Partners:
         await self.producer.send_and_wait(topic, encode(message), key=key.encode(), headers=headers)
 
     async def warehouse(self, location_id: str, body: dict[str, object], fails: bool) -> None:
-        updates, order_id, fid = topics.WAREHOUSE_UPDATES.for_partner(location_id), str(body["order_id"]), str(
-            body["fulfillment_id"])
+        updates, order_id = topics.WAREHOUSE_UPDATES.for_partner(location_id), str(body["order_id"])
+        if body["type"] == "return.expected":  # the parcel comes back; a share of the units is damaged
+            await self.reply(updates, order_id, ReturnReceived(return_id=str(body["return_id"]), lines=[
+                ReturnedLine(sku=str(line["sku"]), quantity=int(line["quantity"]),
+                             condition="damaged" if self.rng.random() < self.damaged_rate else "resellable")
+                for line in body["lines"]]))  # type: ignore[attr-defined]
+            return
+        fid = str(body["fulfillment_id"])
         if body["type"] == "fulfillment.cancel_requested":
             answer: Message = (FulfillmentCancelRefused(fulfillment_id=fid, reason="already packed")
                                if fid in self.packed else FulfillmentCancelled(fulfillment_id=fid))
@@ -158,7 +169,8 @@ async def main() -> None:
     await producer.start()
     await consumer.start()
     partners = Partners(producer, float(os.environ.get("OMS_SIM_DELAY_MS", "300")) / 1000,
-                        float(os.environ.get("OMS_SIM_FAILURE_RATE", "0")), random.Random(os.environ.get("OMS_SIM_SEED")))
+                        float(os.environ.get("OMS_SIM_FAILURE_RATE", "0")), random.Random(os.environ.get("OMS_SIM_SEED")),
+                        float(os.environ.get("OMS_SIM_DAMAGED_RATE", "0.1")))
     offsets, tasks = Offsets(), set()
     log.warning("simulators.started", locations=locations, carriers=carriers,  # shown at every log level
                 frozen_objects=freeze_startup_objects())
