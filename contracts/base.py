@@ -87,3 +87,17 @@ class SkuQuantity(BaseModel):
 
     sku: NonEmpty
     quantity: Quantity
+
+
+def minus(lines: list[SkuQuantity], taken: list[SkuQuantity]) -> list[SkuQuantity]:
+    """`lines` less the units of `taken`, line by line (a line taken to nothing is gone)."""
+    left: dict[str, int] = {}
+    for line in taken:
+        left[line.sku] = left.get(line.sku, 0) + line.quantity
+    kept = []
+    for line in lines:
+        n = min(line.quantity, left.get(line.sku, 0))
+        left[line.sku] = left.get(line.sku, 0) - n
+        if line.quantity > n:
+            kept.append(SkuQuantity(sku=line.sku, quantity=line.quantity - n))
+    return kept

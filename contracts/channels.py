@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -69,12 +69,24 @@ class OrderSubmitted(ChannelMessage):
 
 
 class OrderCancelRequested(ChannelMessage):
+    """The whole order, or (v1.1) only `lines`: those quantities of those SKUs."""
+
     type: Literal["order.cancel_requested"] = "order.cancel_requested"
     reason: Note | None = None
+    lines: Annotated[list[SkuQuantity], Field(min_length=1, max_length=MAX_LINES)] | None = None
 
 
 class OrderHoldReleased(ChannelMessage):
     type: Literal["order.hold_released"] = "order.hold_released"
+    reason: Note | None = None
+
+
+class OrderChangeRequested(ChannelMessage):
+    """A new address or shipping speed (v1.1): applied until a carrier is booked, refused after."""
+
+    type: Literal["order.change_requested"] = "order.change_requested"
+    shipping_address: Address | None = None
+    shipping_speed: Literal["standard", "express"] | None = None
     reason: Note | None = None
 
 
@@ -88,6 +100,7 @@ class OrderReturnRequested(ChannelMessage):
 __all__ = [
     "Customer",
     "OrderCancelRequested",
+    "OrderChangeRequested",
     "OrderHoldReleased",
     "OrderLine",
     "OrderReturnRequested",

@@ -21,6 +21,7 @@ class FulfillmentProgressed(Message):
     reason: str | None = None
     short_lines: list[SkuQuantity] = Field(default_factory=list)
     parcels: list[Parcel] = Field(default_factory=list)
+    lines: list[SkuQuantity] = Field(default_factory=list)  # with `lines_cancelled`: the units the warehouse cancelled
 
 
 class ShipmentProgressed(Message):

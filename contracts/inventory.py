@@ -70,6 +70,7 @@ class StockReserved(Message):
     type: Literal["inventory.stock_reserved"] = "inventory.stock_reserved"
     order_id: NonEmpty
     allocations: list[Allocation] = Field(min_length=1)
+    request_id: str | None = None  # the `inventory.reserve_stock` this answers (absent from earlier versions)
 
 
 class StockReservationFailed(Message):
@@ -77,6 +78,7 @@ class StockReservationFailed(Message):
     order_id: NonEmpty
     reason: NonEmpty
     unknown_skus: list[str] = Field(default_factory=list)
+    request_id: str | None = None
 
 
 class StockReleased(Message):

@@ -95,6 +95,7 @@ class ReleaseStock(Message):
     type: Literal["inventory.release_stock"] = "inventory.release_stock"
     order_id: NonEmpty
     reservation_id: str | None = Field(default=None, description="None releases all of the order's.")
+    lines: list[SkuQuantity] | None = Field(default=None, description="Only these units of the reservation.")
 
 
 class CommitStock(Message):
@@ -122,6 +123,17 @@ class CancelFulfillment(Message):
     order_id: NonEmpty
     fulfillment_id: NonEmpty
     reason: str | None = None
+    lines: list[SkuQuantity] | None = None  # only these units of it
+
+
+class ChangeFulfillment(Message):
+    """Internal command to fulfillment: the order's address or speed changed after the hand-off."""
+
+    type: Literal["fulfillment.change_fulfillment"] = "fulfillment.change_fulfillment"
+    order_id: NonEmpty
+    fulfillment_id: NonEmpty
+    ship_to: Address
+    service_level: NonEmpty
 
 
 class BookShipment(Message):

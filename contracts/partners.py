@@ -50,10 +50,23 @@ class FulfillmentRequested(Message):
 
 
 class FulfillmentCancelRequested(Message):
+    """Cancel the fulfillment, or (v1.1) only `lines` of it."""
+
     type: Literal["fulfillment.cancel_requested"] = "fulfillment.cancel_requested"
     fulfillment_id: NonEmpty
     order_id: NonEmpty
     reason: Note | None = None
+    lines: list[SkuQuantity] | None = None
+
+
+class FulfillmentChanged(Message):
+    """The order's address or shipping speed changed after the hand-off (v1.1): ship these instead."""
+
+    type: Literal["fulfillment.changed"] = "fulfillment.changed"
+    fulfillment_id: NonEmpty
+    order_id: NonEmpty
+    ship_to: Address
+    service_level: NonEmpty
 
 
 class FulfillmentUpdate(Message):
@@ -85,7 +98,10 @@ class FulfillmentQcFailed(FulfillmentUpdate):
 
 
 class FulfillmentCancelled(FulfillmentUpdate):
+    """Cancelled: the whole fulfillment, or (v1.1) the `lines` a partial cancel asked for."""
+
     type: Literal["fulfillment.cancelled"] = "fulfillment.cancelled"
+    lines: Annotated[list[SkuQuantity], Field(max_length=MAX_LINES)] | None = None
 
 
 class FulfillmentCancelRefused(FulfillmentUpdate):

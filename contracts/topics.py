@@ -43,7 +43,7 @@ class Topic:
 ORDERS_INBOUND = Topic(
     "oms.orders.inbound.v1", "<channel>:<external_id>",
     (channels.OrderSubmitted, channels.OrderCancelRequested, channels.OrderHoldReleased,
-     channels.OrderReturnRequested),
+     channels.OrderReturnRequested, channels.OrderChangeRequested),
     description="Orders and requests about them from channels, marketplaces and operators.",
 )
 CHANNEL_INBOUND = Topic(
@@ -67,7 +67,8 @@ INVENTORY_EVENTS = Topic(
 )
 WAREHOUSE_REQUESTS = Topic(
     "partners.warehouse.{partner}.requests.v1", "order id",
-    (partners.FulfillmentRequested, partners.FulfillmentCancelRequested, partners.ReturnExpected), partitions=3,
+    (partners.FulfillmentRequested, partners.FulfillmentCancelRequested, partners.FulfillmentChanged,
+     partners.ReturnExpected), partitions=3,
     description="Requests to one warehouse or store.",
 )
 WAREHOUSE_UPDATES = Topic(
@@ -108,7 +109,8 @@ INVENTORY_REPLIES = Topic(
 )
 FULFILLMENT_COMMANDS = Topic(
     "oms.internal.fulfillment.commands.v1", "order id",
-    (order.RequestFulfillment, order.CancelFulfillment, order.ExpectReturn), public=False,
+    (order.RequestFulfillment, order.CancelFulfillment, order.ChangeFulfillment, order.ExpectReturn),
+    public=False,
     description="The saga's commands to fulfillment.",
 )
 FULFILLMENT_EVENTS = Topic(

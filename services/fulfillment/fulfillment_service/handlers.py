@@ -7,10 +7,13 @@ from datetime import timedelta
 from typing import Any
 
 from contracts import topics
+from contracts.base import SkuQuantity, minus
 from contracts.fulfillment import FulfillmentProgressed, ReturnArrived
-from contracts.order import CancelFulfillment, ExpectReturn, RequestFulfillment
+from contracts.order import CancelFulfillment, ChangeFulfillment, ExpectReturn, RequestFulfillment
 from contracts.partners import (
+    FulfillmentCancelled,
     FulfillmentCancelRequested,
+    FulfillmentChanged,
     FulfillmentPacked,
     FulfillmentRejected,
     FulfillmentRequested,
@@ -47,12 +50,43 @@ async def cancel_fulfillment(cmd: CancelFulfillment, uow: FulfillmentWork) -> No
     row = await uow.fulfillments.get(cmd.fulfillment_id)
     if row is None or row["status"] in domain.FINAL:
         return
-    cancel_at_warehouse(uow, row, cmd.reason or "cancelled by the customer")
+    cancel_at_warehouse(uow, row, cmd.reason or "cancelled by the customer", cmd.lines)
 
 
-def cancel_at_warehouse(uow: FulfillmentWork, row: Mapping[str, Any], reason: str) -> None:
-    request = FulfillmentCancelRequested(fulfillment_id=row["fulfillment_id"], order_id=row["order_id"], reason=reason)
+def cancel_at_warehouse(uow: FulfillmentWork, row: Mapping[str, Any], reason: str,
+                        lines: list[SkuQuantity] | None = None) -> None:
+    request = FulfillmentCancelRequested(fulfillment_id=row["fulfillment_id"], order_id=row["order_id"], reason=reason,
+                                         lines=lines)
     uow.send(topics.WAREHOUSE_REQUESTS.for_partner(row["location_id"]), row["order_id"], request)
+
+
+async def change_fulfillment(cmd: ChangeFulfillment, uow: FulfillmentWork) -> None:
+    """The warehouse ships to the new address, at the new speed."""
+    row = await uow.fulfillments.get(cmd.fulfillment_id)
+    if row is None or row["status"] in domain.FINAL:
+        return
+    uow.send(topics.WAREHOUSE_REQUESTS.for_partner(row["location_id"]), row["order_id"], FulfillmentChanged(
+        fulfillment_id=cmd.fulfillment_id, order_id=cmd.order_id, ship_to=cmd.ship_to,
+        service_level=cmd.service_level))
+    log.info("fulfillment.changed", order_id=cmd.order_id, location_id=row["location_id"])
+
+
+def lines_cancelled(uow: FulfillmentWork, row: Mapping[str, Any], update: FulfillmentCancelled) -> bool:
+    """A partial cancel confirmed: what is left (and its invoice) kept, the saga told; False when the lines the
+    warehouse names leave nothing (the whole fulfillment is cancelled then)."""
+    cancelled = update.lines or []
+    kept = minus(uow.fulfillments.lines_of(update.fulfillment_id), cancelled)
+    if not kept:
+        return False
+    before = uow.fulfillments.invoice_of(update.fulfillment_id)
+    prices = {line.sku: line.unit_price for line in before.lines} if before else {}
+    uow.fulfillments.reduce(update.fulfillment_id, kept, domain.invoice(
+        update.fulfillment_id, before.currency if before else "EUR", kept, prices))
+    uow.send(topics.FULFILLMENT_EVENTS.name, row["order_id"], FulfillmentProgressed(
+        order_id=row["order_id"], fulfillment_id=update.fulfillment_id, location_id=row["location_id"],
+        status="lines_cancelled", lines=cancelled))
+    log.info("fulfillment.lines_cancelled", order_id=row["order_id"], location_id=row["location_id"])
+    return True
 
 
 async def expect_return(cmd: ExpectReturn, uow: FulfillmentWork) -> None:
@@ -74,6 +108,9 @@ def updates_from(location_id: str) -> dict[str, Handler[FulfillmentWork]]:
             log.warning("fulfillment.update_from_another_location", order_id=row["order_id"], sender=location_id)
             raise Unprocessable(f"fulfillment {update.fulfillment_id} was handed to {row['location_id']}, "
                                 f"not to {location_id}: its update changes nothing")
+        if isinstance(update, FulfillmentCancelled) and update.lines and row["status"] not in domain.FINAL and \
+                lines_cancelled(uow, row, update):
+            return
         outcome = domain.apply_update(row["status"], row["qc_failures"], domain.UPDATE_STATUS[update.type])
         if outcome.report is None:
             log.info("fulfillment.update_ignored", order_id=row["order_id"], update=update.type, current=row["status"])
@@ -126,4 +163,4 @@ async def expire(uow: FulfillmentWork, limit: int = 100) -> int:
 
 COMMANDS: dict[str, Handler[FulfillmentWork]] = {
     "fulfillment.request_fulfillment": request_fulfillment, "fulfillment.cancel_fulfillment": cancel_fulfillment,
-    "fulfillment.expect_return": expect_return}
+    "fulfillment.expect_return": expect_return, "fulfillment.change_fulfillment": change_fulfillment}

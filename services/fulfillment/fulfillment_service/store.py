@@ -17,8 +17,8 @@ from shared.uow import Database, Row, Rows, Table, UnitOfWork
 FULFILLMENTS = Table("fulfillments", ("fulfillment_id",), {
     "fulfillment_id": "text", "order_id": "text", "location_id": "text", "status": "text", "qc_failures": "int",
     "lines": "jsonb", "invoice": "jsonb", "ship_by": "timestamptz", "deadline_at": "timestamptz"},
-    reads=("fulfillment_id", "order_id", "location_id", "status", "qc_failures", "deadline_at"),
-    updates=("status", "qc_failures", "deadline_at"))
+    reads=("fulfillment_id", "order_id", "location_id", "status", "qc_failures", "lines", "invoice", "deadline_at"),
+    updates=("status", "qc_failures", "deadline_at", "lines", "invoice"))
 
 
 class Fulfillments(Rows):
@@ -39,6 +39,20 @@ class Fulfillments(Rows):
         row = self.rows[(fulfillment_id,)]
         self.save(fulfillment_id, status=status, qc_failures=qc_failures,
                   deadline_at=row["deadline_at"] if status == FulfillmentStatus.REQUESTED else None)
+
+    def lines_of(self, fulfillment_id: str) -> list[SkuQuantity]:
+        found = self.rows[(fulfillment_id,)]["lines"]
+        return [SkuQuantity.model_validate(line) for line in (orjson.loads(found) if isinstance(found, str) else found)]
+
+    def reduce(self, fulfillment_id: str, lines: list[SkuQuantity], invoice: Invoice) -> None:
+        """What is left to fulfil after a partial cancel, and its invoice."""
+        self.save(fulfillment_id, lines=orjson.dumps([line.model_dump() for line in lines]).decode(),
+                  invoice=invoice.model_dump_json())
+
+    def invoice_of(self, fulfillment_id: str) -> Invoice | None:
+        found = self.rows[(fulfillment_id,)]["invoice"]
+        return Invoice.model_validate_json(found) if isinstance(found, str) else \
+            Invoice.model_validate(found) if found else None
 
     async def expired(self, limit: int) -> list[Row]:
         """Requested and not accepted in time, locked (others' are skipped, not waited for)."""

@@ -79,7 +79,7 @@ async def try_reserve(uow: InventoryWork, cmd: ReserveStock) -> StockReserved | 
             after = replace(before, reserved=before.reserved + qty)
             uow.stock.set(after)
             level_events(uow, before, after)
-    reply = StockReserved(order_id=cmd.order_id, allocations=allocations)
+    reply = StockReserved(order_id=cmd.order_id, allocations=allocations, request_id=cmd.id)
     uow.send(topics.INVENTORY_REPLIES.name, cmd.order_id, reply)
     return reply
 
@@ -88,9 +88,10 @@ async def reserve_stock(cmd: ReserveStock, uow: InventoryWork) -> None:
     levels = await uow.stock.levels({line.sku for line in cmd.lines})
     unknown = sorted({line.sku for line in cmd.lines} - {sku for _, sku in levels})
     if unknown:
-        failed = StockReservationFailed(order_id=cmd.order_id, reason="unknown_sku", unknown_skus=unknown)
+        failed = StockReservationFailed(order_id=cmd.order_id, reason="unknown_sku", unknown_skus=unknown,
+                                        request_id=cmd.id)
     elif await try_reserve(uow, cmd) is None:
-        failed = StockReservationFailed(order_id=cmd.order_id, reason="insufficient_stock")
+        failed = StockReservationFailed(order_id=cmd.order_id, reason="insufficient_stock", request_id=cmd.id)
         uow.backorders.add_backorder(cmd)
     else:
         log.info("stock.reserved", order_id=cmd.order_id)
@@ -127,7 +128,34 @@ async def finish(uow: InventoryWork, order_id: str, reservation_id: str | None, 
     return ids, {row["sku"] for row in rows}
 
 
+async def release_lines(cmd: ReleaseStock, uow: InventoryWork) -> None:
+    """Some units of one reservation back to available (a partial cancel); the reservation stays open for the rest."""
+    assert cmd.lines is not None and cmd.reservation_id is not None
+    wanted: dict[str, int] = {}
+    for line in cmd.lines:
+        wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
+    freed = []
+    for row in await uow.reservations.open_lines(cmd.order_id, cmd.reservation_id):
+        n = min(row["quantity"], wanted.get(row["sku"], 0))
+        if not n:
+            continue
+        wanted[row["sku"]] -= n
+        before = await uow.stock.level(row["sku"], row["location_id"])
+        after = replace(before, reserved=before.reserved - n)
+        uow.stock.set(after)
+        level_events(uow, before, after)
+        uow.reservations.take(cmd.reservation_id, row["sku"], n)
+        freed.append(row["sku"])
+    uow.send(topics.INVENTORY_REPLIES.name, cmd.order_id, StockReleased(order_id=cmd.order_id,
+                                                                        reservation_ids=[cmd.reservation_id]))
+    if freed:
+        await serve_backorders(uow, sorted(freed))
+
+
 async def release_stock(cmd: ReleaseStock, uow: InventoryWork) -> None:
+    if cmd.lines is not None and cmd.reservation_id is not None:
+        await release_lines(cmd, uow)
+        return
     if cmd.reservation_id is None:
         uow.backorders.remove(cmd.order_id)
     ids, skus = await finish(uow, cmd.order_id, cmd.reservation_id, "released", cmd.id)

@@ -20,7 +20,7 @@ RESERVATIONS = Table("reservations", ("reservation_id",), {
     "reservation_id": "text", "order_id": "text", "location_id": "text", "status": "text"},
     updates=("status",), checked=("status",), touch=False)
 RESERVATION_LINES = Table("reservation_lines", ("reservation_id", "sku"), {
-    "reservation_id": "text", "sku": "text", "quantity": "int"})
+    "reservation_id": "text", "sku": "text", "quantity": "int"}, updates=("quantity",), touch=False)
 BACKORDERS = Table("backorders", ("order_id",), {"order_id": "text", "command": "jsonb"}, insert_checked=False)
 LEDGER = Table("stock_ledger", ("id",), {
     "sku": "text", "location_id": "text", "kind": "text", "quantity": "int", "message_id": "text"})
@@ -127,6 +127,15 @@ class Reservations(Rows):
             line = {"reservation_id": reservation_id, "sku": sku, "quantity": quantity}
             self.lines.add(line)
             self.lines_of.setdefault(reservation_id, []).append(line)
+
+    def take(self, reservation_id: str, sku: str, quantity: int) -> None:
+        """`quantity` units of a line no longer held (the line gone when none is left)."""
+        line = self.lines.rows[(reservation_id, sku)]
+        if line["quantity"] > quantity:
+            self.lines.save((reservation_id, sku), quantity=line["quantity"] - quantity)
+            return
+        self.lines.remove((reservation_id, sku))
+        self.lines_of[reservation_id] = [row for row in self.lines_of[reservation_id] if row["sku"] != sku]
 
     def close(self, reservation_ids: Iterable[str], status: str) -> None:
         for reservation_id in reservation_ids:

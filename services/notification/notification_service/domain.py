@@ -42,6 +42,9 @@ def notices(event: OrderStatusChanged) -> list[Notice]:
             found.append(Notice("return_received", returned.return_id, SUBJECTS["return_received"].format(ref=ref),
                                 f"We received {units} item(s) of order {ref} back at {returned.location_id}; "
                                 "your refund is on its way."))
+    if event.reason and event.reason.code == "lines_cancelled" and event.status != "cancelled":
+        found.append(Notice("lines_cancelled", f"seq-{event.sequence}", SUBJECTS["lines_cancelled"].format(ref=ref),
+                            f"Order {ref}: {event.reason.message}; the rest is on its way."))
     if event.reason and event.reason.code == "return_refused":
         found.append(Notice("return_refused", f"seq-{event.sequence}", SUBJECTS["return_refused"].format(ref=ref),
                             f"We cannot take this return of order {ref}: {event.reason.message}."))
@@ -60,5 +63,6 @@ SUBJECTS = {
     "shipped": "Order {ref} is on its way",
     "delivered": "Order {ref} was delivered",
     "return_received": "Order {ref}: your return arrived",
+    "lines_cancelled": "Order {ref}: part of it is cancelled",
     "return_refused": "Order {ref}: we could not take your return",
 }

@@ -11,7 +11,7 @@ from aiokafka.structs import ConsumerRecord
 
 from contracts import topics
 from contracts.base import Message, SkuQuantity
-from contracts.channels import ChannelMessage, OrderReturnRequested, OrderSubmitted
+from contracts.channels import ChannelMessage, OrderChangeRequested, OrderReturnRequested, OrderSubmitted
 from contracts.order import OrderStatusChanged, Reason
 from order_service import domain, saga
 from order_service.store import OrderWork
@@ -75,7 +75,8 @@ async def order_submitted(msg: OrderSubmitted, uow: OrderWork) -> None:
     new = saga.Saga(order_id=order_id, channel=msg.channel, external_id=msg.external_id, lines=lines,
                     ship_to=msg.shipping_address, service_level=msg.shipping_speed, currency=msg.currency,
                     unit_prices={line.sku: line.unit_price for line in msg.lines},
-                    payment_reference=msg.payment.reference if msg.payment else None)
+                    payment_reference=msg.payment.reference if msg.payment else None,
+                    paid=msg.payment is not None and msg.payment.status == "authorized")
     payment = msg.payment.status if msg.payment else None
     decision = saga.start(new, payment, domain.address_problem(msg.shipping_address))
     planned = plan({"sequence": 0, "status": None, "channel": msg.channel, "external_id": msg.external_id}, decision,
@@ -130,6 +131,16 @@ async def order_request(msg: ChannelMessage, uow: OrderWork) -> None:
     apply(uow, row, saga.decide(current, msg))
 
 
+async def change_requested(msg: OrderChangeRequested, uow: OrderWork) -> None:
+    """A new address or speed: the new address checked as at intake."""
+    row = await uow.orders.get(domain.order_id_for(msg.channel, msg.external_id))
+    current = uow.orders.saga(row) if row is not None else None
+    if row is None or current is None:
+        raise Unprocessable(f"no order {msg.order_key}")
+    problem = domain.address_problem(msg.shipping_address) if msg.shipping_address else None
+    apply(uow, row, saga.change(current, msg, problem))
+
+
 async def return_requested(msg: OrderReturnRequested, uow: OrderWork) -> None:
     """A customer sends delivered lines back: checked against what was delivered and the location's rules."""
     row = await uow.orders.get(domain.order_id_for(msg.channel, msg.external_id))
@@ -182,7 +193,8 @@ def from_channel(channel: str) -> dict[str, Handler[OrderWork]]:
 
 INBOUND: dict[str, Handler[OrderWork]] = {
     "order.submitted": order_submitted, "order.cancel_requested": order_request,
-    "order.hold_released": order_request, "order.return_requested": return_requested}
+    "order.hold_released": order_request, "order.return_requested": return_requested,
+    "order.change_requested": change_requested}
 REPLIES: dict[str, Handler[OrderWork]] = {
     kind: saga_reply for topic in (topics.INVENTORY_REPLIES, topics.FULFILLMENT_EVENTS, topics.SHIPPING_EVENTS)
     for kind in topic.message_types}

@@ -18,13 +18,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from contracts.base import Address, Message, SkuQuantity
-from contracts.channels import OrderCancelRequested, OrderHoldReleased, OrderReturnRequested
+from contracts.base import Address, Message, SkuQuantity, minus
+from contracts.channels import OrderCancelRequested, OrderChangeRequested, OrderHoldReleased, OrderReturnRequested
 from contracts.fulfillment import FulfillmentProgressed, ReturnArrived, ShipmentProgressed
 from contracts.inventory import StockReservationFailed, StockReserved
 from contracts.order import (
     BookShipment,
     CancelFulfillment,
+    ChangeFulfillment,
     CommitStock,
     Destination,
     ExpectReturn,
@@ -121,6 +122,7 @@ class Fulfillment(BaseModel):
     exception: str | None = None
     parcels: list[dict[str, Any]] = []
     cancel_requested: bool = False
+    cancel_lines: list[SkuQuantity] = []  # a partial cancel asked of its warehouse, not answered yet
 
 
 class Saga(BaseModel):
@@ -143,6 +145,7 @@ class Saga(BaseModel):
     reservation_request: ReserveStock | None = None  # the one asked for while `reserving`: sent again as it was
     reservation_retried: bool = False
     payment_reference: str | None = None
+    paid: bool = False  # the payment was authorized: what is cancelled or returned is refunded
     returns: list[Return] = []
 
     def fulfillment(self, fulfillment_id: str) -> Fulfillment | None:
@@ -220,7 +223,7 @@ def decide(saga: Saga, message: Message) -> Decision:
             return Decision(saga.model_copy(update={"state": SagaState.REJECTED}), [], [StatusChange("rejected", reason(
                 "unknown_sku", f"unknown SKU(s): {', '.join(message.unknown_skus)}"))])
         case StockReservationFailed():
-            if saga.state == SagaState.BACKORDERED or not saga.reserving:
+            if saga.state == SagaState.BACKORDERED or not saga.reserving or _answers_another_request(saga, message):
                 return Decision(saga)
             waiting = saga.model_copy(update={"state": SagaState.BACKORDERED})
             return Decision(waiting, [], [StatusChange("backordered", reason(
@@ -229,6 +232,8 @@ def decide(saga: Saga, message: Message) -> Decision:
             return _fulfillment_progressed(saga, message)
         case ShipmentProgressed():
             return _shipment_progressed(saga, message)
+        case OrderCancelRequested(lines=list() as lines):
+            return _cancel_lines(saga, lines, message.reason)
         case OrderCancelRequested():
             return _cancel(saga, message.reason)
         case OrderHoldReleased():
@@ -263,17 +268,25 @@ def _release_hold(saga: Saga) -> Decision:
     if not active and not saga.reserving:
         return _reserve(released, [StatusChange("accepted")])
     resumed = released.model_copy(update={"state": SagaState.FULFILLING if active else SagaState.AWAITING_STOCK})
+    if saga.hold_reason in ("payment_pending", "payment_failed"):
+        resumed = resumed.model_copy(update={"paid": True})  # a person saw the payment through
     commands: list[Message] = []
-    if saga.hold_reason == "no_carrier":
-        for f in active:
-            if f.step == "booking":  # the booking no carrier took
-                booked, more = _book(resumed, f)
-                resumed, commands = _with_fulfillment(resumed, booked), commands + more
+    for f in active:  # what was packed while held, and (held for no carrier) the booking no carrier took
+        if f.step == "packed" or (f.step == "booking" and saga.hold_reason == "no_carrier"):
+            booked, more = _book(resumed, f)
+            resumed, commands = _with_fulfillment(resumed, booked), commands + more
     return Decision(resumed, commands, _status_change(saga, resumed))
 
 
+def _answers_another_request(saga: Saga, message: StockReserved | StockReservationFailed) -> bool:
+    """An answer to a reservation request the order has since replaced (lines cancelled meanwhile, a hold released):
+    not the one it waits for (answers of earlier versions name no request and are taken as they come)."""
+    request = saga.reservation_request
+    return message.request_id is not None and request is not None and message.request_id != request.id
+
+
 def _reserved(saga: Saga, message: StockReserved) -> Decision:
-    if not saga.reserving:  # an answer that came after the order stopped waiting for it: given back
+    if not saga.reserving or _answers_another_request(saga, message):  # given back: the order does not wait for it
         known = {f.reservation_id for f in saga.fulfillments}
         return Decision(saga, [ReleaseStock(order_id=saga.order_id, reservation_id=a.reservation_id)
                                for a in message.allocations if a.reservation_id not in known])
@@ -290,7 +303,8 @@ def _reserved(saga: Saga, message: StockReserved) -> Decision:
             order_id=saga.order_id, fulfillment_id=fulfillment.fulfillment_id, location_id=fulfillment.location_id,
             lines=fulfillment.lines, ship_to=saga.ship_to, service_level=saga.service_level, currency=saga.currency,
             unit_prices=saga.unit_prices))
-    updated = saga.model_copy(update={"state": SagaState.FULFILLING, "fulfillments": fulfillments,
+    state = SagaState.ON_HOLD if saga.state == SagaState.ON_HOLD else SagaState.FULFILLING  # handed off, still held
+    updated = saga.model_copy(update={"state": state, "fulfillments": fulfillments,
                                       "next_fulfillment": number, "reserving": False, "reservation_request": None})
     had_active = any(f.active for f in saga.fulfillments)
     changes = [] if had_active else [StatusChange("reserved")]
@@ -309,6 +323,12 @@ def _fulfillment_progressed(saga: Saga, message: FulfillmentProgressed) -> Decis
         return Decision(saga)  # a late answer from a warehouse the order already left changes nothing
     if message.status == "cancelled" and current.cancel_requested:
         return _cancel_confirmed(saga, current)
+    if current.cancel_lines and message.status in ("cancelled", "lines_cancelled"):
+        return _lines_cancelled(saga, current, current.lines if message.status == "cancelled" else message.lines)
+    if current.cancel_lines and message.status == "cancel_refused":
+        kept = _with_fulfillment(saga, current.model_copy(update={"cancel_lines": []}))
+        return Decision(kept, [], [StatusChange(saga.status or "released", reason(
+            "cancel_refused", message.reason or f"{current.location_id} could not cancel those lines any more"))])
     if message.status == "cancel_refused":
         return _cancel_refused(saga, message.reason)
     if message.status in ("rejected", "timed_out", "cancelled"):
@@ -324,8 +344,8 @@ def _fulfillment_progressed(saga: Saga, message: FulfillmentProgressed) -> Decis
     commands: list[Message] = []
     if message.status == "packed":
         changed = changed.model_copy(update={"parcels": [p.model_dump(mode="json") for p in message.parcels]})
-        if saga.state != SagaState.CANCELLING:  # no carrier while a cancel is pending; booked if it is refused
-            changed, commands = _book(saga, changed)
+        if saga.state not in (SagaState.CANCELLING, SagaState.ON_HOLD):  # booked once the cancel is refused, or the
+            changed, commands = _book(saga, changed)                      # hold released
     updated = _with_fulfillment(saga, changed)
     return Decision(updated, commands, _status_change(saga, updated))
 
@@ -337,11 +357,20 @@ def _book(saga: Saga, packed: Fulfillment) -> tuple[Fulfillment, list[Message]]:
 
 
 def _reroute(saga: Saga, failed: Fulfillment, why: str) -> Decision:
-    """A warehouse said no: release its reservation and reserve its lines again elsewhere."""
+    """A warehouse said no: release its reservation and reserve its lines again elsewhere (without the lines a
+    partial cancel asked of it: cancelled with it)."""
     tried = sorted({f.location_id for f in saga.fulfillments if not f.active} | {failed.location_id})
     updated = _with_fulfillment(saga, failed.model_copy(update={"active": False, "exception": why}))
     commands: list[Message] = [ReleaseStock(order_id=saga.order_id, reservation_id=failed.reservation_id)]
-    reserve = _reserve(updated, [], tried, failed.lines)
+    if failed.cancel_lines:
+        updated = updated.model_copy(update={"lines": minus(saga.lines, failed.cancel_lines)})
+        commands += _refunded(saga, failed.cancel_lines)
+        lines = minus(failed.lines, failed.cancel_lines)
+        if not lines:
+            return _after_lines_cancelled(saga, updated, commands, failed.cancel_lines)
+    else:
+        lines = failed.lines
+    reserve = _reserve(updated, [], tried, lines)
     still_active = [f for f in updated.fulfillments if f.active]
     next_state = SagaState.AWAITING_STOCK if not still_active else SagaState.FULFILLING
     return Decision(reserve.saga.model_copy(update={"state": next_state}), commands + reserve.commands,
@@ -396,6 +425,134 @@ def _cancel(saga: Saga, why: str | None) -> Decision:
                                for f in active]
     return Decision(asking, commands, [StatusChange(saga.status or "released", reason(
         "cancel_requested", why or "cancel requested; waiting for the warehouse"))])
+
+
+def _quantities(lines: list[SkuQuantity] | list[ReturnedLine]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for line in lines:
+        found[line.sku] = found.get(line.sku, 0) + line.quantity
+    return found
+
+
+def _units(lines: list[SkuQuantity]) -> str:
+    return ", ".join(f"{line.quantity} x {line.sku}" for line in lines)
+
+
+def _refunded(saga: Saga, lines: list[SkuQuantity]) -> list[Message]:
+    """The refund of cancelled lines, when the order was paid for."""
+    refund = _refund(saga, None, lines, "cancelled") if saga.paid else None
+    return [refund] if refund is not None else []
+
+
+def _cancel_lines(saga: Saga, lines: list[SkuQuantity], why: str | None) -> Decision:
+    """Cancel some units: before the hand-off at once (a reservation under way is asked for again without them);
+    after it, each warehouse holding them is asked (the least advanced shipments first) and the units go when it
+    confirms; refused for units already with a carrier. Every unit cancelled: the whole order is."""
+    def refused(because: str) -> Decision:
+        return Decision(saga, [], [StatusChange(saga.status or "accepted", reason("cancel_refused", because))])
+
+    want, ordered = _quantities(lines), _quantities(saga.lines)
+    over = [f"{sku} ({n} asked, {ordered.get(sku, 0)} ordered)" for sku, n in sorted(want.items())
+            if n > ordered.get(sku, 0)]
+    if saga.state == SagaState.CANCELLING:
+        return refused("the whole order is being cancelled already")
+    if over:
+        return refused(f"more than the order has: {', '.join(over)}")
+    if want == ordered:
+        return _cancel(saga, why)
+    asked = [SkuQuantity(sku=sku, quantity=n) for sku, n in want.items()]
+    active = [f for f in saga.fulfillments if f.active]
+    if not active:  # nothing handed off
+        updated = saga.model_copy(update={"lines": minus(saga.lines, asked)})
+        commands: list[Message] = []
+        deadline_in = None
+        if saga.reserving:  # the request under way (or waiting as a backorder) is dropped and asked for anew
+            request = saga.reservation_request
+            again = _reserve(updated, [], request.excluded_locations if request else [], updated.lines)
+            updated = again.saga.model_copy(update={"state": saga.state if saga.state == SagaState.ON_HOLD
+                                                    else again.saga.state})
+            commands, deadline_in = [ReleaseStock(order_id=saga.order_id), *again.commands], again.deadline_in
+        return Decision(updated, commands + _refunded(saga, asked), [StatusChange(saga.status or "accepted", reason(
+            "lines_cancelled", f"cancelled {_units(asked)}" + (f": {why}" if why else "")))], deadline_in)
+    if saga.reserving:
+        return refused("part of the order is being allocated again: ask again in a moment")
+    if any(f.cancel_lines for f in active):
+        return refused("an earlier cancel of some lines waits for the warehouse's answer")
+    left, asks = dict(want), {}
+    for f in sorted(active, key=lambda f: STEP_RANK[f.step]):
+        if STEP_RANK[f.step] >= STEP_RANK["picked_up"]:
+            continue
+        taken: dict[str, int] = {}
+        for line in f.lines:
+            n = min(line.quantity, left.get(line.sku, 0))
+            if n:
+                taken[line.sku], left[line.sku] = taken.get(line.sku, 0) + n, left[line.sku] - n
+        if taken:
+            asks[f.fulfillment_id] = [SkuQuantity(sku=sku, quantity=n) for sku, n in taken.items()]
+    if any(left.values()):
+        return refused("already with the carrier: " + ", ".join(f"{n} x {sku}" for sku, n in left.items() if n))
+    updated = saga.model_copy(update={"fulfillments": [
+        f.model_copy(update={"cancel_lines": asks[f.fulfillment_id]}) if f.fulfillment_id in asks else f
+        for f in saga.fulfillments]})
+    commands = [CancelFulfillment(order_id=saga.order_id, fulfillment_id=fid, reason=why, lines=taken_lines)
+                for fid, taken_lines in asks.items()]
+    return Decision(updated, commands, [StatusChange(saga.status or "released", reason(
+        "cancel_requested", f"cancelling {_units(asked)}; waiting for the warehouse"))])
+
+
+def _lines_cancelled(saga: Saga, fulfillment: Fulfillment, cancelled: list[SkuQuantity]) -> Decision:
+    """A warehouse cancelled units of a fulfillment (at most those asked): their reservation released, the order
+    carries on with the rest (refunded for them if paid)."""
+    done = minus(fulfillment.cancel_lines, minus(fulfillment.cancel_lines, cancelled))  # asked and confirmed
+    if not done:
+        return Decision(_with_fulfillment(saga, fulfillment.model_copy(update={"cancel_lines": []})))
+    kept = minus(fulfillment.lines, done)
+    release = ReleaseStock(order_id=saga.order_id, reservation_id=fulfillment.reservation_id,
+                           lines=done if kept else None)
+    changed = fulfillment.model_copy(update={"cancel_lines": [], "lines": kept or fulfillment.lines,
+                                             "active": bool(kept)})
+    updated = _with_fulfillment(saga, changed).model_copy(update={"lines": minus(saga.lines, done)})
+    return _after_lines_cancelled(saga, updated, [release, *_refunded(saga, done)], done)
+
+
+def _after_lines_cancelled(before: Saga, updated: Saga, commands: list[Message],
+                           cancelled: list[SkuQuantity]) -> Decision:
+    """The order once units are gone: cancelled if none is left, complete if the rest was delivered."""
+    if not updated.lines:
+        return Decision(updated.model_copy(update={"state": SagaState.CANCELLED, "reserving": False}), commands,
+                        [StatusChange("cancelled", reason("cancelled", "every line was cancelled"))])
+    active = [f for f in updated.fulfillments if f.active]
+    if active and not updated.reserving and all(f.step == Step.DELIVERED for f in active):
+        updated = updated.model_copy(update={"state": SagaState.COMPLETED})
+    status = min((STEP_STATUS[f.step] for f in active), key=LIFECYCLE.index) if active else (before.status or "accepted")
+    return Decision(updated, commands, [StatusChange(status, reason("lines_cancelled", f"cancelled {_units(cancelled)}"))])
+
+
+def change(saga: Saga, message: OrderChangeRequested, address_problem: str | None) -> Decision:
+    """A new address or speed, until a carrier is booked: warehouses that have the order are told; an address that
+    cannot be shipped to puts the order on hold as at intake. Refused once a carrier is booked or the order ended."""
+    def refused(because: str) -> Decision:
+        return Decision(saga, [], [StatusChange(saga.status or "received", reason("change_refused", because))])
+
+    if saga.state in (*TERMINAL_STATES, SagaState.RETURNING) or saga.state == SagaState.CANCELLING:
+        return refused(f"the order is {saga.status}")
+    if message.shipping_address is None and message.shipping_speed is None:
+        return refused("nothing to change")
+    active = [f for f in saga.fulfillments if f.active]
+    if any(STEP_RANK[f.step] >= STEP_RANK["booked"] or f.step == Step.BOOKING for f in active):
+        return refused("a carrier is booked already")
+    updated = saga.model_copy(update={"ship_to": message.shipping_address or saga.ship_to,
+                                      "service_level": message.shipping_speed or saga.service_level})
+    commands: list[Message] = [ChangeFulfillment(order_id=saga.order_id, fulfillment_id=f.fulfillment_id,
+                                                 ship_to=updated.ship_to, service_level=updated.service_level)
+                               for f in active]
+    what = " and ".join(w for w, new in (("address", message.shipping_address), ("speed", message.shipping_speed))
+                        if new is not None)
+    if address_problem and message.shipping_address is not None:
+        held = updated.model_copy(update={"state": SagaState.ON_HOLD, "hold_reason": "address_incomplete"})
+        return Decision(held, commands, [StatusChange("on_hold", reason("address_incomplete", address_problem))])
+    return Decision(updated, commands, [StatusChange(saga.status or "received", reason(
+        "changed", f"{what} changed" + (f": {message.reason}" if message.reason else "")))])
 
 
 def _cancel_confirmed(saga: Saga, fulfillment: Fulfillment) -> Decision:

@@ -106,10 +106,13 @@ class Partners:
                 for line in body["lines"]]))  # type: ignore[attr-defined]
             return
         fid = str(body["fulfillment_id"])
-        if body["type"] == "fulfillment.cancel_requested":
+        if body["type"] == "fulfillment.cancel_requested":  # the whole fulfillment, or the lines asked for
             answer: Message = (FulfillmentCancelRefused(fulfillment_id=fid, reason="already packed")
-                               if fid in self.packed else FulfillmentCancelled(fulfillment_id=fid))
+                               if fid in self.packed else FulfillmentCancelled(fulfillment_id=fid,
+                                                                               lines=body.get("lines")))
             await self.reply(updates, order_id, answer)
+            return
+        if body["type"] == "fulfillment.changed":  # the label is printed with the new address; nothing to answer
             return
         if fails:
             await self.reply(updates, order_id, FulfillmentRejected(fulfillment_id=fid, reason="not found on shelf"))
