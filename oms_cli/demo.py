@@ -27,6 +27,7 @@ STAGES = ("accepted", "reserved", "released", "in_fulfillment", "ready_to_ship",
 ORDERED = ("received", "accepted", "reserved", "released", "in_fulfillment", "ready_to_ship", "shipped", "delivered",
            "return_requested", "returned", "on_hold", "backordered", "cancelled", "rejected")
 RETURN_SHARE = 0.15  # of the delivered orders, sent back once the first wave settled
+PARTIAL_CANCEL_SHARE = 0.05  # of the orders with more than one unit: one unit cancelled right after placing
 
 
 def run_demo(orders: int, delay_ms: int) -> None:
@@ -121,7 +122,21 @@ def summary(watch: OrderWatch, placed: dict[str, datetime]) -> Group:
     carriers = Table("carrier", "shipments", title="Shipments per carrier")
     for carrier, n in by_carrier.most_common():
         carriers.add_row(carrier, str(n))
-    return Group(statuses, timings, shipments, carriers, returns_summary(watch))
+    return Group(statuses, timings, shipments, carriers, returns_summary(watch), changes_summary(watch))
+
+
+def changes_summary(watch: OrderWatch) -> Table:
+    """What customers changed after placing: partial cancels done or refused, returns refused, refunds."""
+    table = Table("what", "count", title="Changes of mind")
+    codes: Counter[str] = Counter(e["reason"]["code"] for events in watch.events.values() for e in events
+                                  if e.get("reason"))
+    for code, what in (("lines_cancelled", "units cancelled (partial cancels done)"),
+                       ("cancel_refused", "cancels refused (too late)"), ("return_refused", "returns refused")):
+        table.add_row(what, str(codes.get(code, 0)))
+    for why in ("returned", "cancelled"):
+        refunds = [r for r in watch.refunds if r.get("reason", "returned") == why]
+        table.add_row(f"refunds requested ({why})", f"{len(refunds)}, {sum(float(r['amount']) for r in refunds):.2f} EUR")
+    return table
 
 
 def returns_summary(watch: OrderWatch) -> Table:
@@ -161,6 +176,10 @@ async def drive(settings: Settings, count: int) -> str | None:
     await send_all(settings, [(topics.ORDERS_INBOUND.name, f"{o['channel']}:{o['external_id']}", orjson.dumps(o))
                               for o in orders] + [(topics.ORDERS_INBOUND.name, "web:bad", b) for b in bad])
     console.print(f"submitted {count} orders across {len(workload.CHANNELS)} channels (and 2 malformed messages)")
+    cancels = workload.partial_cancels(orders, PARTIAL_CANCEL_SHARE)
+    await send_all(settings, [(topics.ORDERS_INBOUND.name, f"{c['channel']}:{c['external_id']}", orjson.dumps(c))
+                              for c in cancels])
+    console.print(f"{len(cancels)} customers cancel one unit of their order")
     started = time.monotonic()
     try:
         with Live(progress(watch, count + 1, 0), console=console, refresh_per_second=4) as live:

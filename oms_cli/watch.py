@@ -25,7 +25,7 @@ class OrderWatch:
         self.events: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.received_at: dict[tuple[str, int], datetime] = {}
         self.reached: dict[str, dict[str, datetime]] = defaultdict(dict)  # status -> external id -> first time
-        self.refunds: list[dict[str, Any]] = []  # refund.requested of the run's orders, with the return's location
+        self._refunds: list[dict[str, Any]] = []  # every refund.requested seen (the run's are picked when asked)
         self._consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
         self._task: asyncio.Task[None] | None = None
 
@@ -47,7 +47,7 @@ class OrderWatch:
                 for record in records:
                     event = orjson.loads(record.value)
                     if record.topic == topics.PAYMENTS.name:
-                        self._refund(event)
+                        self._refunds.append(event)
                         continue
                     if str(event.get("external_id", "")).startswith(self.run):
                         self.events[event["order_id"]].append(event)
@@ -56,13 +56,16 @@ class OrderWatch:
                         if event["previous_status"] != event["status"]:
                             self.reached[event["status"]].setdefault(event["external_id"], when)
 
-    def _refund(self, refund: dict[str, Any]) -> None:
-        """Kept when it is for an order of this run (known from its events), with where its return arrived."""
-        events = self.events.get(refund["order_id"])
-        if not events:
-            return
-        returns = {r["return_id"]: r for e in events for r in e.get("returns", [])}
-        self.refunds.append({**refund, "location_id": returns.get(refund.get("return_id"), {}).get("location_id")})
+    @property
+    def refunds(self) -> list[dict[str, Any]]:
+        """The refunds asked for the run's orders (known from their events), each with where its return arrived."""
+        found = []
+        for refund in self._refunds:
+            events = self.events.get(refund["order_id"])
+            if events:
+                returns = {r["return_id"]: r for e in events for r in e.get("returns", [])}
+                found.append({**refund, "location_id": returns.get(refund.get("return_id"), {}).get("location_id")})
+        return found
 
     async def stop(self) -> None:
         if self._task:

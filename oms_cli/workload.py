@@ -89,6 +89,15 @@ def orders(run: str, count: int, mix: Mix, seed: int = 7, stock_run: str | None 
     return [order(run, n, rng, mix, stock_run) for n in range(1, count + 1)]
 
 
+def partial_cancels(orders: list[dict[str, Any]], share: float, seed: int = 13) -> list[dict[str, Any]]:
+    """`order.cancel_requested` for one unit of the first line of a share of the orders with more than one unit."""
+    rng = random.Random(seed)
+    return [{"type": "order.cancel_requested", "id": str(uuid.uuid4()), "channel": o["channel"],
+             "external_id": o["external_id"], "reason": "one less, please",
+             "lines": [{"sku": o["lines"][0]["sku"], "quantity": 1}]}
+            for o in orders if sum(line["quantity"] for line in o["lines"]) > 1 and rng.random() < share]
+
+
 def returns(delivered: list[dict[str, Any]], share: float, seed: int = 11) -> list[dict[str, Any]]:
     """`order.return_requested` for a share of these delivered orders (their latest events): most send everything
     back, some one unit of one line; to a store, or where the first shipment came from."""
