@@ -21,6 +21,8 @@ from tests.support.checks import (
     event_problems,
     expected_notifications,
     notification_problems,
+    refund_problems,
+    restocked_by_location,
     shipped_by_location,
     stock_flow_problems,
     stock_levels,
@@ -36,20 +38,25 @@ SERVICES = ("order_service", "inventory_service", "fulfillment_service", "shippi
 
 
 async def every_invariant_holds(oms, orders: list[dict], watch, seeded_for: int, network=None,
-                                kafka: KafkaOptions | None = None, dispatcher_kills: int | None = None) -> None:
-    """Each invariant against evidence the OMS did not write for itself: the orders sent, the stock seeded, every call
-    of the notification sender, the partners' request topics (read with `kafka`, the test's broker by default)."""
+                                kafka: KafkaOptions | None = None, dispatcher_kills: int | None = None,
+                                returned: frozenset[str] = frozenset()) -> None:
+    """Each invariant against evidence the OMS did not write for itself: the orders sent (and the returns asked for
+    them: `returned`, their external ids), the stock seeded, every call of the notification sender, the partners'
+    request topics (read with `kafka`, the test's broker by default)."""
     def oid(order: dict) -> str:
         return order_id_for(order["channel"], order["external_id"])
     ids = {oid(o) for o in orders}
     latest = {k: v for k, v in watch.latest().items() if k in ids}
     assert event_problems({k: v for k, v in watch.events.items() if k in ids}) == []
-    assert completion_problems(orders, latest, await stored_outcomes(oms.orders_db, oms.run), oid) == []
+    assert completion_problems(orders, latest, await stored_outcomes(oms.orders_db, oms.run), oid, returned) == []
     assert await duplicate_request_problems(network or oms.network, ids, kafka) == []
+    prices = {oid(o): {line["sku"]: line["unit_price"] for line in o["lines"]} for o in orders}
+    assert refund_problems([r for r in watch.refunds if r["order_id"] in ids], latest, prices) == []
     seeded = {(c["sku"], c["location_id"]): c["on_hand"] for c in workload.stock_counts(oms.run, seeded_for)}
 
     async def stock() -> list[str]:  # commits of shipped stock may still be queued
-        flow = stock_flow_problems(seeded, shipped_by_location(latest), await stock_levels(oms.inventory, oms.run))
+        flow = stock_flow_problems(seeded, shipped_by_location(latest), await stock_levels(oms.inventory, oms.run),
+                                   restocked_by_location(latest))
         return flow + await stock_problems(oms.inventory, oms.run)
     await eventually(stock, lambda p: p == [], "stock fell by what was shipped and nothing stays reserved", timeout=60)
     # a dispatcher killed between sending and recording a round may send that round again (the receiver drops the
@@ -104,13 +111,26 @@ async def test_orders_survive_kills_and_restarts(oms, stack):
             return dict(watch.statuses())
         final = await eventually(settled, lambda s: sum(s.get(k, 0) for k in ("delivered", "on_hold")) == ORDERS,
                                  "every order delivered or on hold", timeout=300, interval=0.5)
+
+        # a share of the customers send their order back while the services that handle returns are killed
+        asked = workload.returns([e for e in watch.latest().values() if e["status"] == "delivered"], 0.15)
+        for n, victim in enumerate(("order_service", "fulfillment_service", "inventory_service")):
+            await oms.send(*asked[n::3])
+            oms.processes[victim].kill()
+            kills.append(victim)
+            oms.processes[victim].start()
+
+        async def returned() -> int:
+            return watch.count("returned")
+        await eventually(returned, partial(operator.eq, len(asked)), f"{len(asked)} returns received", timeout=300,
+                         interval=0.5)
     finally:
         await watch.stop()
 
-    await every_invariant_holds(oms, orders, watch, ORDERS)
+    await every_invariant_holds(oms, orders, watch, ORDERS, returned=frozenset(r["external_id"] for r in asked))
     restarts = {name: proc.starts - 1 for name, proc in oms.processes.items()}
-    print(f"orders {ORDERS}, final {final}, kills {len(kills)} {restarts}, broker restarted 1, database restarted 1, "
-          "duplicates 0")
+    print(f"orders {ORDERS}, final {final}, returns {len(asked)}, kills {len(kills)} {restarts}, broker restarted 1, "
+          "database restarted 1, duplicates 0")
 
 
 @pytest.mark.oms_env(OMS_SIM_DELAY_MS="20", OMS_NETWORK_FILE="config/network.toml")

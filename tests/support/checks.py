@@ -102,18 +102,23 @@ def notification_counts(sent: list[dict[str, Any]], order_ids: set[str]) -> dict
     return counts
 
 
-def expected_outcome(order: dict[str, Any]) -> tuple[str, str | None]:
-    """What a workload order must end as: held with its payment's reason, or delivered."""
+def expected_outcome(order: dict[str, Any], returned: bool = False) -> tuple[str, str | None]:
+    """What a workload order must end as: held with its payment's reason, or delivered (returned, if it was sent
+    back and its location received it)."""
     payment = (order.get("payment") or {}).get("status")
-    return ("on_hold", f"payment_{payment}") if payment in ("pending", "failed") else ("delivered", None)
+    if payment in ("pending", "failed"):
+        return "on_hold", f"payment_{payment}"
+    return ("returned", "return_received") if returned else ("delivered", None)
 
 
 def completion_problems(sent: list[dict[str, Any]], latest: dict[str, dict[str, Any]],
-                        stored: dict[str, tuple[str, str | None]], order_id: Any) -> list[str]:
+                        stored: dict[str, tuple[str, str | None]], order_id: Any,
+                        returned: frozenset[str] | set[str] = frozenset()) -> list[str]:
     """Every order sent ends as expected (status, and the reason where one is expected) both in its last event and in
-    the order database, and the database holds no order of the run that was not sent. `order_id(order)` names one."""
+    the order database, and the database holds no order of the run that was not sent. `order_id(order)` names one;
+    `returned` are the external ids of orders a return was asked for."""
     problems = []
-    wanted = {order_id(o): expected_outcome(o) for o in sent}
+    wanted = {order_id(o): expected_outcome(o, o["external_id"] in returned) for o in sent}
     for oid, (status, reason) in wanted.items():
         event = latest.get(oid)
         seen = (event["status"], (event.get("reason") or {}).get("code")) if event else None
@@ -134,17 +139,31 @@ async def stored_outcomes(orders_db: asyncpg.Pool, run: str) -> dict[str, tuple[
     return {r["order_id"]: (r["status"], r["code"]) for r in rows}
 
 
+def restocked_by_location(latest: dict[str, dict[str, Any]]) -> Counter[tuple[str, str]]:
+    """Resellable units received back at each location, from the orders' own view of their returns."""
+    back: Counter[tuple[str, str]] = Counter()
+    for event in latest.values():
+        for returned in event.get("returns", []):
+            for line in returned.get("received", []):
+                if line["condition"] == "resellable":
+                    back[(line["sku"], returned["location_id"])] += line["quantity"]
+    return back
+
+
 def stock_flow_problems(seeded: dict[tuple[str, str], int], shipped: Counter[tuple[str, str]],
-                        levels: dict[tuple[str, str], dict[str, int]]) -> list[str]:
-    """On hand fell by exactly what the orders' events say was shipped from each location, and nothing stays
-    reserved once every order has ended (seeded counts and order events: evidence independent of inventory)."""
+                        levels: dict[tuple[str, str], dict[str, int]],
+                        restocked: Counter[tuple[str, str]] | None = None) -> list[str]:
+    """On hand fell by exactly what the orders' events say was shipped from each location (and rose by the resellable
+    units returned there), and nothing stays reserved once every order has ended (seeded counts and order events:
+    evidence independent of inventory)."""
     problems = []
-    for key in sorted(set(seeded) | set(levels) | set(shipped)):
+    restocked = restocked or Counter()
+    for key in sorted(set(seeded) | set(levels) | set(shipped) | set(restocked)):
         level = levels.get(key, {"on_hand": 0, "reserved": 0})
-        want = seeded.get(key, 0) - shipped.get(key, 0)
+        want = seeded.get(key, 0) - shipped.get(key, 0) + restocked.get(key, 0)
         if level["on_hand"] != want:
             problems.append(f"{key[0]}@{key[1]}: on hand {level['on_hand']}, seeded {seeded.get(key, 0)} less "
-                            f"shipped {shipped.get(key, 0)} is {want}")
+                            f"shipped {shipped.get(key, 0)} plus returned {restocked.get(key, 0)} is {want}")
         if level["reserved"] != 0:
             problems.append(f"{key[0]}@{key[1]}: {level['reserved']} still reserved")
     return problems
@@ -157,11 +176,39 @@ def expected_notifications(latest: dict[str, dict[str, Any]]) -> set[tuple[str, 
     for oid, event in latest.items():
         if event["status"] == "on_hold":
             expected.add((oid, "on_hold", ""))
-        elif event["status"] == "delivered":
+        elif event["status"] in ("delivered", "returned"):
             expected.add((oid, "confirmation", ""))
             for shipment in event["shipments"]:
                 expected |= {(oid, "shipped", shipment["shipment_id"]), (oid, "delivered", shipment["shipment_id"])}
+            expected |= {(oid, "return_received", r["return_id"]) for r in event.get("returns", [])
+                         if r["status"] == "received"}
     return expected
+
+
+def refund_problems(refunds: list[dict[str, Any]], latest: dict[str, dict[str, Any]],
+                    prices: dict[str, dict[str, str]]) -> list[str]:
+    """One refund per return received (however often the OMS's own records were redelivered: one message id), for
+    the units that came back at the prices the order was placed with (`prices`: order id -> SKU -> unit price);
+    none for anything else."""
+    from decimal import Decimal
+
+    ids: dict[str, set[str]] = defaultdict(set)
+    amounts: dict[str, str] = {}
+    for refund in refunds:
+        ids[str(refund["return_id"])].add(refund["id"])
+        amounts[str(refund["return_id"])] = refund["amount"]
+    problems = [f"return {rid}: {len(found)} refunds" for rid, found in ids.items() if len(found) > 1]
+    received = {r["return_id"]: (oid, r) for oid, e in latest.items() for r in e.get("returns", [])
+                if r["status"] == "received"}
+    for rid, (oid, returned) in received.items():
+        want = sum((Decimal(prices[oid][line["sku"]]) * line["quantity"] for line in returned["received"]),
+                   Decimal("0"))
+        if rid not in amounts:
+            problems.append(f"return {rid}: received, never refunded")
+        elif Decimal(amounts[rid]) != want:
+            problems.append(f"return {rid}: refunded {amounts[rid]}, the units that came back cost {want}")
+    problems += [f"return {rid}: refunded but never received" for rid in set(ids) - set(received)]
+    return problems
 
 
 def notification_problems(calls: list[dict[str, Any]], expected: set[tuple[str, str, str]],
@@ -198,8 +245,10 @@ async def duplicate_request_problems(network: Any, order_ids: set[str], kafka: K
                  [f"partners.carrier.{c.id}.requests.v1" for c in network.carriers]:
         for record in await read_topic(topic, timeout=60, kafka=kafka):
             body = orjson.loads(record.value)
-            if body["order_id"] in order_ids and body["type"] in ("fulfillment.requested", "shipment.booking_requested"):
-                requests[(topic, body["type"], body.get("fulfillment_id") or body["shipment_id"])].add(body["id"])
+            if body["order_id"] in order_ids and body["type"] in ("fulfillment.requested", "shipment.booking_requested",
+                                                                   "return.expected"):
+                ref = body.get("fulfillment_id") or body.get("return_id") or body["shipment_id"]
+                requests[(topic, body["type"], ref)].add(body["id"])
     problems += [f"{kind} {ref} sent to {topic} as {len(ids)} different messages"
                  for (topic, kind, ref), ids in requests.items() if len(ids) > 1]
     return problems
