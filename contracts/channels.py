@@ -91,10 +91,19 @@ class OrderChangeRequested(ChannelMessage):
 
 
 class OrderReturnRequested(ChannelMessage):
+    """Delivered lines sent back; with reason `exchange` and `replacement_lines` (v1.1), an exchange: what comes back
+    pays for a new order of the replacements instead of a refund."""
+
     type: Literal["order.return_requested"] = "order.return_requested"
     lines: list[SkuQuantity] = Field(min_length=1, max_length=MAX_LINES)
     return_location_id: NonEmpty
     reason: Note | None = None
+    replacement_lines: Annotated[list[SkuQuantity], Field(min_length=1, max_length=MAX_LINES)] | None = None
+
+    @property
+    def exchange(self) -> list[SkuQuantity]:
+        """The replacements, when this return is an exchange (reason `exchange`)."""
+        return self.replacement_lines or [] if (self.reason or "").strip().lower() == "exchange" else []
 
 
 __all__ = [

@@ -44,6 +44,7 @@ class ReturnView(BaseModel):
     status: Literal["requested", "received", "expired"]
     lines: list[SkuQuantity]
     received: list[ReturnedLine] = Field(default_factory=list)
+    exchange_external_id: str | None = None  # an exchange: the new order of the replacements, once received
 
 
 class OrderStatusChanged(Message):

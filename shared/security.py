@@ -134,7 +134,8 @@ def service_topics(network: Network) -> dict[str, tuple[list[str], list[str]]]:
     }
     writes = {
         "order": [topics.ORDERS_EVENTS.name, topics.INVENTORY_COMMANDS.name, topics.FULFILLMENT_COMMANDS.name,
-                  topics.SHIPPING_COMMANDS.name, topics.PAYMENTS.name],
+                  topics.SHIPPING_COMMANDS.name, topics.PAYMENTS.name,
+                  topics.ORDERS_INBOUND.name],  # an exchange's new order, placed as a channel would
         "inventory": [topics.INVENTORY_EVENTS.name, topics.INVENTORY_REPLIES.name],
         "fulfillment": [topics.FULFILLMENT_EVENTS.name, *(topics.WAREHOUSE_REQUESTS.for_partner(i) for i in locations)],
         "shipping": [topics.SHIPPING_EVENTS.name, *(topics.CARRIER_REQUESTS.for_partner(i) for i in carriers)],

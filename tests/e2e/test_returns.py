@@ -105,3 +105,30 @@ async def test_returns_in_parts_a_damaged_unit_written_off_and_what_is_refused(o
 
 async def _count(watch, order: dict) -> int:
     return len(watch.events[oid(order)])
+
+
+@pytest.mark.oms_env(OMS_SIM_DAMAGED_RATE="0")
+async def test_an_exchange_becomes_a_new_order_that_is_delivered_and_nothing_is_refunded(oms):
+    await oms.stock({"SMALL": {"3pl-berlin": 5}, "LARGE": {"3pl-berlin": 5}})
+    order = oms.order(1, {"SMALL": 1})
+    watch = await oms.watch()
+    try:
+        await oms.send(order)
+        await until_status(watch, order, "delivered", timeout=90)
+        exchange = {**returning(order, "3pl-berlin", {"SMALL": 1}, oms.run), "reason": "exchange",
+                    "replacement_lines": [{"sku": f"{oms.run}-LARGE", "quantity": 1}]}
+        await oms.send(exchange)
+        final = await until_status(watch, order, "returned", timeout=90)
+        new_order = {"channel": order["channel"], "external_id": final["returns"][0]["exchange_external_id"]}
+        assert new_order["external_id"] == f"{order['external_id']}-X1"
+        placed = await until_status(watch, new_order, "delivered", timeout=90)
+        assert [(x["sku"], x["quantity"]) for s in placed["shipments"] for x in s["lines"]] == [(f"{oms.run}-LARGE", 1)]
+        assert [r for r in watch.refunds if r["order_id"] in (oid(order), oid(new_order))] == []
+
+        async def confirmed() -> list[dict]:
+            return [n for n in oms.sent_notifications() if n["order_id"] == oid(new_order) and n["kind"] == "confirmation"]
+        await eventually(confirmed, lambda found: len(found) == 1, "the customer told of the exchange order")
+        assert await stock_problems(oms.inventory, oms.run) == []
+        assert event_problems(dict(watch.events)) == []
+    finally:
+        await watch.stop()

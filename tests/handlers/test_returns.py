@@ -132,3 +132,25 @@ async def test_resellable_units_go_back_on_hand_and_serve_a_backorder_damaged_on
     assert sum(q for _, q in ledger) == row["on_hand"]
     [reserved] = [m for m in sent if m.type == "inventory.stock_reserved"]
     assert reserved.order_id == "ord-waiting"
+
+
+async def test_an_exchange_places_a_new_order_of_the_replacements_instead_of_a_refund():
+    service = await delivered()
+    await service.deliver(INBOUND, body("order.return_requested", reason="exchange",
+                                        replacement_lines=[{"sku": "SKU-LAMP", "quantity": 1}]))
+    [expect] = service.sent(topics.FULFILLMENT_COMMANDS.name, "fulfillment.expect_return")
+    sent = await service.deliver(FULFILLMENT, body(
+        "fulfillment.return_received", order_id=ORDER_ID, return_id=expect.return_id, location_id="store-munich",
+        lines=[{"sku": "SKU-CHAIR-01", "quantity": 2, "condition": "resellable"}]))
+    assert service.sent(topics.PAYMENTS.name) == [], "the return pays for the replacements"
+    [placed] = [m for m in sent if m.type == "order.submitted"]
+    assert (placed.channel, placed.external_id) == (ORDER_REF["channel"], f"{ORDER_REF['external_id']}-X1")
+    assert placed.payment.status == "authorized" and placed.customer.email == "ada@example.com"
+    assert [(line.sku, line.quantity) for line in placed.lines] == [("SKU-LAMP", 1)]
+    [event] = [m for m in sent if m.type == "order.status_changed"]
+    assert event.returns[0].exchange_external_id == placed.external_id
+
+    sent = await service.deliver(INBOUND, placed.model_dump(mode="json"))
+    assert [m.status for m in sent if m.type == "order.status_changed"] == ["received", "accepted"]
+    again = await service.deliver(INBOUND, {**placed.model_dump(mode="json"), "id": "another id"})
+    assert again == [], "the same exchange order placed again is the same order"

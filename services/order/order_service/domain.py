@@ -7,7 +7,7 @@ import uuid
 
 from contracts.base import Address
 from contracts.order import ReturnView, ShipmentView
-from order_service.saga import STEP_STATUS, Saga
+from order_service.saga import STEP_STATUS, Saga, exchange_external_id
 
 ORDER_NAMESPACE = uuid.UUID("6f1c1d1e-2c5b-4b8e-9a57-0c1f2e3d4a5b")
 POSTAL_CODES = {"DE": r"\d{5}", "FR": r"\d{5}", "NL": r"\d{4} ?[A-Z]{2}", "AT": r"\d{4}", "BE": r"\d{4}",
@@ -32,7 +32,8 @@ def address_problem(address: Address) -> str | None:
 
 def returns(saga: Saga) -> list[ReturnView]:
     return [ReturnView(return_id=r.return_id, location_id=r.location_id, status=r.status, lines=r.lines,
-                       received=r.received) for r in saga.returns]
+                       received=r.received, exchange_external_id=exchange_external_id(saga, r)
+                       if r.status == "received" else None) for r in saga.returns]
 
 
 def shipments(saga: Saga) -> list[ShipmentView]:

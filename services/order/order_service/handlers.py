@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,7 +12,15 @@ from aiokafka.structs import ConsumerRecord
 
 from contracts import topics
 from contracts.base import Message, SkuQuantity
-from contracts.channels import ChannelMessage, OrderChangeRequested, OrderReturnRequested, OrderSubmitted
+from contracts.channels import (
+    ChannelMessage,
+    Customer,
+    OrderChangeRequested,
+    OrderLine,
+    OrderReturnRequested,
+    OrderSubmitted,
+    Payment,
+)
 from contracts.order import OrderStatusChanged, Reason
 from order_service import domain, saga
 from order_service.store import OrderWork
@@ -24,7 +33,7 @@ from shared.uow import Handler, Postgres
 
 COMMAND_TOPICS = {kind: topic.name for topic in (topics.INVENTORY_COMMANDS, topics.FULFILLMENT_COMMANDS,
                                                    topics.SHIPPING_COMMANDS, topics.PAYMENTS)
-                  for kind in topic.message_types}
+                  for kind in topic.message_types} | {"order.submitted": topics.ORDERS_INBOUND.name}
 
 
 @dataclass
@@ -51,8 +60,25 @@ def plan(row: Mapping[str, Any], decision: saga.Decision, now: datetime) -> Plan
         previous = change.status
     updated = saga.apply_changes(decision.saga, decision.changes)
     outgoing: list[tuple[str, str | None, Message]] = [(topics.ORDERS_EVENTS.name, e.order_id, e) for e in events]
-    outgoing += [(COMMAND_TOPICS[c.type], updated.order_id, c) for c in decision.commands]
+    outgoing += [(COMMAND_TOPICS[c.type], c.order_key if isinstance(c, ChannelMessage) else updated.order_id, c)
+                 for c in (exchanged(row, updated, c, now) if isinstance(c, saga.ExchangeOrder) else c
+                           for c in decision.commands)]
     return Plan(updated, sequence, events, outgoing, saga.deadline(now, decision))
+
+
+def exchanged(row: Mapping[str, Any], current: saga.Saga, exchange: saga.ExchangeOrder, now: datetime) -> Message:
+    """The exchange's new order, placed as the channel would (through the inbound topic, so every service learns of
+    it as of any order): the same customer, channel and address, the replacements at the original's prices, paid by
+    the return. Its message id follows from the return: placed once however often this runs."""
+    return OrderSubmitted(
+        id=str(uuid.uuid5(domain.ORDER_NAMESPACE, f"exchange:{exchange.return_id}")), channel=current.channel,
+        external_id=exchange.external_id, placed_at=now, currency=current.currency,
+        customer=Customer.model_validate_json(row["customer"]) if isinstance(row["customer"], str)
+        else Customer.model_validate(row["customer"]), shipping_address=current.ship_to,
+        lines=[OrderLine(sku=line.sku, quantity=line.quantity, unit_price=current.unit_prices.get(line.sku, "0.00"))
+               for line in exchange.lines],
+        shipping_speed="express" if current.service_level == "express" else "standard",
+        payment=Payment(status="authorized", reference=f"exchange:{exchange.return_id}"))
 
 
 def record(uow: OrderWork, planned: Plan) -> None:

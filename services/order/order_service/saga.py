@@ -103,6 +103,17 @@ class Return(BaseModel):
     reason: str | None = None
     received: list[ReturnedLine] = []
     expires_at: datetime | None = None
+    replacements: list[SkuQuantity] = []  # an exchange: ordered anew (instead of a refund) once it arrives
+
+
+class ExchangeOrder(Message):
+    """An exchange arrived: the order service places a new order of `lines` for the same customer (it has their
+    details), as `external_id` on the same channel, paid by the return. Never sent as it is."""
+
+    type: str = "order.exchange"
+    return_id: str
+    external_id: str
+    lines: list[SkuQuantity]
 
 
 class Fulfillment(BaseModel):
@@ -620,13 +631,18 @@ def request_return(saga: Saga, message: OrderReturnRequested, takes_returns: boo
         return refused(f"more than was delivered and not yet returned: {', '.join(too_many)}")
     lines = [SkuQuantity(sku=sku, quantity=qty) for sku, qty in asked.items()]
     new = Return(return_id=f"{saga.order_id}-R{len(saga.returns) + 1}", location_id=message.return_location_id,
-                 lines=lines, reason=message.reason, expires_at=now + expiry)
+                 lines=lines, reason=message.reason, expires_at=now + expiry, replacements=message.exchange)
     updated = saga.model_copy(update={"state": SagaState.RETURNING, "returns": [*saga.returns, new]})
     command = ExpectReturn(order_id=saga.order_id, return_id=new.return_id, location_id=new.location_id,
                            lines=lines, reason=message.reason)
     return Decision(updated, [command], [StatusChange("return_requested", reason(
         "return_requested", f"return {new.return_id} to {new.location_id}" + (
             f": {message.reason}" if message.reason else "")))], deadline_at=returns_deadline(updated))
+
+
+def exchange_external_id(saga: Saga, returned: Return) -> str | None:
+    """An exchange's new order: the original's external id with `-X<n>` for its return `R<n>`."""
+    return f"{saga.external_id}-X{returned.return_id.rsplit('-R', 1)[1]}" if returned.replacements else None
 
 
 def returns_deadline(saga: Saga) -> datetime | None:
@@ -660,15 +676,19 @@ def _return_received(saga: Saga, message: ReturnArrived) -> Decision:
     updated, status = _after_returns(saga.model_copy(update={"returns": [
         closed if r.return_id == closed.return_id else r for r in saga.returns]}))
     commands: list[Message] = []
+    exchange = exchange_external_id(saga, closed) if received else None
     if received:
         commands.append(Restock(order_id=saga.order_id, return_id=closed.return_id, location_id=closed.location_id,
                                 lines=received))
-        refund = _refund(saga, closed.return_id, received)
+        refund = None if exchange else _refund(saga, closed.return_id, received)
         if refund is not None:
             commands.append(refund)
+    if exchange:  # what came back pays for the replacements
+        commands.append(ExchangeOrder(return_id=closed.return_id, external_id=exchange, lines=closed.replacements))
     units = sum(line.quantity for line in received)
     return Decision(updated, commands, [StatusChange(status, reason(
-        "return_received", f"return {closed.return_id}: {units} unit(s) received at {closed.location_id}"))],
+        "return_received", f"return {closed.return_id}: {units} unit(s) received at {closed.location_id}" + (
+            f"; exchanged for order {exchange}" if exchange else "")))],
         deadline_at=returns_deadline(updated))
 
 

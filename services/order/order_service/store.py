@@ -21,7 +21,8 @@ ORDERS = Table("orders", ("order_id",), {
     "order_id": "text", "channel": "text", "external_id": "text", "placed_at": "timestamptz", "currency": "text",
     "customer": "jsonb", "shipping_address": "jsonb", "payment": "jsonb", "status": "text", "saga_state": "text",
     "saga": "jsonb", "sequence": "int", "deadline_at": "timestamptz"},
-    reads=("order_id", "channel", "external_id", "status", "saga_state", "saga", "sequence", "deadline_at"),
+    reads=("order_id", "channel", "external_id", "customer", "status", "saga_state", "saga", "sequence",
+           "deadline_at"),
     updates=("status", "saga_state", "saga", "sequence", "deadline_at"))
 LINES = Table("order_lines", ("order_id", "line_no"), {
     "order_id": "text", "line_no": "int", "sku": "text", "quantity": "int", "unit_price": "numeric"})
