@@ -121,3 +121,31 @@ async def test_a_backordered_order_made_smaller_is_served_with_what_is_left(oms)
         assert event_problems(dict(watch.events)) == []
     finally:
         await watch.stop()
+
+
+@pytest.mark.oms_env(OMS_SIMULATE_PARTNERS=everyone_but("dc-rotterdam"))
+async def test_a_new_address_before_the_hand_off_is_the_one_the_warehouse_gets_and_a_bad_one_holds_the_order(oms):
+    await oms.stock({"WAIT": {"dc-rotterdam": 0}})
+    rotterdam = await PlayedPartner("warehouse", "dc-rotterdam").start()
+    order, other = oms.order(1, {"WAIT": 1}), oms.order(2, {"WAIT": 1})
+    watch = await oms.watch()
+    try:
+        await oms.send(order, other)
+        await until_status(watch, order, "backordered")
+        await until_status(watch, other, "backordered")
+        address = {**order["shipping_address"], "line1": "9 Canal Street", "city": "Amsterdam",
+                   "postal_code": "1012 AB", "country": "NL"}
+        await oms.send(change(order, shipping_address=address))
+        await next_reason(watch, order, 0, "changed")
+        await oms.send(change(other, shipping_address={**address, "postal_code": "??"}))
+        held = await until_status(watch, other, "on_hold")
+        assert held["reason"]["code"] == "address_incomplete"
+
+        await oms.adjust({"type": "stock.received", "sku": f"{oms.run}-WAIT", "location_id": "dc-rotterdam",
+                          "quantity": 2})
+        request = await rotterdam.wait_for(oid(order), "fulfillment.requested")
+        assert (request["ship_to"]["line1"], request["ship_to"]["country"]) == ("9 Canal Street", "NL")
+        assert event_problems(dict(watch.events)) == []
+    finally:
+        await rotterdam.stop()
+        await watch.stop()

@@ -15,10 +15,11 @@ from shared.security import KafkaOptions
 ALLOWED: dict[str | None, set[str]] = {
     None: {"received", "rejected"},
     "received": {"accepted", "on_hold", "rejected"},
-    "accepted": {"reserved", "backordered", "rejected", "cancelled"},
+    "accepted": {"reserved", "backordered", "rejected", "cancelled", "on_hold"},  # on hold: a new address that does
+                                                                                  # not fit
     "on_hold": {"accepted", "cancelled", "on_hold", "released", "in_fulfillment", "ready_to_ship", "shipped",
-                "delivered"},  # released holds resume where they stopped
-    "backordered": {"reserved", "cancelled", "backordered"},
+                "delivered", "backordered"},  # released holds resume where they stopped
+    "backordered": {"reserved", "cancelled", "backordered", "on_hold"},
     "reserved": {"released", "cancelled"},
     "released": {"released", "reserved", "in_fulfillment", "ready_to_ship", "shipped", "delivered", "cancelled",
                  "backordered", "on_hold"},

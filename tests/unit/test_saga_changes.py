@@ -147,3 +147,22 @@ def test_a_change_once_a_carrier_is_booked_is_refused(steps) -> None:
     assert decision.commands == [] and decision.saga == given
     assert decision.changes[0].reason and decision.changes[0].reason.code == "change_refused"
     assert ADDRESS != NEW_ADDRESS
+
+
+def test_an_order_held_for_a_new_address_while_it_waits_for_stock_stays_held_until_released() -> None:
+    from contracts.channels import OrderHoldReleased
+    from contracts.inventory import StockReservationFailed
+
+    waiting = saga("awaiting_stock", "accepted", reserving=True, reservation_request=REQUEST)
+    held = change(waiting, changed(), "postal code does not fit FR").saga
+    failed = decide(held, StockReservationFailed(order_id="o", reason="insufficient_stock", request_id=REQUEST.id))
+    assert failed.changes == [] and failed.saga.state == SagaState.ON_HOLD
+    released = decide(failed.saga, OrderHoldReleased(channel="web", external_id="1"))
+    assert released.saga.state == SagaState.BACKORDERED and [c.status for c in released.changes] == ["backordered"]
+
+    served = decide(held, StockReserved(order_id="o", request_id=REQUEST.id, allocations=[
+        Allocation(reservation_id="r1", location_id="loc1", lines=LINES)]))
+    assert served.changes == [] and served.saga.state == SagaState.ON_HOLD, "handed off, still held"
+    assert [c.type for c in served.commands] == ["fulfillment.request_fulfillment"]
+    resumed = decide(served.saga, OrderHoldReleased(channel="web", external_id="1"))
+    assert resumed.saga.state == SagaState.FULFILLING and [c.status for c in resumed.changes] == ["released"]

@@ -157,6 +157,7 @@ class Saga(BaseModel):
     reservation_retried: bool = False
     payment_reference: str | None = None
     paid: bool = False  # the payment was authorized: what is cancelled or returned is refunded
+    waiting_as: OrderStatus | None = None  # held while waiting for stock: the status a release goes back to
     returns: list[Return] = []
 
     def fulfillment(self, fulfillment_id: str) -> Fulfillment | None:
@@ -236,6 +237,8 @@ def decide(saga: Saga, message: Message) -> Decision:
         case StockReservationFailed():
             if saga.state == SagaState.BACKORDERED or not saga.reserving or _answers_another_request(saga, message):
                 return Decision(saga)
+            if saga.state == SagaState.ON_HOLD:  # backordered while held: shown once the hold is released
+                return Decision(saga.model_copy(update={"waiting_as": "backordered"}))
             waiting = saga.model_copy(update={"state": SagaState.BACKORDERED})
             return Decision(waiting, [], [StatusChange("backordered", reason(
                 "insufficient_stock", "not enough stock anywhere now; waiting for inbound stock"))])
@@ -266,9 +269,12 @@ def _release_hold(saga: Saga) -> Decision:
     is reserved; held because inventory did not answer, that reservation is asked for anew; held for `no_carrier`, a
     carrier is booked again for every packed shipment; held otherwise once handed off, its shipments are followed on
     as they are."""
-    released = saga.model_copy(update={"hold_reason": None})
+    released = saga.model_copy(update={"hold_reason": None, "waiting_as": None})
     active = [f for f in saga.fulfillments if f.active]
     request = saga.reservation_request
+    if saga.waiting_as and not active and saga.reserving:  # still waiting for stock, as before the hold
+        state = SagaState.BACKORDERED if saga.waiting_as == "backordered" else SagaState.AWAITING_STOCK
+        return Decision(released.model_copy(update={"state": state}), [], [StatusChange(saga.waiting_as)])
     if saga.hold_reason == "step_timed_out" and request is not None:
         again = _reserve(released, [] if active else [StatusChange("accepted")], request.excluded_locations,
                          request.lines)
@@ -318,6 +324,8 @@ def _reserved(saga: Saga, message: StockReserved) -> Decision:
     updated = saga.model_copy(update={"state": state, "fulfillments": fulfillments,
                                       "next_fulfillment": number, "reserving": False, "reservation_request": None})
     had_active = any(f.active for f in saga.fulfillments)
+    if state == SagaState.ON_HOLD:  # handed off, still held: the status says so until the hold is released
+        return Decision(updated.model_copy(update={"waiting_as": None}), commands)
     changes = [] if had_active else [StatusChange("reserved")]
     before = saga if had_active else saga.model_copy(update={"status": "reserved"})
     return Decision(updated, commands, [*changes, *_status_change(before, updated)])
@@ -560,7 +568,9 @@ def change(saga: Saga, message: OrderChangeRequested, address_problem: str | Non
     what = " and ".join(w for w, new in (("address", message.shipping_address), ("speed", message.shipping_speed))
                         if new is not None)
     if address_problem and message.shipping_address is not None:
-        held = updated.model_copy(update={"state": SagaState.ON_HOLD, "hold_reason": "address_incomplete"})
+        waiting = saga.status if saga.reserving and not active and saga.status in ("accepted", "backordered") else None
+        held = updated.model_copy(update={"state": SagaState.ON_HOLD, "hold_reason": "address_incomplete",
+                                          "waiting_as": waiting})
         return Decision(held, commands, [StatusChange("on_hold", reason("address_incomplete", address_problem))])
     return Decision(updated, commands, [StatusChange(saga.status or "received", reason(
         "changed", f"{what} changed" + (f": {message.reason}" if message.reason else "")))])
