@@ -49,8 +49,9 @@ async def test_a_web_order_returned_in_a_store_is_restocked_there_and_serves_a_b
 
         served = await until_status(watch, waiting, "delivered", timeout=90)
         assert [s["location_id"] for s in served["shipments"]] == ["store-paris"], "served from the returned units"
-        levels = await stock_levels(oms.inventory, f"{oms.run}-RET")
-        assert levels[(f"{oms.run}-RET", "store-paris")]["on_hand"] == 4  # 5 - 3 shipped + 3 back - 1 shipped
+        async def on_hand() -> int:  # the second shipment's stock is committed just after its delivery is seen
+            return (await stock_levels(oms.inventory, f"{oms.run}-RET"))[(f"{oms.run}-RET", "store-paris")]["on_hand"]
+        await eventually(on_hand, lambda n: n == 4, "5 - 3 shipped + 3 back - 1 shipped on hand")
         assert await stock_problems(oms.inventory, oms.run) == []
         assert event_problems(dict(watch.events)) == []
 
@@ -77,16 +78,22 @@ async def test_returns_in_parts_a_damaged_unit_written_off_and_what_is_refused(o
         await munich.answer(oid(order), ReturnReceived(return_id=expected["return_id"], lines=[
             ReturnedLine(sku=f"{oms.run}-PART", quantity=1, condition="damaged")]))
         await until_status(watch, order, "returned", timeout=60)
+
+        async def ledger() -> list[tuple[str, int]]:  # inventory restocks just after the order shows it returned
+            rows = await oms.inventory.fetch("SELECT kind, quantity FROM stock_ledger WHERE sku = $1 AND "
+                                             "location_id = 'store-munich' ORDER BY id", f"{oms.run}-PART")
+            return [(r["kind"], r["quantity"]) for r in rows]
+        await eventually(ledger, lambda found: found == [("returned", 1), ("written_off", -1)],
+                         "the damaged unit recorded as returned and written off")
         levels = await stock_levels(oms.inventory, f"{oms.run}-PART")
         assert levels[(f"{oms.run}-PART", "store-munich")]["on_hand"] == 0, "a damaged unit is not sold again"
-        ledger = await oms.inventory.fetch("SELECT kind, quantity FROM stock_ledger WHERE sku = $1 AND "
-                                           "location_id = 'store-munich' ORDER BY id", f"{oms.run}-PART")
-        assert [(r["kind"], r["quantity"]) for r in ledger] == [("returned", 1), ("written_off", -1)]
 
         await oms.send(returning(order, "3pl-berlin", {"PART": 1}, oms.run))  # the second unit, another place
         await refunds_of(watch, order, 2)
-        levels = await stock_levels(oms.inventory, f"{oms.run}-PART")
-        assert levels[(f"{oms.run}-PART", "3pl-berlin")]["on_hand"] == 9, "10 - 2 shipped + 1 back"
+
+        async def at_berlin() -> int:
+            return (await stock_levels(oms.inventory, f"{oms.run}-PART"))[(f"{oms.run}-PART", "3pl-berlin")]["on_hand"]
+        await eventually(at_berlin, lambda n: n == 9, "10 - 2 shipped + 1 back on hand")
 
         before = len(watch.events[oid(order)])
         await oms.send(returning(order, "3pl-berlin", {"PART": 1}, oms.run))  # nothing left to return
