@@ -76,9 +76,14 @@ def order(ref: str) -> None:
     found = rows[0]
     console.print(f"[bold]{found['order_id']}[/bold]  {found['channel']}:{found['external_id']}  "
                   f"status [bold]{found['status']}[/bold]  saga {found['saga_state']}")
+    saga = orjson.loads(found["saga"] or "{}")
+    left = {line["sku"]: line["quantity"] for line in saga.get("lines", [])}
     for line in orjson.loads(found["lines"] or "[]"):
-        console.print(f"  {line['quantity']} x {line['sku']} @ {line['unit_price']} {found['currency'] or ''}")
-    for returned in orjson.loads(found["saga"] or "{}").get("returns", []):
+        kept = min(line["quantity"], left.get(line["sku"], 0))
+        left[line["sku"]] = left.get(line["sku"], 0) - kept
+        gone = f"  ({line['quantity'] - kept} cancelled)" if saga.get("lines") and kept < line["quantity"] else ""
+        console.print(f"  {line['quantity']} x {line['sku']} @ {line['unit_price']} {found['currency'] or ''}{gone}")
+    for returned in saga.get("returns", []):
         asked = ", ".join(f"{line['quantity']} x {line['sku']}" for line in returned["lines"])
         came = ", ".join(f"{line['quantity']} x {line['sku']} {line['condition']}" for line in returned["received"])
         console.print(f"  return {returned['return_id']} to {returned['location_id']}: {returned['status']}; "

@@ -156,7 +156,7 @@ async def stuck_sagas(settings: Settings, idle_minutes: float) -> list[asyncpg.R
 
 
 async def returns(settings: Settings, open_only: bool, limit: int = 200) -> list[asyncpg.Record]:
-    """Returns of every order (only those still on their way back, first to expire first, when `open_only`)."""
+    """Returns on their way back, first to expire first (`open_only`), or every return, newest first."""
     return await fetch(
         settings, "order",
         "SELECT o.order_id, o.channel, o.external_id, o.status, r->>'return_id' AS return_id, "
@@ -164,7 +164,9 @@ async def returns(settings: Settings, open_only: bool, limit: int = 200) -> list
         "r->'received' AS received, (r->>'expires_at')::timestamptz AS expires_at "
         "FROM orders o, jsonb_array_elements(o.saga->'returns') r "
         "WHERE ($1 AND o.saga_state = 'returning' AND r->>'status' = 'requested') OR "
-        "(NOT $1 AND o.saga ? 'returns') ORDER BY expires_at LIMIT $2", open_only, limit)
+        "(NOT $1 AND o.saga ? 'returns') ORDER BY CASE WHEN $1 THEN r->>'expires_at' END, "
+        "r->>'expires_at' DESC LIMIT $2",
+        open_only, limit)
 
 
 async def order_ref(settings: Settings, ref: str) -> tuple[str, str]:
