@@ -29,6 +29,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "stock.inbound_expected": {**STOCK, "quantity": 100, "eta": NOW},
     "stock.received": {**STOCK, "quantity": 100},
     "stock.level_changed": {**STOCK, "on_hand": 40, "reserved": 2, "available": 38, "inbound": 0},
+    "stock.availability_changed": {"sku": "SKU-CHAIR-01", "channel": "marketplace:amazon", "available": 36},
     "stock.low": {**STOCK, "available": 3, "reorder_point": 5},
     "fulfillment.requested": {**FULFILLMENT, "location_id": "dc-rotterdam", "lines": LINES, "ship_to": ADDRESS,
                               "service_level": "standard", "ship_by": NOW,

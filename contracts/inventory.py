@@ -52,6 +52,17 @@ class StockLevelChanged(StockMessage):
     inbound: int
 
 
+class StockAvailabilityChanged(Message):
+    """Public, outbound (v1.1): what a channel may sell of a SKU now, over the locations that serve it, less its
+    buffer; sent when that number changed (one per SKU and channel per transaction, with the last number)."""
+
+    latest_only: ClassVar[tuple[str, ...]] = ("sku", "channel")
+    type: Literal["stock.availability_changed"] = "stock.availability_changed"
+    sku: NonEmpty
+    channel: NonEmpty
+    available: int
+
+
 class StockLow(StockMessage):
     type: Literal["stock.low"] = "stock.low"
     available: int

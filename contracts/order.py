@@ -81,6 +81,7 @@ class ReserveStock(Message):
     destination: Destination
     attempt: int = 1
     excluded_locations: list[str] = Field(default_factory=list)
+    channel: str | None = None  # allocation uses only the locations that serve it
 
     @model_validator(mode="before")
     @classmethod

@@ -19,6 +19,7 @@ class Topic:
     partitions: int = ORDER_PARTITIONS
     public: bool = True
     description: str = ""
+    compacted: bool = False  # the latest record per key is what counts (the broker keeps at least that)
 
     def for_partner(self, partner_id: str) -> str:
         """Partner topics are templates: `partners.warehouse.{partner}.requests.v1`."""
@@ -64,6 +65,10 @@ INVENTORY_ADJUSTMENTS = Topic(
 INVENTORY_EVENTS = Topic(
     "oms.inventory.events.v1", "SKU", (inventory.StockLevelChanged, inventory.StockLow),
     description="Stock levels after every change, and low-stock warnings.",
+)
+AVAILABILITY = Topic(
+    "oms.inventory.availability.v1", "<sku>|<channel>", (inventory.StockAvailabilityChanged,), compacted=True,
+    description="What each channel may sell of each SKU, sent when it changes; compacted: the latest per key stays.",
 )
 WAREHOUSE_REQUESTS = Topic(
     "partners.warehouse.{partner}.requests.v1", "order id",
@@ -127,7 +132,8 @@ SHIPPING_EVENTS = Topic(
 )
 
 TOPICS: tuple[Topic, ...] = (
-    ORDERS_INBOUND, CHANNEL_INBOUND, ORDERS_EVENTS, INVENTORY_ADJUSTMENTS, INVENTORY_EVENTS, WAREHOUSE_REQUESTS,
+    ORDERS_INBOUND, CHANNEL_INBOUND, ORDERS_EVENTS, INVENTORY_ADJUSTMENTS, INVENTORY_EVENTS, AVAILABILITY,
+    WAREHOUSE_REQUESTS,
     WAREHOUSE_UPDATES, CARRIER_REQUESTS, CARRIER_UPDATES, NOTIFICATIONS, PAYMENTS, INVENTORY_COMMANDS,
     INVENTORY_REPLIES, FULFILLMENT_COMMANDS, FULFILLMENT_EVENTS, SHIPPING_COMMANDS, SHIPPING_EVENTS,
 )

@@ -127,12 +127,14 @@ def summary(watch: OrderWatch, placed: dict[str, datetime]) -> Group:
 
 def changes_summary(watch: OrderWatch) -> Table:
     """What customers changed after placing: partial cancels done or refused, returns refused, refunds."""
-    table = Table("what", "count", title="Changes of mind")
+    table = Table("what", "count", title="Changes of mind, and what channels were told")
     codes: Counter[str] = Counter(e["reason"]["code"] for events in watch.events.values() for e in events
                                   if e.get("reason"))
     for code, what in (("lines_cancelled", "units cancelled (partial cancels done)"),
                        ("cancel_refused", "cancels refused (too late)"), ("return_refused", "returns refused")):
         table.add_row(what, str(codes.get(code, 0)))
+    told = sum(len(numbers) for numbers in watch.availability.values())
+    table.add_row("availability told to channels", f"{told} changes over {len(watch.availability)} SKU x channel")
     for why in ("returned", "cancelled"):
         refunds = [r for r in watch.refunds if r.get("reason", "returned") == why]
         table.add_row(f"refunds requested ({why})", f"{len(refunds)}, {sum(float(r['amount']) for r in refunds):.2f} EUR")

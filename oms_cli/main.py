@@ -117,6 +117,21 @@ def stock(sku: str) -> None:
     console.print(table)
 
 
+@app.command()
+def availability(sku: str) -> None:
+    """What each channel may sell of one SKU (as it was last told), from which locations, with its buffer."""
+    network = load_network(get_settings().network_file)
+    rows = {r["channel"]: r for r in asyncio.run(fetch(
+        "inventory", "SELECT channel, available, updated_at FROM availability WHERE sku = $1", sku))}
+    table = Table("channel", "may sell", "locations", "buffer", "since")
+    for channel in network.channels:
+        rule, row = network.channel_stock(channel), rows.get(channel)
+        table.add_row(channel, str(row["available"]) if row else "-",
+                      ", ".join(loc.id for loc in network.serving(channel)),
+                      str(rule.buffers.get(sku, rule.buffer)), f"{row['updated_at']:%H:%M:%S}" if row else "")
+    console.print(table)
+
+
 dlq = typer.Typer(help="Dead-letter topics: what failed, why, and sending it again.", no_args_is_help=True)
 app.add_typer(dlq, name="dlq")
 hold = typer.Typer(help="Orders on hold.", no_args_is_help=True)

@@ -26,13 +26,14 @@ class OrderWatch:
         self.received_at: dict[tuple[str, int], datetime] = {}
         self.reached: dict[str, dict[str, datetime]] = defaultdict(dict)  # status -> external id -> first time
         self._refunds: list[dict[str, Any]] = []  # every refund.requested seen (the run's are picked when asked)
+        self.availability: dict[tuple[str, str], list[int]] = defaultdict(list)  # (sku, channel) -> numbers told
         self._consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Starts at the topic's current end, so only what happens from now on is seen."""
         await self._consumer.start()
-        partitions = [tp for name in (topics.ORDERS_EVENTS.name, topics.PAYMENTS.name)
+        partitions = [tp for name in (topics.ORDERS_EVENTS.name, topics.PAYMENTS.name, topics.AVAILABILITY.name)
                       for tp in await topic_partitions(self._consumer, name)]
         self._consumer.assign(partitions)
         await self._consumer.seek_to_end(*partitions)
@@ -48,6 +49,10 @@ class OrderWatch:
                     event = orjson.loads(record.value)
                     if record.topic == topics.PAYMENTS.name:
                         self._refunds.append(event)
+                        continue
+                    if record.topic == topics.AVAILABILITY.name:
+                        if event["sku"].startswith(self.run):
+                            self.availability[(event["sku"], event["channel"])].append(event["available"])
                         continue
                     if str(event.get("external_id", "")).startswith(self.run):
                         self.events[event["order_id"]].append(event)

@@ -47,6 +47,23 @@ class Carrier(BaseModel):
     lanes: list[Lane]
 
 
+class ChannelStock(BaseModel):
+    """What one channel may sell: from which locations, and how much of it is kept back from it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    locations: list[str] | None = None  # None: every location that ships
+    buffer: int | str = 0  # units, or a share of what the locations have ("10%")
+    buffers: dict[str, int | str] = {}  # per SKU, instead of `buffer`
+
+    def buffer_for(self, sku: str, total: int) -> int:
+        """Units kept back from `total` of this SKU (a share is rounded up)."""
+        rule = self.buffers.get(sku, self.buffer)
+        if isinstance(rule, str) and rule.strip().endswith("%"):
+            return -(-total * int(rule.strip()[:-1]) // 100)
+        return int(rule)
+
+
 class Network(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -58,9 +75,20 @@ class Network(BaseModel):
                            "marketplace:wayfair"]
     # stock feeds (a WMS, a store's till system, a supplier): each may write stock adjustments and nothing else
     feeds: list[str] = []
+    # per channel: the locations that serve it and its buffer (a channel not named: every location, no buffer)
+    availability: dict[str, ChannelStock] = {}
 
     def location(self, location_id: str) -> Location:
         return next(loc for loc in self.locations if loc.id == location_id)
+
+    def channel_stock(self, channel: str) -> ChannelStock:
+        return self.availability.get(channel, ChannelStock())
+
+    def serving(self, channel: str | None) -> list[Location]:
+        """The locations that ship for this channel (every one that ships, for no channel or one without a rule)."""
+        rule = self.availability.get(channel or "")
+        return [loc for loc in self.locations
+                if loc.ships and (rule is None or rule.locations is None or loc.id in rule.locations)]
 
     def reorder_point(self, sku: str) -> int:
         return self.reorder_points.get(sku, self.reorder_points.get("default", 0))

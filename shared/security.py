@@ -136,7 +136,7 @@ def service_topics(network: Network) -> dict[str, tuple[list[str], list[str]]]:
         "order": [topics.ORDERS_EVENTS.name, topics.INVENTORY_COMMANDS.name, topics.FULFILLMENT_COMMANDS.name,
                   topics.SHIPPING_COMMANDS.name, topics.PAYMENTS.name,
                   topics.ORDERS_INBOUND.name],  # an exchange's new order, placed as a channel would
-        "inventory": [topics.INVENTORY_EVENTS.name, topics.INVENTORY_REPLIES.name],
+        "inventory": [topics.INVENTORY_EVENTS.name, topics.INVENTORY_REPLIES.name, topics.AVAILABILITY.name],
         "fulfillment": [topics.FULFILLMENT_EVENTS.name, *(topics.WAREHOUSE_REQUESTS.for_partner(i) for i in locations)],
         "shipping": [topics.SHIPPING_EVENTS.name, *(topics.CARRIER_REQUESTS.for_partner(i) for i in carriers)],
         "notification": [topics.NOTIFICATIONS.name],
@@ -152,7 +152,8 @@ def acls(network: Network) -> list[Acl]:
         found += _reads(who, *reads) + _writes(who, *writes) + _group(who, f"{service}.")
     for channel in network.channels:
         who = principal("channel", channel)
-        found += _writes(who, topics.channel_topic(channel)) + _reads(who, topics.ORDERS_EVENTS.name, topics.PAYMENTS.name)
+        found += _writes(who, topics.channel_topic(channel)) + _reads(
+            who, topics.ORDERS_EVENTS.name, topics.PAYMENTS.name, topics.AVAILABILITY.name)
         found += _group(who, f"{who}.")
     for kind, ids, requests, updates in (
             ("warehouse", [loc.id for loc in network.locations], topics.WAREHOUSE_REQUESTS, topics.WAREHOUSE_UPDATES),

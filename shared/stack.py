@@ -29,7 +29,7 @@ import asyncpg
 import psutil
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from contracts.topics import concrete_topics
+from contracts.topics import TOPICS, concrete_topics
 from shared import security
 from shared.network import load_network
 from shared.settings import REPO_ROOT, SERVICES, SOCKET_DIR, TLS_PORT_OFFSET, Settings, database_passwords, get_settings
@@ -446,6 +446,7 @@ async def create_acls(settings: Settings) -> int:
     return len(wanted)
 
 
+COMPACTED = {"cleanup.policy": "compact"}
 DLQ_CONFIG = {"retention.ms": str(30 * 24 * 3600 * 1000)}  # dead letters are kept 30 days: time to look and replay
 
 
@@ -468,7 +469,9 @@ async def create_topics(settings: Settings) -> int:
                 if time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.5)
-        missing = [NewTopic(name, parts, settings.replication, topic_configs=DLQ_CONFIG if name.endswith(".dlq") else {})
+        compacted = {t.name for t in TOPICS if t.compacted}
+        missing = [NewTopic(name, parts, settings.replication, topic_configs=DLQ_CONFIG if name.endswith(".dlq")
+                            else COMPACTED if name in compacted else {})
                    for name, parts in wanted if name not in existing]
         if missing:
             await admin.create_topics(missing)

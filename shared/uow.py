@@ -198,6 +198,10 @@ class Rows:
         if self.new.pop(k, "read") == "read":
             self.removed[k] = None
 
+    def pending(self) -> list[Key]:
+        """The keys of the rows added or changed since the last flush."""
+        return [*self.new, *self.changed]
+
     def append(self, row: Row) -> None:
         """A row of a log (no key read back), inserted at the flush."""
         self.log.append(row)

@@ -41,8 +41,11 @@ async def test_stock_feeds_change_the_level_and_the_ledger_and_publish_it():
     assert [(e["kind"], e["quantity"]) for e in service.db.logs["stock_ledger"]] == [
         ("counted", 40), ("adjusted", -2), ("received", 10)]
     assert [e["quantity"] for e in service.db.logs["inbound_expected"]] == [7]
-    [event] = sent  # one level event per SKU and location a unit of work: its last
-    assert (event.type, event.on_hand, event.inbound) == ("stock.level_changed", 48, 7)
+    [event] = [m for m in sent if m.type == "stock.level_changed"]  # one per SKU and location a unit: its last
+    assert (event.on_hand, event.inbound) == (48, 7)
+    told = [(m.channel, m.available) for m in sent if m.type == "stock.availability_changed"]
+    assert sorted(c for c, _ in told) == sorted(service.deps.network.channels), "one per SKU and channel a unit"
+    assert dict(told)["web"] == 48, "with the unit's last levels"
 
 
 async def test_an_adjustment_below_zero_cannot_apply():

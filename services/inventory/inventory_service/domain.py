@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from itertools import combinations
 
 from shared.consume import Unprocessable
+from shared.network import Network
 
 # Rough centres of the countries the default network serves, to find the nearest location.
 COUNTRY_CENTRES = {
@@ -50,6 +51,14 @@ def received(level: Level, quantity: int) -> Level:
 def newly_low(before: Level, after: Level, reorder_point: int) -> bool:
     return after.available <= reorder_point < before.available or (
         before.on_hand == 0 and before.reserved == 0 and after.available <= reorder_point < after.on_hand)
+
+
+def channel_available(network: Network, channel: str, sku: str, levels: Mapping[str, Level]) -> int:
+    """What `channel` may sell of `sku`: the available units (less each location's safety stock) at the locations
+    that serve it, less its buffer. `levels` by location id."""
+    total = sum(max(levels[loc.id].available - loc.safety_stock, 0)
+                for loc in network.serving(channel) if loc.id in levels)
+    return max(total - network.channel_stock(channel).buffer_for(sku, total), 0)
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ async def try_reserve(uow: InventoryWork, cmd: ReserveStock) -> StockReserved | 
         lines[line.sku] = lines.get(line.sku, 0) + line.quantity
     levels = await uow.stock.levels(lines)
     sites = [domain.Site(loc.id, domain.distance_km(loc.lat, loc.lon, cmd.destination.country), loc.safety_stock)
-             for loc in uow.deps.network.locations if loc.ships and loc.id not in cmd.excluded_locations]
+             for loc in uow.deps.network.serving(cmd.channel) if loc.id not in cmd.excluded_locations]
     plan = domain.allocate(lines, {key: level.available for key, level in levels.items()}, sites)
     if plan is None:
         return None

@@ -7,8 +7,11 @@ from datetime import datetime
 
 import orjson
 
+from contracts import topics
 from contracts.base import Message
+from contracts.inventory import StockAvailabilityChanged
 from contracts.order import CommitStock, ReleaseStock, ReserveStock, Restock
+from inventory_service import domain
 from inventory_service.domain import Level
 from shared.service import Deps
 from shared.uow import Changes, Database, Row, Rows, Table, UnitOfWork, Where, by
@@ -174,6 +177,35 @@ def _skus(row: Row) -> set[str]:
     return {line["sku"] for line in orjson.loads(row["command"])["lines"]}
 
 
+AVAILABILITY = Table("availability", ("sku", "channel"), {"sku": "text", "channel": "text", "available": "int"},
+                     updates=("available",))
+
+
+class Availability(Rows):
+    """What each channel was last told of each SKU, read once per unit for the SKUs it touches."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db, AVAILABILITY)
+        self.read_for: set[str] = set()
+
+    async def load_for(self, skus: Iterable[str]) -> None:
+        missing = sorted(set(skus) - self.read_for)
+        if missing:
+            self.read_for.update(missing)
+            await self.load(by("sku", missing), order_by="sku, channel")
+
+    def told(self, sku: str, channel: str, available: int) -> bool:
+        """Records what the channel is told now; False when it was told that already."""
+        row = self.rows.get((sku, channel))
+        if row is None:
+            self.add({"sku": sku, "channel": channel, "available": available})
+            return True
+        if row["available"] == available:
+            return False
+        self.save((sku, channel), available=available)
+        return True
+
+
 class InventoryWork(UnitOfWork):
     """What a batch touches, read in one order (open reservations, then stock rows by (sku, location), then the
     backorders of the orders it releases), so concurrent batches wait for each other instead of deadlocking."""
@@ -183,6 +215,7 @@ class InventoryWork(UnitOfWork):
         self.reservations = self.repository(Reservations(db))
         self.stock = self.repository(Stock(db))
         self.backorders = self.repository(Backorders(db))
+        self.availability = self.repository(Availability(db))
 
     async def prepare(self, messages: Sequence[Message]) -> None:
         finishing = [m.order_id for m in messages if isinstance(m, ReleaseStock | CommitStock)]
@@ -190,6 +223,23 @@ class InventoryWork(UnitOfWork):
         wanted = {line.sku for m in messages if isinstance(m, ReserveStock | Restock) for line in m.lines}
         wanted |= {str(sku) for m in messages if (sku := getattr(m, "sku", None))}
         await self.stock.levels(wanted | held)
+        await self.availability.load_for(wanted | held)
         released = [m.order_id for m in messages if isinstance(m, ReleaseStock) and m.reservation_id is None]
         if released:
             await self.backorders.load_keys(released)
+
+    async def flush(self) -> None:
+        """Before the unit's changes are written: every channel whose sellable number of a SKU this unit changed
+        is told (once per SKU and channel, whatever the unit did)."""
+        touched = sorted({sku for sku, _ in self.stock.pending()})
+        if touched:
+            await self.availability.load_for(touched)
+            network = self.deps.network
+            for sku in touched:
+                levels = {location: level for (location, _), level in (await self.stock.levels([sku])).items()}
+                for channel in network.channels:
+                    available = domain.channel_available(network, channel, sku, levels)
+                    if self.availability.told(sku, channel, available):
+                        self.send(topics.AVAILABILITY.name, f"{sku}|{channel}", StockAvailabilityChanged(
+                            sku=sku, channel=channel, available=available))
+        await super().flush()

@@ -200,7 +200,7 @@ def _reserve(saga: Saga, changes: list[StatusChange], excluded: list[str] | None
              lines: list[SkuQuantity] | None = None) -> Decision:
     command = ReserveStock(order_id=saga.order_id, lines=lines or saga.lines,
                            destination=Destination(country=saga.ship_to.country, region=saga.ship_to.region),
-                           excluded_locations=excluded or [])
+                           excluded_locations=excluded or [], channel=saga.channel)
     waiting = saga.model_copy(update={"state": SagaState.AWAITING_STOCK, "reserving": True,
                                       "reservation_request": command, "reservation_retried": False})
     return Decision(waiting, [command], changes, RESERVATION_DEADLINE)

@@ -1,0 +1,59 @@
+"""What each channel may sell, on the real stack: a marketplace's buffer keeps it from the last units, it is told
+only when its number changes, and its orders go only to the locations that serve it."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from pathlib import Path
+
+import orjson
+import pytest
+
+from contracts import topics
+from tests.e2e.test_when_things_go_wrong import until_status
+from tests.support.kafka import read_topic
+from tests.support.poll import eventually
+
+pytestmark = pytest.mark.e2e
+
+CHANNELS = Path(__file__).parent / "network-channels.toml"
+
+
+async def told(sku: str) -> list[tuple[str, int]]:
+    """(channel, available) of every availability event of the SKU, in order."""
+    return [(body["channel"], body["available"]) for body in
+            (orjson.loads(r.value) for r in await read_topic(topics.AVAILABILITY.name, timeout=30))
+            if body["sku"] == sku]
+
+
+def last(events: list[tuple[str, int]], channel: str) -> int | None:
+    return next((n for c, n in reversed(events) if c == channel), None)
+
+
+@pytest.mark.oms_env(OMS_NETWORK_FILE=str(CHANNELS))
+async def test_a_marketplace_buffer_keeps_the_last_units_and_only_changes_are_told(oms):
+    sku = f"{oms.run}-LAST"
+    await oms.stock({"LAST": {"3pl-berlin": 5, "dc-rotterdam": 4}})
+    await eventually(lambda: told(sku), lambda e: last(e, "web") == 9 and last(e, "marketplace:amazon") == 2,
+                             "web told 9, Amazon 2 (5 in Berlin less its buffer of 3)")
+    await oms.adjust({"type": "stock.counted", "sku": sku, "location_id": "3pl-berlin", "on_hand": 5})  # no change
+
+    order = oms.order(1, {"LAST": 2}, channel="web")  # nearest to Munich: Berlin
+    watch = await oms.watch()
+    try:
+        await oms.send(order)
+        await until_status(watch, order, "delivered", timeout=90)
+        after = await eventually(lambda: told(sku), lambda e: last(e, "marketplace:amazon") == 0,
+                                 "Amazon told it may sell nothing: 3 left in Berlin, all its buffer")
+        assert last(after, "web") == 7
+        # the recount changed nothing: no channel was told twice in a row the same number
+        for channel in {c for c, _ in after}:
+            numbers = [n for c, n in after if c == channel]
+            assert all(a != b for a, b in pairwise(numbers)), (channel, numbers)
+
+        amazon = oms.order(2, {"LAST": 1}, channel="marketplace:amazon")
+        await oms.send(amazon)
+        served = await until_status(watch, amazon, "delivered", timeout=90)
+        assert [s["location_id"] for s in served["shipments"]] == ["3pl-berlin"], "only Berlin serves Amazon"
+    finally:
+        await watch.stop()
