@@ -8,8 +8,11 @@ from pathlib import Path
 
 import orjson
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from contracts import topics
+from shared.security import ADMIN, client_options
 from tests.e2e.test_when_things_go_wrong import until_status
 from tests.support.kafka import read_topic
 from tests.support.poll import eventually
@@ -57,3 +60,14 @@ async def test_a_marketplace_buffer_keeps_the_last_units_and_only_changes_are_to
         assert [s["location_id"] for s in served["shipments"]] == ["3pl-berlin"], "only Berlin serves Amazon"
     finally:
         await watch.stop()
+
+
+async def test_the_availability_topic_keeps_the_latest_number_per_key(stack):
+    admin = AIOKafkaAdminClient(**client_options(who=ADMIN))
+    await admin.start()
+    try:
+        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topics.AVAILABILITY.name)])
+        configs = {entry[0]: entry[1] for entry in response.resources[0][4]}
+    finally:
+        await admin.close()
+    assert configs["cleanup.policy"] == "compact"
