@@ -119,16 +119,19 @@ def stock(sku: str) -> None:
 
 @app.command()
 def availability(sku: str) -> None:
-    """What each channel may sell of one SKU (as it was last told), from which locations, with its buffer."""
+    """What each channel may sell of one SKU now (what `stock.availability_changed` last told it), from which
+    locations, with its buffer."""
     network = load_network(get_settings().network_file)
-    rows = {r["channel"]: r for r in asyncio.run(fetch(
-        "inventory", "SELECT channel, available, updated_at FROM availability WHERE sku = $1", sku))}
-    table = Table("channel", "may sell", "locations", "buffer", "since")
+    available = {r["location_id"]: max(r["on_hand"] - r["reserved"], 0) for r in asyncio.run(fetch(
+        "inventory", "SELECT location_id, on_hand, reserved FROM stock WHERE sku = $1", sku))}
+    if not available:
+        console.print(f"[red]no stock of {sku} anywhere[/red]")
+        raise typer.Exit(1)
+    table = Table("channel", "may sell", "locations", "buffer")
     for channel in network.channels:
-        rule, row = network.channel_stock(channel), rows.get(channel)
-        table.add_row(channel, str(row["available"]) if row else "-",
-                      ", ".join(loc.id for loc in network.serving(channel)),
-                      str(rule.buffers.get(sku, rule.buffer)), f"{row['updated_at']:%H:%M:%S}" if row else "")
+        rule = network.channel_stock(channel)
+        table.add_row(channel, str(network.sellable(channel, sku, available)),
+                      ", ".join(loc.id for loc in network.serving(channel)), str(rule.buffers.get(sku, rule.buffer)))
     console.print(table)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -89,6 +90,13 @@ class Network(BaseModel):
         rule = self.availability.get(channel or "")
         return [loc for loc in self.locations
                 if loc.ships and (rule is None or rule.locations is None or loc.id in rule.locations)]
+
+    def sellable(self, channel: str, sku: str, available: Mapping[str, int]) -> int:
+        """What `channel` may sell of `sku`, given the units available (on hand less reserved) at each location: those
+        of the locations that serve it, less each one's safety stock, less the channel's buffer."""
+        total = sum(max(available[loc.id] - loc.safety_stock, 0) for loc in self.serving(channel)
+                    if loc.id in available)
+        return max(total - self.channel_stock(channel).buffer_for(sku, total), 0)
 
     def reorder_point(self, sku: str) -> int:
         return self.reorder_points.get(sku, self.reorder_points.get("default", 0))

@@ -3,6 +3,9 @@ only when its number changes, and its orders go only to the locations that serve
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from itertools import pairwise
 from pathlib import Path
 
@@ -49,6 +52,12 @@ async def test_a_marketplace_buffer_keeps_the_last_units_and_only_changes_are_to
         after = await eventually(lambda: told(sku), lambda e: last(e, "marketplace:amazon") == 0,
                                  "Amazon told it may sell nothing: 3 left in Berlin, all its buffer")
         assert last(after, "web") == 7
+        shown = subprocess.run([sys.executable, "-m", "oms_cli.main", "availability", sku], capture_output=True,
+                               text=True, timeout=60, env={**os.environ, "OMS_NETWORK_FILE": str(CHANNELS),
+                                                           "COLUMNS": "200"})
+        rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in shown.stdout.splitlines()
+                if line.startswith("│")}
+        assert (rows["web"], rows["marketplace:amazon"]) == ("7", "0"), shown.stdout  # what `oms availability` shows
         # the recount changed nothing: no channel was told twice in a row the same number
         for channel in {c for c, _ in after}:
             numbers = [n for c, n in after if c == channel]

@@ -54,11 +54,8 @@ def newly_low(before: Level, after: Level, reorder_point: int) -> bool:
 
 
 def channel_available(network: Network, channel: str, sku: str, levels: Mapping[str, Level]) -> int:
-    """What `channel` may sell of `sku`: the available units (less each location's safety stock) at the locations
-    that serve it, less its buffer. `levels` by location id."""
-    total = sum(max(levels[loc.id].available - loc.safety_stock, 0)
-                for loc in network.serving(channel) if loc.id in levels)
-    return max(total - network.channel_stock(channel).buffer_for(sku, total), 0)
+    """What `channel` may sell of `sku` (`Network.sellable`), from its levels by location id."""
+    return network.sellable(channel, sku, {location: level.available for location, level in levels.items()})
 
 
 @dataclass(frozen=True)

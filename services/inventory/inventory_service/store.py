@@ -60,6 +60,15 @@ class Stock(Rows):
         self.by_sku[sku][(sku, location_id)] = None
         return Level(sku, location_id)
 
+    def as_read(self, sku: str) -> dict[str, Level]:
+        """This SKU's levels by location as the unit read them (a row it added had nothing)."""
+        return {k[1]: Level(sku, k[1], *(self.was[k][c] for c in ("on_hand", "reserved")))
+                for k in self.by_sku.get(sku, ()) if k in self.was}
+
+    def now(self, sku: str) -> dict[str, Level]:
+        """This SKU's levels by location as the unit leaves them."""
+        return {k[1]: _level(self.rows[k]) for k in self.by_sku.get(sku, ())}
+
     def set(self, level: Level) -> None:
         self.save((level.sku, level.location_id), on_hand=level.on_hand, reserved=level.reserved,
                   inbound=level.inbound)
@@ -177,35 +186,6 @@ def _skus(row: Row) -> set[str]:
     return {line["sku"] for line in orjson.loads(row["command"])["lines"]}
 
 
-AVAILABILITY = Table("availability", ("sku", "channel"), {"sku": "text", "channel": "text", "available": "int"},
-                     updates=("available",))
-
-
-class Availability(Rows):
-    """What each channel was last told of each SKU, read once per unit for the SKUs it touches."""
-
-    def __init__(self, db: Database) -> None:
-        super().__init__(db, AVAILABILITY)
-        self.read_for: set[str] = set()
-
-    async def load_for(self, skus: Iterable[str]) -> None:
-        missing = sorted(set(skus) - self.read_for)
-        if missing:
-            self.read_for.update(missing)
-            await self.load(by("sku", missing), order_by="sku, channel")
-
-    def told(self, sku: str, channel: str, available: int) -> bool:
-        """Records what the channel is told now; False when it was told that already."""
-        row = self.rows.get((sku, channel))
-        if row is None:
-            self.add({"sku": sku, "channel": channel, "available": available})
-            return True
-        if row["available"] == available:
-            return False
-        self.save((sku, channel), available=available)
-        return True
-
-
 class InventoryWork(UnitOfWork):
     """What a batch touches, read in one order (open reservations, then stock rows by (sku, location), then the
     backorders of the orders it releases), so concurrent batches wait for each other instead of deadlocking."""
@@ -215,7 +195,6 @@ class InventoryWork(UnitOfWork):
         self.reservations = self.repository(Reservations(db))
         self.stock = self.repository(Stock(db))
         self.backorders = self.repository(Backorders(db))
-        self.availability = self.repository(Availability(db))
 
     async def prepare(self, messages: Sequence[Message]) -> None:
         finishing = [m.order_id for m in messages if isinstance(m, ReleaseStock | CommitStock)]
@@ -223,23 +202,20 @@ class InventoryWork(UnitOfWork):
         wanted = {line.sku for m in messages if isinstance(m, ReserveStock | Restock) for line in m.lines}
         wanted |= {str(sku) for m in messages if (sku := getattr(m, "sku", None))}
         await self.stock.levels(wanted | held)
-        await self.availability.load_for(wanted | held)
         released = [m.order_id for m in messages if isinstance(m, ReleaseStock) and m.reservation_id is None]
         if released:
             await self.backorders.load_keys(released)
 
     async def flush(self) -> None:
-        """Before the unit's changes are written: every channel whose sellable number of a SKU this unit changed
-        is told (once per SKU and channel, whatever the unit did)."""
-        touched = sorted({sku for sku, _ in self.stock.pending()})
-        if touched:
-            await self.availability.load_for(touched)
-            network = self.deps.network
-            for sku in touched:
-                levels = {location: level for (location, _), level in (await self.stock.levels([sku])).items()}
-                for channel in network.channels:
-                    available = domain.channel_available(network, channel, sku, levels)
-                    if self.availability.told(sku, channel, available):
-                        self.send(topics.AVAILABILITY.name, f"{sku}|{channel}", StockAvailabilityChanged(
-                            sku=sku, channel=channel, available=available))
+        """Before the unit's changes are written: every channel whose sellable number of a SKU is not what it was
+        when the unit read the SKU's rows is told (once per SKU and channel, whatever the unit did). The rows stay
+        locked from that read to the commit, so what one unit saw after is what the next sees before."""
+        network = self.deps.network
+        for sku in sorted({sku for sku, _ in self.stock.pending()}):
+            before, after = self.stock.as_read(sku), self.stock.now(sku)
+            for channel in network.channels:
+                available = domain.channel_available(network, channel, sku, after)
+                if available != domain.channel_available(network, channel, sku, before):
+                    self.send(topics.AVAILABILITY.name, f"{sku}|{channel}", StockAvailabilityChanged(
+                        sku=sku, channel=channel, available=available))
         await super().flush()
