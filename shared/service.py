@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaClient, AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from aiokafka.structs import ConsumerRecord
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -96,7 +96,14 @@ class ServiceRuntime:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def run(self) -> None:
+        """Runs the service until it is stopped. A broker that goes away while the service starts (restarted at that
+        moment) is waited for again rather than ending the service."""
         configure_logging(self.name, self.settings.log_level)
+        while not await self._run_once():
+            await asyncio.sleep(1)
+
+    async def _run_once(self) -> bool:
+        """False when the broker went away before the service had started (what it had opened is closed)."""
         dsn = self.settings.database_for(self.name)
         migrations = await self._connect(self.settings.migrations_dsn(self.name), size=1)
         try:
@@ -120,9 +127,12 @@ class ServiceRuntime:
         relay = OutboxRelay(dsn, self.name, kafka,
                             self.settings.relay_batch_size, self.settings.relay_poll_interval_ms / 1000)
         app = FastStream(broker, logger=None)
+        started = False
 
         @app.after_startup
         async def start_background() -> None:
+            nonlocal started
+            started = True
             await dlq_producer.start()
             jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
                 ("outbox.relay", relay.run), ("inbox.prune", partial(self._prune_inbox, pool)),
@@ -143,13 +153,25 @@ class ServiceRuntime:
             await pool.close()
             log.info("service.stopped")
 
-        await self._wait_for_broker(kafka)
-        for sub in subscriptions:
-            if sub.replaces:
-                adopted = await adopt_offsets(kafka, f"{self.name}.{sub.group}",
-                                              tuple(f"{self.name}.{old}" for old in sub.replaces), sub.names)
-                log.info("consume.offsets_adopted", group=sub.group, partitions=adopted)
-        await app.run()
+        lost = False
+        try:
+            await self._wait_for_broker(kafka)
+            for sub in subscriptions:
+                if sub.replaces:
+                    adopted = await adopt_offsets(kafka, f"{self.name}.{sub.group}",
+                                                  tuple(f"{self.name}.{old}" for old in sub.replaces), sub.names)
+                    log.info("consume.offsets_adopted", group=sub.group, partitions=adopted)
+            await app.run()
+        except* KafkaConnectionError as lost_broker:
+            if started:
+                raise
+            lost = True
+            log.warning("kafka.lost_while_starting", error=repr(lost_broker.exceptions[0]))
+        if lost:
+            with contextlib.suppress(Exception):
+                await broker.stop()
+            await pool.close()
+        return not lost
 
     async def _prune_inbox(self, pool: asyncpg.Pool, rows_a_round: int = 5000) -> None:
         """Every `inbox_prune_interval_s`, forgets the messages handled more than `inbox_retention_hours` ago, a
