@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -89,11 +90,17 @@ class SkuQuantity(BaseModel):
     quantity: Quantity
 
 
+def quantities(lines: Iterable[SkuQuantity]) -> dict[str, int]:
+    """Units per SKU (lines of one SKU added up)."""
+    found: dict[str, int] = {}
+    for line in lines:
+        found[line.sku] = found.get(line.sku, 0) + line.quantity
+    return found
+
+
 def minus(lines: list[SkuQuantity], taken: list[SkuQuantity]) -> list[SkuQuantity]:
     """`lines` less the units of `taken`, line by line (a line taken to nothing is gone)."""
-    left: dict[str, int] = {}
-    for line in taken:
-        left[line.sku] = left.get(line.sku, 0) + line.quantity
+    left = quantities(taken)
     kept = []
     for line in lines:
         n = min(line.quantity, left.get(line.sku, 0))

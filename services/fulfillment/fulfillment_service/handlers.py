@@ -100,14 +100,18 @@ async def expect_return(cmd: ExpectReturn, uow: FulfillmentWork) -> None:
 def updates_from(location_id: str) -> dict[str, Handler[FulfillmentWork]]:
     """The handlers of one location's updates topic: a location speaks only for what was handed to it."""
 
-    async def warehouse_update(update: FulfillmentUpdate, uow: FulfillmentWork) -> None:
-        row = await uow.fulfillments.get(update.fulfillment_id)
+    def ours(row: Mapping[str, Any] | None, what: str, handed: str, event: str) -> Mapping[str, Any]:
+        """The row `what` names, if it was `handed` to this location; otherwise the message changes nothing."""
         if row is None:
-            raise Unprocessable(f"no fulfillment {update.fulfillment_id}")
+            raise Unprocessable(f"no {what}")
         if row["location_id"] != location_id:
-            log.warning("fulfillment.update_from_another_location", order_id=row["order_id"], sender=location_id)
-            raise Unprocessable(f"fulfillment {update.fulfillment_id} was handed to {row['location_id']}, "
-                                f"not to {location_id}: its update changes nothing")
+            log.warning(event, order_id=row["order_id"], sender=location_id)
+            raise Unprocessable(f"{what} was {handed} {row['location_id']}, not to {location_id}: it changes nothing")
+        return row
+
+    async def warehouse_update(update: FulfillmentUpdate, uow: FulfillmentWork) -> None:
+        row = ours(await uow.fulfillments.get(update.fulfillment_id), f"fulfillment {update.fulfillment_id}",
+                   "handed to", "fulfillment.update_from_another_location")
         if isinstance(update, FulfillmentCancelled) and update.lines and row["status"] not in domain.FINAL and \
                 lines_cancelled(uow, row, update):
             return
@@ -127,13 +131,8 @@ def updates_from(location_id: str) -> dict[str, Handler[FulfillmentWork]]:
         log.info("fulfillment.progressed", order_id=row["order_id"], status=outcome.report)
 
     async def return_received(update: ReturnReceived, uow: FulfillmentWork) -> None:
-        row = await uow.returns.get(update.return_id)
-        if row is None:
-            raise Unprocessable(f"no return {update.return_id}")
-        if row["location_id"] != location_id:
-            log.warning("return.received_by_another_location", order_id=row["order_id"], sender=location_id)
-            raise Unprocessable(f"return {update.return_id} was sent to {row['location_id']}, not to {location_id}: "
-                                "its receipt changes nothing")
+        row = ours(await uow.returns.get(update.return_id), f"return {update.return_id}", "sent to",
+                   "return.received_by_another_location")
         if row["status"] == "received":
             log.info("return.duplicate_receipt", order_id=row["order_id"])
             return

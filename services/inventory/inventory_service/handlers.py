@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from contracts import topics
-from contracts.base import SkuQuantity, new_id
+from contracts.base import SkuQuantity, new_id, quantities
 from contracts.inventory import (
     Allocation,
     StockAdjusted,
@@ -59,9 +59,7 @@ async def change_level(msg: StockCounted | StockAdjusted | StockInboundExpected 
 
 async def try_reserve(uow: InventoryWork, cmd: ReserveStock) -> StockReserved | None:
     """Allocates and reserves the whole order, or nothing."""
-    lines: dict[str, int] = {}
-    for line in cmd.lines:
-        lines[line.sku] = lines.get(line.sku, 0) + line.quantity
+    lines = quantities(cmd.lines)
     levels = await uow.stock.levels(lines)
     sites = [domain.Site(loc.id, domain.distance_km(loc.lat, loc.lon, cmd.destination.country), loc.safety_stock)
              for loc in uow.deps.network.serving(cmd.channel) if loc.id not in cmd.excluded_locations]
@@ -131,9 +129,7 @@ async def finish(uow: InventoryWork, order_id: str, reservation_id: str | None, 
 async def release_lines(cmd: ReleaseStock, uow: InventoryWork) -> None:
     """Some units of one reservation back to available (a partial cancel); the reservation stays open for the rest."""
     assert cmd.lines is not None and cmd.reservation_id is not None
-    wanted: dict[str, int] = {}
-    for line in cmd.lines:
-        wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
+    wanted = quantities(cmd.lines)
     freed = []
     for row in await uow.reservations.open_lines(cmd.order_id, cmd.reservation_id):
         n = min(row["quantity"], wanted.get(row["sku"], 0))

@@ -29,7 +29,7 @@ from shared.logging import log
 from shared.messaging import InvalidMessage
 from shared.parking import REFUSED_FOR_GOOD, storable
 from shared.service import Deps
-from shared.uow import Handler, Postgres
+from shared.uow import Handler, Postgres, Row
 
 COMMAND_TOPICS = {kind: topic.name for topic in (topics.INVENTORY_COMMANDS, topics.FULFILLMENT_COMMANDS,
                                                    topics.SHIPPING_COMMANDS, topics.PAYMENTS)
@@ -150,29 +150,29 @@ async def rejected_invalid(deps: Deps, invalid: InvalidMessage, record: Consumer
 
 async def order_request(msg: ChannelMessage, uow: OrderWork) -> None:
     """Cancel, hold release: steer the saga of the order the channel names."""
+    row, current = await order_of(msg, uow)
+    apply(uow, row, saga.decide(current, msg))
+
+
+async def order_of(msg: ChannelMessage, uow: OrderWork) -> tuple[Row, saga.Saga]:
+    """The order a channel message names, with its saga; a message for an order the OMS does not know cannot apply."""
     row = await uow.orders.get(domain.order_id_for(msg.channel, msg.external_id))
     current = uow.orders.saga(row) if row is not None else None
     if row is None or current is None:
         raise Unprocessable(f"no order {msg.order_key}")
-    apply(uow, row, saga.decide(current, msg))
+    return row, current
 
 
 async def change_requested(msg: OrderChangeRequested, uow: OrderWork) -> None:
     """A new address or speed: the new address checked as at intake."""
-    row = await uow.orders.get(domain.order_id_for(msg.channel, msg.external_id))
-    current = uow.orders.saga(row) if row is not None else None
-    if row is None or current is None:
-        raise Unprocessable(f"no order {msg.order_key}")
+    row, current = await order_of(msg, uow)
     problem = domain.address_problem(msg.shipping_address) if msg.shipping_address else None
     apply(uow, row, saga.change(current, msg, problem))
 
 
 async def return_requested(msg: OrderReturnRequested, uow: OrderWork) -> None:
     """A customer sends delivered lines back: checked against what was delivered and the location's rules."""
-    row = await uow.orders.get(domain.order_id_for(msg.channel, msg.external_id))
-    current = uow.orders.saga(row) if row is not None else None
-    if row is None or current is None:
-        raise Unprocessable(f"no order {msg.order_key}")
+    row, current = await order_of(msg, uow)
     location = next((loc for loc in uow.deps.network.locations if loc.id == msg.return_location_id), None)
     expiry = timedelta(days=uow.deps.settings.return_expiry_days)
     apply(uow, row, saga.request_return(current, msg, location is not None and location.takes_returns, uow.now(),

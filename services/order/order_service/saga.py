@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from contracts.base import Address, Message, SkuQuantity, minus
+from contracts.base import Address, Message, SkuQuantity, minus, quantities
 from contracts.channels import OrderCancelRequested, OrderChangeRequested, OrderHoldReleased, OrderReturnRequested
 from contracts.fulfillment import FulfillmentProgressed, ReturnArrived, ShipmentProgressed
 from contracts.inventory import StockReservationFailed, StockReserved
@@ -446,13 +446,6 @@ def _cancel(saga: Saga, why: str | None) -> Decision:
         "cancel_requested", why or "cancel requested; waiting for the warehouse"))])
 
 
-def _quantities(lines: list[SkuQuantity] | list[ReturnedLine]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for line in lines:
-        found[line.sku] = found.get(line.sku, 0) + line.quantity
-    return found
-
-
 def _units(lines: list[SkuQuantity]) -> str:
     return ", ".join(f"{line.quantity} x {line.sku}" for line in lines)
 
@@ -470,7 +463,7 @@ def _cancel_lines(saga: Saga, lines: list[SkuQuantity], why: str | None) -> Deci
     def refused(because: str) -> Decision:
         return Decision(saga, [], [StatusChange(saga.status or "accepted", reason("cancel_refused", because))])
 
-    want, ordered = _quantities(lines), _quantities(saga.lines)
+    want, ordered = quantities(lines), quantities(saga.lines)
     over = [f"{sku} ({n} asked, {ordered.get(sku, 0)} ordered)" for sku, n in sorted(want.items())
             if n > ordered.get(sku, 0)]
     if saga.state == SagaState.CANCELLING:
@@ -602,12 +595,7 @@ def _cancel_refused(saga: Saga, why: str | None) -> Decision:
 
 def delivered_lines(saga: Saga) -> dict[str, int]:
     """What the customer has: the lines of every delivered shipment."""
-    found: dict[str, int] = {}
-    for f in saga.fulfillments:
-        if f.active and f.step == Step.DELIVERED:
-            for line in f.lines:
-                found[line.sku] = found.get(line.sku, 0) + line.quantity
-    return found
+    return quantities(line for f in saga.fulfillments if f.active and f.step == Step.DELIVERED for line in f.lines)
 
 
 def returnable(saga: Saga) -> dict[str, int]:
@@ -631,9 +619,7 @@ def request_return(saga: Saga, message: OrderReturnRequested, takes_returns: boo
         return refused(f"the order is {saga.status or 'not delivered'}: only delivered lines can be returned")
     if not takes_returns:
         return refused(f"{message.return_location_id} takes no returns")
-    asked: dict[str, int] = {}
-    for line in message.lines:
-        asked[line.sku] = asked.get(line.sku, 0) + line.quantity
+    asked = quantities(message.lines)
     left = returnable(saga)
     too_many = [f"{sku} ({qty} asked, {max(left.get(sku, 0), 0)} returnable)" for sku, qty in sorted(asked.items())
                 if qty > left.get(sku, 0)]
