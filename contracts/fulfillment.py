@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from contracts.base import Message, NonEmpty, SkuQuantity
+from contracts.base import Message, NonEmpty, SkuQuantity, Timestamp
 from contracts.partners import Parcel, ReturnedLine
 
 
@@ -34,6 +34,7 @@ class ShipmentProgressed(Message):
     tracking_number: str | None = None
     status: NonEmpty
     reason: str | None = None
+    estimated_delivery: Timestamp | None = None  # the carrier's estimate, when it gives one
 
 
 class ReturnArrived(Message):

@@ -32,6 +32,9 @@ class ShipmentView(BaseModel):
     tracking_number: str | None = None
     status: NonEmpty
     lines: list[SkuQuantity]
+    ship_by: Timestamp | None = None  # when it must leave its location
+    promised_by: Timestamp | None = None  # when it must arrive: the promise made at its reservation
+    estimated_delivery: Timestamp | None = None  # the carrier's estimate, once booked
 
 
 class ReturnView(BaseModel):
@@ -159,6 +162,16 @@ class ExpectReturn(Message):
     return_id: NonEmpty
     location_id: NonEmpty
     lines: list[SkuQuantity] = Field(min_length=1)
+    reason: str | None = None
+
+
+class SetLocationPaused(Message):
+    """Internal command to inventory (from fulfillment, which reads the locations' topics): allocate nothing more
+    at `location_id` while `paused`."""
+
+    type: Literal["inventory.set_location_paused"] = "inventory.set_location_paused"
+    location_id: NonEmpty
+    paused: bool
     reason: str | None = None
 
 

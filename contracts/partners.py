@@ -137,6 +137,23 @@ class ReturnReceived(Message):
     lines: list[ReturnedLine] = Field(min_length=1, max_length=MAX_LINES)
 
 
+class LocationPaused(Message):
+    """From a store (or an operator for it), on its updates topic: send it no new work until it resumes. Key: the
+    location id."""
+
+    type: Literal["location.paused"] = "location.paused"
+    location_id: NonEmpty
+    reason: Note | None = None
+
+
+class LocationResumed(Message):
+    """From the same: it takes new work again."""
+
+    type: Literal["location.resumed"] = "location.resumed"
+    location_id: NonEmpty
+    reason: Note | None = None
+
+
 class ShipmentBookingRequested(Message):
     type: Literal["shipment.booking_requested"] = "shipment.booking_requested"
     shipment_id: NonEmpty

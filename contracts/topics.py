@@ -80,8 +80,9 @@ WAREHOUSE_UPDATES = Topic(
     "partners.warehouse.{partner}.updates.v1", "order id",
     (partners.FulfillmentAccepted, partners.FulfillmentRejected, partners.FulfillmentPicked,
      partners.FulfillmentPacked, partners.FulfillmentQcFailed, partners.FulfillmentCancelled,
-     partners.FulfillmentCancelRefused, partners.ReturnReceived), partitions=3,
-    description="Progress reported by one warehouse or store.",
+     partners.FulfillmentCancelRefused, partners.ReturnReceived, partners.LocationPaused,
+     partners.LocationResumed), partitions=3,
+    description="Progress reported by one warehouse or store; its pauses (key: its location id).",
 )
 CARRIER_REQUESTS = Topic(
     "partners.carrier.{partner}.requests.v1", "order id",
@@ -104,8 +105,8 @@ PAYMENTS = Topic(
 )
 INVENTORY_COMMANDS = Topic(
     "oms.internal.inventory.commands.v1", "order id",
-    (order.ReserveStock, order.ReleaseStock, order.CommitStock, order.Restock), public=False,
-    description="The saga's commands to inventory.",
+    (order.ReserveStock, order.ReleaseStock, order.CommitStock, order.Restock, order.SetLocationPaused),
+    public=False, description="The saga's commands to inventory; a location's pause (key: its location id).",
 )
 INVENTORY_REPLIES = Topic(
     "oms.internal.inventory.replies.v1", "order id",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
@@ -234,6 +235,23 @@ def returns_command(all_: Annotated[bool, typer.Option("--all", help="also those
                       row["location_id"], asked, came,
                       f"{row['expires_at']:%Y-%m-%d %H:%M}" if row["expires_at"] else "")
     console.print(table if rows else "no open return" if not all_ else "no return")
+
+
+@app.command("late")
+def late_command(all_: Annotated[bool, typer.Option("--all", help="also orders that have ended")] = False,
+                 limit: int = 200) -> None:
+    """Shipments that broke a promise (left after their ship-by time, or arrive after their promise), of orders still
+    open (or every one with `--all`), the longest late first."""
+    rows = asyncio.run(operator.late(get_settings(), not all_, limit))
+    table = Table("order", "shipment", "location", "status", "late", "ship by", "promised by", "carrier expects")
+
+    def when(at: datetime | None) -> str:
+        return f"{at:%Y-%m-%d %H:%M}" if at else ""
+    for row in rows:
+        table.add_row(f"{row['channel']}:{row['external_id']}", row["shipment_id"], row["location_id"], row["status"],
+                      ", ".join(orjson.loads(row["late"])), when(row["ship_by"]), when(row["deliver_by"]),
+                      when(row["estimated_delivery"]))
+    console.print(table if rows else "no late order" if not all_ else "no order was late")
 
 
 @hold.command("release")

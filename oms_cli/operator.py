@@ -169,6 +169,21 @@ async def returns(settings: Settings, open_only: bool, limit: int = 200) -> list
         open_only, limit)
 
 
+async def late(settings: Settings, open_only: bool, limit: int = 200) -> list[asyncpg.Record]:
+    """Shipments that broke a promise (of orders still open, with `open_only`), the longest late first."""
+    return await fetch(
+        settings, "order",
+        "SELECT o.order_id, o.channel, o.external_id, o.status, f->>'shipment_id' AS shipment_id, "
+        "f->>'location_id' AS location_id, f->>'step' AS step, f->'late' AS late, "
+        "(f->>'ship_by')::timestamptz AS ship_by, (f->>'deliver_by')::timestamptz AS deliver_by, "
+        "(f->>'estimated_delivery')::timestamptz AS estimated_delivery "
+        "FROM orders o, jsonb_array_elements(o.saga->'fulfillments') f "
+        "WHERE f->'late' <> '[]'::jsonb AND (f->>'active')::boolean "
+        "AND (NOT $1 OR o.saga_state NOT IN ('completed', 'cancelled', 'rejected')) "
+        "ORDER BY (f->>'ship_by')::timestamptz LIMIT $2",
+        open_only, limit)
+
+
 async def order_ref(settings: Settings, ref: str) -> tuple[str, str]:
     """(channel, external_id) of an order given by id or as channel:external_id."""
     if ":" in ref:

@@ -28,6 +28,13 @@ class Location(BaseModel):
     takes_returns: bool = True
     accept_within_s: int = 120
     safety_stock: int = 0
+    # the promise (shared/promise.py): what is reserved before the cut-off (the location's own time) on a working
+    # day leaves that day, after `handling_days` more; `ship_within_s` instead: a fixed time after the reservation
+    timezone: str = "UTC"
+    cutoff: str = "16:00"
+    working_days: list[str] = ["mon", "tue", "wed", "thu", "fri"]
+    handling_days: int = 1
+    ship_within_s: int | None = None
 
 
 class Lane(BaseModel):

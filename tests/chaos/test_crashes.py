@@ -87,8 +87,12 @@ async def test_orders_survive_kills_and_restarts(oms, stack):
                                  interval=0.05)
         feeding = asyncio.create_task(submit())
 
+        class Progress(int):  # a count whose repr, shown when a wait times out, says where every order stands
+            def __repr__(self) -> str:
+                return f"{int(self)} ({dict(watch.statuses())})"
+
         async def progress() -> int:
-            return sum(1 for e in watch.latest().values() if e["status"] in ("delivered", "on_hold"))
+            return Progress(sum(1 for e in watch.latest().values() if e["status"] in ("delivered", "on_hold")))
 
         plan = [*(SERVICES * 3)]
         rng.shuffle(plan)

@@ -83,3 +83,14 @@ async def test_another_location_cannot_speak_for_a_fulfillment_it_was_not_handed
             await service.deliver(other, body(kind))
     assert service.row("fulfillments", "ful-1")["status"] == "requested"
     assert service.sent(topics.FULFILLMENT_EVENTS.name) == []
+
+
+async def test_a_location_pauses_and_resumes_itself_and_no_other():
+    service = InMemory("fulfillment")
+    sent = await service.deliver(UPDATES, body("location.paused", location_id="dc-rotterdam"),
+                                 body("location.resumed", location_id="dc-rotterdam"))
+    assert [(m.type, m.location_id, m.paused) for m in sent] == [
+        ("inventory.set_location_paused", "dc-rotterdam", True), ("inventory.set_location_paused", "dc-rotterdam", False)]
+    assert {t for t, _, _ in service.db.outbox} == {topics.INVENTORY_COMMANDS.name}
+    with pytest.raises(Unprocessable, match="cannot pause or resume store-munich"):
+        await service.deliver(UPDATES, body("location.paused", location_id="store-munich"))

@@ -127,3 +127,15 @@ async def test_a_commit_ships_the_reserved_units_off_hand():
     assert service.db.logs["stock_ledger"][-1]["kind"] == "shipped"
     assert service.db.logs["stock_ledger"][-1]["quantity"] == -2
     assert [r["status"] for r in service.db.rows("reservations")] == ["committed"]
+
+
+async def test_a_paused_location_is_allocated_nothing_until_it_resumes():
+    service = await stocked(5)  # all of it at dc-rotterdam
+    await service.deliver(COMMANDS, body("inventory.set_location_paused", location_id=WHERE, paused=True))
+    waiting = reply(await service.deliver(COMMANDS, body("inventory.reserve_stock", order_id="o-1")))
+    assert (waiting.type, waiting.reason) == ("inventory.stock_reservation_failed", "insufficient_stock")
+    assert level(service) == (5, 0, 0)
+
+    sent = await service.deliver(COMMANDS, body("inventory.set_location_paused", location_id=WHERE, paused=False))
+    assert reply(sent).type == "inventory.stock_reserved", "the order that waited is served when it resumes"
+    assert level(service) == (5, 2, 0) and service.db.rows("backorders") == []

@@ -35,3 +35,16 @@ async def test_status_changes_that_tell_nobody_need_no_unit_of_work():
     assert await service.deliver(EVENTS, body("order.status_changed", status="reserved",
                                               previous_status="accepted")) == []
     assert service.db.inbox == set(), "acknowledged without a transaction"
+
+
+async def test_a_late_order_tells_its_customer_once_and_the_operators_each_time():
+    service = InMemory("notification")
+    await service.deliver(INBOUND, body("order.submitted"))
+    told = []
+    for n, code in enumerate(("late_to_ship", "late_delivery"), 5):
+        told += await service.deliver(EVENTS, body("order.status_changed", status="released",
+                                                   previous_status="released", sequence=n,
+                                                   reason={"code": code, "message": "shipment S1 is late"}))
+    assert sorted((m.kind, m.recipient) for m in told) == [
+        ("delay", "ada@example.com"), ("operator_late_delivery", "operators@oms.local"),
+        ("operator_late_to_ship", "operators@oms.local")]

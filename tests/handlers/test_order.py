@@ -8,7 +8,7 @@ from contracts import topics
 from contracts.examples import ORDER_REF, example
 from contracts.order import ReserveStock
 from order_service.domain import order_id_for
-from order_service.handlers import expire, reject
+from order_service.handlers import check_promises, expire, reject
 from shared.consume import Unprocessable
 from shared.messaging import InvalidMessage, encode
 from tests.support.memory import InMemory, body
@@ -109,6 +109,20 @@ async def test_a_step_past_its_deadline_asks_again_then_holds_the_order():
     held = await service.within(expire)
     assert statuses(held) == ["on_hold"] and held[0].reason.code == "step_timed_out"
     assert await service.within(expire) == [], "an order on hold has no deadline"
+
+
+async def test_a_shipment_past_its_promises_is_told_late_once_and_the_order_goes_on():
+    service = await placed()
+    service.later(8 * 86400)  # reserved (and promised) eight days ago: the next working day's cut-off is long past
+    sent = await service.deliver(REPLIES, body("inventory.stock_reserved", order_id=ORDER_ID))
+    [released] = [m for m in sent if m.type == "order.status_changed" and m.status == "released"]
+    assert released.shipments[0].ship_by is not None and released.shipments[0].promised_by is not None
+    assert service.row("orders", ORDER_ID)["promise_at"] == released.shipments[0].ship_by
+    service.caught_up()
+    late = await service.within(check_promises)
+    assert [(m.status, m.reason.code) for m in late] == [("released", "late_to_ship"), ("released", "late_delivery")]
+    assert service.row("orders", ORDER_ID)["promise_at"] is None
+    assert await service.within(check_promises) == [], "each broken promise told once"
 
 
 async def test_a_channel_speaks_only_for_its_own_orders():

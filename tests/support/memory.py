@@ -62,6 +62,10 @@ class InMemory:
         """Deadlines written from now on are `seconds` earlier: as if that much time had passed since."""
         self.deps.clock.offset -= timedelta(seconds=seconds)
 
+    def caught_up(self) -> None:
+        """The clock back to the host's: the time `later` skipped has now passed."""
+        self.deps.clock.offset = timedelta(0)
+
     def sent(self, topic: str | None = None, kind: str | None = None) -> list[Any]:
         return [m for t, _, m in self.db.outbox if (topic is None or t == topic) and (kind is None or m.type == kind)]
 

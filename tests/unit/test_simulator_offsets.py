@@ -1,11 +1,16 @@
-"""The partner simulators commit a partition up to its oldest unanswered request, and only when that moved."""
+"""The partner simulators commit a partition up to its oldest unanswered request, and only when that moved; a
+producer the broker no longer accepts is replaced."""
 
 from __future__ import annotations
 
+import asyncio
+import random
+
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.errors import KafkaConnectionError
 
-from simulators.__main__ import Offsets
+from simulators.__main__ import Offsets, Partners
 
 pytestmark = pytest.mark.unit
 
@@ -45,3 +50,39 @@ def test_a_partition_a_rebalance_took_away_is_not_committed() -> None:
     offsets = answered((A, 0), (B, 10))
     assert offsets.committable({B}) == {B: 11}
     assert offsets.committable(set()) == {}  # mid-rebalance: nothing assigned, nothing to commit
+
+
+class Producer:
+    """A stand-in for the producer's life cycle (no broker): started, stopped, or failing to start."""
+
+    def __init__(self, starts: bool = True) -> None:
+        self.starts, self.started, self.stopped = starts, False, False
+
+    async def start(self) -> None:
+        if not self.starts:
+            raise KafkaConnectionError("no broker")
+        self.started = True
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+async def test_a_producer_out_of_step_with_the_broker_is_replaced_once() -> None:
+    broken, made = Producer(), []
+
+    def make() -> Producer:
+        made.append(Producer())
+        return made[-1]
+    partners = Partners(broken, 0, 0, random.Random(1), make_producer=make)  # type: ignore[arg-type]
+    await asyncio.gather(*(partners.renew(broken) for _ in range(3)))  # three answers saw it fail
+    assert len(made) == 1 and partners.producer is made[0] and made[0].started
+    assert broken.stopped
+
+
+async def test_a_producer_that_cannot_start_yet_leaves_the_old_one_to_be_replaced_later() -> None:
+    broken, attempts = Producer(), [Producer(starts=False), Producer()]
+    partners = Partners(broken, 0, 0, random.Random(1), make_producer=lambda: attempts.pop(0))  # type: ignore[arg-type]
+    await partners.renew(broken)
+    assert partners.producer is broken and not broken.stopped
+    await partners.renew(broken)
+    assert partners.producer is not broken and broken.stopped

@@ -9,7 +9,7 @@ from typing import Any
 from contracts import topics
 from contracts.base import SkuQuantity, minus
 from contracts.fulfillment import FulfillmentProgressed, ReturnArrived
-from contracts.order import CancelFulfillment, ChangeFulfillment, ExpectReturn, RequestFulfillment
+from contracts.order import CancelFulfillment, ChangeFulfillment, ExpectReturn, RequestFulfillment, SetLocationPaused
 from contracts.partners import (
     FulfillmentCancelled,
     FulfillmentCancelRequested,
@@ -18,6 +18,8 @@ from contracts.partners import (
     FulfillmentRejected,
     FulfillmentRequested,
     FulfillmentUpdate,
+    LocationPaused,
+    LocationResumed,
     ReturnExpected,
     ReturnReceived,
 )
@@ -141,9 +143,20 @@ def updates_from(location_id: str) -> dict[str, Handler[FulfillmentWork]]:
             order_id=row["order_id"], return_id=update.return_id, location_id=location_id, lines=update.lines))
         log.info("return.received", order_id=row["order_id"], location_id=location_id)
 
+    async def paused_or_resumed(update: LocationPaused | LocationResumed, uow: FulfillmentWork) -> None:
+        """A location pauses or resumes itself (or an operator for it): allocation is told."""
+        if update.location_id != location_id:
+            log.warning("location.paused_by_another", sender=location_id, named=update.location_id)
+            raise Unprocessable(f"{location_id} cannot pause or resume {update.location_id}: it changes nothing")
+        paused = isinstance(update, LocationPaused)
+        uow.send(topics.INVENTORY_COMMANDS.name, location_id, SetLocationPaused(
+            location_id=location_id, paused=paused, reason=update.reason))
+        log.warning("location.paused" if paused else "location.resumed", location_id=location_id)
+
     handlers: dict[str, Handler[FulfillmentWork]] = {
         kind: warehouse_update for kind in topics.WAREHOUSE_UPDATES.message_types}
-    return handlers | {"return.received": return_received}
+    return handlers | {"return.received": return_received, "location.paused": paused_or_resumed,
+                       "location.resumed": paused_or_resumed}
 
 
 async def expire(uow: FulfillmentWork, limit: int = 100) -> int:

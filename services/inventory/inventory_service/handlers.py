@@ -18,7 +18,7 @@ from contracts.inventory import (
     StockReservationFailed,
     StockReserved,
 )
-from contracts.order import CommitStock, ReleaseStock, ReserveStock, Restock
+from contracts.order import CommitStock, ReleaseStock, ReserveStock, Restock, SetLocationPaused
 from inventory_service import domain
 from inventory_service.store import InventoryWork
 from shared.logging import log
@@ -61,8 +61,9 @@ async def try_reserve(uow: InventoryWork, cmd: ReserveStock) -> StockReserved | 
     """Allocates and reserves the whole order, or nothing."""
     lines = quantities(cmd.lines)
     levels = await uow.stock.levels(lines)
+    skipped = set(cmd.excluded_locations) | await uow.locations.paused()
     sites = [domain.Site(loc.id, domain.distance_km(loc.lat, loc.lon, cmd.destination.country), loc.safety_stock)
-             for loc in uow.deps.network.serving(cmd.channel) if loc.id not in cmd.excluded_locations]
+             for loc in uow.deps.network.serving(cmd.channel) if loc.id not in skipped]
     plan = domain.allocate(lines, {key: level.available for key, level in levels.items()}, sites)
     if plan is None:
         return None
@@ -179,6 +180,14 @@ async def restock(cmd: Restock, uow: InventoryWork) -> None:
     await serve_backorders(uow, sorted(sku for sku, per in came.items() if per["resellable"]))
 
 
+async def set_location_paused(cmd: SetLocationPaused, uow: InventoryWork) -> None:
+    """A location paused gets no new allocation; resumed, the orders waiting for stock it holds are served."""
+    await uow.locations.set_paused(cmd.location_id, cmd.paused, cmd.reason)
+    log.warning("location.paused" if cmd.paused else "location.resumed", location_id=cmd.location_id)
+    if not cmd.paused:
+        await serve_backorders(uow, await uow.stock.available_at(cmd.location_id))
+
+
 async def commit_stock(cmd: CommitStock, uow: InventoryWork) -> None:
     await finish(uow, cmd.order_id, cmd.reservation_id, "committed", cmd.id)
 
@@ -187,4 +196,5 @@ HANDLERS_ADJUSTMENTS: dict[str, Handler[InventoryWork]] = {
     name: change_level for name in topics.INVENTORY_ADJUSTMENTS.message_types}
 HANDLERS_COMMANDS: dict[str, Handler[InventoryWork]] = {
     "inventory.reserve_stock": reserve_stock, "inventory.release_stock": release_stock,
-    "inventory.commit_stock": commit_stock, "inventory.restock": restock}
+    "inventory.commit_stock": commit_stock, "inventory.restock": restock,
+    "inventory.set_location_paused": set_location_paused}

@@ -27,6 +27,8 @@ RESERVATION_LINES = Table("reservation_lines", ("reservation_id", "sku"), {
 BACKORDERS = Table("backorders", ("order_id",), {"order_id": "text", "command": "jsonb"}, insert_checked=False)
 LEDGER = Table("stock_ledger", ("id",), {
     "sku": "text", "location_id": "text", "kind": "text", "quantity": "int", "message_id": "text"})
+LOCATION_STATUS = Table("location_status", ("location_id",), {"location_id": "text", "paused": "bool",
+                                                              "reason": "text"}, updates=("paused", "reason"))
 INBOUND = Table("inbound_expected", ("id",), {"sku": "text", "location_id": "text", "quantity": "int",
                                                "eta": "timestamptz"})
 
@@ -68,6 +70,13 @@ class Stock(Rows):
     def now(self, sku: str) -> dict[str, Level]:
         """This SKU's levels by location as the unit leaves them."""
         return {k[1]: _level(self.rows[k]) for k in self.by_sku.get(sku, ())}
+
+    async def available_at(self, location_id: str) -> list[str]:
+        """The SKUs with units available at a location (read without a lock: `levels` locks what is then used)."""
+        rows = await self.db.read(STOCK, Where("location_id = $1 AND on_hand > reserved",
+                                               lambda r: r["location_id"] == location_id and r["on_hand"] > r["reserved"],
+                                               (location_id,)), lock=False, order_by="sku, location_id")
+        return sorted({row["sku"] for row in rows})
 
     def set(self, level: Level) -> None:
         self.save((level.sku, level.location_id), on_hand=level.on_hand, reserved=level.reserved,
@@ -157,6 +166,27 @@ class Reservations(Rows):
         return [*super().changes(), *self.lines.changes()]
 
 
+class LocationStatus(Rows):
+    """Which locations are paused: read once per unit that allocates, without a lock (a pause that lands while a
+    unit allocates applies from the next one)."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db, LOCATION_STATUS)
+        self.read = False
+
+    async def paused(self) -> set[str]:
+        if not self.read:
+            self.read = True
+            await self.load(Where("paused", lambda row: bool(row["paused"])), lock=False)
+        return {row["location_id"] for row in self.rows.values() if row["paused"]}
+
+    async def set_paused(self, location_id: str, paused: bool, reason: str | None) -> None:
+        if await self.get(location_id) is None:
+            self.add({"location_id": location_id, "paused": paused, "reason": reason})
+        else:
+            self.save(location_id, paused=paused, reason=reason)
+
+
 class Backorders(Rows):
     """Orders waiting for stock, served oldest first when it arrives."""
 
@@ -195,6 +225,7 @@ class InventoryWork(UnitOfWork):
         self.reservations = self.repository(Reservations(db))
         self.stock = self.repository(Stock(db))
         self.backorders = self.repository(Backorders(db))
+        self.locations = self.repository(LocationStatus(db))
 
     async def prepare(self, messages: Sequence[Message]) -> None:
         finishing = [m.order_id for m in messages if isinstance(m, ReleaseStock | CommitStock)]

@@ -8,7 +8,8 @@ from contracts.order import OrderStatusChanged
 
 STATUS_KINDS = {"accepted": "confirmation", "backordered": "backordered", "on_hold": "on_hold",
                 "cancelled": "cancelled", "rejected": "rejected"}
-OPERATOR_REASONS = {"no_carrier", "delivery_exception", "step_timed_out"}
+OPERATOR_REASONS = {"no_carrier", "delivery_exception", "step_timed_out", "late_to_ship", "late_delivery"}
+LATE = {"late_to_ship", "late_delivery"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ def notices(event: OrderStatusChanged) -> list[Notice]:
     if event.reason and event.reason.code == "return_refused":
         found.append(Notice("return_refused", f"seq-{event.sequence}", SUBJECTS["return_refused"].format(ref=ref),
                             f"We cannot take this return of order {ref}: {event.reason.message}."))
+    if event.reason and event.reason.code in LATE:  # one notice per order, however many promises it breaks
+        found.append(Notice("delay", "", SUBJECTS["delay"].format(ref=ref),
+                            f"Order {ref} is running late; we are on it and will tell you when it moves on."))
     if event.reason and event.reason.code in OPERATOR_REASONS:
         found.append(Notice(f"operator_{event.reason.code}", f"seq-{event.sequence}", f"Order {ref} needs a person",
                             event.reason.message, to_operators=True))
@@ -65,4 +69,5 @@ SUBJECTS = {
     "return_received": "Order {ref}: your return arrived",
     "lines_cancelled": "Order {ref}: part of it is cancelled",
     "return_refused": "Order {ref}: we could not take your return",
+    "delay": "Order {ref} is running late",
 }

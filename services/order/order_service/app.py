@@ -6,12 +6,13 @@ from functools import partial
 from pathlib import Path
 
 from contracts import topics
-from order_service.handlers import INBOUND, REPLIES, expire, from_channel, rejected_invalid
+from order_service.handlers import INBOUND, REPLIES, check_promises, expire, from_channel, rejected_invalid
 from order_service.store import OrderWork
 from shared.consume import Subscription
-from shared.deadlines import poller
+from shared.deadlines import every_second_unless_paused, poller
 from shared.personal_data import retention
 from shared.service import Deps, ServiceRuntime
+from shared.uow import Postgres
 
 TRACKING_TOPICS = (topics.FULFILLMENT_EVENTS, topics.SHIPPING_EVENTS)
 
@@ -38,6 +39,12 @@ def subscriptions(deps: Deps) -> list[Subscription]:
     ]
 
 
+async def promise_watcher(deps: Deps) -> None:
+    """Each second, the shipments past a promise (their times are the customer's: a broker outage moves none)."""
+    await every_second_unless_paused(deps.pool, deps.kafka, f"{deps.service}.promises", [],
+                                     lambda conn: check_promises(OrderWork(deps, Postgres(conn))), "order.promises")
+
+
 def runtime() -> ServiceRuntime:
     return ServiceRuntime("order", Path(__file__).parent / "sql", subscriptions,
-                          background=[poller("orders", OrderWork, expire), retention()])
+                          background=[poller("orders", OrderWork, expire), promise_watcher, retention()])

@@ -38,5 +38,6 @@ def returns(saga: Saga) -> list[ReturnView]:
 
 def shipments(saga: Saga) -> list[ShipmentView]:
     return [ShipmentView(shipment_id=f.shipment_id, location_id=f.location_id, carrier_id=f.carrier_id,
-                         tracking_number=f.tracking_number, status=STEP_STATUS[f.step], lines=f.lines)
+                         tracking_number=f.tracking_number, status=STEP_STATUS[f.step], lines=f.lines,
+                         ship_by=f.ship_by, promised_by=f.deliver_by, estimated_delivery=f.estimated_delivery)
             for f in saga.fulfillments if f.active]

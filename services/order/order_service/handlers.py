@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -90,7 +90,9 @@ def record(uow: OrderWork, planned: Plan) -> None:
 
 def apply(uow: OrderWork, row: Mapping[str, Any], decision: saga.Decision) -> None:
     """Persists a decision: saga and status, a timeline row and an event per status change, the commands."""
-    planned = plan(row, decision, uow.now())
+    now = uow.now()
+    decision = replace(decision, saga=saga.promised(decision.saga, uow.deps.network, now))
+    planned = plan(row, decision, now)
     uow.orders.save_saga(planned.saga, planned.sequence, planned.deadline_at, planned.events)
     record(uow, planned)
 
@@ -200,6 +202,20 @@ async def expire(uow: OrderWork, limit: int = 100) -> int:
         assert current is not None
         timed_out = saga.StepTimedOut(order_id=row["order_id"], state=row["saga_state"], at=uow.now())
         apply(uow, row, saga.decide(current, timed_out))
+    await uow.flush()
+    return len(rows)
+
+
+async def check_promises(uow: OrderWork, limit: int = 100) -> int:
+    """Shipments past their ship-by or deliver-by time: each broken promise published once (operators alerted)."""
+    rows = await uow.orders.promises_due(limit)
+    for row in rows:
+        current = uow.orders.saga(row)
+        assert current is not None
+        decision = saga.decide(current, saga.PromisesDue(order_id=row["order_id"], at=uow.now()))
+        for change in decision.changes:
+            log.warning("order.late", order_id=row["order_id"], code=change.reason.code if change.reason else None)
+        apply(uow, row, decision)
     await uow.flush()
     return len(rows)
 

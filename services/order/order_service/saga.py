@@ -11,7 +11,7 @@ rerouted while the rest of the order moves on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
@@ -38,6 +38,8 @@ from contracts.order import (
 )
 from contracts.partners import ReturnedLine
 from contracts.payments import RefundLine, RefundRequested
+from shared import promise
+from shared.network import Network
 
 
 class SagaState(StrEnum):
@@ -91,6 +93,14 @@ class StepTimedOut(Message):
     at: datetime | None = None
 
 
+class PromisesDue(Message):
+    """Fed to `decide` by the promise watcher when a shipment's ship-by or deliver-by time has passed (`at`: now)."""
+
+    type: str = "saga.promises_due"
+    order_id: str
+    at: datetime
+
+
 class Return(BaseModel):
     """One return of delivered lines to one location: asked for, then received (with what came back) or expired."""
 
@@ -134,6 +144,10 @@ class Fulfillment(BaseModel):
     parcels: list[dict[str, Any]] = []
     cancel_requested: bool = False
     cancel_lines: list[SkuQuantity] = []  # a partial cancel asked of its warehouse, not answered yet
+    ship_by: datetime | None = None  # the promise made at its reservation (`promised`)
+    deliver_by: datetime | None = None
+    estimated_delivery: datetime | None = None  # the carrier's, once booked
+    late: list[str] = []  # the promises it broke, each told once: `late_to_ship`, `late_delivery`
 
 
 class Saga(BaseModel):
@@ -261,6 +275,8 @@ def decide(saga: Saga, message: Message) -> Decision:
             return _reservation_timed_out(saga)
         case StepTimedOut(at=datetime() as at) if saga.state == SagaState.RETURNING:
             return _returns_expired(saga, at)
+        case PromisesDue():
+            return _promises_due(saga, message.at)
     return Decision(saga)
 
 
@@ -412,7 +428,8 @@ def _shipment_progressed(saga: Saga, message: ShipmentProgressed) -> Decision:
         return Decision(saga)
     changed = current.model_copy(update={
         "step": Step(message.status), "carrier_id": message.carrier_id or current.carrier_id,
-        "tracking_number": message.tracking_number or current.tracking_number})
+        "tracking_number": message.tracking_number or current.tracking_number,
+        "estimated_delivery": message.estimated_delivery or current.estimated_delivery})
     commands: list[Message] = []
     if message.status in ("picked_up", "in_transit", "delivered") and STEP_RANK[current.step] < STEP_RANK["picked_up"]:
         commands.append(CommitStock(order_id=saga.order_id, reservation_id=current.reservation_id))
@@ -710,6 +727,67 @@ def _returns_expired(saga: Saga, now: datetime) -> Decision:
     return Decision(updated, [], [StatusChange(status, reason(
         "return_expired", f"return {', '.join(expired)} did not arrive in time"))],
         deadline_at=returns_deadline(updated))
+
+
+def promised(saga: Saga, network: Network, now: datetime) -> Saga:
+    """Each shipment without a promise gets one, counted from `now` (its reservation): when it must leave its
+    location and when it must arrive."""
+    if all(f.ship_by or not f.active for f in saga.fulfillments):
+        return saga
+    changed = []
+    for f in saga.fulfillments:
+        if f.active and f.ship_by is None:
+            location = network.location(f.location_id)
+            leaves = promise.ship_by(location, now)
+            f = f.model_copy(update={"ship_by": leaves, "deliver_by": promise.deliver_by(
+                network.carriers, location, saga.ship_to.country, saga.service_level, leaves)})
+        changed.append(f)
+    return saga.model_copy(update={"fulfillments": changed})
+
+
+def _open_promises(f: Fulfillment) -> list[tuple[str, datetime]]:
+    """The promises of a shipment still to keep or break: (reason code, time)."""
+    if not f.active:
+        return []
+    due = []
+    if f.ship_by and STEP_RANK[f.step] < STEP_RANK["picked_up"] and "late_to_ship" not in f.late:
+        due.append(("late_to_ship", f.ship_by))
+    if f.deliver_by and f.step != Step.DELIVERED and "late_delivery" not in f.late:
+        due.append(("late_delivery", f.deliver_by))
+    return due
+
+
+def promise_due(saga: Saga) -> datetime | None:
+    """When the next promise of the order falls due (None when none is open, or the order is over)."""
+    if saga.state in TERMINAL_STATES or saga.state == SagaState.CANCELLING:
+        return None
+    return min((at for f in saga.fulfillments for _, at in _open_promises(f)), default=None)
+
+
+def _promises_due(saga: Saga, now: datetime) -> Decision:
+    """Shipments past a promise: each broken promise told once (the status unchanged, reason `late_to_ship` or
+    `late_delivery`), for the customer's one delay notice and the operators' alert."""
+    if promise_due(saga) is None:
+        return Decision(saga)
+    changes: list[StatusChange] = []
+    updated = saga
+    for f in saga.fulfillments:
+        broken = [code for code, at in _open_promises(f) if at <= now]
+        if not broken:
+            continue
+        updated = _with_fulfillment(updated, f.model_copy(update={"late": [*f.late, *broken]}))
+        for code in broken:
+            what = (f"was to leave {f.location_id} by {_when(f.ship_by)}" if code == "late_to_ship"
+                    else f"was to arrive by {_when(f.deliver_by)}")
+            estimate = f"; the carrier now expects it by {_when(f.estimated_delivery)}" if (
+                code == "late_delivery" and f.estimated_delivery) else ""
+            changes.append(StatusChange(saga.status or "released", reason(code, f"shipment {f.shipment_id} {what}"
+                                                                              f"{estimate}")))
+    return Decision(updated, [], changes)
+
+
+def _when(at: datetime | None) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if at else "?"
 
 
 def _status_change(before: Saga, after: Saga) -> list[StatusChange]:

@@ -12,18 +12,18 @@ from contracts.base import Message
 from contracts.channels import ChannelMessage, OrderSubmitted
 from contracts.order import OrderStatusChanged
 from order_service import domain
-from order_service.saga import Saga
+from order_service.saga import Saga, promise_due
 from shared.deadlines import passed
 from shared.service import Deps
-from shared.uow import Changes, Database, Row, Rows, Table, UnitOfWork
+from shared.uow import Changes, Database, Row, Rows, Table, UnitOfWork, Where
 
 ORDERS = Table("orders", ("order_id",), {
     "order_id": "text", "channel": "text", "external_id": "text", "placed_at": "timestamptz", "currency": "text",
     "customer": "jsonb", "shipping_address": "jsonb", "payment": "jsonb", "status": "text", "saga_state": "text",
-    "saga": "jsonb", "sequence": "int", "deadline_at": "timestamptz"},
+    "saga": "jsonb", "sequence": "int", "deadline_at": "timestamptz", "promise_at": "timestamptz"},
     reads=("order_id", "channel", "external_id", "customer", "status", "saga_state", "saga", "sequence",
-           "deadline_at"),
-    updates=("status", "saga_state", "saga", "sequence", "deadline_at"))
+           "deadline_at", "promise_at"),
+    updates=("status", "saga_state", "saga", "sequence", "deadline_at", "promise_at"))
 LINES = Table("order_lines", ("order_id", "line_no"), {
     "order_id": "text", "line_no": "int", "sku": "text", "quantity": "int", "unit_price": "numeric"})
 TIMELINE = Table("order_timeline", ("order_id", "sequence"), {
@@ -59,7 +59,8 @@ class Orders(Rows):
                 "placed_at": msg.placed_at, "currency": msg.currency, "customer": msg.customer.model_dump_json(),
                 "shipping_address": msg.shipping_address.model_dump_json(),
                 "payment": msg.payment.model_dump_json() if msg.payment else None, "status": saga.status or "received",
-                "saga_state": saga.state, "saga": saga, "sequence": sequence, "deadline_at": deadline_at}):
+                "saga_state": saga.state, "saga": saga, "sequence": sequence, "deadline_at": deadline_at,
+                "promise_at": None}):
             return False
         for n, line in enumerate(msg.lines, 1):
             self.lines.append({"order_id": saga.order_id, "line_no": n, "sku": line.sku, "quantity": line.quantity,
@@ -72,7 +73,7 @@ class Orders(Rows):
         if not self.add({"order_id": order_id, "channel": channel, "external_id": external_id, "placed_at": None,
                          "currency": None, "customer": None, "shipping_address": None, "payment": None,
                          "status": "rejected", "saga_state": "rejected", "saga": REJECTED,
-                         "sequence": event.sequence, "deadline_at": None}):
+                         "sequence": event.sequence, "deadline_at": None, "promise_at": None}):
             return False
         self._record([event])
         return True
@@ -81,12 +82,20 @@ class Orders(Rows):
                   events: list[OrderStatusChanged]) -> None:
         """The saga and status, and a timeline row per status change."""
         self.save(saga.order_id, status=saga.status or "received", saga_state=saga.state, saga=saga,
-                  sequence=sequence, deadline_at=deadline_at)
+                  sequence=sequence, deadline_at=deadline_at, promise_at=promise_due(saga))
         self._record(events)
 
     async def expired(self, limit: int) -> list[Row]:
         """Orders whose saga is past its deadline, locked (others' are skipped, not waited for)."""
         return await self.load(passed(), skip_locked=True, order_by="deadline_at", limit=limit)
+
+    async def promises_due(self, limit: int) -> list[Row]:
+        """Orders with a promise past its time, locked (others' are skipped, not waited for)."""
+        def test(row: Row) -> bool:
+            due = row["promise_at"]
+            return due is not None and due < datetime.now(due.tzinfo)
+        return await self.load(Where("promise_at < now()", test), skip_locked=True, order_by="promise_at",
+                               limit=limit)
 
     def _record(self, events: list[OrderStatusChanged]) -> None:
         for e in events:

@@ -96,7 +96,8 @@ def carrier_update(carrier_id: str) -> Handler[ShippingWork]:
         uow.send(topics.SHIPPING_EVENTS.name, shipment["order_id"], ShipmentProgressed(
             order_id=shipment["order_id"], shipment_id=update.shipment_id, carrier_id=carrier_id,
             tracking_number=tracking or shipment["tracking_number"], status=status,
-            reason=getattr(update, "reason", None)))
+            reason=getattr(update, "reason", None),
+            estimated_delivery=update.estimated_delivery if isinstance(update, ShipmentBooked) else None))
         log.info("shipment.progressed", order_id=shipment["order_id"], status=status)
 
     return update_from_carrier

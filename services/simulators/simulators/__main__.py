@@ -9,18 +9,20 @@ that come back damaged (0.1).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 
 import orjson
 import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError, OutOfOrderSequenceNumber, UnknownProducerId
 from aiokafka.structs import ConsumerRecord
 
 from contracts import topics
@@ -82,10 +84,31 @@ _unacked: ContextVar[list[asyncio.Future[object]]] = ContextVar("unacked")
 
 class Partners:
     def __init__(self, producer: AIOKafkaProducer, delay: float, failure_rate: float, rng: random.Random,
-                 damaged_rate: float = 0.1) -> None:
+                 damaged_rate: float = 0.1, make_producer: Callable[[], AIOKafkaProducer] | None = None) -> None:
         self.producer, self.delay, self.failure_rate, self.rng = producer, delay, failure_rate, rng
         self.damaged_rate = damaged_rate
         self.packed: set[str] = set()
+        self.make_producer = make_producer
+        self._renewing = asyncio.Lock()
+
+    async def renew(self, broken: AIOKafkaProducer) -> None:
+        """An idempotent producer out of step with the broker (its sequence numbers lost in a broker restart) never
+        sends again: a new one (a new producer id) takes its place, once however many answers saw it fail."""
+        async with self._renewing:
+            if self.producer is not broken or self.make_producer is None:
+                return
+            fresh = self.make_producer()
+            try:
+                await asyncio.wait_for(fresh.start(), 30)
+            except (KafkaError, TimeoutError) as exc:  # the broker still away: the next failure tries again
+                log.warning("simulators.producer_not_renewed", error=repr(exc))
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(fresh.stop(), 10)
+                return
+            self.producer = fresh
+            log.warning("simulators.producer_renewed")
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(broken.stop(), 10)
 
     async def reply(self, topic: str, key: str, message: Message) -> None:
         """Sends one update. With no delay between steps, a request's updates leave together (in order: one
@@ -165,15 +188,17 @@ async def main() -> None:
         log.warning("simulators.none_played")
         await stop.wait()
         return
-    producer = AIOKafkaProducer(**client_options(settings, SIMULATORS), acks="all", enable_idempotence=True,
+    def make_producer() -> AIOKafkaProducer:
+        return AIOKafkaProducer(**client_options(settings, SIMULATORS), acks="all", enable_idempotence=True,
                                 linger_ms=2)
+    producer = make_producer()
     consumer = AIOKafkaConsumer(*requests, **client_options(settings, SIMULATORS), group_id="partner-simulators",
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await producer.start()
     await consumer.start()
     partners = Partners(producer, float(os.environ.get("OMS_SIM_DELAY_MS", "300")) / 1000,
                         float(os.environ.get("OMS_SIM_FAILURE_RATE", "0")), random.Random(os.environ.get("OMS_SIM_SEED")),
-                        float(os.environ.get("OMS_SIM_DAMAGED_RATE", "0.1")))
+                        float(os.environ.get("OMS_SIM_DAMAGED_RATE", "0.1")), make_producer)
     offsets, tasks = Offsets(), set()
     log.warning("simulators.started", locations=locations, carriers=carriers,  # shown at every log level
                 frozen_objects=freeze_startup_objects())
@@ -189,6 +214,7 @@ async def main() -> None:
             for attempt in range(1, attempts + 1):
                 unacked: list[asyncio.Future[object]] = []
                 _unacked.set(unacked)
+                producer = partners.producer
                 try:
                     await asyncio.wait_for(
                         (partners.warehouse if kind == "warehouse" else partners.carrier)(partner, body, fails), 60)
@@ -196,6 +222,8 @@ async def main() -> None:
                     return
                 except (KafkaError, TimeoutError) as exc:
                     log.warning("simulators.answer_failed", error=repr(exc), attempt=attempt)
+                    if isinstance(exc, OutOfOrderSequenceNumber | UnknownProducerId):
+                        await partners.renew(producer)
                     await asyncio.sleep(min(0.5 * 2 ** attempt, 10))
         except Exception as exc:
             log.warning("simulators.request_ignored", error=repr(exc))
@@ -225,7 +253,7 @@ async def main() -> None:
         for task in tasks:
             task.cancel()
         await consumer.stop()
-        await producer.stop()
+        await partners.producer.stop()
 
 
 if __name__ == "__main__":
