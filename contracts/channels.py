@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.base import (
     MAX_LINES,
@@ -46,6 +46,22 @@ class Payment(BaseModel):
     reference: OptionalText
 
 
+class Delivery(BaseModel):
+    """How the customer gets the order (v1.1): shipped to `shipping_address` (the default), or collected at the store
+    `pickup_location_id` (click and collect)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    method: Literal["ship", "pickup"] = "ship"
+    pickup_location_id: NonEmpty | None = None
+
+    @model_validator(mode="after")
+    def _a_pickup_names_its_store(self) -> Delivery:
+        if self.method == "pickup" and not self.pickup_location_id:
+            raise ValueError("a pickup names its store: pickup_location_id")
+        return self
+
+
 class ChannelMessage(Message):
     """Inbound messages name their order by (channel, external_id), the key of the inbound topic."""
 
@@ -66,6 +82,11 @@ class OrderSubmitted(ChannelMessage):
     lines: list[OrderLine] = Field(min_length=1, max_length=MAX_LINES)
     shipping_speed: Literal["standard", "express"] = "standard"
     payment: Payment | None = None
+    delivery: Delivery | None = None
+
+    @property
+    def pickup_location_id(self) -> str | None:
+        return self.delivery.pickup_location_id if self.delivery and self.delivery.method == "pickup" else None
 
 
 class OrderCancelRequested(ChannelMessage):

@@ -40,6 +40,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "fulfillment.accepted": {"fulfillment_id": "ful-1"},
     "fulfillment.rejected": {"fulfillment_id": "ful-1", "reason": "short", "short_lines": LINES},
     "fulfillment.picked": {"fulfillment_id": "ful-1"},
+    "fulfillment.ready_for_pickup": {"fulfillment_id": "ful-1"},
+    "fulfillment.collected": {"fulfillment_id": "ful-1"},
     "fulfillment.packed": {"fulfillment_id": "ful-1", "parcels": PARCELS},
     "fulfillment.qc_failed": {"fulfillment_id": "ful-1", "reason": "scratched"},
     "fulfillment.cancelled": {"fulfillment_id": "ful-1"},

@@ -12,7 +12,7 @@ from contracts.partners import ReturnedLine
 OrderStatus = Literal[
     "received", "accepted", "reserved", "released", "in_fulfillment", "ready_to_ship",
     "shipped", "delivered", "on_hold", "backordered", "cancelled", "rejected",
-    "return_requested", "returned",
+    "return_requested", "returned", "ready_for_pickup", "collected",
 ]
 
 
@@ -35,6 +35,8 @@ class ShipmentView(BaseModel):
     ship_by: Timestamp | None = None  # when it must leave its location
     promised_by: Timestamp | None = None  # when it must arrive: the promise made at its reservation
     estimated_delivery: Timestamp | None = None  # the carrier's estimate, once booked
+    pickup: bool = False  # collected by the customer at `location_id`
+    to_store: bool = False  # on its way to the pickup store (`delivered`: arrived there, not with the customer)
 
 
 class ReturnView(BaseModel):
@@ -85,6 +87,7 @@ class ReserveStock(Message):
     attempt: int = 1
     excluded_locations: list[str] = Field(default_factory=list)
     channel: str | None = None  # allocation uses only the locations that serve it
+    pickup_location_id: str | None = None  # collected there: that store first, else the nearest to it
 
     @model_validator(mode="before")
     @classmethod
@@ -121,6 +124,9 @@ class RequestFulfillment(Message):
     service_level: NonEmpty
     currency: str = "EUR"
     unit_prices: dict[str, str] = Field(default_factory=dict)
+    ship_by: Timestamp | None = None  # the order's promise (earlier versions: the fulfillment service's own)
+    pickup: bool = False  # the customer collects it at this location (a store)
+    collection: bool = False  # ...having come from another location: nothing to pick, nothing to accept in time
 
 
 class CancelFulfillment(Message):

@@ -47,6 +47,7 @@ class FulfillmentRequested(Message):
     service_level: NonEmpty
     ship_by: Timestamp
     invoice: Invoice | None = None
+    pickup: bool = False  # v1.1: the customer collects it here (answer ready_for_pickup, then collected)
 
 
 class FulfillmentCancelRequested(Message):
@@ -107,6 +108,18 @@ class FulfillmentCancelled(FulfillmentUpdate):
 class FulfillmentCancelRefused(FulfillmentUpdate):
     type: Literal["fulfillment.cancel_refused"] = "fulfillment.cancel_refused"
     reason: Note | None = None
+
+
+class FulfillmentReadyForPickup(FulfillmentUpdate):
+    """From the pickup store (v1.1): the order waits for its customer at the counter."""
+
+    type: Literal["fulfillment.ready_for_pickup"] = "fulfillment.ready_for_pickup"
+
+
+class FulfillmentCollected(FulfillmentUpdate):
+    """From the pickup store (v1.1): the customer took it (a till order may say so at once)."""
+
+    type: Literal["fulfillment.collected"] = "fulfillment.collected"
 
 
 class ReturnedLine(BaseModel):

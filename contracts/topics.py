@@ -81,7 +81,7 @@ WAREHOUSE_UPDATES = Topic(
     (partners.FulfillmentAccepted, partners.FulfillmentRejected, partners.FulfillmentPicked,
      partners.FulfillmentPacked, partners.FulfillmentQcFailed, partners.FulfillmentCancelled,
      partners.FulfillmentCancelRefused, partners.ReturnReceived, partners.LocationPaused,
-     partners.LocationResumed), partitions=3,
+     partners.LocationResumed, partners.FulfillmentReadyForPickup, partners.FulfillmentCollected), partitions=3,
     description="Progress reported by one warehouse or store; its pauses (key: its location id).",
 )
 CARRIER_REQUESTS = Topic(

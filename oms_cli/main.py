@@ -254,6 +254,35 @@ def late_command(all_: Annotated[bool, typer.Option("--all", help="also orders t
     console.print(table if rows else "no late order" if not all_ else "no order was late")
 
 
+location_app = typer.Typer(help="Locations: pause and resume new work.", no_args_is_help=True)
+app.add_typer(location_app, name="location")
+
+
+def _location(location_id: str) -> str:
+    known = [loc.id for loc in load_network(get_settings().network_file).locations]
+    if location_id not in known:
+        raise typer.BadParameter(f"no location {location_id} (known: {', '.join(known)})")
+    return location_id
+
+
+@location_app.command("pause")
+def location_pause(location_id: str, reason: Annotated[str | None, typer.Option()] = None,
+                   operator_: Annotated[str | None, typer.Option("--operator", help="who asks (default: you)")] = None
+                   ) -> None:
+    """Sends a location no new work (what it has goes on) until it resumes: publishes location.paused for it."""
+    body = asyncio.run(operator.pause_location(get_settings(), _location(location_id), True, reason, operator_))
+    console.print(f"sent location.paused for {location_id} (id {body['id']})")
+
+
+@location_app.command("resume")
+def location_resume(location_id: str, reason: Annotated[str | None, typer.Option()] = None,
+                    operator_: Annotated[str | None, typer.Option("--operator", help="who asks (default: you)")] = None
+                    ) -> None:
+    """The location takes new work again (orders waiting for its stock are served): publishes location.resumed."""
+    body = asyncio.run(operator.pause_location(get_settings(), _location(location_id), False, reason, operator_))
+    console.print(f"sent location.resumed for {location_id} (id {body['id']})")
+
+
 @hold.command("release")
 def hold_release(ref: str, reason: Annotated[str | None, typer.Option()] = None,
                  operator_: Annotated[str | None, typer.Option("--operator", help="who asks (default: you)")] = None

@@ -199,6 +199,22 @@ async def order_ref(settings: Settings, ref: str) -> tuple[str, str]:
     return row["channel"], row["external_id"]
 
 
+async def pause_location(settings: Settings, location_id: str, paused: bool, reason: str | None,
+                         operator: str | None = None) -> dict[str, Any]:
+    """Publishes `location.paused` / `location.resumed` on the location's updates topic, as the location would,
+    saying who asked."""
+    body = {"type": "location.paused" if paused else "location.resumed", "id": str(uuid.uuid4()),
+            "location_id": location_id, "reason": f"{reason or 'no reason given'} (by operator {operator_name(operator)})"}
+    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.WAREHOUSE_UPDATES.for_partner(location_id), orjson.dumps(body),
+                                     key=location_id.encode())
+    finally:
+        await producer.stop()
+    return body
+
+
 async def send_request(settings: Settings, kind: str, ref: str, reason: str | None,
                        operator: str | None = None) -> dict[str, Any]:
     """Publishes a public `order.cancel_requested` / `order.hold_released` on the inbound topic, as a channel would,

@@ -35,6 +35,7 @@ class Location(BaseModel):
     working_days: list[str] = ["mon", "tue", "wed", "thu", "fri"]
     handling_days: int = 1
     ship_within_s: int | None = None
+    pickup_hold_days: float = 7  # an order ready for pickup here and not collected in time is cancelled
 
 
 class Lane(BaseModel):

@@ -118,6 +118,8 @@ async def test_a_shipment_past_its_promises_is_told_late_once_and_the_order_goes
     [released] = [m for m in sent if m.type == "order.status_changed" and m.status == "released"]
     assert released.shipments[0].ship_by is not None and released.shipments[0].promised_by is not None
     assert service.row("orders", ORDER_ID)["promise_at"] == released.shipments[0].ship_by
+    [request] = [m for m in sent if m.type == "fulfillment.request_fulfillment"]
+    assert request.ship_by == released.shipments[0].ship_by, "the location is told the ship-by the OMS watches"
     service.caught_up()
     late = await service.within(check_promises)
     assert [(m.status, m.reason.code) for m in late] == [("released", "late_to_ship"), ("released", "late_delivery")]

@@ -23,16 +23,20 @@ class FulfillmentStatus(StrEnum):
     CANCELLED = "cancelled"
     TIMED_OUT = "timed_out"
     CANCEL_REFUSED = "cancel_refused"
+    READY_FOR_PICKUP = "ready_for_pickup"
+    COLLECTED = "collected"
 
 
 S = FulfillmentStatus
 # How far a fulfillment has come; an update that is not further along changes nothing.
-RANK: dict[str, int] = {S.REQUESTED: 0, S.ACCEPTED: 1, S.PICKED: 2, S.QC_FAILED: 2, S.PACKED: 3}
+RANK: dict[str, int] = {S.REQUESTED: 0, S.ACCEPTED: 1, S.PICKED: 2, S.QC_FAILED: 2, S.PACKED: 3,
+                        S.READY_FOR_PICKUP: 4, S.COLLECTED: 5}
 FINAL = {S.REJECTED, S.CANCELLED, S.TIMED_OUT}
 UPDATE_STATUS = {
     "fulfillment.accepted": S.ACCEPTED, "fulfillment.picked": S.PICKED, "fulfillment.packed": S.PACKED,
     "fulfillment.qc_failed": S.QC_FAILED, "fulfillment.rejected": S.REJECTED, "fulfillment.cancelled": S.CANCELLED,
-    "fulfillment.cancel_refused": S.CANCEL_REFUSED}
+    "fulfillment.cancel_refused": S.CANCEL_REFUSED, "fulfillment.ready_for_pickup": S.READY_FOR_PICKUP,
+    "fulfillment.collected": S.COLLECTED}
 
 
 def invoice(fulfillment_id: str, currency: str, lines: list[SkuQuantity], prices: dict[str, str]) -> Invoice:

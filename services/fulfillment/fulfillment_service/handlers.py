@@ -36,14 +36,15 @@ async def request_fulfillment(cmd: RequestFulfillment, uow: FulfillmentWork) -> 
     now = uow.now()
     location = uow.deps.network.location(cmd.location_id)
     invoice = domain.invoice(cmd.fulfillment_id, cmd.currency, cmd.lines, cmd.unit_prices)
-    ship_by = now + SHIP_WITHIN.get(cmd.service_level, SHIP_WITHIN["standard"])
-    deadline = now + timedelta(seconds=location.accept_within_s)
+    ship_by = cmd.ship_by or now + SHIP_WITHIN.get(cmd.service_level, SHIP_WITHIN["standard"])
+    # a collection arrived by carrier: the store has nothing to accept or refuse, only to hand over
+    deadline = None if cmd.collection else now + timedelta(seconds=location.accept_within_s)
     if not uow.fulfillments.add_fulfillment(cmd.fulfillment_id, cmd.order_id, cmd.location_id, cmd.lines, invoice,
                                             ship_by, deadline):
         return
     request = FulfillmentRequested(
         fulfillment_id=cmd.fulfillment_id, order_id=cmd.order_id, location_id=cmd.location_id, lines=cmd.lines,
-        ship_to=cmd.ship_to, service_level=cmd.service_level, ship_by=ship_by, invoice=invoice)
+        ship_to=cmd.ship_to, service_level=cmd.service_level, ship_by=ship_by, invoice=invoice, pickup=cmd.pickup)
     uow.send(topics.WAREHOUSE_REQUESTS.for_partner(cmd.location_id), cmd.order_id, request)
     log.info("fulfillment.requested", order_id=cmd.order_id, location_id=cmd.location_id)
 

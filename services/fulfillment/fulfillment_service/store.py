@@ -26,7 +26,7 @@ class Fulfillments(Rows):
         super().__init__(db, FULFILLMENTS)
 
     def add_fulfillment(self, fulfillment_id: str, order_id: str, location_id: str, lines: list[SkuQuantity],
-                        invoice: Invoice, ship_by: datetime, deadline_at: datetime) -> bool:
+                        invoice: Invoice, ship_by: datetime, deadline_at: datetime | None) -> bool:
         """False (and nothing written) if the fulfillment was requested before."""
         return self.add({
             "fulfillment_id": fulfillment_id, "order_id": order_id, "location_id": location_id,

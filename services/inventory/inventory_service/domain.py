@@ -69,7 +69,10 @@ class Site:
 
 def distance_km(lat: float, lon: float, country: str) -> float:
     """Great-circle distance from a location to the centre of the destination country."""
-    clat, clon = COUNTRY_CENTRES.get(country, (50.0, 10.0))
+    return great_circle_km(lat, lon, *COUNTRY_CENTRES.get(country, (50.0, 10.0)))
+
+
+def great_circle_km(lat: float, lon: float, clat: float, clon: float) -> float:
     p1, p2, dl = math.radians(lat), math.radians(clat), math.radians(clon - lon)
     cos = math.sin(p1) * math.sin(p2) + math.cos(p1) * math.cos(p2) * math.cos(dl)
     return 6371.0 * math.acos(max(-1.0, min(1.0, cos)))

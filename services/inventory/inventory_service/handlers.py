@@ -62,8 +62,15 @@ async def try_reserve(uow: InventoryWork, cmd: ReserveStock) -> StockReserved | 
     lines = quantities(cmd.lines)
     levels = await uow.stock.levels(lines)
     skipped = set(cmd.excluded_locations) | await uow.locations.paused()
-    sites = [domain.Site(loc.id, domain.distance_km(loc.lat, loc.lon, cmd.destination.country), loc.safety_stock)
-             for loc in uow.deps.network.serving(cmd.channel) if loc.id not in skipped]
+    network = uow.deps.network
+    store = network.location(cmd.pickup_location_id) if cmd.pickup_location_id else None
+
+    def distance(lat: float, lon: float) -> float:  # to the pickup store (itself first), else to the country
+        if store is not None:
+            return domain.great_circle_km(lat, lon, store.lat, store.lon)
+        return domain.distance_km(lat, lon, cmd.destination.country)
+    sites = [domain.Site(loc.id, distance(loc.lat, loc.lon), loc.safety_stock)
+             for loc in network.serving(cmd.channel) if loc.id not in skipped]
     plan = domain.allocate(lines, {key: level.available for key, level in levels.items()}, sites)
     if plan is None:
         return None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from contracts.order import OrderStatusChanged
 
 STATUS_KINDS = {"accepted": "confirmation", "backordered": "backordered", "on_hold": "on_hold",
-                "cancelled": "cancelled", "rejected": "rejected"}
+                "cancelled": "cancelled", "rejected": "rejected", "ready_for_pickup": "ready_for_pickup"}
 OPERATOR_REASONS = {"no_carrier", "delivery_exception", "step_timed_out", "late_to_ship", "late_delivery"}
 LATE = {"late_to_ship", "late_delivery"}
 
@@ -28,13 +28,14 @@ def notices(event: OrderStatusChanged) -> list[Notice]:
     kind = STATUS_KINDS.get(event.status)
     if kind and event.status != event.previous_status:
         why = f" ({event.reason.message})" if event.reason else ""
-        found.append(Notice(kind, "", SUBJECTS[kind].format(ref=ref), f"Order {ref} is {event.status}{why}."))
+        found.append(Notice(kind, "", SUBJECTS[kind].format(ref=ref),
+                            f"Order {ref} is {event.status.replace('_', ' ')}{why}."))
     for shipment in event.shipments:
         if shipment.status in ("shipped", "delivered"):
             tracking = f" with {shipment.carrier_id}, tracking number {shipment.tracking_number}"
             found.append(Notice("shipped", shipment.shipment_id, SUBJECTS["shipped"].format(ref=ref),
                                 f"Part of order {ref} has left {shipment.location_id}{tracking}."))
-        if shipment.status == "delivered":
+        if shipment.status == "delivered" and not shipment.to_store:  # at the store: the pickup notice tells
             found.append(Notice("delivered", shipment.shipment_id, SUBJECTS["delivered"].format(ref=ref),
                                 f"A parcel of order {ref} was delivered ({shipment.carrier_id})."))
     for returned in event.returns:
@@ -49,6 +50,9 @@ def notices(event: OrderStatusChanged) -> list[Notice]:
     if event.reason and event.reason.code == "return_refused":
         found.append(Notice("return_refused", f"seq-{event.sequence}", SUBJECTS["return_refused"].format(ref=ref),
                             f"We cannot take this return of order {ref}: {event.reason.message}."))
+    if event.reason and event.reason.code == "pickup_reminder":
+        found.append(Notice("pickup_reminder", "", SUBJECTS["pickup_reminder"].format(ref=ref),
+                            f"Order {ref} is waiting for you: {event.reason.message}."))
     if event.reason and event.reason.code in LATE:  # one notice per order, however many promises it breaks
         found.append(Notice("delay", "", SUBJECTS["delay"].format(ref=ref),
                             f"Order {ref} is running late; we are on it and will tell you when it moves on."))
@@ -70,4 +74,6 @@ SUBJECTS = {
     "lines_cancelled": "Order {ref}: part of it is cancelled",
     "return_refused": "Order {ref}: we could not take your return",
     "delay": "Order {ref} is running late",
+    "ready_for_pickup": "Order {ref} is ready for pickup",
+    "pickup_reminder": "Order {ref} is still waiting for you",
 }

@@ -8,6 +8,7 @@ import uuid
 from contracts.base import Address
 from contracts.order import ReturnView, ShipmentView
 from order_service.saga import STEP_STATUS, Saga, exchange_external_id
+from shared.network import Location
 
 ORDER_NAMESPACE = uuid.UUID("6f1c1d1e-2c5b-4b8e-9a57-0c1f2e3d4a5b")
 POSTAL_CODES = {"DE": r"\d{5}", "FR": r"\d{5}", "NL": r"\d{4} ?[A-Z]{2}", "AT": r"\d{4}", "BE": r"\d{4}",
@@ -30,6 +31,12 @@ def address_problem(address: Address) -> str | None:
     return None
 
 
+def pickup_address(store: Location, customer_name: str) -> Address:
+    """Where a click-and-collect order goes: the store, for the customer."""
+    return Address(name=customer_name, line1=store.line1 or store.name, city=store.city or store.name,
+                   postal_code=store.postal_code or "-", country=store.country, region=store.region)
+
+
 def returns(saga: Saga) -> list[ReturnView]:
     return [ReturnView(return_id=r.return_id, location_id=r.location_id, status=r.status, lines=r.lines,
                        received=r.received, exchange_external_id=exchange_external_id(saga, r)
@@ -39,5 +46,6 @@ def returns(saga: Saga) -> list[ReturnView]:
 def shipments(saga: Saga) -> list[ShipmentView]:
     return [ShipmentView(shipment_id=f.shipment_id, location_id=f.location_id, carrier_id=f.carrier_id,
                          tracking_number=f.tracking_number, status=STEP_STATUS[f.step], lines=f.lines,
-                         ship_by=f.ship_by, promised_by=f.deliver_by, estimated_delivery=f.estimated_delivery)
+                         ship_by=f.ship_by, promised_by=f.deliver_by, estimated_delivery=f.estimated_delivery,
+                         pickup=f.pickup, to_store=f.to_store)
             for f in saga.fulfillments if f.active]

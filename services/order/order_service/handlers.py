@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -91,8 +91,7 @@ def record(uow: OrderWork, planned: Plan) -> None:
 def apply(uow: OrderWork, row: Mapping[str, Any], decision: saga.Decision) -> None:
     """Persists a decision: saga and status, a timeline row and an event per status change, the commands."""
     now = uow.now()
-    decision = replace(decision, saga=saga.promised(decision.saga, uow.deps.network, now))
-    planned = plan(row, decision, now)
+    planned = plan(row, saga.with_promises(decision, uow.deps.network, now), now)
     uow.orders.save_saga(planned.saga, planned.sequence, planned.deadline_at, planned.events)
     record(uow, planned)
 
@@ -100,13 +99,19 @@ def apply(uow: OrderWork, row: Mapping[str, Any], decision: saga.Decision) -> No
 async def order_submitted(msg: OrderSubmitted, uow: OrderWork) -> None:
     order_id = domain.order_id_for(msg.channel, msg.external_id)
     lines = [SkuQuantity(sku=line.sku, quantity=line.quantity) for line in msg.lines]
+    store = next((loc for loc in uow.deps.network.locations if loc.id == msg.pickup_location_id), None)
     new = saga.Saga(order_id=order_id, channel=msg.channel, external_id=msg.external_id, lines=lines,
-                    ship_to=msg.shipping_address, service_level=msg.shipping_speed, currency=msg.currency,
+                    ship_to=domain.pickup_address(store, msg.customer.name) if store else msg.shipping_address,
+                    service_level=msg.shipping_speed, currency=msg.currency,
                     unit_prices={line.sku: line.unit_price for line in msg.lines},
                     payment_reference=msg.payment.reference if msg.payment else None,
-                    paid=msg.payment is not None and msg.payment.status == "authorized")
+                    paid=msg.payment is not None and msg.payment.status == "authorized",
+                    pickup_location_id=msg.pickup_location_id)
     payment = msg.payment.status if msg.payment else None
-    decision = saga.start(new, payment, domain.address_problem(msg.shipping_address))
+    pickup_problem = f"no location {msg.pickup_location_id} to collect from" if (
+        msg.pickup_location_id and store is None) else None
+    decision = saga.start(new, payment, None if store else domain.address_problem(msg.shipping_address),
+                          pickup_problem)
     planned = plan({"sequence": 0, "status": None, "channel": msg.channel, "external_id": msg.external_id}, decision,
                    uow.now())
     if not uow.orders.add_order(msg, planned.saga, planned.sequence, planned.deadline_at, planned.events):

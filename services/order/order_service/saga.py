@@ -69,19 +69,22 @@ class Step(StrEnum):
     PICKED_UP = "picked_up"
     IN_TRANSIT = "in_transit"
     DELIVERED = "delivered"
+    READY_FOR_PICKUP = "ready_for_pickup"
+    COLLECTED = "collected"
 
 
 TERMINAL_STATES = {SagaState.COMPLETED, SagaState.CANCELLED, SagaState.REJECTED}
 RESERVATION_DEADLINE = timedelta(minutes=5)  # for inventory's answer, counted while the broker is reachable
 # How far each step of a shipment has come, and the order status it stands for.
 STEP_RANK = {"requested": 0, "accepted": 1, "picked": 2, "packed": 3, "booking": 3, "booked": 4, "picked_up": 5,
-             "in_transit": 6, "delivered": 7}
+             "in_transit": 6, "delivered": 7, "ready_for_pickup": 8, "collected": 9}
 STEP_STATUS: dict[str, OrderStatus] = {
     "requested": "released", "accepted": "in_fulfillment", "picked": "in_fulfillment", "packed": "ready_to_ship",
     "booking": "ready_to_ship", "booked": "ready_to_ship", "picked_up": "shipped", "in_transit": "shipped",
-    "delivered": "delivered"}
+    "delivered": "delivered", "ready_for_pickup": "ready_for_pickup", "collected": "collected"}
 LIFECYCLE: list[OrderStatus] = ["received", "accepted", "reserved", "released", "in_fulfillment", "ready_to_ship",
-                                "shipped", "delivered"]
+                                "shipped", "delivered", "ready_for_pickup", "collected"]
+HANDED_OVER = {"delivered", "collected"}  # the customer has it
 
 
 class StepTimedOut(Message):
@@ -148,6 +151,8 @@ class Fulfillment(BaseModel):
     deliver_by: datetime | None = None
     estimated_delivery: datetime | None = None  # the carrier's, once booked
     late: list[str] = []  # the promises it broke, each told once: `late_to_ship`, `late_delivery`
+    pickup: bool = False  # collected by the customer at this location (the order's pickup store)
+    to_store: bool = False  # shipped to the pickup store, where a collection of its lines takes over once there
 
 
 class Saga(BaseModel):
@@ -173,6 +178,10 @@ class Saga(BaseModel):
     paid: bool = False  # the payment was authorized: what is cancelled or returned is refunded
     waiting_as: OrderStatus | None = None  # held while waiting for stock: the status a release goes back to
     returns: list[Return] = []
+    pickup_location_id: str | None = None  # click and collect: `ship_to` is that store's address
+    pickup_expires_at: datetime | None = None  # ready for pickup: cancelled (`not_collected`) if not collected by then
+    pickup_remind_at: datetime | None = None
+    pickup_reminded: bool = False
 
     def fulfillment(self, fulfillment_id: str) -> Fulfillment | None:
         return next((f for f in self.fulfillments if f.fulfillment_id == fulfillment_id), None)
@@ -197,9 +206,14 @@ def reason(code: str, message: str) -> Reason:
     return Reason(code=code, message=message)
 
 
-def start(saga: Saga, payment_status: str | None, address_problem: str | None) -> Decision:
-    """A new order: accepted and reserved, or put on hold for a person to look at."""
+def start(saga: Saga, payment_status: str | None, address_problem: str | None,
+          pickup_problem: str | None = None) -> Decision:
+    """A new order: accepted and reserved, or put on hold for a person to look at (rejected for a pickup at a place
+    that is not a location of the network)."""
     received = StatusChange("received")
+    if pickup_problem:
+        return Decision(saga.model_copy(update={"state": SagaState.REJECTED}), [], [received, StatusChange(
+            "rejected", reason("unknown_pickup_location", pickup_problem))])
     if payment_status in ("pending", "failed"):
         held = saga.model_copy(update={"state": SagaState.ON_HOLD, "hold_reason": f"payment_{payment_status}"})
         return Decision(held, [], [received, StatusChange("on_hold", reason(
@@ -214,7 +228,8 @@ def _reserve(saga: Saga, changes: list[StatusChange], excluded: list[str] | None
              lines: list[SkuQuantity] | None = None) -> Decision:
     command = ReserveStock(order_id=saga.order_id, lines=lines or saga.lines,
                            destination=Destination(country=saga.ship_to.country, region=saga.ship_to.region),
-                           excluded_locations=excluded or [], channel=saga.channel)
+                           excluded_locations=excluded or [], channel=saga.channel,
+                           pickup_location_id=saga.pickup_location_id)
     waiting = saga.model_copy(update={"state": SagaState.AWAITING_STOCK, "reserving": True,
                                       "reservation_request": command, "reservation_retried": False})
     return Decision(waiting, [command], changes, RESERVATION_DEADLINE)
@@ -329,13 +344,15 @@ def _reserved(saga: Saga, message: StockReserved) -> Decision:
     for allocation in message.allocations:
         fulfillment = Fulfillment(
             fulfillment_id=f"{saga.order_id}-F{number}", shipment_id=f"{saga.order_id}-S{number}",
-            reservation_id=allocation.reservation_id, location_id=allocation.location_id, lines=allocation.lines)
+            reservation_id=allocation.reservation_id, location_id=allocation.location_id, lines=allocation.lines,
+            pickup=allocation.location_id == saga.pickup_location_id,
+            to_store=saga.pickup_location_id not in (None, allocation.location_id))
         number += 1
         fulfillments.append(fulfillment)
         commands.append(RequestFulfillment(
             order_id=saga.order_id, fulfillment_id=fulfillment.fulfillment_id, location_id=fulfillment.location_id,
             lines=fulfillment.lines, ship_to=saga.ship_to, service_level=saga.service_level, currency=saga.currency,
-            unit_prices=saga.unit_prices))
+            unit_prices=saga.unit_prices, pickup=fulfillment.pickup))
     state = SagaState.ON_HOLD if saga.state == SagaState.ON_HOLD else SagaState.FULFILLING  # handed off, still held
     updated = saga.model_copy(update={"state": state, "fulfillments": fulfillments,
                                       "next_fulfillment": number, "reserving": False, "reservation_request": None})
@@ -379,10 +396,19 @@ def _fulfillment_progressed(saga: Saga, message: FulfillmentProgressed) -> Decis
     commands: list[Message] = []
     if message.status == "packed":
         changed = changed.model_copy(update={"parcels": [p.model_dump(mode="json") for p in message.parcels]})
-        if saga.state not in (SagaState.CANCELLING, SagaState.ON_HOLD):  # booked once the cancel is refused, or the
-            changed, commands = _book(saga, changed)                      # hold released
+        if saga.state not in (SagaState.CANCELLING, SagaState.ON_HOLD) and not current.pickup:  # booked once the
+            changed, commands = _book(saga, changed)  # cancel is refused, or the hold released; a pickup waits
+    if message.status == "collected" and current.reservation_id:  # taken from the store's own shelf
+        commands.append(CommitStock(order_id=saga.order_id, reservation_id=current.reservation_id))
     updated = _with_fulfillment(saga, changed)
-    return Decision(updated, commands, _status_change(saga, updated))
+    if message.status == "collected" and _finished(updated):
+        updated = updated.model_copy(update={"state": SagaState.COMPLETED})
+    changes = _status_change(saga, updated)
+    if changes and changes[-1].status == "ready_for_pickup":
+        to = saga.ship_to
+        changes[-1] = StatusChange("ready_for_pickup", reason("ready_for_pickup", (
+            f"ready for pickup at {current.location_id}: {to.line1}, {to.postal_code} {to.city}")))
+    return Decision(updated, commands, changes)
 
 
 def _book(saga: Saga, packed: Fulfillment) -> tuple[Fulfillment, list[Message]]:
@@ -434,9 +460,37 @@ def _shipment_progressed(saga: Saga, message: ShipmentProgressed) -> Decision:
     if message.status in ("picked_up", "in_transit", "delivered") and STEP_RANK[current.step] < STEP_RANK["picked_up"]:
         commands.append(CommitStock(order_id=saga.order_id, reservation_id=current.reservation_id))
     updated = _with_fulfillment(saga, changed)
-    if not updated.reserving and all(f.step == "delivered" for f in updated.fulfillments if f.active):
+    if message.status == "delivered" and current.to_store:  # at the pickup store: it hands the lines over
+        updated, more = _collection(updated, changed)
+        commands += more
+    if _finished(updated):
         updated = updated.model_copy(update={"state": SagaState.COMPLETED})
     return Decision(updated, commands, _status_change(saga, updated))
+
+
+def _collection(saga: Saga, arrived: Fulfillment) -> tuple[Saga, list[Message]]:
+    """A shipment arrived at the pickup store: the store is asked to hand its lines to the customer."""
+    number = saga.next_fulfillment
+    collection = Fulfillment(fulfillment_id=f"{saga.order_id}-F{number}", shipment_id=f"{saga.order_id}-S{number}",
+                             reservation_id="", location_id=saga.pickup_location_id or arrived.location_id,
+                             lines=arrived.lines, pickup=True)
+    updated = saga.model_copy(update={"fulfillments": [*saga.fulfillments, collection], "next_fulfillment": number + 1})
+    return updated, [RequestFulfillment(
+        order_id=saga.order_id, fulfillment_id=collection.fulfillment_id, location_id=collection.location_id,
+        lines=collection.lines, ship_to=saga.ship_to, service_level=saga.service_level, currency=saga.currency,
+        unit_prices=saga.unit_prices, pickup=True, collection=True)]
+
+
+def facing(saga: Saga) -> list[Fulfillment]:
+    """The active fulfillments as the customer sees them: a shipment that reached the pickup store is handed on to
+    the store's collection of it."""
+    return [f for f in saga.fulfillments if f.active and not (f.to_store and f.step == Step.DELIVERED)]
+
+
+def _finished(saga: Saga) -> bool:
+    """Every line is with the customer (nothing still being reserved)."""
+    found = facing(saga)
+    return bool(found) and not saga.reserving and all(f.step in HANDED_OVER for f in found)
 
 
 def _cancel(saga: Saga, why: str | None) -> Decision:
@@ -612,7 +666,7 @@ def _cancel_refused(saga: Saga, why: str | None) -> Decision:
 
 def delivered_lines(saga: Saga) -> dict[str, int]:
     """What the customer has: the lines of every delivered shipment."""
-    return quantities(line for f in saga.fulfillments if f.active and f.step == Step.DELIVERED for line in f.lines)
+    return quantities(line for f in facing(saga) if f.step in HANDED_OVER for line in f.lines)
 
 
 def returnable(saga: Saga) -> dict[str, int]:
@@ -731,18 +785,34 @@ def _returns_expired(saga: Saga, now: datetime) -> Decision:
 
 def promised(saga: Saga, network: Network, now: datetime) -> Saga:
     """Each shipment without a promise gets one, counted from `now` (its reservation): when it must leave its
-    location and when it must arrive."""
-    if all(f.ship_by or not f.active for f in saga.fulfillments):
+    location and when it must arrive. An order that became ready for pickup gets its time to be collected (and a
+    reminder half-way)."""
+    waiting = facing(saga)
+    if saga.pickup_location_id and saga.pickup_expires_at is None and waiting and all(
+            f.step in (Step.READY_FOR_PICKUP, Step.COLLECTED) for f in waiting) and saga.state not in TERMINAL_STATES:
+        hold = timedelta(days=network.location(saga.pickup_location_id).pickup_hold_days)
+        saga = saga.model_copy(update={"pickup_expires_at": now + hold, "pickup_remind_at": now + hold / 2})
+    if all(f.ship_by or not f.active or not f.reservation_id for f in saga.fulfillments):
         return saga
     changed = []
     for f in saga.fulfillments:
-        if f.active and f.ship_by is None:
+        if f.active and f.ship_by is None and f.reservation_id:
             location = network.location(f.location_id)
             leaves = promise.ship_by(location, now)
             f = f.model_copy(update={"ship_by": leaves, "deliver_by": promise.deliver_by(
                 network.carriers, location, saga.ship_to.country, saga.service_level, leaves)})
         changed.append(f)
     return saga.model_copy(update={"fulfillments": changed})
+
+
+def with_promises(decision: Decision, network: Network, now: datetime) -> Decision:
+    """The decision with its new shipments promised, and each hand-off telling its location the ship-by time."""
+    promised_saga = promised(decision.saga, network, now)
+    if promised_saga is decision.saga:
+        return decision
+    commands = [c.model_copy(update={"ship_by": f.ship_by}) if isinstance(c, RequestFulfillment) and (
+        f := promised_saga.fulfillment(c.fulfillment_id)) is not None else c for c in decision.commands]
+    return replace(decision, saga=promised_saga, commands=commands)
 
 
 def _open_promises(f: Fulfillment) -> list[tuple[str, datetime]]:
@@ -752,7 +822,7 @@ def _open_promises(f: Fulfillment) -> list[tuple[str, datetime]]:
     due = []
     if f.ship_by and STEP_RANK[f.step] < STEP_RANK["picked_up"] and "late_to_ship" not in f.late:
         due.append(("late_to_ship", f.ship_by))
-    if f.deliver_by and f.step != Step.DELIVERED and "late_delivery" not in f.late:
+    if f.deliver_by and STEP_RANK[f.step] < STEP_RANK["delivered"] and "late_delivery" not in f.late:
         due.append(("late_delivery", f.deliver_by))
     return due
 
@@ -761,7 +831,18 @@ def promise_due(saga: Saga) -> datetime | None:
     """When the next promise of the order falls due (None when none is open, or the order is over)."""
     if saga.state in TERMINAL_STATES or saga.state == SagaState.CANCELLING:
         return None
-    return min((at for f in saga.fulfillments for _, at in _open_promises(f)), default=None)
+    return min((at for _, at in _open_times(saga)), default=None)
+
+
+def _open_times(saga: Saga) -> list[tuple[str, datetime]]:
+    """(what, when) of everything the order waits for against the clock: its shipments' promises; a pickup's
+    reminder and expiry."""
+    found = [(code, at) for f in saga.fulfillments for code, at in _open_promises(f)]
+    if saga.pickup_remind_at and not saga.pickup_reminded:
+        found.append(("pickup_reminder", saga.pickup_remind_at))
+    if saga.pickup_expires_at:
+        found.append(("not_collected", saga.pickup_expires_at))
+    return found
 
 
 def _promises_due(saga: Saga, now: datetime) -> Decision:
@@ -769,8 +850,14 @@ def _promises_due(saga: Saga, now: datetime) -> Decision:
     `late_delivery`), for the customer's one delay notice and the operators' alert."""
     if promise_due(saga) is None:
         return Decision(saga)
+    if saga.pickup_expires_at and saga.pickup_expires_at <= now:
+        return _not_collected(saga)
     changes: list[StatusChange] = []
     updated = saga
+    if saga.pickup_remind_at and not saga.pickup_reminded and saga.pickup_remind_at <= now:
+        updated = updated.model_copy(update={"pickup_reminded": True})
+        changes.append(StatusChange(saga.status or "ready_for_pickup", reason(
+            "pickup_reminder", f"waiting to be collected until {_when(saga.pickup_expires_at)}")))
     for f in saga.fulfillments:
         broken = [code for code, at in _open_promises(f) if at <= now]
         if not broken:
@@ -786,13 +873,35 @@ def _promises_due(saga: Saga, now: datetime) -> Decision:
     return Decision(updated, [], changes)
 
 
+def _not_collected(saga: Saga) -> Decision:
+    """Never collected: cancelled; the store puts it back on its shelf (units reserved there are released, units
+    that came by carrier go on hand there), the customer refunded if they paid."""
+    commands: list[Message] = []
+    waiting = [f for f in facing(saga) if f.step != Step.COLLECTED]
+    arrived: list[ReturnedLine] = []
+    for f in waiting:
+        commands.append(CancelFulfillment(order_id=saga.order_id, fulfillment_id=f.fulfillment_id,
+                                          reason="not collected in time"))
+        if f.reservation_id:
+            commands.append(ReleaseStock(order_id=saga.order_id, reservation_id=f.reservation_id))
+        else:
+            arrived += [ReturnedLine(sku=line.sku, quantity=line.quantity, condition="resellable") for line in f.lines]
+    if arrived:
+        commands.append(Restock(order_id=saga.order_id, return_id=f"{saga.order_id}-uncollected",
+                                location_id=saga.pickup_location_id or waiting[0].location_id, lines=arrived))
+    commands += _refunded(saga, [line for f in waiting for line in f.lines])
+    cancelled = saga.model_copy(update={"state": SagaState.CANCELLED, "reserving": False})
+    return Decision(cancelled, commands, [StatusChange("cancelled", reason(
+        "not_collected", f"not collected by {_when(saga.pickup_expires_at)}"))])
+
+
 def _when(at: datetime | None) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if at else "?"
 
 
 def _status_change(before: Saga, after: Saga) -> list[StatusChange]:
     """The order reports its least advanced active shipment; a shipment moving on alone is reported too."""
-    active = [f for f in after.fulfillments if f.active]
+    active = facing(after)
     if not active or after.state == SagaState.BACKORDERED:
         return []
     status = min((STEP_STATUS[f.step] for f in active), key=LIFECYCLE.index)
@@ -804,7 +913,7 @@ def _status_change(before: Saga, after: Saga) -> list[StatusChange]:
 
 
 def _shipment_statuses(saga: Saga) -> dict[str, str]:
-    return {f.shipment_id: STEP_STATUS[f.step] for f in saga.fulfillments if f.active}
+    return {f.shipment_id: STEP_STATUS[f.step] for f in facing(saga)}
 
 
 def apply_changes(saga: Saga, changes: list[StatusChange]) -> Saga:
