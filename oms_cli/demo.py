@@ -23,9 +23,11 @@ from shared.settings import Settings, get_settings
 from shared.stack import Stack, port_open
 
 console = Console(width=None if Console().is_terminal else 150)
-STAGES = ("accepted", "reserved", "released", "in_fulfillment", "ready_to_ship", "shipped", "delivered")
+STAGES = ("accepted", "reserved", "released", "in_fulfillment", "ready_to_ship", "shipped", "delivered",
+          "ready_for_pickup", "collected")
 ORDERED = ("received", "accepted", "reserved", "released", "in_fulfillment", "ready_to_ship", "shipped", "delivered",
-           "return_requested", "returned", "on_hold", "backordered", "cancelled", "rejected")
+           "ready_for_pickup", "collected", "return_requested", "returned", "on_hold", "backordered", "cancelled",
+           "rejected")
 RETURN_SHARE = 0.15  # of the delivered orders, sent back once the first wave settled
 PARTIAL_CANCEL_SHARE = 0.05  # of the orders with more than one unit: one unit cancelled right after placing
 
@@ -122,7 +124,34 @@ def summary(watch: OrderWatch, placed: dict[str, datetime]) -> Group:
     carriers = Table("carrier", "shipments", title="Shipments per carrier")
     for carrier, n in by_carrier.most_common():
         carriers.add_row(carrier, str(n))
-    return Group(statuses, timings, shipments, carriers, returns_summary(watch), changes_summary(watch))
+    return Group(statuses, timings, shipments, carriers, returns_summary(watch), changes_summary(watch),
+                 pickups_summary(watch))
+
+
+def pickups_summary(watch: OrderWatch) -> Table:
+    """Click and collect per store (picked there, or shipped there first), and the promises the OMS broke."""
+    table = Table("store", "pickups", "from its own shelf", "shipped to it", "collected", "at the counter",
+                  "not collected", title="Pickups per store")
+    rows: dict[str, list[int]] = {}
+    for event in watch.latest().values():
+        pickups = [s for s in event["shipments"] if s.get("pickup")]
+        if not pickups:
+            continue
+        row = rows.setdefault(pickups[0]["location_id"], [0, 0, 0, 0, 0, 0])
+        row[0] += 1
+        row[2 if any(s.get("to_store") for s in event["shipments"]) else 1] += 1
+        column = {"collected": 3, "ready_for_pickup": 4, "cancelled": 5}.get(event["status"])
+        if column:
+            row[column] += 1
+    for store, counts in sorted(rows.items()):
+        table.add_row(store, *map(str, counts))
+    codes: Counter[str] = Counter(e["reason"]["code"] for events in watch.events.values() for e in events
+                                  if e.get("reason"))
+    late = {oid for oid, events in watch.events.items() for e in events
+            if (e.get("reason") or {}).get("code") in ("late_to_ship", "late_delivery")}
+    table.caption = (f"late orders: {len(late)} (late to ship {codes.get('late_to_ship', 0)}, "
+                     f"late delivery {codes.get('late_delivery', 0)}); pickup reminders {codes.get('pickup_reminder', 0)}")
+    return table
 
 
 def changes_summary(watch: OrderWatch) -> Table:

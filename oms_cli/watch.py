@@ -15,8 +15,8 @@ from contracts import topics
 from shared.kafka_tools import topic_partitions
 from shared.security import KafkaOptions
 
-WAITING = {"on_hold", "backordered"}
-TERMINAL = {"delivered", "cancelled", "rejected", "returned"}
+WAITING = {"on_hold", "backordered", "ready_for_pickup"}  # a customer who has not come yet waits visibly too
+TERMINAL = {"delivered", "cancelled", "rejected", "returned", "collected"}
 
 
 class OrderWatch:

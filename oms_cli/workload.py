@@ -29,10 +29,11 @@ class Mix:
     bad_address: float = 0.0
     unknown_sku: float = 0.0
     rare: float = 0.0
+    pickup: float = 0.0  # collected in a store (a store's own channel: at that store)
 
     @classmethod
     def demo(cls) -> Mix:
-        return cls(held_payment=0.02, bad_address=0.02, unknown_sku=0.01, rare=0.03)
+        return cls(held_payment=0.02, bad_address=0.02, unknown_sku=0.01, rare=0.03, pickup=0.1)
 
 
 def sku(run: str, name: str) -> str:
@@ -73,7 +74,12 @@ def order(run: str, number: int, rng: random.Random, mix: Mix, stock_run: str | 
         lines.append({"sku": sku(run, "DISCONTINUED"), "quantity": 1, "unit_price": "1.00"})
     elif roll - mix.unknown_sku < mix.rare:
         lines = [{"sku": sku(run, "CLOCK"), "quantity": 1, "unit_price": "45.00"}]
+    delivery = {}
+    if mix.pickup and rng.random() < mix.pickup:  # drawn only when asked for: other mixes stay as they were
+        store = channel.split(":", 1)[1] if channel.startswith("store:") else rng.choice(("store-munich", "store-paris"))
+        delivery = {"delivery": {"method": "pickup", "pickup_location_id": store}}
     return {
+        **delivery,
         "type": "order.submitted", "id": str(uuid.uuid4()), "channel": channel, "external_id": external_id,
         "placed_at": datetime.now(UTC).isoformat(), "currency": "EUR",
         "customer": {"id": f"cust-{number}", "email": f"customer{number}@example.com", "name": f"Customer {number}",

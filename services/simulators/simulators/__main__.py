@@ -3,7 +3,7 @@
 `python -m simulators`. OMS_SIMULATE_PARTNERS picks who is played (`all`, `none`, or a comma list of location and
 carrier ids); OMS_SIM_DELAY_MS is the pause between two steps; OMS_SIM_FAILURE_RATE the share of requests a
 partner refuses (a warehouse rejects, a carrier fails the booking); OMS_SIM_DAMAGED_RATE the share of returned units
-that come back damaged (0.1).
+that come back damaged (0.1); OMS_SIM_NO_SHOW_RATE the share of click-and-collect customers who never come (0.05).
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ from contracts.partners import (
     FulfillmentAccepted,
     FulfillmentCancelled,
     FulfillmentCancelRefused,
+    FulfillmentCollected,
     FulfillmentPacked,
     FulfillmentPicked,
+    FulfillmentReadyForPickup,
     FulfillmentRejected,
     Parcel,
     ReturnedLine,
@@ -84,9 +86,10 @@ _unacked: ContextVar[list[asyncio.Future[object]]] = ContextVar("unacked")
 
 class Partners:
     def __init__(self, producer: AIOKafkaProducer, delay: float, failure_rate: float, rng: random.Random,
-                 damaged_rate: float = 0.1, make_producer: Callable[[], AIOKafkaProducer] | None = None) -> None:
+                 damaged_rate: float = 0.1, make_producer: Callable[[], AIOKafkaProducer] | None = None,
+                 no_show_rate: float = 0.0) -> None:
         self.producer, self.delay, self.failure_rate, self.rng = producer, delay, failure_rate, rng
-        self.damaged_rate = damaged_rate
+        self.damaged_rate, self.no_show_rate = damaged_rate, no_show_rate
         self.packed: set[str] = set()
         self.make_producer = make_producer
         self._renewing = asyncio.Lock()
@@ -142,6 +145,11 @@ class Partners:
             return
         await self.reply(updates, order_id, FulfillmentAccepted(fulfillment_id=fid))
         await self.reply(updates, order_id, FulfillmentPicked(fulfillment_id=fid))
+        if body.get("pickup"):  # click and collect: at the counter, and a share of the customers never come
+            await self.reply(updates, order_id, FulfillmentReadyForPickup(fulfillment_id=fid))
+            if self.rng.random() >= self.no_show_rate:
+                await self.reply(updates, order_id, FulfillmentCollected(fulfillment_id=fid))
+            return
         units = sum(int(line["quantity"]) for line in body["lines"])  # type: ignore[attr-defined, misc]
         self.packed.add(fid)
         await self.reply(updates, order_id, FulfillmentPacked(fulfillment_id=fid, parcels=[
@@ -198,7 +206,8 @@ async def main() -> None:
     await consumer.start()
     partners = Partners(producer, float(os.environ.get("OMS_SIM_DELAY_MS", "300")) / 1000,
                         float(os.environ.get("OMS_SIM_FAILURE_RATE", "0")), random.Random(os.environ.get("OMS_SIM_SEED")),
-                        float(os.environ.get("OMS_SIM_DAMAGED_RATE", "0.1")), make_producer)
+                        float(os.environ.get("OMS_SIM_DAMAGED_RATE", "0.1")), make_producer,
+                        float(os.environ.get("OMS_SIM_NO_SHOW_RATE", "0.05")))
     offsets, tasks = Offsets(), set()
     log.warning("simulators.started", locations=locations, carriers=carriers,  # shown at every log level
                 frozen_objects=freeze_startup_objects())
