@@ -82,6 +82,7 @@ class StockReserved(Message):
     order_id: NonEmpty
     allocations: list[Allocation] = Field(min_length=1)
     request_id: str | None = None  # the `inventory.reserve_stock` this answers (absent from earlier versions)
+    backordered: list[SkuQuantity] = Field(default_factory=list)  # ship_available: what waits, answered later
 
 
 class StockReservationFailed(Message):

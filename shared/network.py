@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -64,6 +65,9 @@ class ChannelStock(BaseModel):
     locations: list[str] | None = None  # None: every location that ships
     buffer: int | str = 0  # units, or a share of what the locations have ("10%")
     buffers: dict[str, int | str] = {}  # per SKU, instead of `buffer`
+    # ship_complete: an order is reserved whole or waits whole; ship_available: what is there ships now and the
+    # rest, per line, when stock comes
+    policy: Literal["ship_complete", "ship_available"] = "ship_complete"
 
     def buffer_for(self, sku: str, total: int) -> int:
         """Units kept back from `total` of this SKU (a share is rounded up)."""

@@ -27,15 +27,18 @@ MODULES = ("order_service", "inventory_service", "fulfillment_service", "shippin
            "simulators")
 
 
-def derived_network(name: str, location: str, **fields: object) -> Path:
-    """The fast network with `fields` set on one location, written where the services can read it."""
+def derived_network(name: str, location: str | None = None, tables: str = "", **fields: object) -> Path:
+    """The fast network with `fields` set on one location and TOML `tables` added, written where the services can
+    read it."""
     text = FAST_NETWORK.read_text()
-    marker = f'id = "{location}"\n'
-    assert marker in text, location
-    extra = "".join(f"{key} = {orjson.dumps(value).decode()}\n" for key, value in fields.items())
+    if location is not None:
+        marker = f'id = "{location}"\n'
+        assert marker in text, location
+        extra = "".join(f"{key} = {orjson.dumps(value).decode()}\n" for key, value in fields.items())
+        text = text.replace(marker, marker + extra)
     path = LOGS.parent / "networks" / f"{name}.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text.replace(marker, marker + extra))
+    path.write_text(text + tables)
     return path
 
 

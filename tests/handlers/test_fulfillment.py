@@ -94,3 +94,23 @@ async def test_a_location_pauses_and_resumes_itself_and_no_other():
     assert {t for t, _, _ in service.db.outbox} == {topics.INVENTORY_COMMANDS.name}
     with pytest.raises(Unprocessable, match="cannot pause or resume store-munich"):
         await service.deliver(UPDATES, body("location.paused", location_id="store-munich"))
+
+
+async def test_a_short_pick_corrects_the_locations_stock_by_what_it_could_not_find():
+    service = await requested()  # 2 x SKU-CHAIR-01 at dc-rotterdam
+    sent = await service.deliver(UPDATES, body("fulfillment.rejected", short_lines=[
+        {"sku": "SKU-CHAIR-01", "quantity": 5}, {"sku": "NOT-ASKED", "quantity": 1}]))
+    assert [m.status for m in sent if m.type == "fulfillment.progressed"] == ["rejected"]
+    [adjusted] = service.sent(topics.INVENTORY_ADJUSTMENTS.name)
+    assert (adjusted.sku, adjusted.location_id, adjusted.delta, adjusted.reason) == (
+        "SKU-CHAIR-01", "dc-rotterdam", -2, "short_pick"), "at most what was asked of it, nothing it was not asked"
+
+
+async def test_a_request_for_pickup_tells_the_store_and_a_collection_has_no_deadline():
+    service = InMemory("fulfillment")
+    await service.deliver(COMMANDS, body("fulfillment.request_fulfillment", pickup=True, collection=True))
+    [request] = service.sent(REQUESTS)
+    assert request.pickup
+    assert service.row("fulfillments", "ful-1")["deadline_at"] is None, "already there: nothing to accept in time"
+    sent = await service.deliver(UPDATES, body("fulfillment.ready_for_pickup"), body("fulfillment.collected"))
+    assert [m.status for m in sent] == ["ready_for_pickup", "collected"]

@@ -139,3 +139,36 @@ async def test_a_paused_location_is_allocated_nothing_until_it_resumes():
     sent = await service.deliver(COMMANDS, body("inventory.set_location_paused", location_id=WHERE, paused=False))
     assert reply(sent).type == "inventory.stock_reserved", "the order that waited is served when it resumes"
     assert level(service) == (5, 2, 0) and service.db.rows("backorders") == []
+
+
+async def test_a_short_pick_takes_off_what_was_not_found_and_never_below_nothing():
+    service = await stocked(5)
+    await service.deliver(FEED, body("stock.adjusted", delta=-2, reason="short_pick"))
+    assert level(service) == (3, 0, 0)
+    await service.deliver(FEED, body("stock.adjusted", delta=-9, reason="short_pick"))
+    assert level(service) == (0, 0, 0), "a location cannot have less than nothing"
+    with pytest.raises(Unprocessable, match="negative"):
+        await service.deliver(FEED, body("stock.adjusted", delta=-1, reason="damaged"))
+
+
+async def test_a_ship_available_channel_gets_what_there_is_and_the_rest_when_it_comes():
+    service = await stocked(5)  # dc-rotterdam; the app ships what is available (config/network.toml)
+    lines = [{"sku": SKU, "quantity": 8}]
+    first = reply(await service.deliver(COMMANDS, body("inventory.reserve_stock", order_id="o-1", lines=lines,
+                                                      channel="app")))
+    assert [(a.location_id, a.lines[0].quantity) for a in first.allocations] == [(WHERE, 5)]
+    assert [(line.sku, line.quantity) for line in first.backordered] == [(SKU, 3)]
+    assert level(service) == (5, 5, 0)
+    [waiting] = service.db.rows("backorders")
+    assert '"quantity":3' in waiting["command"].replace(" ", "")
+
+    later = reply(await service.deliver(FEED, body("stock.received", quantity=2)))
+    assert [a.lines[0].quantity for a in later.allocations] == [2] and later.request_id == first.request_id
+    assert [line.quantity for line in later.backordered] == [1], "still one to come"
+    done = reply(await service.deliver(FEED, body("stock.received", quantity=4)))
+    assert done.backordered == [] and service.db.rows("backorders") == []
+    assert level(service) == (11, 8, 0)
+
+    whole = reply(await service.deliver(COMMANDS, body("inventory.reserve_stock", order_id="o-2", lines=[
+        {"sku": SKU, "quantity": 9}], channel="web")))
+    assert whole.type == "inventory.stock_reservation_failed", "the web ships complete: it waits whole"

@@ -7,8 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 from contracts import topics
-from contracts.base import SkuQuantity, minus
+from contracts.base import SkuQuantity, minus, quantities
 from contracts.fulfillment import FulfillmentProgressed, ReturnArrived
+from contracts.inventory import StockAdjusted
 from contracts.order import CancelFulfillment, ChangeFulfillment, ExpectReturn, RequestFulfillment, SetLocationPaused
 from contracts.partners import (
     FulfillmentCancelled,
@@ -92,6 +93,19 @@ def lines_cancelled(uow: FulfillmentWork, row: Mapping[str, Any], update: Fulfil
     return True
 
 
+def short_picked(uow: FulfillmentWork, row: Mapping[str, Any], short: list[SkuQuantity]) -> None:
+    """A location that could not find units it was asked for has fewer than inventory thinks: its stock is
+    corrected (`stock.adjusted`, reason `short_pick`, at most what was asked of it), so the shortfall is not
+    allocated there again."""
+    asked = quantities(uow.fulfillments.lines_of(row["fulfillment_id"]))
+    for sku, missing in sorted(quantities(short).items()):
+        if (n := min(missing, asked.get(sku, 0))) > 0:
+            uow.send(topics.INVENTORY_ADJUSTMENTS.name, sku, StockAdjusted(
+                sku=sku, location_id=row["location_id"], delta=-n, reason="short_pick"))
+            log.warning("stock.short_pick", order_id=row["order_id"], location_id=row["location_id"], sku=sku,
+                        units=n)
+
+
 async def expect_return(cmd: ExpectReturn, uow: FulfillmentWork) -> None:
     if not uow.returns.add_return(cmd.return_id, cmd.order_id, cmd.location_id, cmd.lines):
         return
@@ -131,6 +145,8 @@ def updates_from(location_id: str) -> dict[str, Handler[FulfillmentWork]]:
             short_lines=(update.short_lines or []) if isinstance(update, FulfillmentRejected) else [],
             parcels=update.parcels if isinstance(update, FulfillmentPacked) else [])
         uow.send(topics.FULFILLMENT_EVENTS.name, row["order_id"], progressed)
+        if outcome.report == "rejected" and isinstance(update, FulfillmentRejected) and update.short_lines:
+            short_picked(uow, row, update.short_lines)
         log.info("fulfillment.progressed", order_id=row["order_id"], status=outcome.report)
 
     async def return_received(update: ReturnReceived, uow: FulfillmentWork) -> None:

@@ -97,6 +97,15 @@ def allocate(lines: Mapping[str, int], available: Mapping[tuple[str, str], int],
     return None
 
 
+def available_part(lines: Mapping[str, int], available: Mapping[tuple[str, str], int],
+                   sites: Iterable[Site]) -> dict[str, int]:
+    """Of each line, what the sites have (less their safety stock): what ship_available ships now."""
+    sites = list(sites)
+    part = {sku: min(qty, sum(max(available.get((s.location_id, sku), 0) - s.safety_stock, 0) for s in sites))
+            for sku, qty in lines.items()}
+    return {sku: qty for sku, qty in part.items() if qty > 0}
+
+
 def _split(lines: Mapping[str, int], usable: Mapping[tuple[str, str], int], combo: tuple[Site, ...]) -> Allocation:
     """Fills each line from the nearest site of the combination first."""
     plan: dict[str, dict[str, int]] = {}

@@ -41,6 +41,9 @@ async def change_level(msg: StockCounted | StockAdjusted | StockInboundExpected 
     match msg:
         case StockCounted():
             after, kind, qty = domain.counted(before, msg.on_hand), "counted", msg.on_hand - before.on_hand
+        case StockAdjusted(reason="short_pick"):  # units a location could not find: it has none left, at worst
+            delta = max(msg.delta, -before.on_hand)
+            after, kind, qty = domain.adjusted(before, delta), "adjusted", delta
         case StockAdjusted():
             after, kind, qty = domain.adjusted(before, msg.delta), "adjusted", msg.delta
         case StockInboundExpected():
@@ -58,7 +61,8 @@ async def change_level(msg: StockCounted | StockAdjusted | StockInboundExpected 
 
 
 async def try_reserve(uow: InventoryWork, cmd: ReserveStock) -> StockReserved | None:
-    """Allocates and reserves the whole order, or nothing."""
+    """Allocates and reserves the whole order, or nothing; for a channel that ships what is available, what there
+    is now (the rest named `backordered` in the reply), or nothing when there is none at all."""
     lines = quantities(cmd.lines)
     levels = await uow.stock.levels(lines)
     skipped = set(cmd.excluded_locations) | await uow.locations.paused()
@@ -71,7 +75,12 @@ async def try_reserve(uow: InventoryWork, cmd: ReserveStock) -> StockReserved | 
         return domain.distance_km(lat, lon, cmd.destination.country)
     sites = [domain.Site(loc.id, distance(loc.lat, loc.lon), loc.safety_stock)
              for loc in network.serving(cmd.channel) if loc.id not in skipped]
-    plan = domain.allocate(lines, {key: level.available for key, level in levels.items()}, sites)
+    available = {key: level.available for key, level in levels.items()}
+    plan, missing = domain.allocate(lines, available, sites), {}
+    if plan is None and network.channel_stock(cmd.channel or "").policy == "ship_available":
+        part = domain.available_part(lines, available, sites)
+        plan = domain.allocate(part, available, sites) if part else None
+        missing = {sku: qty - part.get(sku, 0) for sku, qty in lines.items() if qty > part.get(sku, 0)}
     if plan is None:
         return None
     allocations = []
@@ -85,7 +94,8 @@ async def try_reserve(uow: InventoryWork, cmd: ReserveStock) -> StockReserved | 
             after = replace(before, reserved=before.reserved + qty)
             uow.stock.set(after)
             level_events(uow, before, after)
-    reply = StockReserved(order_id=cmd.order_id, allocations=allocations, request_id=cmd.id)
+    reply = StockReserved(order_id=cmd.order_id, allocations=allocations, request_id=cmd.id,
+                          backordered=[SkuQuantity(sku=s, quantity=q) for s, q in sorted(missing.items())])
     uow.send(topics.INVENTORY_REPLIES.name, cmd.order_id, reply)
     return reply
 
@@ -96,11 +106,13 @@ async def reserve_stock(cmd: ReserveStock, uow: InventoryWork) -> None:
     if unknown:
         failed = StockReservationFailed(order_id=cmd.order_id, reason="unknown_sku", unknown_skus=unknown,
                                         request_id=cmd.id)
-    elif await try_reserve(uow, cmd) is None:
+    elif (reserved := await try_reserve(uow, cmd)) is None:
         failed = StockReservationFailed(order_id=cmd.order_id, reason="insufficient_stock", request_id=cmd.id)
-        uow.backorders.add_backorder(cmd)
+        await uow.backorders.add_backorder(cmd)
     else:
-        log.info("stock.reserved", order_id=cmd.order_id)
+        if reserved.backordered:  # ship_available: the rest waits, under the same request
+            await uow.backorders.add_backorder(cmd.model_copy(update={"lines": reserved.backordered}))
+        log.info("stock.reserved", order_id=cmd.order_id, backordered=bool(reserved.backordered))
         return
     log.info("stock.not_reserved", order_id=cmd.order_id, reason=failed.reason)
     uow.send(topics.INVENTORY_REPLIES.name, cmd.order_id, failed)
@@ -109,9 +121,13 @@ async def reserve_stock(cmd: ReserveStock, uow: InventoryWork) -> None:
 async def serve_backorders(uow: InventoryWork, skus: list[str]) -> None:
     """Stock arrived: waiting orders that now fit are reserved, oldest first (try_reserve reserves all or nothing)."""
     for cmd in await uow.backorders.waiting_for(skus):
-        if await try_reserve(uow, cmd) is not None:
+        if (reserved := await try_reserve(uow, cmd)) is None:
+            continue
+        if reserved.backordered:  # served in part: the rest waits on
+            uow.backorders.replace(cmd.model_copy(update={"lines": reserved.backordered}))
+        else:
             uow.backorders.remove(cmd.order_id)
-            log.info("stock.backorder_reserved", order_id=cmd.order_id)
+        log.info("stock.backorder_reserved", order_id=cmd.order_id, backordered=bool(reserved.backordered))
 
 
 async def finish(uow: InventoryWork, order_id: str, reservation_id: str | None, status: str,

@@ -24,7 +24,8 @@ RESERVATIONS = Table("reservations", ("reservation_id",), {
     updates=("status",), checked=("status",), touch=False)
 RESERVATION_LINES = Table("reservation_lines", ("reservation_id", "sku"), {
     "reservation_id": "text", "sku": "text", "quantity": "int"}, updates=("quantity",), touch=False)
-BACKORDERS = Table("backorders", ("order_id",), {"order_id": "text", "command": "jsonb"}, insert_checked=False)
+BACKORDERS = Table("backorders", ("order_id",), {"order_id": "text", "command": "jsonb"}, insert_checked=False, touch=False,
+                   updates=("command",))
 LEDGER = Table("stock_ledger", ("id",), {
     "sku": "text", "location_id": "text", "kind": "text", "quantity": "int", "message_id": "text"})
 LOCATION_STATUS = Table("location_status", ("location_id",), {"location_id": "text", "paused": "bool",
@@ -194,9 +195,17 @@ class Backorders(Rows):
         super().__init__(db, BACKORDERS)
         self.looked_for: set[str] = set()
 
-    def add_backorder(self, command: ReserveStock) -> None:
-        """Kept once per order (a second one for a waiting order changes nothing)."""
-        self.add({"order_id": command.order_id, "command": command.model_dump_json()})
+    async def add_backorder(self, command: ReserveStock) -> None:
+        """One per order: the latest request of a waiting order replaces the one before (the saga waits for the
+        latest only)."""
+        if await self.get(command.order_id) is None:
+            self.add({"order_id": command.order_id, "command": command.model_dump_json()})
+        else:
+            self.replace(command)
+
+    def replace(self, command: ReserveStock) -> None:
+        """What a waiting order still waits for, once part of it was served."""
+        self.save(command.order_id, command=command.model_dump_json())
 
     async def waiting_for(self, skus: Iterable[str]) -> list[ReserveStock]:
         """Waiting orders that ask for any of these SKUs, oldest first, locked (those another transaction is

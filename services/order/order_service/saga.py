@@ -177,6 +177,7 @@ class Saga(BaseModel):
     payment_reference: str | None = None
     paid: bool = False  # the payment was authorized: what is cancelled or returned is refunded
     waiting_as: OrderStatus | None = None  # held while waiting for stock: the status a release goes back to
+    backordered_lines: list[SkuQuantity] = []  # ship_available: what waits for stock while the rest ships
     returns: list[Return] = []
     pickup_location_id: str | None = None  # click and collect: `ship_to` is that store's address
     pickup_expires_at: datetime | None = None  # ready for pickup: cancelled (`not_collected`) if not collected by then
@@ -354,14 +355,21 @@ def _reserved(saga: Saga, message: StockReserved) -> Decision:
             lines=fulfillment.lines, ship_to=saga.ship_to, service_level=saga.service_level, currency=saga.currency,
             unit_prices=saga.unit_prices, pickup=fulfillment.pickup))
     state = SagaState.ON_HOLD if saga.state == SagaState.ON_HOLD else SagaState.FULFILLING  # handed off, still held
-    updated = saga.model_copy(update={"state": state, "fulfillments": fulfillments,
-                                      "next_fulfillment": number, "reserving": False, "reservation_request": None})
+    waiting = message.backordered  # ship_available: the rest is still asked for, under the same request
+    updated = saga.model_copy(update={
+        "state": state, "fulfillments": fulfillments, "next_fulfillment": number, "reserving": bool(waiting),
+        "reservation_request": saga.reservation_request.model_copy(update={"lines": waiting})
+        if waiting and saga.reservation_request else None, "backordered_lines": waiting})
     had_active = any(f.active for f in saga.fulfillments)
     if state == SagaState.ON_HOLD:  # handed off, still held: the status says so until the hold is released
         return Decision(updated.model_copy(update={"waiting_as": None}), commands)
     changes = [] if had_active else [StatusChange("reserved")]
     before = saga if had_active else saga.model_copy(update={"status": "reserved"})
-    return Decision(updated, commands, [*changes, *_status_change(before, updated)])
+    moved = _status_change(before, updated)
+    if waiting:  # said on the change that hands the first part off
+        told = reason("partially_backordered", f"{_units(waiting)} waiting for stock; the rest ships now")
+        moved = [replace(c, reason=told) for c in moved] or [StatusChange(before.status or "released", told)]
+    return Decision(updated, commands, [*changes, *moved])
 
 
 def _with_fulfillment(saga: Saga, changed: Fulfillment) -> Saga:
@@ -431,6 +439,9 @@ def _reroute(saga: Saga, failed: Fulfillment, why: str) -> Decision:
             return _after_lines_cancelled(saga, updated, commands, failed.cancel_lines)
     else:
         lines = failed.lines
+    if saga.reserving and saga.reservation_request is not None:  # lines still waiting are asked for with these
+        lines = [SkuQuantity(sku=s, quantity=q) for s, q in
+                 quantities([*lines, *saga.reservation_request.lines]).items()]
     reserve = _reserve(updated, [], tried, lines)
     still_active = [f for f in updated.fulfillments if f.active]
     next_state = SagaState.AWAITING_STOCK if not still_active else SagaState.FULFILLING
@@ -905,6 +916,8 @@ def _status_change(before: Saga, after: Saga) -> list[StatusChange]:
     if not active or after.state == SagaState.BACKORDERED:
         return []
     status = min((STEP_STATUS[f.step] for f in active), key=LIFECYCLE.index)
+    if after.backordered_lines and after.reserving and status in HANDED_OVER:
+        status = "backordered"  # what shipped is with the customer; the rest still waits for stock
     if status != before.status:
         return [StatusChange(status)]
     if _shipment_statuses(before) != _shipment_statuses(after):
