@@ -37,6 +37,7 @@ class Location(BaseModel):
     handling_days: int = 1
     ship_within_s: int | None = None
     pickup_hold_days: float = 7  # an order ready for pickup here and not collected in time is cancelled
+    daily_capacity: int | None = None  # orders it can take a day (its own date); none: no limit
 
 
 class Lane(BaseModel):

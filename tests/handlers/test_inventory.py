@@ -172,3 +172,18 @@ async def test_a_ship_available_channel_gets_what_there_is_and_the_rest_when_it_
     whole = reply(await service.deliver(COMMANDS, body("inventory.reserve_stock", order_id="o-2", lines=[
         {"sku": SKU, "quantity": 9}], channel="web")))
     assert whole.type == "inventory.stock_reservation_failed", "the web ships complete: it waits whole"
+
+
+async def test_a_location_at_its_daily_capacity_is_given_nothing_more_that_day():
+    service = await stocked(10)
+    network = service.deps.network
+    service.deps.network = network.model_copy(update={"locations": [
+        loc.model_copy(update={"daily_capacity": 2}) if loc.id == WHERE else loc for loc in network.locations]})
+    sent = await service.deliver(COMMANDS, *(body("inventory.reserve_stock", order_id=f"o-{n}", lines=[
+        {"sku": SKU, "quantity": 1}]) for n in range(3)))
+    assert [m.type for m in sent if m.type.startswith("inventory.stock_re")] == [
+        "inventory.stock_reserved", "inventory.stock_reserved", "inventory.stock_reservation_failed"]
+    assert service.row("location_status", WHERE)["allocated"] == 2
+    service.later(-86400)  # the next day
+    assert reply(await service.deliver(COMMANDS, body("inventory.reserve_stock", order_id="o-9", lines=[
+        {"sku": SKU, "quantity": 1}]))).type == "inventory.stock_reserved", "a new day, a new capacity"

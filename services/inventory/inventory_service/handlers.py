@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from zoneinfo import ZoneInfo
 
 from contracts import topics
 from contracts.base import SkuQuantity, new_id, quantities
@@ -65,8 +66,12 @@ async def try_reserve(uow: InventoryWork, cmd: ReserveStock) -> StockReserved | 
     is now (the rest named `backordered` in the reply), or nothing when there is none at all."""
     lines = quantities(cmd.lines)
     levels = await uow.stock.levels(lines)
-    skipped = set(cmd.excluded_locations) | await uow.locations.paused()
     network = uow.deps.network
+    skipped = set(cmd.excluded_locations) | await uow.locations.paused()
+    days = {loc.id: uow.now().astimezone(ZoneInfo(loc.timezone)).date() for loc in network.locations
+            if loc.daily_capacity is not None}
+    skipped |= {location_id for location_id, day in days.items()  # its day's capacity given out
+                if await uow.locations.given(location_id, day) >= (network.location(location_id).daily_capacity or 0)}
     store = network.location(cmd.pickup_location_id) if cmd.pickup_location_id else None
 
     def distance(lat: float, lon: float) -> float:  # to the pickup store (itself first), else to the country
@@ -85,6 +90,8 @@ async def try_reserve(uow: InventoryWork, cmd: ReserveStock) -> StockReserved | 
         return None
     allocations = []
     for location_id, part in plan:
+        if location_id in days:
+            await uow.locations.give(location_id, days[location_id])
         reservation_id = f"res-{new_id()}"
         uow.reservations.add_reservation(reservation_id, cmd.order_id, location_id, part)
         allocations.append(Allocation(reservation_id=reservation_id, location_id=location_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 import orjson
 
@@ -28,8 +28,9 @@ BACKORDERS = Table("backorders", ("order_id",), {"order_id": "text", "command": 
                    updates=("command",))
 LEDGER = Table("stock_ledger", ("id",), {
     "sku": "text", "location_id": "text", "kind": "text", "quantity": "int", "message_id": "text"})
-LOCATION_STATUS = Table("location_status", ("location_id",), {"location_id": "text", "paused": "bool",
-                                                              "reason": "text"}, updates=("paused", "reason"))
+LOCATION_STATUS = Table("location_status", ("location_id",), {
+    "location_id": "text", "paused": "bool", "reason": "text", "day": "date", "allocated": "int"},
+    updates=("paused", "reason", "day", "allocated"), checked=("day", "allocated"))
 INBOUND = Table("inbound_expected", ("id",), {"sku": "text", "location_id": "text", "quantity": "int",
                                                "eta": "timestamptz"})
 
@@ -168,22 +169,39 @@ class Reservations(Rows):
 
 
 class LocationStatus(Rows):
-    """Which locations are paused: read once per unit that allocates, without a lock (a pause that lands while a
-    unit allocates applies from the next one)."""
+    """Which locations are paused, and how many orders each location with a daily capacity was given today: every
+    row read once per unit that allocates, without a lock (a pause that lands while a unit allocates applies from
+    the next one); a count is written only if no other unit changed it since (otherwise the unit is tried again)."""
 
     def __init__(self, db: Database) -> None:
         super().__init__(db, LOCATION_STATUS)
         self.read = False
 
-    async def paused(self) -> set[str]:
+    async def all(self) -> dict[str, Row]:
         if not self.read:
             self.read = True
-            await self.load(Where("paused", lambda row: bool(row["paused"])), lock=False)
-        return {row["location_id"] for row in self.rows.values() if row["paused"]}
+            await self.load(Where("true", lambda row: True), lock=False)
+        return {row["location_id"]: row for row in self.rows.values()}
+
+    async def paused(self) -> set[str]:
+        return {location_id for location_id, row in (await self.all()).items() if row["paused"]}
+
+    async def given(self, location_id: str, day: date) -> int:
+        """Orders allocated at the location on `day` (its own date)."""
+        row = (await self.all()).get(location_id)
+        return int(row["allocated"]) if row is not None and row["day"] == day else 0
+
+    async def give(self, location_id: str, day: date) -> None:
+        """One more order allocated there on `day`."""
+        count = await self.given(location_id, day) + 1
+        if location_id not in await self.all():
+            self.add({"location_id": location_id, "paused": False, "reason": None, "day": day, "allocated": count})
+        else:
+            self.save(location_id, day=day, allocated=count)
 
     async def set_paused(self, location_id: str, paused: bool, reason: str | None) -> None:
         if await self.get(location_id) is None:
-            self.add({"location_id": location_id, "paused": paused, "reason": reason})
+            self.add({"location_id": location_id, "paused": paused, "reason": reason, "day": None, "allocated": 0})
         else:
             self.save(location_id, paused=paused, reason=reason)
 
