@@ -3,7 +3,8 @@
 Starts the stack and every service with the simulators at zero delay (unless running), measures the limits (3.),
 seeds stock, sends a warm-up of orders that is not measured (a broker that just started runs its code interpreted
 until the JIT has compiled it: the first burst on it was up to twice as slow), then:
-1. burst: N orders as fast as the producer can; orders/s from placement to `released` and to `delivered`;
+1. burst: N orders as fast as the producer can (`--pickup`, 5% by default, are click and collect); orders/s from
+   placement to `released` and to `delivered` (or `collected`);
 2. steady: once the OMS has caught up with the burst, a fixed rate: a warm-up (reported, not counted), then a while
    measured; latency from submission to accepted/reserved/released/delivered;
 3. limits: a plain aiokafka producer and consumer, and small asyncpg transactions, on the same servers;
@@ -71,11 +72,14 @@ async def submit(settings: Settings, orders: list[dict[str, Any]], rate: float |
     return sent
 
 
-async def wait_for(watch: OrderWatch, stage: str, count: int, timeout: float) -> float:
+async def wait_for(watch: OrderWatch, stage: str, count: int, timeout: float, also: str | None = None) -> float:
+    """Until `count` orders reached `stage` (or `also`)."""
+    def reached() -> int:
+        return len(watch.reached[stage]) + (len(watch.reached[also]) if also else 0)
     started = time.monotonic()
-    while len(watch.reached[stage]) < count:
+    while reached() < count:
         if time.monotonic() - started > timeout:
-            raise TimeoutError(f"{len(watch.reached[stage])}/{count} orders reached {stage} in {timeout}s")
+            raise TimeoutError(f"{reached()}/{count} orders reached {stage} in {timeout}s")
         await asyncio.sleep(0.05)
     return time.monotonic() - started
 
@@ -144,9 +148,9 @@ def peak_rss_mb(procs: dict[str, psutil.Process]) -> dict[str, float]:
 
 
 async def phase(settings: Settings, run: str, stock_run: str, count: int, rate: float | None,
-                timeout: float) -> dict[str, Any]:
-    orders = workload.orders(run, count, workload.Mix(split=0.05, express=0.2), seed=hash(run) & 0xFFFF,
-                             stock_run=stock_run)
+                timeout: float, pickup: float = 0.0) -> dict[str, Any]:
+    orders = workload.orders(run, count, workload.Mix(split=0.05, express=0.2, pickup=pickup),
+                             seed=hash(run) & 0xFFFF, stock_run=stock_run)
     watch = OrderWatch(client_options(settings), run)
     await watch.start()
     gc.disable()  # a collection here would delay the acknowledgements timed as submissions: latencies would shrink
@@ -156,7 +160,7 @@ async def phase(settings: Settings, run: str, stock_run: str, count: int, rate: 
         submit_s = time.monotonic() - started
         await wait_for(watch, "released", count, timeout)
         released_s = time.monotonic() - started
-        await wait_for(watch, "delivered", count, timeout)
+        await wait_for(watch, "delivered", count, timeout, also="collected")  # a pickup ends collected
         delivered_s = time.monotonic() - started
         latency = {}
         for stage in STAGES:
@@ -218,7 +222,7 @@ async def db_limit(settings: Settings, seconds: float = 5.0, clients: int = 8) -
 
 
 async def measure(settings: Settings, burst: int, steady_rate: float | None, steady_s: float,
-                  instances: int, warmup: int, steady_warmup_s: float) -> dict[str, Any]:
+                  instances: int, warmup: int, steady_warmup_s: float, pickup: float = 0.0) -> dict[str, Any]:
     run = workload.new_run_id()
     speed_before = speed_check()
     console.print("limits of this machine: plain Kafka producer/consumer, small PostgreSQL transactions")
@@ -228,11 +232,11 @@ async def measure(settings: Settings, burst: int, steady_rate: float | None, ste
     await demo.seed_stock(settings, run, (burst + warmup) * 4 + int(1000 * (steady_warmup_s + steady_s)))
     if warmup:
         console.print(f"warm-up: {warmup} orders, not measured")
-        await phase(settings, f"{run}W", run, warmup, None, timeout=600)
+        await phase(settings, f"{run}W", run, warmup, None, timeout=600, pickup=pickup)
     procs = oms_processes(settings, instances)
     cpu_before, kafka_before, db_before = cpu_seconds(procs), await kafka_offsets(settings), await db_commits(settings)
     console.print(f"burst: {burst} orders")
-    burst_result = await phase(settings, run, run, burst, None, timeout=600)
+    burst_result = await phase(settings, run, run, burst, None, timeout=600, pickup=pickup)
     burst_result["settle_s"] = await settle(settings)  # the cost counts the burst's work to its end
     console.print(f"the OMS caught up with the burst {burst_result['settle_s']:.1f}s after its last delivery")
     cpu_after, kafka_after, db_after = cpu_seconds(procs), await kafka_offsets(settings), await db_commits(settings)
@@ -242,10 +246,10 @@ async def measure(settings: Settings, burst: int, steady_rate: float | None, ste
     # big ones): measured here, its JIT took 20% of a core for the first 20 s at the steady rate, 7% the next 20 s,
     # 1% after; the p99 of those first 20 s was 290-400 ms against 220-260 ms after them. A broker in service has
     # long done that, so the steady latency is measured after it; the warm-up's own p99 is reported beside it.
-    warm = await phase(settings, f"{run}V", run, int(rate * steady_warmup_s), rate, timeout=600) \
+    warm = await phase(settings, f"{run}V", run, int(rate * steady_warmup_s), rate, timeout=600, pickup=pickup) \
         if steady_warmup_s else None
     busy_before = machine_busy()
-    steady = await phase(settings, f"{run}S", run, int(rate * steady_s), rate, timeout=600)
+    steady = await phase(settings, f"{run}S", run, int(rate * steady_s), rate, timeout=600, pickup=pickup)
     steady["machine_cpu_busy"] = machine_busy_since(busy_before)
     steady["warmup"] = {"seconds": steady_warmup_s,
                         "latency_ms": warm["latency_ms"] if warm else None}
@@ -257,7 +261,7 @@ async def measure(settings: Settings, burst: int, steady_rate: float | None, ste
                   tx_per_s / tx_per_order)
     return {
         "when": datetime.now(UTC).isoformat(), "cores": os.cpu_count(), "commit": git_commit(), "instances": instances,
-        "warmup_orders": warmup, "speed_check": speed,
+        "warmup_orders": warmup, "speed_check": speed, "pickup_share": pickup,
         "burst": burst_result, "steady": steady,
         "limits": {**kafka, "db_tx_per_s": tx_per_s, "orders_per_s_allowed": allowed,
                    "fraction_of_limit": burst_result["delivered_per_s"] / allowed},
@@ -353,18 +357,20 @@ def chart(result: dict[str, Any], path: Path) -> None:
 
 
 def main(burst: int = 5000, steady_rate: float = 0, steady_seconds: float = 60, instances: int = 1,
-         warmup: int = 2000, steady_warmup_seconds: float = 30) -> None:
+         warmup: int = 2000, steady_warmup_seconds: float = 30, pickup: float = 0.05) -> None:
+    """`pickup`: the share of click-and-collect orders (collected at once: no customer fails to come)."""
     settings = get_settings()
     stack = Stack(settings)
     was_up = port_open(settings.kafka_port) and port_open(settings.postgres_port)
     stack.up()
     started = processes.start_all(settings, {"OMS_SIM_DELAY_MS": "0", "OMS_SIM_FAILURE_RATE": "0",
+                                             "OMS_SIM_NO_SHOW_RATE": "0",
                                              "OMS_LOG_LEVEL": os.environ.get("OMS_LOG_LEVEL", "WARNING"),
                                              "OMS_NOTIFY_SENDER": "log"}, instances)
     try:
         processes.wait_started(settings, started)
         result = asyncio.run(measure(settings, burst, steady_rate or None, steady_seconds, instances, warmup,
-                                            steady_warmup_seconds))
+                                     steady_warmup_seconds, pickup))
     finally:
         processes.stop_all(settings, started)
         if not was_up:

@@ -38,6 +38,7 @@ class Location(BaseModel):
     ship_within_s: int | None = None
     pickup_hold_days: float = 7  # an order ready for pickup here and not collected in time is cancelled
     daily_capacity: int | None = None  # orders it can take a day (its own date); none: no limit
+    opening_hours: str = ""  # told to click-and-collect customers
 
 
 class Lane(BaseModel):

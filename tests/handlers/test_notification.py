@@ -48,3 +48,15 @@ async def test_a_late_order_tells_its_customer_once_and_the_operators_each_time(
     assert sorted((m.kind, m.recipient) for m in told) == [
         ("delay", "ada@example.com"), ("operator_late_delivery", "operators@oms.local"),
         ("operator_late_to_ship", "operators@oms.local")]
+
+
+async def test_ready_for_pickup_tells_where_and_when_the_store_is_open():
+    service = InMemory("notification")
+    await service.deliver(INBOUND, body("order.submitted"))
+    [sent] = await service.deliver(EVENTS, body(
+        "order.status_changed", status="ready_for_pickup", previous_status="in_fulfillment", sequence=6,
+        reason={"code": "ready_for_pickup", "message": "ready for pickup at store-munich: Marienplatz 8, 80331 Munich"},
+        shipments=[{"shipment_id": "S1", "location_id": "store-munich", "status": "ready_for_pickup", "pickup": True,
+                    "lines": [{"sku": "SKU-CHAIR-01", "quantity": 2}]}]))
+    assert sent.kind == "ready_for_pickup"
+    assert "Marienplatz 8" in sent.body and "Opening hours: Mon-Sat 10:00-20:00" in sent.body

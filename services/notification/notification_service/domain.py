@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contracts.order import OrderStatusChanged
+from shared.network import Network
 
 STATUS_KINDS = {"accepted": "confirmation", "backordered": "backordered", "on_hold": "on_hold",
                 "cancelled": "cancelled", "rejected": "rejected", "ready_for_pickup": "ready_for_pickup"}
@@ -60,6 +61,15 @@ def notices(event: OrderStatusChanged) -> list[Notice]:
         found.append(Notice(f"operator_{event.reason.code}", f"seq-{event.sequence}", f"Order {ref} needs a person",
                             event.reason.message, to_operators=True))
     return found
+
+
+def opening_hours(event: OrderStatusChanged, network: Network) -> str:
+    """For a ready-for-pickup notice: when the store is open, if the network file says."""
+    if event.status != "ready_for_pickup" or event.status == event.previous_status:
+        return ""
+    stores = {s.location_id for s in event.shipments if s.pickup}
+    hours = [loc.opening_hours for loc in network.locations if loc.id in stores and loc.opening_hours]
+    return f" Opening hours: {hours[0]}." if hours else ""
 
 
 SUBJECTS = {

@@ -47,7 +47,7 @@ async def order_event(event: OrderStatusChanged, uow: NotificationWork) -> None:
         requested = NotificationRequested(
             id=store.notification_id(event.order_id, notice.kind, notice.shipment_id), order_id=event.order_id,
             kind=notice.kind, medium="email", recipient=recipient, shipment_id=notice.shipment_id or None,
-            subject=notice.subject, body=notice.body)
+            subject=notice.subject, body=notice.body + domain.opening_hours(event, uow.deps.network))
         if uow.add_notification(requested):
             uow.send(topics.NOTIFICATIONS.name, requested.order_id, requested)
             log.info("notification.requested", order_id=requested.order_id, kind=requested.kind)
