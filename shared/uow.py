@@ -358,7 +358,8 @@ def write_changes(statement: Statement, changes: Changes) -> None:
         was = {f"was_{c}": t.columns[c] for c in t.checked}
         both = [{**now, **{f"was_{c}": before[c] for c in t.checked}} for now, before in changes.updated]
         sets = [f"{c} = {_value(c, t.columns[c])}" for c in t.updates] + (["updated_at = now()"] if t.touch else [])
-        where = [f"t.{c} = v.{c}" for c in t.key] + [f"t.{c} = v.was_{c}" for c in t.checked]
+        # a checked column may be null: null read, null still (as the in-memory database compares)
+        where = [f"t.{c} = v.{c}" for c in t.key] + [f"t.{c} IS NOT DISTINCT FROM v.was_{c}" for c in t.checked]
         statement.cte(f"UPDATE {t.name} t SET {', '.join(sets)} FROM {statement.unnest({**types, **was}, both)} "
                       f"WHERE {' AND '.join(where)}",
                       (len(rows), f"{t.name}: rows changed under the unit of work"))

@@ -4,6 +4,7 @@ one statement with the outbox rows at the flush; a row added meanwhile fails the
 from __future__ import annotations
 
 import asyncio
+import datetime
 import uuid
 
 import asyncpg
@@ -119,3 +120,18 @@ async def test_the_flush_carries_the_outbox_rows_and_wakes_the_relay(test_db: as
     finally:
         await test_db.execute("DELETE FROM outbox WHERE message_id = $1", message.id)
         await listener.close()
+
+
+async def test_a_checked_column_that_was_null_is_still_null_and_the_update_applies(test_db: asyncpg.Pool):
+    name = f"checked_{uuid.uuid4().hex[:8]}"
+    await test_db.execute(f"CREATE TABLE {name} (id text PRIMARY KEY, day date, n int NOT NULL DEFAULT 0)")
+    await test_db.execute(f"INSERT INTO {name} (id) VALUES ('a')")
+    checked = Table(name, ("id",), {"id": "text", "day": "date", "n": "int"}, updates=("day", "n"),
+                    checked=("day", "n"), touch=False)
+    async with test_db.acquire() as conn, conn.transaction():
+        uow = unit(conn)
+        rows = uow.repository(Rows(uow.db, checked))
+        await rows.load_keys(["a"])
+        rows.save("a", day=datetime.date(2026, 11, 29), n=1)
+        await uow.flush()  # `day = NULL` would match nothing and fail the unit
+    assert await test_db.fetchval(f"SELECT n FROM {name} WHERE id = 'a'") == 1

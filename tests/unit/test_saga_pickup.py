@@ -104,7 +104,7 @@ def test_shipped_to_the_store_it_is_handed_over_there() -> None:
     saga, decision = step(saga, ShipmentProgressed(order_id="o", shipment_id="o-S1", status="delivered"))
     [collection] = [c for c in decision.commands if isinstance(c, RequestFulfillment)]
     assert (collection.location_id, collection.pickup, collection.collection) == (STORE, True, True)
-    assert saga.state == SagaState.FULFILLING and saga.status == "released", "with the store, not the customer"
+    assert saga.state == SagaState.FULFILLING and saga.status == "in_fulfillment", "with the store, not the customer"
     saga, decision = step(saga, progressed(2, "ready_for_pickup"))
     assert saga.status == "ready_for_pickup"
     saga, decision = step(saga, progressed(2, "collected"))

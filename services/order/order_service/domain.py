@@ -7,7 +7,7 @@ import uuid
 
 from contracts.base import Address
 from contracts.order import ReturnView, ShipmentView
-from order_service.saga import STEP_STATUS, Saga, exchange_external_id
+from order_service.saga import Saga, exchange_external_id, status_of
 from shared.network import Location
 
 ORDER_NAMESPACE = uuid.UUID("6f1c1d1e-2c5b-4b8e-9a57-0c1f2e3d4a5b")
@@ -45,7 +45,7 @@ def returns(saga: Saga) -> list[ReturnView]:
 
 def shipments(saga: Saga) -> list[ShipmentView]:
     return [ShipmentView(shipment_id=f.shipment_id, location_id=f.location_id, carrier_id=f.carrier_id,
-                         tracking_number=f.tracking_number, status=STEP_STATUS[f.step], lines=f.lines,
+                         tracking_number=f.tracking_number, status=status_of(f), lines=f.lines,
                          ship_by=f.ship_by, promised_by=f.deliver_by, estimated_delivery=f.estimated_delivery,
                          pickup=f.pickup, to_store=f.to_store)
             for f in saga.fulfillments if f.active]

@@ -5,7 +5,10 @@ States: `new` -> `awaiting_stock` (reservation asked for) -> `fulfilling` (every
 warehouses are asked to cancel; side states `on_hold` (a person must act;
 `hold_reason` says why and where a release resumes) and `backordered` (waiting for stock); terminal `completed`,
 `cancelled`, `rejected`. `reserving` is true while a reservation is asked for, also when a rejected part is
-rerouted while the rest of the order moves on.
+rerouted while the rest of the order moves on, or (ship_available) the rest of a line waits for stock.
+
+Beside the states, the order's clock (`promise_due`, watched by the order service): each shipment's ship-by and
+promised-by times, and a click-and-collect order's reminder and expiry once it waits at the store.
 """
 
 from __future__ import annotations
@@ -857,8 +860,9 @@ def _open_times(saga: Saga) -> list[tuple[str, datetime]]:
 
 
 def _promises_due(saga: Saga, now: datetime) -> Decision:
-    """Shipments past a promise: each broken promise told once (the status unchanged, reason `late_to_ship` or
-    `late_delivery`), for the customer's one delay notice and the operators' alert."""
+    """What fell due on the order's clock: each broken promise of a shipment told once (the status unchanged,
+    reason `late_to_ship` or `late_delivery`: the customer's one delay notice and the operators' alert); a pickup's
+    one reminder, or its cancellation when nobody came."""
     if promise_due(saga) is None:
         return Decision(saga)
     if saga.pickup_expires_at and saga.pickup_expires_at <= now:
@@ -915,7 +919,7 @@ def _status_change(before: Saga, after: Saga) -> list[StatusChange]:
     active = facing(after)
     if not active or after.state == SagaState.BACKORDERED:
         return []
-    status = min((STEP_STATUS[f.step] for f in active), key=LIFECYCLE.index)
+    status = min((status_of(f) for f in active), key=LIFECYCLE.index)
     if after.backordered_lines and after.reserving and status in HANDED_OVER:
         status = "backordered"  # what shipped is with the customer; the rest still waits for stock
     if status != before.status:
@@ -926,7 +930,15 @@ def _status_change(before: Saga, after: Saga) -> list[StatusChange]:
 
 
 def _shipment_statuses(saga: Saga) -> dict[str, str]:
-    return {f.shipment_id: STEP_STATUS[f.step] for f in facing(saga)}
+    return {f.shipment_id: status_of(f) for f in facing(saga)}
+
+
+def status_of(f: Fulfillment) -> OrderStatus:
+    """A shipment's status as the customer sees it: a pickup is prepared in the store until it is ready (packed or
+    arrived there, it is not `ready_to_ship`: no carrier comes)."""
+    if f.pickup and STEP_RANK[f.step] < STEP_RANK["ready_for_pickup"]:
+        return "in_fulfillment"
+    return STEP_STATUS[f.step]
 
 
 def apply_changes(saga: Saga, changes: list[StatusChange]) -> Saga:
