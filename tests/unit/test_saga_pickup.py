@@ -62,13 +62,15 @@ def test_a_pickup_asks_stock_near_the_store_and_an_unknown_store_is_rejected() -
 
 
 def test_picked_in_the_store_it_waits_at_the_counter_then_is_collected() -> None:
-    saga, _ = step(start(pickup_order(), "authorized", None).saga, reserved_at(STORE))
+    saga, decision = step(start(pickup_order(), "authorized", None).saga, reserved_at(STORE))
+    assert statuses(decision) == [("reserved", None), ("released", None)], "handed to the store as to any location"
     [f] = saga.fulfillments
     assert f.pickup and not f.to_store
     for status in ("accepted", "picked"):
         saga, decision = step(saga, progressed(1, status))
     saga, decision = step(saga, progressed(1, "packed"))
     assert decision.commands == [], "nothing to book: the customer comes"
+    assert saga.status == "in_fulfillment", "packed in the store is not ready to ship: no carrier comes"
     saga, decision = step(saga, progressed(1, "ready_for_pickup"))
     assert statuses(decision) == [("ready_for_pickup", "ready_for_pickup")]
     assert "Street 1" in decision.changes[0].reason.message  # type: ignore[union-attr]

@@ -934,9 +934,10 @@ def _shipment_statuses(saga: Saga) -> dict[str, str]:
 
 
 def status_of(f: Fulfillment) -> OrderStatus:
-    """A shipment's status as the customer sees it: a pickup is prepared in the store until it is ready (packed or
-    arrived there, it is not `ready_to_ship`: no carrier comes)."""
-    if f.pickup and STEP_RANK[f.step] < STEP_RANK["ready_for_pickup"]:
+    """A shipment's status as the customer sees it: a pickup packed in the store is not `ready_to_ship` (no carrier
+    comes), and a collection of what arrived there is being prepared, not handed off again."""
+    if f.pickup and (STEP_RANK["packed"] <= STEP_RANK[f.step] < STEP_RANK["ready_for_pickup"] or (
+            not f.reservation_id and f.step == Step.REQUESTED)):
         return "in_fulfillment"
     return STEP_STATUS[f.step]
 
