@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from zoneinfo import ZoneInfo
 
@@ -21,7 +22,7 @@ from contracts.inventory import (
 )
 from contracts.order import CommitStock, ReleaseStock, ReserveStock, Restock, SetLocationPaused
 from inventory_service import domain
-from inventory_service.store import InventoryWork
+from inventory_service.store import PAUSED_KEY, InventoryWork
 from shared.logging import log
 from shared.uow import Handler
 
@@ -67,7 +68,7 @@ async def try_reserve(uow: InventoryWork, cmd: ReserveStock) -> StockReserved | 
     lines = quantities(cmd.lines)
     levels = await uow.stock.levels(lines)
     network = uow.deps.network
-    skipped = set(cmd.excluded_locations) | await uow.locations.paused()
+    skipped = set(cmd.excluded_locations) | await uow.paused_locations()
     days = {loc.id: uow.now().astimezone(ZoneInfo(loc.timezone)).date() for loc in network.locations
             if loc.daily_capacity is not None}
     skipped |= {location_id for location_id, day in days.items()  # its day's capacity given out
@@ -213,6 +214,7 @@ async def restock(cmd: Restock, uow: InventoryWork) -> None:
 async def set_location_paused(cmd: SetLocationPaused, uow: InventoryWork) -> None:
     """A location paused gets no new allocation; resumed, the orders waiting for stock it holds are served."""
     await uow.locations.set_paused(cmd.location_id, cmd.paused, cmd.reason)
+    uow.deps.extra[PAUSED_KEY] = (time.monotonic(), frozenset(await uow.locations.paused()))  # at once here
     log.warning("location.paused" if cmd.paused else "location.resumed", location_id=cmd.location_id)
     if not cmd.paused:
         await serve_backorders(uow, await uow.stock.available_at(cmd.location_id))

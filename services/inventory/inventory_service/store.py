@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
@@ -28,6 +29,7 @@ BACKORDERS = Table("backorders", ("order_id",), {"order_id": "text", "command": 
                    updates=("command",))
 LEDGER = Table("stock_ledger", ("id",), {
     "sku": "text", "location_id": "text", "kind": "text", "quantity": "int", "message_id": "text"})
+PAUSED_KEY, PAUSES_FRESH_S = "inventory.paused_locations", 1.0
 LOCATION_STATUS = Table("location_status", ("location_id",), {
     "location_id": "text", "paused": "bool", "reason": "text", "day": "date", "allocated": "int"},
     updates=("paused", "reason", "day", "allocated"), checked=("day", "allocated"))
@@ -253,6 +255,17 @@ class InventoryWork(UnitOfWork):
         self.stock = self.repository(Stock(db))
         self.backorders = self.repository(Backorders(db))
         self.locations = self.repository(LocationStatus(db))
+
+    async def paused_locations(self) -> set[str]:
+        """The paused locations, read at most once a second per process (a pause applies within a second here, at
+        once in the process that took it): one read fewer for almost every unit that allocates."""
+        cached = self.deps.extra.get(PAUSED_KEY)
+        now = time.monotonic()
+        if isinstance(cached, tuple) and now - cached[0] < PAUSES_FRESH_S:
+            return set(cached[1])
+        found = await self.locations.paused()
+        self.deps.extra[PAUSED_KEY] = (now, frozenset(found))
+        return found
 
     async def prepare(self, messages: Sequence[Message]) -> None:
         finishing = [m.order_id for m in messages if isinstance(m, ReleaseStock | CommitStock)]
