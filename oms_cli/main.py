@@ -258,29 +258,28 @@ location_app = typer.Typer(help="Locations: pause and resume new work.", no_args
 app.add_typer(location_app, name="location")
 
 
-def _location(location_id: str) -> str:
+def _paused(location_id: str, paused: bool, reason: str | None, operator_: str | None) -> None:
     known = [loc.id for loc in load_network(get_settings().network_file).locations]
     if location_id not in known:
         raise typer.BadParameter(f"no location {location_id} (known: {', '.join(known)})")
-    return location_id
+    body = asyncio.run(operator.pause_location(get_settings(), location_id, paused, reason, operator_))
+    console.print(f"sent {body['type']} for {location_id} (id {body['id']})")
+
+
+Reason = Annotated[str | None, typer.Option()]
+Operator = Annotated[str | None, typer.Option("--operator", help="who asks (default: you)")]
 
 
 @location_app.command("pause")
-def location_pause(location_id: str, reason: Annotated[str | None, typer.Option()] = None,
-                   operator_: Annotated[str | None, typer.Option("--operator", help="who asks (default: you)")] = None
-                   ) -> None:
+def location_pause(location_id: str, reason: Reason = None, operator_: Operator = None) -> None:
     """Sends a location no new work (what it has goes on) until it resumes: publishes location.paused for it."""
-    body = asyncio.run(operator.pause_location(get_settings(), _location(location_id), True, reason, operator_))
-    console.print(f"sent location.paused for {location_id} (id {body['id']})")
+    _paused(location_id, True, reason, operator_)
 
 
 @location_app.command("resume")
-def location_resume(location_id: str, reason: Annotated[str | None, typer.Option()] = None,
-                    operator_: Annotated[str | None, typer.Option("--operator", help="who asks (default: you)")] = None
-                    ) -> None:
+def location_resume(location_id: str, reason: Reason = None, operator_: Operator = None) -> None:
     """The location takes new work again (orders waiting for its stock are served): publishes location.resumed."""
-    body = asyncio.run(operator.pause_location(get_settings(), _location(location_id), False, reason, operator_))
-    console.print(f"sent location.resumed for {location_id} (id {body['id']})")
+    _paused(location_id, False, reason, operator_)
 
 
 @hold.command("release")
