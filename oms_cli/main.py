@@ -15,6 +15,7 @@ from rich.table import Table
 
 from oms_cli import erase, operator, processes
 from shared import security
+from shared.kafka_tools import consumer_lag
 from shared.network import load_network
 from shared.settings import get_settings
 from shared.stack import Stack
@@ -235,6 +236,24 @@ def returns_command(all_: Annotated[bool, typer.Option("--all", help="also those
                       row["location_id"], asked, came,
                       f"{row['expires_at']:%Y-%m-%d %H:%M}" if row["expires_at"] else "")
     console.print(table if rows else "no open return" if not all_ else "no return")
+
+
+@app.command("lag")
+def lag_command(all_: Annotated[bool, typer.Option("--all", help="also partitions a group is not behind on")] = False,
+                group: Annotated[list[str] | None, typer.Option(help="only this consumer group (repeatable)")] = None
+                ) -> None:
+    """How far each consumer group is behind, per topic and partition: the broker's end offset less the group's
+    committed offset (the most behind first), and each group's total."""
+    found = asyncio.run(consumer_lag(security.client_options(get_settings()), group or None))
+    table = Table("group", "topic", "partition", "committed", "end", "behind")
+    for lag in sorted(found, key=lambda lag: (-lag.behind, lag.group, lag.topic, lag.partition)):
+        if all_ or lag.behind:
+            table.add_row(lag.group, lag.topic, str(lag.partition), str(lag.committed), str(lag.end), str(lag.behind))
+    totals: dict[str, int] = {}
+    for lag in found:
+        totals[lag.group] = totals.get(lag.group, 0) + lag.behind
+    console.print(table if table.row_count else "no group is behind")
+    console.print(", ".join(f"{name} {n}" for name, n in sorted(totals.items())) or "no committed offsets")
 
 
 @app.command("late")

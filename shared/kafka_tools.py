@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -43,6 +44,45 @@ async def read_topic(kafka: KafkaOptions, topic: str, timeout: float = 30.0) -> 
         return records
     finally:
         await consumer.stop()
+
+
+@dataclass(frozen=True)
+class Lag:
+    """How far one consumer group is behind on one partition: the records written there it has not committed."""
+
+    group: str
+    topic: str
+    partition: int
+    committed: int
+    end: int
+
+    @property
+    def behind(self) -> int:
+        return max(self.end - self.committed, 0)
+
+
+async def consumer_lag(kafka: KafkaOptions, groups: list[str] | None = None) -> list[Lag]:
+    """Every group's committed offset against each partition's end, from the broker (groups listed by it unless
+    given); a partition a group never committed is not shown."""
+    admin = AIOKafkaAdminClient(**kafka)
+    await admin.start()
+    try:
+        names = groups if groups is not None else sorted(str(g[0]) for g in await admin.list_consumer_groups())
+        committed = {group: {tp: o.offset for tp, o in (await admin.list_consumer_group_offsets(group)).items()
+                             if o.offset >= 0} for group in names}
+    finally:
+        await admin.close()
+    partitions = sorted({tp for offsets in committed.values() for tp in offsets})
+    if not partitions:
+        return []
+    consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return [Lag(group, tp.topic, tp.partition, offset, ends[tp])
+            for group, offsets in committed.items() for tp, offset in sorted(offsets.items())]
 
 
 async def adopt_offsets(kafka: KafkaOptions, group: str, previous: tuple[str, ...], topics: tuple[str, ...],

@@ -4,6 +4,9 @@ commits the partitions it read, not every partition the consumer holds."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -11,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
-from shared.kafka_tools import adopt_offsets, commit_handled
+from shared.kafka_tools import adopt_offsets, commit_handled, consumer_lag
 from shared.security import ADMIN, client_options
 from tests.support.kafka import create_topic
 
@@ -83,3 +86,26 @@ async def test_a_handled_batch_commits_only_the_partitions_it_read(stack) -> Non
         assert await committed(group) == {TopicPartition(topic, 2): 3}
     finally:
         await consumer.stop()
+
+
+async def test_oms_lag_shows_what_a_group_has_not_read_yet(stack) -> None:
+    run = uuid.uuid4().hex[:8]
+    topic, group = f"test.lag.{run}", f"test-lag-{run}"
+    await create_topic(topic, partitions=2)
+    producer = AIOKafkaProducer(**client_options(who=ADMIN))
+    await producer.start()
+    try:
+        for n in range(5):
+            await producer.send_and_wait(topic, b"x", partition=0 if n < 4 else 1)
+    finally:
+        await producer.stop()
+    await commit(group, {TopicPartition(topic, 0): 1, TopicPartition(topic, 1): 1})
+
+    lags = await consumer_lag(client_options(), [group])
+    assert [(lag.partition, lag.committed, lag.end, lag.behind) for lag in lags] == [(0, 1, 4, 3), (1, 1, 1, 0)]
+    shown = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "oms_cli.main", "lag", "--group", group],
+                                    capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    rows = [line for line in shown.stdout.splitlines() if topic in line]
+    assert len(rows) == 1 and rows[0].split("│")[-2].strip() == "3", shown.stdout  # partition 1 is not behind
+    assert f"{group} 3" in shown.stdout
