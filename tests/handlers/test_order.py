@@ -127,6 +127,20 @@ async def test_a_shipment_past_its_promises_is_told_late_once_and_the_order_goes
     assert await service.within(check_promises) == [], "each broken promise told once"
 
 
+async def test_a_promise_kept_leaves_the_row_in_place_for_the_watcher_to_move_on():
+    service = await placed()
+    service.later(8 * 86400)  # reserved and picked up a week ago: both promises are past now
+    sent = await service.deliver(REPLIES, body("inventory.stock_reserved", order_id=ORDER_ID))
+    [released] = [m for m in sent if m.type == "order.status_changed" and m.status == "released"]
+    ship_by = released.shipments[0].ship_by
+    await service.deliver(topics.SHIPPING_EVENTS.name, body("shipping.shipment_progressed", order_id=ORDER_ID,
+                                                            shipment_id=f"{ORDER_ID}-S1", status="picked_up"))
+    assert service.row("orders", ORDER_ID)["promise_at"] == ship_by, "not moved on: the row is rewritten in place"
+    service.caught_up()
+    late = await service.within(check_promises)
+    assert [m.reason.code for m in late] == ["late_delivery"], "left in time: only the delivery is late"
+
+
 async def test_a_channel_speaks_only_for_its_own_orders():
     """On its own topic, channel X's cancel of channel Y's order changes nothing and is dead-lettered."""
     service = await placed()  # a web order

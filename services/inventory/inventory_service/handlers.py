@@ -127,7 +127,8 @@ async def reserve_stock(cmd: ReserveStock, uow: InventoryWork) -> None:
 
 
 async def serve_backorders(uow: InventoryWork, skus: list[str]) -> None:
-    """Stock arrived: waiting orders that now fit are reserved, oldest first (try_reserve reserves all or nothing)."""
+    """Stock arrived: waiting orders that now fit are reserved, oldest first (whole, or what there is for a channel
+    that ships what is available: the rest waits on)."""
     for cmd in await uow.backorders.waiting_for(skus):
         if (reserved := await try_reserve(uow, cmd)) is None:
             continue

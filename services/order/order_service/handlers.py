@@ -88,11 +88,11 @@ def record(uow: OrderWork, planned: Plan) -> None:
         log.info("order.status_changed", order_id=event.order_id, status=event.status, sequence=event.sequence)
 
 
-def apply(uow: OrderWork, row: Mapping[str, Any], decision: saga.Decision) -> None:
+def apply(uow: OrderWork, row: Mapping[str, Any], decision: saga.Decision, exact_promise: bool = False) -> None:
     """Persists a decision: saga and status, a timeline row and an event per status change, the commands."""
     now = uow.now()
     planned = plan(row, saga.with_promises(decision, uow.deps.network, now), now)
-    uow.orders.save_saga(planned.saga, planned.sequence, planned.deadline_at, planned.events)
+    uow.orders.save_saga(planned.saga, planned.sequence, planned.deadline_at, planned.events, exact_promise)
     record(uow, planned)
 
 
@@ -220,7 +220,7 @@ async def check_promises(uow: OrderWork, limit: int = 100) -> int:
         decision = saga.decide(current, saga.PromisesDue(order_id=row["order_id"], at=uow.now()))
         for change in decision.changes:
             log.warning("order.late", order_id=row["order_id"], code=change.reason.code if change.reason else None)
-        apply(uow, row, decision)
+        apply(uow, row, decision, exact_promise=True)
     await uow.flush()
     return len(rows)
 

@@ -79,10 +79,15 @@ class Orders(Rows):
         return True
 
     def save_saga(self, saga: Saga, sequence: int, deadline_at: datetime | None,
-                  events: list[OrderStatusChanged]) -> None:
-        """The saga and status, and a timeline row per status change."""
+                  events: list[OrderStatusChanged], exact_promise: bool = False) -> None:
+        """The saga and status, and a timeline row per status change. When its next promise falls due is moved only
+        to an earlier time (or by the promise watcher, `exact_promise`): most steps then rewrite the row in place,
+        touching no index, and the watcher finds a time that passed with nothing due and moves it on."""
+        due, stored = promise_due(saga), self.rows[(saga.order_id,)]["promise_at"]
+        if not exact_promise and stored is not None and (due is None or due >= stored):
+            due = stored
         self.save(saga.order_id, status=saga.status or "received", saga_state=saga.state, saga=saga,
-                  sequence=sequence, deadline_at=deadline_at, promise_at=promise_due(saga))
+                  sequence=sequence, deadline_at=deadline_at, promise_at=due)
         self._record(events)
 
     async def expired(self, limit: int) -> list[Row]:
