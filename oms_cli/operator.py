@@ -199,20 +199,28 @@ async def order_ref(settings: Settings, ref: str) -> tuple[str, str]:
     return row["channel"], row["external_id"]
 
 
+async def publish_one(settings: Settings, topic: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
+    """One operator message, acknowledged by every replica, with the operator's identity."""
+    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, orjson.dumps(body), key=key.encode())
+    finally:
+        await producer.stop()
+    return body
+
+
+def asked_by(reason: str | None, operator: str | None) -> str:
+    return f"{reason or 'no reason given'} (by operator {operator_name(operator)})"
+
+
 async def pause_location(settings: Settings, location_id: str, paused: bool, reason: str | None,
                          operator: str | None = None) -> dict[str, Any]:
     """Publishes `location.paused` / `location.resumed` on the location's updates topic, as the location would,
     saying who asked."""
     body = {"type": "location.paused" if paused else "location.resumed", "id": str(uuid.uuid4()),
-            "location_id": location_id, "reason": f"{reason or 'no reason given'} (by operator {operator_name(operator)})"}
-    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        await producer.send_and_wait(topics.WAREHOUSE_UPDATES.for_partner(location_id), orjson.dumps(body),
-                                     key=location_id.encode())
-    finally:
-        await producer.stop()
-    return body
+            "location_id": location_id, "reason": asked_by(reason, operator)}
+    return await publish_one(settings, topics.WAREHOUSE_UPDATES.for_partner(location_id), location_id, body)
 
 
 async def send_request(settings: Settings, kind: str, ref: str, reason: str | None,
@@ -221,11 +229,5 @@ async def send_request(settings: Settings, kind: str, ref: str, reason: str | No
     saying who asked (the order's next event carries the reason)."""
     channel, external_id = await order_ref(settings, ref)
     body = {"type": kind, "id": str(uuid.uuid4()), "channel": channel, "external_id": external_id,
-            "reason": f"{reason or 'no reason given'} (by operator {operator_name(operator)})"}
-    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        await producer.send_and_wait(topics.ORDERS_INBOUND.name, orjson.dumps(body), key=f"{channel}:{external_id}".encode())
-    finally:
-        await producer.stop()
-    return body
+            "reason": asked_by(reason, operator)}
+    return await publish_one(settings, topics.ORDERS_INBOUND.name, f"{channel}:{external_id}", body)

@@ -212,14 +212,15 @@ async def expire(uow: OrderWork, limit: int = 100) -> int:
 
 
 async def check_promises(uow: OrderWork, limit: int = 100) -> int:
-    """Shipments past their ship-by or deliver-by time: each broken promise published once (operators alerted)."""
+    """What fell due on the orders' clock: each broken promise published once (operators alerted), a pickup's
+    reminder or its cancellation; a time that passed with nothing due is moved on."""
     rows = await uow.orders.promises_due(limit)
     for row in rows:
         current = uow.orders.saga(row)
         assert current is not None
         decision = saga.decide(current, saga.PromisesDue(order_id=row["order_id"], at=uow.now()))
         for change in decision.changes:
-            log.warning("order.late", order_id=row["order_id"], code=change.reason.code if change.reason else None)
+            log.warning("order.clock", order_id=row["order_id"], code=change.reason.code if change.reason else None)
         apply(uow, row, decision, exact_promise=True)
     await uow.flush()
     return len(rows)
