@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -20,6 +21,14 @@ from contracts.base import (
     SkuQuantity,
     Timestamp,
 )
+
+ORDER_NAMESPACE = uuid.UUID("6f1c1d1e-2c5b-4b8e-9a57-0c1f2e3d4a5b")
+
+
+def order_id_for(channel: str, external_id: str) -> str:
+    """The OMS's id of a channel's order: the same (channel, external_id) is always the same order, so a sender
+    (the gateway, a channel) knows it before the OMS has read the order."""
+    return str(uuid.uuid5(ORDER_NAMESPACE, f"{channel}:{external_id}"))
 
 
 class Customer(BaseModel):

@@ -14,6 +14,7 @@ import psutil
 from shared.settings import REPO_ROOT, Settings
 
 SERVICES = ("order_service", "inventory_service", "fulfillment_service", "shipping_service", "notification_service",
+            "gateway_service",
             "simulators")
 
 

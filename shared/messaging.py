@@ -65,5 +65,9 @@ def parse(raw: bytes | None, topic: Topic) -> Message:
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-        raise InvalidMessage(f"invalid {kind}: {problems}", body) from None
+        raise InvalidMessage(f"invalid {kind}: {'; '.join(problems(exc))}", body) from None
+
+
+def problems(exc: ValidationError) -> list[str]:
+    """Each thing wrong with a message, as `field.path: what is wrong`."""
+    return [f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()]

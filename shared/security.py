@@ -8,6 +8,7 @@ environment it runs against any secured cluster; without, the local stack's cred
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import secrets
 import subprocess
@@ -30,7 +31,7 @@ from shared.settings import Settings, get_settings
 ADMIN = "admin"  # the broker's own principal and the stack's (topics, ACLs): the only super user
 OPERATOR = "operator"
 SIMULATORS = "simulators"  # plays every simulated partner in `make demo`, `make up` and the tests
-SERVICES = ("order", "inventory", "fulfillment", "shipping", "notification")
+SERVICES = ("order", "inventory", "fulfillment", "shipping", "notification", "gateway")
 KINDS = ("service", "channel", "warehouse", "carrier", "feed")
 KafkaOptions = Mapping[str, Any]  # aiokafka's keyword arguments: bootstrap servers and security
 
@@ -131,6 +132,7 @@ def service_topics(network: Network) -> dict[str, tuple[list[str], list[str]]]:
         "fulfillment": [topics.FULFILLMENT_COMMANDS.name, *warehouse_updates],
         "shipping": [topics.SHIPPING_COMMANDS.name, *carrier_updates],
         "notification": [topics.ORDERS_INBOUND.name, *channels, topics.ORDERS_EVENTS.name],
+        "gateway": [topics.ORDERS_INBOUND.name, *channels, topics.ORDERS_EVENTS.name],  # the order read model
     }
     writes = {
         "order": [topics.ORDERS_EVENTS.name, topics.INVENTORY_COMMANDS.name, topics.FULFILLMENT_COMMANDS.name,
@@ -142,6 +144,7 @@ def service_topics(network: Network) -> dict[str, tuple[list[str], list[str]]]:
                         topics.INVENTORY_ADJUSTMENTS.name],  # a short pick's correction
         "shipping": [topics.SHIPPING_EVENTS.name, *(topics.CARRIER_REQUESTS.for_partner(i) for i in carriers)],
         "notification": [topics.NOTIFICATIONS.name],
+        "gateway": [],  # what a channel posts goes to the channel's topic as that channel
     }
     return {s: (reads[s], [*writes[s], *(f"{name}.dlq" for name in reads[s])]) for s in SERVICES}
 
@@ -203,6 +206,10 @@ def create_credentials(settings: Settings, network: Network) -> dict[str, str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
     path.write_text(json.dumps(known, indent=1))
+    for channel in network.channels:  # made now, before any process may read them at once
+        channel_secrets(settings, channel)
+    tracking_secret(settings)
+    operator_api_token(settings)
     return known
 
 
@@ -284,12 +291,15 @@ def described(settings: Settings, network: Network, kind: str, ident: str = "") 
     if settings.kafka_ssl_cafile:
         options["ssl_cafile"] = str(settings.kafka_ssl_cafile)
     if kind == "channel":
+        webhook_secret, api_token = channel_secrets(settings, ident)
         options |= {"inbound_topic": topics.channel_topic(ident), "events_topic": topics.ORDERS_EVENTS.name,
-                    "webhook_secret": _derived(settings, who, "webhook"), "api_token": _derived(settings, who, "api")}
+                    "webhook_secret": webhook_secret, "api_token": api_token}
     elif kind in ("warehouse", "carrier"):
         requests, updates = ((topics.WAREHOUSE_REQUESTS, topics.WAREHOUSE_UPDATES) if kind == "warehouse"
                              else (topics.CARRIER_REQUESTS, topics.CARRIER_UPDATES))
         options |= {"requests_topic": requests.for_partner(ident), "updates_topic": updates.for_partner(ident)}
+    elif kind == OPERATOR:
+        options |= {"api_token": operator_api_token(settings), "gateway_url": settings.gateway_url}
     elif kind == "feed":
         options |= {"adjustments_topic": topics.INVENTORY_ADJUSTMENTS.name}
     elif kind == "service":
@@ -299,13 +309,36 @@ def described(settings: Settings, network: Network, kind: str, ident: str = "") 
     return options
 
 
+def channel_secrets(settings: Settings, channel: str) -> tuple[str, str]:
+    """A channel's `webhook_secret` (it signs what it posts to the gateway) and `api_token` (it reads its orders)."""
+    who = principal("channel", channel)
+    return _derived(settings, who, "webhook"), _derived(settings, who, "api")
+
+
+def operator_api_token(settings: Settings) -> str:
+    """What operators show the gateway's operator endpoints (`oms credentials operator` prints it)."""
+    return _derived(settings, OPERATOR, "api")
+
+
+def tracking_secret(settings: Settings) -> str:
+    """What the customers' tracking links are made with (`OMS_TRACKING_SECRET`, else the stack's own)."""
+    return settings.tracking_secret or _derived(settings, "gateway", "tracking")
+
+
 def _derived(settings: Settings, who: str, purpose: str) -> str:
-    """A secret of its own per principal and purpose, kept with the credentials."""
+    """A secret of its own per principal and purpose, kept with the credentials (made under a lock: processes
+    starting together read the same one)."""
     path = settings.home / "secrets.json"
-    known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     key = f"{purpose}:{who}"
-    if key not in known:
-        known[key] = secrets.token_urlsafe(32)
-        path.touch(mode=0o600)
-        path.write_text(json.dumps(known, indent=1))
+    known: dict[str, str] = json.loads(path.read_text() or "{}") if path.exists() else {}
+    if key in known:
+        return known[key]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with (settings.home / "secrets.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        known = json.loads(path.read_text() or "{}") if path.exists() else {}
+        if key not in known:
+            known[key] = secrets.token_urlsafe(32)
+            path.touch(mode=0o600)
+            path.write_text(json.dumps(known, indent=1))
     return known[key]

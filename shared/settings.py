@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TLS_PORT_OFFSET = 10  # a native broker's SASL_SSL listener: its SASL_PLAINTEXT port + 10 (19102 on one broker)
-SERVICES = ("order", "inventory", "fulfillment", "shipping", "notification")
+SERVICES = ("order", "inventory", "fulfillment", "shipping", "notification", "gateway")
 
 
 class Settings(BaseSettings):
@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     personal_data_retention_days: float = 90
     personal_data_check_interval_s: float = 3600
     return_expiry_days: float = 30  # a return that has not arrived by then is closed as expired
+    gateway_url: str = "http://127.0.0.1:8080"  # where channels post and customers' tracking links point
+    gateway_port: int | None = None  # where the gateway listens (default: the port of `gateway_url`)
+    gateway_host: str = "127.0.0.1"  # the address it listens on: 0.0.0.0 behind a proxy or in a container
+    tracking_secret: str | None = None  # makes the tracking links' tokens (default: one the stack made)
     database_socket: bool = True  # reach a PostgreSQL on this machine through its Unix socket when it has one
 
     def database_for(self, service: str, role: str | None = None) -> str:

@@ -10,7 +10,7 @@ from tests.support.memory import InMemory, body
 
 pytestmark = pytest.mark.unit
 
-SERVICES = ("order", "inventory", "fulfillment", "shipping", "notification")
+SERVICES = ("order", "inventory", "fulfillment", "shipping", "notification", "gateway")
 CASES = sorted({(service, name, kind) for service in SERVICES for sub in InMemory(service).subscriptions
                 for name in sub.names for kind in sub.handlers_for(name)
                 if kind in sub.topic_for(name).message_types})  # a handler map may serve several topics

@@ -9,12 +9,14 @@ from contracts import topics
 from notification_service.handlers import EVENTS, INBOUND, dispatch, from_channel, tells_nobody
 from notification_service.senders import sender_from_env
 from notification_service.store import NotificationWork
+from shared import security
 from shared.consume import Subscription
 from shared.personal_data import retention
 from shared.service import Deps, ServiceRuntime
 
 
 def subscriptions(deps: Deps) -> list[Subscription]:
+    deps.extra["tracking_secret"] = security.tracking_secret(deps.settings)
     work = partial(NotificationWork, deps)
     channels = {topics.channel_topic(c): from_channel(c) for c in deps.network.channels}
     return [

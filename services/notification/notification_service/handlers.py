@@ -15,7 +15,7 @@ from contracts.order import OrderStatusChanged
 from notification_service import domain, senders, store
 from notification_service.senders import Sender
 from notification_service.store import NotificationWork
-from shared import pollers
+from shared import pollers, signing
 from shared.consume import NotReady, describe
 from shared.logging import log
 from shared.parking import storable
@@ -27,6 +27,12 @@ OPERATORS = os.environ.get("OMS_OPERATOR_EMAIL", "operators@oms.local")
 
 async def remember_contact(msg: OrderSubmitted, uow: NotificationWork) -> None:
     uow.add_contact(msg.order_key, msg.customer.email, msg.customer.phone, msg.customer.name)
+
+
+def tracking_line(deps: Deps, order_id: str) -> str:
+    """The customer's link to the order's tracking page on the gateway."""
+    token = signing.tracking_token(str(deps.extra["tracking_secret"]), order_id)
+    return f"\n\nFollow your order: {deps.settings.gateway_url.rstrip('/')}/track/{token}"
 
 
 def tells_nobody(message: Message) -> bool:
@@ -47,7 +53,8 @@ async def order_event(event: OrderStatusChanged, uow: NotificationWork) -> None:
         requested = NotificationRequested(
             id=store.notification_id(event.order_id, notice.kind, notice.shipment_id), order_id=event.order_id,
             kind=notice.kind, medium="email", recipient=recipient, shipment_id=notice.shipment_id or None,
-            subject=notice.subject, body=notice.body + domain.opening_hours(event, uow.deps.network))
+            subject=notice.subject, body=notice.body + domain.opening_hours(event, uow.deps.network)
+            + ("" if notice.to_operators else tracking_line(uow.deps, event.order_id)))
         if uow.add_notification(requested):
             uow.send(topics.NOTIFICATIONS.name, requested.order_id, requested)
             log.info("notification.requested", order_id=requested.order_id, kind=requested.kind)

@@ -1,0 +1,253 @@
+"""The HTTP edge: signed channel endpoints, the Shopify adapter, the order API, operator search and the customer
+tracking page. Everything it needs from outside (secrets, publishing, the read model) comes in a `Gate`, so the
+same app runs on the real stack and in the fast tests."""
+
+from __future__ import annotations
+
+import hmac
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import ValidationError
+
+from contracts.base import Message
+from contracts.channels import (
+    OrderCancelRequested,
+    OrderChangeRequested,
+    OrderReturnRequested,
+    OrderSubmitted,
+    order_id_for,
+)
+from gateway_service import shopify
+from gateway_service.page import tracking_context
+from shared import signing
+from shared.logging import log
+from shared.messaging import problems
+from shared.network import Network
+
+MAX_BODY = 256 * 1024  # far above the largest valid order (200 lines): anything bigger is refused unread
+ACTIONS: dict[str, type[Message]] = {"cancel": OrderCancelRequested, "return": OrderReturnRequested,
+                                     "change": OrderChangeRequested}
+GATEWAY_IDS = uuid.UUID("3b0f6b52-7f0e-4f55-9d0b-2a3c5f1e9a11")
+_pages = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape())
+
+
+class Reads(Protocol):
+    """The read model, as the API asks it."""
+
+    async def order(self, channel: str, external_id: str) -> dict[str, Any] | None: ...
+
+    async def tracked(self, token: str) -> dict[str, Any] | None: ...
+
+    async def search(self, email: str | None, phone: str | None) -> list[dict[str, Any]]: ...
+
+
+Publish = Callable[[str, str, Message], Awaitable[None]]  # channel, key, message: returns once the broker has it
+
+
+class Unavailable(Exception):
+    """The broker did not take the message in time: nothing was accepted, the sender should try again."""
+
+
+@dataclass
+class Gate:
+    network: Network
+    secrets: Mapping[str, tuple[str, str]]  # channel: (webhook_secret, api_token)
+    operator_token: str
+    publish: Publish
+    reads: Reads
+    clock: Callable[[], float] = time.time
+    seen: dict[tuple[str, str], tuple[float, dict[str, Any]]] = field(default_factory=dict)  # signatures answered
+
+    def answered(self, channel: str, signature: str) -> dict[str, Any] | None:
+        """What a request with this very signature was answered (a replay within the window), else None."""
+        now = self.clock()
+        if len(self.seen) > 100_000:
+            self.seen = {k: v for k, v in self.seen.items() if now - v[0] < signing.WINDOW_S * 2}
+        found = self.seen.get((channel, signature))
+        return found[1] if found else None
+
+
+def error(status: int, message: str, reasons: list[str] | None = None,
+          headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, **({"reasons": reasons} if reasons else {})}, status, headers=headers)
+
+
+async def read_body(request: Request) -> bytes | None:
+    """The raw body, or None when it is bigger than `MAX_BODY` (not read further)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            return None
+    return bytes(body)
+
+
+def bearer(request: Request, token: str) -> bool:
+    given = request.headers.get("authorization", "")
+    return given.startswith("Bearer ") and hmac.compare_digest(given[7:].strip().encode(), token.encode())
+
+
+def create_app(gate: Gate) -> FastAPI:
+    app = FastAPI(title="OMS gateway", version="1.1",
+                  description="Channels post orders here instead of writing to Kafka; customers follow their orders. "
+                              "Every POST is signed: `X-OMS-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "
+                              "\"<t>.<raw body>\" with the channel's webhook_secret>`.")
+
+    async def accept(request: Request, channel: str, model: type[Message], path_ids: dict[str, str],
+                     verify: Callable[[str, bytes], str], mapped: Callable[[dict[str, Any]], dict[str, Any]] | None
+                     = None) -> Response:
+        if channel not in gate.secrets:
+            return error(404, f"no channel {channel!r}")
+        raw = await read_body(request)
+        if raw is None:
+            return error(413, f"body larger than {MAX_BODY} bytes")
+        try:
+            signature = verify(gate.secrets[channel][0], raw)
+        except signing.BadSignature as exc:
+            log.warning("gateway.unauthorized", channel=channel, why=str(exc))
+            return error(401, str(exc))
+        replayed = gate.answered(channel, signature)
+        if replayed is not None:
+            return JSONResponse(replayed, 202)
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            return error(400, "not valid JSON", [str(exc)])
+        try:
+            body = mapped(body) if mapped else body
+        except shopify.NotMappable as exc:
+            return error(400, "not an order the OMS can take", exc.reasons)
+        if not isinstance(body, dict):
+            return error(400, "not a JSON object")
+        expected = model.model_fields["type"].default
+        body.setdefault("type", expected)
+        body.setdefault("id", str(uuid.uuid5(GATEWAY_IDS, f"{channel}/{signature}")))  # a retry is the same message
+        for name, value in {"channel": channel, **path_ids}.items():
+            body.setdefault(name, value)
+            if body[name] != value:
+                return error(403 if name == "channel" else 400, f"{name} {body[name]!r} in the body is not the "
+                             f"{name} of the URL ({value!r}): a channel sends only its own orders")
+        if body["type"] != expected:
+            return error(400, f"type {body['type']!r} is not {expected!r} (what this URL takes)")
+        try:
+            message = model.model_validate(body)
+        except ValidationError as exc:
+            return error(400, f"invalid {expected}", problems(exc))
+        external_id = str(body["external_id"])
+        try:
+            await gate.publish(channel, f"{channel}:{external_id}", message)
+        except Unavailable as exc:
+            log.warning("gateway.unavailable", channel=channel, error=str(exc))
+            return error(503, "the OMS cannot take it now: send it again", headers={"Retry-After": "5"})
+        answer = {"order_id": order_id_for(channel, external_id), "message_id": message.id, "type": expected}
+        gate.seen[(channel, signature)] = (gate.clock(), answer)
+        log.info("gateway.accepted", channel=channel, type=expected, order_id=answer["order_id"])
+        return JSONResponse(answer, 202)
+
+    def oms_signature(request: Request) -> Callable[[str, bytes], str]:
+        def check(secret: str, raw: bytes) -> str:
+            header = request.headers.get(signing.HEADER)
+            signing.verify(secret, header, raw, now=gate.clock())
+            return str(header)
+        return check
+
+    @app.post("/v1/channels/{channel}/orders", status_code=202, tags=["channels"],
+              openapi_extra=_body("OrderSubmitted"), summary="Submit an order (order.submitted)")
+    async def submit(channel: str, request: Request) -> Response:
+        return await accept(request, channel, OrderSubmitted, {}, oms_signature(request))
+
+    @app.post("/v1/channels/{channel}/orders/{external_id}/{action}", status_code=202, tags=["channels"],
+              summary="Cancel (all or some lines), return, or change an order")
+    async def act(channel: str, external_id: str, action: str, request: Request) -> Response:
+        model = ACTIONS.get(action)
+        if model is None:
+            return error(404, f"no action {action!r}: one of {', '.join(ACTIONS)}")
+        return await accept(request, channel, model, {"external_id": external_id}, oms_signature(request))
+
+    @app.post("/v1/channels/{channel}/shopify/orders", status_code=202, tags=["channels"],
+              summary="A Shopify orders/create webhook, as Shopify sends it (X-Shopify-Hmac-Sha256)")
+    async def shopify_order(channel: str, request: Request) -> Response:
+        def check(secret: str, raw: bytes) -> str:
+            header = request.headers.get("x-shopify-hmac-sha256")
+            signing.shopify_verify(secret, header, raw)
+            return request.headers.get("x-shopify-webhook-id") or str(header)
+        return await accept(request, channel, OrderSubmitted, {}, check, lambda o: shopify.to_submitted(o, channel))
+
+    @app.get("/v1/channels/{channel}/orders/{external_id}", tags=["channels"],
+             summary="An order of this channel: status, shipments with tracking, returns, timeline")
+    async def get_order(channel: str, external_id: str, request: Request) -> Response:
+        if channel not in gate.secrets:
+            return error(404, f"no channel {channel!r}")
+        if not bearer(request, gate.secrets[channel][1]):
+            return error(401, "Authorization: Bearer <the channel's api_token> required")
+        view = await gate.reads.order(channel, external_id)
+        if view is None:
+            return error(404, f"no order {external_id!r} of {channel!r} (or not seen yet)")
+        return JSONResponse(_public(view))
+
+    @app.get("/v1/orders", tags=["operators"], summary="Operators: a customer's orders by e-mail or phone")
+    async def find_orders(request: Request, email: str | None = None, phone: str | None = None) -> Response:
+        if not bearer(request, gate.operator_token):
+            return error(401, "Authorization: Bearer <the operators' api_token> required")
+        if not email and not phone:
+            return error(400, "give email or phone")
+        found = await gate.reads.search(email, phone)
+        return JSONResponse({"orders": [_public(v) for v in found]})
+
+    @app.get("/track/{token}", response_class=HTMLResponse, tags=["customers"],
+             summary="A customer's tracking page (the link in every notification)")
+    async def track(token: str) -> Response:
+        view = await gate.reads.tracked(token)
+        if view is None:
+            return HTMLResponse(_pages.get_template("unknown.html").render(), 404)
+        return HTMLResponse(_pages.get_template("track.html").render(**tracking_context(view, gate.network)),
+                            headers={"Cache-Control": "no-store"})
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    _document_bodies(app)
+    return app
+
+
+def _public(view: Mapping[str, Any]) -> dict[str, Any]:
+    """An order as the API shows it (times as ISO text; never its tracking token: that is the customer's)."""
+    return orjson.loads(orjson.dumps({k: v for k, v in view.items() if k != "tracking_token"}))
+
+
+def _body(model: str) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{model}"}}}}}
+
+
+def _document_bodies(app: FastAPI) -> None:
+    """The request bodies the endpoints read themselves (they check the signature over the raw bytes first) are
+    documented from the same pydantic contracts that validate them."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        document = original()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        models: list[type[Message]] = [OrderSubmitted, *ACTIONS.values()]
+        for model in models:
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(schema.pop("$defs", {}))
+            schemas[model.__name__] = schema
+        app.openapi_schema = document
+        return document
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,34 @@
+-- The order read model: each order as its latest status event shows it, its timeline, and whom it is for (keyed
+-- hashes of the customer's e-mail and phone: operators find an order by them, nobody reads them back).
+CREATE TABLE order_views (
+    order_id       text PRIMARY KEY,
+    channel        text        NOT NULL,
+    external_id    text        NOT NULL,
+    status         text        NOT NULL,
+    sequence       integer     NOT NULL,
+    reason         jsonb,
+    shipments      jsonb       NOT NULL DEFAULT '[]',
+    returns        jsonb       NOT NULL DEFAULT '[]',
+    tracking_token text        NOT NULL UNIQUE,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (channel, external_id)
+);
+
+CREATE TABLE order_timeline (
+    order_id        text        NOT NULL,
+    sequence        integer     NOT NULL,
+    status          text        NOT NULL,
+    previous_status text,
+    reason          jsonb,
+    occurred_at     timestamptz NOT NULL,
+    PRIMARY KEY (order_id, sequence)
+);
+
+CREATE TABLE contacts (
+    order_id   text PRIMARY KEY,
+    email_hash text NOT NULL,
+    phone_hash text
+);
+CREATE INDEX contacts_email ON contacts (email_hash);
+CREATE INDEX contacts_phone ON contacts (phone_hash) WHERE phone_hash IS NOT NULL;

@@ -1,0 +1,112 @@
+"""The gateway's read model: the unit of work that projects order events into it, and the queries that serve it."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import orjson
+
+from contracts.base import Message
+from contracts.channels import OrderSubmitted, order_id_for
+from contracts.order import OrderStatusChanged
+from shared.service import Deps
+from shared.uow import Database, Rows, Table, UnitOfWork, by
+
+VIEWS = Table("order_views", ("order_id",), {
+    "order_id": "text", "channel": "text", "external_id": "text", "status": "text", "sequence": "integer",
+    "reason": "jsonb", "shipments": "jsonb", "returns": "jsonb", "tracking_token": "text"},
+    updates=("status", "sequence", "reason", "shipments", "returns"))
+TIMELINE = Table("order_timeline", ("order_id", "sequence"), {
+    "order_id": "text", "sequence": "integer", "status": "text", "previous_status": "text", "reason": "jsonb",
+    "occurred_at": "timestamptz"}, insert_checked=False)
+CONTACTS = Table("contacts", ("order_id",), {"order_id": "text", "email_hash": "text", "phone_hash": "text"},
+                 insert_checked=False)
+
+
+def contact_hash(secret: str, value: str) -> str:
+    """A keyed hash of an e-mail address or phone number, as written or searched (case and spaces do not count)."""
+    normal = "".join(value.split()).lower()
+    return hmac.new(secret.encode(), b"contact:" + normal.encode(), hashlib.sha256).hexdigest()
+
+
+def json_text(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+class GatewayWork(UnitOfWork):
+    """Views are read and locked once per batch; a later event of an order replaces what an earlier one wrote
+    (events arrive in order per order, and a re-read one is older than what is there: it changes nothing)."""
+
+    def __init__(self, deps: Deps, db: Database) -> None:
+        super().__init__(deps, db)
+        self.views = self.repository(Rows(db, VIEWS))
+        self.timeline = self.repository(Rows(db, TIMELINE))
+        self.contacts = self.repository(Rows(db, CONTACTS))
+
+    @property
+    def secret(self) -> str:
+        return str(self.deps.extra["tracking_secret"])
+
+    async def prepare(self, messages: Sequence[Message]) -> None:
+        ids = sorted({m.order_id for m in messages if isinstance(m, OrderStatusChanged)})
+        if ids:
+            await self.views.load(by("order_id", ids), keys=[(i,) for i in ids])
+
+    def project(self, event: OrderStatusChanged, token: str) -> bool:
+        """The order as this event shows it; False when the view already shows a later one."""
+        now = {"status": event.status, "sequence": event.sequence,
+               "reason": json_text(event.reason.model_dump(mode="json") if event.reason else None),
+               "shipments": json_text([s.model_dump(mode="json") for s in event.shipments]),
+               "returns": json_text([r.model_dump(mode="json") for r in event.returns])}
+        self.timeline.add({"order_id": event.order_id, "sequence": event.sequence, "status": event.status,
+                           "previous_status": event.previous_status, "reason": now["reason"],
+                           "occurred_at": event.occurred_at})
+        row = self.views.cached(event.order_id)
+        if row is None:
+            return self.views.add({"order_id": event.order_id, "channel": event.channel,
+                                   "external_id": event.external_id, "tracking_token": token, **now})
+        if event.sequence <= row["sequence"]:
+            return False
+        self.views.save(event.order_id, **now)
+        return True
+
+    def remember_contact(self, msg: OrderSubmitted) -> None:
+        self.contacts.add({"order_id": order_id_for(msg.channel, msg.external_id),
+                           "email_hash": contact_hash(self.secret, msg.customer.email),
+                           "phone_hash": contact_hash(self.secret, msg.customer.phone) if msg.customer.phone else None})
+
+
+_VIEW = ("SELECT v.order_id, v.channel, v.external_id, v.status, v.sequence, v.reason, v.shipments, v.returns, "
+         "v.tracking_token, v.created_at, v.updated_at FROM order_views v ")
+
+
+async def order_view(conn: asyncpg.Connection, *, channel: str | None = None, external_id: str | None = None,
+                     token: str | None = None) -> dict[str, Any] | None:
+    """One order with its timeline, by its channel's ids or by its tracking token."""
+    row = await (conn.fetchrow(_VIEW + "WHERE v.tracking_token = $1", token) if token is not None else
+                 conn.fetchrow(_VIEW + "WHERE v.channel = $1 AND v.external_id = $2", channel, external_id))
+    if row is None:
+        return None
+    steps = await conn.fetch("SELECT sequence, status, previous_status, reason, occurred_at FROM order_timeline "
+                             "WHERE order_id = $1 ORDER BY sequence", row["order_id"])
+    return {**_decoded(row), "timeline": [_decoded(s) for s in steps]}
+
+
+async def search(conn: asyncpg.Connection, secret: str, email: str | None, phone: str | None,
+                 limit: int = 50) -> list[dict[str, Any]]:
+    """Orders of the customer with this e-mail or phone, newest first."""
+    wanted = [contact_hash(secret, v) for v in (email, phone) if v]
+    rows = await conn.fetch(
+        _VIEW + "JOIN contacts c ON c.order_id = v.order_id "
+        "WHERE c.email_hash = ANY($1::text[]) OR c.phone_hash = ANY($1::text[]) ORDER BY v.created_at DESC LIMIT $2",
+        wanted, limit)
+    return [{k: v for k, v in _decoded(r).items() if k != "tracking_token"} for r in rows]
+
+
+def _decoded(row: asyncpg.Record) -> dict[str, Any]:
+    return {k: orjson.loads(v) if k in ("reason", "shipments", "returns") and v is not None else v
+            for k, v in row.items()}

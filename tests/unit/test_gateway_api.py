@@ -1,0 +1,260 @@
+"""The gateway's HTTP edge without a server: signatures, bounds, validation, idempotency, the Shopify adapter, the
+read API's authorisation and the tracking page (the real-stack tests are in tests/e2e/test_gateway.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from contracts.base import Message
+from contracts.channels import order_id_for
+from contracts.examples import example
+from gateway_service.api import MAX_BODY, Gate, Unavailable, create_app
+from shared import signing
+from shared.network import load_network
+from shared.settings import get_settings
+
+pytestmark = pytest.mark.unit
+
+SECRETS = {"web": ("web-webhook-secret", "web-api-token"), "app": ("app-webhook-secret", "app-api-token")}
+SHOPIFY = Path(__file__).parent.parent / "support" / "payloads" / "shopify_orders_create.json"
+
+
+class Reads:
+    def __init__(self) -> None:
+        self.views: dict[tuple[str, str], dict[str, Any]] = {}
+
+    async def order(self, channel: str, external_id: str) -> dict[str, Any] | None:
+        return self.views.get((channel, external_id))
+
+    async def tracked(self, token: str) -> dict[str, Any] | None:
+        return next((v for v in self.views.values() if v["tracking_token"] == token), None)
+
+    async def search(self, email: str | None, phone: str | None) -> list[dict[str, Any]]:
+        return [v for v in self.views.values() if email == "ada@example.com"]
+
+
+class Edge:
+    """The app with a stand-in broker (what was published) and read model."""
+
+    def __init__(self, broker_down: bool = False) -> None:
+        self.published: list[tuple[str, str, Message]] = []
+        self.reads = Reads()
+        self.now = 1_800_000_000.0
+
+        async def publish(channel: str, key: str, message: Message) -> None:
+            if broker_down:
+                raise Unavailable("broker did not answer")
+            self.published.append((channel, key, message))
+        self.gate = Gate(load_network(get_settings().network_file), SECRETS, "operator-token", publish, self.reads,
+                         clock=lambda: self.now)
+        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(create_app(self.gate)), base_url="http://oms")
+
+    async def post(self, path: str, payload: Any, secret: str = "web-webhook-secret", at: float | None = None,
+                   raw: bytes | None = None) -> httpx.Response:
+        data = raw if raw is not None else orjson.dumps(payload)
+        header = signing.sign(secret, data, self.now if at is None else at)
+        return await self.client.post(path, content=data, headers={signing.HEADER: header,
+                                                                     "content-type": "application/json"})
+
+
+def order(**fields: Any) -> dict[str, Any]:
+    body = {k: v for k, v in example("order.submitted").items() if k != "id"}
+    return {**body, **fields}
+
+
+async def test_a_signed_order_is_published_once_the_broker_has_it_and_answered_with_its_id():
+    edge = Edge()
+    answer = await edge.post("/v1/channels/web/orders", order())
+
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["order_id"] == order_id_for("web", "W-1001")
+    [(channel, key, message)] = edge.published
+    assert (channel, key, message.type) == ("web", "web:W-1001", "order.submitted")
+
+
+@pytest.mark.parametrize(("why", "header"), [
+    ("missing", None), ("malformed", "v1=abc"), ("wrong secret", signing.sign("not-the-secret", b"{}", 1_800_000_000)),
+])
+async def test_a_request_not_signed_with_the_channels_secret_is_401_and_publishes_nothing(why, header):
+    edge = Edge()
+    headers = {signing.HEADER: header} if header else {}
+    answer = await edge.client.post("/v1/channels/web/orders", content=orjson.dumps(order()), headers=headers)
+    assert answer.status_code == 401, why
+    assert edge.published == []
+
+
+async def test_another_channels_secret_a_changed_body_or_a_stale_signature_is_401():
+    edge = Edge()
+    assert (await edge.post("/v1/channels/web/orders", order(), secret="app-webhook-secret")).status_code == 401
+    stale = await edge.post("/v1/channels/web/orders", order(), at=edge.now - 301)
+    assert stale.status_code == 401 and "stale" in stale.json()["error"]
+    signed = orjson.dumps(order())
+    header = signing.sign("web-webhook-secret", signed, edge.now)
+    tampered = await edge.client.post("/v1/channels/web/orders", content=signed.replace(b"W-1001", b"W-1002"),
+                                      headers={signing.HEADER: header})
+    assert tampered.status_code == 401
+    assert edge.published == []
+
+
+async def test_an_invalid_body_is_400_with_every_reason():
+    edge = Edge()
+    bad = order(lines=[{"sku": "SKU-1", "quantity": 0, "unit_price": "x"}], currency="euro")
+    answer = await edge.post("/v1/channels/web/orders", bad)
+
+    assert answer.status_code == 400
+    reasons = answer.json()["reasons"]
+    assert any(r.startswith("currency") for r in reasons) and any(r.startswith("lines.0.quantity") for r in reasons)
+    assert (await edge.post("/v1/channels/web/orders", None, raw=b"{not json")).status_code == 400
+    assert (await edge.post("/v1/channels/web/orders", [1, 2])).status_code == 400
+    assert edge.published == []
+
+
+async def test_an_order_naming_another_channel_is_refused():
+    edge = Edge()
+    answer = await edge.post("/v1/channels/web/orders", order(channel="app"))
+    assert answer.status_code == 403 and edge.published == []
+
+
+async def test_an_oversized_body_is_413_unread():
+    edge = Edge()
+    answer = await edge.post("/v1/channels/web/orders", None, raw=b" " * (MAX_BODY + 1))
+    assert answer.status_code == 413 and edge.published == []
+
+
+async def test_the_same_order_again_is_202_with_the_same_id_and_a_replayed_request_is_not_published_again():
+    edge = Edge()
+    first = await edge.post("/v1/channels/web/orders", order())
+    again = await edge.post("/v1/channels/web/orders", order(), at=edge.now + 1)  # a new request, the same order
+    data = orjson.dumps(order())
+    header = {signing.HEADER: signing.sign("web-webhook-secret", data, edge.now + 2)}
+    replay = [await edge.client.post("/v1/channels/web/orders", content=data, headers=header) for _ in range(2)]
+
+    assert {r.status_code for r in (first, again, *replay)} == {202}
+    assert {r.json()["order_id"] for r in (first, again, *replay)} == {order_id_for("web", "W-1001")}
+    assert len(edge.published) == 3, "the replay was answered from memory"
+    assert edge.published[0][2].id != edge.published[1][2].id
+
+
+async def test_when_the_broker_does_not_take_it_the_sender_is_told_to_send_again():
+    edge = Edge(broker_down=True)
+    answer = await edge.post("/v1/channels/web/orders", order())
+    assert answer.status_code == 503 and answer.headers["retry-after"]
+
+
+async def test_cancel_return_and_change_take_the_order_from_the_url():
+    edge = Edge()
+    cancel = await edge.post("/v1/channels/web/orders/W-1001/cancel", {"reason": "changed mind"})
+    ret = await edge.post("/v1/channels/web/orders/W-1001/return",
+                          {"lines": [{"sku": "SKU-CHAIR-01", "quantity": 1}], "return_location_id": "store-munich"})
+    change = await edge.post("/v1/channels/web/orders/W-1001/change", {"shipping_speed": "express"})
+    other = await edge.post("/v1/channels/web/orders/W-1001/cancel", {"external_id": "W-9"})
+
+    assert [a.status_code for a in (cancel, ret, change)] == [202, 202, 202]
+    assert other.status_code == 400
+    assert [(m.type, m.external_id) for _, _, m in edge.published] == [  # type: ignore[attr-defined]
+        ("order.cancel_requested", "W-1001"), ("order.return_requested", "W-1001"),
+        ("order.change_requested", "W-1001")]
+    assert (await edge.post("/v1/channels/web/orders/W-1001/explode", {})).status_code == 404
+
+
+async def test_a_shopify_orders_create_webhook_is_taken_as_shopify_sends_it():
+    edge = Edge()
+    raw = SHOPIFY.read_bytes()
+    headers = {"X-Shopify-Hmac-Sha256": signing.shopify_sign("web-webhook-secret", raw),
+               "X-Shopify-Topic": "orders/create", "X-Shopify-Webhook-Id": "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"}
+    answer = await edge.client.post("/v1/channels/web/shopify/orders", content=raw, headers=headers)
+
+    assert answer.status_code == 202, answer.text
+    [(_, key, message)] = edge.published
+    submitted = message.model_dump(mode="json")
+    assert key == "web:5739101438179"
+    assert submitted["customer"]["email"] == "grace@example.com"
+    assert submitted["shipping_address"]["postal_code"] == "10119" and submitted["shipping_address"]["country"] == "DE"
+    assert [(line["sku"], line["quantity"], line["unit_price"]) for line in submitted["lines"]] == [
+        ("SKU-CHAIR-01", 2, "89.90"), ("SKU-LAMP-01", 1, "89.00")]
+    assert submitted["payment"]["status"] == "authorized"
+    wrong = await edge.client.post("/v1/channels/web/shopify/orders", content=raw,
+                                   headers={"X-Shopify-Hmac-Sha256": signing.shopify_sign("nope", raw)})
+    assert wrong.status_code == 401
+
+
+async def test_a_shopify_order_without_skus_is_400_with_the_lines_named():
+    edge = Edge()
+    shop = json.loads(SHOPIFY.read_text())
+    shop["line_items"][1]["sku"] = ""
+    raw = orjson.dumps(shop)
+    answer = await edge.client.post("/v1/channels/web/shopify/orders", content=raw,
+                                    headers={"X-Shopify-Hmac-Sha256": signing.shopify_sign("web-webhook-secret", raw)})
+    assert answer.status_code == 400 and answer.json()["reasons"][0].startswith("line_items.1")
+
+
+def view(**fields: Any) -> dict[str, Any]:
+    return {"order_id": "ord-1", "channel": "web", "external_id": "W-1001", "status": "shipped", "sequence": 5,
+            "reason": None, "returns": [], "tracking_token": "tok-1", "updated_at": "2026-11-29T12:00:00+00:00",
+            "shipments": [{"shipment_id": "ord-1-S1", "location_id": "dc-rotterdam", "carrier_id": "dhl",
+                           "tracking_number": "DHL-778899", "status": "shipped",
+                           "lines": [{"sku": "SKU-CHAIR-01", "quantity": 2}],
+                           "estimated_delivery": "2026-12-01T18:00:00+00:00"}],
+            "timeline": [{"sequence": 1, "status": "received", "previous_status": None, "reason": None,
+                          "occurred_at": "2026-11-29T11:00:00+00:00"},
+                         {"sequence": 5, "status": "shipped", "previous_status": "ready_to_ship", "reason": None,
+                          "occurred_at": "2026-11-29T12:00:00+00:00"}], **fields}
+
+
+async def test_a_channel_reads_its_own_orders_with_its_token_and_nobody_elses():
+    edge = Edge()
+    edge.reads.views[("web", "W-1001")] = view()
+    path = "/v1/channels/web/orders/W-1001"
+
+    own = await edge.client.get(path, headers={"Authorization": "Bearer web-api-token"})
+    assert own.status_code == 200
+    assert own.json()["shipments"][0]["tracking_number"] == "DHL-778899" and "tracking_token" not in own.json()
+    assert (await edge.client.get(path)).status_code == 401
+    assert (await edge.client.get(path, headers={"Authorization": "Bearer app-api-token"})).status_code == 401
+    other = await edge.client.get("/v1/channels/app/orders/W-1001", headers={"Authorization": "Bearer app-api-token"})
+    assert other.status_code == 404, "another channel's order is not found under this channel"
+
+
+async def test_operators_find_a_customers_orders_others_cannot():
+    edge = Edge()
+    edge.reads.views[("web", "W-1001")] = view()
+    found = await edge.client.get("/v1/orders", params={"email": "ada@example.com"},
+                                  headers={"Authorization": "Bearer operator-token"})
+    assert [o["order_id"] for o in found.json()["orders"]] == ["ord-1"]
+    denied = await edge.client.get("/v1/orders", params={"email": "ada@example.com"},
+                                   headers={"Authorization": "Bearer web-api-token"})
+    assert denied.status_code == 401
+
+
+async def test_the_tracking_page_shows_the_status_parcels_and_timeline_in_plain_words():
+    edge = Edge()
+    edge.reads.views[("web", "W-1001")] = view()
+    page = await edge.client.get("/track/tok-1")
+
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "Your parcel is on its way." in page.text and "DHL-778899" in page.text and "DHL" in page.text
+    assert "We have received your order." in page.text and "Tue 01 Dec 2026" in page.text
+    assert (await edge.client.get("/track/guess")).status_code == 404
+
+
+async def test_the_tracking_page_of_a_pickup_gives_the_stores_address():
+    edge = Edge()
+    pickup = {"shipment_id": "ord-1-S1", "location_id": "store-munich", "status": "ready_for_pickup", "pickup": True,
+              "lines": [{"sku": "SKU-CHAIR-01", "quantity": 1}]}
+    edge.reads.views[("web", "W-1001")] = view(status="ready_for_pickup", shipments=[pickup])
+    page = await edge.client.get("/track/tok-1")
+    assert "Ready for you to collect." in page.text and "Marienplatz 8" in page.text
+
+
+async def test_the_openapi_document_describes_the_bodies_from_the_contracts():
+    edge = Edge()
+    document = (await edge.client.get("/openapi.json")).json()
+    assert "OrderSubmitted" in document["components"]["schemas"]
+    assert "/v1/channels/{channel}/orders" in document["paths"]
+    assert (await edge.client.get("/docs")).status_code == 200
