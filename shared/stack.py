@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import os
 import pwd
+import re
 import shlex
 import shutil
 import signal
@@ -166,7 +167,35 @@ class NativeKafka:
             cluster_id = cluster_id or self.java("kafka.tools.StorageTool", "random-uuid").stdout.strip()
             self.java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted",
                       *scram_users(self.settings))
+            self.users_file.write_text("\n".join(security.everyone(load_network(self.settings.network_file))))
         return props
+
+    @property
+    def users_file(self) -> Path:
+        return self.settings.home / "kafka-users.txt"
+
+    def add_missing_users(self) -> list[str]:
+        """Principals new since the storage was formatted (a partner or service added since) get their SCRAM
+        credentials on the running broker, so an existing stack takes them without `make clean`."""
+        network = load_network(self.settings.network_file)
+        wanted = security.everyone(network)
+        known = set(self.users_file.read_text().split()) if self.users_file.exists() else None
+        if known is not None and not set(wanted) - known:
+            return []
+        passwords = security.create_credentials(self.settings, network)
+        config = self.home / "admin-client.properties"
+        write_private(config, admin_client_properties(self.settings, f"127.0.0.1:{self.port}"))
+        tool = ("kafka.admin.ConfigCommand", "--bootstrap-server", f"127.0.0.1:{self.port}", "--command-config",
+                str(config), "--entity-type", "users")
+        if known is None:  # made before this list was kept: ask the broker
+            described = self.java(*tool, "--describe").stdout
+            known = set(re.findall(r"user-principal '([^']+)'", described))
+        added = [name for name in wanted if name not in known]
+        for name in added:
+            self.java(*tool, "--alter", "--entity-name", name,
+                      "--add-config", f"SCRAM-SHA-512=[iterations=4096,password={passwords[name]}]")
+        self.users_file.write_text("\n".join(wanted))
+        return added
 
     def start(self, cluster_id: str | None = None) -> None:
         self.launch(cluster_id)
@@ -499,6 +528,9 @@ class Stack:
         else:
             self.postgres.start()
             self.kafka.start()
+            for node in self.kafka.nodes if isinstance(self.kafka, KafkaCluster) else [self.kafka]:
+                if node.add_missing_users():
+                    break  # the cluster shares its users
         asyncio.run(create_databases(self.settings))
         asyncio.run(create_topics(self.settings))
         asyncio.run(create_acls(self.settings))

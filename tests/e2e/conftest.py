@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import httpx
 import orjson
 import pytest
 
 from oms_cli import demo, workload
 from oms_cli.watch import OrderWatch
+from shared import security, signing
 from shared.network import Network, load_network
 from shared.security import client_options
 from shared.settings import get_settings
@@ -23,6 +25,7 @@ from tests.support.processes import ServiceProcess
 from tests.support.servers import RecordingWebhook
 
 FAST_NETWORK = Path(__file__).parent / "network-fast.toml"
+GATEWAY_URL = "http://127.0.0.1:18080"  # the tests' own port: a gateway of `make up` may hold 8080
 MODULES = ("order_service", "inventory_service", "fulfillment_service", "shipping_service", "notification_service",
            "simulators")
 
@@ -119,7 +122,8 @@ def start_oms(request: pytest.FixtureRequest, env: dict[str, str]) -> dict[str, 
 @pytest.fixture
 def oms_env(request: pytest.FixtureRequest) -> dict[str, str]:
     """What the processes are started with; `@pytest.mark.oms_env(NAME=value)` on a test adds to it."""
-    env = {"OMS_SIM_DELAY_MS": "0", "OMS_SIM_FAILURE_RATE": "0", "OMS_NETWORK_FILE": str(FAST_NETWORK)}
+    env = {"OMS_SIM_DELAY_MS": "0", "OMS_SIM_FAILURE_RATE": "0", "OMS_NETWORK_FILE": str(FAST_NETWORK),
+           "OMS_GATEWAY_URL": GATEWAY_URL}
     marker = request.node.get_closest_marker("oms_env")
     return {**env, **(marker.kwargs if marker else {})}
 
@@ -150,3 +154,50 @@ async def oms(request: pytest.FixtureRequest, stack, oms_env: dict[str, str]) ->
 @pytest.fixture
 def mix() -> Iterator[workload.Mix]:
     yield workload.Mix(split=0.1, express=0.2)
+
+
+@dataclass
+class RunningGateway:
+    """The gateway as a real process beside the OMS, and an HTTP client that signs as a channel would."""
+
+    process: ServiceProcess
+    client: httpx.AsyncClient
+
+    async def post(self, channel: str, path: str, payload: object, secret: str | None = None) -> httpx.Response:
+        raw = orjson.dumps(payload)
+        signed = signing.sign(secret or security.channel_secrets(get_settings(), channel)[0], raw)
+        return await self.client.post(f"/v1/channels/{channel}{path}", content=raw,
+                                      headers={signing.HEADER: signed, "content-type": "application/json"})
+
+    async def order(self, channel: str, external_id: str, token: str | None = None) -> httpx.Response:
+        token = token or security.channel_secrets(get_settings(), channel)[1]
+        return await self.client.get(f"/v1/channels/{channel}/orders/{external_id}",
+                                     headers={"Authorization": f"Bearer {token}"})
+
+    async def until(self, channel: str, external_id: str, status: str, timeout: float = 90) -> dict:
+        """The order as the gateway's API shows it, once it shows `status`."""
+        async def view() -> dict:
+            answer = await self.order(channel, external_id)
+            return answer.json() if answer.status_code == 200 else {"http": answer.status_code}
+        return await eventually(view, lambda v: v.get("status") == status, f"{external_id} {status} via the API",
+                                timeout=timeout)
+
+
+@pytest.fixture
+async def gateway(request: pytest.FixtureRequest, oms: RunningOms, oms_env: dict[str, str]
+                  ) -> AsyncIterator[RunningGateway]:
+    process = ServiceProcess("gateway_service", ["gateway_service"], LOGS / request.node.name, oms_env).start()
+    try:
+        await process.logged("service.started", timeout=120)
+        async with httpx.AsyncClient(base_url=GATEWAY_URL, timeout=10) as client:
+            await eventually(lambda: _healthy(client), bool, "the gateway answering", timeout=30)
+            yield RunningGateway(process, client)
+    finally:
+        process.stop()
+
+
+async def _healthy(client: httpx.AsyncClient) -> bool:
+    try:
+        return (await client.get("/healthz")).status_code == 200
+    except httpx.TransportError:
+        return False

@@ -10,9 +10,10 @@ from typing import Any
 import asyncpg
 import orjson
 
-from contracts.base import Message
+from contracts.base import MAX_ID_LENGTH, Message
 from contracts.channels import OrderSubmitted, order_id_for
 from contracts.order import OrderStatusChanged
+from shared.parking import storable
 from shared.service import Deps
 from shared.uow import Database, Rows, Table, UnitOfWork, by
 
@@ -34,7 +35,8 @@ def contact_hash(secret: str, value: str) -> str:
 
 
 def json_text(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
+    """JSON as PostgreSQL's jsonb takes it: a NUL a rejected message carried is kept as the text `\\x00`."""
+    return None if value is None else orjson.dumps(value).decode().replace("\\u0000", "\\\\x00")
 
 
 class GatewayWork(UnitOfWork):
@@ -67,8 +69,9 @@ class GatewayWork(UnitOfWork):
                            "occurred_at": event.occurred_at})
         row = self.views.cached(event.order_id)
         if row is None:
-            return self.views.add({"order_id": event.order_id, "channel": event.channel,
-                                   "external_id": event.external_id, "tracking_token": token, **now})
+            return self.views.add({"order_id": event.order_id, "channel": storable(event.channel, MAX_ID_LENGTH),
+                                   "external_id": storable(event.external_id, MAX_ID_LENGTH),
+                                   "tracking_token": token, **now})
         if event.sequence <= row["sequence"]:
             return False
         self.views.save(event.order_id, **now)

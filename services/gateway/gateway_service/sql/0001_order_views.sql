@@ -11,9 +11,10 @@ CREATE TABLE order_views (
     returns        jsonb       NOT NULL DEFAULT '[]',
     tracking_token text        NOT NULL UNIQUE,
     created_at     timestamptz NOT NULL DEFAULT now(),
-    updated_at     timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (channel, external_id)
+    updated_at     timestamptz NOT NULL DEFAULT now()
 );
+-- not unique: the ids of a rejected order are kept as far as they can be stored (no NUL, bounded)
+CREATE INDEX order_views_channel_ids ON order_views (channel, external_id);
 
 CREATE TABLE order_timeline (
     order_id        text        NOT NULL,

@@ -1,0 +1,120 @@
+"""The way in over HTTP on the real stack: a channel posts signed orders to the gateway (a real process) and reads
+them back; a Shopify webhook is taken as Shopify sends it; the customer's link in each notification opens the
+tracking page. Bad requests are refused with the reason and change nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from contracts.channels import order_id_for
+from shared import security, signing
+from shared.settings import get_settings
+from tests.support.poll import eventually
+
+pytestmark = pytest.mark.e2e
+
+SHOPIFY = Path(__file__).parent.parent / "support" / "payloads" / "shopify_orders_create.json"
+
+
+def tracking_links(oms, order_id: str) -> set[str]:
+    return {m for call in oms.sent_notifications() if call["order_id"] == order_id
+            for m in re.findall(r"https?://\S+/track/[\w-]+", call["body"])}
+
+
+async def test_an_order_posted_over_http_is_delivered_read_back_and_tracked(oms, gateway):
+    await oms.stock({"CHAIR": {"dc-rotterdam": 5}})
+    order = {k: v for k, v in oms.order(1, {"CHAIR": 2}).items() if k != "id"}  # the gateway gives it an id
+    answer = await gateway.post(order["channel"], "/orders", order)
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["order_id"] == order_id_for(order["channel"], order["external_id"])
+
+    view = await gateway.until(order["channel"], order["external_id"], "delivered")
+    [shipment] = view["shipments"]
+    assert shipment["carrier_id"] and shipment["tracking_number"], shipment
+    assert [s["status"] for s in view["timeline"]][:2] == ["received", "accepted"]
+    assert [s["sequence"] for s in view["timeline"]] == list(range(1, len(view["timeline"]) + 1))
+
+    other = "app" if order["channel"] != "app" else "web"
+    assert (await gateway.order(other, order["external_id"])).status_code == 404, "another channel's order"
+    assert (await gateway.order(order["channel"], order["external_id"], token="guess")).status_code == 401
+
+    async def links() -> set[str]:
+        return tracking_links(oms, answer.json()["order_id"])
+    [link] = await eventually(links, lambda found: len(found) == 1, "one tracking link in the notifications")
+    assert order["external_id"] not in link and answer.json()["order_id"] not in link
+    page = (await gateway.client.get(link)).text
+    assert "Delivered." in page and shipment["tracking_number"] in page
+
+
+async def test_bad_requests_are_refused_with_the_reason_and_change_nothing(oms, gateway):
+    await oms.stock({"LAMP": {"dc-rotterdam": 5}})
+    order = {k: v for k, v in oms.order(2, {"LAMP": 1}).items() if k != "id"}
+    channel, raw = order["channel"], orjson.dumps(order)
+
+    unsigned = await gateway.client.post(f"/v1/channels/{channel}/orders", content=raw)
+    stale = await gateway.client.post(f"/v1/channels/{channel}/orders", content=raw, headers={
+        signing.HEADER: signing.sign(_secret(channel), raw, time.time() - 600)})
+    other_secret = await gateway.post(channel, "/orders", order, secret="not-the-channels-secret")
+    invalid = await gateway.post(channel, "/orders", {**order, "lines": []})
+    huge = await gateway.post(channel, "/orders", {**order, "note": "x" * 300_000})
+    assert [r.status_code for r in (unsigned, stale, other_secret, invalid, huge)] == [401, 401, 401, 400, 413]
+    assert invalid.json()["reasons"] == ["lines: List should have at least 1 item after validation, not 0"]
+
+    first, again = [await gateway.post(channel, "/orders", order) for _ in range(2)]
+    assert first.status_code == again.status_code == 202 and first.json()["order_id"] == again.json()["order_id"]
+    await gateway.until(channel, order["external_id"], "delivered")
+    rows = await oms.orders_db.fetchval("SELECT count(*) FROM orders WHERE channel = $1 AND external_id = $2",
+                                        channel, order["external_id"])
+    assert rows == 1, "the same order twice is one order"
+    confirmations = [c for c in oms.sent_notifications()
+                     if c["order_id"] == first.json()["order_id"] and c["kind"] == "confirmation"]
+    assert len(confirmations) == 1
+
+
+async def test_a_shopify_webhook_is_taken_as_shopify_sends_it(oms, gateway):
+    await oms.stock({"CHAIR": {"3pl-berlin": 5}, "LAMP": {"3pl-berlin": 5}})
+    shop = json.loads(SHOPIFY.read_text())
+    shop["id"] = int(time.time() * 1000)
+    for item in shop["line_items"]:
+        item["sku"] = f"{oms.run}-{item['sku'].split('-')[1]}"
+    raw = orjson.dumps(shop)
+    headers = {"X-Shopify-Hmac-Sha256": signing.shopify_sign(_secret("web"), raw), "X-Shopify-Topic": "orders/create",
+               "X-Shopify-Webhook-Id": f"wh-{shop['id']}", "content-type": "application/json"}
+    answer = await gateway.client.post("/v1/channels/web/shopify/orders", content=raw, headers=headers)
+    assert answer.status_code == 202, answer.text
+
+    view = await gateway.until("web", str(shop["id"]), "delivered")
+    assert sorted((line["sku"], line["quantity"]) for s in view["shipments"] for line in s["lines"]) == [
+        (f"{oms.run}-CHAIR", 2), (f"{oms.run}-LAMP", 1)]
+
+
+async def test_operators_find_orders_by_the_customers_email(oms, gateway):
+    await oms.stock({"VASE": {"dc-rotterdam": 5}})
+    order = {k: v for k, v in oms.order(3, {"VASE": 1}).items() if k != "id"}
+    order["customer"] = {**order["customer"], "email": f"{oms.run.lower()}@example.com"}
+    assert (await gateway.post(order["channel"], "/orders", order)).status_code == 202
+    await gateway.until(order["channel"], order["external_id"], "delivered")
+    token = security.operator_api_token(get_settings())
+
+    async def found() -> list[str]:
+        answer = await gateway.client.get("/v1/orders", params={"email": order["customer"]["email"].upper()},
+                                          headers={"Authorization": f"Bearer {token}"})
+        return [o["external_id"] for o in answer.json()["orders"]]
+    assert await eventually(found, bool, "the customer's orders") == [order["external_id"]]
+    denied = await gateway.client.get("/v1/orders", params={"email": order["customer"]["email"]},
+                                      headers={"Authorization": f"Bearer {_api_token(order['channel'])}"})
+    assert denied.status_code == 401
+
+
+def _secret(channel: str) -> str:
+    return security.channel_secrets(get_settings(), channel)[0]
+
+
+def _api_token(channel: str) -> str:
+    return security.channel_secrets(get_settings(), channel)[1]
