@@ -13,8 +13,13 @@ import orjson
 import pytest
 
 from contracts.channels import order_id_for
+from contracts.partners import FulfillmentAccepted, FulfillmentPacked, FulfillmentPicked, Parcel
 from shared import security, signing
 from shared.settings import get_settings
+from tests.conftest import LOGS
+from tests.e2e.conftest import everyone_but
+from tests.support.browser import render
+from tests.support.partners import PlayedPartner
 from tests.support.poll import eventually
 
 pytestmark = pytest.mark.e2e
@@ -118,3 +123,35 @@ def _secret(channel: str) -> str:
 
 def _api_token(channel: str) -> str:
     return security.channel_secrets(get_settings(), channel)[1]
+
+
+@pytest.mark.oms_env(OMS_SIMULATE_PARTNERS=everyone_but("3pl-berlin"))
+async def test_the_tracking_page_in_a_real_browser_follows_the_order(oms, gateway, request):
+    await oms.stock({"DESK": {"3pl-berlin": 5}})
+    berlin = await PlayedPartner("warehouse", "3pl-berlin").start()
+    shots = LOGS / request.node.name
+    try:
+        order = {k: v for k, v in oms.order(5, {"DESK": 1}).items() if k != "id"}
+        answer = await gateway.post(order["channel"], "/orders", order)
+        order_id = answer.json()["order_id"]
+        asked = await berlin.wait_for(order_id, "fulfillment.requested")
+        await berlin.answer(order_id, FulfillmentAccepted(fulfillment_id=asked["fulfillment_id"]))
+        await gateway.until(order["channel"], order["external_id"], "in_fulfillment")
+
+        async def links() -> set[str]:
+            return tracking_links(oms, order_id)
+        [link] = await eventually(links, bool, "the confirmation's tracking link")
+        before = await render(link, shots / "tracking-before.png")
+        assert 'data-status="in_fulfillment"' in before and "Your order is being prepared." in before, before[-3000:]
+        assert "We have received your order." in before
+
+        await berlin.answer(order_id, FulfillmentPicked(fulfillment_id=asked["fulfillment_id"]))
+        await berlin.answer(order_id, FulfillmentPacked(fulfillment_id=asked["fulfillment_id"],
+                                                        parcels=[Parcel(parcel_id="p1", weight_grams=4000)]))
+        view = await gateway.until(order["channel"], order["external_id"], "delivered")
+        after = await render(link, shots / "tracking-after.png")
+        assert 'data-status="delivered"' in after and "Delivered." in after
+        assert view["shipments"][0]["tracking_number"] in after and f"1 x {oms.run}-DESK" in after
+        assert (shots / "tracking-after.png").stat().st_size > 10_000, "a screenshot with something on it"
+    finally:
+        await berlin.stop()

@@ -240,6 +240,7 @@ async def test_the_tracking_page_shows_the_status_parcels_and_timeline_in_plain_
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "Your parcel is on its way." in page.text and "DHL-778899" in page.text and "DHL" in page.text
     assert "We have received your order." in page.text and "Tue 01 Dec 2026" in page.text
+    assert "2 x SKU-CHAIR-01" in page.text
     assert (await edge.client.get("/track/guess")).status_code == 404
 
 

@@ -54,7 +54,7 @@ def tracking_context(view: dict[str, Any], network: Network) -> dict[str, Any]:
             "n": n, "status": SHIPMENT_WORDS.get(s["status"], s["status"].replace("_", " ")),
             "carrier": carriers.get(s.get("carrier_id") or "", s.get("carrier_id")),
             "tracking_number": s.get("tracking_number"),
-            "items": ", ".join(f"{line['quantity']} x {line['sku']}" for line in s.get("lines", [])),
+            "contents": ", ".join(f"{line['quantity']} x {line['sku']}" for line in s.get("lines", [])),
             "promised": _day(s.get("promised_by")), "estimated": _day(s.get("estimated_delivery")),
             "pickup": store and {"name": store.name, "address": ", ".join(
                 p for p in (store.line1, f"{store.postal_code} {store.city}".strip(), store.country) if p),
