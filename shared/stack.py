@@ -528,8 +528,9 @@ class Stack:
         else:
             self.postgres.start()
             self.kafka.start()
-            for node in self.kafka.nodes if isinstance(self.kafka, KafkaCluster) else [self.kafka]:
-                if node.add_missing_users():
+            nodes = self.kafka.nodes if isinstance(self.kafka, KafkaCluster) else [self.kafka]
+            for node in nodes:
+                if isinstance(node, NativeKafka) and node.add_missing_users():
                     break  # the cluster shares its users
         asyncio.run(create_databases(self.settings))
         asyncio.run(create_topics(self.settings))
