@@ -3,7 +3,7 @@ PY      ?= .venv/bin/python
 VENV    := .venv/.installed
 export OMS_STACK ?= auto
 
-.PHONY: help install jars infra-up infra-up-cluster infra-down test test-fast lint contracts demo up down logs bench bench-relay \
+.PHONY: help install jars infra-up infra-up-cluster infra-down test test-fast lint contracts demo up down logs metrics bench bench-relay \
         kafka-console kafka-topics clean
 
 help:
@@ -68,6 +68,9 @@ down: $(VENV) ## stop what `make up` started
 
 logs: $(VENV) ## follow the services' logs
 	.venv/bin/oms logs --follow
+
+metrics: $(VENV) ## a summary scraped from every running service's Prometheus endpoint
+	.venv/bin/oms metrics
 
 bench: $(VENV) ## burst, steady load, the machine's limits and the cost per order; writes results/
 	$(PY) -m scripts.bench $(BENCH_ARGS)

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from oms_cli import erase, operator, processes
-from shared import security
+from shared import metrics, security
 from shared.kafka_tools import consumer_lag
 from shared.network import load_network
 from shared.settings import get_settings
@@ -254,6 +254,33 @@ def lag_command(all_: Annotated[bool, typer.Option("--all", help="also partition
         totals[lag.group] = totals.get(lag.group, 0) + lag.behind
     console.print(table if table.row_count else "no group is behind")
     console.print(", ".join(f"{name} {n}" for name, n in sorted(totals.items())) or "no committed offsets")
+
+
+@app.command("metrics")
+def metrics_command() -> None:
+    """A summary scraped from every running service's Prometheus endpoint (`make metrics`), then orders per
+    status and the gateway's requests. Each endpoint's URL is listed: point Prometheus at them."""
+    endpoints = metrics.endpoints(get_settings())
+    if not endpoints:
+        console.print("no service is running here (make up)")
+        raise typer.Exit(1)
+    scraped = metrics.scrape(endpoints)
+    table = Table("process", "handled", "failed", "batch", "batch ms", "outbox", "oldest s", "relay ms", "lag",
+                  "parked")
+    for row in metrics.summary(scraped):
+        table.add_row(*row)
+    console.print(table)
+    every = [(k, v) for samples in scraped.values() for k, v in samples.items()]
+    statuses = {dict(labels)["status"]: v for (name, labels), v in every if name == "oms_orders"}
+    console.print("orders: " + (", ".join(f"{s} {n:.0f}" for s, n in sorted(statuses.items())) or "none yet"))
+    requests: dict[str, float] = {}
+    for (name, labels), v in every:
+        if name == "oms_http_requests_total":
+            key = f"{dict(labels)['route']} {dict(labels)['status']}"
+            requests[key] = requests.get(key, 0) + v
+    if requests:
+        console.print("gateway: " + ", ".join(f"{k}: {v:.0f}" for k, v in sorted(requests.items())))
+    console.print("endpoints: " + ", ".join(url for _, url in endpoints))
 
 
 @app.command("late")

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from contracts.base import Message
 from contracts.topics import Topic
+from shared import metrics
 from shared.logging import handling, log
 from shared.messaging import InvalidMessage, current_trace, parse
 from shared.parking import REFUSED_BY_BROKER, REFUSED_FOR_GOOD, park_record
@@ -147,6 +148,8 @@ class ConsumePolicy:
         async with self.pool.acquire() as conn, conn.transaction():
             await run(sub.work(Postgres(conn)), self.consumer, [item for _, item in parsed], bind)
         handling.set(None)
+        metrics.batch_handled(self.consumer, sub.group, [(r.topic, m.type) for r, (m, _) in parsed],
+                              time.time() - started)
         log.debug("consume.batch", topic=parsed[0][0].topic, size=len(parsed), ms=round((time.time() - started) * 1000),
                   waited_ms=round(started * 1000 - min(record.timestamp for record, _ in parsed)))
 
@@ -204,11 +207,13 @@ class ConsumePolicy:
         except REFUSED_BY_BROKER as exc:
             await self.park(record, f"{reason}; its dead-letter topic refused it: {describe(exc)}")
             return
+        metrics.FAILED.labels(self.consumer, record.topic, "dead_lettered").inc()
         log.warning("consume.dead_lettered", reason=reason, attempts=attempts)
 
     async def park(self, record: ConsumerRecord, reason: str) -> None:
         """The record into `parked_messages`, through database outages (see `shared.parking`)."""
         await self._retry_transient(lambda: park_record(self.pool, self.consumer, record, reason))
+        metrics.FAILED.labels(self.consumer, record.topic, "parked").inc()
 
     def handled(self) -> None:
         self._failing_in_a_row = 0

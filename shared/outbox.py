@@ -16,6 +16,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from contracts.base import Message
+from shared import metrics
 from shared.logging import log
 from shared.messaging import cloudevent_headers, encode
 from shared.parking import REFUSED_BY_BROKER, OversizedMessage, park_outbox_rows
@@ -36,7 +37,8 @@ def refused_future(refusal: Exception) -> asyncio.Future[Any]:
 # One statement a round: the rows the last round published go, the next ones are read (publish, then delete: a
 # crash in between re-sends a round, which the inbox absorbs).
 TAKE = """WITH published AS (DELETE FROM outbox WHERE id = ANY($2::bigint[]))
-          SELECT id, topic, key, payload, headers FROM outbox WHERE id <> ALL($2::bigint[]) ORDER BY id LIMIT $1"""
+          SELECT id, topic, key, payload, headers, created_at FROM outbox WHERE id <> ALL($2::bigint[])
+          ORDER BY id LIMIT $1"""
 
 
 async def relay_session(conn: asyncpg.Connection) -> None:
@@ -177,6 +179,7 @@ class OutboxRelay:
         parked = {i for ids in refused.values() for i in ids}
         self._published = [row["id"] for row in rows if row["id"] not in parked]
         self.sent_total += len(self._published)
+        metrics.relay_published(self.service, len(self._published), time.time() - rows[0]["created_at"].timestamp())
         log.debug("outbox.relayed", rows=len(rows), ms=round((time.perf_counter() - started) * 1000, 1))
         return len(rows)
 

@@ -20,7 +20,7 @@ from aiokafka.structs import ConsumerRecord
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 
-from shared import inbox, pollers, security
+from shared import inbox, metrics, pollers, security
 from shared.consume import ConsumePolicy, Subscription
 from shared.db import DatabaseClock, create_pool, migrate
 from shared.kafka_tools import adopt_offsets, commit_handled
@@ -92,6 +92,7 @@ class ServiceRuntime:
     migrations: Path
     subscriptions: SubscriptionFactory
     background: Sequence[Background] = ()
+    probes: Sequence[metrics.Probe] = ()  # the service's own gauges, sampled from its database
     settings: Settings = field(default_factory=get_settings)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -99,6 +100,7 @@ class ServiceRuntime:
         """Runs the service until it is stopped. A broker that goes away while the service starts (restarted at that
         moment) is waited for again rather than ending the service."""
         configure_logging(self.name, self.settings.log_level)
+        metrics.serve(self.settings, self.name)
         while not await self._run_once():
             await asyncio.sleep(1)
 
@@ -134,8 +136,11 @@ class ServiceRuntime:
             nonlocal started
             started = True
             await dlq_producer.start()
+            groups = [f"{self.name}.{sub.group}" for sub in subscriptions]
             jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
                 ("outbox.relay", relay.run), ("inbox.prune", partial(self._prune_inbox, pool)),
+                ("metrics.sampler", partial(metrics.sampler, self.name, pool, list(self.probes),
+                                            partial(metrics.sample_lag, kafka, groups))),
                 ("database.clock", partial(self._keep_clock, deps)),
                 *((getattr(job, "__name__", "background"), partial(job, deps)) for job in self.background)]
             self._tasks = [asyncio.create_task(supervised(name, job)) for name, job in jobs]

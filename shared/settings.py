@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     gateway_port: int | None = None  # where the gateway listens (default: the port of `gateway_url`)
     gateway_host: str = "127.0.0.1"  # the address it listens on: 0.0.0.0 behind a proxy or in a container
     tracking_secret: str | None = None  # makes the tracking links' tokens (default: one the stack made)
+    metrics_port: int | None = None  # each service's metrics on this port (default 9301... by service; 0: off)
+    metrics_host: str = "127.0.0.1"
     database_socket: bool = True  # reach a PostgreSQL on this machine through its Unix socket when it has one
 
     def database_for(self, service: str, role: str | None = None) -> str:

@@ -4,6 +4,7 @@ tracking page. Bad requests are refused with the reason and change nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -14,7 +15,7 @@ import pytest
 
 from contracts.channels import order_id_for
 from contracts.partners import FulfillmentAccepted, FulfillmentPacked, FulfillmentPicked, Parcel
-from shared import security, signing
+from shared import metrics, security, signing
 from shared.settings import get_settings
 from tests.conftest import LOGS
 from tests.e2e.conftest import everyone_but
@@ -155,3 +156,35 @@ async def test_the_tracking_page_in_a_real_browser_follows_the_order(oms, gatewa
         assert (shots / "tracking-after.png").stat().st_size > 10_000, "a screenshot with something on it"
     finally:
         await berlin.stop()
+
+
+async def test_every_service_shows_its_metrics_and_the_counts_match_the_orders_sent(oms, gateway):
+    await oms.stock({"SOFA": {"dc-rotterdam": 20}})
+    orders = [{k: v for k, v in oms.order(10 + n, {"SOFA": 1}).items() if k != "id"} for n in range(5)]
+    for order in orders:
+        assert (await gateway.post(order["channel"], "/orders", order)).status_code == 202
+    for order in orders:
+        await gateway.until(order["channel"], order["external_id"], "delivered")
+    pids = {str(p.proc.pid): name for name, p in {**oms.processes, "gateway": gateway.process}.items() if p.proc}
+    mine = [(process, url) for process, url in metrics.endpoints(get_settings()) if process.rsplit("-", 1)[1] in pids]
+    assert len(mine) == 6, f"a metrics endpoint per service: {mine}"
+
+    def submitted(scraped: dict) -> float:
+        return sum(v for process, samples in scraped.items() if process.startswith("order-")
+                   for (name, labels), v in samples.items()
+                   if name == "oms_messages_handled_total" and dict(labels)["type"] == "order.submitted")
+
+    async def scraped() -> dict:
+        return await asyncio.to_thread(metrics.scrape, mine)
+    seen = await eventually(scraped, lambda s: len(s) == 6 and submitted(s) == len(orders), "the counters")
+    gateway_samples = next(samples for process, samples in seen.items() if process.startswith("gateway-"))
+    accepted = sum(v for (name, labels), v in gateway_samples.items()
+                   if name == "oms_http_requests_total" and dict(labels)["status"] == "202")
+    assert accepted == len(orders)
+    for process, samples in seen.items():
+        handled = sum(v for (name, _), v in samples.items() if name == "oms_messages_handled_total")
+        assert handled > 0, f"{process} handled nothing"
+    await eventually(scraped, lambda s: any(v >= len(orders) for samples in s.values()
+                                            for (name, labels), v in samples.items()
+                                            if name == "oms_orders" and dict(labels)["status"] == "delivered"),
+                     "orders per status sampled", timeout=30)

@@ -259,3 +259,12 @@ async def test_the_openapi_document_describes_the_bodies_from_the_contracts():
     assert "OrderSubmitted" in document["components"]["schemas"]
     assert "/v1/channels/{channel}/orders" in document["paths"]
     assert (await edge.client.get("/docs")).status_code == 200
+
+
+async def test_requests_are_counted_by_route_template_not_by_order():
+    edge = Edge()
+    await edge.post("/v1/channels/web/orders", order())
+    await edge.client.get("/track/no-such-token")
+    text = (await edge.client.get("/metrics")).text
+    assert 'oms_http_requests_total{route="/v1/channels/{channel}/orders",status="202"}' in text
+    assert 'route="/track/{token}",status="404"' in text and "no-such-token" not in text

@@ -16,6 +16,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from contracts.base import Message
@@ -28,7 +29,7 @@ from contracts.channels import (
 )
 from gateway_service import shopify
 from gateway_service.page import tracking_context
-from shared import signing
+from shared import metrics, signing
 from shared.logging import log
 from shared.messaging import problems
 from shared.network import Network
@@ -218,6 +219,19 @@ def create_app(gate: Gate) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.middleware("http")
+    async def measured(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unknown")  # the template: no ids in a label
+        metrics.HTTP.labels(route, str(response.status_code)).inc()
+        metrics.HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
+        return response
 
     _document_bodies(app)
     return app

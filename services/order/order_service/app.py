@@ -5,9 +5,12 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
+import asyncpg
+
 from contracts import topics
 from order_service.handlers import INBOUND, REPLIES, check_promises, expire, from_channel, rejected_invalid
 from order_service.store import OrderWork
+from shared import metrics
 from shared.consume import Subscription
 from shared.deadlines import every_second_unless_paused, poller
 from shared.personal_data import retention
@@ -45,6 +48,14 @@ async def promise_watcher(deps: Deps) -> None:
                                      lambda conn: check_promises(OrderWork(deps, Postgres(conn))), "order.promises")
 
 
+async def saga_gauges(conn: asyncpg.Connection) -> None:
+    """Orders per status, and steps past their deadline that the poller has not acted on yet."""
+    for row in await conn.fetch("SELECT status, count(*) AS n FROM orders GROUP BY status"):
+        metrics.ORDERS.labels(row["status"]).set(row["n"])
+    metrics.OVERDUE.set(await conn.fetchval("SELECT count(*) FROM orders WHERE deadline_at < now()"))
+
+
 def runtime() -> ServiceRuntime:
     return ServiceRuntime("order", Path(__file__).parent / "sql", subscriptions,
-                          background=[poller("orders", OrderWork, expire), promise_watcher, retention()])
+                          background=[poller("orders", OrderWork, expire), promise_watcher, retention()],
+                          probes=[saga_gauges])
