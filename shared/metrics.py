@@ -37,6 +37,11 @@ OUTBOX_AGE = Gauge("oms_outbox_oldest_seconds", "Age of the oldest outbox row no
 PARKED = Gauge("oms_parked_records", "Records set aside for an operator (oms parked)", ["service"])
 LAG = Gauge("oms_consumer_lag", "Records written to a partition that a consumer group has not committed",
             ["group", "topic", "partition"])
+# counted when the order service makes the change (a unit of work that is rolled back and run again counts twice)
+STATUS_CHANGES = Counter("oms_order_status_changes_total", "Status changes of orders, by the status reached",
+                         ["status"])
+TO_RELEASED = Histogram("oms_order_released_seconds", "From an order's arrival to its release to a location",
+                        buckets=(.1, .25, .5, 1, 1.5, 2, 3, 5, 10, 30, 60, 300))
 ORDERS = Gauge("oms_orders", "Orders per status", ["status"])
 OVERDUE = Gauge("oms_overdue_deadlines", "Orders whose saga step is past its deadline and not yet acted on")
 HTTP = Counter("oms_http_requests_total", "Gateway requests", ["route", "status"])
@@ -171,3 +176,9 @@ def summary(scraped: dict[str, Samples]) -> list[tuple[str, ...]]:
                      f"{total('oms_relay_lag_seconds_sum') / rounds * 1000:.0f}" if rounds else "-",
                      f"{total('oms_consumer_lag'):.0f}", f"{total('oms_parked_records'):.0f}"))
     return rows
+
+
+def exported() -> set[str]:
+    """The name of every metric family this process exports (what a dashboard may ask for)."""
+    from prometheus_client import REGISTRY
+    return {family.name for family in REGISTRY.collect()}

@@ -181,6 +181,9 @@ async def test_every_service_shows_its_metrics_and_the_counts_match_the_orders_s
     accepted = sum(v for (name, labels), v in gateway_samples.items()
                    if name == "oms_http_requests_total" and dict(labels)["status"] == "202")
     assert accepted == len(orders)
+    released = sum(v for process, samples in seen.items() for (name, _), v in samples.items()
+                   if name == "oms_order_released_seconds_count")
+    assert released == len(orders), "each order's time to released measured once"
     for process, samples in seen.items():
         handled = sum(v for (name, _), v in samples.items() if name == "oms_messages_handled_total")
         assert handled > 0, f"{process} handled nothing"

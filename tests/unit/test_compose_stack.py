@@ -58,3 +58,30 @@ def test_every_principal_is_created_with_the_storage_and_only_the_owner_reads_th
         assert stat.S_IMODE((folder / secret).stat().st_mode) == 0o600
     assert env["OMS_POSTGRES_PASSWORD"] == passwords[f"postgres.{security.DATABASE_SUPERUSER}"]
     assert env["OMS_UID"].isdigit()
+
+
+def test_prometheus_scrapes_every_services_metrics_port_and_grafana_is_provisioned_with_the_dashboard() -> None:
+    from shared.metrics import BASE_PORT
+    from shared.settings import SERVICES
+    services = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())["services"]
+    assert services["prometheus"]["profiles"] == services["grafana"]["profiles"] == ["metrics"]
+    assert "--web.listen-address=127.0.0.1:9090" in services["prometheus"]["command"]
+    scrape = yaml.safe_load((REPO_ROOT / "infra" / "prometheus" / "prometheus.yml").read_text())
+    targets = {t for job in scrape["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
+    assert targets == {f"127.0.0.1:{BASE_PORT + 1 + n}" for n in range(len(SERVICES))}
+
+
+def test_the_dashboards_panels_ask_for_metrics_the_services_export() -> None:
+    import json
+    import re
+
+    from shared import metrics
+    dashboard = json.loads((REPO_ROOT / "infra" / "grafana" / "dashboards" / "oms.json").read_text())
+    exported = metrics.exported()
+    asked = {name for panel in dashboard["panels"] for target in panel["targets"]
+             for name in re.findall(r"\boms_[a-z_]+", target["expr"])}
+    unknown = {name for name in asked if re.sub(r"_(bucket|sum|count|total)$", "", name) not in exported}
+    assert not unknown, f"the dashboard asks for metrics nobody exports: {unknown}"
+    titles = [panel["title"] for panel in dashboard["panels"]]
+    assert any("per status per minute" in t for t in titles) and any("released" in t for t in titles)
+    assert any("lag" in t.lower() for t in titles) and any("Dead letters" in t for t in titles)

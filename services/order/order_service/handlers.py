@@ -24,6 +24,7 @@ from contracts.channels import (
 from contracts.order import OrderStatusChanged, Reason
 from order_service import domain, saga
 from order_service.store import OrderWork
+from shared import metrics
 from shared.consume import Unprocessable
 from shared.logging import log
 from shared.messaging import InvalidMessage
@@ -86,6 +87,7 @@ def record(uow: OrderWork, planned: Plan) -> None:
         uow.send(topic, key, message)
     for event in planned.events:
         log.info("order.status_changed", order_id=event.order_id, status=event.status, sequence=event.sequence)
+        metrics.STATUS_CHANGES.labels(event.status).inc()
 
 
 def apply(uow: OrderWork, row: Mapping[str, Any], decision: saga.Decision, exact_promise: bool = False) -> None:
@@ -94,6 +96,9 @@ def apply(uow: OrderWork, row: Mapping[str, Any], decision: saga.Decision, exact
     planned = plan(row, saga.with_promises(decision, uow.deps.network, now), now)
     uow.orders.save_saga(planned.saga, planned.sequence, planned.deadline_at, planned.events, exact_promise)
     record(uow, planned)
+    received = row.get("created_at")
+    if received is not None and any(e.status == "released" != e.previous_status for e in planned.events):
+        metrics.TO_RELEASED.observe((now - received).total_seconds())
 
 
 async def order_submitted(msg: OrderSubmitted, uow: OrderWork) -> None:

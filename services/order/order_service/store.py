@@ -22,7 +22,7 @@ ORDERS = Table("orders", ("order_id",), {
     "customer": "jsonb", "shipping_address": "jsonb", "payment": "jsonb", "status": "text", "saga_state": "text",
     "saga": "jsonb", "sequence": "int", "deadline_at": "timestamptz", "promise_at": "timestamptz"},
     reads=("order_id", "channel", "external_id", "customer", "status", "saga_state", "saga", "sequence",
-           "deadline_at", "promise_at"),
+           "deadline_at", "promise_at", "created_at"),
     updates=("status", "saga_state", "saga", "sequence", "deadline_at", "promise_at"))
 LINES = Table("order_lines", ("order_id", "line_no"), {
     "order_id": "text", "line_no": "int", "sku": "text", "quantity": "int", "unit_price": "numeric"})
