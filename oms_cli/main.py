@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
+import httpx
 import orjson
 import typer
 from rich.console import Console
@@ -220,6 +221,46 @@ def notifications(limit: int = 50) -> None:
         table.add_row(row["notification_id"][:13], row["order_id"], row["kind"], str(row["attempts"]), state,
                       (row["last_error"] or "")[:80])
     console.print(table if rows else "no failed notification")
+
+
+webhooks_app = typer.Typer(help="Outgoing webhooks: failed deliveries, the subscribers' secrets, posting dead ones "
+                                "again.", invoke_without_command=True)
+app.add_typer(webhooks_app, name="webhooks")
+
+
+@webhooks_app.callback()
+def webhooks(ctx: typer.Context, dead: Annotated[bool, typer.Option("--dead", help="only the dead ones")] = False,
+             limit: int = 50) -> None:
+    """Deliveries that failed: dead ones (an operator must act: `oms webhooks retry`), then those waiting to be
+    posted again."""
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = asyncio.run(operator.webhook_deliveries(get_settings(), dead, limit))
+    table = Table("delivery", "subscriber", "order", "event", "attempts", "state", "last error")
+    for row in rows:
+        state = f"dead since {row['dead_at']:%H:%M:%S}" if row["dead_at"] else f"next at {row['next_attempt_at']:%H:%M:%S}"
+        table.add_row(row["delivery_id"][:13], row["subscriber"], row["order_id"] or "", row["message_type"],
+                      str(row["attempts"]), state, (row["last_error"] or "")[:80])
+    console.print(table if rows else "no failed webhook")
+
+
+@webhooks_app.command("secret")
+def webhook_secret(subscriber: str) -> None:
+    """The secret the OMS signs this subscriber's webhooks with (X-OMS-Signature): give it to the subscriber."""
+    console.print(security.subscriber_secret(get_settings(), subscriber), soft_wrap=True)
+
+
+@webhooks_app.command("retry")
+def webhook_retry(subscriber: Annotated[str | None, typer.Option(help="only this subscriber's")] = None) -> None:
+    """Posts the dead deliveries again (after the subscriber was mended), through the gateway."""
+    settings = get_settings()
+    answer = httpx.post(f"{settings.gateway_url.rstrip('/')}/v1/webhooks/retry", params={"subscriber": subscriber}
+                        if subscriber else None, timeout=10,
+                        headers={"Authorization": f"Bearer {security.operator_api_token(settings)}"})
+    if answer.status_code != 200:
+        console.print(f"the gateway answered {answer.status_code}: {answer.text}")
+        raise typer.Exit(1)
+    console.print(f"{answer.json()['retried']} dead deliveries will be posted again")
 
 
 @app.command("returns")

@@ -65,7 +65,7 @@ def add_handling(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> M
 
 def configure_logging(service: str, level: str = "INFO") -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
-    for noisy in ("aiokafka", "faststream", "kafka"):
+    for noisy in ("aiokafka", "faststream", "kafka", "httpx", "httpcore", "uvicorn"):  # their own lines, per request
         logging.getLogger(noisy).setLevel(logging.WARNING)
     structlog.configure(
         processors=[

@@ -132,7 +132,8 @@ def service_topics(network: Network) -> dict[str, tuple[list[str], list[str]]]:
         "fulfillment": [topics.FULFILLMENT_COMMANDS.name, *warehouse_updates],
         "shipping": [topics.SHIPPING_COMMANDS.name, *carrier_updates],
         "notification": [topics.ORDERS_INBOUND.name, *channels, topics.ORDERS_EVENTS.name],
-        "gateway": [topics.ORDERS_INBOUND.name, *channels, topics.ORDERS_EVENTS.name],  # the order read model
+        # the order read model, and what its webhook subscribers are sent
+        "gateway": [topics.ORDERS_INBOUND.name, *channels, topics.ORDERS_EVENTS.name, topics.NOTIFICATIONS.name],
     }
     writes = {
         "order": [topics.ORDERS_EVENTS.name, topics.INVENTORY_COMMANDS.name, topics.FULFILLMENT_COMMANDS.name,
@@ -318,6 +319,11 @@ def channel_secrets(settings: Settings, channel: str) -> tuple[str, str]:
 def operator_api_token(settings: Settings) -> str:
     """What operators show the gateway's operator endpoints (`oms credentials operator` prints it)."""
     return _derived(settings, OPERATOR, "api")
+
+
+def subscriber_secret(settings: Settings, subscriber: str) -> str:
+    """What the gateway signs the webhooks it posts to this subscriber with (`oms webhooks secret <id>`)."""
+    return _derived(settings, f"subscriber.{subscriber}", "webhook")
 
 
 def tracking_secret(settings: Settings) -> str:

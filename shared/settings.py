@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     gateway_port: int | None = None  # where the gateway listens (default: the port of `gateway_url`)
     gateway_host: str = "127.0.0.1"  # the address it listens on: 0.0.0.0 behind a proxy or in a container
     tracking_secret: str | None = None  # makes the tracking links' tokens (default: one the stack made)
+    webhooks_file: Path = REPO_ROOT / "config" / "webhooks.toml"  # who gets signed webhooks of order events
+    webhook_max_attempts: int = 8  # failed posts of one delivery before it is dead
+    webhook_backoff_s: float = 2.0  # the first wait before a failed delivery is posted again (doubling)
     metrics_port: int | None = None  # each service's metrics on this port (default 9301... by service; 0: off)
     metrics_host: str = "127.0.0.1"
     database_socket: bool = True  # reach a PostgreSQL on this machine through its Unix socket when it has one

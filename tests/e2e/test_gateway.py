@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +25,8 @@ from tests.e2e.conftest import everyone_but
 from tests.support.browser import render
 from tests.support.partners import PlayedPartner
 from tests.support.poll import eventually
+from tests.support.processes import ServiceProcess
+from tests.support.servers import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 
@@ -191,3 +196,73 @@ async def test_every_service_shows_its_metrics_and_the_counts_match_the_orders_s
                                             for (name, labels), v in samples.items()
                                             if name == "oms_orders" and dict(labels)["status"] == "delivered"),
                      "orders per status sampled", timeout=30)
+
+
+async def test_subscribers_get_signed_webhooks_a_failing_one_gets_them_later_and_a_refusing_one_is_dead(
+        oms, oms_env, request):
+    await oms.stock({"RUG": {"dc-rotterdam": 5}})
+    order = oms.order(7, {"RUG": 1})
+    order_id = order_id_for(order["channel"], order["external_id"])
+    refused: list[bytes] = []
+
+    def twice_unavailable(body: bytes) -> int:  # the first two posts about this order fail
+        if order_id.encode() in body and len(refused) < 2:
+            refused.append(body)
+            return 503
+        return 200
+    mended: list[bool] = []
+    with WebhookReceiver() as good, WebhookReceiver(twice_unavailable) as flaky, \
+            WebhookReceiver(lambda body: 200 if mended else 410) as gone:
+        config = LOGS / request.node.name / "webhooks.toml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(
+            f'[[subscriber]]\nid = "crm"\nurl = "{good.url}"\n\n'
+            f'[[subscriber]]\nid = "erp"\nurl = "{flaky.url}"\nevents = ["order.status_changed"]\n\n'
+            f'[[subscriber]]\nid = "old"\nurl = "{gone.url}"\nevents = ["notification.requested"]\n')
+        process = ServiceProcess("gateway_service", ["gateway_service"], LOGS / request.node.name, {
+            **oms_env, "OMS_WEBHOOKS_FILE": str(config), "OMS_WEBHOOK_BACKOFF_S": "0.2",
+            "OMS_GATEWAY_URL": "http://127.0.0.1:18081"}).start()
+        try:
+            await process.logged("service.started", timeout=120)
+            await oms.send(order)
+
+            def statuses(receiver: WebhookReceiver) -> list[str]:
+                """The statuses of the order the receiver took (answered 200), in the order they came."""
+                bodies = [orjson.loads(body) for (_, body), status in zip(receiver.posts, receiver.answers, strict=False)
+                          if status == 200]
+                return [b["status"] for b in bodies if b.get("order_id") == order_id and "status" in b]
+
+            async def delivered() -> tuple[list[str], list[str]]:
+                return statuses(good), statuses(flaky)
+            await eventually(delivered, lambda seen: all("delivered" in s for s in seen), "both told of delivery",
+                             timeout=90)
+            secret = security.subscriber_secret(get_settings(), "crm")
+            for headers, body in good.posts:
+                signing.verify(secret, headers["x-oms-signature"], body)  # raises if not signed by the OMS
+            assert {h["x-oms-event-type"] for h, _ in good.posts} >= {"order.status_changed", "notification.requested"}
+            ids = [h["x-oms-event-id"] for h, _ in good.posts]
+            assert len(ids) == len(set(ids)), "each event once"
+            await eventually(delivered, lambda seen: sorted(seen[0]) == sorted(seen[1]),
+                             "the failing subscriber got every event after all")
+            posted = [b for _, b in flaky.posts if orjson.loads(b).get("order_id") == order_id]
+            assert len(refused) == 2 and all(posted.count(body) >= 2 for body in refused), "refused, then again"
+
+            listed = subprocess.run([sys.executable, "-m", "oms_cli.main", "webhooks", "--dead"], capture_output=True,
+                                    text=True, timeout=60, env={**os.environ, "COLUMNS": "250"})
+            assert "old" in listed.stdout and "HTTP 410" in listed.stdout, listed.stdout + listed.stderr
+            assert len(gone.posts) == len({h["x-oms-event-id"] for h, _ in gone.posts}), "refused once: dead at once"
+
+            mended.append(True)
+            retried = subprocess.run(
+                [sys.executable, "-m", "oms_cli.main", "webhooks", "retry", "--subscriber", "old"],
+                capture_output=True, text=True, timeout=60, env={**os.environ, "OMS_GATEWAY_URL": "http://127.0.0.1:18081"})
+            assert "will be posted again" in retried.stdout, retried.stdout + retried.stderr
+            dead_before = len(gone.posts)
+
+            async def dead_listed() -> str:
+                return (await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "oms_cli.main", "webhooks",
+                        "--dead"], capture_output=True, text=True, timeout=60)).stdout
+            await eventually(dead_listed, lambda out: "no failed webhook" in out, "the dead ones posted again")
+            assert len(gone.posts) >= 2 * dead_before, "each dead delivery posted again"
+        finally:
+            process.stop()

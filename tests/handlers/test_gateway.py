@@ -6,12 +6,14 @@ import pytest
 
 from contracts import topics
 from gateway_service.store import contact_hash
+from gateway_service.subscribers import Subscriber
+from shared.consume import NotReady
 from shared.signing import tracking_token
 from tests.support.memory import InMemory, body
 
 pytestmark = pytest.mark.unit
 
-INBOUND, EVENTS = topics.ORDERS_INBOUND.name, topics.ORDERS_EVENTS.name
+INBOUND, EVENTS, NOTES = topics.ORDERS_INBOUND.name, topics.ORDERS_EVENTS.name, topics.NOTIFICATIONS.name
 
 
 def event(sequence: int, status: str, previous: str | None, **fields: object) -> dict[str, object]:
@@ -55,3 +57,51 @@ async def test_a_submission_naming_another_channel_on_a_channels_topic_is_nobody
     gateway = InMemory("gateway")
     await gateway.deliver(topics.channel_topic("app"), body("order.submitted", channel="web"))
     assert gateway.db.rows("contacts") == []
+
+
+def subscribed(gateway: InMemory, **fields: object) -> None:
+    gateway.deps.extra["subscribers"] = [Subscriber(id="crm", url="https://crm.example.com/oms", **fields)]
+
+
+async def test_each_subscriber_gets_one_delivery_per_event_it_wants():
+    gateway = InMemory("gateway")
+    subscribed(gateway, events=["order.status_changed"])
+    await gateway.deliver(EVENTS, event(1, "received", None))
+    again = body("order.status_changed", sequence=1, status="received", previous_status=None)
+    await gateway.deliver(EVENTS, {**again, "id": gateway.db.rows("webhook_deliveries")[0]["message_id"]})
+    assert await gateway.deliver(EVENTS, event(2, "accepted", "received")) == []
+
+    deliveries = gateway.db.rows("webhook_deliveries")
+    assert [(d["subscriber"], d["message_type"]) for d in deliveries] == [("crm", "order.status_changed")] * 2
+    assert '"status":"accepted"' in deliveries[1]["payload"]
+
+
+async def test_a_subscriber_of_some_channels_hears_only_of_their_orders():
+    gateway = InMemory("gateway")
+    subscribed(gateway, channels=["app"])
+    await gateway.deliver(EVENTS, event(1, "received", None))  # a web order
+    await gateway.deliver(NOTES, body("notification.requested"))
+    assert gateway.db.rows("webhook_deliveries") == []
+
+
+async def test_a_notification_for_a_subscriber_of_some_channels_waits_for_the_orders_channel():
+    gateway = InMemory("gateway")
+    subscribed(gateway, channels=["web"], events=["notification.requested"])
+    with pytest.raises(NotReady):
+        await gateway.deliver(NOTES, body("notification.requested"))
+    await gateway.deliver(EVENTS, event(1, "received", None))
+    await gateway.deliver(NOTES, body("notification.requested"))
+    assert [d["message_type"] for d in gateway.db.rows("webhook_deliveries")] == ["notification.requested"]
+
+
+async def test_notifications_nobody_subscribed_to_need_no_unit_of_work():
+    gateway = InMemory("gateway")
+    await gateway.deliver(NOTES, body("notification.requested"))
+    assert gateway.db.inbox == set() and gateway.db.rows("webhook_deliveries") == []
+
+
+@pytest.mark.parametrize("url", ["http://crm.example.com/oms", "ftp://127.0.0.1/x"])
+def test_a_webhook_goes_over_https_except_to_this_machine(url):
+    with pytest.raises(ValueError, match="https"):
+        Subscriber(id="crm", url=url)
+    assert Subscriber(id="local", url="http://127.0.0.1:8000/hook").url.startswith("http://127.0.0.1")

@@ -119,3 +119,38 @@ class RecordingWebhook:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class WebhookReceiver:
+    """A subscriber's endpoint in a thread of its own: keeps each POST's headers and body, and answers each with
+    `answer(body)`."""
+
+    def __init__(self, answer: Callable[[bytes], int] = lambda body: 200) -> None:
+        self.posts: list[tuple[dict[str, str], bytes]] = []
+        self.answers: list[int] = []  # what each post was answered
+        posts, answers = self.posts, self.answers
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                status = answer(body)
+                posts.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                answers.append(status)
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/oms"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> WebhookReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -28,6 +28,7 @@ SHOPIFY = Path(__file__).parent.parent / "support" / "payloads" / "shopify_order
 class Reads:
     def __init__(self) -> None:
         self.views: dict[tuple[str, str], dict[str, Any]] = {}
+        self.retried: list[str | None] = []
 
     async def order(self, channel: str, external_id: str) -> dict[str, Any] | None:
         return self.views.get((channel, external_id))
@@ -37,6 +38,10 @@ class Reads:
 
     async def search(self, email: str | None, phone: str | None) -> list[dict[str, Any]]:
         return [v for v in self.views.values() if email == "ada@example.com"]
+
+    async def retry_dead(self, subscriber: str | None) -> int:
+        self.retried.append(subscriber)
+        return 3
 
 
 class Edge:
@@ -268,3 +273,12 @@ async def test_requests_are_counted_by_route_template_not_by_order():
     text = (await edge.client.get("/metrics")).text
     assert 'oms_http_requests_total{route="/v1/channels/{channel}/orders",status="202"}' in text
     assert 'route="/track/{token}",status="404"' in text and "no-such-token" not in text
+
+
+async def test_only_operators_post_dead_webhooks_again():
+    edge = Edge()
+    denied = await edge.client.post("/v1/webhooks/retry", headers={"Authorization": "Bearer web-api-token"})
+    allowed = await edge.client.post("/v1/webhooks/retry", params={"subscriber": "crm"},
+                                     headers={"Authorization": "Bearer operator-token"})
+    assert (denied.status_code, allowed.status_code, allowed.json()) == (401, 200, {"retried": 3})
+    assert edge.reads.retried == ["crm"]

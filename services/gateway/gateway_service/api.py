@@ -50,6 +50,8 @@ class Reads(Protocol):
 
     async def search(self, email: str | None, phone: str | None) -> list[dict[str, Any]]: ...
 
+    async def retry_dead(self, subscriber: str | None) -> int: ...
+
 
 Publish = Callable[[str, str, Message], Awaitable[None]]  # channel, key, message: returns once the broker has it
 
@@ -206,6 +208,14 @@ def create_app(gate: Gate) -> FastAPI:
             return error(400, "give email or phone")
         found = await gate.reads.search(email, phone)
         return JSONResponse({"orders": [_public(v) for v in found]})
+
+    @app.post("/v1/webhooks/retry", tags=["operators"], summary="Operators: post dead webhook deliveries again")
+    async def retry_webhooks(request: Request, subscriber: str | None = None) -> Response:
+        if not bearer(request, gate.operator_token):
+            return error(401, "Authorization: Bearer <the operators' api_token> required")
+        retried = await gate.reads.retry_dead(subscriber)
+        log.warning("gateway.webhooks_retried", subscriber=subscriber, deliveries=retried)
+        return JSONResponse({"retried": retried})
 
     @app.get("/track/{token}", response_class=HTMLResponse, tags=["customers"],
              summary="A customer's tracking page (the link in every notification)")

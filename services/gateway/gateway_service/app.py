@@ -7,10 +7,11 @@ import contextlib
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import asyncpg
+import httpx
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -19,23 +20,28 @@ from contracts import topics
 from contracts.base import Message
 from gateway_service import store
 from gateway_service.api import Gate, Unavailable, create_app
-from gateway_service.handlers import EVENTS, INBOUND, from_channel
+from gateway_service.handlers import EVENTS, INBOUND, NOTIFICATIONS, from_channel, tells_no_subscriber
 from gateway_service.store import GatewayWork
-from shared import security
+from gateway_service.subscribers import Subscriber, load_subscribers
+from shared import pollers, security, signing
 from shared.consume import Subscription
 from shared.logging import log
 from shared.messaging import cloudevent_headers, encode
 from shared.outbox import make_producer
+from shared.parking import storable
 from shared.service import Deps, ServiceRuntime
 from shared.settings import Settings
 
 
 def subscriptions(deps: Deps) -> list[Subscription]:
     deps.extra["tracking_secret"] = security.tracking_secret(deps.settings)
+    deps.extra["subscribers"] = load_subscribers(deps.settings.webhooks_file)
     work = partial(GatewayWork, deps)
     channels = {topics.channel_topic(c): from_channel(c) for c in deps.network.channels}
     return [
         Subscription(topics.ORDERS_EVENTS, (topics.ORDERS_EVENTS.name,), EVENTS, work, dead_letter_invalid=False),
+        Subscription(topics.NOTIFICATIONS, (topics.NOTIFICATIONS.name,), NOTIFICATIONS, work,
+                     dead_letter_invalid=False, ignores=tells_no_subscriber(deps)),
         Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name, *channels), INBOUND, work,
                      dead_letter_invalid=False, by_topic=channels, also=(topics.CHANNEL_INBOUND,)),
     ]
@@ -98,6 +104,11 @@ class PostgresReads:
             return await store.search(conn, self.secret, email, phone)
 
 
+    async def retry_dead(self, subscriber: str | None) -> int:
+        async with self.pool.acquire() as conn:
+            return await store.retry_dead(conn, subscriber)
+
+
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:  # the service's runtime owns SIGTERM, and stops this task
@@ -125,5 +136,59 @@ async def http_server(deps: Deps) -> None:
         await producers.close()
 
 
+def permanent(status: int) -> bool:
+    """A refusal that will be the same next time (4xx other than 408, 425 and 429)."""
+    return 400 <= status < 500 and status not in (408, 425, 429)
+
+
+async def webhook_dispatcher(deps: Deps) -> None:
+    """Posts each recorded delivery after its transaction committed, signed with its subscriber's secret; a failed
+    one is posted again later (the wait doubling from `webhook_backoff_s`), one refused for good or failed
+    `webhook_max_attempts` times is dead (`oms webhooks --dead`, and an operator alert in the log)."""
+    settings = deps.settings
+    subscribers = {s.id: s for s in cast(list[Subscriber], deps.extra.get("subscribers", []))}
+    secrets = {i: security.subscriber_secret(settings, i) for i in subscribers}
+
+    async with deps.pool.acquire() as conn:
+        gone = await store.orphaned(conn, list(subscribers))
+    if gone:
+        log.warning("webhook.subscriber_gone", deliveries=gone)
+    async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as client:
+        async def post(row: asyncpg.Record) -> tuple[str, str, bool] | None:
+            subscriber = subscribers.get(row["subscriber"])
+            if subscriber is None:
+                return row["delivery_id"], "no such subscriber in the webhooks file any more", True
+            body = row["payload"].encode()
+            try:
+                answer = await client.post(subscriber.url, content=body, headers={
+                    signing.HEADER: signing.sign(secrets[subscriber.id], body), "content-type": "application/json",
+                    "X-OMS-Event-Id": row["message_id"], "X-OMS-Event-Type": row["message_type"],
+                    "Idempotency-Key": row["delivery_id"]})
+            except httpx.HTTPError as exc:
+                return row["delivery_id"], storable(f"{type(exc).__name__}: {exc}", 500), False
+            if answer.is_success:
+                return None
+            return row["delivery_id"], f"HTTP {answer.status_code}", permanent(answer.status_code)
+
+        async def send_round(conn: asyncpg.Connection) -> int:
+            rows = await store.claim_due(conn, list(subscribers), 50)
+            results = await asyncio.gather(*(post(row) for row in rows))
+            await store.mark_sent(conn, [row["delivery_id"] for row, failed in zip(rows, results, strict=True)
+                                         if failed is None])
+            failures = [failed for failed in results if failed is not None]
+            for row in await store.mark_failed(conn, failures, settings.webhook_max_attempts,
+                                               settings.webhook_backoff_s):
+                if row["dead"]:
+                    log.error("webhook.dead", order_id=row["order_id"], subscriber=row["subscriber"],
+                              attempts=row["attempts"])
+                else:
+                    log.warning("webhook.post_failed", order_id=row["order_id"], subscriber=row["subscriber"],
+                                attempts=row["attempts"])
+            return len(rows)
+
+        await pollers.every(deps.pool, 0.5, send_round, "webhook.dispatch", busy=50)
+
+
 def runtime() -> ServiceRuntime:
-    return ServiceRuntime("gateway", Path(__file__).parent / "sql", subscriptions, background=[http_server])
+    return ServiceRuntime("gateway", Path(__file__).parent / "sql", subscriptions,
+                          background=[http_server, webhook_dispatcher])

@@ -5,14 +5,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import orjson
 
 from contracts.base import MAX_ID_LENGTH, Message
 from contracts.channels import OrderSubmitted, order_id_for
+from contracts.notification import NotificationRequested
 from contracts.order import OrderStatusChanged
+from gateway_service.subscribers import Subscriber, delivery_id
 from shared.parking import storable
 from shared.service import Deps
 from shared.uow import Database, Rows, Table, UnitOfWork, by
@@ -24,6 +26,9 @@ VIEWS = Table("order_views", ("order_id",), {
 TIMELINE = Table("order_timeline", ("order_id", "sequence"), {
     "order_id": "text", "sequence": "integer", "status": "text", "previous_status": "text", "reason": "jsonb",
     "occurred_at": "timestamptz"}, insert_checked=False)
+DELIVERIES = Table("webhook_deliveries", ("delivery_id",), {
+    "delivery_id": "text", "subscriber": "text", "message_id": "text", "message_type": "text", "order_id": "text",
+    "payload": "jsonb"}, insert_checked=False)
 CONTACTS = Table("contacts", ("order_id",), {"order_id": "text", "email_hash": "text", "phone_hash": "text"},
                  insert_checked=False)
 
@@ -48,13 +53,18 @@ class GatewayWork(UnitOfWork):
         self.views = self.repository(Rows(db, VIEWS))
         self.timeline = self.repository(Rows(db, TIMELINE))
         self.contacts = self.repository(Rows(db, CONTACTS))
+        self.deliveries = self.repository(Rows(db, DELIVERIES))
 
     @property
     def secret(self) -> str:
         return str(self.deps.extra["tracking_secret"])
 
+    @property
+    def subscribers(self) -> list[Subscriber]:
+        return cast(list[Subscriber], self.deps.extra.get("subscribers", []))
+
     async def prepare(self, messages: Sequence[Message]) -> None:
-        ids = sorted({m.order_id for m in messages if isinstance(m, OrderStatusChanged)})
+        ids = sorted({m.order_id for m in messages if isinstance(m, OrderStatusChanged | NotificationRequested)})
         if ids:
             await self.views.load(by("order_id", ids), keys=[(i,) for i in ids])
 
@@ -76,6 +86,16 @@ class GatewayWork(UnitOfWork):
             return False
         self.views.save(event.order_id, **now)
         return True
+
+    def deliver(self, message: OrderStatusChanged | NotificationRequested, channel: str | None) -> int:
+        """A delivery to each subscriber that wants this message (once per subscriber and message)."""
+        wanted = [s for s in self.subscribers if s.wants(message.type, channel)]
+        payload = json_text(message.model_dump(mode="json"))
+        for subscriber in wanted:
+            self.deliveries.add({"delivery_id": delivery_id(subscriber.id, message.id), "subscriber": subscriber.id,
+                                 "message_id": message.id, "message_type": message.type,
+                                 "order_id": message.order_id, "payload": payload})
+        return len(wanted)
 
     def remember_contact(self, msg: OrderSubmitted) -> None:
         self.contacts.add({"order_id": order_id_for(msg.channel, msg.external_id),
@@ -113,3 +133,52 @@ async def search(conn: asyncpg.Connection, secret: str, email: str | None, phone
 def _decoded(row: asyncpg.Record) -> dict[str, Any]:
     return {k: orjson.loads(v) if k in ("reason", "shipments", "returns") and v is not None else v
             for k, v in row.items()}
+
+
+async def claim_due(conn: asyncpg.Connection, subscribers: list[str], each: int) -> list[asyncpg.Record]:
+    """Deliveries to post now (never sent, not dead, due), at most `each` per subscriber: one with a backlog does
+    not hold back the others. Locked until the round commits."""
+    return await conn.fetch(
+        "SELECT d.delivery_id, d.subscriber, d.message_id, d.message_type, d.payload::text AS payload, d.attempts "
+        "FROM unnest($1::text[]) AS s(id), LATERAL (SELECT * FROM webhook_deliveries w WHERE w.subscriber = s.id "
+        "AND w.sent_at IS NULL AND w.dead_at IS NULL AND w.next_attempt_at <= now() ORDER BY w.next_attempt_at "
+        "LIMIT $2 FOR UPDATE SKIP LOCKED) d", subscribers, each)
+
+
+async def mark_sent(conn: asyncpg.Connection, ids: list[str]) -> None:
+    if ids:
+        await conn.execute("UPDATE webhook_deliveries SET sent_at = now(), attempts = attempts + 1, last_error = NULL "
+                           "WHERE delivery_id = ANY($1::text[])", ids)
+
+
+async def mark_failed(conn: asyncpg.Connection, failures: list[tuple[str, str, bool]], max_attempts: int,
+                      backoff_s: float) -> list[asyncpg.Record]:
+    """Failed posts `(delivery_id, error, permanent)`: posted again after a wait that doubles, or dead when the
+    refusal is permanent or the attempts are used up. Returns the ones that died now."""
+    if not failures:
+        return []
+    ids, errors, permanent = (list(column) for column in zip(*failures, strict=True))
+    return await conn.fetch(
+        """UPDATE webhook_deliveries d SET attempts = d.attempts + 1, last_error = f.error,
+               next_attempt_at = now() + make_interval(secs => least($4 * 2 ^ d.attempts, 3600)),
+               dead_at = CASE WHEN f.permanent OR d.attempts + 1 >= $5 THEN now() END
+           FROM unnest($1::text[], $2::text[], $3::bool[]) AS f(id, error, permanent)
+           WHERE d.delivery_id = f.id
+           RETURNING d.delivery_id, d.subscriber, d.order_id, d.attempts, d.dead_at IS NOT NULL AS dead""",
+        ids, errors, permanent, backoff_s, max_attempts)
+
+
+async def retry_dead(conn: asyncpg.Connection, subscriber: str | None) -> int:
+    """Dead deliveries (of one subscriber, or all) due again, their attempts counted afresh."""
+    return int(await conn.fetchval(
+        "WITH again AS (UPDATE webhook_deliveries SET dead_at = NULL, attempts = 0, next_attempt_at = now() "
+        "WHERE dead_at IS NOT NULL AND sent_at IS NULL AND ($1::text IS NULL OR subscriber = $1) RETURNING 1) "
+        "SELECT count(*) FROM again", subscriber))
+
+
+async def orphaned(conn: asyncpg.Connection, subscribers: list[str]) -> int:
+    """Deliveries waiting for a subscriber the webhooks file no longer names are dead (`oms webhooks` shows them)."""
+    return int(await conn.fetchval(
+        "WITH dead AS (UPDATE webhook_deliveries SET dead_at = now(), last_error = 'no such subscriber any more' "
+        "WHERE sent_at IS NULL AND dead_at IS NULL AND subscriber <> ALL($1::text[]) RETURNING 1) "
+        "SELECT count(*) FROM dead", subscribers))
