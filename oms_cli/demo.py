@@ -18,6 +18,7 @@ from rich.table import Table
 from contracts import topics
 from oms_cli import processes, workload
 from oms_cli.watch import TERMINAL, WAITING, OrderWatch
+from shared import security, signing
 from shared.security import client_options
 from shared.settings import Settings, get_settings
 from shared.stack import Stack, port_open
@@ -41,7 +42,7 @@ def run_demo(orders: int, delay_ms: int) -> None:
     console.print(stack.describe())
     started = processes.start_all(settings, {"OMS_SIM_DELAY_MS": str(delay_ms)})
     try:
-        with console.status(f"starting {len(started)} processes (5 services and the partner simulators)"):
+        with console.status(f"starting {len(started)} processes (6 services and the partner simulators)"):
             processes.wait_started(settings, started)
         split = asyncio.run(drive(settings, orders))
         if split:
@@ -49,11 +50,35 @@ def run_demo(orders: int, delay_ms: int) -> None:
 
             console.print("[bold]One order that needed two locations, its full timeline:[/bold]")
             order(split)
+            token = signing.tracking_token(security.tracking_secret(settings), split)
+            console.print(f"its customer's tracking page: {settings.gateway_url}/track/{token} (while `make up` runs)")
     finally:
         with console.status("stopping what the demo started"):
             processes.stop_all(settings, started)
             if not stack_was_up:
                 stack.down()
+
+
+async def post_signed(settings: Settings, orders: list[dict]) -> list[float]:
+    """Posts orders to the gateway as their channel's web shop would (signed, 10 at a time); returns how long each
+    took to be accepted (202: on the broker)."""
+    import httpx
+
+    took: list[float] = []
+    limit = asyncio.Semaphore(10)
+    async with httpx.AsyncClient(base_url=settings.gateway_url, timeout=30) as client:
+        async def post(order: dict) -> None:
+            body = orjson.dumps({k: v for k, v in order.items() if k != "id"})
+            secret = security.channel_secrets(settings, order["channel"])[0]
+            async with limit:
+                began = time.monotonic()
+                answer = await client.post(f"/v1/channels/{order['channel']}/orders", content=body,
+                                            headers={signing.HEADER: signing.sign(secret, body)})
+                took.append(time.monotonic() - began)
+            if answer.status_code != 202:
+                raise RuntimeError(f"the gateway answered {answer.status_code}: {answer.text}")
+        await asyncio.gather(*(post(o) for o in orders))
+    return took
 
 
 async def send_all(settings: Settings, items: list[tuple[str, str, bytes]]) -> None:
@@ -204,9 +229,14 @@ async def drive(settings: Settings, count: int) -> str | None:
     placed = {o["external_id"]: datetime.fromisoformat(o["placed_at"]) for o in orders}
     bad = [b"{this is not json", orjson.dumps({"type": "order.submitted", "id": "bad-1", "channel": "web",
                                                "external_id": f"{run}-BAD-1"})]
+    over_http = [o for n, o in enumerate(orders) if o["channel"] == "web" and n % 4 == 0]
+    on_kafka = [o for o in orders if o not in over_http]
     await send_all(settings, [(topics.ORDERS_INBOUND.name, f"{o['channel']}:{o['external_id']}", orjson.dumps(o))
-                              for o in orders] + [(topics.ORDERS_INBOUND.name, "web:bad", b) for b in bad])
-    console.print(f"submitted {count} orders across {len(workload.CHANNELS)} channels (and 2 malformed messages)")
+                              for o in on_kafka] + [(topics.ORDERS_INBOUND.name, "web:bad", b) for b in bad])
+    took = await post_signed(settings, over_http)
+    console.print(f"submitted {count} orders across {len(workload.CHANNELS)} channels (and 2 malformed messages); "
+                  f"{len(over_http)} of the web shop's came over HTTP through the gateway, signed "
+                  f"(202 in p50 {percentile(took, 50) * 1000:.0f} ms, p95 {percentile(took, 95) * 1000:.0f} ms)")
     cancels = workload.partial_cancels(orders, PARTIAL_CANCEL_SHARE)
     await send_all(settings, [(topics.ORDERS_INBOUND.name, f"{c['channel']}:{c['external_id']}", orjson.dumps(c))
                               for c in cancels])
