@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import orjson
 import psutil
 import typer
@@ -38,6 +39,7 @@ from rich.table import Table
 from contracts import topics
 from oms_cli import demo, processes, workload
 from oms_cli.watch import OrderWatch
+from shared import security, signing
 from shared.kafka_tools import topic_partitions
 from shared.security import ADMIN, client_options
 from shared.settings import REPO_ROOT, SERVICES, Settings, get_settings
@@ -176,6 +178,46 @@ async def phase(settings: Settings, run: str, stock_run: str, count: int, rate: 
         await watch.stop()
 
 
+async def http_phase(settings: Settings, run: str, stock_run: str, count: int, concurrency: int = 32
+                     ) -> dict[str, Any]:
+    """Orders posted to the gateway as web shops post them (signed, `concurrency` at a time, kept-alive
+    connections): how fast they are accepted (202: on the broker) and reach `released`."""
+    orders = [{**o, "channel": "web"} for o in workload.orders(run, count, workload.Mix(split=0.05, express=0.2),
+                                                                 seed=hash(run) & 0xFFFF, stock_run=stock_run)]
+    secret = security.channel_secrets(settings, "web")[0]
+    watch = OrderWatch(client_options(settings), run)
+    await watch.start()
+    accepted: dict[str, datetime] = {}
+    took: list[float] = []
+    limit = asyncio.Semaphore(concurrency)
+    try:
+        async with httpx.AsyncClient(base_url=settings.gateway_url, timeout=60,
+                                     limits=httpx.Limits(max_connections=concurrency)) as client:
+            async def post(order: dict[str, Any]) -> None:
+                body = orjson.dumps({k: v for k, v in order.items() if k != "id"})
+                async with limit:
+                    began = time.monotonic()
+                    answer = await client.post("/v1/channels/web/orders", content=body,
+                                               headers={signing.HEADER: signing.sign(secret, body)})
+                    took.append((time.monotonic() - began) * 1000)
+                if answer.status_code != 202:
+                    raise RuntimeError(f"the gateway answered {answer.status_code}: {answer.text[:300]}")
+                accepted[order["external_id"]] = datetime.now().astimezone()
+            started = time.monotonic()
+            await asyncio.gather(*(post(o) for o in orders))
+            accepted_s = time.monotonic() - started
+        await wait_for(watch, "released", count, 600)
+        released_s = time.monotonic() - started
+        reached = watch.reached["released"]
+        waits = [(reached[k] - accepted[k]).total_seconds() * 1000 for k in reached if k in accepted]
+        return {"orders": count, "concurrency": concurrency, "accepted_per_s": count / accepted_s,
+                "released_per_s": count / released_s,
+                "accept_ms": {"p50": demo.percentile(took, 50), "p99": demo.percentile(took, 99)},
+                "to_released_ms": {"p50": demo.percentile(waits, 50), "p99": demo.percentile(waits, 99)}}
+    finally:
+        await watch.stop()
+
+
 async def kafka_limit(settings: Settings, messages: int = 100_000) -> dict[str, float]:
     topic = f"bench.limit.{int(time.time())}"
     await create_topic(topic, 12)
@@ -222,14 +264,15 @@ async def db_limit(settings: Settings, seconds: float = 5.0, clients: int = 8) -
 
 
 async def measure(settings: Settings, burst: int, steady_rate: float | None, steady_s: float,
-                  instances: int, warmup: int, steady_warmup_s: float, pickup: float = 0.0) -> dict[str, Any]:
+                  instances: int, warmup: int, steady_warmup_s: float, pickup: float = 0.0,
+                  http_orders: int = 0) -> dict[str, Any]:
     run = workload.new_run_id()
     speed_before = speed_check()
     console.print("limits of this machine: plain Kafka producer/consumer, small PostgreSQL transactions")
     kafka = await kafka_limit(settings)  # first: its 100,000 messages also get the broker's JIT going
     tx_per_s = await db_limit(settings)
     # stock to spare for every order of the run (the steady rate stays far below 1,000 orders/s on this machine)
-    await demo.seed_stock(settings, run, (burst + warmup) * 4 + int(1000 * (steady_warmup_s + steady_s)))
+    await demo.seed_stock(settings, run, (burst + warmup + http_orders) * 4 + int(1000 * (steady_warmup_s + steady_s)))
     if warmup:
         console.print(f"warm-up: {warmup} orders, not measured")
         await phase(settings, f"{run}W", run, warmup, None, timeout=600, pickup=pickup)
@@ -253,6 +296,10 @@ async def measure(settings: Settings, burst: int, steady_rate: float | None, ste
     steady["machine_cpu_busy"] = machine_busy_since(busy_before)
     steady["warmup"] = {"seconds": steady_warmup_s,
                         "latency_ms": warm["latency_ms"] if warm else None}
+    http = None
+    if http_orders:
+        console.print(f"over HTTP: {http_orders} orders posted to the gateway, signed, 32 at a time")
+        http = await http_phase(settings, f"{run}H", run, http_orders)
     speed = {"before_ms": speed_before, "after_ms": speed_check()}
     cpu = {k: cpu_after[k] - cpu_before[k] for k in cpu_after}
     kafka_per_order = (kafka_after - kafka_before) / burst
@@ -262,7 +309,7 @@ async def measure(settings: Settings, burst: int, steady_rate: float | None, ste
     return {
         "when": datetime.now(UTC).isoformat(), "cores": os.cpu_count(), "commit": git_commit(), "instances": instances,
         "warmup_orders": warmup, "speed_check": speed, "pickup_share": pickup,
-        "burst": burst_result, "steady": steady,
+        "burst": burst_result, "steady": steady, "http": http,
         "limits": {**kafka, "db_tx_per_s": tx_per_s, "orders_per_s_allowed": allowed,
                    "fraction_of_limit": burst_result["delivered_per_s"] / allowed},
         "cost": {"kafka_messages_per_order": kafka_per_order, "db_transactions_per_order": tx_per_order,
@@ -321,6 +368,12 @@ def report(result: dict[str, Any]) -> None:
         lat = warm["released"]
         table.add_row(f"  its {steady['warmup']['seconds']:.0f}s warm-up, to released",
                       f"p50 {lat['p50']:.0f} / p95 {lat['p95']:.0f} / p99 {lat['p99']:.0f} ms (not counted above)")
+    if http := result.get("http"):
+        table.add_row("over HTTP (gateway): accepted", f"{http['accepted_per_s']:.0f} orders/s, 202 in p50 "
+                      f"{http['accept_ms']['p50']:.0f} / p99 {http['accept_ms']['p99']:.0f} ms "
+                      f"({http['concurrency']} at a time)")
+        table.add_row("over HTTP: 202 -> released", f"{http['released_per_s']:.0f} orders/s; p50 "
+                      f"{http['to_released_ms']['p50']:.0f} / p99 {http['to_released_ms']['p99']:.0f} ms")
     table.add_row("Kafka limit (plain aiokafka)", f"produce {limits['produce_per_s']:,.0f} / consume "
                                                   f"{limits['consume_per_s']:,.0f} msg/s")
     table.add_row("PostgreSQL limit (small tx)", f"{limits['db_tx_per_s']:,.0f} tx/s")
@@ -357,8 +410,9 @@ def chart(result: dict[str, Any], path: Path) -> None:
 
 
 def main(burst: int = 5000, steady_rate: float = 0, steady_seconds: float = 60, instances: int = 1,
-         warmup: int = 2000, steady_warmup_seconds: float = 30, pickup: float = 0.05) -> None:
-    """`pickup`: the share of click-and-collect orders (collected at once: no customer fails to come)."""
+         warmup: int = 2000, steady_warmup_seconds: float = 30, pickup: float = 0.05, http_orders: int = 2000) -> None:
+    """`pickup`: the share of click-and-collect orders (collected at once: no customer fails to come);
+    `http_orders`: orders posted through the gateway after the steady phase (0: none)."""
     settings = get_settings()
     stack = Stack(settings)
     was_up = port_open(settings.kafka_port) and port_open(settings.postgres_port)
@@ -370,7 +424,7 @@ def main(burst: int = 5000, steady_rate: float = 0, steady_seconds: float = 60, 
     try:
         processes.wait_started(settings, started)
         result = asyncio.run(measure(settings, burst, steady_rate or None, steady_seconds, instances, warmup,
-                                     steady_warmup_seconds, pickup))
+                                     steady_warmup_seconds, pickup, http_orders))
     finally:
         processes.stop_all(settings, started)
         if not was_up:

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from contracts.base import Message
 from contracts.topics import Topic
-from shared import metrics
+from shared import metrics, tracing
 from shared.logging import handling, log
 from shared.messaging import InvalidMessage, current_trace, parse
 from shared.parking import REFUSED_BY_BROKER, REFUSED_FOR_GOOD, park_record
@@ -141,12 +141,20 @@ class ConsumePolicy:
     async def _run_batch(self, parsed: list[tuple[ConsumerRecord, tuple[Message, Handler[Any]]]],
                          sub: Subscription) -> None:
         started = time.time()
+        spans = tracing.start(self.consumer, [(record, message) for record, (message, _) in parsed])
 
         def bind(n: int) -> None:
             self._bind(parsed[n][0], parsed[n][1][0])
+            if spans:  # what this message causes is the child of its span
+                current_trace.set(tracing.traceparent(spans[n]))
 
-        async with self.pool.acquire() as conn, conn.transaction():
-            await run(sub.work(Postgres(conn)), self.consumer, [item for _, item in parsed], bind)
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await run(sub.work(Postgres(conn)), self.consumer, [item for _, item in parsed], bind)
+        except BaseException as exc:
+            tracing.finish(spans, exc)
+            raise
+        tracing.finish(spans)
         handling.set(None)
         metrics.batch_handled(self.consumer, sub.group, [(r.topic, m.type) for r, (m, _) in parsed],
                               time.time() - started)

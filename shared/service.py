@@ -20,7 +20,7 @@ from aiokafka.structs import ConsumerRecord
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 
-from shared import inbox, metrics, pollers, security
+from shared import inbox, metrics, pollers, security, tracing
 from shared.consume import ConsumePolicy, Subscription
 from shared.db import DatabaseClock, create_pool, migrate
 from shared.kafka_tools import adopt_offsets, commit_handled
@@ -101,6 +101,8 @@ class ServiceRuntime:
         moment) is waited for again rather than ending the service."""
         configure_logging(self.name, self.settings.log_level)
         metrics.serve(self.settings, self.name)
+        if tracing.configure(self.name, self.settings.otlp_endpoint):
+            log.info("tracing.exporting", endpoint=self.settings.otlp_endpoint)
         while not await self._run_once():
             await asyncio.sleep(1)
 

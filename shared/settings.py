@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     webhook_backoff_s: float = 2.0  # the first wait before a failed delivery is posted again (doubling)
     metrics_port: int | None = None  # each service's metrics on this port (default 9301... by service; 0: off)
     metrics_host: str = "127.0.0.1"
+    otlp_endpoint: str | None = None  # an OpenTelemetry collector (OTLP/HTTP): spans are exported there; none: no spans
     database_socket: bool = True  # reach a PostgreSQL on this machine through its Unix socket when it has one
 
     def database_for(self, service: str, role: str | None = None) -> str:

@@ -532,6 +532,10 @@ class Stack:
             for node in nodes:
                 if isinstance(node, NativeKafka) and node.add_missing_users():
                     break  # the cluster shares its users
+        self.provision()
+
+    def provision(self) -> None:
+        """What the OMS needs on servers that answer: its databases and roles, its topics, its ACLs."""
         asyncio.run(create_databases(self.settings))
         asyncio.run(create_topics(self.settings))
         asyncio.run(create_acls(self.settings))

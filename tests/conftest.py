@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
 
-from shared.settings import REPO_ROOT, get_settings
-from shared.stack import Stack, port_open
+from shared.settings import REPO_ROOT, Settings, get_settings
+from shared.stack import Stack, compose_environment, port_open, wait_until
 from tests.support.processes import ServiceProcess
 
 LOGS = REPO_ROOT / ".oms" / "test-logs"
@@ -17,14 +18,39 @@ LOGS = REPO_ROOT / ".oms" / "test-logs"
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    """The real Kafka broker and PostgreSQL; whatever this fixture starts, it stops again."""
+    """The real Kafka broker and PostgreSQL; whatever this fixture starts, it stops again. Where a Docker engine
+    answers, testcontainers starts them from `docker-compose.yml` (the same secured broker and database); otherwise
+    the native stack."""
     settings = get_settings()
     already = port_open(settings.kafka_port) and port_open(settings.postgres_port)
     stack = Stack(settings)
+    if not already and stack.compose:
+        with containers(settings):
+            stack.provision()
+            yield stack
+        return
     stack.up()
     yield stack
     if not already and not os.environ.get("OMS_KEEP_STACK"):
         stack.down()
+
+
+@contextlib.contextmanager
+def containers(settings: Settings) -> Iterator[None]:
+    """Kafka and PostgreSQL as containers, through testcontainers' compose module, with what the compose file is
+    given by `make infra-up` (the broker's files under .oms/compose, the database password in the environment)."""
+    from testcontainers.compose import DockerCompose
+
+    os.environ.update(compose_environment(settings))
+    compose = DockerCompose(REPO_ROOT, services=["kafka", "postgres"], wait=True)
+    compose.start()
+    try:
+        wait_until(lambda: port_open(settings.kafka_port) and port_open(settings.postgres_port),
+                   "the containers' ports", timeout=120)
+        yield
+    finally:
+        if not os.environ.get("OMS_KEEP_STACK"):
+            compose.stop()
 
 
 @pytest.fixture(scope="session")

@@ -40,5 +40,7 @@ class Producer:
     async def __aexit__(self, *exc: object) -> None:
         await self._producer.stop()
 
-    async def send(self, topic: str, value: bytes, key: str | None = None, partition: int | None = None) -> None:
-        await self._producer.send_and_wait(topic, value, key=key.encode() if key else None, partition=partition)
+    async def send(self, topic: str, value: bytes, key: str | None = None, partition: int | None = None,
+                   headers: list[tuple[str, bytes]] | None = None) -> None:
+        await self._producer.send_and_wait(topic, value, key=key.encode() if key else None, partition=partition,
+                                           headers=headers)

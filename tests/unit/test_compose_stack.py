@@ -3,6 +3,7 @@ what the compose path is given: the same listeners, principals and passwords, no
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -85,3 +86,31 @@ def test_the_dashboards_panels_ask_for_metrics_the_services_export() -> None:
     titles = [panel["title"] for panel in dashboard["panels"]]
     assert any("per status per minute" in t for t in titles) and any("released" in t for t in titles)
     assert any("lag" in t.lower() for t in titles) and any("Dead letters" in t for t in titles)
+
+
+def test_where_docker_runs_the_tests_get_the_compose_stack_through_testcontainers(monkeypatch, tmp_path) -> None:
+    import testcontainers.compose
+
+    from tests import conftest
+    calls: list[object] = []
+
+    class Compose:  # stands in for the engine this machine does not have: what testcontainers is asked to do
+        def __init__(self, context: Path, services: list[str], wait: bool) -> None:
+            calls.append(("made", context, tuple(services), wait))
+
+        def start(self) -> None:
+            calls.append("start")
+
+        def stop(self) -> None:
+            calls.append("stop")
+
+    monkeypatch.setattr(testcontainers.compose, "DockerCompose", Compose)
+    monkeypatch.setattr(conftest, "wait_until", lambda *a, **k: calls.append("waited"))
+    monkeypatch.delenv("OMS_KEEP_STACK", raising=False)
+    settings = Settings(home=tmp_path / ".oms")
+    with monkeypatch.context() as env:
+        env.setattr("os.environ", dict(os.environ))
+        with conftest.containers(settings):
+            assert os.environ["OMS_POSTGRES_PASSWORD"], "compose is given the stack's database password"
+    assert calls == [("made", REPO_ROOT, ("kafka", "postgres"), True), "start", "waited", "stop"]
+    assert (settings.home / "compose" / "kafka" / "server.properties").exists(), "the broker's files made first"

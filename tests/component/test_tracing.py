@@ -1,0 +1,59 @@
+"""Traces across processes: a service given a collector makes a span per message it handles, the child of the
+span in the record's traceparent, and what it sends carries its span as the parent. The collector here is a real
+OTLP/HTTP endpoint on 127.0.0.1 that decodes what the service's SDK exports."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+import orjson
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from contracts import topics
+from tests.conftest import service_process
+from tests.support.kafka import Producer, read_topic
+from tests.support.poll import eventually
+from tests.support.servers import WebhookReceiver
+
+pytestmark = pytest.mark.component
+
+
+def spans(collector: WebhookReceiver) -> list:
+    found = []
+    for _, body in collector.posts:
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        found += [span for resource in request.resource_spans for scope in resource.scope_spans
+                  for span in scope.spans]
+    return found
+
+
+async def test_a_handled_message_is_a_span_in_its_senders_trace_and_what_it_causes_continues_it(request, processes):
+    trace_id, parent_id = secrets.token_hex(16), secrets.token_hex(8)
+    sku = f"SKU-TRACE-{uuid.uuid4().hex[:6]}"
+    with WebhookReceiver() as collector:
+        service = service_process(processes, request, "inventory", "inventory_service", env={
+            "OMS_OTLP_ENDPOINT": collector.url.removesuffix("/oms"), "OTEL_BSP_SCHEDULE_DELAY": "200"})
+        service.wait_for_log("service.started")
+        counted = {"type": "stock.counted", "id": str(uuid.uuid4()), "sku": sku, "location_id": "dc-rotterdam",
+                   "on_hand": 12}
+        async with Producer() as producer:
+            await producer.send(topics.INVENTORY_ADJUSTMENTS.name, orjson.dumps(counted), key=sku,
+                                headers=[("traceparent", f"00-{trace_id}-{parent_id}-01".encode())])
+
+        async def ours() -> list:
+            return [s for s in spans(collector) if s.trace_id.hex() == trace_id]
+        [span] = await eventually(ours, lambda found: len(found) == 1, "the message's span at the collector")
+        assert span.parent_span_id.hex() == parent_id, "a child of the sender's span"
+        assert span.name == "stock.counted process"
+        attributes = {a.key: a.value.string_value or a.value.int_value for a in span.attributes}
+        assert attributes["messaging.destination.name"] == topics.INVENTORY_ADJUSTMENTS.name
+        assert attributes["messaging.message.id"] == counted["id"]
+
+        async def caused() -> list:
+            return [r for r in await read_topic(topics.INVENTORY_EVENTS.name) if r.key == sku.encode()]
+        [level] = await eventually(caused, bool, "the stock level it changed")
+        traceparent = dict(level.headers)["traceparent"].decode()
+        assert traceparent.split("-")[1:3] == [trace_id, span.span_id.hex()], "what it sent continues the trace"
