@@ -210,12 +210,47 @@ async def http_phase(settings: Settings, run: str, stock_run: str, count: int, c
         released_s = time.monotonic() - started
         reached = watch.reached["released"]
         waits = [(reached[k] - accepted[k]).total_seconds() * 1000 for k in reached if k in accepted]
+        reads = await read_timings(settings, [o["external_id"] for o in orders[:300]], orders[0]["customer"]["email"])
         return {"orders": count, "concurrency": concurrency, "accepted_per_s": count / accepted_s,
                 "released_per_s": count / released_s,
                 "accept_ms": {"p50": demo.percentile(took, 50), "p99": demo.percentile(took, 99)},
-                "to_released_ms": {"p50": demo.percentile(waits, 50), "p99": demo.percentile(waits, 99)}}
+                "to_released_ms": {"p50": demo.percentile(waits, 50), "p99": demo.percentile(waits, 99)}, **reads}
     finally:
         await watch.stop()
+
+
+async def read_timings(settings: Settings, external_ids: list[str], email: str) -> dict[str, Any]:
+    """The order API and the operators' search, one request at a time, over every order the gateway has seen."""
+    token = security.channel_secrets(settings, "web")[1]
+    operator = security.operator_api_token(settings)
+    conn = await asyncpg.connect(settings.database_for("gateway", security.DATABASE_OPERATOR))
+    try:
+        deadline = time.monotonic() + 120
+        while await conn.fetchval("SELECT count(*) FROM order_views WHERE channel = 'web' AND external_id = ANY($1)",
+                                  external_ids) < len(external_ids):  # the read model follows the events
+            if time.monotonic() > deadline:
+                raise TimeoutError("the gateway's read model did not catch up in 120 s")
+            await asyncio.sleep(0.2)
+        seen = int(await conn.fetchval("SELECT count(*) FROM order_views"))
+    finally:
+        await conn.close()
+    gets, searches = [], []
+    async with httpx.AsyncClient(base_url=settings.gateway_url, timeout=30) as client:
+        for external_id in external_ids:
+            began = time.monotonic()
+            answer = await client.get(f"/v1/channels/web/orders/{external_id}",
+                                      headers={"Authorization": f"Bearer {token}"})
+            gets.append((time.monotonic() - began) * 1000)
+            assert answer.status_code == 200, answer.text
+        for _ in range(50):
+            began = time.monotonic()
+            answer = await client.get("/v1/orders", params={"email": email},
+                                      headers={"Authorization": f"Bearer {operator}"})
+            searches.append((time.monotonic() - began) * 1000)
+            assert answer.status_code == 200, answer.text
+    return {"orders_in_read_model": seen,
+            "get_ms": {"p50": demo.percentile(gets, 50), "p99": demo.percentile(gets, 99)},
+            "search_ms": {"p50": demo.percentile(searches, 50), "p99": demo.percentile(searches, 99)}}
 
 
 async def kafka_limit(settings: Settings, messages: int = 100_000) -> dict[str, float]:
@@ -374,6 +409,9 @@ def report(result: dict[str, Any]) -> None:
                       f"({http['concurrency']} at a time)")
         table.add_row("over HTTP: 202 -> released", f"{http['released_per_s']:.0f} orders/s; p50 "
                       f"{http['to_released_ms']['p50']:.0f} / p99 {http['to_released_ms']['p99']:.0f} ms")
+        table.add_row("order API and operator search", f"GET p50 {http['get_ms']['p50']:.1f} / p99 "
+                      f"{http['get_ms']['p99']:.1f} ms; search p50 {http['search_ms']['p50']:.1f} / p99 "
+                      f"{http['search_ms']['p99']:.1f} ms; {http['orders_in_read_model']:,} orders in the read model")
     table.add_row("Kafka limit (plain aiokafka)", f"produce {limits['produce_per_s']:,.0f} / consume "
                                                   f"{limits['consume_per_s']:,.0f} msg/s")
     table.add_row("PostgreSQL limit (small tx)", f"{limits['db_tx_per_s']:,.0f} tx/s")

@@ -21,7 +21,7 @@ from contracts.base import Message
 from contracts.topics import Topic
 from shared import metrics, tracing
 from shared.logging import handling, log
-from shared.messaging import InvalidMessage, current_trace, parse
+from shared.messaging import InvalidMessage, current_span, current_trace, parse
 from shared.parking import REFUSED_BY_BROKER, REFUSED_FOR_GOOD, park_record
 from shared.uow import Database, Handler, Postgres, UnitOfWork, run
 
@@ -83,6 +83,7 @@ class ConsumePolicy:
         handling.set((record, message))
         current_trace.set(next((v.decode(errors="replace") for k, v in record.headers or () if k == "traceparent"),
                                None))
+        current_span.set(None)
 
     async def _parse(self, record: ConsumerRecord, sub: Subscription) -> tuple[Message, Handler[Any]] | None:
         """The message and its handler; a bad one is dead-lettered (and its sender told) and None returned."""
@@ -146,7 +147,7 @@ class ConsumePolicy:
         def bind(n: int) -> None:
             self._bind(parsed[n][0], parsed[n][1][0])
             if spans:  # what this message causes is the child of its span
-                current_trace.set(tracing.traceparent(spans[n]))
+                current_span.set(tracing.traceparent(spans[n]))
 
         try:
             async with self.pool.acquire() as conn, conn.transaction():

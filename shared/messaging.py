@@ -14,6 +14,8 @@ from contracts.topics import Topic
 
 # The trace of the message being handled, so what it causes continues the same trace.
 current_trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_trace", default=None)
+# With tracing on (shared/tracing.py): the span of the message being handled, the parent of what it causes.
+current_span: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_span", default=None)
 
 
 class InvalidMessage(Exception):
@@ -30,7 +32,10 @@ def encode(message: Message) -> bytes:
 
 
 def traceparent() -> str:
-    """A child span of the current trace, or a new trace when there is none."""
+    """The span of the message being handled (tracing on), else a child span of the current trace, or a new trace
+    when there is none."""
+    if span := current_span.get():
+        return span
     parent = current_trace.get()
     trace_id = parent.split("-")[1] if parent and parent.count("-") == 3 else secrets.token_hex(16)
     return f"00-{trace_id}-{secrets.token_hex(8)}-01"

@@ -79,6 +79,31 @@ class ChannelStock(BaseModel):
         return int(rule)
 
 
+class Weights(BaseModel):
+    """How allocation weighs a plan (shared/routing.py): what one unit of each criterion adds to its score. The
+    defaults are the rule the OMS always had: fewest locations, then the nearest; a failing partner loses work."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    shipping: float = 0.0  # per unit of money of the cheapest carrier's rate, per shipment
+    late: float = 0.0  # per day a shipment would arrive after the service level's promise
+    split: float = 10_000.0  # per shipment beyond the first
+    distance: float = 1.0  # per km from the location to the destination
+    load: float = 0.0  # per request the location has open
+    reliability: float = 2_000.0  # per unit of failure rate above the healthy share (rejections, QC failures)
+
+
+class PostalRegion(BaseModel):
+    """Where the postal codes of a country that start with `prefix` are (the longest prefix that fits wins)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    country: str
+    prefix: str
+    lat: float
+    lon: float
+
+
 class Network(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -92,6 +117,19 @@ class Network(BaseModel):
     feeds: list[str] = []
     # per channel: the locations that serve it and its buffer (a channel not named: every location, no buffer)
     availability: dict[str, ChannelStock] = {}
+    # per channel (or "default"): how allocation weighs cost, promise, splits, distance, load and reliability
+    routing: dict[str, Weights] = {}
+    postal_regions: list[PostalRegion] = []
+
+    def weights(self, channel: str | None) -> Weights:
+        return self.routing.get(channel or "") or self.routing.get("default") or Weights()
+
+    def postal_point(self, country: str, postal_code: str | None) -> tuple[float, float] | None:
+        """The coordinates of the postal region a code falls in, if the network file names one."""
+        code = (postal_code or "").replace(" ", "").upper()
+        fits = [r for r in self.postal_regions if r.country == country and code.startswith(r.prefix.upper())]
+        best = max(fits, key=lambda r: len(r.prefix), default=None)
+        return (best.lat, best.lon) if best else None
 
     def location(self, location_id: str) -> Location:
         return next(loc for loc in self.locations if loc.id == location_id)

@@ -4,6 +4,7 @@ OTLP/HTTP endpoint on 127.0.0.1 that decodes what the service's SDK exports."""
 
 from __future__ import annotations
 
+import gzip
 import secrets
 import uuid
 
@@ -22,9 +23,9 @@ pytestmark = pytest.mark.component
 
 def spans(collector: WebhookReceiver) -> list:
     found = []
-    for _, body in collector.posts:
+    for headers, body in collector.posts:
         request = ExportTraceServiceRequest()
-        request.ParseFromString(body)
+        request.ParseFromString(gzip.decompress(body) if headers.get("content-encoding") == "gzip" else body)
         found += [span for resource in request.resource_spans for scope in resource.scope_spans
                   for span in scope.spans]
     return found

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -46,6 +48,13 @@ def malformed(run: str, n: int, topic: str) -> tuple[str, bytes]:
     return key, body if isinstance(body, bytes) else orjson.dumps(body)
 
 
+@dataclass
+class Progress:
+    delivered: int
+    statuses: dict[str, int]
+    waiting: list[str]  # a few of those not delivered, with their latest reason
+
+
 async def test_a_flood_of_bad_input_is_dead_lettered_and_good_orders_flow(oms):
     network = oms.network
     targets = [topics.ORDERS_INBOUND.name, topics.INVENTORY_ADJUSTMENTS.name,
@@ -56,20 +65,26 @@ async def test_a_flood_of_bad_input_is_dead_lettered_and_good_orders_flow(oms):
     good = workload.orders(oms.run, 200, workload.Mix(split=0.1))
     watch = await oms.watch()
     try:
-        async def delivered(batch: list[dict]) -> int:
-            keys = {o["external_id"] for o in batch}
-            return sum(1 for e in watch.latest().values() if e["external_id"] in keys and e["status"] == "delivered")
+        async def delivered(batch: list[dict]) -> Progress:
+            """How many of the batch are delivered, and where the others stand (shown if the wait fails)."""
+            latest = {e["external_id"]: e for e in watch.latest().values()}
+            where = Counter(latest[o["external_id"]]["status"] if o["external_id"] in latest else "not seen"
+                            for o in batch)
+            return Progress(where["delivered"], dict(where),
+                            [f"{o['external_id']}: {latest.get(o['external_id'], {}).get('reason')}" for o in batch
+                             if o["external_id"] not in latest or latest[o["external_id"]]["status"] != "delivered"][:5])
 
         started = time.monotonic()  # the same number of good orders, first alone (for the record), then in the flood
         await oms.submit(good[:100])
-        await eventually(partial(delivered, good[:100]), lambda n: n == 100, "good orders alone delivered", timeout=180)
+        await eventually(partial(delivered, good[:100]), lambda p: p.delivered == 100, "good orders alone delivered",
+                         timeout=180)
         alone_s = time.monotonic() - started
         started = time.monotonic()
         await oms.submit(good[100:150])
         await demo.send_all(get_settings(), flood)
         await oms.submit(good[150:])
-        await eventually(partial(delivered, good[100:]), lambda n: n == 100, "good orders in the flood delivered",
-                         timeout=180)
+        await eventually(partial(delivered, good[100:]), lambda p: p.delivered == 100,
+                         "good orders in the flood delivered", timeout=180)
         flowing_s = time.monotonic() - started
 
         async def dead_letters() -> int:

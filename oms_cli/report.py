@@ -1,0 +1,162 @@
+"""`oms report`: one self-contained HTML file about a period that people read: orders per channel per hour, time
+to each stage, fill rate and backorders, split rate, shipping cost per order and per location and carrier, on-time
+shares, partner scorecards and returns. Charts by Plotly (its JavaScript inlined once: the file opens anywhere,
+offline); every number is read from the services' databases with the operators' read-only role."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+import orjson
+import plotly.graph_objects as go
+from plotly.io import to_html
+
+from shared.network import Network, load_network
+from shared.routing import shipment_cost
+from shared.security import DATABASE_OPERATOR
+from shared.settings import Settings
+
+STAGES = ("accepted", "released", "shipped", "delivered", "collected")
+LATE = ("late_to_ship", "late_delivery")
+
+
+@dataclass
+class Period:
+    since: datetime
+    orders: list[asyncpg.Record] = field(default_factory=list)  # order_id, channel, status, created_at
+    steps: list[asyncpg.Record] = field(default_factory=list)  # order_id, status, reason code, occurred_at
+    shipments: list[asyncpg.Record] = field(default_factory=list)  # location, carrier, level, country, status
+    fulfillments: list[asyncpg.Record] = field(default_factory=list)  # location, status, qc failures
+    returns: list[asyncpg.Record] = field(default_factory=list)  # location, received
+
+
+async def _fetch(settings: Settings, service: str, query: str, *args: object) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(settings.database_for(service, DATABASE_OPERATOR))
+    try:
+        return await conn.fetch(query, *args)
+    finally:
+        await conn.close()
+
+
+async def gather(settings: Settings, since: datetime) -> Period:
+    orders, steps, shipments, fulfillments, returns = await asyncio.gather(
+        _fetch(settings, "order", "SELECT order_id, channel, status, created_at FROM orders WHERE created_at >= $1",
+               since),
+        _fetch(settings, "order", "SELECT t.order_id, t.status, t.reason->>'code' AS code, t.occurred_at "
+               "FROM order_timeline t JOIN orders o USING (order_id) WHERE o.created_at >= $1 ORDER BY t.order_id, "
+               "t.sequence", since),
+        _fetch(settings, "shipping", "SELECT order_id, location_id, carrier_id, service_level, "
+               "ship_to->>'country' AS country, status FROM shipments WHERE created_at >= $1", since),
+        _fetch(settings, "fulfillment", "SELECT location_id, status, qc_failures FROM fulfillments "
+               "WHERE created_at >= $1", since),
+        _fetch(settings, "fulfillment", "SELECT location_id, received FROM returns WHERE created_at >= $1", since))
+    return Period(since, orders, steps, shipments, fulfillments, returns)
+
+
+def _figure(fig: go.Figure, title: str) -> go.Figure:
+    fig.update_layout(title=title, template="plotly_white", height=360, margin={"l": 50, "r": 20, "t": 50, "b": 40},
+                      legend={"orientation": "h", "y": -0.2})
+    return fig
+
+
+def figures(period: Period, network: Network) -> list[go.Figure]:
+    """Each chart of the report, from the period's rows."""
+    charts: list[go.Figure] = []
+    per_hour: dict[str, Counter[datetime]] = defaultdict(Counter)
+    for row in period.orders:
+        per_hour[row["channel"]][row["created_at"].replace(minute=0, second=0, microsecond=0)] += 1
+    charts.append(_figure(go.Figure([go.Bar(name=channel, x=sorted(c), y=[c[h] for h in sorted(c)])
+                                     for channel, c in sorted(per_hour.items())]).update_layout(barmode="stack"),
+                          "Orders per channel per hour"))
+
+    first: dict[str, datetime] = {}
+    reached: dict[str, list[float]] = defaultdict(list)
+    late: dict[str, set[str]] = defaultdict(set)
+    backordered: set[str] = set()
+    for step in period.steps:
+        start = first.setdefault(step["order_id"], step["occurred_at"])
+        if step["status"] in STAGES:
+            reached[step["status"]].append((step["occurred_at"] - start).total_seconds())
+        if step["status"] == "backordered":
+            backordered.add(step["order_id"])
+        if step["code"] in LATE:
+            late[step["code"]].add(step["order_id"])
+    charts.append(_figure(go.Figure([go.Box(name=stage, y=reached[stage], boxpoints=False) for stage in STAGES
+                                     if reached[stage]]).update_yaxes(title="seconds from placement"),
+                          "Time from placement to each stage"))
+
+    statuses = Counter(row["status"] for row in period.orders)
+    filled = len(period.orders) - len(backordered)
+    charts.append(_figure(go.Figure([go.Bar(x=list(statuses), y=list(statuses.values()), name="orders now")]),
+                          f"Orders per status now; fill rate {filled / max(len(period.orders), 1):.0%} "
+                          f"({len(backordered)} ever backordered)"))
+
+    per_order: dict[str, list[asyncpg.Record]] = defaultdict(list)
+    cost_by: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for s in period.shipments:
+        per_order[s["order_id"]].append(s)
+        origin = network.location(s["location_id"]).country if any(
+            loc.id == s["location_id"] for loc in network.locations) else ""
+        rate, _ = shipment_cost(network.carriers, origin, s["country"] or "", s["service_level"])
+        cost_by[(s["location_id"], s["carrier_id"] or "no carrier")].append(rate)
+    split = sum(1 for shipments in per_order.values() if len(shipments) > 1)
+    total_cost = sum(cost for costs in cost_by.values() for cost in costs)
+    charts.append(_figure(go.Figure([go.Bar(x=[f"{loc} / {carrier}" for loc, carrier in cost_by],
+                                            y=[sum(c) for c in cost_by.values()], name="shipping cost"),
+                                     go.Bar(x=[f"{loc} / {carrier}" for loc, carrier in cost_by],
+                                            y=[sum(c) / len(c) for c in cost_by.values()], name="per shipment")]),
+                          f"Shipping cost per location and carrier; {total_cost / max(len(per_order), 1):.2f} "
+                          f"per order, split rate {split / max(len(per_order), 1):.0%}"))
+
+    shipped_orders = {s["order_id"] for s in period.shipments}
+    on_time = {code: 1 - len(late[code] & shipped_orders) / max(len(shipped_orders), 1) for code in LATE}
+    charts.append(_figure(go.Figure([go.Bar(x=["shipped on time", "delivered on time"],
+                                            y=[on_time["late_to_ship"], on_time["late_delivery"]])])
+                          .update_yaxes(tickformat=".0%", range=[0, 1]), "On-time shares"))
+
+    requests: Counter[str] = Counter(f["location_id"] for f in period.fulfillments)
+    rejected = Counter(f["location_id"] for f in period.fulfillments if f["status"] == "rejected")
+    qc = Counter({loc: sum(f["qc_failures"] for f in period.fulfillments if f["location_id"] == loc)
+                  for loc in requests})
+    locations = sorted(requests)
+    charts.append(_figure(go.Figure([
+        go.Bar(name="requests", x=locations, y=[requests[loc] for loc in locations]),
+        go.Bar(name="rejected", x=locations, y=[rejected[loc] for loc in locations]),
+        go.Bar(name="QC failures", x=locations, y=[qc[loc] for loc in locations])]),
+        "Partner scorecards: requests, rejections and QC failures per location"))
+
+    condition: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in period.returns:
+        for line in orjson.loads(r["received"] or "[]"):
+            condition[r["location_id"]][line["condition"]] += line["quantity"]
+    charts.append(_figure(go.Figure([go.Bar(name=kind, x=sorted(condition),
+                                            y=[condition[loc][kind] for loc in sorted(condition)])
+                                     for kind in ("resellable", "damaged")]).update_layout(barmode="stack"),
+                          "Returns received per location, by condition"))
+    return charts
+
+
+def render(period: Period, network: Network) -> str:
+    charts = figures(period, network)
+    parts = [to_html(fig, full_html=False, include_plotlyjs=(n == 0), default_width="100%")
+             for n, fig in enumerate(charts)]
+    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>OMS report since "
+            f"{html.escape(f'{period.since:%Y-%m-%d %H:%M}')}</title><meta name=viewport content='width=device-width'>"
+            "<style>body{font-family:system-ui,sans-serif;margin:1rem auto;max-width:1100px;color:#1d2330}"
+            ".chart{margin:0 0 1rem}</style></head><body>"
+            f"<h1>OMS report</h1><p>{len(period.orders)} orders placed since {period.since:%Y-%m-%d %H:%M %Z}.</p>"
+            + "".join(f"<div class=chart>{part}</div>" for part in parts) + "</body></html>")
+
+
+def write(settings: Settings, since: datetime, path: Path) -> Path:
+    period = asyncio.run(gather(settings, since))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(period, load_network(settings.network_file)))
+    return path
+

@@ -1,0 +1,53 @@
+"""`oms report` from a period's rows, without a server: every chart has data, and the file stands alone."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from oms_cli.report import Period, figures, render
+from shared.network import load_network
+from shared.settings import get_settings
+
+pytestmark = pytest.mark.unit
+
+T0 = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+
+
+def period() -> Period:
+    orders, steps, shipments = [], [], []
+    for n in range(20):
+        order_id, channel = f"o{n}", ("web", "app", "marketplace:amazon")[n % 3]
+        orders.append({"order_id": order_id, "channel": channel, "status": "delivered",
+                       "created_at": T0 + timedelta(minutes=7 * n)})
+        for k, status in enumerate(("received", "accepted", "reserved", "released", "shipped", "delivered")):
+            steps.append({"order_id": order_id, "status": status, "code": "late_delivery" if n == 3 and k == 5
+                          else None, "occurred_at": T0 + timedelta(minutes=7 * n, seconds=k * 2)})
+        shipments.append({"order_id": order_id, "location_id": "3pl-berlin" if n % 2 else "dc-rotterdam",
+                          "carrier_id": "dhl", "service_level": "standard", "country": "DE", "status": "delivered"})
+    steps.insert(3, {"order_id": "o0", "status": "backordered", "code": None, "occurred_at": T0})
+    fulfillments = [{"location_id": "3pl-berlin", "status": "rejected" if n < 3 else "shipped", "qc_failures": n % 4 == 0}
+                    for n in range(10)]
+    returns = [{"location_id": "store-munich", "received": '[{"sku": "A", "quantity": 2, "condition": "resellable"}]'}]
+    return Period(T0, orders, steps, shipments, fulfillments, returns)  # type: ignore[arg-type]
+
+
+def test_every_chart_has_data_and_says_its_numbers():
+    charts = figures(period(), load_network(get_settings().network_file))
+    assert len(charts) == 7
+    for chart in charts:
+        assert any(len(trace.y) for trace in chart.data), chart.layout.title.text
+    titles = [c.layout.title.text for c in charts]
+    assert "fill rate 95% (1 ever backordered)" in titles[2]
+    assert "split rate 0%" in titles[3]
+    delivered = charts[4].data[0].y
+    assert delivered[0] == 1.0 and delivered[1] == pytest.approx(0.95)
+
+
+def test_the_report_is_one_file_with_its_javascript_inlined_once():
+    text = render(period(), load_network(get_settings().network_file))
+    assert text.startswith("<!doctype html>") and text.count("Plotly.newPlot") == 7
+    assert re.findall(r"<script[^>]*\bsrc=", text) == [], "no script from elsewhere: the file opens offline"
+    assert text.count("plotly.js v") == 1, "Plotly's JavaScript once"

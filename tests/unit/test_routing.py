@@ -1,0 +1,106 @@
+"""Allocation as a scored decision (shared/routing.py): the default weights are the old rule, a plan never
+oversells, cost and promise weigh where a channel asks, a failing partner loses work, and the reasons are kept."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from inventory_service import domain
+from shared.network import Carrier, Lane
+from shared.routing import Destination, Site, Weights, decide, shipment_cost
+
+pytestmark = pytest.mark.unit
+
+SKUS = ["A", "B", "C"]
+LANES = [Carrier(id="fast", name="Fast", lanes=[Lane(service_level="express", countries=["DE"], rate=Decimal("20"),
+                                                     transit_days=1)]),
+         Carrier(id="cheap", name="Cheap", lanes=[Lane(service_level="express", countries=["DE"], rate=Decimal("8"),
+                                                       transit_days=2)])]
+TO_DE = Destination("DE", "express")
+
+
+@st.composite
+def situations(draw):
+    sites = [Site(f"L{n}", draw(st.floats(0, 5000)), draw(st.integers(0, 2)), "DE")
+             for n in range(draw(st.integers(1, 6)))]
+    lines = {sku: draw(st.integers(1, 5)) for sku in draw(st.lists(st.sampled_from(SKUS), min_size=1, max_size=3,
+                                                                   unique=True))}
+    available = {(s.location_id, sku): draw(st.integers(0, 6)) for s in sites for sku in SKUS}
+    return lines, available, sites
+
+
+@settings(max_examples=300, deadline=None)
+@given(situations())
+def test_the_default_weights_decide_as_the_old_rule(situation):
+    lines, available, sites = situation
+    old = domain.allocate(lines, available, [domain.Site(s.location_id, s.distance_km, s.safety_stock) for s in sites])
+    new = decide(lines, available, sites, LANES, TO_DE, Weights())
+    assert (new.chosen.plan if new else None) == old
+
+
+@settings(max_examples=300, deadline=None)
+@given(situations(), st.floats(0, 5), st.floats(0, 100), st.floats(0, 5000))
+def test_no_plan_ever_oversells_whatever_the_weights(situation, shipping, late, split):
+    lines, available, sites = situation
+    decision = decide(lines, available, sites, LANES, TO_DE, Weights(shipping=shipping, late=late, split=split))
+    if decision is None:
+        return
+    safety = {s.location_id: s.safety_stock for s in sites}
+    for plan in [decision.chosen.plan, *(a.plan for a in decision.alternatives)]:
+        for location_id, part in plan:
+            for sku, qty in part.items():
+                assert qty <= available[(location_id, sku)] - safety[location_id]
+        assert {sku: sum(part.get(sku, 0) for _, part in plan) for sku in lines} == dict(lines)
+
+
+def test_a_cheaper_equally_fast_plan_wins_where_the_channel_weighs_cost():
+    near_abroad = Site("dc-nl", 200, country="NL")  # across a border: only the fast carrier keeps the promise
+    far_home = Site("dc-de", 450, country="DE")
+    available = {("dc-nl", "A"): 5, ("dc-de", "A"): 5}
+    assert shipment_cost(LANES, "NL", "DE", "express") == (20.0, 0)
+    assert shipment_cost(LANES, "DE", "DE", "express") == (8.0, 0)
+
+    nearest = decide({"A": 1}, available, [near_abroad, far_home], LANES, TO_DE, Weights())
+    cheapest = decide({"A": 1}, available, [near_abroad, far_home], LANES, TO_DE,
+                      Weights(shipping=100, distance=0.1))
+    assert nearest is not None and nearest.chosen.plan == [("dc-nl", {"A": 1})]
+    assert cheapest is not None and cheapest.chosen.plan == [("dc-de", {"A": 1})]
+    assert cheapest.alternatives[0].plan == [("dc-nl", {"A": 1})], "the plan not taken, with its score"
+    assert cheapest.chosen.parts["shipping"] == 800 and cheapest.alternatives[0].parts["shipping"] == 2000
+
+
+def test_a_late_plan_loses_to_one_on_time_where_lateness_is_weighed():
+    standard_only = [Carrier(id="slow", name="Slow", lanes=[Lane(service_level="express", countries=["DE"],
+                                                                  rate=Decimal("5"), transit_days=2)])]
+    assert shipment_cost(standard_only, "NL", "DE", "express") == (5.0, 1)
+    sites = [Site("dc-nl", 100, country="NL"), Site("dc-de", 300, country="DE")]
+    available = {("dc-nl", "A"): 1, ("dc-de", "A"): 1}
+    decision = decide({"A": 1}, available, sites, standard_only, TO_DE, Weights(late=500))
+    assert decision is not None and decision.chosen.plan[0][0] == "dc-de"
+
+
+def test_a_partner_failing_more_than_a_healthy_share_loses_work_and_gets_it_back_when_it_recovers():
+    available = {("3pl-berlin", "A"): 5, ("store-munich", "A"): 5}
+
+    def chosen(failure_rate: float) -> str:
+        sites = [Site("3pl-berlin", 250, failure_rate=failure_rate), Site("store-munich", 355)]
+        decision = decide({"A": 1}, available, sites, LANES, TO_DE, Weights())
+        assert decision is not None
+        return decision.chosen.plan[0][0]
+    assert chosen(0.0) == "3pl-berlin"
+    assert chosen(0.15) == "3pl-berlin", "a few failures are within the healthy share"
+    assert chosen(0.5) == "store-munich"
+    assert chosen(0.1) == "3pl-berlin"
+
+
+def test_the_decision_keeps_the_two_best_alternatives_and_says_why():
+    sites = [Site("a", 100), Site("b", 200), Site("c", 300), Site("d", 400)]
+    available = {(s.location_id, "A"): 1 for s in sites}
+    decision = decide({"A": 1}, available, sites, LANES, TO_DE, Weights())
+    assert decision is not None
+    assert [decision.chosen.plan[0][0], *(a.plan[0][0] for a in decision.alternatives)] == ["a", "b", "c"]
+    assert "a (1 x A): 100.0 (distance 100.0)" == decision.chosen.describe()
