@@ -31,6 +31,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "stock.level_changed": {**STOCK, "on_hand": 40, "reserved": 2, "available": 38, "inbound": 0},
     "stock.availability_changed": {"sku": "SKU-CHAIR-01", "channel": "marketplace:amazon", "available": 36},
     "stock.low": {**STOCK, "available": 3, "reorder_point": 5},
+    "partner.scored": {"partner_id": "3pl-berlin", "kind": "location", "window_s": 600, "requests": 40,
+                       "rejected": 6, "qc_failed": 2, "failure_rate": 0.2, "accept_latency_s": 4.5, "scored_at": NOW},
     "fulfillment.requested": {**FULFILLMENT, "location_id": "dc-rotterdam", "lines": LINES, "ship_to": ADDRESS,
                               "service_level": "standard", "ship_by": NOW,
                               "invoice": {"number": "INV-1", "currency": "EUR", "total": "179.80",

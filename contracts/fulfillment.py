@@ -45,3 +45,19 @@ class ReturnArrived(Message):
     return_id: NonEmpty
     location_id: NonEmpty
     lines: list[ReturnedLine] = Field(min_length=1)
+
+
+class PartnerScored(Message):
+    """Public: one partner's scorecard over its recent requests (`window_s`), sent when it changes. Allocation gives
+    less work to a location failing more than a healthy share of its requests (rejections, QC failures)."""
+
+    type: Literal["partner.scored"] = "partner.scored"
+    partner_id: NonEmpty
+    kind: Literal["location", "carrier"] = "location"
+    window_s: int = Field(ge=1)
+    requests: int = Field(ge=0)
+    rejected: int = Field(ge=0)
+    qc_failed: int = Field(ge=0)
+    failure_rate: float = Field(ge=0, le=1)
+    accept_latency_s: float | None = None  # the median, of the requests accepted in the window
+    scored_at: Timestamp

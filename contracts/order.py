@@ -75,6 +75,7 @@ class Destination(BaseModel):
 
     country: CountryCode
     region: OptionalText | None = None
+    postal_code: OptionalText | None = None  # its postal region, where the network file gives their coordinates
 
 
 class ReserveStock(Message):
@@ -88,6 +89,7 @@ class ReserveStock(Message):
     excluded_locations: list[str] = Field(default_factory=list)
     channel: str | None = None  # allocation uses only the locations that serve it
     pickup_location_id: str | None = None  # collected there: that store first, else the nearest to it
+    service_level: str = "standard"  # which carriers' lanes and promise a plan is scored on
 
     @model_validator(mode="before")
     @classmethod

@@ -131,12 +131,16 @@ SHIPPING_EVENTS = Topic(
     "oms.internal.shipping.events.v1", "order id", (fulfillment.ShipmentProgressed,),
     public=False, description="Shipment progress, for the saga.",
 )
+PARTNER_SCORES = Topic(
+    "oms.partners.scores.v1", "partner id", (fulfillment.PartnerScored,), compacted=True,
+    description="Each partner's scorecard over its recent requests, sent when it changes; compacted: the latest stays.",
+)
 
 TOPICS: tuple[Topic, ...] = (
     ORDERS_INBOUND, CHANNEL_INBOUND, ORDERS_EVENTS, INVENTORY_ADJUSTMENTS, INVENTORY_EVENTS, AVAILABILITY,
     WAREHOUSE_REQUESTS,
     WAREHOUSE_UPDATES, CARRIER_REQUESTS, CARRIER_UPDATES, NOTIFICATIONS, PAYMENTS, INVENTORY_COMMANDS,
-    INVENTORY_REPLIES, FULFILLMENT_COMMANDS, FULFILLMENT_EVENTS, SHIPPING_COMMANDS, SHIPPING_EVENTS,
+    INVENTORY_REPLIES, FULFILLMENT_COMMANDS, FULFILLMENT_EVENTS, SHIPPING_COMMANDS, SHIPPING_EVENTS, PARTNER_SCORES,
 )
 
 MESSAGE_TYPES: dict[str, type[Message]] = {

@@ -19,8 +19,9 @@ from contracts import topics
 from oms_cli import processes, workload
 from oms_cli.watch import TERMINAL, WAITING, OrderWatch
 from shared import security, signing
+from shared.network import load_network
 from shared.security import client_options
-from shared.settings import Settings, get_settings
+from shared.settings import REPO_ROOT, Settings, get_settings
 from shared.stack import Stack, port_open
 
 console = Console(width=None if Console().is_terminal else 150)
@@ -41,6 +42,7 @@ def run_demo(orders: int, delay_ms: int) -> None:
         stack.up()
     console.print(stack.describe())
     started = processes.start_all(settings, {"OMS_SIM_DELAY_MS": str(delay_ms)})
+    began = datetime.now().astimezone()
     try:
         with console.status(f"starting {len(started)} processes (6 services and the partner simulators)"):
             processes.wait_started(settings, started)
@@ -52,6 +54,12 @@ def run_demo(orders: int, delay_ms: int) -> None:
             order(split)
             token = signing.tracking_token(security.tracking_secret(settings), split)
             console.print(f"its customer's tracking page: {settings.gateway_url}/track/{token} (while `make up` runs)")
+        from oms_cli import report, whatif
+        rules = REPO_ROOT / "config" / "routing-cost.toml"
+        compared = whatif.run(settings, began, whatif.rules_from(rules, load_network(settings.network_file)))
+        console.print(whatif.table(compared, "weighing cost and promise (config/routing-cost.toml)"))
+        path = report.write(settings, began, settings.home / "reports" / f"demo-{began:%Y%m%dT%H%M%S}.html")
+        console.print(f"[bold]report:[/bold] {path}")
     finally:
         with console.status("stopping what the demo started"):
             processes.stop_all(settings, started)

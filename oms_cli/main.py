@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import asyncpg
@@ -94,6 +95,15 @@ def order(ref: str) -> None:
     timeline = asyncio.run(fetch("order", "SELECT * FROM order_timeline WHERE order_id = $1 ORDER BY sequence",
                                  found["order_id"]))
     console.print(timeline_table(timeline))
+    decisions = asyncio.run(fetch("inventory", "SELECT chosen, alternatives, decided_at FROM allocation_decisions "
+                                               "WHERE order_id = $1 ORDER BY id", found["order_id"]))
+    for decision in decisions:
+        console.print(f"allocated {decision['decided_at']:%H:%M:%S.%f}"[:-3] + f": {decision['chosen']}")
+        for other in orjson.loads(decision["alternatives"]):
+            where = " + ".join(f"{loc} ({', '.join(f'{q} x {s}' for s, q in part.items())})"
+                               for loc, part in other["plan"])
+            why = ", ".join(f"{k} {v:.1f}" for k, v in other["parts"].items() if v)
+            console.print(f"  not taken: {where}: {other['total']:.1f} ({why})")
 
 
 @app.command("orders")
@@ -230,12 +240,13 @@ app.add_typer(webhooks_app, name="webhooks")
 
 @webhooks_app.callback()
 def webhooks(ctx: typer.Context, dead: Annotated[bool, typer.Option("--dead", help="only the dead ones")] = False,
+             order_id: Annotated[str | None, typer.Option("--order", help="only this order's (its id)")] = None,
              limit: int = 50) -> None:
     """Deliveries that failed: dead ones (an operator must act: `oms webhooks retry`), then those waiting to be
     posted again."""
     if ctx.invoked_subcommand is not None:
         return
-    rows = asyncio.run(operator.webhook_deliveries(get_settings(), dead, limit))
+    rows = asyncio.run(operator.webhook_deliveries(get_settings(), dead, limit, order_id))
     table = Table("delivery", "subscriber", "order", "event", "attempts", "state", "last error")
     for row in rows:
         state = f"dead since {row['dead_at']:%H:%M:%S}" if row["dead_at"] else f"next at {row['next_attempt_at']:%H:%M:%S}"
@@ -322,6 +333,44 @@ def metrics_command() -> None:
     if requests:
         console.print("gateway: " + ", ".join(f"{k}: {v:.0f}" for k, v in sorted(requests.items())))
     console.print("endpoints: " + ", ".join(url for _, url in endpoints))
+
+
+@app.command("whatif")
+def whatif_command(rules: Annotated[Path, typer.Option(help="a network file (its routing weights, carriers, lanes), "
+                                                            "or one with only [routing] tables")],
+                   since: Annotated[str, typer.Option(help="how far back: 30m, 6h, 2d")] = "1d") -> None:
+    """The period's allocation decisions decided again under other rules, on the inputs they were made on, against
+    what was decided live: cost per order, split rate, share on time, work per location. Changes nothing."""
+    from oms_cli import whatif
+    from shared.network import load_network
+    settings = get_settings()
+    result = whatif.run(settings, datetime.now(UTC) - parse_age(since),
+                        whatif.rules_from(rules, load_network(settings.network_file)))
+    if not result.live.orders:
+        console.print("no allocation decision recorded in that period")
+        return
+    console.print(whatif.table(result, str(rules)))
+    for example in result.examples:
+        console.print(f"  {example}")
+
+
+@app.command("report")
+def report_command(since: Annotated[str, typer.Option(help="how far back: 30m, 6h, 2d")] = "1d",
+                   out: Annotated[Path | None, typer.Option(help="where to write it")] = None) -> None:
+    """One self-contained HTML report of the period (charts: orders per channel per hour, time to each stage, fill
+    rate, split rate, shipping cost, on-time shares, partner scorecards, returns)."""
+    from oms_cli import report
+    settings = get_settings()
+    path = out or settings.home / "reports" / f"report-{datetime.now(UTC):%Y%m%dT%H%M%S}.html"
+    console.print(f"report written: {report.write(settings, datetime.now(UTC) - parse_age(since), path)}")
+
+
+def parse_age(text: str) -> timedelta:
+    """`30m`, `6h`, `2d` as a span of time."""
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    if len(text) < 2 or text[-1] not in units or not text[:-1].replace(".", "", 1).isdigit():
+        raise typer.BadParameter(f"{text!r}: a number and m, h or d (30m, 6h, 2d)")
+    return timedelta(**{units[text[-1]]: float(text[:-1])})
 
 
 @app.command("late")

@@ -133,14 +133,15 @@ async def fetch(settings: Settings, service: str, query: str, *args: object) -> 
         await conn.close()
 
 
-async def webhook_deliveries(settings: Settings, dead_only: bool, limit: int) -> list[asyncpg.Record]:
-    """Outgoing webhooks that failed: dead ones first (an operator must act), then those waiting to be posted again;
-    with `dead_only`, the dead ones only."""
+async def webhook_deliveries(settings: Settings, dead_only: bool, limit: int, order_id: str | None = None
+                             ) -> list[asyncpg.Record]:
+    """Outgoing webhooks that failed (of one order, or all): dead ones first (an operator must act), then those
+    waiting to be posted again; with `dead_only`, the dead ones only."""
     return await fetch(settings, "gateway",
                        "SELECT delivery_id, subscriber, order_id, message_type, attempts, last_error, next_attempt_at, "
                        "dead_at FROM webhook_deliveries WHERE sent_at IS NULL AND last_error IS NOT NULL "
-                       "AND (dead_at IS NOT NULL OR NOT $1) ORDER BY dead_at IS NULL, dead_at DESC, next_attempt_at "
-                       "LIMIT $2", dead_only, limit)
+                       "AND (dead_at IS NOT NULL OR NOT $1) AND ($3::text IS NULL OR order_id = $3) "
+                       "ORDER BY dead_at IS NULL, dead_at DESC, next_attempt_at LIMIT $2", dead_only, limit, order_id)
 
 
 async def failed_notifications(settings: Settings, limit: int) -> list[asyncpg.Record]:

@@ -128,7 +128,8 @@ def service_topics(network: Network) -> dict[str, tuple[list[str], list[str]]]:
     reads = {
         "order": [topics.ORDERS_INBOUND.name, *channels, topics.INVENTORY_REPLIES.name, topics.FULFILLMENT_EVENTS.name,
                   topics.SHIPPING_EVENTS.name],
-        "inventory": [topics.INVENTORY_ADJUSTMENTS.name, topics.INVENTORY_COMMANDS.name],
+        "inventory": [topics.INVENTORY_ADJUSTMENTS.name, topics.INVENTORY_COMMANDS.name,
+                      topics.PARTNER_SCORES.name],  # scorecards weigh in allocation
         "fulfillment": [topics.FULFILLMENT_COMMANDS.name, *warehouse_updates],
         "shipping": [topics.SHIPPING_COMMANDS.name, *carrier_updates],
         "notification": [topics.ORDERS_INBOUND.name, *channels, topics.ORDERS_EVENTS.name],
@@ -142,7 +143,8 @@ def service_topics(network: Network) -> dict[str, tuple[list[str], list[str]]]:
         "inventory": [topics.INVENTORY_EVENTS.name, topics.INVENTORY_REPLIES.name, topics.AVAILABILITY.name],
         "fulfillment": [topics.FULFILLMENT_EVENTS.name, *(topics.WAREHOUSE_REQUESTS.for_partner(i) for i in locations),
                         topics.INVENTORY_COMMANDS.name,  # a location's pause, for allocation
-                        topics.INVENTORY_ADJUSTMENTS.name],  # a short pick's correction
+                        topics.INVENTORY_ADJUSTMENTS.name,  # a short pick's correction
+                        topics.PARTNER_SCORES.name],
         "shipping": [topics.SHIPPING_EVENTS.name, *(topics.CARRIER_REQUESTS.for_partner(i) for i in carriers)],
         "notification": [topics.NOTIFICATIONS.name],
         "gateway": [],  # what a channel posts goes to the channel's topic as that channel

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     webhooks_file: Path = REPO_ROOT / "config" / "webhooks.toml"  # who gets signed webhooks of order events
     webhook_max_attempts: int = 8  # failed posts of one delivery before it is dead
     webhook_backoff_s: float = 2.0  # the first wait before a failed delivery is posted again (doubling)
+    score_window_s: float = 600  # a partner's scorecard counts its requests of the last ten minutes
+    score_interval_s: float = 10  # how often the scorecards are worked out (and sent, when they moved)
     metrics_port: int | None = None  # each service's metrics on this port (default 9301... by service; 0: off)
     metrics_host: str = "127.0.0.1"
     otlp_endpoint: str | None = None  # an OpenTelemetry collector (OTLP/HTTP): spans are exported there; none: no spans

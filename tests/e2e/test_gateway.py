@@ -247,9 +247,21 @@ async def test_subscribers_get_signed_webhooks_a_failing_one_gets_them_later_and
             posted = [b for _, b in flaky.posts if orjson.loads(b).get("order_id") == order_id]
             assert len(refused) == 2 and all(posted.count(body) >= 2 for body in refused), "refused, then again"
 
-            listed = subprocess.run([sys.executable, "-m", "oms_cli.main", "webhooks", "--dead"], capture_output=True,
-                                    text=True, timeout=60, env={**os.environ, "COLUMNS": "250"})
-            assert "old" in listed.stdout and "HTTP 410" in listed.stdout, listed.stdout + listed.stderr
+            async def dead_listed() -> str:
+                return (await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "oms_cli.main", "webhooks",
+                        "--dead", "--order", order_id], capture_output=True, text=True, timeout=60,
+                        env={**os.environ, "COLUMNS": "250"})).stdout
+            def notices(receiver: WebhookReceiver) -> list[str]:
+                return [h["x-oms-event-id"] for h, body in receiver.posts
+                        if order_id.encode() in body and h["x-oms-event-type"] == "notification.requested"]
+
+            async def told() -> tuple[set[str], set[str]]:
+                return set(notices(good)), set(notices(gone))
+            await eventually(told, lambda seen: len(seen[0]) >= 3 and seen[1] >= seen[0],
+                             "confirmation, shipped and delivered refused by the old subscriber")
+            listed = await eventually(dead_listed, lambda out: out.count("HTTP 410") >= 3,
+                                      "this order's refused deliveries dead")
+            assert order_id in listed and "old" in listed
             assert len(gone.posts) == len({h["x-oms-event-id"] for h, _ in gone.posts}), "refused once: dead at once"
 
             mended.append(True)
@@ -257,12 +269,9 @@ async def test_subscribers_get_signed_webhooks_a_failing_one_gets_them_later_and
                 [sys.executable, "-m", "oms_cli.main", "webhooks", "retry", "--subscriber", "old"],
                 capture_output=True, text=True, timeout=60, env={**os.environ, "OMS_GATEWAY_URL": "http://127.0.0.1:18081"})
             assert "will be posted again" in retried.stdout, retried.stdout + retried.stderr
-            dead_before = len(gone.posts)
-
-            async def dead_listed() -> str:
-                return (await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "oms_cli.main", "webhooks",
-                        "--dead"], capture_output=True, text=True, timeout=60)).stdout
-            await eventually(dead_listed, lambda out: "no failed webhook" in out, "the dead ones posted again")
-            assert len(gone.posts) >= 2 * dead_before, "each dead delivery posted again"
+            await eventually(dead_listed, lambda out: "no failed webhook" in out,
+                             "this order's dead deliveries posted again")
+            ours = notices(gone)
+            assert len(set(ours)) >= 3 and all(ours.count(event) == 2 for event in set(ours)), "refused, then taken"
         finally:
             process.stop()

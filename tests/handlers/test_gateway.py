@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from contracts import topics
+from gateway_service import app
 from gateway_service.store import contact_hash
 from gateway_service.subscribers import Subscriber
 from shared.consume import NotReady
@@ -61,6 +62,7 @@ async def test_a_submission_naming_another_channel_on_a_channels_topic_is_nobody
 
 def subscribed(gateway: InMemory, **fields: object) -> None:
     gateway.deps.extra["subscribers"] = [Subscriber(id="crm", url="https://crm.example.com/oms", **fields)]
+    gateway.subscriptions = list(app.subscriptions(gateway.deps))
 
 
 async def test_each_subscriber_gets_one_delivery_per_event_it_wants():
@@ -94,10 +96,11 @@ async def test_a_notification_for_a_subscriber_of_some_channels_waits_for_the_or
     assert [d["message_type"] for d in gateway.db.rows("webhook_deliveries")] == ["notification.requested"]
 
 
-async def test_notifications_nobody_subscribed_to_need_no_unit_of_work():
+async def test_notifications_nobody_subscribed_to_are_not_even_read():
+    assert not any(NOTES in sub.names for sub in InMemory("gateway").subscriptions)
     gateway = InMemory("gateway")
-    await gateway.deliver(NOTES, body("notification.requested"))
-    assert gateway.db.inbox == set() and gateway.db.rows("webhook_deliveries") == []
+    subscribed(gateway, events=["order.status_changed"], channels=["app"])
+    assert not any(NOTES in sub.names for sub in gateway.subscriptions)
 
 
 @pytest.mark.parametrize("url", ["http://crm.example.com/oms", "ftp://127.0.0.1/x"])

@@ -187,3 +187,44 @@ async def test_a_location_at_its_daily_capacity_is_given_nothing_more_that_day()
     service.later(-86400)  # the next day
     assert reply(await service.deliver(COMMANDS, body("inventory.reserve_stock", order_id="o-9", lines=[
         {"sku": SKU, "quantity": 1}]))).type == "inventory.stock_reserved", "a new day, a new capacity"
+
+
+async def test_each_allocation_is_recorded_with_its_reasons_and_the_plans_not_taken():
+    service = await stocked(5)  # dc-rotterdam
+    await service.deliver(FEED, body("stock.counted", location_id="3pl-berlin", on_hand=5))
+    sent = await service.deliver(COMMANDS, body("inventory.reserve_stock", order_id="o-1"))
+
+    assert [a.location_id for a in reply(sent).allocations] == ["3pl-berlin"], "the nearest to Germany"
+    [decision] = service.db.logs["allocation_decisions"]
+    assert decision["order_id"] == "o-1" and decision["chosen"].startswith("3pl-berlin (2 x SKU-CHAIR-01)")
+    assert '"dc-rotterdam"' in decision["alternatives"] and '"distance"' in decision["alternatives"]
+    assert '"available":[["3pl-berlin","SKU-CHAIR-01",5],["dc-rotterdam","SKU-CHAIR-01",5]]' in decision["inputs"]
+
+
+async def test_a_location_failing_half_its_requests_loses_the_next_orders_and_gets_them_back():
+    service = await stocked(20)  # dc-rotterdam
+    await service.deliver(FEED, body("stock.counted", location_id="3pl-berlin", on_hand=20))
+
+    async def allocated(order_id: str) -> str:
+        [allocation] = reply(await service.deliver(COMMANDS, body("inventory.reserve_stock", order_id=order_id))
+                             ).allocations
+        return allocation.location_id
+    assert await allocated("o-1") == "3pl-berlin"
+    await service.deliver(topics.PARTNER_SCORES.name, body("partner.scored", partner_id="3pl-berlin",
+                                                            failure_rate=0.5, requests=10,
+                                                            scored_at="2026-11-29T12:00:00+00:00"))
+    assert await allocated("o-2") == "dc-rotterdam"
+    await service.deliver(topics.PARTNER_SCORES.name, body("partner.scored", partner_id="3pl-berlin",
+                                                            failure_rate=0.0, requests=0,
+                                                            scored_at="2026-11-29T12:10:00+00:00"))
+    assert await allocated("o-3") == "3pl-berlin"
+    assert service.row("partner_scores", "3pl-berlin")["failure_rate"] == 0.0
+
+
+async def test_an_older_scorecard_read_late_changes_nothing():
+    service = InMemory("inventory")
+    await service.deliver(topics.PARTNER_SCORES.name, body("partner.scored", failure_rate=0.5,
+                                                            scored_at="2026-11-29T12:00:00+00:00"))
+    await service.deliver(topics.PARTNER_SCORES.name, body("partner.scored", failure_rate=0.1,
+                                                            scored_at="2026-11-29T11:59:00+00:00"))
+    assert service.row("partner_scores", "3pl-berlin")["failure_rate"] == 0.5

@@ -18,14 +18,17 @@ def chromium() -> str:
     return found
 
 
-async def render(url: str, screenshot: Path | None = None, timeout: float = 90) -> str:
-    """The page's DOM after it loaded, as a phone sees it; with `screenshot`, a PNG of it too."""
+async def render(url: str, screenshot: Path | None = None, timeout: float = 90, budget_ms: int = 0,
+                 window: str = PHONE) -> str:
+    """The page's DOM after it loaded, as a phone sees it; with `screenshot`, a PNG of it too. `budget_ms`: time
+    the page's scripts are given to draw before it is read (virtual time: no real wait)."""
     def run(*args: str) -> str:
         with tempfile.TemporaryDirectory() as profile:
             done = subprocess.run(
                 [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--no-first-run", f"--user-data-dir={profile}", f"--window-size={PHONE}", "--hide-scrollbars",
-                 *args, url], capture_output=True, text=True, timeout=timeout)
+                 "--no-first-run", f"--user-data-dir={profile}", f"--window-size={window}", "--hide-scrollbars",
+                 *([f"--virtual-time-budget={budget_ms}"] if budget_ms else []), *args, url],
+                capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
             raise AssertionError(f"chromium failed ({done.returncode}): {done.stderr[-2000:]}")
         return done.stdout

@@ -81,9 +81,9 @@ def test_only_the_consumers_on_an_orders_way_to_released_are_urgent():
     deps = Deps("any", settings.get_settings(), None,  # type: ignore[arg-type]
                 load_network(settings.get_settings().network_file))
     urgent: dict[str, bool] = {}
-    for service in ("order", "inventory", "fulfillment", "shipping", "notification"):
+    for service in ("order", "inventory", "fulfillment", "shipping", "notification", "gateway"):
         app = importlib.import_module(f"{service}_service.app")
         urgent |= {f"{service}.{sub.group}": sub.urgent for sub in app.subscriptions(deps)}
     assert {group for group, is_urgent in urgent.items() if is_urgent} == {
         "order.saga", "inventory.oms.internal.inventory.commands.v1", "notification.oms.orders.inbound.v1"}
-    assert len(urgent) == 8, urgent
+    assert len(urgent) == 11, urgent  # the gateway reads notifications only for a subscriber of them

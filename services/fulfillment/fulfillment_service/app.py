@@ -7,6 +7,7 @@ from pathlib import Path
 
 from contracts import topics
 from fulfillment_service.handlers import COMMANDS, expire, updates_from
+from fulfillment_service.scorecards import scorecards
 from fulfillment_service.store import FulfillmentWork
 from shared.consume import Subscription
 from shared.deadlines import poller
@@ -28,4 +29,4 @@ def subscriptions(deps: Deps) -> list[Subscription]:
 
 def runtime() -> ServiceRuntime:
     return ServiceRuntime("fulfillment", Path(__file__).parent / "sql", subscriptions,
-                          background=[poller("fulfillments", FulfillmentWork, expire)])
+                          background=[poller("fulfillments", FulfillmentWork, expire), scorecards])

@@ -35,13 +35,15 @@ from shared.settings import Settings
 
 def subscriptions(deps: Deps) -> list[Subscription]:
     deps.extra["tracking_secret"] = security.tracking_secret(deps.settings)
-    deps.extra["subscribers"] = load_subscribers(deps.settings.webhooks_file)
+    deps.extra.setdefault("subscribers", load_subscribers(deps.settings.webhooks_file))
     work = partial(GatewayWork, deps)
     channels = {topics.channel_topic(c): from_channel(c) for c in deps.network.channels}
+    notified = any("notification.requested" in s.events for s in deps.extra["subscribers"])  # type: ignore[attr-defined]
     return [
         Subscription(topics.ORDERS_EVENTS, (topics.ORDERS_EVENTS.name,), EVENTS, work, dead_letter_invalid=False),
-        Subscription(topics.NOTIFICATIONS, (topics.NOTIFICATIONS.name,), NOTIFICATIONS, work,
-                     dead_letter_invalid=False, ignores=tells_no_subscriber(deps)),
+        *([Subscription(topics.NOTIFICATIONS, (topics.NOTIFICATIONS.name,), NOTIFICATIONS, work,
+                        dead_letter_invalid=False, ignores=tells_no_subscriber(deps))]
+          if notified else []),  # nobody wants them: not even read
         Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name, *channels), INBOUND, work,
                      dead_letter_invalid=False, by_topic=channels, also=(topics.CHANNEL_INBOUND,)),
     ]

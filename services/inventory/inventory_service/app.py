@@ -6,7 +6,7 @@ from functools import partial
 from pathlib import Path
 
 from contracts import topics
-from inventory_service.handlers import HANDLERS_ADJUSTMENTS, HANDLERS_COMMANDS
+from inventory_service.handlers import HANDLERS_ADJUSTMENTS, HANDLERS_COMMANDS, HANDLERS_SCORES
 from inventory_service.store import InventoryWork
 from shared.consume import Subscription
 from shared.service import Deps, ServiceRuntime
@@ -18,6 +18,7 @@ def subscriptions(deps: Deps) -> list[Subscription]:
         Subscription(topics.INVENTORY_ADJUSTMENTS, (topics.INVENTORY_ADJUSTMENTS.name,), HANDLERS_ADJUSTMENTS, work),
         Subscription(topics.INVENTORY_COMMANDS, (topics.INVENTORY_COMMANDS.name,), HANDLERS_COMMANDS, work,
                      urgent=True),
+        Subscription(topics.PARTNER_SCORES, (topics.PARTNER_SCORES.name,), HANDLERS_SCORES, work),
     ]
 
 

@@ -6,8 +6,11 @@ import time
 from dataclasses import replace
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from contracts import topics
 from contracts.base import SkuQuantity, new_id, quantities
+from contracts.fulfillment import PartnerScored
 from contracts.inventory import (
     Allocation,
     StockAdjusted,
@@ -22,7 +25,8 @@ from contracts.inventory import (
 )
 from contracts.order import CommitStock, ReleaseStock, ReserveStock, Restock, SetLocationPaused
 from inventory_service import domain
-from inventory_service.store import PAUSED_KEY, InventoryWork
+from inventory_service.store import PAUSED_KEY, SCORES_KEY, InventoryWork
+from shared import routing
 from shared.logging import log
 from shared.uow import Handler
 
@@ -74,19 +78,30 @@ async def try_reserve(uow: InventoryWork, cmd: ReserveStock) -> StockReserved | 
     skipped |= {location_id for location_id, day in days.items()  # its day's capacity given out
                 if await uow.locations.given(location_id, day) >= (network.location(location_id).daily_capacity or 0)}
     store = network.location(cmd.pickup_location_id) if cmd.pickup_location_id else None
+    point = network.postal_point(cmd.destination.country, cmd.destination.postal_code)
 
-    def distance(lat: float, lon: float) -> float:  # to the pickup store (itself first), else to the country
+    def distance(lat: float, lon: float) -> float:  # to the pickup store (itself first), the postal region, the country
         if store is not None:
             return domain.great_circle_km(lat, lon, store.lat, store.lon)
+        if point is not None:
+            return domain.great_circle_km(lat, lon, *point)
         return domain.distance_km(lat, lon, cmd.destination.country)
-    sites = [domain.Site(loc.id, distance(loc.lat, loc.lon), loc.safety_stock)
+    failing = await uow.failure_rates()
+    sites = [routing.Site(loc.id, distance(loc.lat, loc.lon), loc.safety_stock, loc.country,
+                          failure_rate=failing.get(loc.id, 0.0))
              for loc in network.serving(cmd.channel) if loc.id not in skipped]
     available = {key: level.available for key, level in levels.items()}
-    plan, missing = domain.allocate(lines, available, sites), {}
-    if plan is None and network.channel_stock(cmd.channel or "").policy == "ship_available":
-        part = domain.available_part(lines, available, sites)
-        plan = domain.allocate(part, available, sites) if part else None
+    to = routing.Destination(cmd.destination.country, cmd.service_level)
+    weights = network.weights(cmd.channel)
+    decided, missing = routing.decide(lines, available, sites, network.carriers, to, weights), {}
+    if decided is None and network.channel_stock(cmd.channel or "").policy == "ship_available":
+        part = domain.available_part(lines, available, [domain.Site(s.location_id, s.distance_km, s.safety_stock)
+                                                        for s in sites])
+        decided = routing.decide(part, available, sites, network.carriers, to, weights) if part else None
         missing = {sku: qty - part.get(sku, 0) for sku, qty in lines.items() if qty > part.get(sku, 0)}
+    plan = decided.chosen.plan if decided else None
+    if decided is not None:
+        record_decision(uow, cmd, decided, lines, available, sites, to)
     if plan is None:
         return None
     allocations = []
@@ -106,6 +121,22 @@ async def try_reserve(uow: InventoryWork, cmd: ReserveStock) -> StockReserved | 
                           backordered=[SkuQuantity(sku=s, quantity=q) for s, q in sorted(missing.items())])
     uow.send(topics.INVENTORY_REPLIES.name, cmd.order_id, reply)
     return reply
+
+
+def record_decision(uow: InventoryWork, cmd: ReserveStock, decided: routing.Decision, lines: dict[str, int],
+                    available: dict[tuple[str, str], int], sites: list[routing.Site], to: routing.Destination) -> None:
+    """The decision with its reasons, and the inputs it was made on (what the candidates had of these lines)."""
+    def plan(scored: routing.Scored) -> dict[str, object]:
+        return {"plan": scored.plan, "total": round(scored.total, 3), "parts": scored.parts}
+    inputs = {"lines": lines, "to": {"country": to.country, "service_level": to.service_level},
+              "sites": [{"location_id": s.location_id, "distance_km": round(s.distance_km, 3),
+                         "safety_stock": s.safety_stock, "country": s.country, "open_requests": s.open_requests,
+                         "failure_rate": s.failure_rate} for s in sites],
+              "available": [[loc, sku, n] for (loc, sku), n in available.items() if sku in lines and n > 0]}
+    uow.decisions.append({"order_id": cmd.order_id, "request_id": cmd.id, "channel": cmd.channel,
+                          "chosen": decided.chosen.describe(), "plan": orjson.dumps(plan(decided.chosen)).decode(),
+                          "alternatives": orjson.dumps([plan(a) for a in decided.alternatives]).decode(),
+                          "inputs": orjson.dumps(inputs).decode()})
 
 
 async def reserve_stock(cmd: ReserveStock, uow: InventoryWork) -> None:
@@ -225,6 +256,14 @@ async def commit_stock(cmd: CommitStock, uow: InventoryWork) -> None:
     await finish(uow, cmd.order_id, cmd.reservation_id, "committed", cmd.id)
 
 
+async def partner_scored(msg: PartnerScored, uow: InventoryWork) -> None:
+    """A partner's scorecard: from the next allocation on (here within a second), its failure rate weighs."""
+    if msg.kind == "location":
+        await uow.scores.record(msg.partner_id, msg.failure_rate, msg.requests, msg.scored_at)
+        uow.deps.extra.pop(SCORES_KEY, None)
+
+
+HANDLERS_SCORES: dict[str, Handler[InventoryWork]] = {"partner.scored": partner_scored}
 HANDLERS_ADJUSTMENTS: dict[str, Handler[InventoryWork]] = {
     name: change_level for name in topics.INVENTORY_ADJUSTMENTS.message_types}
 HANDLERS_COMMANDS: dict[str, Handler[InventoryWork]] = {

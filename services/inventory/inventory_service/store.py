@@ -30,9 +30,16 @@ BACKORDERS = Table("backorders", ("order_id",), {"order_id": "text", "command": 
 LEDGER = Table("stock_ledger", ("id",), {
     "sku": "text", "location_id": "text", "kind": "text", "quantity": "int", "message_id": "text"})
 PAUSED_KEY, PAUSES_FRESH_S = "inventory.paused_locations", 1.0
+SCORES_KEY = "inventory.failure_rates"
+SCORES = Table("partner_scores", ("partner_id",), {"partner_id": "text", "failure_rate": "float8", "requests": "int",
+                                                  "scored_at": "timestamptz"},
+               updates=("failure_rate", "requests", "scored_at"))
 LOCATION_STATUS = Table("location_status", ("location_id",), {
     "location_id": "text", "paused": "bool", "reason": "text", "day": "date", "allocated": "int"},
     updates=("paused", "reason", "day", "allocated"), checked=("day", "allocated"))
+DECISIONS = Table("allocation_decisions", ("id",), {
+    "order_id": "text", "request_id": "text", "channel": "text", "chosen": "text", "plan": "jsonb",
+    "alternatives": "jsonb", "inputs": "jsonb"})
 INBOUND = Table("inbound_expected", ("id",), {"sku": "text", "location_id": "text", "quantity": "int",
                                                "eta": "timestamptz"})
 
@@ -170,6 +177,27 @@ class Reservations(Rows):
         return [*super().changes(), *self.lines.changes()]
 
 
+class Scores(Rows):
+    """The partners' latest scorecards: read whole, without a lock (a score that lands meanwhile weighs from the
+    next unit on)."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db, SCORES)
+
+    async def failure_rates(self) -> dict[str, float]:
+        rows = await self.load(Where("true", lambda row: True), lock=False)
+        return {row["partner_id"]: float(row["failure_rate"]) for row in rows}
+
+    async def record(self, partner_id: str, failure_rate: float, requests: int, scored_at: datetime) -> None:
+        """The scorecard, unless a later one is kept already."""
+        row = await self.get(partner_id)
+        if row is None:
+            self.add({"partner_id": partner_id, "failure_rate": failure_rate, "requests": requests,
+                      "scored_at": scored_at})
+        elif row["scored_at"] < scored_at:
+            self.save(partner_id, failure_rate=failure_rate, requests=requests, scored_at=scored_at)
+
+
 class LocationStatus(Rows):
     """Which locations are paused, and how many orders each location with a daily capacity was given today: every
     row read once per unit that allocates, without a lock (a pause that lands while a unit allocates applies from
@@ -255,6 +283,8 @@ class InventoryWork(UnitOfWork):
         self.stock = self.repository(Stock(db))
         self.backorders = self.repository(Backorders(db))
         self.locations = self.repository(LocationStatus(db))
+        self.decisions = self.repository(Rows(db, DECISIONS))  # a log: appended, never read back here
+        self.scores = self.repository(Scores(db))
 
     async def paused_locations(self) -> set[str]:
         """The paused locations, read at most once a second per process (a pause applies within a second here, at
@@ -265,6 +295,16 @@ class InventoryWork(UnitOfWork):
             return set(cached[1])
         found = await self.locations.paused()
         self.deps.extra[PAUSED_KEY] = (now, frozenset(found))
+        return found
+
+    async def failure_rates(self) -> dict[str, float]:
+        """Each partner's recent failure rate (its scorecard), read at most once a second per process."""
+        cached = self.deps.extra.get(SCORES_KEY)
+        now = time.monotonic()
+        if isinstance(cached, tuple) and now - cached[0] < PAUSES_FRESH_S:
+            return dict(cached[1])
+        found = await self.scores.failure_rates()
+        self.deps.extra[SCORES_KEY] = (now, found)
         return found
 
     async def prepare(self, messages: Sequence[Message]) -> None:

@@ -231,9 +231,10 @@ def start(saga: Saga, payment_status: str | None, address_problem: str | None,
 def _reserve(saga: Saga, changes: list[StatusChange], excluded: list[str] | None = None,
              lines: list[SkuQuantity] | None = None) -> Decision:
     command = ReserveStock(order_id=saga.order_id, lines=lines or saga.lines,
-                           destination=Destination(country=saga.ship_to.country, region=saga.ship_to.region),
+                           destination=Destination(country=saga.ship_to.country, region=saga.ship_to.region,
+                                                   postal_code=saga.ship_to.postal_code),
                            excluded_locations=excluded or [], channel=saga.channel,
-                           pickup_location_id=saga.pickup_location_id)
+                           pickup_location_id=saga.pickup_location_id, service_level=saga.service_level)
     waiting = saga.model_copy(update={"state": SagaState.AWAITING_STOCK, "reserving": True,
                                       "reservation_request": command, "reservation_retried": False})
     return Decision(waiting, [command], changes, RESERVATION_DEADLINE)

@@ -1,0 +1,22 @@
+"""Partner scorecards, pure: failures per request, and a scorecard worth telling only when it moved."""
+
+from __future__ import annotations
+
+import pytest
+
+from fulfillment_service.scorecards import moved, scorecard
+
+pytestmark = pytest.mark.unit
+
+
+def test_failures_are_rejections_timeouts_and_qc_failures_per_request():
+    assert scorecard("3pl-berlin", 10, 3, 2, 600).failure_rate == 0.5
+    assert scorecard("3pl-berlin", 0, 0, 0, 600).failure_rate == 0.0, "no request: nothing failed"
+    assert scorecard("3pl-berlin", 2, 2, 3, 600).failure_rate == 1.0, "never more than every request"
+
+
+def test_a_scorecard_is_told_first_and_then_only_when_its_rate_moved():
+    first = scorecard("3pl-berlin", 10, 1, 0, 600)
+    assert moved(None, first)
+    assert not moved(first, scorecard("3pl-berlin", 20, 2, 0, 600)), "the same rate over more requests"
+    assert moved(first, scorecard("3pl-berlin", 10, 5, 0, 600))
