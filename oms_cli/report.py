@@ -17,9 +17,9 @@ import orjson
 import plotly.graph_objects as go
 from plotly.io import to_html
 
+from oms_cli.operator import fetch
 from shared.network import Network, load_network
 from shared.routing import shipment_cost
-from shared.security import DATABASE_OPERATOR
 from shared.settings import Settings
 
 STAGES = ("accepted", "released", "shipped", "delivered", "collected")
@@ -36,26 +36,18 @@ class Period:
     returns: list[asyncpg.Record] = field(default_factory=list)  # location, received
 
 
-async def _fetch(settings: Settings, service: str, query: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(settings.database_for(service, DATABASE_OPERATOR))
-    try:
-        return await conn.fetch(query, *args)
-    finally:
-        await conn.close()
-
-
 async def gather(settings: Settings, since: datetime) -> Period:
     orders, steps, shipments, fulfillments, returns = await asyncio.gather(
-        _fetch(settings, "order", "SELECT order_id, channel, status, created_at FROM orders WHERE created_at >= $1",
+        fetch(settings, "order", "SELECT order_id, channel, status, created_at FROM orders WHERE created_at >= $1",
                since),
-        _fetch(settings, "order", "SELECT t.order_id, t.status, t.reason->>'code' AS code, t.occurred_at "
+        fetch(settings, "order", "SELECT t.order_id, t.status, t.reason->>'code' AS code, t.occurred_at "
                "FROM order_timeline t JOIN orders o USING (order_id) WHERE o.created_at >= $1 ORDER BY t.order_id, "
                "t.sequence", since),
-        _fetch(settings, "shipping", "SELECT order_id, location_id, carrier_id, service_level, "
+        fetch(settings, "shipping", "SELECT order_id, location_id, carrier_id, service_level, "
                "ship_to->>'country' AS country, status FROM shipments WHERE created_at >= $1", since),
-        _fetch(settings, "fulfillment", "SELECT location_id, status, qc_failures FROM fulfillments "
+        fetch(settings, "fulfillment", "SELECT location_id, status, qc_failures FROM fulfillments "
                "WHERE created_at >= $1", since),
-        _fetch(settings, "fulfillment", "SELECT location_id, received FROM returns WHERE created_at >= $1", since))
+        fetch(settings, "fulfillment", "SELECT location_id, received FROM returns WHERE created_at >= $1", since))
     return Period(since, orders, steps, shipments, fulfillments, returns)
 
 

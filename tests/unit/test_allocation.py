@@ -6,9 +6,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inventory_service.domain import Site, allocate
+from shared.network import Weights
+from shared.routing import Allocation, Destination, Site, decide
 
 pytestmark = pytest.mark.unit
+
+
+def allocate(lines: dict[str, int], stock: dict[tuple[str, str], int], sites: list[Site]) -> Allocation | None:
+    """The plan the default weights choose."""
+    decision = decide(lines, stock, sites, [], Destination("DE"), Weights())
+    return decision.chosen.plan if decision else None
 
 SITES = ["north", "south", "east", "west"]
 SKUS = ["A", "B", "C"]
@@ -20,7 +27,7 @@ lines = st.dictionaries(st.sampled_from(SKUS), st.integers(1, 8), min_size=1)
 
 
 @given(sites, stock, lines)
-@settings(max_examples=400)
+@settings(max_examples=200, deadline=None)
 def test_never_more_than_available_above_safety_stock(sites, stock, lines):
     plan = allocate(lines, stock, sites)
     if plan is None:
@@ -37,7 +44,7 @@ def test_never_more_than_available_above_safety_stock(sites, stock, lines):
 
 
 @given(sites, stock, lines)
-@settings(max_examples=400)
+@settings(max_examples=200, deadline=None)
 def test_one_location_when_one_can_ship_everything(sites, stock, lines):
     whole = [s for s in sites if all(stock.get((s.location_id, k), 0) - s.safety_stock >= q for k, q in lines.items())]
     plan = allocate(lines, stock, sites)
@@ -48,7 +55,7 @@ def test_one_location_when_one_can_ship_everything(sites, stock, lines):
 
 
 @given(sites, stock, lines)
-@settings(max_examples=400)
+@settings(max_examples=200, deadline=None)
 def test_none_only_when_all_locations_together_cannot(sites, stock, lines):
     plan = allocate(lines, stock, sites)
     enough = all(sum(max(stock.get((s.location_id, k), 0) - s.safety_stock, 0) for s in sites) >= q

@@ -95,8 +95,7 @@ async def try_reserve(uow: InventoryWork, cmd: ReserveStock) -> StockReserved | 
     weights = network.weights(cmd.channel)
     decided, missing = routing.decide(lines, available, sites, network.carriers, to, weights), {}
     if decided is None and network.channel_stock(cmd.channel or "").policy == "ship_available":
-        part = domain.available_part(lines, available, [domain.Site(s.location_id, s.distance_km, s.safety_stock)
-                                                        for s in sites])
+        part = domain.available_part(lines, available, sites)
         decided = routing.decide(part, available, sites, network.carriers, to, weights) if part else None
         missing = {sku: qty - part.get(sku, 0) for sku, qty in lines.items() if qty > part.get(sku, 0)}
     plan = decided.chosen.plan if decided else None
