@@ -60,4 +60,6 @@ class PartnerScored(Message):
     qc_failed: int = Field(ge=0)
     failure_rate: float = Field(ge=0, le=1)
     accept_latency_s: float | None = None  # the median, of the requests accepted in the window
+    accept_to_pack_s: float | None = None  # the median time from accepted to packed
+    packed_on_time_rate: float | None = Field(default=None, ge=0, le=1)  # packed by its ship-by time, of those packed
     scored_at: Timestamp

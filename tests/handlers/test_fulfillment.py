@@ -43,6 +43,7 @@ async def test_the_warehouse_updates_move_it_on_and_the_saga_hears_of_it():
     assert sent[-1].parcels[0].parcel_id == "p-1"
     row = service.row("fulfillments", "ful-1")
     assert row is not None and (row["status"], row["deadline_at"]) == ("packed", None)
+    assert row["accepted_at"] is not None and row["packed_at"] >= row["accepted_at"], "the scorecard's times"
 
 
 async def test_an_update_that_is_not_further_along_is_ignored():

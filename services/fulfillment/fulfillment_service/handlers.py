@@ -136,7 +136,8 @@ def updates_from(location_id: str) -> dict[str, Handler[FulfillmentWork]]:
         if outcome.report is None:
             log.info("fulfillment.update_ignored", order_id=row["order_id"], update=update.type, current=row["status"])
             return
-        uow.fulfillments.set_status(update.fulfillment_id, outcome.status or row["status"], outcome.qc_failures)
+        uow.fulfillments.set_status(update.fulfillment_id, outcome.status or row["status"], outcome.qc_failures,
+                                    uow.now())
         if outcome.cancel_at_warehouse:
             cancel_at_warehouse(uow, row, outcome.reason or "given up")
         progressed = FulfillmentProgressed(
