@@ -89,7 +89,6 @@ class Weights(BaseModel):
     late: float = 0.0  # per day a shipment would arrive after the service level's promise
     split: float = 10_000.0  # per shipment beyond the first
     distance: float = 1.0  # per km from the location to the destination
-    load: float = 0.0  # per request the location has open
     reliability: float = 2_000.0  # per unit of failure rate above the healthy share (rejections, QC failures)
 
 
@@ -117,7 +116,7 @@ class Network(BaseModel):
     feeds: list[str] = []
     # per channel: the locations that serve it and its buffer (a channel not named: every location, no buffer)
     availability: dict[str, ChannelStock] = {}
-    # per channel (or "default"): how allocation weighs cost, promise, splits, distance, load and reliability
+    # per channel (or "default"): how allocation weighs cost, promise, splits, distance and reliability
     routing: dict[str, Weights] = {}
     postal_regions: list[PostalRegion] = []
 

@@ -1,6 +1,6 @@
 """Allocation as a scored decision. Every plan that can ship an order's lines (from one location, or split over a
 few) is scored on what it costs and risks: the carriers' rates to the destination, days late against the service
-level's promise, each shipment beyond the first, distance, the locations' open work, and their recent failures
+level's promise, each shipment beyond the first, distance, and the locations' recent failures
 (partner scorecards). The lowest score wins; the decision keeps its two best alternatives with their scores, so an
 operator sees why an order went where it went, and `oms whatif` can score the same inputs with other weights.
 Pure: the same inputs give the same decision.
@@ -30,7 +30,6 @@ class Site:
     distance_km: float
     safety_stock: int = 0
     country: str = ""
-    open_requests: int = 0
     failure_rate: float = 0.0  # of its recent requests (its scorecard), 0 without one
 
 
@@ -77,7 +76,7 @@ def shipment_cost(carriers: Sequence[Carrier], origin: str, destination: str, se
 
 def score(plan: Allocation, sites: Mapping[str, Site], carriers: Sequence[Carrier], to: Destination,
           weights: Weights) -> Scored:
-    parts = {"shipping": 0.0, "late": 0.0, "split": weights.split * (len(plan) - 1), "distance": 0.0, "load": 0.0,
+    parts = {"shipping": 0.0, "late": 0.0, "split": weights.split * (len(plan) - 1), "distance": 0.0,
              "reliability": 0.0}
     for location_id, _ in plan:
         site = sites[location_id]
@@ -85,7 +84,6 @@ def score(plan: Allocation, sites: Mapping[str, Site], carriers: Sequence[Carrie
         parts["shipping"] += weights.shipping * rate
         parts["late"] += weights.late * late
         parts["distance"] += weights.distance * site.distance_km
-        parts["load"] += weights.load * site.open_requests
         parts["reliability"] += weights.reliability * max(site.failure_rate - HEALTHY_FAILURE_RATE, 0.0)
     return Scored(plan, sum(parts.values()), {k: round(v, 3) for k, v in parts.items()})
 

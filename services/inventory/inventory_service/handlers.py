@@ -129,7 +129,7 @@ def record_decision(uow: InventoryWork, cmd: ReserveStock, decided: routing.Deci
         return {"plan": scored.plan, "total": round(scored.total, 3), "parts": scored.parts}
     inputs = {"lines": lines, "to": {"country": to.country, "service_level": to.service_level},
               "sites": [{"location_id": s.location_id, "distance_km": round(s.distance_km, 3),
-                         "safety_stock": s.safety_stock, "country": s.country, "open_requests": s.open_requests,
+                         "safety_stock": s.safety_stock, "country": s.country,
                          "failure_rate": s.failure_rate} for s in sites],
               "available": [[loc, sku, n] for (loc, sku), n in available.items() if sku in lines and n > 0]}
     uow.decisions.append({"order_id": cmd.order_id, "request_id": cmd.id, "channel": cmd.channel,
