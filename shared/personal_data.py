@@ -41,10 +41,12 @@ MASKS: dict[str, list[tuple[str, str]]] = {
                           "WHERE {where} AND recipient <> 'erased' AND kind NOT LIKE 'operator_%'")],
     "shipping": [("shipments", f"UPDATE shipments SET ship_to = {masked_address('ship_to')} "
                                "WHERE {where} AND ship_to->>'name' <> 'erased'")],
+    "gateway": [("contact_hashes", "DELETE FROM contact_hashes WHERE {where}")],  # keyed hashes, still the person's
 }
 # The rows of a customer's orders (erase: $1 their order ids, $2 their channel:external_id keys)
 OF_ORDERS = {"orders": "order_id = ANY($1::text[])", "contacts": "$1::text[] IS NOT NULL AND order_key = ANY($2::text[])",
-             "notifications": "order_id = ANY($1::text[])", "shipments": "order_id = ANY($1::text[])"}
+             "notifications": "order_id = ANY($1::text[])", "shipments": "order_id = ANY($1::text[])",
+             "contact_hashes": "order_id = ANY($1::text[])"}
 # The rows past retention ($1 how long ago, $2 at most how many a round)
 PAST_RETENTION = {
     "orders": "ctid = ANY(ARRAY(SELECT ctid FROM orders WHERE status IN ('delivered', 'cancelled', 'rejected') "
@@ -58,6 +60,8 @@ PAST_RETENTION = {
     "shipments": "ctid = ANY(ARRAY(SELECT ctid FROM shipments WHERE status = 'delivered' "
                  "AND updated_at < now() - $1::interval AND ship_to->>'name' <> 'erased' LIMIT $2 "
                  "FOR UPDATE SKIP LOCKED))",
+    "contact_hashes": "ctid = ANY(ARRAY(SELECT ctid FROM contact_hashes WHERE created_at < now() - $1::interval "
+                      "LIMIT $2 FOR UPDATE SKIP LOCKED))",
 }
 
 

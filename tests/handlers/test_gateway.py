@@ -48,7 +48,7 @@ async def test_whom_an_order_is_for_is_kept_only_as_a_keyed_hash():
     gateway = InMemory("gateway")
     await gateway.deliver(INBOUND, body("order.submitted"))
 
-    [contact] = gateway.db.rows("contacts")
+    [contact] = gateway.db.rows("contact_hashes")
     secret = str(gateway.deps.extra["tracking_secret"])
     assert contact["email_hash"] == contact_hash(secret, " Ada@Example.com")
     assert "ada" not in str(contact)
@@ -57,7 +57,7 @@ async def test_whom_an_order_is_for_is_kept_only_as_a_keyed_hash():
 async def test_a_submission_naming_another_channel_on_a_channels_topic_is_nobodys():
     gateway = InMemory("gateway")
     await gateway.deliver(topics.channel_topic("app"), body("order.submitted", channel="web"))
-    assert gateway.db.rows("contacts") == []
+    assert gateway.db.rows("contact_hashes") == []
 
 
 def subscribed(gateway: InMemory, **fields: object) -> None:

@@ -29,6 +29,7 @@ from shared.logging import log
 from shared.messaging import cloudevent_headers, encode
 from shared.outbox import make_producer
 from shared.parking import storable
+from shared.personal_data import retention
 from shared.service import Deps, ServiceRuntime
 from shared.settings import Settings
 
@@ -193,4 +194,4 @@ async def webhook_dispatcher(deps: Deps) -> None:
 
 def runtime() -> ServiceRuntime:
     return ServiceRuntime("gateway", Path(__file__).parent / "sql", subscriptions,
-                          background=[http_server, webhook_dispatcher])
+                          background=[http_server, webhook_dispatcher, retention()])

@@ -29,7 +29,7 @@ TIMELINE = Table("order_timeline", ("order_id", "sequence"), {
 DELIVERIES = Table("webhook_deliveries", ("delivery_id",), {
     "delivery_id": "text", "subscriber": "text", "message_id": "text", "message_type": "text", "order_id": "text",
     "payload": "jsonb"}, insert_checked=False)
-CONTACTS = Table("contacts", ("order_id",), {"order_id": "text", "email_hash": "text", "phone_hash": "text"},
+CONTACTS = Table("contact_hashes", ("order_id",), {"order_id": "text", "email_hash": "text", "phone_hash": "text"},
                  insert_checked=False)
 
 
@@ -124,7 +124,7 @@ async def search(conn: asyncpg.Connection, secret: str, email: str | None, phone
     """Orders of the customer with this e-mail or phone, newest first."""
     wanted = [contact_hash(secret, v) for v in (email, phone) if v]
     rows = await conn.fetch(
-        _VIEW + "JOIN contacts c ON c.order_id = v.order_id "
+        _VIEW + "JOIN contact_hashes c ON c.order_id = v.order_id "
         "WHERE c.email_hash = ANY($1::text[]) OR c.phone_hash = ANY($1::text[]) ORDER BY v.created_at DESC LIMIT $2",
         wanted, limit)
     return [{k: v for k, v in _decoded(r).items() if k != "tracking_token"} for r in rows]

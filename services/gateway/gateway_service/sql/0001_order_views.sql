@@ -26,10 +26,12 @@ CREATE TABLE order_timeline (
     PRIMARY KEY (order_id, sequence)
 );
 
-CREATE TABLE contacts (
+CREATE TABLE contact_hashes (
     order_id   text PRIMARY KEY,
     email_hash text NOT NULL,
-    phone_hash text
+    phone_hash text,
+    created_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX contacts_email ON contacts (email_hash);
-CREATE INDEX contacts_phone ON contacts (phone_hash) WHERE phone_hash IS NOT NULL;
+CREATE INDEX contact_hashes_email ON contact_hashes (email_hash);
+CREATE INDEX contact_hashes_phone ON contact_hashes (phone_hash) WHERE phone_hash IS NOT NULL;
+CREATE INDEX contact_hashes_created ON contact_hashes (created_at);
