@@ -145,7 +145,8 @@ def service_topics(network: Network) -> dict[str, tuple[list[str], list[str]]]:
                         topics.INVENTORY_COMMANDS.name,  # a location's pause, for allocation
                         topics.INVENTORY_ADJUSTMENTS.name,  # a short pick's correction
                         topics.PARTNER_SCORES.name],
-        "shipping": [topics.SHIPPING_EVENTS.name, *(topics.CARRIER_REQUESTS.for_partner(i) for i in carriers)],
+        "shipping": [topics.SHIPPING_EVENTS.name, *(topics.CARRIER_REQUESTS.for_partner(i) for i in carriers),
+                     topics.PARTNER_SCORES.name],
         "notification": [topics.NOTIFICATIONS.name],
         "gateway": [],  # what a channel posts goes to the channel's topic as that channel
     }

@@ -7,6 +7,7 @@ import pytest
 from contracts import topics
 from shared.consume import Unprocessable
 from shipping_service.handlers import expire
+from shipping_service.scorecards import FAILURES_KEY
 from tests.support.memory import InMemory, body
 
 pytestmark = pytest.mark.unit
@@ -82,3 +83,16 @@ async def test_a_carrier_never_asked_cannot_speak_for_a_shipment():
     with pytest.raises(Unprocessable, match=f"never handed to {stranger}"):
         await service.deliver(updates(stranger), body("shipment.delivered"))
     assert service.row("shipments", "shp-1")["status"] == "booking"
+
+
+async def test_a_carrier_failing_lately_is_passed_over_while_another_can_take_the_shipment():
+    _, usual = await booking()
+    service = InMemory("shipping")
+    service.deps.extra[FAILURES_KEY] = {usual: 0.6}
+    [request] = await service.deliver(COMMANDS, body("shipping.book_shipment"))
+    assert request.carrier_id != usual
+
+    alone = InMemory("shipping")  # every carrier failing: the best of them all the same, not none
+    alone.deps.extra[FAILURES_KEY] = {c.id: 0.9 for c in alone.deps.network.carriers}
+    [request] = await alone.deliver(COMMANDS, body("shipping.book_shipment"))
+    assert request.carrier_id == usual

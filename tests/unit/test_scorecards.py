@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fulfillment_service.scorecards import moved, scorecard
+from shared.scorecards import moved, scorecard
 
 pytestmark = pytest.mark.unit
 

@@ -5,8 +5,6 @@ allocation gives a failing partner less work within seconds, and gives it back o
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from datetime import UTC, datetime
 
 import asyncpg
 
@@ -14,6 +12,7 @@ from contracts import topics
 from contracts.fulfillment import PartnerScored
 from fulfillment_service.store import FulfillmentWork
 from shared.logging import log
+from shared.scorecards import moved, scorecard
 from shared.service import Deps
 from shared.uow import Postgres
 
@@ -26,38 +25,6 @@ WINDOW = """SELECT location_id, count(*) AS requests,
                        AS pack_s,
                    avg((packed_at <= ship_by)::int) FILTER (WHERE packed_at IS NOT NULL) AS packed_on_time
             FROM fulfillments WHERE created_at >= now() - make_interval(secs => $1) GROUP BY location_id"""
-
-
-def scorecard(location_id: str, requests: int, rejected: int, qc_failed: int, window_s: int,
-              times: Mapping[str, float | None] | None = None) -> PartnerScored:
-    """A location's scorecard: failures (rejected, timed out, QC failed) per request, at most 1; with `times`, the
-    median seconds to accept and from accepted to packed, and the share packed by its ship-by time."""
-    rate = min((rejected + qc_failed) / requests, 1.0) if requests else 0.0
-    times = times or {}
-
-    def rounded(name: str) -> float | None:
-        value = times.get(name)
-        return None if value is None else round(float(value), 3)
-    return PartnerScored(partner_id=location_id, window_s=window_s, requests=requests, rejected=rejected,
-                         qc_failed=qc_failed, failure_rate=round(rate, 3), accept_latency_s=rounded("accept_s"),
-                         accept_to_pack_s=rounded("pack_s"), packed_on_time_rate=rounded("packed_on_time"),
-                         scored_at=datetime.now(UTC))
-
-
-def moved(before: PartnerScored | None, now: PartnerScored) -> bool:
-    """Worth telling: the first scorecard, a failure rate or on-time share that moved by a point or more, or an
-    accept latency that moved by a tenth."""
-    if before is None:
-        return True
-    if abs(before.failure_rate - now.failure_rate) >= 0.01:
-        return True
-    if (before.packed_on_time_rate is None) != (now.packed_on_time_rate is None) or (
-            now.packed_on_time_rate is not None and before.packed_on_time_rate is not None
-            and abs(before.packed_on_time_rate - now.packed_on_time_rate) >= 0.01):
-        return True
-    was, latency = before.accept_latency_s, now.accept_latency_s
-    return (was is None) != (latency is None) or (
-        was is not None and latency is not None and abs(latency - was) > 0.1 * max(was, 1.0))
 
 
 async def score_round(deps: Deps, told: dict[str, PartnerScored]) -> int:

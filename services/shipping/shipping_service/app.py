@@ -11,6 +11,7 @@ from shared.deadlines import poller
 from shared.personal_data import retention
 from shared.service import Deps, ServiceRuntime
 from shipping_service.handlers import COMMANDS, expire, updates_from
+from shipping_service.scorecards import scorecards
 from shipping_service.store import ShippingWork
 
 
@@ -26,4 +27,4 @@ def subscriptions(deps: Deps) -> list[Subscription]:
 
 def runtime() -> ServiceRuntime:
     return ServiceRuntime("shipping", Path(__file__).parent / "sql", subscriptions,
-                          background=[poller("shipments", ShippingWork, expire), retention()])
+                          background=[poller("shipments", ShippingWork, expire), retention(), scorecards])

@@ -23,6 +23,7 @@ from shared.logging import log
 from shared.service import Deps
 from shared.uow import Handler
 from shipping_service import domain
+from shipping_service.scorecards import failing
 from shipping_service.store import ShippingWork
 
 
@@ -37,7 +38,10 @@ def book_next(uow: ShippingWork, shipment: Mapping[str, Any], tried: list[str]) 
     network = uow.deps.network
     ship_to = Address.model_validate_json(shipment["ship_to"])
     origin = network.location(shipment["location_id"]).country
-    choice = domain.choose_carrier(network.carriers, origin, ship_to.country, shipment["service_level"], tried)
+    level = shipment["service_level"]
+    passed_over = [c for c in failing(uow.deps) if c not in tried]  # failing lately: only if no other can
+    choice = domain.choose_carrier(network.carriers, origin, ship_to.country, level, tried + passed_over) or \
+        domain.choose_carrier(network.carriers, origin, ship_to.country, level, tried)
     if choice is None:
         uow.shipments.set_status(shipment["shipment_id"], domain.ShipmentStatus.BOOKING_FAILED, None)
         uow.send(topics.SHIPPING_EVENTS.name, shipment["order_id"], ShipmentProgressed(

@@ -1,0 +1,64 @@
+"""Carrier scorecards: every carrier's booking requests of the last `OMS_SCORE_WINDOW_S` and how many it refused or
+left unanswered (the shipment went to another carrier), published on `oms.partners.scores.v1` when the failure rate
+moves; the booking of the next shipment passes over a carrier failing more than a healthy share while another
+carrier can take it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from contracts import topics
+from contracts.fulfillment import PartnerScored
+from shared.logging import log
+from shared.routing import HEALTHY_FAILURE_RATE
+from shared.scorecards import moved, scorecard
+from shared.service import Deps
+from shared.uow import Postgres
+from shipping_service.store import ShippingWork
+
+FAILURES_KEY = "shipping.carrier_failure_rates"
+WINDOW = """SELECT asked.carrier AS carrier_id, count(*) AS requests,
+                   count(*) FILTER (WHERE s.carrier_id IS DISTINCT FROM asked.carrier
+                                    OR s.status = 'booking_failed') AS rejected
+            FROM shipments s, unnest(s.tried_carriers) AS asked(carrier)
+            WHERE s.created_at >= now() - make_interval(secs => $1) GROUP BY asked.carrier"""
+
+
+def failing(deps: Deps) -> list[str]:
+    """Carriers failing more than a healthy share of their recent bookings (as this process last worked out)."""
+    rates: dict[str, float] = deps.extra.get(FAILURES_KEY, {})  # type: ignore[assignment]
+    return [carrier for carrier, rate in rates.items() if rate > HEALTHY_FAILURE_RATE]
+
+
+async def score_round(deps: Deps, told: dict[str, PartnerScored]) -> int:
+    window_s = int(deps.settings.score_window_s)
+    async with deps.pool.acquire() as conn, conn.transaction():
+        found = {r["carrier_id"]: r for r in await conn.fetch(WINDOW, window_s)}
+        unit = ShippingWork(deps, Postgres(conn))
+        cards = {}
+        for carrier in deps.network.carriers:
+            row = found.get(carrier.id)
+            cards[carrier.id] = scorecard(carrier.id, row["requests"] if row else 0, row["rejected"] if row else 0,
+                                          0, window_s).model_copy(update={"kind": "carrier"})
+        changed = [card for card in cards.values() if moved(told.get(card.partner_id), card)]
+        for card in changed:
+            unit.send(topics.PARTNER_SCORES.name, card.partner_id, card)
+        await unit.flush()
+    deps.extra[FAILURES_KEY] = {carrier: card.failure_rate for carrier, card in cards.items()}
+    for card in changed:
+        told[card.partner_id] = card
+        log.info("partner.scored", carrier_id=card.partner_id, failure_rate=card.failure_rate,
+                 requests=card.requests)
+    return len(changed)
+
+
+async def scorecards(deps: Deps) -> None:
+    told: dict[str, PartnerScored] = {}
+    while True:
+        try:
+            await score_round(deps, told)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("partner.scores_skipped", error=repr(exc))
+        await asyncio.sleep(deps.settings.score_interval_s)
