@@ -8,6 +8,13 @@ from datetime import UTC, datetime
 
 from contracts.fulfillment import PartnerScored
 
+MIN_REQUESTS = 5  # fewer requests in the window say too little: their failure rate weighs nothing
+
+
+def weighed(failure_rate: float, requests: int) -> float:
+    """The failure rate routing weighs: the scorecard's, once it rests on enough requests."""
+    return failure_rate if requests >= MIN_REQUESTS else 0.0
+
 
 def scorecard(location_id: str, requests: int, rejected: int, qc_failed: int, window_s: int,
               times: Mapping[str, float | None] | None = None) -> PartnerScored:

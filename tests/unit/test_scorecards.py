@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.scorecards import moved, scorecard
+from shared.scorecards import MIN_REQUESTS, moved, scorecard, weighed
 
 pytestmark = pytest.mark.unit
 
@@ -28,3 +28,8 @@ def test_times_and_the_on_time_share_are_told_and_a_move_in_them_is_worth_tellin
     assert not moved(card, scorecard("3pl-berlin", 12, 0, 0, 600, {"accept_s": 4.5, "packed_on_time": 0.9}))
     assert moved(card, scorecard("3pl-berlin", 12, 0, 0, 600, {"accept_s": 9.0, "packed_on_time": 0.9}))
     assert moved(card, scorecard("3pl-berlin", 12, 0, 0, 600, {"accept_s": 4.25, "packed_on_time": 0.7}))
+
+
+def test_a_failure_rate_weighs_only_once_it_rests_on_enough_requests():
+    assert weighed(1.0, MIN_REQUESTS - 1) == 0.0, "one refusal of one request says little"
+    assert weighed(0.5, MIN_REQUESTS) == 0.5

@@ -14,6 +14,7 @@ from contracts.inventory import StockAvailabilityChanged
 from contracts.order import CommitStock, ReleaseStock, ReserveStock, Restock
 from inventory_service import domain
 from inventory_service.domain import Level
+from shared.scorecards import weighed
 from shared.service import Deps
 from shared.uow import Changes, Database, Row, Rows, Table, UnitOfWork, Where, by
 
@@ -186,7 +187,7 @@ class Scores(Rows):
 
     async def failure_rates(self) -> dict[str, float]:
         rows = await self.load(Where("true", lambda row: True), lock=False)
-        return {row["partner_id"]: float(row["failure_rate"]) for row in rows}
+        return {row["partner_id"]: weighed(float(row["failure_rate"]), row["requests"]) for row in rows}
 
     async def record(self, partner_id: str, failure_rate: float, requests: int, scored_at: datetime) -> None:
         """The scorecard, unless a later one is kept already."""

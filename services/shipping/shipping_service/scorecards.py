@@ -13,7 +13,7 @@ from contracts import topics
 from contracts.fulfillment import PartnerScored
 from shared.logging import log
 from shared.routing import HEALTHY_FAILURE_RATE
-from shared.scorecards import moved, scorecard
+from shared.scorecards import moved, scorecard, weighed
 from shared.service import Deps
 from shared.uow import Postgres
 from shipping_service.store import ShippingWork
@@ -46,7 +46,7 @@ async def score_round(deps: Deps, told: dict[str, PartnerScored]) -> int:
         for card in changed:
             unit.send(topics.PARTNER_SCORES.name, card.partner_id, card)
         await unit.flush()
-    deps.extra[FAILURES_KEY] = {carrier: card.failure_rate for carrier, card in cards.items()}
+    deps.extra[FAILURES_KEY] = {carrier: weighed(card.failure_rate, card.requests) for carrier, card in cards.items()}
     for card in changed:
         told[card.partner_id] = card
         log.info("partner.scored", carrier_id=card.partner_id, failure_rate=card.failure_rate,
