@@ -121,6 +121,10 @@ class RecordingWebhook:
         self._server.server_close()
 
 
+class _Patient(ThreadingHTTPServer):
+    request_queue_size = 128  # a sender posting many at once is not refused
+
+
 class WebhookReceiver:
     """A subscriber's endpoint in a thread of its own: keeps each POST's headers and body, and answers each with
     `answer(body)`."""
@@ -143,7 +147,7 @@ class WebhookReceiver:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Patient(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/oms"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

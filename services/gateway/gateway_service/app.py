@@ -139,6 +139,9 @@ async def http_server(deps: Deps) -> None:
         await producers.close()
 
 
+IN_FLIGHT = 8  # posts at once to one subscriber
+
+
 def permanent(status: int) -> bool:
     """A refusal that will be the same next time (4xx other than 408, 425 and 429)."""
     return 400 <= status < 500 and status not in (408, 425, 429)
@@ -156,6 +159,7 @@ async def webhook_dispatcher(deps: Deps) -> None:
         gone = await store.orphaned(conn, list(subscribers))
     if gone:
         log.warning("webhook.subscriber_gone", deliveries=gone)
+    in_flight = {i: asyncio.Semaphore(IN_FLIGHT) for i in subscribers}  # per subscriber: a receiver is not flooded
     async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as client:
         async def post(row: asyncpg.Record) -> tuple[str, str, bool] | None:
             subscriber = subscribers.get(row["subscriber"])
@@ -163,10 +167,11 @@ async def webhook_dispatcher(deps: Deps) -> None:
                 return row["delivery_id"], "no such subscriber in the webhooks file any more", True
             body = row["payload"].encode()
             try:
-                answer = await client.post(subscriber.url, content=body, headers={
-                    signing.HEADER: signing.sign(secrets[subscriber.id], body), "content-type": "application/json",
-                    "X-OMS-Event-Id": row["message_id"], "X-OMS-Event-Type": row["message_type"],
-                    "Idempotency-Key": row["delivery_id"]})
+                async with in_flight[subscriber.id]:
+                    answer = await client.post(subscriber.url, content=body, headers={
+                        signing.HEADER: signing.sign(secrets[subscriber.id], body), "content-type": "application/json",
+                        "X-OMS-Event-Id": row["message_id"], "X-OMS-Event-Type": row["message_type"],
+                        "Idempotency-Key": row["delivery_id"]})
             except httpx.HTTPError as exc:
                 return row["delivery_id"], storable(f"{type(exc).__name__}: {exc}", 500), False
             if answer.is_success:
@@ -179,6 +184,7 @@ async def webhook_dispatcher(deps: Deps) -> None:
             await store.mark_sent(conn, [row["delivery_id"] for row, failed in zip(rows, results, strict=True)
                                          if failed is None])
             failures = [failed for failed in results if failed is not None]
+            errors = {delivery_id: error for delivery_id, error, _ in failures}
             for row in await store.mark_failed(conn, failures, settings.webhook_max_attempts,
                                                settings.webhook_backoff_s):
                 if row["dead"]:
@@ -186,7 +192,7 @@ async def webhook_dispatcher(deps: Deps) -> None:
                               attempts=row["attempts"])
                 else:
                     log.warning("webhook.post_failed", order_id=row["order_id"], subscriber=row["subscriber"],
-                                attempts=row["attempts"])
+                                attempts=row["attempts"], error=errors.get(row["delivery_id"]))
             return len(rows)
 
         await pollers.every(deps.pool, 0.5, send_round, "webhook.dispatch", busy=50)
