@@ -3,10 +3,20 @@ whether a new one is worth telling (`oms.partners.scores.v1`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
 
 from contracts.fulfillment import PartnerScored
+from shared.logging import log
+
+if TYPE_CHECKING:
+    from shared.service import Deps
+
+Round = Callable[["Deps", dict[str, PartnerScored]], Awaitable[int]]
 
 MIN_REQUESTS = 5  # fewer requests in the window say too little: their failure rate weighs nothing
 
@@ -46,3 +56,18 @@ def moved(before: PartnerScored | None, now: PartnerScored) -> bool:
     was, latency = before.accept_latency_s, now.accept_latency_s
     return (was is None) != (latency is None) or (
         was is not None and latency is not None and abs(latency - was) > 0.1 * max(was, 1.0))
+
+
+def every_interval(score_round: Round) -> Callable[[Deps], Coroutine[Any, Any, None]]:
+    """A service's background job: `score_round` every `OMS_SCORE_INTERVAL_S`, with the scorecards told so far (a
+    database outage skips a round)."""
+    async def scorecards(deps: Deps) -> None:
+        told: dict[str, PartnerScored] = {}
+        while True:
+            try:
+                await score_round(deps, told)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("partner.scores_skipped", error=repr(exc))
+            await asyncio.sleep(deps.settings.score_interval_s)
+    scorecards.__name__ = "partner.scorecards"
+    return scorecards

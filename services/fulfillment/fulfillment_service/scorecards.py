@@ -4,15 +4,11 @@ allocation gives a failing partner less work within seconds, and gives it back o
 
 from __future__ import annotations
 
-import asyncio
-
-import asyncpg
-
 from contracts import topics
 from contracts.fulfillment import PartnerScored
 from fulfillment_service.store import FulfillmentWork
 from shared.logging import log
-from shared.scorecards import moved, scorecard
+from shared.scorecards import every_interval, moved, scorecard
 from shared.service import Deps
 from shared.uow import Postgres
 
@@ -49,12 +45,4 @@ async def score_round(deps: Deps, told: dict[str, PartnerScored]) -> int:
     return len(changed)
 
 
-async def scorecards(deps: Deps) -> None:
-    """Every `OMS_SCORE_INTERVAL_S`: a round (a database outage skips one)."""
-    told: dict[str, PartnerScored] = {}
-    while True:
-        try:
-            await score_round(deps, told)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("partner.scores_skipped", error=repr(exc))
-        await asyncio.sleep(deps.settings.score_interval_s)
+scorecards = every_interval(score_round)

@@ -5,15 +5,11 @@ carrier can take it."""
 
 from __future__ import annotations
 
-import asyncio
-
-import asyncpg
-
 from contracts import topics
 from contracts.fulfillment import PartnerScored
 from shared.logging import log
 from shared.routing import HEALTHY_FAILURE_RATE
-from shared.scorecards import moved, scorecard, weighed
+from shared.scorecards import every_interval, moved, scorecard, weighed
 from shared.service import Deps
 from shared.uow import Postgres
 from shipping_service.store import ShippingWork
@@ -54,11 +50,4 @@ async def score_round(deps: Deps, told: dict[str, PartnerScored]) -> int:
     return len(changed)
 
 
-async def scorecards(deps: Deps) -> None:
-    told: dict[str, PartnerScored] = {}
-    while True:
-        try:
-            await score_round(deps, told)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("partner.scores_skipped", error=repr(exc))
-        await asyncio.sleep(deps.settings.score_interval_s)
+scorecards = every_interval(score_round)
