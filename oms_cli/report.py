@@ -1,7 +1,8 @@
 """`oms report`: one self-contained HTML file about a period that people read: orders per channel per hour, time
 to each stage, fill rate and backorders, split rate, shipping cost per order and per location and carrier, on-time
-shares, partner scorecards and returns. Charts by Plotly (its JavaScript inlined once: the file opens anywhere,
-offline); every number is read from the services' databases with the operators' read-only role."""
+shares, partner scorecards, returns by condition and by reason. Charts by Plotly (its JavaScript inlined once:
+the file opens anywhere, offline); every number is read from the services' databases with the operators'
+read-only role."""
 
 from __future__ import annotations
 
@@ -34,10 +35,11 @@ class Period:
     shipments: list[asyncpg.Record] = field(default_factory=list)  # location, carrier, level, country, status
     fulfillments: list[asyncpg.Record] = field(default_factory=list)  # location, status, qc failures
     returns: list[asyncpg.Record] = field(default_factory=list)  # location, received
+    asked: list[asyncpg.Record] = field(default_factory=list)  # each return asked for: its reason (the customer's)
 
 
 async def gather(settings: Settings, since: datetime) -> Period:
-    orders, steps, shipments, fulfillments, returns = await asyncio.gather(
+    orders, steps, shipments, fulfillments, returns, asked = await asyncio.gather(
         fetch(settings, "order", "SELECT order_id, channel, status, created_at FROM orders WHERE created_at >= $1",
                since),
         fetch(settings, "order", "SELECT t.order_id, t.status, t.reason->>'code' AS code, t.occurred_at "
@@ -47,8 +49,10 @@ async def gather(settings: Settings, since: datetime) -> Period:
                "ship_to->>'country' AS country, status FROM shipments WHERE created_at >= $1", since),
         fetch(settings, "fulfillment", "SELECT location_id, status, qc_failures FROM fulfillments "
                "WHERE created_at >= $1", since),
-        fetch(settings, "fulfillment", "SELECT location_id, received FROM returns WHERE created_at >= $1", since))
-    return Period(since, orders, steps, shipments, fulfillments, returns)
+        fetch(settings, "fulfillment", "SELECT location_id, received FROM returns WHERE created_at >= $1", since),
+        fetch(settings, "order", "SELECT lower(trim(r->>'reason')) AS reason FROM orders o, "
+              "jsonb_array_elements(o.saga->'returns') r WHERE o.created_at >= $1", since))
+    return Period(since, orders, steps, shipments, fulfillments, returns, asked)
 
 
 def _figure(fig: go.Figure, title: str) -> go.Figure:
@@ -131,6 +135,11 @@ def figures(period: Period, network: Network) -> list[go.Figure]:
                                             y=[condition[loc][kind] for loc in sorted(condition)])
                                      for kind in ("resellable", "damaged")]).update_layout(barmode="stack"),
                           "Returns received per location, by condition"))
+
+    reasons = Counter(row["reason"] or "no reason given" for row in period.asked).most_common(10)
+    charts.append(_figure(go.Figure([go.Bar(x=[n for _, n in reasons], y=[reason for reason, _ in reasons],
+                                            orientation="h")]).update_yaxes(autorange="reversed"),
+                          f"Returns by the customer's reason ({len(period.asked)} asked for)"))
     return charts
 
 

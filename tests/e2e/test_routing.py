@@ -130,6 +130,6 @@ async def test_the_report_of_a_run_renders_in_a_browser_with_every_chart(oms, re
     path = await asyncio.to_thread(report.write, get_settings(), started, LOGS / request.node.name / "report.html")
     dom = await render(path.as_uri(), LOGS / request.node.name / "report.png", budget_ms=8000,
                        window="1100,3200")
-    assert dom.count('class="main-svg"') >= 7 * 2, "every chart drawn (Plotly draws two layers each)"
+    assert dom.count('class="main-svg"') >= 8 * 2, "every chart drawn (Plotly draws two layers each)"
     assert "12 orders placed since" in dom
     assert (LOGS / request.node.name / "report.png").stat().st_size > 20_000

@@ -31,12 +31,13 @@ def period() -> Period:
     fulfillments = [{"location_id": "3pl-berlin", "status": "rejected" if n < 3 else "shipped", "qc_failures": n % 4 == 0}
                     for n in range(10)]
     returns = [{"location_id": "store-munich", "received": '[{"sku": "A", "quantity": 2, "condition": "resellable"}]'}]
-    return Period(T0, orders, steps, shipments, fulfillments, returns)  # type: ignore[arg-type]
+    asked = [{"reason": "too small"}, {"reason": "too small"}, {"reason": None}]
+    return Period(T0, orders, steps, shipments, fulfillments, returns, asked)  # type: ignore[arg-type]
 
 
 def test_every_chart_has_data_and_says_its_numbers():
     charts = figures(period(), load_network(get_settings().network_file))
-    assert len(charts) == 7
+    assert len(charts) == 8
     for chart in charts:
         assert any(len(trace.y) for trace in chart.data), chart.layout.title.text
     titles = [c.layout.title.text for c in charts]
@@ -44,10 +45,11 @@ def test_every_chart_has_data_and_says_its_numbers():
     assert "split rate 0%" in titles[3]
     delivered = charts[4].data[0].y
     assert delivered[0] == 1.0 and delivered[1] == pytest.approx(0.95)
+    assert list(charts[7].data[0].y) == ["too small", "no reason given"] and list(charts[7].data[0].x) == [2, 1]
 
 
 def test_the_report_is_one_file_with_its_javascript_inlined_once():
     text = render(period(), load_network(get_settings().network_file))
-    assert text.startswith("<!doctype html>") and text.count("Plotly.newPlot") == 7
+    assert text.startswith("<!doctype html>") and text.count("Plotly.newPlot") == 8
     assert re.findall(r"<script[^>]*\bsrc=", text) == [], "no script from elsewhere: the file opens offline"
     assert text.count("plotly.js v") == 1, "Plotly's JavaScript once"
