@@ -62,4 +62,5 @@ class PartnerScored(Message):
     accept_latency_s: float | None = None  # the median, of the requests accepted in the window
     accept_to_pack_s: float | None = None  # the median time from accepted to packed
     packed_on_time_rate: float | None = Field(default=None, ge=0, le=1)  # packed by its ship-by time, of those packed
+    delivered_on_time_rate: float | None = Field(default=None, ge=0, le=1)  # a carrier's: delivered by the promise
     scored_at: Timestamp

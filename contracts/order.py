@@ -160,6 +160,7 @@ class BookShipment(Message):
     ship_to: Address
     parcels: list[dict[str, object]] = Field(default_factory=list)
     excluded_carriers: list[str] = Field(default_factory=list)
+    deliver_by: Timestamp | None = None  # the promise: the carrier's on-time share is measured against it
 
 
 class ExpectReturn(Message):

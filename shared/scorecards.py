@@ -39,6 +39,7 @@ def scorecard(location_id: str, requests: int, rejected: int, qc_failed: int, wi
     return PartnerScored(partner_id=location_id, window_s=window_s, requests=requests, rejected=rejected,
                          qc_failed=qc_failed, failure_rate=round(rate, 3), accept_latency_s=rounded("accept_s"),
                          accept_to_pack_s=rounded("pack_s"), packed_on_time_rate=rounded("packed_on_time"),
+                         delivered_on_time_rate=rounded("delivered_on_time"),
                          scored_at=datetime.now(UTC))
 
 
@@ -49,10 +50,11 @@ def moved(before: PartnerScored | None, now: PartnerScored) -> bool:
         return True
     if abs(before.failure_rate - now.failure_rate) >= 0.01:
         return True
-    if (before.packed_on_time_rate is None) != (now.packed_on_time_rate is None) or (
-            now.packed_on_time_rate is not None and before.packed_on_time_rate is not None
-            and abs(before.packed_on_time_rate - now.packed_on_time_rate) >= 0.01):
-        return True
+    for was_share, share in ((before.packed_on_time_rate, now.packed_on_time_rate),
+                             (before.delivered_on_time_rate, now.delivered_on_time_rate)):
+        if (was_share is None) != (share is None) or (
+                was_share is not None and share is not None and abs(was_share - share) >= 0.01):
+            return True
     was, latency = before.accept_latency_s, now.accept_latency_s
     return (was is None) != (latency is None) or (
         was is not None and latency is not None and abs(latency - was) > 0.1 * max(was, 1.0))

@@ -96,3 +96,11 @@ async def test_a_carrier_failing_lately_is_passed_over_while_another_can_take_th
     alone.deps.extra[FAILURES_KEY] = {c.id: 0.9 for c in alone.deps.network.carriers}
     [request] = await alone.deliver(COMMANDS, body("shipping.book_shipment"))
     assert request.carrier_id == usual
+
+
+async def test_a_delivered_shipment_keeps_when_it_arrived_against_its_promise():
+    service = InMemory("shipping")
+    [request] = await service.deliver(COMMANDS, body("shipping.book_shipment", deliver_by="2026-12-01T18:00:00+00:00"))
+    await service.deliver(updates(request.carrier_id), body("shipment.booked"), body("shipment.delivered"))
+    row = service.row("shipments", "shp-1")
+    assert row["delivered_at"] is not None and row["deliver_by"].isoformat() == "2026-12-01T18:00:00+00:00"

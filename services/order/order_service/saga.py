@@ -426,7 +426,7 @@ def _fulfillment_progressed(saga: Saga, message: FulfillmentProgressed) -> Decis
 def _book(saga: Saga, packed: Fulfillment) -> tuple[Fulfillment, list[Message]]:
     return packed.model_copy(update={"step": Step.BOOKING}), [BookShipment(
         order_id=saga.order_id, shipment_id=packed.shipment_id, location_id=packed.location_id,
-        service_level=saga.service_level, ship_to=saga.ship_to, parcels=packed.parcels)]
+        service_level=saga.service_level, ship_to=saga.ship_to, parcels=packed.parcels, deliver_by=packed.deliver_by)]
 
 
 def _reroute(saga: Saga, failed: Fulfillment, why: str) -> Decision:

@@ -96,7 +96,7 @@ def carrier_update(carrier_id: str) -> Handler[ShippingWork]:
             return
         tracking = update.tracking_number if isinstance(update, ShipmentBooked) else None
         if status != domain.ShipmentStatus.EXCEPTION:
-            uow.shipments.set_status(update.shipment_id, status, tracking)
+            uow.shipments.set_status(update.shipment_id, status, tracking, uow.now())
         uow.send(topics.SHIPPING_EVENTS.name, shipment["order_id"], ShipmentProgressed(
             order_id=shipment["order_id"], shipment_id=update.shipment_id, carrier_id=carrier_id,
             tracking_number=tracking or shipment["tracking_number"], status=status,

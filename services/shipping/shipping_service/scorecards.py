@@ -1,7 +1,7 @@
-"""Carrier scorecards: every carrier's booking requests of the last `OMS_SCORE_WINDOW_S` and how many it refused or
-left unanswered (the shipment went to another carrier), published on `oms.partners.scores.v1` when the failure rate
-moves; the booking of the next shipment passes over a carrier failing more than a healthy share while another
-carrier can take it."""
+"""Carrier scorecards: every carrier's booking requests of the last `OMS_SCORE_WINDOW_S`, how many it refused or
+left unanswered (the shipment went to another carrier), and the share of its deliveries made by the promise,
+published on `oms.partners.scores.v1` when they move; the next booking passes over a carrier failing more than a
+healthy share while another carrier can take it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,10 @@ from shipping_service.store import ShippingWork
 FAILURES_KEY = "shipping.carrier_failure_rates"
 WINDOW = """SELECT asked.carrier AS carrier_id, count(*) AS requests,
                    count(*) FILTER (WHERE s.carrier_id IS DISTINCT FROM asked.carrier
-                                    OR s.status = 'booking_failed') AS rejected
+                                    OR s.status = 'booking_failed') AS rejected,
+                   avg((s.delivered_at <= s.deliver_by)::int) FILTER (
+                       WHERE s.carrier_id = asked.carrier AND s.delivered_at IS NOT NULL
+                       AND s.deliver_by IS NOT NULL) AS delivered_on_time
             FROM shipments s, unnest(s.tried_carriers) AS asked(carrier)
             WHERE s.created_at >= now() - make_interval(secs => $1) GROUP BY asked.carrier"""
 
@@ -37,7 +40,7 @@ async def score_round(deps: Deps, told: dict[str, PartnerScored]) -> int:
         for carrier in deps.network.carriers:
             row = found.get(carrier.id)
             cards[carrier.id] = scorecard(carrier.id, row["requests"] if row else 0, row["rejected"] if row else 0,
-                                          0, window_s).model_copy(update={"kind": "carrier"})
+                                          0, window_s, dict(row) if row else None).model_copy(update={"kind": "carrier"})
         changed = [card for card in cards.values() if moved(told.get(card.partner_id), card)]
         for card in changed:
             unit.send(topics.PARTNER_SCORES.name, card.partner_id, card)

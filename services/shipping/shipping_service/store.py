@@ -18,8 +18,8 @@ from shipping_service.domain import ShipmentStatus
 SHIPMENTS = Table("shipments", ("shipment_id",), {
     "shipment_id": "text", "order_id": "text", "location_id": "text", "service_level": "text", "ship_to": "jsonb",
     "parcels": "jsonb", "status": "text", "tracking_number": "text", "deadline_at": "timestamptz",
-    "carrier_id": "text", "tried_carriers": "text[]"},
-    updates=("status", "tracking_number", "deadline_at", "carrier_id", "tried_carriers"))
+    "carrier_id": "text", "tried_carriers": "text[]", "deliver_by": "timestamptz", "delivered_at": "timestamptz"},
+    updates=("status", "tracking_number", "deadline_at", "carrier_id", "tried_carriers", "delivered_at"))
 
 
 class Shipments(Rows):
@@ -32,7 +32,8 @@ class Shipments(Rows):
             "shipment_id": cmd.shipment_id, "order_id": cmd.order_id, "location_id": cmd.location_id,
             "service_level": cmd.service_level, "ship_to": cmd.ship_to.model_dump_json(),
             "parcels": orjson.dumps(cmd.parcels).decode(), "status": ShipmentStatus.BOOKING, "tracking_number": None,
-            "deadline_at": None, "carrier_id": None, "tried_carriers": list(cmd.excluded_carriers)}
+            "deadline_at": None, "carrier_id": None, "tried_carriers": list(cmd.excluded_carriers),
+            "deliver_by": cmd.deliver_by, "delivered_at": None}
         return row if self.add(row) else None
 
     def booking_sent(self, shipment_id: str, carrier_id: str, answer_within_s: int, now: datetime) -> None:
@@ -46,10 +47,13 @@ class Shipments(Rows):
         return self.save(shipment_id, status=ShipmentStatus.BOOKING, deadline_at=None, carrier_id=None,
                          tried_carriers=list(excluded))
 
-    def set_status(self, shipment_id: str, status: str, tracking_number: str | None) -> None:
+    def set_status(self, shipment_id: str, status: str, tracking_number: str | None, at: datetime | None = None
+                   ) -> None:
+        """`at`: when the update came (the carrier's scorecard keeps when it was delivered)."""
         row = self.rows[(shipment_id,)]
+        delivered = row.get("delivered_at") or (at if status == ShipmentStatus.DELIVERED else None)
         self.save(shipment_id, status=status, tracking_number=tracking_number or row["tracking_number"],
-                  deadline_at=None)
+                  deadline_at=None, delivered_at=delivered)
 
     async def expired(self, limit: int) -> list[Row]:
         """Bookings a carrier did not answer in time, locked (others' are skipped, not waited for)."""
