@@ -74,7 +74,8 @@ async def post_signed(settings: Settings, orders: list[dict]) -> list[float]:
 
     took: list[float] = []
     limit = asyncio.Semaphore(10)
-    async with httpx.AsyncClient(base_url=settings.gateway_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=settings.gateway_url, timeout=30,
+                                 limits=httpx.Limits(keepalive_expiry=10)) as client:  # before the gateway's 30 s
         async def post(order: dict) -> None:
             body = orjson.dumps({k: v for k, v in order.items() if k != "id"})
             secret = security.channel_secrets(settings, order["channel"])[0]

@@ -192,8 +192,8 @@ async def http_phase(settings: Settings, run: str, stock_run: str, count: int, r
     took: list[float] = []
     limit = asyncio.Semaphore(concurrency)
     try:
-        async with httpx.AsyncClient(base_url=settings.gateway_url, timeout=60,
-                                     limits=httpx.Limits(max_connections=concurrency)) as client:
+        async with httpx.AsyncClient(base_url=settings.gateway_url, timeout=60,  # idle ones closed before the server does
+                                     limits=httpx.Limits(max_connections=concurrency, keepalive_expiry=10)) as client:
             async def post(order: dict[str, Any]) -> None:
                 body = orjson.dumps({k: v for k, v in order.items() if k != "id"})
                 async with limit:

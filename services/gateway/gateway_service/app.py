@@ -129,7 +129,8 @@ async def http_server(deps: Deps) -> None:
                 security.operator_api_token(settings), producers.publish,
                 PostgresReads(deps.pool, security.tracking_secret(settings)))
     config = uvicorn.Config(create_app(gate), host=settings.gateway_host, port=listen_port(settings),
-                            log_config=None, access_log=False, lifespan="off")
+                            log_config=None, access_log=False, lifespan="off",
+                            timeout_keep_alive=30)  # senders that keep connections open are not cut off under them
     server = _Server(config)
     log.info("gateway.listening", url=settings.gateway_url, port=config.port)
     try:
