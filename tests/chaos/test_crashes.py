@@ -11,6 +11,7 @@ import random
 from functools import partial
 
 import pytest
+from aiokafka.errors import KafkaError
 
 from oms_cli import workload
 from order_service.domain import order_id_for
@@ -82,14 +83,23 @@ async def test_orders_survive_kills_and_restarts(oms, stack):
 
         async def submit() -> None:  # a stream of orders: each wave once the OMS has taken the one before
             for start in range(0, ORDERS, 25):
-                await oms.submit(orders[start:start + 25])
+                for attempt in range(1, 31):  # a wave the restarting broker refused is sent again (one order per id)
+                    try:
+                        await oms.submit(orders[start:start + 25])
+                        break
+                    except (KafkaError, OSError):
+                        if attempt == 30:
+                            raise
+                        await asyncio.sleep(1)
                 await eventually(seen, partial(operator.le, start + 25), f"wave {start // 25} received", timeout=240,
                                  interval=0.05)
         feeding = asyncio.create_task(submit())
 
         class Progress(int):  # a count whose repr, shown when a wait times out, says where every order stands
             def __repr__(self) -> str:
-                return f"{int(self)} ({dict(watch.statuses())})"
+                fed = f"; the feeding of orders failed: {feeding.exception()!r}" if feeding.done() and not \
+                    feeding.cancelled() and feeding.exception() else ""
+                return f"{int(self)} ({dict(watch.statuses())}){fed}"
 
         async def progress() -> int:
             return Progress(sum(1 for e in watch.latest().values() if e["status"] in ("delivered", "on_hold")))
