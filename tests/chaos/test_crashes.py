@@ -83,14 +83,15 @@ async def test_orders_survive_kills_and_restarts(oms, stack):
 
         async def submit() -> None:  # a stream of orders: each wave once the OMS has taken the one before
             for start in range(0, ORDERS, 25):
-                for attempt in range(1, 31):  # a wave the restarting broker refused is sent again (one order per id)
+                wave = orders[start:start + 25]
+
+                async def sent(wave: list[dict] = wave) -> bool:  # refused by the restarting broker: sent again
                     try:
-                        await oms.submit(orders[start:start + 25])
-                        break
+                        await oms.submit(wave)
+                        return True
                     except (KafkaError, OSError):
-                        if attempt == 30:
-                            raise
-                        await asyncio.sleep(1)
+                        return False
+                await eventually(sent, bool, f"wave {start // 25} sent", timeout=60, interval=1.0)
                 await eventually(seen, partial(operator.le, start + 25), f"wave {start // 25} received", timeout=240,
                                  interval=0.05)
         feeding = asyncio.create_task(submit())
