@@ -49,7 +49,9 @@ class ReturnArrived(Message):
 
 class PartnerScored(Message):
     """Public: one partner's scorecard over its recent requests (`window_s`), sent when it changes. Allocation gives
-    less work to a location failing more than a healthy share of its requests (rejections, QC failures)."""
+    less work to a location failing more than a healthy share of its requests (rejections, QC failures), and
+    weighs its open requests where the channel's routing asks for it; shipping passes over a carrier failing more
+    than that share (refused, unanswered, exceptions)."""
 
     type: Literal["partner.scored"] = "partner.scored"
     partner_id: NonEmpty
@@ -63,4 +65,6 @@ class PartnerScored(Message):
     accept_to_pack_s: float | None = None  # the median time from accepted to packed
     packed_on_time_rate: float | None = Field(default=None, ge=0, le=1)  # packed by its ship-by time, of those packed
     delivered_on_time_rate: float | None = Field(default=None, ge=0, le=1)  # a carrier's: delivered by the promise
+    exceptions: int = Field(default=0, ge=0)  # a carrier's shipments that reported an exception (failures too)
+    open_requests: int | None = Field(default=None, ge=0)  # of the window's requests, those not yet done (its load)
     scored_at: Timestamp

@@ -97,3 +97,33 @@ class StockReleased(Message):
     type: Literal["inventory.stock_released"] = "inventory.stock_released"
     order_id: NonEmpty
     reservation_ids: list[str]
+
+
+class PlannedShipment(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    location_id: NonEmpty
+    lines: list[SkuQuantity] = Field(min_length=1)
+
+
+class ScoredPlan(BaseModel):
+    """One plan allocation weighed: where each line would ship from, its score (lowest wins) and the score's parts
+    (shipping, late, split, distance, reliability, workload)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    allocations: list[PlannedShipment] = Field(min_length=1)
+    total: float
+    parts: dict[str, float] = Field(default_factory=dict)
+
+
+class AllocationDecided(Message):
+    """Internal: where inventory chose to ship an order from, and why: the chosen plan and the best two it did not
+    take, each with its score. Sent with the reservation it led to (or alone, when the stock was not enough)."""
+
+    type: Literal["allocation.decided"] = "allocation.decided"
+    order_id: NonEmpty
+    request_id: str | None = None  # the `inventory.reserve_stock` it decided
+    channel: str | None = None
+    chosen: ScoredPlan
+    alternatives: list[ScoredPlan] = Field(default_factory=list, max_length=2)

@@ -32,7 +32,7 @@ class Period:
     since: datetime
     orders: list[asyncpg.Record] = field(default_factory=list)  # order_id, channel, status, created_at
     steps: list[asyncpg.Record] = field(default_factory=list)  # order_id, status, reason code, occurred_at
-    shipments: list[asyncpg.Record] = field(default_factory=list)  # location, carrier, level, country, status
+    shipments: list[asyncpg.Record] = field(default_factory=list)  # location, carrier, level, country, status, ...
     fulfillments: list[asyncpg.Record] = field(default_factory=list)  # location, status, qc failures
     returns: list[asyncpg.Record] = field(default_factory=list)  # location, received
     asked: list[asyncpg.Record] = field(default_factory=list)  # each return asked for: its reason (the customer's)
@@ -46,7 +46,8 @@ async def gather(settings: Settings, since: datetime) -> Period:
                "FROM order_timeline t JOIN orders o USING (order_id) WHERE o.created_at >= $1 ORDER BY t.order_id, "
                "t.sequence", since),
         fetch(settings, "shipping", "SELECT order_id, location_id, carrier_id, service_level, "
-               "ship_to->>'country' AS country, status FROM shipments WHERE created_at >= $1", since),
+               "ship_to->>'country' AS country, status, tried_carriers, exceptions, "
+               "delivered_at <= deliver_by AS delivered_on_time FROM shipments WHERE created_at >= $1", since),
         fetch(settings, "fulfillment", "SELECT location_id, status, qc_failures FROM fulfillments "
                "WHERE created_at >= $1", since),
         fetch(settings, "fulfillment", "SELECT location_id, received FROM returns WHERE created_at >= $1", since),
@@ -117,15 +118,16 @@ def figures(period: Period, network: Network) -> list[go.Figure]:
                           .update_yaxes(tickformat=".0%", range=[0, 1]), "On-time shares"))
 
     requests: Counter[str] = Counter(f["location_id"] for f in period.fulfillments)
-    rejected = Counter(f["location_id"] for f in period.fulfillments if f["status"] == "rejected")
+    rejected = Counter(f["location_id"] for f in period.fulfillments if f["status"] in ("rejected", "timed_out"))
     qc = Counter({loc: sum(f["qc_failures"] for f in period.fulfillments if f["location_id"] == loc)
                   for loc in requests})
     locations = sorted(requests)
     charts.append(_figure(go.Figure([
         go.Bar(name="requests", x=locations, y=[requests[loc] for loc in locations]),
-        go.Bar(name="rejected", x=locations, y=[rejected[loc] for loc in locations]),
+        go.Bar(name="rejected or timed out", x=locations, y=[rejected[loc] for loc in locations]),
         go.Bar(name="QC failures", x=locations, y=[qc[loc] for loc in locations])]),
         "Partner scorecards: requests, rejections and QC failures per location"))
+    charts.append(carrier_scorecards(period))
 
     condition: dict[str, Counter[str]] = defaultdict(Counter)
     for r in period.returns:
@@ -141,6 +143,31 @@ def figures(period: Period, network: Network) -> list[go.Figure]:
                                             orientation="h")]).update_yaxes(autorange="reversed"),
                           f"Returns by the customer's reason ({len(period.asked)} asked for)"))
     return charts
+
+
+def carrier_scorecards(period: Period) -> go.Figure:
+    """Per carrier: booking requests, those refused or left unanswered (the shipment went on to another), shipments
+    with an exception, and the share of its deliveries made by the promise."""
+    asked: Counter[str] = Counter()
+    refused: Counter[str] = Counter()
+    for s in period.shipments:
+        for carrier in s["tried_carriers"] or []:
+            asked[carrier] += 1
+            refused[carrier] += carrier != s["carrier_id"] or s["status"] == "booking_failed"
+    exceptions = Counter(s["carrier_id"] for s in period.shipments if s["exceptions"])
+    judged: dict[str, list[bool]] = defaultdict(list)
+    for s in period.shipments:
+        if s["delivered_on_time"] is not None:
+            judged[s["carrier_id"]].append(s["delivered_on_time"])
+    carriers = sorted(asked)
+    return _figure(go.Figure([
+        go.Bar(name="booking requests", x=carriers, y=[asked[c] for c in carriers]),
+        go.Bar(name="refused or unanswered", x=carriers, y=[refused[c] for c in carriers]),
+        go.Bar(name="shipments with an exception", x=carriers, y=[exceptions[c] for c in carriers]),
+        go.Scatter(name="delivered on time", x=carriers, yaxis="y2", mode="markers", marker={"size": 12},
+                   y=[sum(judged[c]) / len(judged[c]) if judged[c] else None for c in carriers])]).update_layout(
+        yaxis2={"overlaying": "y", "side": "right", "range": [0, 1], "tickformat": ".0%"}),
+        "Partner scorecards: carriers")
 
 
 def render(period: Period, network: Network) -> str:

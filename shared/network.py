@@ -90,6 +90,7 @@ class Weights(BaseModel):
     split: float = 10_000.0  # per shipment beyond the first
     distance: float = 1.0  # per km from the location to the destination
     reliability: float = 2_000.0  # per unit of failure rate above the healthy share (rejections, QC failures)
+    workload: float = 0.0  # per request open at the location (its scorecard's load)
 
 
 class PostalRegion(BaseModel):

@@ -1,6 +1,6 @@
 """Allocation as a scored decision. Every plan that can ship an order's lines (from one location, or split over a
 few) is scored on what it costs and risks: the carriers' rates to the destination, days late against the service
-level's promise, each shipment beyond the first, distance, and the locations' recent failures
+level's promise, each shipment beyond the first, distance, and the locations' recent failures and open requests
 (partner scorecards). The lowest score wins; the decision keeps its two best alternatives with their scores, so an
 operator sees why an order went where it went, and `oms whatif` can score the same inputs with other weights.
 Pure: the same inputs give the same decision.
@@ -31,6 +31,7 @@ class Site:
     safety_stock: int = 0
     country: str = ""
     failure_rate: float = 0.0  # of its recent requests (its scorecard), 0 without one
+    open_requests: int = 0  # its scorecard's requests not yet done: its load
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def shipment_cost(carriers: Sequence[Carrier], origin: str, destination: str, se
 def score(plan: Allocation, sites: Mapping[str, Site], carriers: Sequence[Carrier], to: Destination,
           weights: Weights) -> Scored:
     parts = {"shipping": 0.0, "late": 0.0, "split": weights.split * (len(plan) - 1), "distance": 0.0,
-             "reliability": 0.0}
+             "reliability": 0.0, "workload": 0.0}
     for location_id, _ in plan:
         site = sites[location_id]
         rate, late = shipment_cost(carriers, site.country, to.country, to.service_level)
@@ -85,7 +86,14 @@ def score(plan: Allocation, sites: Mapping[str, Site], carriers: Sequence[Carrie
         parts["late"] += weights.late * late
         parts["distance"] += weights.distance * site.distance_km
         parts["reliability"] += weights.reliability * max(site.failure_rate - HEALTHY_FAILURE_RATE, 0.0)
+        parts["workload"] += weights.workload * site.open_requests
     return Scored(plan, sum(parts.values()), {k: round(v, 3) for k, v in parts.items()})
+
+
+def own_cost(site: Site, weights: Weights) -> float:
+    """What a site adds to any plan it is in, whatever it ships: its distance, failures and load."""
+    return (weights.distance * site.distance_km + weights.workload * site.open_requests
+            + weights.reliability * max(site.failure_rate - HEALTHY_FAILURE_RATE, 0.0))
 
 
 def decide(lines: Mapping[str, int], available: Mapping[tuple[str, str], int], sites: Sequence[Site],
@@ -95,8 +103,7 @@ def decide(lines: Mapping[str, int], available: Mapping[tuple[str, str], int], s
     usable = {(s.location_id, sku): max(available.get((s.location_id, sku), 0) - s.safety_stock, 0)
               for s in sites for sku in lines}
     holding = [s for s in sites if any(usable[(s.location_id, sku)] for sku in lines)]
-    ranked = sorted(holding, key=lambda s: (s.distance_km + weights.reliability / max(weights.distance, 1e-9)
-                                            * max(s.failure_rate - HEALTHY_FAILURE_RATE, 0.0), s.location_id))
+    ranked = sorted(holding, key=lambda s: (own_cost(s, weights), s.distance_km, s.location_id))
     ranked = ranked[:MOST_CANDIDATES]
     scored: list[Scored] = []
     for size in range(1, len(ranked) + 1):

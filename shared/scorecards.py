@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import asyncpg
 
@@ -27,11 +27,13 @@ def weighed(failure_rate: float, requests: int) -> float:
 
 
 def scorecard(location_id: str, requests: int, rejected: int, qc_failed: int, window_s: int,
-              times: Mapping[str, float | None] | None = None) -> PartnerScored:
-    """A location's scorecard: failures (rejected, timed out, QC failed) per request, at most 1; with `times`, the
-    median seconds to accept and from accepted to packed, and the share packed by its ship-by time."""
-    rate = min((rejected + qc_failed) / requests, 1.0) if requests else 0.0
+              times: Mapping[str, float | None] | None = None, exceptions: int = 0) -> PartnerScored:
+    """A partner's scorecard: failures (rejected, timed out, QC failed, shipments with an exception) per request, at
+    most 1; with `times`, the median seconds to accept and from accepted to packed, the share packed by its ship-by
+    time or delivered by the promise, and the requests still open."""
+    rate = min((rejected + qc_failed + exceptions) / requests, 1.0) if requests else 0.0
     times = times or {}
+    still_open = times.get("open_requests")
 
     def rounded(name: str) -> float | None:
         value = times.get(name)
@@ -39,13 +41,22 @@ def scorecard(location_id: str, requests: int, rejected: int, qc_failed: int, wi
     return PartnerScored(partner_id=location_id, window_s=window_s, requests=requests, rejected=rejected,
                          qc_failed=qc_failed, failure_rate=round(rate, 3), accept_latency_s=rounded("accept_s"),
                          accept_to_pack_s=rounded("pack_s"), packed_on_time_rate=rounded("packed_on_time"),
-                         delivered_on_time_rate=rounded("delivered_on_time"),
-                         scored_at=datetime.now(UTC))
+                         delivered_on_time_rate=rounded("delivered_on_time"), exceptions=exceptions,
+                         open_requests=None if still_open is None else int(still_open), scored_at=datetime.now(UTC))
+
+
+def from_row(partner_id: str, kind: Literal["location", "carrier"], window_s: int,
+             row: Mapping[str, Any] | None) -> PartnerScored:
+    """The scorecard of a partner's row of a window query (None: no request in the window)."""
+    if row is None:
+        return scorecard(partner_id, 0, 0, 0, window_s).model_copy(update={"kind": kind})
+    return scorecard(partner_id, row["requests"], row["rejected"], int(row.get("qc_failed") or 0), window_s,
+                     dict(row), exceptions=int(row.get("exceptions") or 0)).model_copy(update={"kind": kind})
 
 
 def moved(before: PartnerScored | None, now: PartnerScored) -> bool:
-    """Worth telling: the first scorecard, a failure rate or on-time share that moved by a point or more, or an
-    accept latency that moved by a tenth."""
+    """Worth telling: the first scorecard, a failure rate or on-time share that moved by a point or more, open
+    requests that moved by two and a tenth, or an accept latency that moved by a tenth."""
     if before is None:
         return True
     if abs(before.failure_rate - now.failure_rate) >= 0.01:
@@ -55,6 +66,9 @@ def moved(before: PartnerScored | None, now: PartnerScored) -> bool:
         if (was_share is None) != (share is None) or (
                 was_share is not None and share is not None and abs(was_share - share) >= 0.01):
             return True
+    if before.open_requests != now.open_requests and abs((before.open_requests or 0) - (now.open_requests or 0)) >= max(
+            2, 0.1 * max(before.open_requests or 0, now.open_requests or 0)):
+        return True
     was, latency = before.accept_latency_s, now.accept_latency_s
     return (was is None) != (latency is None) or (
         was is not None and latency is not None and abs(latency - was) > 0.1 * max(was, 1.0))

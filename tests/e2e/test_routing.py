@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from contracts import topics
 from contracts.channels import order_id_for
 from contracts.partners import FulfillmentAccepted, FulfillmentPacked, FulfillmentPicked, FulfillmentRejected, Parcel
 from oms_cli import report, whatif
@@ -19,6 +20,7 @@ from shared.settings import REPO_ROOT, get_settings
 from tests.conftest import LOGS
 from tests.e2e.conftest import FAST_NETWORK, everyone_but
 from tests.support.browser import render
+from tests.support.kafka import read_topic
 from tests.support.partners import PlayedPartner
 from tests.support.poll import eventually
 
@@ -98,12 +100,18 @@ async def test_a_3pl_that_starts_rejecting_half_its_requests_gets_less_work_then
         assert sum(loc == "3pl-berlin" for loc in recovered.values()) >= 9, recovered
         assert berlin.rejected >= 4
 
+        passed_over = order_id_for("web", oms.order(20, {"LAMP": 1})["external_id"])
         decision = await oms.inventory.fetchrow("SELECT chosen, alternatives FROM allocation_decisions "
-                                                "WHERE order_id = $1 ORDER BY id LIMIT 1",
-                                                order_id_for("web", oms.order(20, {"LAMP": 1})["external_id"]))
+                                                "WHERE order_id = $1 ORDER BY id LIMIT 1", passed_over)
         assert decision["chosen"].startswith("store-munich")
         [not_taken] = [a for a in orjson.loads(decision["alternatives"]) if a["plan"][0][0] == "3pl-berlin"]
         assert not_taken["parts"]["reliability"] > 0, "the plan not taken says what it lost on"
+        told = [orjson.loads(r.value) for r in await read_topic(topics.DECISIONS.name) if r.key == passed_over.encode()]
+        assert told, "allocation.decided sent for the order"
+        decided = told[0]
+        assert decided["chosen"]["allocations"][0]["location_id"] == "store-munich"
+        assert [a["allocations"][0]["location_id"] for a in decided["alternatives"]] == [
+            p[0][0] for p in (a["plan"] for a in orjson.loads(decision["alternatives"]))], "the event is the record"
 
         replayed = await asyncio.to_thread(whatif.run, get_settings(), started, load_network(FAST_NETWORK))
         assert replayed.live.orders >= 30 and replayed.differ == 0, "the same rules decide the same again"
@@ -133,7 +141,7 @@ async def test_the_report_of_a_run_renders_in_a_browser_with_every_chart(oms, re
         await watch.stop()
     path = await asyncio.to_thread(report.write, get_settings(), started, LOGS / request.node.name / "report.html")
     dom = await render(path.as_uri(), LOGS / request.node.name / "report.png", budget_ms=8000,
-                       window="1100,3200")
-    assert dom.count('class="main-svg"') >= 8 * 2, "every chart drawn (Plotly draws two layers each)"
+                       window="1100,3600")
+    assert dom.count('class="main-svg"') >= 9 * 2, "every chart drawn (Plotly draws two layers each)"
     assert "12 orders placed since" in dom
     assert (LOGS / request.node.name / "report.png").stat().st_size > 20_000

@@ -8,6 +8,7 @@ import pytest
 
 from contracts import topics
 from shared.consume import Unprocessable
+from shared.network import Weights
 from tests.support.memory import InMemory, body
 
 pytestmark = pytest.mark.unit
@@ -199,6 +200,27 @@ async def test_each_allocation_is_recorded_with_its_reasons_and_the_plans_not_ta
     assert decision["order_id"] == "o-1" and decision["chosen"].startswith("3pl-berlin (2 x SKU-CHAIR-01)")
     assert '"dc-rotterdam"' in decision["alternatives"] and '"distance"' in decision["alternatives"]
     assert '"available":[["3pl-berlin","SKU-CHAIR-01",5],["dc-rotterdam","SKU-CHAIR-01",5]]' in decision["inputs"]
+    [decided] = [m for m in sent if m.type == "allocation.decided"]
+    assert decided.chosen.allocations[0].location_id == "3pl-berlin" and decided.request_id == decision["request_id"]
+    assert [a.allocations[0].location_id for a in decided.alternatives] == ["dc-rotterdam"]
+    assert decided.alternatives[0].total > decided.chosen.total
+
+
+async def test_a_location_with_many_open_requests_loses_work_where_the_channel_weighs_load():
+    service = await stocked(20)  # dc-rotterdam
+    await service.deliver(FEED, body("stock.counted", location_id="3pl-berlin", on_hand=20))
+    service.deps.network = service.deps.network.model_copy(update={"routing": {"default": Weights(workload=2.0)}})
+
+    async def allocated(order_id: str) -> str:
+        [allocation] = reply(await service.deliver(COMMANDS, body("inventory.reserve_stock", order_id=order_id))
+                             ).allocations
+        return allocation.location_id
+    assert await allocated("o-1") == "3pl-berlin", "the nearest, while both are idle"
+    await service.deliver(topics.PARTNER_SCORES.name, body("partner.scored", partner_id="3pl-berlin", requests=300,
+                                                            open_requests=250, scored_at="2026-11-29T12:00:00+00:00"))
+    assert await allocated("o-2") == "dc-rotterdam", "Berlin's queue outweighs the extra distance"
+    [decision] = service.db.logs["allocation_decisions"][-1:]
+    assert '"open_requests":250' in decision["inputs"] and '"workload":500.0' in decision["alternatives"]
 
 
 async def test_a_location_failing_half_its_requests_loses_the_next_orders_and_gets_them_back():

@@ -44,6 +44,18 @@ async def test_the_carriers_tracking_moves_the_shipment_on():
     assert service.row("shipments", "shp-1")["status"] == "delivered"
 
 
+async def test_an_exception_is_reported_on_and_counted_for_the_carriers_scorecard_without_moving_the_shipment():
+    service, carrier = await booking()
+    await service.deliver(updates(carrier), body("shipment.booked"), body("shipment.in_transit"))
+    sent = await service.deliver(updates(carrier), body("shipment.exception", id="ex-1", reason="parcel damaged"),
+                                 body("shipment.exception", id="ex-2", reason="address unknown"))
+    assert [(m.status, m.reason) for m in sent] == [("exception", "parcel damaged"), ("exception", "address unknown")]
+    row = service.row("shipments", "shp-1")
+    assert (row["status"], row["exceptions"]) == ("in_transit", 2)
+    assert await service.deliver(updates(carrier), body("shipment.exception", id="ex-1")) == [], "read again: once"
+    assert service.row("shipments", "shp-1")["exceptions"] == 2
+
+
 async def test_a_carrier_that_cannot_take_it_passes_it_to_the_next_and_the_last_tells_the_saga():
     service, first = await booking()
     [second] = await service.deliver(updates(first), body("shipment.booking_failed"))

@@ -25,8 +25,11 @@ def period() -> Period:
         for k, status in enumerate(("received", "accepted", "reserved", "released", "shipped", "delivered")):
             steps.append({"order_id": order_id, "status": status, "code": "late_delivery" if n == 3 and k == 5
                           else None, "occurred_at": T0 + timedelta(minutes=7 * n, seconds=k * 2)})
+        refused = n % 5 == 0  # ups refused these, dhl took them
         shipments.append({"order_id": order_id, "location_id": "3pl-berlin" if n % 2 else "dc-rotterdam",
-                          "carrier_id": "dhl", "service_level": "standard", "country": "DE", "status": "delivered"})
+                          "carrier_id": "dhl", "service_level": "standard", "country": "DE", "status": "delivered",
+                          "tried_carriers": ["ups", "dhl"] if refused else ["dhl"], "exceptions": int(n == 7),
+                          "delivered_on_time": n != 3})
     steps.insert(3, {"order_id": "o0", "status": "backordered", "code": None, "occurred_at": T0})
     fulfillments = [{"location_id": "3pl-berlin", "status": "rejected" if n < 3 else "shipped", "qc_failures": n % 4 == 0}
                     for n in range(10)]
@@ -37,7 +40,7 @@ def period() -> Period:
 
 def test_every_chart_has_data_and_says_its_numbers():
     charts = figures(period(), load_network(get_settings().network_file))
-    assert len(charts) == 8
+    assert len(charts) == 9
     for chart in charts:
         assert any(len(trace.y) for trace in chart.data), chart.layout.title.text
     titles = [c.layout.title.text for c in charts]
@@ -45,11 +48,15 @@ def test_every_chart_has_data_and_says_its_numbers():
     assert "split rate 0%" in titles[3]
     delivered = charts[4].data[0].y
     assert delivered[0] == 1.0 and delivered[1] == pytest.approx(0.95)
-    assert list(charts[7].data[0].y) == ["too small", "no reason given"] and list(charts[7].data[0].x) == [2, 1]
+    carriers = {trace.name: dict(zip(trace.x, trace.y, strict=True)) for trace in charts[6].data}
+    assert carriers["booking requests"] == {"dhl": 20, "ups": 4} and carriers["refused or unanswered"]["ups"] == 4
+    assert carriers["shipments with an exception"]["dhl"] == 1
+    assert carriers["delivered on time"]["dhl"] == pytest.approx(0.95)
+    assert list(charts[8].data[0].y) == ["too small", "no reason given"] and list(charts[8].data[0].x) == [2, 1]
 
 
 def test_the_report_is_one_file_with_its_javascript_inlined_once():
     text = render(period(), load_network(get_settings().network_file))
-    assert text.startswith("<!doctype html>") and text.count("Plotly.newPlot") == 8
+    assert text.startswith("<!doctype html>") and text.count("Plotly.newPlot") == 9
     assert re.findall(r"<script[^>]*\bsrc=", text) == [], "no script from elsewhere: the file opens offline"
     assert text.count("plotly.js v") == 1, "Plotly's JavaScript once"

@@ -25,7 +25,8 @@ TO_DE = Destination("DE", "express")
 
 @st.composite
 def situations(draw):
-    sites = [Site(f"L{n}", draw(st.floats(0, 5000)), draw(st.integers(0, 2)), "DE")
+    sites = [Site(f"L{n}", draw(st.floats(0, 5000)), draw(st.integers(0, 2)), "DE",
+                  open_requests=draw(st.integers(0, 200)))  # the default weights do not weigh load
              for n in range(draw(st.integers(1, 6)))]
     lines = {sku: draw(st.integers(1, 5)) for sku in draw(st.lists(st.sampled_from(SKUS), min_size=1, max_size=3,
                                                                    unique=True))}
@@ -117,3 +118,17 @@ def test_the_decision_keeps_the_two_best_alternatives_and_says_why():
     assert decision is not None
     assert [decision.chosen.plan[0][0], *(a.plan[0][0] for a in decision.alternatives)] == ["a", "b", "c"]
     assert "a (1 x A): 100.0 (distance 100.0)" == decision.chosen.describe()
+
+
+def test_a_busy_location_loses_work_where_the_channel_weighs_load_and_never_by_default():
+    sites = [Site("3pl-berlin", 250, open_requests=400), Site("store-munich", 355, open_requests=10)]
+    available = {("3pl-berlin", "A"): 5, ("store-munich", "A"): 5}
+    by_default = decide({"A": 1}, available, sites, LANES, TO_DE, Weights())
+    weighing_load = decide({"A": 1}, available, sites, LANES, TO_DE, Weights(workload=1.0))
+    assert by_default is not None and by_default.chosen.plan[0][0] == "3pl-berlin"
+    assert weighing_load is not None and weighing_load.chosen.plan[0][0] == "store-munich"
+    assert weighing_load.chosen.parts["workload"] == 10 and weighing_load.alternatives[0].parts["workload"] == 400
+    idle = [Site("3pl-berlin", 250, open_requests=40), Site("store-munich", 355, open_requests=10)]
+    light = decide({"A": 1}, available, idle, LANES, TO_DE, Weights(workload=1.0))
+    assert light is not None and light.chosen.plan[0][0] == "3pl-berlin", "a small queue: distance decides"
+

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.scorecards import MIN_REQUESTS, moved, scorecard, weighed
+from shared.scorecards import MIN_REQUESTS, from_row, moved, scorecard, weighed
 
 pytestmark = pytest.mark.unit
 
@@ -33,3 +33,20 @@ def test_times_and_the_on_time_share_are_told_and_a_move_in_them_is_worth_tellin
 def test_a_failure_rate_weighs_only_once_it_rests_on_enough_requests():
     assert weighed(1.0, MIN_REQUESTS - 1) == 0.0, "one refusal of one request says little"
     assert weighed(0.5, MIN_REQUESTS) == 0.5
+
+
+def test_a_carriers_exceptions_are_failures_and_open_requests_are_its_load():
+    card = from_row("dhl", "carrier", 600, {"requests": 20, "rejected": 2, "exceptions": 4, "open_requests": 7,
+                                            "delivered_on_time": 0.8})
+    assert (card.kind, card.failure_rate, card.exceptions, card.open_requests) == ("carrier", 0.3, 4, 7)
+    assert card.delivered_on_time_rate == 0.8
+    quiet = from_row("dhl", "carrier", 600, None)
+    assert (quiet.requests, quiet.failure_rate, quiet.open_requests) == (0, 0.0, None)
+
+
+def test_a_move_in_open_requests_is_worth_telling_when_it_is_more_than_noise():
+    card = scorecard("3pl-berlin", 10, 0, 0, 600, {"open_requests": 40})
+    assert not moved(card, scorecard("3pl-berlin", 10, 0, 0, 600, {"open_requests": 43})), "a tenth of 40 is 4"
+    assert moved(card, scorecard("3pl-berlin", 10, 0, 0, 600, {"open_requests": 60}))
+    assert moved(scorecard("3pl-berlin", 1, 0, 0, 600, {"open_requests": 0}),
+                 scorecard("3pl-berlin", 3, 0, 0, 600, {"open_requests": 2}))

@@ -1,6 +1,7 @@
 """Partner scorecards: every location's recent requests (the last `OMS_SCORE_WINDOW_S`), how many it rejected,
-let time out or failed in quality control, published on `oms.partners.scores.v1` when its failure rate moves, so
-allocation gives a failing partner less work within seconds, and gives it back once its failures age out."""
+let time out or failed in quality control and how many are still open (its load), published on
+`oms.partners.scores.v1` when they move, so allocation gives a failing partner less work within seconds, and gives
+it back once its failures age out."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from contracts import topics
 from contracts.fulfillment import PartnerScored
 from fulfillment_service.store import FulfillmentWork
 from shared.logging import log
-from shared.scorecards import every_interval, moved, scorecard
+from shared.scorecards import every_interval, from_row, moved
 from shared.service import Deps
 from shared.uow import Postgres
 
@@ -19,7 +20,9 @@ WINDOW = """SELECT location_id, count(*) AS requests,
                        AS accept_s,
                    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM packed_at - accepted_at))
                        AS pack_s,
-                   avg((packed_at <= ship_by)::int) FILTER (WHERE packed_at IS NOT NULL) AS packed_on_time
+                   avg((packed_at <= ship_by)::int) FILTER (WHERE packed_at IS NOT NULL) AS packed_on_time,
+                   count(*) FILTER (WHERE status IN ('requested', 'accepted', 'picked', 'qc_failed'))
+                       AS open_requests
             FROM fulfillments WHERE created_at >= now() - make_interval(secs => $1) GROUP BY location_id"""
 
 
@@ -31,9 +34,7 @@ async def score_round(deps: Deps, told: dict[str, PartnerScored]) -> int:
         unit = FulfillmentWork(deps, Postgres(conn))
         changed = []
         for location in deps.network.locations:
-            row = found.get(location.id)
-            card = scorecard(location.id, row["requests"] if row else 0, row["rejected"] if row else 0,
-                             int(row["qc_failed"]) if row else 0, window_s, dict(row) if row else None)
+            card = from_row(location.id, "location", window_s, found.get(location.id))
             if moved(told.get(location.id), card):
                 unit.send(topics.PARTNER_SCORES.name, location.id, card)
                 changed.append(card)
@@ -41,7 +42,7 @@ async def score_round(deps: Deps, told: dict[str, PartnerScored]) -> int:
     for card in changed:
         told[card.partner_id] = card
         log.info("partner.scored", location_id=card.partner_id, failure_rate=card.failure_rate,
-                 requests=card.requests)
+                 requests=card.requests, open_requests=card.open_requests)
     return len(changed)
 
 

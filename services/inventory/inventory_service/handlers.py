@@ -13,6 +13,9 @@ from contracts.base import SkuQuantity, new_id, quantities
 from contracts.fulfillment import PartnerScored
 from contracts.inventory import (
     Allocation,
+    AllocationDecided,
+    PlannedShipment,
+    ScoredPlan,
     StockAdjusted,
     StockCounted,
     StockInboundExpected,
@@ -86,9 +89,9 @@ async def try_reserve(uow: InventoryWork, cmd: ReserveStock) -> StockReserved | 
         if point is not None:
             return domain.great_circle_km(lat, lon, *point)
         return domain.distance_km(lat, lon, cmd.destination.country)
-    failing = await uow.failure_rates()
+    standings = await uow.standings()
     sites = [routing.Site(loc.id, distance(loc.lat, loc.lon), loc.safety_stock, loc.country,
-                          failure_rate=failing.get(loc.id, 0.0))
+                          *standings.get(loc.id, (0.0, 0)))
              for loc in network.serving(cmd.channel) if loc.id not in skipped]
     available = {key: level.available for key, level in levels.items()}
     to = routing.Destination(cmd.destination.country, cmd.service_level)
@@ -124,18 +127,27 @@ async def try_reserve(uow: InventoryWork, cmd: ReserveStock) -> StockReserved | 
 
 def record_decision(uow: InventoryWork, cmd: ReserveStock, decided: routing.Decision, lines: dict[str, int],
                     available: dict[tuple[str, str], int], sites: list[routing.Site], to: routing.Destination) -> None:
-    """The decision with its reasons, and the inputs it was made on (what the candidates had of these lines)."""
+    """The decision with its reasons: `allocation.decided`, and a row with the inputs it was made on (what the
+    candidates had of these lines) for `oms order` and `oms whatif`."""
     def plan(scored: routing.Scored) -> dict[str, object]:
         return {"plan": scored.plan, "total": round(scored.total, 3), "parts": scored.parts}
+
+    def scored_plan(scored: routing.Scored) -> ScoredPlan:
+        return ScoredPlan(allocations=[PlannedShipment(location_id=loc, lines=[
+            SkuQuantity(sku=sku, quantity=qty) for sku, qty in part.items()]) for loc, part in scored.plan],
+            total=round(scored.total, 3), parts=scored.parts)
     inputs = {"lines": lines, "to": {"country": to.country, "service_level": to.service_level},
               "sites": [{"location_id": s.location_id, "distance_km": round(s.distance_km, 3),
                          "safety_stock": s.safety_stock, "country": s.country,
-                         "failure_rate": s.failure_rate} for s in sites],
+                         "failure_rate": s.failure_rate, "open_requests": s.open_requests} for s in sites],
               "available": [[loc, sku, n] for (loc, sku), n in available.items() if sku in lines and n > 0]}
     uow.decisions.append({"order_id": cmd.order_id, "request_id": cmd.id, "channel": cmd.channel,
                           "chosen": decided.chosen.describe(), "plan": orjson.dumps(plan(decided.chosen)).decode(),
                           "alternatives": orjson.dumps([plan(a) for a in decided.alternatives]).decode(),
                           "inputs": orjson.dumps(inputs).decode()})
+    uow.send(topics.DECISIONS.name, cmd.order_id, AllocationDecided(
+        order_id=cmd.order_id, request_id=cmd.id, channel=cmd.channel, chosen=scored_plan(decided.chosen),
+        alternatives=[scored_plan(a) for a in decided.alternatives]))
 
 
 async def reserve_stock(cmd: ReserveStock, uow: InventoryWork) -> None:
@@ -256,9 +268,10 @@ async def commit_stock(cmd: CommitStock, uow: InventoryWork) -> None:
 
 
 async def partner_scored(msg: PartnerScored, uow: InventoryWork) -> None:
-    """A partner's scorecard: from the next allocation on (here within a second), its failure rate weighs."""
+    """A location's scorecard: from the next allocation on (here within a second), its failure rate and open
+    requests weigh."""
     if msg.kind == "location":
-        await uow.scores.record(msg.partner_id, msg.failure_rate, msg.requests, msg.scored_at)
+        await uow.scores.record(msg)
         uow.deps.extra.pop(SCORES_KEY, None)
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from typing import NamedTuple
 
 import orjson
 
 from contracts import topics
 from contracts.base import Message
+from contracts.fulfillment import PartnerScored
 from contracts.inventory import StockAvailabilityChanged
 from contracts.order import CommitStock, ReleaseStock, ReserveStock, Restock
 from inventory_service import domain
@@ -31,10 +33,17 @@ BACKORDERS = Table("backorders", ("order_id",), {"order_id": "text", "command": 
 LEDGER = Table("stock_ledger", ("id",), {
     "sku": "text", "location_id": "text", "kind": "text", "quantity": "int", "message_id": "text"})
 PAUSED_KEY, PAUSES_FRESH_S = "inventory.paused_locations", 1.0
-SCORES_KEY = "inventory.failure_rates"
+
+
+class Standing(NamedTuple):
+    """What a location's scorecard weighs in allocation."""
+
+    failure_rate: float  # 0 until it rests on enough requests
+    open_requests: int
+SCORES_KEY = "inventory.scorecards"
 SCORES = Table("partner_scores", ("partner_id",), {"partner_id": "text", "failure_rate": "float8", "requests": "int",
-                                                  "scored_at": "timestamptz"},
-               updates=("failure_rate", "requests", "scored_at"))
+                                                  "open_requests": "int", "scored_at": "timestamptz"},
+               updates=("failure_rate", "requests", "open_requests", "scored_at"))
 LOCATION_STATUS = Table("location_status", ("location_id",), {
     "location_id": "text", "paused": "bool", "reason": "text", "day": "date", "allocated": "int"},
     updates=("paused", "reason", "day", "allocated"), checked=("day", "allocated"))
@@ -185,18 +194,20 @@ class Scores(Rows):
     def __init__(self, db: Database) -> None:
         super().__init__(db, SCORES)
 
-    async def failure_rates(self) -> dict[str, float]:
+    async def standings(self) -> dict[str, Standing]:
         rows = await self.load(Where("true", lambda row: True), lock=False)
-        return {row["partner_id"]: weighed(float(row["failure_rate"]), row["requests"]) for row in rows}
+        return {row["partner_id"]: Standing(weighed(float(row["failure_rate"]), row["requests"]),
+                                            row.get("open_requests") or 0) for row in rows}
 
-    async def record(self, partner_id: str, failure_rate: float, requests: int, scored_at: datetime) -> None:
+    async def record(self, card: PartnerScored) -> None:
         """The scorecard, unless a later one is kept already."""
-        row = await self.get(partner_id)
+        values = {"failure_rate": card.failure_rate, "requests": card.requests,
+                  "open_requests": card.open_requests or 0, "scored_at": card.scored_at}
+        row = await self.get(card.partner_id)
         if row is None:
-            self.add({"partner_id": partner_id, "failure_rate": failure_rate, "requests": requests,
-                      "scored_at": scored_at})
-        elif row["scored_at"] < scored_at:
-            self.save(partner_id, failure_rate=failure_rate, requests=requests, scored_at=scored_at)
+            self.add({"partner_id": card.partner_id, **values})
+        elif row["scored_at"] < card.scored_at:
+            self.save(card.partner_id, **values)
 
 
 class LocationStatus(Rows):
@@ -298,13 +309,14 @@ class InventoryWork(UnitOfWork):
         self.deps.extra[PAUSED_KEY] = (now, frozenset(found))
         return found
 
-    async def failure_rates(self) -> dict[str, float]:
-        """Each partner's recent failure rate (its scorecard), read at most once a second per process."""
+    async def standings(self) -> dict[str, Standing]:
+        """Each partner's recent failure rate and open requests (its scorecard), read at most once a second per
+        process."""
         cached = self.deps.extra.get(SCORES_KEY)
         now = time.monotonic()
         if isinstance(cached, tuple) and now - cached[0] < PAUSES_FRESH_S:
             return dict(cached[1])
-        found = await self.scores.failure_rates()
+        found = await self.scores.standings()
         self.deps.extra[SCORES_KEY] = (now, found)
         return found
 

@@ -95,7 +95,9 @@ def carrier_update(carrier_id: str) -> Handler[ShippingWork]:
         if status != domain.ShipmentStatus.EXCEPTION and not domain.moves_on(shipment["status"], status):
             return
         tracking = update.tracking_number if isinstance(update, ShipmentBooked) else None
-        if status != domain.ShipmentStatus.EXCEPTION:
+        if status == domain.ShipmentStatus.EXCEPTION:
+            uow.shipments.exception(update.shipment_id)
+        else:
             uow.shipments.set_status(update.shipment_id, status, tracking, uow.now())
         uow.send(topics.SHIPPING_EVENTS.name, shipment["order_id"], ShipmentProgressed(
             order_id=shipment["order_id"], shipment_id=update.shipment_id, carrier_id=carrier_id,

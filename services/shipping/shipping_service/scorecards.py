@@ -1,5 +1,6 @@
 """Carrier scorecards: every carrier's booking requests of the last `OMS_SCORE_WINDOW_S`, how many it refused or
-left unanswered (the shipment went to another carrier), and the share of its deliveries made by the promise,
+left unanswered (the shipment went to another carrier) or reported an exception for, how many it still carries,
+and the share of its deliveries made by the promise,
 published on `oms.partners.scores.v1` when they move; the next booking passes over a carrier failing more than a
 healthy share while another carrier can take it."""
 
@@ -9,7 +10,7 @@ from contracts import topics
 from contracts.fulfillment import PartnerScored
 from shared.logging import log
 from shared.routing import HEALTHY_FAILURE_RATE
-from shared.scorecards import every_interval, moved, scorecard, weighed
+from shared.scorecards import every_interval, from_row, moved, weighed
 from shared.service import Deps
 from shared.uow import Postgres
 from shipping_service.store import ShippingWork
@@ -20,7 +21,11 @@ WINDOW = """SELECT asked.carrier AS carrier_id, count(*) AS requests,
                                     OR s.status = 'booking_failed') AS rejected,
                    avg((s.delivered_at <= s.deliver_by)::int) FILTER (
                        WHERE s.carrier_id = asked.carrier AND s.delivered_at IS NOT NULL
-                       AND s.deliver_by IS NOT NULL) AS delivered_on_time
+                       AND s.deliver_by IS NOT NULL) AS delivered_on_time,
+                   count(*) FILTER (WHERE s.carrier_id = asked.carrier AND s.exceptions > 0) AS exceptions,
+                   count(*) FILTER (WHERE s.carrier_id = asked.carrier AND s.status IN ('booking', 'booked',
+                                                                                       'picked_up', 'in_transit'))
+                       AS open_requests
             FROM shipments s, unnest(s.tried_carriers) AS asked(carrier)
             WHERE s.created_at >= now() - make_interval(secs => $1) GROUP BY asked.carrier"""
 
@@ -38,9 +43,7 @@ async def score_round(deps: Deps, told: dict[str, PartnerScored]) -> int:
         unit = ShippingWork(deps, Postgres(conn))
         cards = {}
         for carrier in deps.network.carriers:
-            row = found.get(carrier.id)
-            cards[carrier.id] = scorecard(carrier.id, row["requests"] if row else 0, row["rejected"] if row else 0,
-                                          0, window_s, dict(row) if row else None).model_copy(update={"kind": "carrier"})
+            cards[carrier.id] = from_row(carrier.id, "carrier", window_s, found.get(carrier.id))
         changed = [card for card in cards.values() if moved(told.get(card.partner_id), card)]
         for card in changed:
             unit.send(topics.PARTNER_SCORES.name, card.partner_id, card)

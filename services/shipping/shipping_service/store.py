@@ -18,8 +18,9 @@ from shipping_service.domain import ShipmentStatus
 SHIPMENTS = Table("shipments", ("shipment_id",), {
     "shipment_id": "text", "order_id": "text", "location_id": "text", "service_level": "text", "ship_to": "jsonb",
     "parcels": "jsonb", "status": "text", "tracking_number": "text", "deadline_at": "timestamptz",
-    "carrier_id": "text", "tried_carriers": "text[]", "deliver_by": "timestamptz", "delivered_at": "timestamptz"},
-    updates=("status", "tracking_number", "deadline_at", "carrier_id", "tried_carriers", "delivered_at"))
+    "carrier_id": "text", "tried_carriers": "text[]", "deliver_by": "timestamptz", "delivered_at": "timestamptz",
+    "exceptions": "int"},
+    updates=("status", "tracking_number", "deadline_at", "carrier_id", "tried_carriers", "delivered_at", "exceptions"))
 
 
 class Shipments(Rows):
@@ -33,7 +34,7 @@ class Shipments(Rows):
             "service_level": cmd.service_level, "ship_to": cmd.ship_to.model_dump_json(),
             "parcels": orjson.dumps(cmd.parcels).decode(), "status": ShipmentStatus.BOOKING, "tracking_number": None,
             "deadline_at": None, "carrier_id": None, "tried_carriers": list(cmd.excluded_carriers),
-            "deliver_by": cmd.deliver_by, "delivered_at": None}
+            "deliver_by": cmd.deliver_by, "delivered_at": None, "exceptions": 0}
         return row if self.add(row) else None
 
     def booking_sent(self, shipment_id: str, carrier_id: str, answer_within_s: int, now: datetime) -> None:
@@ -54,6 +55,10 @@ class Shipments(Rows):
         delivered = row.get("delivered_at") or (at if status == ShipmentStatus.DELIVERED else None)
         self.save(shipment_id, status=status, tracking_number=tracking_number or row["tracking_number"],
                   deadline_at=None, delivered_at=delivered)
+
+    def exception(self, shipment_id: str) -> None:
+        """The carrier reported an exception: counted for its scorecard, the status stays."""
+        self.save(shipment_id, exceptions=(self.rows[(shipment_id,)].get("exceptions") or 0) + 1)
 
     async def expired(self, limit: int) -> list[Row]:
         """Bookings a carrier did not answer in time, locked (others' are skipped, not waited for)."""
