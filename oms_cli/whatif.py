@@ -2,7 +2,8 @@
 file: its routing weights, carriers and lanes), compared with what was decided live. Reads only: nothing changes.
 
 Both sides are judged by the same yardstick, the rules given: each shipment's cheapest on-time lane (its rate, or
-the fastest lane's and the days late), shipments per order, and which locations get the work."""
+the fastest lane's and the days late), shipments per order, which locations get the work and which carrier booking
+would choose for each shipment (the cheapest that keeps the promise, as the shipping service does)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import orjson
 from rich.table import Table
 
 from shared.network import Network
+from shared.promise import choose_carrier
 from shared.routing import Allocation, Destination, Site, decide, shipment_cost
 from shared.security import DATABASE_OPERATOR
 from shared.settings import Settings
@@ -34,6 +36,7 @@ class Side:
     cost: float = 0.0
     on_time: int = 0
     load: Counter[str] = field(default_factory=Counter)
+    carriers: Counter[str] = field(default_factory=Counter)  # the carrier booking would choose for each shipment
 
     def add(self, plan: Allocation, sites: dict[str, Site], to: Destination, network: Network) -> None:
         self.orders += 1
@@ -44,6 +47,8 @@ class Side:
             self.cost += rate
             self.on_time += late == 0
             self.load[location_id] += 1
+            chosen = choose_carrier(network.carriers, sites[location_id].country, to.country, to.service_level, [])
+            self.carriers[chosen[0] if chosen else "(none on time)"] += 1
 
 
 @dataclass
@@ -118,4 +123,6 @@ def table(result: Comparison, label: str) -> Table:
                   f"{again.on_time / max(again.shipments, 1):.1%}")
     for location in sorted(set(live.load) | set(again.load)):
         shown.add_row(f"  shipments from {location}", str(live.load[location]), str(again.load[location]))
+    for carrier in sorted(set(live.carriers) | set(again.carriers)):
+        shown.add_row(f"  shipments by {carrier}", str(live.carriers[carrier]), str(again.carriers[carrier]))
     return shown
