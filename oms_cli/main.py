@@ -13,7 +13,7 @@ import httpx
 import orjson
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from oms_cli import erase, operator, processes
 from shared import metrics, security
@@ -24,6 +24,11 @@ from shared.stack import Stack
 
 app = typer.Typer(help="Operate the OMS: look at orders and stock, run the stack.", no_args_is_help=True)
 console = Console(width=None if Console().is_terminal else 150)
+
+
+def order_column() -> Column:
+    """An order id is copied into the next command: never cut (a column keeps its rows, so one per table)."""
+    return Column("order", no_wrap=True, min_width=36)
 
 
 async def fetch(service: str, query: str, *args: Any) -> list[asyncpg.Record]:
@@ -99,7 +104,10 @@ def order(ref: str) -> None:
                                                "WHERE order_id = $1 ORDER BY id", found["order_id"]))
     for decision in decisions:
         console.print(f"allocated {decision['decided_at']:%H:%M:%S.%f}"[:-3] + f": {decision['chosen']}")
-        for other in orjson.loads(decision["alternatives"]):
+        others = orjson.loads(decision["alternatives"])
+        if not others:
+            console.print("  no other plan could ship it")
+        for other in others:
             where = " + ".join(f"{loc} ({', '.join(f'{q} x {s}' for s, q in part.items())})"
                                for loc, part in other["plan"])
             why = ", ".join(f"{k} {v:.1f}" for k, v in other["parts"].items() if v)
@@ -113,7 +121,7 @@ def list_orders(status: Annotated[str | None, typer.Option(help="only this statu
     rows = asyncio.run(fetch(
         "order", "SELECT order_id, channel, external_id, status, updated_at FROM orders WHERE $1::text IS NULL OR "
                  "status = $1 ORDER BY created_at DESC LIMIT $2", status, limit))
-    table = Table("order", "channel", "external id", "status", "updated")
+    table = Table(order_column(), "channel", "external id", "status", "updated")
     for row in rows:
         table.add_row(row["order_id"], row["channel"], row["external_id"], row["status"], f"{row['updated_at']:%H:%M:%S}")
     console.print(table)
@@ -379,7 +387,7 @@ def late_command(all_: Annotated[bool, typer.Option("--all", help="also orders t
     """Shipments that broke a promise (left after their ship-by time, or arrive after their promise), of orders still
     open (or every one with `--all`), the longest late first."""
     rows = asyncio.run(operator.late(get_settings(), not all_, limit))
-    table = Table("order", "shipment", "location", "status", "late", "ship by", "promised by", "carrier expects")
+    table = Table(order_column(), "shipment", "location", "status", "late", "ship by", "promised by", "carrier expects")
 
     def when(at: datetime | None) -> str:
         return f"{at:%Y-%m-%d %H:%M}" if at else ""
@@ -432,7 +440,7 @@ def sagas(stuck: Annotated[bool, typer.Option("--stuck", help="only sagas past a
           idle_minutes: float = 10) -> None:
     """Orders whose saga is past its deadline, or has not moved for a while, and why."""
     rows = asyncio.run(operator.stuck_sagas(get_settings(), idle_minutes))
-    table = Table("order", "channel:external id", "status", "saga", "why", "since")
+    table = Table(order_column(), Column("channel:external id", overflow="fold"), "status", "saga", "why", "since")
     for row in rows:
         table.add_row(row["order_id"], f"{row['channel']}:{row['external_id']}", row["status"], row["saga_state"],
                       row["why"], f"{row['updated_at']:%Y-%m-%d %H:%M:%S}")

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
-
 import pytest
 
 from order_service.domain import order_id_for
-from shared.settings import REPO_ROOT
 from tests.e2e.conftest import everyone_but
+from tests.support.cli import oms_cli
 from tests.support.kafka import read_topic
 from tests.support.partners import PlayedPartner
 from tests.support.poll import eventually
 
 pytestmark = pytest.mark.e2e
-
-
-async def oms_cli(*args: str) -> str:
-    done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "oms_cli.main", *args], cwd=REPO_ROOT,
-                                   capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
 
 
 async def until(watch, order: dict, status: str) -> None:

@@ -20,6 +20,7 @@ from shared.settings import REPO_ROOT, get_settings
 from tests.conftest import LOGS
 from tests.e2e.conftest import FAST_NETWORK, everyone_but
 from tests.support.browser import render
+from tests.support.cli import oms_cli
 from tests.support.kafka import read_topic
 from tests.support.partners import PlayedPartner
 from tests.support.poll import eventually
@@ -112,6 +113,9 @@ async def test_a_3pl_that_starts_rejecting_half_its_requests_gets_less_work_then
         assert decided["chosen"]["allocations"][0]["location_id"] == "store-munich"
         assert [a["allocations"][0]["location_id"] for a in decided["alternatives"]] == [
             p[0][0] for p in (a["plan"] for a in orjson.loads(decision["alternatives"]))], "the event is the record"
+        shown = await oms_cli("order", passed_over)
+        assert "allocated" in shown and "store-munich (1 x " in shown
+        assert "not taken: 3pl-berlin (1 x " in shown and "reliability" in shown, shown[-1500:]
 
         replayed = await asyncio.to_thread(whatif.run, get_settings(), started, load_network(FAST_NETWORK))
         assert replayed.live.orders >= 30 and replayed.differ == 0, "the same rules decide the same again"
