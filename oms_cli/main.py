@@ -362,6 +362,31 @@ def whatif_command(rules: Annotated[Path, typer.Option(help="a network file (its
         console.print(f"  {example}")
 
 
+@app.command("scorecards")
+def scorecards_command() -> None:
+    """Each partner's latest scorecard (its requests of the last window), as allocation and booking weigh it:
+    failures, open requests, times and on-time shares."""
+    rows = asyncio.run(operator.fetch(get_settings(), "inventory", "SELECT partner_id, kind, card, scored_at FROM "
+                                                                   "partner_scores ORDER BY kind DESC, partner_id"))
+    table = Table("partner", "kind", "requests", "failed", "rejected", "QC", "exceptions", "open", "to accept",
+                  "accept to pack", "packed on time", "delivered on time", "scored")
+
+    def share(value: float | None) -> str:
+        return "" if value is None else f"{value:.0%}"
+
+    def seconds(value: float | None) -> str:
+        return "" if value is None else f"{value:.1f} s"
+    for row in rows:
+        card = orjson.loads(row["card"] or "{}")
+        table.add_row(row["partner_id"], row["kind"], str(card.get("requests", "")), share(card.get("failure_rate")),
+                      str(card.get("rejected", "")), str(card.get("qc_failed", "")), str(card.get("exceptions", "")),
+                      "" if card.get("open_requests") is None else str(card["open_requests"]),
+                      seconds(card.get("accept_latency_s")), seconds(card.get("accept_to_pack_s")),
+                      share(card.get("packed_on_time_rate")), share(card.get("delivered_on_time_rate")),
+                      f"{row['scored_at']:%H:%M:%S}")
+    console.print(table if rows else "no scorecard yet: partners are scored every OMS_SCORE_INTERVAL_S")
+
+
 @app.command("report")
 def report_command(since: Annotated[str, typer.Option(help="how far back: 30m, 6h, 2d")] = "1d",
                    out: Annotated[Path | None, typer.Option(help="where to write it")] = None) -> None:

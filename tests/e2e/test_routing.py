@@ -91,6 +91,8 @@ async def test_a_3pl_that_starts_rejecting_half_its_requests_gets_less_work_then
         assert set(before.values()) == {"3pl-berlin"}, before
         await eventually(lambda: failure_rate(oms), lambda rate: rate >= 0.3, "Berlin's scorecard told to inventory",
                          timeout=30)
+        cards = await oms_cli("scorecards")
+        assert "3pl-berlin" in cards and "location" in cards, cards
         failing = await first_location(oms, await placed(20, 10))
         at_berlin = sum(loc == "3pl-berlin" for loc in failing.values())
         assert at_berlin <= 1, f"the failing 3PL still got {at_berlin} of 10: {failing}"

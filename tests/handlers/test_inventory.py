@@ -243,7 +243,13 @@ async def test_a_location_failing_half_its_requests_loses_the_next_orders_and_ge
     assert service.row("partner_scores", "3pl-berlin")["failure_rate"] == 0.0
 
 
-async def test_an_older_scorecard_read_late_changes_nothing():
+async def test_every_partners_latest_scorecard_is_kept_for_the_operators_carriers_too():
+    service = InMemory("inventory")
+    await service.deliver(topics.PARTNER_SCORES.name, body("partner.scored", partner_id="dhl", kind="carrier",
+                                                            failure_rate=0.9, requests=50, exceptions=12))
+    row = service.row("partner_scores", "dhl")
+    assert row["kind"] == "carrier" and '"exceptions":12' in row["card"]
+
     service = InMemory("inventory")
     await service.deliver(topics.PARTNER_SCORES.name, body("partner.scored", failure_rate=0.5,
                                                             scored_at="2026-11-29T12:00:00+00:00"))

@@ -20,7 +20,7 @@ from shared.settings import get_settings
 from shared.uow import MemoryDatabase, run
 
 
-def body(kind: str, **fields: Any) -> dict[str, Any]:
+def body(kind: str, /, **fields: Any) -> dict[str, Any]:
     """The contract's example of `kind` with these fields, under a new message id."""
     return {**example(kind), "id": str(uuid.uuid4()), **fields}
 

@@ -182,11 +182,11 @@ async def webhook_dispatcher(deps: Deps) -> None:
         async def send_round(conn: asyncpg.Connection) -> int:
             rows = await store.claim_due(conn, list(subscribers), 50)
             results = await asyncio.gather(*(post(row) for row in rows))
-            await store.mark_sent(conn, [row["delivery_id"] for row, failed in zip(rows, results, strict=True)
+            await store.POSTS.mark_sent(conn, [row["delivery_id"] for row, failed in zip(rows, results, strict=True)
                                          if failed is None])
             failures = [failed for failed in results if failed is not None]
             errors = {delivery_id: error for delivery_id, error, _ in failures}
-            for row in await store.mark_failed(conn, failures, settings.webhook_max_attempts,
+            for row in await store.POSTS.mark_failed(conn, failures, settings.webhook_max_attempts,
                                                settings.webhook_backoff_s):
                 if row["dead"]:
                     log.error("webhook.dead", order_id=row["order_id"], subscriber=row["subscriber"],

@@ -16,6 +16,7 @@ from contracts.notification import NotificationRequested
 from contracts.order import OrderStatusChanged
 from gateway_service.subscribers import Subscriber, delivery_id
 from shared.parking import storable
+from shared.retries import Outgoing
 from shared.service import Deps
 from shared.uow import Database, Rows, Table, UnitOfWork, by
 
@@ -145,27 +146,7 @@ async def claim_due(conn: asyncpg.Connection, subscribers: list[str], each: int)
         "LIMIT $2 FOR UPDATE SKIP LOCKED) d", subscribers, each)
 
 
-async def mark_sent(conn: asyncpg.Connection, ids: list[str]) -> None:
-    if ids:
-        await conn.execute("UPDATE webhook_deliveries SET sent_at = now(), attempts = attempts + 1, last_error = NULL "
-                           "WHERE delivery_id = ANY($1::text[])", ids)
-
-
-async def mark_failed(conn: asyncpg.Connection, failures: list[tuple[str, str, bool]], max_attempts: int,
-                      backoff_s: float) -> list[asyncpg.Record]:
-    """Failed posts `(delivery_id, error, permanent)`: posted again after a wait that doubles, or dead when the
-    refusal is permanent or the attempts are used up. Returns the ones that died now."""
-    if not failures:
-        return []
-    ids, errors, permanent = (list(column) for column in zip(*failures, strict=True))
-    return await conn.fetch(
-        """UPDATE webhook_deliveries d SET attempts = d.attempts + 1, last_error = f.error,
-               next_attempt_at = now() + make_interval(secs => least($4 * 2 ^ d.attempts, 3600)),
-               dead_at = CASE WHEN f.permanent OR d.attempts + 1 >= $5 THEN now() END
-           FROM unnest($1::text[], $2::text[], $3::bool[]) AS f(id, error, permanent)
-           WHERE d.delivery_id = f.id
-           RETURNING d.delivery_id, d.subscriber, d.order_id, d.attempts, d.dead_at IS NOT NULL AS dead""",
-        ids, errors, permanent, backoff_s, max_attempts)
+POSTS = Outgoing("webhook_deliveries", "delivery_id", ("subscriber", "order_id"), count_success=True)
 
 
 async def retry_dead(conn: asyncpg.Connection, subscriber: str | None) -> int:

@@ -268,11 +268,10 @@ async def commit_stock(cmd: CommitStock, uow: InventoryWork) -> None:
 
 
 async def partner_scored(msg: PartnerScored, uow: InventoryWork) -> None:
-    """A location's scorecard: from the next allocation on (here within a second), its failure rate and open
-    requests weigh."""
-    if msg.kind == "location":
-        await uow.scores.record(msg)
-        uow.deps.extra.pop(SCORES_KEY, None)
+    """A partner's scorecard, kept (`oms scorecards` shows them); a location's failure rate and open requests weigh
+    from the next allocation on (here within a second)."""
+    await uow.scores.record(msg)
+    uow.deps.extra.pop(SCORES_KEY, None)
 
 
 HANDLERS_SCORES: dict[str, Handler[InventoryWork]] = {"partner.scored": partner_scored}

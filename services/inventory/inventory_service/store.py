@@ -40,10 +40,13 @@ class Standing(NamedTuple):
 
     failure_rate: float  # 0 until it rests on enough requests
     open_requests: int
+
+
 SCORES_KEY = "inventory.scorecards"
-SCORES = Table("partner_scores", ("partner_id",), {"partner_id": "text", "failure_rate": "float8", "requests": "int",
-                                                  "open_requests": "int", "scored_at": "timestamptz"},
-               updates=("failure_rate", "requests", "open_requests", "scored_at"))
+SCORES = Table("partner_scores", ("partner_id",), {"partner_id": "text", "kind": "text", "failure_rate": "float8",
+                                                  "requests": "int", "open_requests": "int", "card": "jsonb",
+                                                  "scored_at": "timestamptz"},
+               updates=("kind", "failure_rate", "requests", "open_requests", "card", "scored_at"))
 LOCATION_STATUS = Table("location_status", ("location_id",), {
     "location_id": "text", "paused": "bool", "reason": "text", "day": "date", "allocated": "int"},
     updates=("paused", "reason", "day", "allocated"), checked=("day", "allocated"))
@@ -197,12 +200,13 @@ class Scores(Rows):
     async def standings(self) -> dict[str, Standing]:
         rows = await self.load(Where("true", lambda row: True), lock=False)
         return {row["partner_id"]: Standing(weighed(float(row["failure_rate"]), row["requests"]),
-                                            row.get("open_requests") or 0) for row in rows}
+                                            row.get("open_requests") or 0)
+                for row in rows if row.get("kind", "location") == "location"}
 
     async def record(self, card: PartnerScored) -> None:
         """The scorecard, unless a later one is kept already."""
-        values = {"failure_rate": card.failure_rate, "requests": card.requests,
-                  "open_requests": card.open_requests or 0, "scored_at": card.scored_at}
+        values = {"kind": card.kind, "failure_rate": card.failure_rate, "requests": card.requests,
+                  "open_requests": card.open_requests or 0, "card": card.model_dump_json(), "scored_at": card.scored_at}
         row = await self.get(card.partner_id)
         if row is None:
             self.add({"partner_id": card.partner_id, **values})

@@ -76,8 +76,8 @@ async def dispatch(deps: Deps, sender: Sender, max_attempts: int = 8, backoff_s:
                 sent.append(row["notification_id"])
             except Exception as exc:
                 failed.append((row["notification_id"], storable(describe(exc), 500), senders.permanent(exc)))
-        await store.mark_sent(conn, sent)
-        for row in await store.mark_failed(conn, failed, max_attempts, backoff_s):
+        await store.NOTIFICATIONS_OUT.mark_sent(conn, sent)
+        for row in await store.NOTIFICATIONS_OUT.mark_failed(conn, failed, max_attempts, backoff_s):
             if row["dead"]:
                 log.error("notification.dead", order_id=row["order_id"], kind=row["kind"], attempts=row["attempts"])
             else:

@@ -12,6 +12,7 @@ from contracts.channels import OrderSubmitted
 from contracts.notification import NotificationRequested
 from contracts.order import OrderStatusChanged
 from notification_service import domain
+from shared.retries import Outgoing
 from shared.service import Deps
 from shared.uow import Database, Rows, Table, UnitOfWork, by
 
@@ -70,24 +71,4 @@ async def claim_due(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record
         "ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED", limit)
 
 
-async def mark_sent(conn: asyncpg.Connection, ids: list[str]) -> None:
-    if ids:
-        await conn.execute("UPDATE notifications SET sent_at = now(), last_error = NULL "
-                           "WHERE notification_id = ANY($1::text[])", ids)
-
-
-async def mark_failed(conn: asyncpg.Connection, failures: list[tuple[str, str, bool]], max_attempts: int,
-                      backoff_s: float) -> list[asyncpg.Record]:
-    """Failed sends `(notification_id, error, permanent)`: tried again after a backoff that doubles, or dead when
-    the failure is permanent or the attempts are used up. Returns the ones that died now."""
-    if not failures:
-        return []
-    ids, errors, permanent = (list(column) for column in zip(*failures, strict=True))
-    return await conn.fetch(
-        """UPDATE notifications n SET attempts = n.attempts + 1, last_error = f.error,
-               next_attempt_at = now() + make_interval(secs => least($4 * 2 ^ n.attempts, 3600)),
-               dead_at = CASE WHEN f.permanent OR n.attempts + 1 >= $5 THEN now() END
-           FROM unnest($1::text[], $2::text[], $3::bool[]) AS f(id, error, permanent)
-           WHERE n.notification_id = f.id
-           RETURNING n.notification_id, n.order_id, n.kind, n.attempts, n.dead_at IS NOT NULL AS dead""",
-        ids, errors, permanent, backoff_s, max_attempts)
+NOTIFICATIONS_OUT = Outgoing("notifications", "notification_id", ("order_id", "kind"))
