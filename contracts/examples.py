@@ -33,7 +33,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "stock.low": {**STOCK, "available": 3, "reorder_point": 5},
     "partner.scored": {"partner_id": "3pl-berlin", "kind": "location", "window_s": 600, "requests": 40,
                        "rejected": 6, "qc_failed": 2, "failure_rate": 0.2, "accept_latency_s": 4.5,
-                       "accept_to_pack_s": 1800.0, "packed_on_time_rate": 0.95, "open_requests": 12,
+                       "accept_to_pack_s": 1800.0, "pick_to_pack_s": 600.0, "packed_on_time_rate": 0.95, "open_requests": 12,
                        "scored_at": NOW},
     "fulfillment.requested": {**FULFILLMENT, "location_id": "dc-rotterdam", "lines": LINES, "ship_to": ADDRESS,
                               "service_level": "standard", "ship_by": NOW,

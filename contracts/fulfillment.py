@@ -63,6 +63,7 @@ class PartnerScored(Message):
     failure_rate: float = Field(ge=0, le=1)
     accept_latency_s: float | None = None  # the median, of the requests accepted in the window
     accept_to_pack_s: float | None = None  # the median time from accepted to packed
+    pick_to_pack_s: float | None = None  # the median time from picked to packed
     packed_on_time_rate: float | None = Field(default=None, ge=0, le=1)  # packed by its ship-by time, of those packed
     delivered_on_time_rate: float | None = Field(default=None, ge=0, le=1)  # a carrier's: delivered by the promise
     exceptions: int = Field(default=0, ge=0)  # a carrier's shipments that reported an exception (failures too)

@@ -26,9 +26,14 @@ app = typer.Typer(help="Operate the OMS: look at orders and stock, run the stack
 console = Console(width=None if Console().is_terminal else 150)
 
 
+def whole(header: str, width: int) -> Column:
+    """A column of ids, which are copied into the next command: never cut (a column keeps its rows: one per
+    table)."""
+    return Column(header, no_wrap=True, min_width=width)
+
+
 def order_column() -> Column:
-    """An order id is copied into the next command: never cut (a column keeps its rows, so one per table)."""
-    return Column("order", no_wrap=True, min_width=36)
+    return whole("order", 36)
 
 
 async def fetch(service: str, query: str, *args: Any) -> list[asyncpg.Record]:
@@ -368,8 +373,9 @@ def scorecards_command() -> None:
     failures, open requests, times and on-time shares."""
     rows = asyncio.run(operator.fetch(get_settings(), "inventory", "SELECT partner_id, kind, card, scored_at FROM "
                                                                    "partner_scores ORDER BY kind DESC, partner_id"))
-    table = Table("partner", "kind", "requests", "failed", "rejected", "QC", "exceptions", "open", "to accept",
-                  "accept to pack", "packed on time", "delivered on time", "scored")
+    partner = whole("partner", max((len(r["partner_id"]) for r in rows), default=7))
+    table = Table(partner, "kind", "requests", "failed", "rejected", "QC", "exceptions", "open", "to accept",
+                  "accept to pack", "pick to pack", "packed on time", "delivered on time", "scored")
 
     def share(value: float | None) -> str:
         return "" if value is None else f"{value:.0%}"
@@ -382,6 +388,7 @@ def scorecards_command() -> None:
                       str(card.get("rejected", "")), str(card.get("qc_failed", "")), str(card.get("exceptions", "")),
                       "" if card.get("open_requests") is None else str(card["open_requests"]),
                       seconds(card.get("accept_latency_s")), seconds(card.get("accept_to_pack_s")),
+                      seconds(card.get("pick_to_pack_s")),
                       share(card.get("packed_on_time_rate")), share(card.get("delivered_on_time_rate")),
                       f"{row['scored_at']:%H:%M:%S}")
     console.print(table if rows else "no scorecard yet: partners are scored every OMS_SCORE_INTERVAL_S")

@@ -29,8 +29,8 @@ def weighed(failure_rate: float, requests: int) -> float:
 def scorecard(location_id: str, requests: int, rejected: int, qc_failed: int, window_s: int,
               times: Mapping[str, float | None] | None = None, exceptions: int = 0) -> PartnerScored:
     """A partner's scorecard: failures (rejected, timed out, QC failed, shipments with an exception) per request, at
-    most 1; with `times`, the median seconds to accept and from accepted to packed, the share packed by its ship-by
-    time or delivered by the promise, and the requests still open."""
+    most 1; with `times`, the median seconds to accept, from accepted to packed and from picked to packed, the share
+    packed by its ship-by time or delivered by the promise, and the requests still open."""
     rate = min((rejected + qc_failed + exceptions) / requests, 1.0) if requests else 0.0
     times = times or {}
     still_open = times.get("open_requests")
@@ -40,7 +40,8 @@ def scorecard(location_id: str, requests: int, rejected: int, qc_failed: int, wi
         return None if value is None else round(float(value), 3)
     return PartnerScored(partner_id=location_id, window_s=window_s, requests=requests, rejected=rejected,
                          qc_failed=qc_failed, failure_rate=round(rate, 3), accept_latency_s=rounded("accept_s"),
-                         accept_to_pack_s=rounded("pack_s"), packed_on_time_rate=rounded("packed_on_time"),
+                         accept_to_pack_s=rounded("pack_s"), pick_to_pack_s=rounded("pick_to_pack_s"),
+                         packed_on_time_rate=rounded("packed_on_time"),
                          delivered_on_time_rate=rounded("delivered_on_time"), exceptions=exceptions,
                          open_requests=None if still_open is None else int(still_open), scored_at=datetime.now(UTC))
 

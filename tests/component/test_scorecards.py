@@ -75,8 +75,9 @@ async def test_a_locations_scorecard_counts_failures_and_its_open_requests(test_
     for status, qc_failures in rows:
         await test_db.execute(
             "INSERT INTO fulfillments (fulfillment_id, order_id, location_id, status, lines, ship_by, qc_failures, "
-            "accepted_at, packed_at) VALUES ($1, $1, $2, $3, '[]', now() + interval '1 hour', $4, "
-            "CASE WHEN $3 IN ('accepted', 'packed') THEN now() END, CASE WHEN $3 = 'packed' THEN now() END)",
+            "accepted_at, picked_at, packed_at) VALUES ($1, $1, $2, $3, '[]', now() + interval '1 hour', $4, "
+            "CASE WHEN $3 IN ('accepted', 'packed') THEN now() - interval '90 seconds' END, "
+            "CASE WHEN $3 = 'packed' THEN now() - interval '30 seconds' END, CASE WHEN $3 = 'packed' THEN now() END)",
             f"ful-{uuid.uuid4().hex[:8]}", where, status, qc_failures)
 
     await score_round(deps, {})
@@ -84,3 +85,4 @@ async def test_a_locations_scorecard_counts_failures_and_its_open_requests(test_
     assert (card["kind"], card["requests"], card["rejected"], card["qc_failed"], card["open_requests"]) == (
         "location", 10, 3, 1, 4)
     assert card["failure_rate"] == 0.4 and card["packed_on_time_rate"] == 1.0
+    assert (card["accept_to_pack_s"], card["pick_to_pack_s"]) == (90.0, 30.0)

@@ -23,8 +23,10 @@ def test_a_scorecard_is_told_first_and_then_only_when_its_rate_moved():
 
 
 def test_times_and_the_on_time_share_are_told_and_a_move_in_them_is_worth_telling():
-    card = scorecard("3pl-berlin", 10, 0, 0, 600, {"accept_s": 4.25, "pack_s": 1800.0, "packed_on_time": 0.9})
-    assert (card.accept_latency_s, card.accept_to_pack_s, card.packed_on_time_rate) == (4.25, 1800.0, 0.9)
+    card = scorecard("3pl-berlin", 10, 0, 0, 600, {"accept_s": 4.25, "pack_s": 1800.0, "pick_to_pack_s": 600.0,
+                                                    "packed_on_time": 0.9})
+    assert (card.accept_latency_s, card.accept_to_pack_s, card.pick_to_pack_s, card.packed_on_time_rate) == (
+        4.25, 1800.0, 600.0, 0.9)
     assert not moved(card, scorecard("3pl-berlin", 12, 0, 0, 600, {"accept_s": 4.5, "packed_on_time": 0.9}))
     assert moved(card, scorecard("3pl-berlin", 12, 0, 0, 600, {"accept_s": 9.0, "packed_on_time": 0.9}))
     assert moved(card, scorecard("3pl-berlin", 12, 0, 0, 600, {"accept_s": 4.25, "packed_on_time": 0.7}))

@@ -20,6 +20,8 @@ WINDOW = """SELECT location_id, count(*) AS requests,
                        AS accept_s,
                    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM packed_at - accepted_at))
                        AS pack_s,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM packed_at - picked_at))
+                       AS pick_to_pack_s,
                    avg((packed_at <= ship_by)::int) FILTER (WHERE packed_at IS NOT NULL) AS packed_on_time,
                    count(*) FILTER (WHERE status IN ('requested', 'accepted', 'picked', 'qc_failed'))
                        AS open_requests

@@ -17,10 +17,10 @@ from shared.uow import Database, Row, Rows, Table, UnitOfWork
 FULFILLMENTS = Table("fulfillments", ("fulfillment_id",), {
     "fulfillment_id": "text", "order_id": "text", "location_id": "text", "status": "text", "qc_failures": "int",
     "lines": "jsonb", "invoice": "jsonb", "ship_by": "timestamptz", "deadline_at": "timestamptz",
-    "accepted_at": "timestamptz", "packed_at": "timestamptz"},
+    "accepted_at": "timestamptz", "picked_at": "timestamptz", "packed_at": "timestamptz"},
     reads=("fulfillment_id", "order_id", "location_id", "status", "qc_failures", "lines", "invoice", "deadline_at",
-           "accepted_at", "packed_at"),
-    updates=("status", "qc_failures", "deadline_at", "lines", "invoice", "accepted_at", "packed_at"))
+           "accepted_at", "picked_at", "packed_at"),
+    updates=("status", "qc_failures", "deadline_at", "lines", "invoice", "accepted_at", "picked_at", "packed_at"))
 
 
 class Fulfillments(Rows):
@@ -34,14 +34,14 @@ class Fulfillments(Rows):
             "fulfillment_id": fulfillment_id, "order_id": order_id, "location_id": location_id,
             "status": FulfillmentStatus.REQUESTED, "qc_failures": 0,
             "lines": orjson.dumps([line.model_dump() for line in lines]).decode(), "invoice": invoice.model_dump_json(),
-            "ship_by": ship_by, "deadline_at": deadline_at, "accepted_at": None, "packed_at": None})
+            "ship_by": ship_by, "deadline_at": deadline_at, "accepted_at": None, "picked_at": None, "packed_at": None})
 
     def set_status(self, fulfillment_id: str, status: str, qc_failures: int, at: datetime | None = None) -> None:
-        """A fulfillment that got any answer no longer has an acceptance deadline; when it was first accepted and
-        packed is kept for the location's scorecard."""
+        """A fulfillment that got any answer no longer has an acceptance deadline; when it was first accepted, picked
+        and packed is kept for the location's scorecard."""
         row = self.rows[(fulfillment_id,)]
-        stamps = {"accepted_at": row.get("accepted_at") or (at if status == FulfillmentStatus.ACCEPTED else None),
-                  "packed_at": row.get("packed_at") or (at if status == FulfillmentStatus.PACKED else None)}
+        stamps = {f"{step}_at": row.get(f"{step}_at") or (at if status == step else None)
+                  for step in (FulfillmentStatus.ACCEPTED, FulfillmentStatus.PICKED, FulfillmentStatus.PACKED)}
         self.save(fulfillment_id, status=status, qc_failures=qc_failures,
                   deadline_at=row["deadline_at"] if status == FulfillmentStatus.REQUESTED else None, **stamps)
 
