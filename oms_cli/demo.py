@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 from collections import Counter
@@ -41,7 +42,8 @@ def run_demo(orders: int, delay_ms: int) -> None:
     with console.status("starting Kafka and PostgreSQL"):
         stack.up()
     console.print(stack.describe())
-    started = processes.start_all(settings, {"OMS_SIM_DELAY_MS": str(delay_ms)})
+    started = processes.start_all(settings, {"OMS_SIM_DELAY_MS": str(delay_ms),  # a carrier's hitch now and then
+                                             "OMS_SIM_EXCEPTION_RATE": os.environ.get("OMS_SIM_EXCEPTION_RATE", "0.03")})
     began = datetime.now().astimezone()
     try:
         with console.status(f"starting {len(started)} processes (6 services and the partner simulators)"):

@@ -1,11 +1,12 @@
 """The partner simulators commit a partition up to its oldest unanswered request, and only when that moved; a
-producer the broker no longer accepts is replaced."""
+producer the broker no longer accepts is replaced; a carrier reports a hitch on the way for its share of shipments."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 
+import orjson
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError
@@ -86,3 +87,23 @@ async def test_a_producer_that_cannot_start_yet_leaves_the_old_one_to_be_replace
     assert partners.producer is broken and not broken.stopped
     await partners.renew(broken)
     assert partners.producer is not broken and broken.stopped
+
+
+class Recorder:
+    """Keeps what a simulated partner sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send_and_wait(self, topic: str, value: bytes, key: bytes, headers: object) -> None:
+        self.sent.append(orjson.loads(value)["type"])
+
+
+@pytest.mark.parametrize(("rate", "hitch"), [(1.0, True), (0.0, False)])
+async def test_a_carrier_reports_an_exception_on_the_way_for_its_share_of_shipments(rate: float, hitch: bool) -> None:
+    recorder = Recorder()
+    partners = Partners(recorder, 1e-6, 0, random.Random(1), exception_rate=rate)  # type: ignore[arg-type]
+    await partners.carrier("dhl", {"type": "shipment.booking_requested", "order_id": "o-1", "shipment_id": "s-1"},
+                           fails=False)
+    assert recorder.sent == ["shipment.booked", "shipment.picked_up", "shipment.in_transit",
+                             *(["shipment.exception"] if hitch else []), "shipment.delivered"]

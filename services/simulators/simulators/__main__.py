@@ -42,6 +42,7 @@ from contracts.partners import (
     ShipmentBooked,
     ShipmentBookingFailed,
     ShipmentDelivered,
+    ShipmentException,
     ShipmentInTransit,
     ShipmentPickedUp,
 )
@@ -87,9 +88,9 @@ _unacked: ContextVar[list[asyncio.Future[object]]] = ContextVar("unacked")
 class Partners:
     def __init__(self, producer: AIOKafkaProducer, delay: float, failure_rate: float, rng: random.Random,
                  damaged_rate: float = 0.1, make_producer: Callable[[], AIOKafkaProducer] | None = None,
-                 no_show_rate: float = 0.0) -> None:
+                 no_show_rate: float = 0.0, exception_rate: float = 0.0) -> None:
         self.producer, self.delay, self.failure_rate, self.rng = producer, delay, failure_rate, rng
-        self.damaged_rate, self.no_show_rate = damaged_rate, no_show_rate
+        self.damaged_rate, self.no_show_rate, self.exception_rate = damaged_rate, no_show_rate, exception_rate
         self.packed: set[str] = set()
         self.make_producer = make_producer
         self._renewing = asyncio.Lock()
@@ -169,6 +170,8 @@ class Partners:
             shipment_id=sid, tracking_number=tracking, pickup_at=now, estimated_delivery=now + timedelta(days=2)))
         await self.reply(updates, order_id, ShipmentPickedUp(shipment_id=sid))
         await self.reply(updates, order_id, ShipmentInTransit(shipment_id=sid))
+        if self.rng.random() < self.exception_rate:  # a hitch on the way, sorted out: delivered all the same
+            await self.reply(updates, order_id, ShipmentException(shipment_id=sid, reason="address needs checking"))
         await self.reply(updates, order_id, ShipmentDelivered(shipment_id=sid, delivered_at=datetime.now(UTC)))
 
 
@@ -207,7 +210,8 @@ async def main() -> None:
     partners = Partners(producer, float(os.environ.get("OMS_SIM_DELAY_MS", "300")) / 1000,
                         float(os.environ.get("OMS_SIM_FAILURE_RATE", "0")), random.Random(os.environ.get("OMS_SIM_SEED")),
                         float(os.environ.get("OMS_SIM_DAMAGED_RATE", "0.1")), make_producer,
-                        float(os.environ.get("OMS_SIM_NO_SHOW_RATE", "0.05")))
+                        float(os.environ.get("OMS_SIM_NO_SHOW_RATE", "0.05")),
+                        float(os.environ.get("OMS_SIM_EXCEPTION_RATE", "0")))
     offsets, tasks = Offsets(), set()
     log.warning("simulators.started", locations=locations, carriers=carriers,  # shown at every log level
                 frozen_objects=freeze_startup_objects())
