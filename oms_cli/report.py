@@ -166,7 +166,7 @@ def carrier_scorecards(period: Period) -> go.Figure:
         go.Bar(name="shipments with an exception", x=carriers, y=[exceptions[c] for c in carriers]),
         go.Scatter(name="delivered on time", x=carriers, yaxis="y2", mode="markers", marker={"size": 12},
                    y=[sum(judged[c]) / len(judged[c]) if judged[c] else None for c in carriers])]).update_layout(
-        yaxis2={"overlaying": "y", "side": "right", "range": [0, 1], "tickformat": ".0%"}),
+        yaxis2={"overlaying": "y", "side": "right", "range": [0, 1.05], "tickformat": ".0%"}),
         "Partner scorecards: carriers")
 
 
