@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from contracts.base import Address, CountryCode, Echoed, Message, NonEmpty, OptionalText, SkuQuantity, Timestamp, utcnow
 from contracts.partners import ReturnedLine
@@ -193,3 +193,7 @@ class Restock(Message):
     return_id: NonEmpty
     location_id: NonEmpty
     lines: list[ReturnedLine] = Field(min_length=1)
+
+
+SHIPMENT_VIEWS = TypeAdapter(list[ShipmentView])  # an event's shipments as JSON, straight (read models keep them)
+RETURN_VIEWS = TypeAdapter(list[ReturnView])

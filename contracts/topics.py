@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from contracts import channels, fulfillment, inventory, notification, order, partners, payments
 from contracts.base import Message
@@ -36,8 +37,8 @@ class Topic:
     def dlq(self) -> str:
         return f"{self.name}.dlq"
 
-    @property
-    def message_types(self) -> dict[str, type[Message]]:
+    @cached_property
+    def message_types(self) -> dict[str, type[Message]]:  # looked up for every message read: made once
         return {m.model_fields["type"].default: m for m in self.messages}
 
 

@@ -81,8 +81,12 @@ class ConsumePolicy:
     def _bind(record: ConsumerRecord, message: Message | None = None) -> None:
         """What log lines and outgoing trace headers take from the message being handled (cheap: read lazily)."""
         handling.set((record, message))
-        current_trace.set(next((v.decode(errors="replace") for k, v in record.headers or () if k == "traceparent"),
-                               None))
+        trace = None
+        for key, value in record.headers or ():
+            if key == "traceparent":
+                trace = value.decode(errors="replace")
+                break
+        current_trace.set(trace)
         current_span.set(None)
 
     async def _parse(self, record: ConsumerRecord, sub: Subscription) -> tuple[Message, Handler[Any]] | None:

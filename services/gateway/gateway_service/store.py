@@ -13,7 +13,7 @@ import orjson
 from contracts.base import MAX_ID_LENGTH, Message
 from contracts.channels import OrderSubmitted, order_id_for
 from contracts.notification import NotificationRequested
-from contracts.order import OrderStatusChanged
+from contracts.order import RETURN_VIEWS, SHIPMENT_VIEWS, OrderStatusChanged
 from gateway_service.subscribers import Subscriber, delivery_id
 from shared.parking import storable
 from shared.retries import Outgoing
@@ -42,7 +42,12 @@ def contact_hash(secret: str, value: str) -> str:
 
 def json_text(value: Any) -> str | None:
     """JSON as PostgreSQL's jsonb takes it: a NUL a rejected message carried is kept as the text `\\x00`."""
-    return None if value is None else orjson.dumps(value).decode().replace("\\u0000", "\\\\x00")
+    return None if value is None else jsonb(orjson.dumps(value))
+
+
+def jsonb(raw: bytes) -> str:
+    """JSON text as PostgreSQL's jsonb takes it (see `json_text`)."""
+    return raw.decode().replace("\\u0000", "\\\\x00")
 
 
 class GatewayWork(UnitOfWork):
@@ -72,9 +77,9 @@ class GatewayWork(UnitOfWork):
     def project(self, event: OrderStatusChanged, token: str) -> bool:
         """The order as this event shows it; False when the view already shows a later one."""
         now = {"status": event.status, "sequence": event.sequence,
-               "reason": json_text(event.reason.model_dump(mode="json") if event.reason else None),
-               "shipments": json_text([s.model_dump(mode="json") for s in event.shipments]),
-               "returns": json_text([r.model_dump(mode="json") for r in event.returns])}
+               "reason": jsonb(event.reason.__pydantic_serializer__.to_json(event.reason)) if event.reason else None,
+               "shipments": jsonb(SHIPMENT_VIEWS.dump_json(event.shipments)),
+               "returns": jsonb(RETURN_VIEWS.dump_json(event.returns))}
         self.timeline.add({"order_id": event.order_id, "sequence": event.sequence, "status": event.status,
                            "previous_status": event.previous_status, "reason": now["reason"],
                            "occurred_at": event.occurred_at})
@@ -91,6 +96,8 @@ class GatewayWork(UnitOfWork):
     def deliver(self, message: OrderStatusChanged | NotificationRequested, channel: str | None) -> int:
         """A delivery to each subscriber that wants this message (once per subscriber and message)."""
         wanted = [s for s in self.subscribers if s.wants(message.type, channel)]
+        if not wanted:
+            return 0
         payload = json_text(message.model_dump(mode="json"))
         for subscriber in wanted:
             self.deliveries.add({"delivery_id": delivery_id(subscriber.id, message.id), "subscriber": subscriber.id,

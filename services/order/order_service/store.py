@@ -6,11 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
-import orjson
-
 from contracts.base import Message
 from contracts.channels import ChannelMessage, OrderSubmitted
-from contracts.order import OrderStatusChanged
+from contracts.order import SHIPMENT_VIEWS, OrderStatusChanged
 from order_service import domain
 from order_service.saga import Saga, promise_due
 from shared.deadlines import passed
@@ -107,7 +105,7 @@ class Orders(Rows):
             self.timeline.append({
                 "order_id": e.order_id, "sequence": e.sequence, "status": e.status,
                 "previous_status": e.previous_status, "reason": e.reason.model_dump_json() if e.reason else None,
-                "shipments": orjson.dumps([s.model_dump(mode="json") for s in e.shipments]).decode(),
+                "shipments": SHIPMENT_VIEWS.dump_json(e.shipments).decode(),
                 "occurred_at": e.occurred_at})
 
     def encode(self, row: Row) -> Row:
