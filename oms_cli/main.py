@@ -238,7 +238,7 @@ def dlq_replay(topic: Annotated[str | None, typer.Argument(help="a dead-letter t
 def notifications(limit: int = 50) -> None:
     """Notifications that failed to send: dead ones (an operator must act), then those waiting to be tried again."""
     rows = asyncio.run(operator.failed_notifications(get_settings(), limit))
-    table = Table("notification", "order", "kind", "attempts", "state", "last error")
+    table = Table("notification", order_column(), "kind", "attempts", "state", "last error")
     for row in rows:
         state = f"dead since {row['dead_at']:%H:%M:%S}" if row["dead_at"] else f"next at {row['next_attempt_at']:%H:%M:%S}"
         table.add_row(row["notification_id"][:13], row["order_id"], row["kind"], str(row["attempts"]), state,
@@ -260,7 +260,7 @@ def webhooks(ctx: typer.Context, dead: Annotated[bool, typer.Option("--dead", he
     if ctx.invoked_subcommand is not None:
         return
     rows = asyncio.run(operator.webhook_deliveries(get_settings(), dead, limit, order_id))
-    table = Table("delivery", "subscriber", "order", "event", "attempts", "state", "last error")
+    table = Table("delivery", "subscriber", order_column(), "event", "attempts", "state", "last error")
     for row in rows:
         state = f"dead since {row['dead_at']:%H:%M:%S}" if row["dead_at"] else f"next at {row['next_attempt_at']:%H:%M:%S}"
         table.add_row(row["delivery_id"][:13], row["subscriber"], row["order_id"] or "", row["message_type"],
