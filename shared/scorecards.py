@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import asyncpg
 
+from contracts import topics
 from contracts.fulfillment import PartnerScored
 from shared.logging import log
+from shared.uow import Postgres, UnitOfWork
 
 if TYPE_CHECKING:
     from shared.service import Deps
@@ -73,6 +75,28 @@ def moved(before: PartnerScored | None, now: PartnerScored) -> bool:
     was, latency = before.accept_latency_s, now.accept_latency_s
     return (was is None) != (latency is None) or (
         was is not None and latency is not None and abs(latency - was) > 0.1 * max(was, 1.0))
+
+
+async def score_window(deps: Deps, told: dict[str, PartnerScored], query: str, kind: Literal["location", "carrier"],
+                       partners: list[str], work: Callable[[Deps, Postgres], UnitOfWork]
+                       ) -> tuple[dict[str, PartnerScored], int]:
+    """One round: every partner's scorecard from `query`'s rows of the window (one per `partner_id`), those that
+    moved since `told` sent through the outbox of a `work` unit in one transaction. Returns every scorecard, and
+    how many were sent."""
+    window_s = int(deps.settings.score_window_s)
+    async with deps.pool.acquire() as conn, conn.transaction():
+        found = {r["partner_id"]: r for r in await conn.fetch(query, window_s)}
+        unit = work(deps, Postgres(conn))
+        cards = {partner: from_row(partner, kind, window_s, found.get(partner)) for partner in partners}
+        changed = [card for card in cards.values() if moved(told.get(card.partner_id), card)]
+        for card in changed:
+            unit.send(topics.PARTNER_SCORES.name, card.partner_id, card)
+        await unit.flush()
+    for card in changed:
+        told[card.partner_id] = card
+        log.info("partner.scored", partner_id=card.partner_id, kind=kind, failure_rate=card.failure_rate,
+                 requests=card.requests, open_requests=card.open_requests)
+    return cards, len(changed)
 
 
 def every_interval(score_round: Round) -> Callable[[Deps], Coroutine[Any, Any, None]]:

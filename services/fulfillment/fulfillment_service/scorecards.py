@@ -5,15 +5,12 @@ it back once its failures age out."""
 
 from __future__ import annotations
 
-from contracts import topics
 from contracts.fulfillment import PartnerScored
 from fulfillment_service.store import FulfillmentWork
-from shared.logging import log
-from shared.scorecards import every_interval, from_row, moved
+from shared.scorecards import every_interval, score_window
 from shared.service import Deps
-from shared.uow import Postgres
 
-WINDOW = """SELECT location_id, count(*) AS requests,
+WINDOW = """SELECT location_id AS partner_id, count(*) AS requests,
                    count(*) FILTER (WHERE status IN ('rejected', 'timed_out')) AS rejected,
                    coalesce(sum(qc_failures), 0) AS qc_failed,
                    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM accepted_at - created_at))
@@ -30,22 +27,9 @@ WINDOW = """SELECT location_id, count(*) AS requests,
 
 async def score_round(deps: Deps, told: dict[str, PartnerScored]) -> int:
     """One round: the window's scorecards, those that moved sent through the outbox. Returns how many."""
-    window_s = int(deps.settings.score_window_s)
-    async with deps.pool.acquire() as conn, conn.transaction():
-        found = {r["location_id"]: r for r in await conn.fetch(WINDOW, window_s)}
-        unit = FulfillmentWork(deps, Postgres(conn))
-        changed = []
-        for location in deps.network.locations:
-            card = from_row(location.id, "location", window_s, found.get(location.id))
-            if moved(told.get(location.id), card):
-                unit.send(topics.PARTNER_SCORES.name, location.id, card)
-                changed.append(card)
-        await unit.flush()
-    for card in changed:
-        told[card.partner_id] = card
-        log.info("partner.scored", location_id=card.partner_id, failure_rate=card.failure_rate,
-                 requests=card.requests, open_requests=card.open_requests)
-    return len(changed)
+    _, sent = await score_window(deps, told, WINDOW, "location", [loc.id for loc in deps.network.locations],
+                                 FulfillmentWork)
+    return sent
 
 
 scorecards = every_interval(score_round)

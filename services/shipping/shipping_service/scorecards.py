@@ -6,17 +6,14 @@ healthy share while another carrier can take it."""
 
 from __future__ import annotations
 
-from contracts import topics
 from contracts.fulfillment import PartnerScored
-from shared.logging import log
 from shared.routing import HEALTHY_FAILURE_RATE
-from shared.scorecards import every_interval, from_row, moved, weighed
+from shared.scorecards import every_interval, score_window, weighed
 from shared.service import Deps
-from shared.uow import Postgres
 from shipping_service.store import ShippingWork
 
 FAILURES_KEY = "shipping.carrier_failure_rates"
-WINDOW = """SELECT asked.carrier AS carrier_id, count(*) AS requests,
+WINDOW = """SELECT asked.carrier AS partner_id, count(*) AS requests,
                    count(*) FILTER (WHERE s.carrier_id IS DISTINCT FROM asked.carrier
                                     OR s.status = 'booking_failed') AS rejected,
                    avg((s.delivered_at <= s.deliver_by)::int) FILTER (
@@ -37,23 +34,12 @@ def failing(deps: Deps) -> list[str]:
 
 
 async def score_round(deps: Deps, told: dict[str, PartnerScored]) -> int:
-    window_s = int(deps.settings.score_window_s)
-    async with deps.pool.acquire() as conn, conn.transaction():
-        found = {r["carrier_id"]: r for r in await conn.fetch(WINDOW, window_s)}
-        unit = ShippingWork(deps, Postgres(conn))
-        cards = {}
-        for carrier in deps.network.carriers:
-            cards[carrier.id] = from_row(carrier.id, "carrier", window_s, found.get(carrier.id))
-        changed = [card for card in cards.values() if moved(told.get(card.partner_id), card)]
-        for card in changed:
-            unit.send(topics.PARTNER_SCORES.name, card.partner_id, card)
-        await unit.flush()
+    """One round: the window's scorecards, those that moved sent through the outbox, and the failure rates this
+    process's next bookings weigh. Returns how many were sent."""
+    cards, sent = await score_window(deps, told, WINDOW, "carrier", [c.id for c in deps.network.carriers],
+                                     ShippingWork)
     deps.extra[FAILURES_KEY] = {carrier: weighed(card.failure_rate, card.requests) for carrier, card in cards.items()}
-    for card in changed:
-        told[card.partner_id] = card
-        log.info("partner.scored", carrier_id=card.partner_id, failure_rate=card.failure_rate,
-                 requests=card.requests)
-    return len(changed)
+    return sent
 
 
 scorecards = every_interval(score_round)
