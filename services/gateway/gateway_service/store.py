@@ -15,6 +15,7 @@ from contracts.channels import OrderSubmitted, order_id_for
 from contracts.notification import NotificationRequested
 from contracts.order import RETURN_VIEWS, SHIPMENT_VIEWS, OrderStatusChanged
 from gateway_service.subscribers import Subscriber, delivery_id
+from shared.messaging import encode
 from shared.parking import storable
 from shared.retries import Outgoing
 from shared.service import Deps
@@ -40,13 +41,8 @@ def contact_hash(secret: str, value: str) -> str:
     return hmac.new(secret.encode(), b"contact:" + normal.encode(), hashlib.sha256).hexdigest()
 
 
-def json_text(value: Any) -> str | None:
-    """JSON as PostgreSQL's jsonb takes it: a NUL a rejected message carried is kept as the text `\\x00`."""
-    return None if value is None else jsonb(orjson.dumps(value))
-
-
 def jsonb(raw: bytes) -> str:
-    """JSON text as PostgreSQL's jsonb takes it (see `json_text`)."""
+    """JSON as PostgreSQL's jsonb takes it: a NUL a rejected message carried is kept as the text `\\x00`."""
     return raw.decode().replace("\\u0000", "\\\\x00")
 
 
@@ -98,7 +94,7 @@ class GatewayWork(UnitOfWork):
         wanted = [s for s in self.subscribers if s.wants(message.type, channel)]
         if not wanted:
             return 0
-        payload = json_text(message.model_dump(mode="json"))
+        payload = jsonb(encode(message))
         for subscriber in wanted:
             self.deliveries.add({"delivery_id": delivery_id(subscriber.id, message.id), "subscriber": subscriber.id,
                                  "message_id": message.id, "message_type": message.type,
