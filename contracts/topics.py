@@ -21,6 +21,8 @@ class Topic:
     public: bool = True
     description: str = ""
     compacted: bool = False  # the latest record per key is what counts (the broker keeps at least that)
+    personal: bool = False  # holds customers' names, addresses or contacts: kept `PERSONAL_RETENTION_DAYS`, not shown
+    # to the operators' reading principal
 
     def for_partner(self, partner_id: str) -> str:
         """Partner topics are templates: `partners.warehouse.{partner}.requests.v1`."""
@@ -46,22 +48,35 @@ ORDERS_INBOUND = Topic(
     "oms.orders.inbound.v1", "<channel>:<external_id>",
     (channels.OrderSubmitted, channels.OrderCancelRequested, channels.OrderHoldReleased,
      channels.OrderReturnRequested, channels.OrderChangeRequested),
-    description="Orders and requests about them from channels, marketplaces and operators.",
+    description="Orders and requests about them from channels, marketplaces and operators.", personal=True,
 )
 CHANNEL_INBOUND = Topic(
     "oms.channels.{partner}.inbound.v1", "<channel>:<external_id>", ORDERS_INBOUND.messages, partitions=3,
     description="One channel's orders and requests about them, written by that channel alone: a message here that "
-                "names another channel changes nothing.",
+                "names another channel changes nothing.", personal=True,
 )
 ORDERS_EVENTS = Topic(
     "oms.orders.events.v1", "order id", (order.OrderStatusChanged,),
-    description="Every status change of every order, numbered per order.",
+    description="Every status change of every order, numbered per order (for the OMS's services and operators; "
+                "a channel reads its own events topic).",
+)
+CHANNEL_EVENTS = Topic(
+    "oms.channels.{partner}.events.v1", "order id", (order.OrderStatusChanged, payments.RefundRequested),
+    partitions=3,
+    description="One channel's own orders' status changes and refunds, the same messages as on "
+                "oms.orders.events.v1 and oms.payments.v1: only that channel may read it.",
 )
 INVENTORY_ADJUSTMENTS = Topic(
     "oms.inventory.adjustments.v1", "SKU",
     (inventory.StockCounted, inventory.StockAdjusted, inventory.StockInboundExpected,
-     inventory.StockReceived),
-    description="Stock feeds from WMS, stores, suppliers and operators.",
+     inventory.StockReceived, partners.LocationPaused, partners.LocationResumed),
+    description="Stock feeds from WMS, stores, suppliers and operators; an operator's pause of a location (key: its "
+                "location id).",
+)
+FEED_ADJUSTMENTS = Topic(
+    "oms.feeds.{partner}.adjustments.v1", "SKU", INVENTORY_ADJUSTMENTS.messages, partitions=3,
+    description="One stock feed's adjustments, written by that feed alone, for the locations the network file gives "
+                "it: one naming another location changes nothing.",
 )
 INVENTORY_EVENTS = Topic(
     "oms.inventory.events.v1", "SKU", (inventory.StockLevelChanged, inventory.StockLow),
@@ -71,11 +86,17 @@ AVAILABILITY = Topic(
     "oms.inventory.availability.v1", "<sku>|<channel>", (inventory.StockAvailabilityChanged,), compacted=True,
     description="What each channel may sell of each SKU, sent when it changes; compacted: the latest per key stays.",
 )
+CHANNEL_AVAILABILITY = Topic(
+    "oms.channels.{partner}.availability.v1", "<sku>|<channel>", (inventory.StockAvailabilityChanged,),
+    partitions=3, compacted=True,
+    description="What one channel may sell of each SKU (its share of oms.inventory.availability.v1): only that "
+                "channel may read it.",
+)
 WAREHOUSE_REQUESTS = Topic(
     "partners.warehouse.{partner}.requests.v1", "order id",
     (partners.FulfillmentRequested, partners.FulfillmentCancelRequested, partners.FulfillmentChanged,
      partners.ReturnExpected), partitions=3,
-    description="Requests to one warehouse or store.",
+    description="Requests to one warehouse or store.", personal=True,
 )
 WAREHOUSE_UPDATES = Topic(
     "partners.warehouse.{partner}.updates.v1", "order id",
@@ -88,7 +109,7 @@ WAREHOUSE_UPDATES = Topic(
 CARRIER_REQUESTS = Topic(
     "partners.carrier.{partner}.requests.v1", "order id",
     (partners.ShipmentBookingRequested, partners.ShipmentCancelRequested), partitions=3,
-    description="Booking and cancel requests to one carrier.",
+    description="Booking and cancel requests to one carrier.", personal=True,
 )
 CARRIER_UPDATES = Topic(
     "partners.carrier.{partner}.updates.v1", "order id",
@@ -98,7 +119,7 @@ CARRIER_UPDATES = Topic(
 )
 NOTIFICATIONS = Topic(
     "oms.notifications.v1", "order id", (notification.NotificationRequested,),
-    description="What was sent to whom, once per order, kind and shipment.",
+    description="What was sent to whom, once per order, kind and shipment.", personal=True,
 )
 PAYMENTS = Topic(
     "oms.payments.v1", "order id", (payments.RefundRequested,),
@@ -122,7 +143,7 @@ FULFILLMENT_COMMANDS = Topic(
     "oms.internal.fulfillment.commands.v1", "order id",
     (order.RequestFulfillment, order.CancelFulfillment, order.ChangeFulfillment, order.ExpectReturn),
     public=False,
-    description="The saga's commands to fulfillment.",
+    description="The saga's commands to fulfillment.", personal=True,
 )
 FULFILLMENT_EVENTS = Topic(
     "oms.internal.fulfillment.events.v1", "order id", (fulfillment.FulfillmentProgressed, fulfillment.ReturnArrived),
@@ -130,7 +151,7 @@ FULFILLMENT_EVENTS = Topic(
 )
 SHIPPING_COMMANDS = Topic(
     "oms.internal.shipping.commands.v1", "order id", (order.BookShipment,), public=False,
-    description="The saga's commands to shipping.",
+    description="The saga's commands to shipping.", personal=True,
 )
 SHIPPING_EVENTS = Topic(
     "oms.internal.shipping.events.v1", "order id", (fulfillment.ShipmentProgressed,),
@@ -142,7 +163,9 @@ PARTNER_SCORES = Topic(
 )
 
 TOPICS: tuple[Topic, ...] = (
-    ORDERS_INBOUND, CHANNEL_INBOUND, ORDERS_EVENTS, INVENTORY_ADJUSTMENTS, INVENTORY_EVENTS, AVAILABILITY,
+    ORDERS_INBOUND, CHANNEL_INBOUND, ORDERS_EVENTS, CHANNEL_EVENTS, INVENTORY_ADJUSTMENTS, FEED_ADJUSTMENTS,
+    INVENTORY_EVENTS,
+    AVAILABILITY, CHANNEL_AVAILABILITY,
     WAREHOUSE_REQUESTS, WAREHOUSE_UPDATES, CARRIER_REQUESTS, CARRIER_UPDATES, NOTIFICATIONS, PAYMENTS,
     INVENTORY_COMMANDS, INVENTORY_REPLIES, DECISIONS, FULFILLMENT_COMMANDS, FULFILLMENT_EVENTS, SHIPPING_COMMANDS,
     SHIPPING_EVENTS, PARTNER_SCORES,
@@ -163,15 +186,48 @@ def channel_topic(channel: str) -> str:
     return CHANNEL_INBOUND.for_partner(channel_partner(channel))
 
 
-def concrete_topics(locations: list[str], carriers: list[str], channels: list[str] | tuple[str, ...] = ()
-                    ) -> list[tuple[str, int]]:
+def channel_events_topic(channel: str) -> str:
+    """The events topic of one channel: `oms.channels.<channel>.events.v1`."""
+    return CHANNEL_EVENTS.for_partner(channel_partner(channel))
+
+
+def feed_topic(feed: str) -> str:
+    """The adjustments topic of one stock feed: `oms.feeds.<feed>.adjustments.v1`."""
+    return FEED_ADJUSTMENTS.for_partner(channel_partner(feed))
+
+
+def channel_availability_topic(channel: str) -> str:
+    return CHANNEL_AVAILABILITY.for_partner(channel_partner(channel))
+
+
+PERSONAL_RETENTION_DAYS = 7  # on the broker; the services' databases keep such data by their own retention
+
+
+def personal_data(name: str) -> bool:
+    """The topic (or its dead letters) holds personal data."""
+    base = name.removesuffix(".dlq")
+    return any(t.personal and t.matches(base) for t in TOPICS)
+
+
+SEPARATOR = " "  # an outbox row's topics: one message sent to each (no topic name holds a space)
+
+
+def to_each(*names: str) -> str:
+    """One message for several topics (an outbox row holds it once; the relay sends it to each)."""
+    return SEPARATOR.join(names)
+
+
+def concrete_topics(locations: list[str], carriers: list[str], channels: list[str] | tuple[str, ...] = (),
+                    feeds: list[str] | tuple[str, ...] = ()) -> list[tuple[str, int]]:
     """Every topic to create (with its DLQ) for a network of these locations, carriers and channels."""
     names: list[tuple[str, int]] = []
     for topic in TOPICS:
         if "{partner}" not in topic.name:
             partners_ = [""]
-        elif topic is CHANNEL_INBOUND:
+        elif topic.name.startswith("oms.channels."):
             partners_ = [channel_partner(c) for c in channels]
+        elif topic is FEED_ADJUSTMENTS:
+            partners_ = [channel_partner(f) for f in feeds]
         elif ".warehouse." in topic.name:
             partners_ = locations
         else:

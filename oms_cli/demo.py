@@ -21,7 +21,7 @@ from oms_cli import processes, workload
 from oms_cli.watch import TERMINAL, WAITING, OrderWatch
 from shared import security, signing
 from shared.network import load_network
-from shared.security import client_options
+from shared.security import OPERATOR, OPERATOR_ACT, client_options
 from shared.settings import REPO_ROOT, Settings, get_settings
 from shared.stack import Stack, port_open
 
@@ -95,7 +95,7 @@ async def post_signed(settings: Settings, orders: list[dict]) -> list[float]:
 async def send_all(settings: Settings, items: list[tuple[str, str, bytes]]) -> None:
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True,
+    producer = AIOKafkaProducer(**client_options(settings, OPERATOR_ACT), acks="all", enable_idempotence=True,
                                 linger_ms=5)
     await producer.start()
     try:
@@ -235,7 +235,7 @@ async def drive(settings: Settings, count: int) -> str | None:
     console.print(f"[bold]run {run}[/bold]: seeding stock at {len(workload.LOCATIONS)} locations")
     await seed_stock(settings, run, count)
     orders = workload.orders(run, count, workload.Mix.demo())
-    watch = OrderWatch(client_options(settings), run)
+    watch = OrderWatch(client_options(settings, OPERATOR), run)
     await watch.start()
     placed = {o["external_id"]: datetime.fromisoformat(o["placed_at"]) for o in orders}
     bad = [b"{this is not json", orjson.dumps({"type": "order.submitted", "id": "bad-1", "channel": "web",

@@ -309,7 +309,7 @@ def lag_command(all_: Annotated[bool, typer.Option("--all", help="also partition
                 ) -> None:
     """How far each consumer group is behind, per topic and partition: the broker's end offset less the group's
     committed offset (the most behind first), and each group's total."""
-    found = asyncio.run(consumer_lag(security.client_options(get_settings()), group or None))
+    found = asyncio.run(consumer_lag(security.client_options(get_settings(), security.OPERATOR), group or None))
     table = Table("group", "topic", "partition", "committed", "end", "behind")
     for lag in sorted(found, key=lambda lag: (-lag.behind, lag.group, lag.topic, lag.partition)):
         if all_ or lag.behind:
@@ -496,15 +496,16 @@ def customer_erase(who: Annotated[str, typer.Argument(help="the customer's id or
 
 @app.command()
 def credentials(kind: Annotated[str, typer.Argument(help="channel, warehouse, carrier, feed, service or operator")],
-                ident: Annotated[str, typer.Argument(help="the channel, location, carrier or service id")] = "") -> None:
+                ident: Annotated[str, typer.Argument(help="the channel, location, carrier or service id; for an "
+                                                          "operator: reader (default), actor or replayer")] = "") -> None:
     """The client settings of one principal on the broker (aiokafka's keyword names) and the topics it uses, as
     JSON: what a partner, a channel or a tool needs to connect."""
     settings = get_settings()
     network = load_network(settings.network_file)
     known = {"channel": network.channels, "warehouse": [loc.id for loc in network.locations],
              "carrier": [c.id for c in network.carriers], "service": list(security.SERVICES),
-             "feed": network.feeds, "operator": [""]}
-    if kind not in known or (ident not in known[kind] and kind != "operator"):
+             "feed": [f.id for f in network.feeds], "operator": ["", *security.OPERATORS]}
+    if kind not in known or ident not in known[kind]:
         choices = ", ".join(known.get(kind, known))
         raise typer.BadParameter(f"{kind} {ident}: not in the network file (one of: {choices})")
     print(orjson.dumps(security.described(settings, network, kind, ident), option=orjson.OPT_INDENT_2).decode())

@@ -16,12 +16,12 @@ from aiokafka.structs import ConsumerRecord
 
 from contracts import topics
 from shared.kafka_tools import read_topic
-from shared.security import DATABASE_OPERATOR, client_options
+from shared.security import DATABASE_OPERATOR, OPERATOR_ACT, OPERATOR_REPLAY, client_options
 from shared.settings import SERVICES, Settings
 
 
 async def dlq_topics(settings: Settings) -> list[str]:
-    admin = AIOKafkaAdminClient(**client_options(settings))
+    admin = AIOKafkaAdminClient(**client_options(settings, OPERATOR_REPLAY))
     await admin.start()
     try:
         return sorted(t for t in await admin.list_topics() if t.endswith(".dlq"))
@@ -30,7 +30,7 @@ async def dlq_topics(settings: Settings) -> list[str]:
 
 
 async def read_all(settings: Settings, topic: str) -> list[ConsumerRecord]:
-    return await read_topic(client_options(settings), topic, timeout=120)
+    return await read_topic(client_options(settings, OPERATOR_REPLAY), topic, timeout=120)
 
 
 def headers_of(record: ConsumerRecord) -> dict[str, str]:
@@ -71,7 +71,7 @@ async def replay(settings: Settings, topic: str, records: list[ConsumerRecord], 
     source = topic.removesuffix(".dlq")
     before = len(await read_all(settings, topic))
     sent: set[str] = set()
-    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**client_options(settings, OPERATOR_REPLAY), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for record in records:
@@ -108,7 +108,7 @@ async def replay_parked(settings: Settings, service: str, ids: set[int]) -> int:
     """Sends parked messages on as they were: a consumed one back to the topic it was read from, an outbox row to
     the topic it was meant for. Each is marked replayed; one the broker still refuses stays parked, with an error."""
     conn = await asyncpg.connect(settings.database_for(service))
-    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**client_options(settings, OPERATOR_REPLAY), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         rows = await conn.fetch("SELECT * FROM parked_messages WHERE id = ANY($1::bigint[]) AND replayed_at IS NULL",
@@ -116,7 +116,8 @@ async def replay_parked(settings: Settings, service: str, ids: set[int]) -> int:
         for row in rows:
             headers = [*zip(row["header_keys"], row["header_values"], strict=True),
                        ("parked_replayed_from", f"{service}/parked/{row['id']}".encode())]
-            await producer.send_and_wait(row["topic"], row["value"], key=row["key"], headers=headers)
+            for topic in row["topic"].split(topics.SEPARATOR):  # an outbox row may be meant for several
+                await producer.send_and_wait(topic, row["value"], key=row["key"], headers=headers)
             await conn.execute("UPDATE parked_messages SET replayed_at = now() WHERE id = $1", row["id"])
     finally:
         await producer.stop()
@@ -212,7 +213,7 @@ async def order_ref(settings: Settings, ref: str) -> tuple[str, str]:
 
 async def publish_one(settings: Settings, topic: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
     """One operator message, acknowledged by every replica, with the operator's identity."""
-    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**client_options(settings, OPERATOR_ACT), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         await producer.send_and_wait(topic, orjson.dumps(body), key=key.encode())
@@ -227,11 +228,11 @@ def asked_by(reason: str | None, operator: str | None) -> str:
 
 async def pause_location(settings: Settings, location_id: str, paused: bool, reason: str | None,
                          operator: str | None = None) -> dict[str, Any]:
-    """Publishes `location.paused` / `location.resumed` on the location's updates topic, as the location would,
-    saying who asked."""
+    """Publishes `location.paused` / `location.resumed` with the stock adjustments (what operators may write; the
+    location's own updates topic is the location's alone), saying who asked."""
     body = {"type": "location.paused" if paused else "location.resumed", "id": str(uuid.uuid4()),
             "location_id": location_id, "reason": asked_by(reason, operator)}
-    return await publish_one(settings, topics.WAREHOUSE_UPDATES.for_partner(location_id), location_id, body)
+    return await publish_one(settings, topics.INVENTORY_ADJUSTMENTS.name, location_id, body)
 
 
 async def send_request(settings: Settings, kind: str, ref: str, reason: str | None,

@@ -7,10 +7,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import psutil
 
+from gateway_service.subscribers import load_subscribers
+from shared import security
+from shared.network import load_network
 from shared.settings import REPO_ROOT, Settings
 
 SERVICES = ("order_service", "inventory_service", "fulfillment_service", "shipping_service", "notification_service",
@@ -52,6 +56,22 @@ def running(settings: Settings, module: str) -> int | None:
     return None
 
 
+def own_environment(module: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What one OMS process is launched with besides the environment: `OMS_CREDENTIALS_FILE`, a file of its own with
+    its logins and secrets only (`shared.security.process_credentials`), so that no process but the stack's setup
+    holds the admin's, the database superuser's or a migration role's password."""
+    if module_of(module) not in SERVICES:
+        return {}  # a tool of the tests' (a relay of the test database): the stack's credentials, as any tool
+    merged = {**os.environ, **(env or {})}
+    settings = Settings(**{k.removeprefix("OMS_").lower(): v for k, v in merged.items()  # type: ignore[arg-type]
+                           if k.startswith("OMS_") and k.removeprefix("OMS_").lower() in Settings.model_fields})
+    if settings.kafka_sasl_username or not security.credentials_file(settings).exists():
+        return {}  # a managed cluster's credentials, given by the environment
+    subscribers = [s.id for s in load_subscribers(settings.webhooks_file)] if module == "gateway_service" else []
+    path = security.process_credentials(settings, load_network(settings.network_file), module, subscribers)
+    return {"OMS_CREDENTIALS_FILE": str(path)}
+
+
 def start_all(settings: Settings, env: dict[str, str] | None = None, instances: int = 1) -> list[str]:
     """Starts every service (`instances` of each) and the simulators that are not running yet; returns those."""
     started = []
@@ -62,9 +82,10 @@ def start_all(settings: Settings, env: dict[str, str] | None = None, instances: 
         if log_file.exists():
             log_file.replace(log_file.with_suffix(".log.1"))
         with log_file.open("ab") as log:
+            own = own_environment(module_of(module), env)
             proc = subprocess.Popen([sys.executable, "-m", module_of(module)], cwd=REPO_ROOT, stdout=log,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
-                                    start_new_session=True)
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env={**os.environ, **(env or {}), **own}, start_new_session=True)
         (run_dir(settings) / f"{module}.pid").write_text(str(proc.pid))
         started.append(module)
     return started

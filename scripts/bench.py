@@ -41,7 +41,7 @@ from oms_cli import demo, processes, workload
 from oms_cli.watch import OrderWatch
 from shared import security, signing
 from shared.kafka_tools import topic_partitions
-from shared.security import ADMIN, client_options
+from shared.security import ADMIN, OPERATOR, OPERATOR_ACT, client_options
 from shared.settings import REPO_ROOT, SERVICES, Settings, get_settings
 from shared.stack import Stack, port_open
 from tests.support.kafka import create_topic
@@ -52,7 +52,7 @@ STAGES = ("accepted", "reserved", "released", "delivered")
 
 async def submit(settings: Settings, orders: list[dict[str, Any]], rate: float | None) -> dict[str, datetime]:
     """Sends the orders (at `rate` per second, or as fast as possible); returns when each was acked."""
-    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True,
+    producer = AIOKafkaProducer(**client_options(settings, OPERATOR_ACT), acks="all", enable_idempotence=True,
                                 linger_ms=2)
     await producer.start()
     sent: dict[str, datetime] = {}
@@ -90,7 +90,7 @@ async def kafka_offsets(settings: Settings, with_commits: bool = False) -> int:
     """Sum of end offsets of every OMS topic: messages written so far (and offsets committed, `with_commits`)."""
     admin = AIOKafkaAdminClient(**client_options(settings, ADMIN))
     await admin.start()
-    consumer = AIOKafkaConsumer(**client_options(settings))
+    consumer = AIOKafkaConsumer(**client_options(settings, ADMIN))
     await consumer.start()
     try:
         names = [t for t in await admin.list_topics()
@@ -153,7 +153,7 @@ async def phase(settings: Settings, run: str, stock_run: str, count: int, rate: 
                 timeout: float, pickup: float = 0.0) -> dict[str, Any]:
     orders = workload.orders(run, count, workload.Mix(split=0.05, express=0.2, pickup=pickup),
                              seed=hash(run) & 0xFFFF, stock_run=stock_run)
-    watch = OrderWatch(client_options(settings), run)
+    watch = OrderWatch(client_options(settings, OPERATOR), run)
     await watch.start()
     gc.disable()  # a collection here would delay the acknowledgements timed as submissions: latencies would shrink
     try:
@@ -186,7 +186,7 @@ async def http_phase(settings: Settings, run: str, stock_run: str, count: int, r
     orders = [{**o, "channel": "web"} for o in workload.orders(run, count, workload.Mix(split=0.05, express=0.2),
                                                                  seed=hash(run) & 0xFFFF, stock_run=stock_run)]
     secret = security.channel_secrets(settings, "web")[0]
-    watch = OrderWatch(client_options(settings), run)
+    watch = OrderWatch(client_options(settings, OPERATOR), run)
     await watch.start()
     accepted: dict[str, datetime] = {}
     took: list[float] = []
@@ -264,7 +264,7 @@ async def kafka_limit(settings: Settings, messages: int = 100_000) -> dict[str, 
     topic = f"bench.limit.{int(time.time())}"
     await create_topic(topic, 12)
     value = b"x" * 600
-    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True,
+    producer = AIOKafkaProducer(**client_options(settings, ADMIN), acks="all", enable_idempotence=True,
                                 linger_ms=5, max_batch_size=256 * 1024)
     await producer.start()
     started = time.monotonic()
@@ -272,7 +272,7 @@ async def kafka_limit(settings: Settings, messages: int = 100_000) -> dict[str, 
     await asyncio.gather(*futures)
     produce_s = time.monotonic() - started
     await producer.stop()
-    consumer = AIOKafkaConsumer(topic, **client_options(settings), auto_offset_reset="earliest",
+    consumer = AIOKafkaConsumer(topic, **client_options(settings, ADMIN), auto_offset_reset="earliest",
                                 group_id=f"bench-{topic}", max_poll_records=10_000)
     await consumer.start()
     started, seen = time.monotonic(), 0

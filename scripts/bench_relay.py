@@ -14,7 +14,7 @@ from contracts.base import Message
 from shared.db import create_pool, migrate
 from shared.logging import configure_logging
 from shared.outbox import OutboxRelay
-from shared.security import client_options
+from shared.security import ADMIN, client_options
 from shared.settings import get_settings
 from shared.stack import Stack
 from shared.uow import Postgres
@@ -41,7 +41,7 @@ async def run(rows: int) -> None:
             await Postgres(conn).write([], [("bench", (topic, f"ord-{i % 500}", BenchRow(key=f"ord-{i % 500}",
                                                                                          payload="x" * 300)))
                                             for i in range(start, min(start + 1000, rows))])
-    relay = OutboxRelay(dsn, "bench", client_options(settings), batch_size=settings.relay_batch_size)
+    relay = OutboxRelay(dsn, "bench", client_options(settings, ADMIN), batch_size=settings.relay_batch_size)
     started = time.perf_counter()
     task = asyncio.create_task(relay.run())
     while await pool.fetchval("SELECT count(*) FROM outbox") > 0:

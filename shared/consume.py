@@ -155,7 +155,8 @@ class ConsumePolicy:
 
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                await run(sub.work(Postgres(conn)), self.consumer, [item for _, item in parsed], bind)
+                await run(sub.work(Postgres(conn)), self.consumer, [item for _, item in parsed], bind,
+                          [record.topic for record, _ in parsed])
         except BaseException as exc:
             tracing.finish(spans, exc)
             raise

@@ -30,6 +30,20 @@ class MigrationChanged(RuntimeError):
     """A migration file differs from the one applied: the schema no longer says what the files say."""
 
 
+def service_migrations(service: str) -> Path:
+    """Where a service's own numbered migrations are (the shared ones come first, from `SHARED_SQL`)."""
+    return Path(__file__).parent.parent / "services" / service / f"{service}_service" / "sql"
+
+
+async def unapplied(pool: asyncpg.Pool, *folders: Path) -> list[str]:
+    """The migrations not yet applied (a service launched without a migration role checks, and refuses to run)."""
+    async with pool.acquire() as conn:
+        exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")} if exists else set()
+    return [f"{folder.parent.name}/{path.name}" for folder in (SHARED_SQL, *folders)
+            for path in sorted(folder.glob("[0-9]*.sql")) if f"{folder.parent.name}/{path.name}" not in done]
+
+
 async def migrate(pool: asyncpg.Pool, *folders: Path, lock_timeout: str = "10s") -> list[str]:
     """Applies every `NNNN_name.sql` not yet applied, in order, each in its own transaction under one advisory lock
     (one service instance migrates, the others wait), and records its checksum. A migration waits at most

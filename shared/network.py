@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 
 class Location(BaseModel):
@@ -104,6 +104,24 @@ class PostalRegion(BaseModel):
     lon: float
 
 
+class Feed(BaseModel):
+    """A stock feed (a WMS, a store's tills, a supplier): it writes stock adjustments on a topic of its own, for
+    `locations` only (every location when the network file names none)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    locations: list[str] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def named_only(cls, value: object) -> object:
+        return {"id": value} if isinstance(value, str) else value
+
+    def may_write(self, location_id: str) -> bool:
+        return self.locations is None or location_id in self.locations
+
+
 class Network(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -114,7 +132,7 @@ class Network(BaseModel):
     channels: list[str] = ["web", "app", "store:store-munich", "store:store-paris", "marketplace:amazon",
                            "marketplace:wayfair"]
     # stock feeds (a WMS, a store's till system, a supplier): each may write stock adjustments and nothing else
-    feeds: list[str] = []
+    feeds: list[Feed] = []
     # per channel: the locations that serve it and its buffer (a channel not named: every location, no buffer)
     availability: dict[str, ChannelStock] = {}
     # per channel (or "default"): how allocation weighs cost, promise, splits, distance and reliability

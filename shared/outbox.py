@@ -16,6 +16,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from contracts.base import Message
+from contracts.topics import SEPARATOR
 from shared import metrics
 from shared.logging import log
 from shared.messaging import cloudevent_headers, encode
@@ -192,26 +193,27 @@ class OutboxRelay:
         sends: list[tuple[Any, list[int]]] = []
         known: dict[str, list[int]] = {}  # each topic's partitions as the producer knows them now
         for row in rows:
-            topic, key = row["topic"], row["key"].encode() if row["key"] is not None else None
-            partitions = known.get(topic)
-            if partitions is None:
-                partitions = known[topic] = sorted(await producer.partitions_for(topic))
-            where = (topic, _PARTITIONER(key, partitions, partitions))
+            key = row["key"].encode() if row["key"] is not None else None
             record = {"timestamp": None, "key": key, "value": row["payload"],
                       "headers": [(k, v.encode()) for k, v in orjson.loads(row["headers"]).items()]}
             if DefaultRecordBatchBuilder.estimate_size_in_bytes(key, record["value"], record["headers"]) > \
                     MAX_RECORD_BYTES:  # a batch takes its first record whatever its size: the broker would refuse it
                 sends.append((refused_future(MessageSizeTooLargeError(f"over {MAX_RECORD_BYTES} bytes")), [row["id"]]))
                 continue
-            batch, ids = batches.get(where, (None, []))
-            if batch is not None and batch.append(**record) is not None:
-                ids.append(row["id"])
-                continue
-            if batch is not None:  # full: it goes, and the partition's next rows start another after it
-                sends.append((await producer.send_batch(batch, where[0], partition=where[1]), ids))
-            batch = producer.create_batch()
-            batch.append(**record)
-            batches[where] = (batch, [row["id"]])
+            for topic in row["topic"].split(SEPARATOR):  # a row for several topics (a channel's copy) goes to each
+                partitions = known.get(topic)
+                if partitions is None:
+                    partitions = known[topic] = sorted(await producer.partitions_for(topic))
+                where = (topic, _PARTITIONER(key, partitions, partitions))
+                batch, ids = batches.get(where, (None, []))
+                if batch is not None and batch.append(**record) is not None:
+                    ids.append(row["id"])
+                    continue
+                if batch is not None:  # full: it goes, and the partition's next rows start another after it
+                    sends.append((await producer.send_batch(batch, where[0], partition=where[1]), ids))
+                batch = producer.create_batch()
+                batch.append(**record)
+                batches[where] = (batch, [row["id"]])
         for (topic, partition), (batch, ids) in batches.items():
             sends.append((await producer.send_batch(batch, topic, partition=partition), ids))
         return sends

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import json
+import os
 import secrets
 import subprocess
 import time
@@ -26,11 +27,12 @@ from faststream.security import BaseSecurity, SASLScram512
 
 from contracts import topics
 from shared.network import Network
-from shared.settings import Settings, get_settings
+from shared.settings import Settings, get_settings, stack_credentials
 
 ADMIN = "admin"  # the broker's own principal and the stack's (topics, ACLs): the only super user
-OPERATOR = "operator"
-SIMULATORS = "simulators"  # plays every simulated partner in `make demo`, `make up` and the tests
+# operators by what they do: watch the flow, act on orders and stock, replay dead letters
+OPERATOR, OPERATOR_ACT, OPERATOR_REPLAY = "operator", "operator.act", "operator.replay"
+OPERATORS = {"reader": OPERATOR, "actor": OPERATOR_ACT, "replayer": OPERATOR_REPLAY}
 SERVICES = ("order", "inventory", "fulfillment", "shipping", "notification", "gateway")
 KINDS = ("service", "channel", "warehouse", "carrier", "feed")
 KafkaOptions = Mapping[str, Any]  # aiokafka's keyword arguments: bootstrap servers and security
@@ -38,7 +40,7 @@ KafkaOptions = Mapping[str, Any]  # aiokafka's keyword arguments: bootstrap serv
 
 def principal(kind: str, ident: str = "") -> str:
     """The user name of a principal: `service.order`, `channel.store.store-munich`, `warehouse.dc-rotterdam`..."""
-    if kind in (ADMIN, OPERATOR, SIMULATORS):
+    if kind in (ADMIN, OPERATOR, OPERATOR_ACT, OPERATOR_REPLAY):
         return kind
     if kind not in KINDS:
         raise ValueError(f"no principal kind {kind!r}: one of {', '.join((*KINDS, OPERATOR))}")
@@ -125,10 +127,13 @@ def service_topics(network: Network) -> dict[str, tuple[list[str], list[str]]]:
     warehouse_updates = [topics.WAREHOUSE_UPDATES.for_partner(i) for i in locations]
     carrier_updates = [topics.CARRIER_UPDATES.for_partner(i) for i in carriers]
     channels = [topics.channel_topic(c) for c in network.channels]
+    channel_events = [topics.channel_events_topic(c) for c in network.channels]
+    channel_availability = [topics.channel_availability_topic(c) for c in network.channels]
+    feeds = [topics.feed_topic(f.id) for f in network.feeds]
     reads = {
         "order": [topics.ORDERS_INBOUND.name, *channels, topics.INVENTORY_REPLIES.name, topics.FULFILLMENT_EVENTS.name,
                   topics.SHIPPING_EVENTS.name],
-        "inventory": [topics.INVENTORY_ADJUSTMENTS.name, topics.INVENTORY_COMMANDS.name,
+        "inventory": [topics.INVENTORY_ADJUSTMENTS.name, *feeds, topics.INVENTORY_COMMANDS.name,
                       topics.PARTNER_SCORES.name],  # scorecards weigh in allocation
         "fulfillment": [topics.FULFILLMENT_COMMANDS.name, *warehouse_updates],
         "shipping": [topics.SHIPPING_COMMANDS.name, *carrier_updates],
@@ -137,10 +142,11 @@ def service_topics(network: Network) -> dict[str, tuple[list[str], list[str]]]:
         "gateway": [topics.ORDERS_INBOUND.name, *channels, topics.ORDERS_EVENTS.name, topics.NOTIFICATIONS.name],
     }
     writes = {
-        "order": [topics.ORDERS_EVENTS.name, topics.INVENTORY_COMMANDS.name, topics.FULFILLMENT_COMMANDS.name,
-                  topics.SHIPPING_COMMANDS.name, topics.PAYMENTS.name,
+        "order": [topics.ORDERS_EVENTS.name, *channel_events, topics.INVENTORY_COMMANDS.name,
+                  topics.FULFILLMENT_COMMANDS.name, topics.SHIPPING_COMMANDS.name, topics.PAYMENTS.name,
                   topics.ORDERS_INBOUND.name],  # an exchange's new order, placed as a channel would
         "inventory": [topics.INVENTORY_EVENTS.name, topics.INVENTORY_REPLIES.name, topics.AVAILABILITY.name,
+                      *channel_availability,
                       topics.DECISIONS.name],
         "fulfillment": [topics.FULFILLMENT_EVENTS.name, *(topics.WAREHOUSE_REQUESTS.for_partner(i) for i in locations),
                         topics.INVENTORY_COMMANDS.name,  # a location's pause, for allocation
@@ -160,10 +166,10 @@ def acls(network: Network) -> list[Acl]:
     for service, (reads, writes) in service_topics(network).items():
         who = principal("service", service)
         found += _reads(who, *reads) + _writes(who, *writes) + _group(who, f"{service}.")
-    for channel in network.channels:
+    for channel in network.channels:  # its own inbound topic to write; its own events and availability to read
         who = principal("channel", channel)
         found += _writes(who, topics.channel_topic(channel)) + _reads(
-            who, topics.ORDERS_EVENTS.name, topics.PAYMENTS.name, topics.AVAILABILITY.name)
+            who, topics.channel_events_topic(channel), topics.channel_availability_topic(channel))
         found += _group(who, f"{who}.")
     for kind, ids, requests, updates in (
             ("warehouse", [loc.id for loc in network.locations], topics.WAREHOUSE_REQUESTS, topics.WAREHOUSE_UPDATES),
@@ -172,21 +178,33 @@ def acls(network: Network) -> list[Acl]:
             who = principal(kind, ident)
             found += _reads(who, requests.for_partner(ident)) + _writes(who, updates.for_partner(ident))
             found += _group(who, f"{who}.")
-    for feed in network.feeds:
-        found += _writes(principal("feed", feed), topics.INVENTORY_ADJUSTMENTS.name)
-    # operators watch every topic, send stock feeds and operator requests, and replay dead letters to their source
-    found += _reads(OPERATOR, "*") + _writes(OPERATOR, "*") + [Acl(OPERATOR, "Read", "Group", "*")]
-    found += _reads(SIMULATORS, "partners.", prefixed=True) + _writes(SIMULATORS, "partners.", prefixed=True)
-    found += _group(SIMULATORS, "partner-simulators")
+    for feed in network.feeds:  # its own adjustments topic: what it says is checked against its locations
+        found += _writes(principal("feed", feed.id), topics.feed_topic(feed.id))
+    every = [name for name, _ in concrete(network)]
+    sources = [name for name in every if not name.endswith(".dlq")]
+    # watching: every topic but those holding personal data; its own groups; other groups' offsets seen, not moved
+    found += _reads(OPERATOR, *(n for n in every if not topics.personal_data(n))) + _group(OPERATOR, f"{OPERATOR}.")
+    found += [Acl(OPERATOR, "Describe", "Group", "*")]
+    # acting: operator requests (cancel, hold release, return) and stock adjustments
+    found += _writes(OPERATOR_ACT, topics.ORDERS_INBOUND.name, topics.INVENTORY_ADJUSTMENTS.name)
+    # replaying: reads the dead letters, writes them back to where they came from (`oms dlq replay` checks which)
+    found += _reads(OPERATOR_REPLAY, *(f"{n}.dlq" for n in sources)) + _writes(OPERATOR_REPLAY, *sources)
+    found += _group(OPERATOR_REPLAY, f"{OPERATOR_REPLAY}.")
     return found
 
 
+def concrete(network: Network) -> list[tuple[str, int]]:
+    """Every topic of this network, with its partition count (and each one's DLQ)."""
+    return topics.concrete_topics([loc.id for loc in network.locations], [c.id for c in network.carriers],
+                                  network.channels, [f.id for f in network.feeds])
+
+
 def everyone(network: Network) -> list[str]:
-    return [ADMIN, OPERATOR, SIMULATORS, *(principal("service", s) for s in SERVICES),
+    return [ADMIN, *OPERATORS.values(), *(principal("service", s) for s in SERVICES),
             *(principal("channel", c) for c in network.channels),
             *(principal("warehouse", loc.id) for loc in network.locations),
             *(principal("carrier", c.id) for c in network.carriers),
-            *(principal("feed", f) for f in network.feeds)]
+            *(principal("feed", f.id) for f in network.feeds)]
 
 
 # PostgreSQL: the stack's superuser (it makes roles and databases, nothing else uses it); per service a migration
@@ -248,11 +266,13 @@ def certificates(settings: Settings) -> Path:
 
 
 def password_of(settings: Settings, name: str) -> str:
-    path = credentials_file(settings)
-    if not path.exists():
-        raise RuntimeError(f"no credentials at {path}: start the stack first (make infra-up)")
-    found: dict[str, str] = json.loads(path.read_text())
+    found = stack_credentials(settings)
+    if not found:
+        where = settings.credentials_file or credentials_file(settings)
+        raise RuntimeError(f"no credentials at {where}: start the stack first (make infra-up)")
     if name not in found:
+        if settings.credentials_file:
+            raise RuntimeError(f"{name} is not among this process's credentials ({settings.credentials_file})")
         raise RuntimeError(f"no credentials for {name} (a partner added to the network since the stack was made: "
                            "make clean, then make infra-up)")
     return found[name]
@@ -260,14 +280,16 @@ def password_of(settings: Settings, name: str) -> str:
 
 def client_options(settings: Settings | None = None, who: str | None = None) -> dict[str, Any]:
     """aiokafka's keyword arguments for a client: `bootstrap_servers` and its security. `OMS_KAFKA_SASL_USERNAME`
-    and `OMS_KAFKA_SASL_PASSWORD` (a managed cluster's) win; otherwise the local stack's credentials of `who`
-    (default: `OMS_KAFKA_PRINCIPAL`, else the operator)."""
+    and `OMS_KAFKA_SASL_PASSWORD` (a managed cluster's) win; otherwise the local stack's credentials of `who` (or
+    `OMS_KAFKA_PRINCIPAL`): there is no default principal, every client says whom it connects as."""
     s = settings or get_settings()
-    protocol = s.kafka_security_protocol or (
-        "SASL_PLAINTEXT" if s.kafka_sasl_username or credentials_file(s).exists() else "PLAINTEXT")
+    secured = s.kafka_sasl_username or (s.credentials_file or credentials_file(s)).exists()
+    protocol = s.kafka_security_protocol or ("SASL_PLAINTEXT" if secured else "PLAINTEXT")
     options: dict[str, Any] = {"bootstrap_servers": s.kafka_bootstrap, "security_protocol": protocol}
     if protocol.startswith("SASL"):
-        username = s.kafka_sasl_username or who or s.kafka_principal or OPERATOR
+        username = s.kafka_sasl_username or who or s.kafka_principal
+        if not username:
+            raise ValueError("no principal named: a client says whom it connects as (who=..., or OMS_KAFKA_PRINCIPAL)")
         password = s.kafka_sasl_password or password_of(s, username)
         options |= {"sasl_mechanism": s.kafka_sasl_mechanism, "sasl_plain_username": username,
                     "sasl_plain_password": password}
@@ -289,6 +311,8 @@ def faststream(kafka: KafkaOptions) -> BaseSecurity | None:
 
 def described(settings: Settings, network: Network, kind: str, ident: str = "") -> dict[str, Any]:
     """`oms credentials <kind> <id>`: the client settings of that principal (aiokafka's names) and its topics."""
+    if kind == OPERATOR:
+        kind = OPERATORS[ident or "reader"]
     who = principal(kind, ident)
     if kind == "channel" and ident not in network.channels:
         raise ValueError(f"no channel {ident!r} in the network file: {', '.join(network.channels)}")
@@ -297,16 +321,22 @@ def described(settings: Settings, network: Network, kind: str, ident: str = "") 
         options["ssl_cafile"] = str(settings.kafka_ssl_cafile)
     if kind == "channel":
         webhook_secret, api_token = channel_secrets(settings, ident)
-        options |= {"inbound_topic": topics.channel_topic(ident), "events_topic": topics.ORDERS_EVENTS.name,
+        options |= {"inbound_topic": topics.channel_topic(ident), "events_topic": topics.channel_events_topic(ident),
+                    "availability_topic": topics.channel_availability_topic(ident),
                     "webhook_secret": webhook_secret, "api_token": api_token}
     elif kind in ("warehouse", "carrier"):
         requests, updates = ((topics.WAREHOUSE_REQUESTS, topics.WAREHOUSE_UPDATES) if kind == "warehouse"
                              else (topics.CARRIER_REQUESTS, topics.CARRIER_UPDATES))
         options |= {"requests_topic": requests.for_partner(ident), "updates_topic": updates.for_partner(ident)}
     elif kind == OPERATOR:
-        options |= {"api_token": operator_api_token(settings), "gateway_url": settings.gateway_url}
+        options |= {"api_token": operator_api_token(settings), "gateway_url": settings.gateway_url,
+                    "may": "read every topic but those holding personal data; consumer groups operator.*"}
+    elif kind == OPERATOR_ACT:
+        options |= {"writes": [topics.ORDERS_INBOUND.name, topics.INVENTORY_ADJUSTMENTS.name]}
+    elif kind == OPERATOR_REPLAY:
+        options |= {"may": "read dead letters (<topic>.dlq), write each back to its own source (oms dlq replay)"}
     elif kind == "feed":
-        options |= {"adjustments_topic": topics.INVENTORY_ADJUSTMENTS.name}
+        options |= {"adjustments_topic": topics.feed_topic(ident)}
     elif kind == "service":
         reads, writes = service_topics(network)[ident]
         options |= {"reads": reads, "writes": writes}
@@ -337,9 +367,14 @@ def tracking_secret(settings: Settings) -> str:
 
 def _derived(settings: Settings, who: str, purpose: str) -> str:
     """A secret of its own per principal and purpose, kept with the credentials (made under a lock: processes
-    starting together read the same one)."""
-    path = settings.home / "secrets.json"
+    starting together read the same one). A process given a file of its own finds its secrets there, and no other."""
     key = f"{purpose}:{who}"
+    if settings.credentials_file:
+        own: dict[str, str] = json.loads(settings.credentials_file.read_text()).get("secrets", {})
+        if key not in own:
+            raise RuntimeError(f"the secret {key} is not among this process's ({settings.credentials_file})")
+        return own[key]
+    path = settings.home / "secrets.json"
     known: dict[str, str] = json.loads(path.read_text() or "{}") if path.exists() else {}
     if key in known:
         return known[key]
@@ -352,3 +387,59 @@ def _derived(settings: Settings, who: str, purpose: str) -> str:
             path.touch(mode=0o600)
             path.write_text(json.dumps(known, indent=1))
     return known[key]
+
+
+def process_logins(settings: Settings, network: Network, process: str) -> list[str]:
+    """The principals and database roles one process logs in as: a service as itself (the gateway also as each
+    channel, whose posts it writes), the simulators as each partner they play; never the admin, the database's
+    superuser or a migrator."""
+    if process == "simulators":
+        played = played_partners(settings.simulate_partners, network)
+        return [principal(kind, ident) for kind, ident in played]
+    service = process.removesuffix("_service")
+    logins = [principal("service", service), f"postgres.oms_{service}"]
+    if service == "gateway":
+        logins += [principal("channel", c) for c in network.channels]
+    return logins
+
+
+def process_secrets(settings: Settings, network: Network, process: str, subscribers: list[str]) -> dict[str, str]:
+    """The secrets one process needs: the gateway the channels' webhook secrets and API tokens, the operators' API
+    token, the tracking links' secret and its webhook subscribers' secrets; the notification service the tracking
+    secret; the others none."""
+    service = process.removesuffix("_service")
+    wanted: list[tuple[str, str]] = []
+    if service in ("gateway", "notification") and not settings.tracking_secret:
+        wanted.append(("gateway", "tracking"))
+    if service == "gateway":
+        for channel in network.channels:
+            who = principal("channel", channel)
+            wanted += [(who, "webhook"), (who, "api")]
+        wanted += [(OPERATOR, "api"), *((f"subscriber.{s}", "webhook") for s in subscribers)]
+    stack = settings.model_copy(update={"credentials_file": None})
+    return {f"{purpose}:{who}": _derived(stack, who, purpose) for who, purpose in wanted}
+
+
+def process_credentials(settings: Settings, network: Network, process: str, subscribers: list[str]) -> Path:
+    """Writes `<home>/processes/<process>.json`, readable by its owner only, with what that process may know, and
+    returns its path (its launcher passes it as `OMS_CREDENTIALS_FILE`)."""
+    stack = settings.model_copy(update={"credentials_file": None})
+    every = stack_credentials(stack)
+    own = {"credentials": {name: every[name] for name in process_logins(settings, network, process) if name in every},
+           "secrets": process_secrets(settings, network, process, subscribers)}
+    path = settings.home / "processes" / f"{process}.json"
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never readable by others, not even once
+    with os.fdopen(descriptor, "w") as file:
+        json.dump(own, file)
+    path.chmod(0o600)
+    return path
+
+
+def played_partners(selection: str, network: Network) -> list[tuple[str, str]]:
+    """The partners the simulators play (`OMS_SIMULATE_PARTNERS`: `all`, `none`, or a comma list of ids)."""
+    everyone_ = [("warehouse", loc.id) for loc in network.locations] + [("carrier", c.id) for c in network.carriers]
+    if selection.strip() == "all":
+        return everyone_
+    chosen = {part.strip() for part in selection.split(",")}
+    return [(kind, ident) for kind, ident in everyone_ if ident in chosen]

@@ -22,7 +22,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 
 from shared import inbox, metrics, pollers, security, tracing
 from shared.consume import ConsumePolicy, Subscription
-from shared.db import DatabaseClock, create_pool, migrate
+from shared.db import DatabaseClock, create_pool, migrate, unapplied
 from shared.kafka_tools import adopt_offsets, commit_handled
 from shared.logging import configure_logging, log
 from shared.network import Network, load_network
@@ -96,6 +96,13 @@ class ServiceRuntime:
     settings: Settings = field(default_factory=get_settings)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
+    @property
+    def migrates(self) -> bool:
+        """Whether this process applies its migrations itself: only one that holds the migration role's login (a
+        process launched with its own credentials does not: the stack's setup migrated before it started)."""
+        return self.settings.credentials_file is None or \
+            bool(os.environ.get(f"OMS_{self.name.upper()}_MIGRATIONS_DATABASE_URL"))
+
     async def run(self) -> None:
         """Runs the service until it is stopped. A broker that goes away while the service starts (restarted at that
         moment) is waited for again rather than ending the service."""
@@ -109,12 +116,17 @@ class ServiceRuntime:
     async def _run_once(self) -> bool:
         """False when the broker went away before the service had started (what it had opened is closed)."""
         dsn = self.settings.database_for(self.name)
-        migrations = await self._connect(self.settings.migrations_dsn(self.name), size=1)
-        try:
-            await migrate(migrations, self.migrations)
-        finally:
-            await migrations.close()
+        if self.migrates:
+            migrations = await self._connect(self.settings.migrations_dsn(self.name), size=1)
+            try:
+                await migrate(migrations, self.migrations)
+            finally:
+                await migrations.close()
         pool = await self._connect(dsn)
+        if not self.migrates and (missing := await unapplied(pool, self.migrations)):
+            await pool.close()
+            raise SystemExit(f"{self.name}: migrations not applied ({', '.join(missing)}): the stack's setup applies "
+                             "them (make infra-up, oms up)")
         kafka = security.client_options(self.settings, security.principal("service", self.name))
         deps = Deps(self.name, self.settings, pool, load_network(self.settings.network_file), kafka)
         await deps.clock.sync(pool)

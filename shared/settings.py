@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     kafka_sasl_password: str | None = None
     kafka_ssl_cafile: Path | None = None
     kafka_principal: str | None = None  # whom this process connects as on the local stack
+    # a process's own credentials, written by whoever launched it (`shared.security.process_credentials`): its logins
+    # and secrets only; without one, the stack's file of every principal (the stack's setup and the operators' tools)
+    credentials_file: Path | None = None
     kafka_brokers: int = 1  # the native stack's brokers: 3 is the cluster profile (replicated, min.insync.replicas 2)
     # `{role}`: each service logs in as its own role, which owns its database and nothing else (see database_for)
     database_url: str = "postgresql://{role}@127.0.0.1:15432/{database}"
@@ -90,7 +93,7 @@ class Settings(BaseSettings):
     def dsn(self, database: str, role: str) -> str:
         """`database_url` for this database and role, with the role's password where the local stack made one."""
         url = self.database_url.replace("{database}", database).replace("{role}", role)
-        password = database_passwords(self.home).get(role)
+        password = database_passwords(self).get(role)
         if password and f"{role}@" in url:
             url = url.replace(f"{role}@", f"{role}:{password}@", 1)
         return local_socket(url) if self.database_socket else url
@@ -138,12 +141,19 @@ def local_socket(dsn: str) -> str:
     return urlunsplit((parts.scheme, user, parts.path, f"host={SOCKET_DIR}&port={port}", ""))
 
 
-def database_passwords(home: Path) -> dict[str, str]:
-    """The local stack's database roles and their passwords (`shared.security.create_credentials` makes them)."""
-    path = home / "credentials.json"
+def stack_credentials(settings: Settings) -> dict[str, str]:
+    """The passwords this process may know: its own file's when it was given one, else the stack's every one."""
+    own = settings.credentials_file
+    path = own or settings.home / "credentials.json"
     if not path.exists():
         return {}
-    return {name.removeprefix("postgres."): password for name, password in json.loads(path.read_text()).items()
+    found = json.loads(path.read_text())
+    return dict(found["credentials"]) if own else dict(found)
+
+
+def database_passwords(settings: Settings) -> dict[str, str]:
+    """The local stack's database roles and their passwords (`shared.security.create_credentials` makes them)."""
+    return {name.removeprefix("postgres."): password for name, password in stack_credentials(settings).items()
             if name.startswith("postgres.")}
 
 

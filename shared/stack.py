@@ -30,8 +30,9 @@ import asyncpg
 import psutil
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from contracts.topics import TOPICS, concrete_topics
+from contracts.topics import PERSONAL_RETENTION_DAYS, TOPICS, personal_data
 from shared import security
+from shared.db import migrate, service_migrations
 from shared.network import load_network
 from shared.settings import REPO_ROOT, SERVICES, SOCKET_DIR, TLS_PORT_OFFSET, Settings, database_passwords, get_settings
 
@@ -381,7 +382,7 @@ def compose_environment(settings: Settings) -> dict[str, str]:
         f"-c /stack/server.properties {shlex.join(scram_users(settings))}",
         "exec /opt/kafka/bin/kafka-server-start.sh /stack/server.properties", "")))
     write_private(folder / "admin.properties", admin_client_properties(settings, "127.0.0.1:19092"))
-    passwords = database_passwords(settings.home)
+    passwords = database_passwords(settings)
     return {**os.environ, "OMS_UID": str(os.getuid()), "OMS_GID": str(os.getgid()),
             "OMS_POSTGRES_PASSWORD": passwords[security.DATABASE_SUPERUSER]}
 
@@ -417,7 +418,7 @@ class ComposeServer:
 async def create_databases(settings: Settings) -> None:
     """One database per service (and one for the mechanism tests), each owned by the service's own role, which may
     connect to no other; the operators' role may connect to every one and read every table. Made when missing."""
-    passwords = database_passwords(settings.home)
+    passwords = database_passwords(settings)
     conn = await asyncpg.connect(settings.dsn("postgres", security.DATABASE_SUPERUSER))
     try:
         roles = {r["rolname"] for r in await conn.fetch("SELECT rolname FROM pg_roles")}
@@ -457,6 +458,16 @@ async def create_databases(settings: Settings) -> None:
             await conn.close()
 
 
+async def migrate_databases(settings: Settings) -> None:
+    """Every service's migrations, applied as its migration role."""
+    for service in SERVICES:
+        pool = await asyncpg.create_pool(settings.migrations_dsn(service), min_size=1, max_size=1)
+        try:
+            await migrate(pool, service_migrations(service))
+        finally:
+            await pool.close()
+
+
 def _owner(service: str) -> str:
     """Who owns a service's database and schema: its migration role (the test database's one role)."""
     return f"oms_{service}_migrator" if service in SERVICES else f"oms_{service}"
@@ -479,11 +490,18 @@ COMPACTED = {"cleanup.policy": "compact"}
 DLQ_CONFIG = {"retention.ms": str(30 * 24 * 3600 * 1000)}  # dead letters are kept 30 days: time to look and replay
 
 
+def topic_config(name: str, compacted: bool) -> dict[str, str]:
+    """Dead letters kept 30 days, compacted topics compacted; personal data no longer than its retention."""
+    config = dict(DLQ_CONFIG if name.endswith(".dlq") else COMPACTED if compacted else {})
+    if personal_data(name):
+        config["retention.ms"] = str(PERSONAL_RETENTION_DAYS * 24 * 3600 * 1000)
+    return config
+
+
 async def create_topics(settings: Settings) -> int:
     """Creates every contract topic (and its DLQ) for the network's partners; existing ones stay."""
     network = load_network(settings.network_file)
-    wanted = concrete_topics([loc.id for loc in network.locations], [c.id for c in network.carriers],
-                             network.channels)
+    wanted = security.concrete(network)
     admin = AIOKafkaAdminClient(**security.client_options(settings, security.ADMIN))
     await admin.start()
     try:
@@ -499,8 +517,7 @@ async def create_topics(settings: Settings) -> int:
                     raise
                 await asyncio.sleep(0.5)
         compacted = {t.name for t in TOPICS if t.compacted}
-        missing = [NewTopic(name, parts, settings.replication, topic_configs=DLQ_CONFIG if name.endswith(".dlq")
-                            else COMPACTED if name in compacted else {})
+        missing = [NewTopic(name, parts, settings.replication, topic_configs=topic_config(name, name in compacted))
                    for name, parts in wanted if name not in existing]
         if missing:
             await admin.create_topics(missing)
@@ -535,8 +552,10 @@ class Stack:
         self.provision()
 
     def provision(self) -> None:
-        """What the OMS needs on servers that answer: its databases and roles, its topics, its ACLs."""
+        """What the OMS needs on servers that answer: its databases and roles (each service's schema migrated: the
+        only place the migration roles log in), its topics, its ACLs."""
         asyncio.run(create_databases(self.settings))
+        asyncio.run(migrate_databases(self.settings))
         asyncio.run(create_topics(self.settings))
         asyncio.run(create_acls(self.settings))
 

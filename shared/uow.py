@@ -262,14 +262,22 @@ def _any(changes: Changes) -> bool:
     return bool(changes.inserted or changes.updated or changes.deleted or changes.appended)
 
 
+def inbox_key(source: str | None, message_id: str) -> str:
+    """What the inbox remembers a message by: its id within the topic it came from. Identity is bound by topic (each
+    writer has topics of its own), so no writer can claim an id that another writer, or the OMS, will use."""
+    return f"{source}|{message_id}" if source else message_id
+
+
 async def run(unit: U, consumer: str, items: Sequence[tuple[Message, Handler[U]]],
-              before_each: Callable[[int], None] = lambda _: None) -> int:
-    """The messages not handled before by `consumer`, through their handlers, then one flush. Returns how many ran."""
-    fresh = await unit.db.claim(consumer, [m.id for m, _ in items])
+              before_each: Callable[[int], None] = lambda _: None, sources: Sequence[str] | None = None) -> int:
+    """The messages not handled before by `consumer`, through their handlers, then one flush. Returns how many ran.
+    `sources`: the topic each message was read from (the inbox key's scope)."""
+    keys = [inbox_key(sources[n] if sources else None, m.id) for n, (m, _) in enumerate(items)]
+    fresh = await unit.db.claim(consumer, keys)
     todo = []
     for n, (message, handler) in enumerate(items):
-        if message.id in fresh:
-            fresh.discard(message.id)
+        if keys[n] in fresh:
+            fresh.discard(keys[n])
             todo.append((n, message, handler))
     if not todo:
         return 0
@@ -463,7 +471,7 @@ class MemoryDatabase:
             self.logs.setdefault(t.name, []).extend(copy.deepcopy(change.appended))
         for service, (topic, to, message) in outbox:
             outbox_row(service, topic, to, message)  # the same size check
-            self.outbox.append((topic, to, message))
+            self.outbox.append((topic, to, message))  # one row, as in PostgreSQL (for one topic or several)
 
     def transaction(self) -> _Undo:
         return _Undo(self)

@@ -45,7 +45,7 @@ async def test_each_service_reaches_its_own_database_only_and_operators_only_rea
     finally:
         await operator.close()
 
-    password = database_passwords(settings.home)["oms_order"]
+    password = database_passwords(settings)["oms_order"]
     wrong = settings.database_for("order").replace(f":{password}@", ":not-the-password@")
     with pytest.raises(asyncpg.InvalidPasswordError):
         await asyncpg.connect(wrong)

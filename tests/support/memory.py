@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from contracts.examples import example
+from contracts.topics import SEPARATOR
 from shared.consume import Subscription
 from shared.messaging import parse
 from shared.network import load_network
@@ -47,7 +48,7 @@ class InMemory:
         items = [(m, sub.handlers_for(topic)[m.type]) for m in messages if sub.ignores is None or not sub.ignores(m)]
         sent = len(self.db.outbox)
         async with self.db.transaction():
-            await run(sub.work(self.db), self.deps.service, items)
+            await run(sub.work(self.db), self.deps.service, items, sources=[topic] * len(items))
         return [m for _, _, m in self.db.outbox[sent:]]
 
     async def within(self, job: Callable[[Any], Any], topic: str | None = None) -> list[Any]:
@@ -67,7 +68,8 @@ class InMemory:
         self.deps.clock.offset = timedelta(0)
 
     def sent(self, topic: str | None = None, kind: str | None = None) -> list[Any]:
-        return [m for t, _, m in self.db.outbox if (topic is None or t == topic) and (kind is None or m.type == kind)]
+        return [m for t, _, m in self.db.outbox
+                if (topic is None or topic in t.split(SEPARATOR)) and (kind is None or m.type == kind)]
 
     def row(self, table: str, *key: Any) -> dict[str, Any]:
         """The stored row with this key (it must exist)."""

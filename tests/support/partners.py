@@ -13,7 +13,7 @@ from contracts import topics
 from contracts.base import Message
 from shared.kafka_tools import topic_partitions
 from shared.messaging import encode
-from shared.security import SIMULATORS, client_options
+from shared.security import client_options, principal
 from tests.support.poll import eventually
 
 
@@ -24,7 +24,7 @@ class PlayedPartner:
         requests, updates = ((topics.WAREHOUSE_REQUESTS, topics.WAREHOUSE_UPDATES) if kind == "warehouse"
                              else (topics.CARRIER_REQUESTS, topics.CARRIER_UPDATES))
         self.requests_topic, self.updates_topic = requests.for_partner(partner_id), updates.for_partner(partner_id)
-        kafka = client_options(who=SIMULATORS)  # the partners the simulators would play
+        kafka = client_options(who=principal(kind, partner_id))  # as that partner: its own topics only
         self.consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
         self.producer = AIOKafkaProducer(**kafka, acks="all", enable_idempotence=True)
         self.received: list[dict[str, Any]] = []

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from oms_cli.processes import own_environment
 from shared.settings import REPO_ROOT
 from tests.support.poll import eventually
 
@@ -31,9 +32,10 @@ class ServiceProcess:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.starts += 1
         log = self.log_file.open("ab")
+        own = own_environment(self.args[0], self.env)  # its own credentials file, as `oms up` gives it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", *self.args], cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, env={**os.environ, **self.env}, start_new_session=True)
+            stdin=subprocess.DEVNULL, env={**os.environ, **self.env, **own}, start_new_session=True)
         log.close()
         return self
 

@@ -6,7 +6,7 @@ from functools import partial
 from pathlib import Path
 
 from contracts import topics
-from inventory_service.handlers import HANDLERS_ADJUSTMENTS, HANDLERS_COMMANDS, HANDLERS_SCORES
+from inventory_service.handlers import HANDLERS_ADJUSTMENTS, HANDLERS_COMMANDS, HANDLERS_SCORES, from_feed
 from inventory_service.store import InventoryWork
 from shared.consume import Subscription
 from shared.service import Deps, ServiceRuntime
@@ -14,8 +14,10 @@ from shared.service import Deps, ServiceRuntime
 
 def subscriptions(deps: Deps) -> list[Subscription]:
     work = partial(InventoryWork, deps)
+    feeds = {topics.feed_topic(feed.id): from_feed(feed) for feed in deps.network.feeds}
     return [
-        Subscription(topics.INVENTORY_ADJUSTMENTS, (topics.INVENTORY_ADJUSTMENTS.name,), HANDLERS_ADJUSTMENTS, work),
+        Subscription(topics.INVENTORY_ADJUSTMENTS, (topics.INVENTORY_ADJUSTMENTS.name, *feeds), HANDLERS_ADJUSTMENTS,
+                     work, by_topic=feeds, also=(topics.FEED_ADJUSTMENTS,)),
         Subscription(topics.INVENTORY_COMMANDS, (topics.INVENTORY_COMMANDS.name,), HANDLERS_COMMANDS, work,
                      urgent=True),
         Subscription(topics.PARTNER_SCORES, (topics.PARTNER_SCORES.name,), HANDLERS_SCORES, work),

@@ -27,10 +27,13 @@ from contracts.inventory import (
     StockReserved,
 )
 from contracts.order import CommitStock, ReleaseStock, ReserveStock, Restock, SetLocationPaused
+from contracts.partners import LocationPaused, LocationResumed
 from inventory_service import domain
 from inventory_service.store import PAUSED_KEY, SCORES_KEY, InventoryWork
 from shared import routing
+from shared.consume import Unprocessable
 from shared.logging import log
+from shared.network import Feed
 from shared.uow import Handler
 
 
@@ -275,8 +278,28 @@ async def partner_scored(msg: PartnerScored, uow: InventoryWork) -> None:
 
 
 HANDLERS_SCORES: dict[str, Handler[InventoryWork]] = {"partner.scored": partner_scored}
+async def location_paused(msg: LocationPaused | LocationResumed, uow: InventoryWork) -> None:
+    """An operator's pause of a location (`oms location pause`), sent with the stock adjustments they may write."""
+    await set_location_paused(SetLocationPaused(location_id=msg.location_id,
+                                                paused=isinstance(msg, LocationPaused), reason=msg.reason), uow)
+
+
 HANDLERS_ADJUSTMENTS: dict[str, Handler[InventoryWork]] = {
-    name: change_level for name in topics.INVENTORY_ADJUSTMENTS.message_types}
+    name: change_level for name in topics.INVENTORY_ADJUSTMENTS.message_types} | {
+    "location.paused": location_paused, "location.resumed": location_paused}
+
+
+def from_feed(feed: Feed) -> dict[str, Handler[InventoryWork]]:
+    """One stock feed's own topic: it speaks only for the locations the network file gives it."""
+    def checked(handler: Handler[InventoryWork]) -> Handler[InventoryWork]:
+        async def handle(msg: StockCounted | StockAdjusted | StockInboundExpected | StockReceived, uow: InventoryWork
+                         ) -> None:
+            if not feed.may_write(msg.location_id):
+                log.warning("stock.feed_not_its_location", feed=feed.id, location_id=msg.location_id)
+                raise Unprocessable(f"feed {feed.id} may not change stock at {msg.location_id}: it changes nothing")
+            await handler(msg, uow)
+        return handle
+    return {name: checked(handler) for name, handler in HANDLERS_ADJUSTMENTS.items()}
 HANDLERS_COMMANDS: dict[str, Handler[InventoryWork]] = {
     "inventory.reserve_stock": reserve_stock, "inventory.release_stock": release_stock,
     "inventory.commit_stock": commit_stock, "inventory.restock": restock,

@@ -344,6 +344,7 @@ class InventoryWork(UnitOfWork):
             for channel in network.channels:
                 available = domain.channel_available(network, channel, sku, after)
                 if available != domain.channel_available(network, channel, sku, before):
-                    self.send(topics.AVAILABILITY.name, f"{sku}|{channel}", StockAvailabilityChanged(
+                    self.send(topics.to_each(topics.AVAILABILITY.name, topics.channel_availability_topic(channel)),
+                              f"{sku}|{channel}", StockAvailabilityChanged(
                         sku=sku, channel=channel, available=available))
         await super().flush()

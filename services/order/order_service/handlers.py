@@ -82,9 +82,20 @@ def exchanged(row: Mapping[str, Any], current: saga.Saga, exchange: saga.Exchang
         payment=Payment(status="authorized", reference=f"exchange:{exchange.return_id}"))
 
 
+CHANNEL_COPIED = frozenset((topics.ORDERS_EVENTS.name, topics.PAYMENTS.name))
+
+
+def published(deps: Deps, topic: str, channel: str) -> str:
+    """Where a message goes: order events and payments also to the order's channel's own events topic (one outbox
+    row for both), the only one that channel may read."""
+    if topic in CHANNEL_COPIED and channel in deps.network.channels:
+        return topics.to_each(topic, topics.channel_events_topic(channel))
+    return topic
+
+
 def record(uow: OrderWork, planned: Plan) -> None:
     for topic, key, message in planned.outgoing:
-        uow.send(topic, key, message)
+        uow.send(published(uow.deps, topic, planned.saga.channel), key, message)
     for event in planned.events:
         log.info("order.status_changed", order_id=event.order_id, status=event.status, sequence=event.sequence)
         metrics.STATUS_CHANGES.labels(event.status).inc()
@@ -140,13 +151,13 @@ async def reject(uow: OrderWork, invalid: InvalidMessage) -> None:
         async with uow.savepoint():
             await uow.orders.load_keys([order_id])
             if uow.orders.add_rejected(order_id, channel, external_id, event):
-                uow.send(topics.ORDERS_EVENTS.name, order_id, event)
+                uow.send(published(uow.deps, topics.ORDERS_EVENTS.name, channel), order_id, event)
             await uow.flush()
     except REFUSED_FOR_GOOD as exc:
         # ids no column or index can hold: no order row, but the channel still hears of it, once (by its order id)
         log.warning("order.rejected_unstorable", order_id=order_id, error=type(exc).__name__)
         if await uow.db.claim("order.rejected_unstorable", [order_id]):
-            uow.send(topics.ORDERS_EVENTS.name, order_id, event)
+            uow.send(published(uow.deps, topics.ORDERS_EVENTS.name, channel), order_id, event)
             await uow.flush()
 
 

@@ -49,9 +49,9 @@ from contracts.partners import (
 from shared.logging import configure_logging, log
 from shared.messaging import cloudevent_headers, encode
 from shared.network import load_network
-from shared.security import SIMULATORS, client_options
+from shared.security import client_options, played_partners, principal
 from shared.service import freeze_startup_objects
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
 
 
 class Offsets:
@@ -175,46 +175,23 @@ class Partners:
         await self.reply(updates, order_id, ShipmentDelivered(shipment_id=sid, delivered_at=datetime.now(UTC)))
 
 
-def played(selection: str, ids: list[str]) -> list[str]:
-    if selection.strip() == "all":
-        return ids
-    if selection.strip() in ("", "none"):
-        return []
-    chosen = {part.strip() for part in selection.split(",")}
-    return [i for i in ids if i in chosen]
+async def play(settings: Settings, kind: str, partner: str, options: dict[str, float], rng: random.Random,
+               stop: asyncio.Event) -> None:
+    """One partner, logged in as that partner (its principal reads its requests and writes its updates, nothing
+    else), answering each request as it comes."""
+    who = principal(kind, partner)
+    requests = (topics.WAREHOUSE_REQUESTS if kind == "warehouse" else topics.CARRIER_REQUESTS).for_partner(partner)
 
-
-async def main() -> None:
-    settings = get_settings()
-    configure_logging("simulators", settings.log_level)
-    network = load_network(settings.network_file)
-    locations = played(settings.simulate_partners, [loc.id for loc in network.locations])
-    carriers = played(settings.simulate_partners, [c.id for c in network.carriers])
-    requests = {topics.WAREHOUSE_REQUESTS.for_partner(i): ("warehouse", i) for i in locations}
-    requests |= {topics.CARRIER_REQUESTS.for_partner(i): ("carrier", i) for i in carriers}
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    if not requests:
-        log.warning("simulators.none_played")
-        await stop.wait()
-        return
     def make_producer() -> AIOKafkaProducer:
-        return AIOKafkaProducer(**client_options(settings, SIMULATORS), acks="all", enable_idempotence=True,
-                                linger_ms=2)
+        return AIOKafkaProducer(**client_options(settings, who), acks="all", enable_idempotence=True, linger_ms=2)
     producer = make_producer()
-    consumer = AIOKafkaConsumer(*requests, **client_options(settings, SIMULATORS), group_id="partner-simulators",
+    consumer = AIOKafkaConsumer(requests, **client_options(settings, who), group_id=f"{who}.simulator",
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await producer.start()
     await consumer.start()
-    partners = Partners(producer, float(os.environ.get("OMS_SIM_DELAY_MS", "300")) / 1000,
-                        float(os.environ.get("OMS_SIM_FAILURE_RATE", "0")), random.Random(os.environ.get("OMS_SIM_SEED")),
-                        float(os.environ.get("OMS_SIM_DAMAGED_RATE", "0.1")), make_producer,
-                        float(os.environ.get("OMS_SIM_NO_SHOW_RATE", "0.05")),
-                        float(os.environ.get("OMS_SIM_EXCEPTION_RATE", "0")))
+    partners = Partners(producer, options["delay"], options["failure"], rng, options["damaged"], make_producer,
+                        options["no_show"], options["exception"])
     offsets, tasks = Offsets(), set()
-    log.warning("simulators.started", locations=locations, carriers=carriers,  # shown at every log level
-                frozen_objects=freeze_startup_objects())
 
     async def answer(record: ConsumerRecord, attempts: int = 8) -> None:
         """A partner answers every request; one whose answer could not be sent (the broker away) sends it all
@@ -222,7 +199,6 @@ async def main() -> None:
         tp = TopicPartition(record.topic, record.partition)
         fails = partners.rng.random() < partners.failure_rate  # drawn once: a retry gives the same answer
         try:
-            kind, partner = requests[record.topic]
             body = orjson.loads(record.value)
             for attempt in range(1, attempts + 1):
                 unacked: list[asyncio.Future[object]] = []
@@ -267,6 +243,32 @@ async def main() -> None:
             task.cancel()
         await consumer.stop()
         await partners.producer.stop()
+
+
+async def main() -> None:
+    settings = get_settings()
+    configure_logging("simulators", settings.log_level)
+    network = load_network(settings.network_file)
+    partners = played_partners(settings.simulate_partners, network)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    if not partners:
+        log.warning("simulators.none_played")
+        await stop.wait()
+        return
+    options = {"delay": float(os.environ.get("OMS_SIM_DELAY_MS", "300")) / 1000,
+               "failure": float(os.environ.get("OMS_SIM_FAILURE_RATE", "0")),
+               "damaged": float(os.environ.get("OMS_SIM_DAMAGED_RATE", "0.1")),
+               "no_show": float(os.environ.get("OMS_SIM_NO_SHOW_RATE", "0.05")),
+               "exception": float(os.environ.get("OMS_SIM_EXCEPTION_RATE", "0"))}
+    rng = random.Random(os.environ.get("OMS_SIM_SEED"))
+    players = [asyncio.create_task(play(settings, kind, ident, options, rng, stop)) for kind, ident in partners]
+    log.warning("simulators.started", locations=[i for k, i in partners if k == "warehouse"],  # at every log level
+                carriers=[i for k, i in partners if k == "carrier"], frozen_objects=freeze_startup_objects())
+    done, _ = await asyncio.wait(players, return_when=asyncio.FIRST_EXCEPTION)
+    for task in done:
+        task.result()  # a partner that failed to start ends the process, with its error
 
 
 if __name__ == "__main__":
