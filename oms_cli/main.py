@@ -13,9 +13,10 @@ import httpx
 import orjson
 import typer
 from rich.console import Console
-from rich.table import Column, Table
+from rich.table import Column
 
 from oms_cli import erase, operator, processes
+from oms_cli.tables import ORDER_BY_REF, Table, order_ref_args, styled
 from shared import metrics, security
 from shared.kafka_tools import consumer_lag
 from shared.network import load_network
@@ -23,7 +24,7 @@ from shared.settings import get_settings
 from shared.stack import Stack
 
 app = typer.Typer(help="Operate the OMS: look at orders and stock, run the stack.", no_args_is_help=True)
-console = Console(width=None if Console().is_terminal else 150)
+console = Console(width=None if Console().is_terminal else 150, markup=False)  # data is shown as it is
 
 
 def whole(header: str, width: int) -> Column:
@@ -45,11 +46,8 @@ async def fetch(service: str, query: str, *args: Any) -> list[asyncpg.Record]:
         await conn.close()
 
 
-def order_where(ref: str) -> tuple[str, list[str]]:
-    if ":" in ref:
-        channel, external_id = ref.rsplit(":", 1)
-        return "o.channel = $1 AND o.external_id = $2", [channel, external_id]
-    return "o.order_id = $1", [ref]
+def order_where(ref: str) -> tuple[str, list[Any]]:
+    return ORDER_BY_REF, order_ref_args(ref)
 
 
 def timeline_table(rows: list[asyncpg.Record]) -> Table:
@@ -85,11 +83,11 @@ def order(ref: str) -> None:
     rows = asyncio.run(fetch("order", f"SELECT o.*, (SELECT json_agg(l ORDER BY line_no) FROM order_lines l "
                                       f"WHERE l.order_id = o.order_id) AS lines FROM orders o WHERE {where}", *args))
     if not rows:
-        console.print(f"[red]no order {ref}[/red]")
+        console.print(styled((f"no order {ref}", "red")))
         raise typer.Exit(1)
     found = rows[0]
-    console.print(f"[bold]{found['order_id']}[/bold]  {found['channel']}:{found['external_id']}  "
-                  f"status [bold]{found['status']}[/bold]  saga {found['saga_state']}")
+    console.print(styled((found["order_id"], "bold"), f"  {found['channel']}:{found['external_id']}  status ",
+                         (found["status"], "bold"), f"  saga {found['saga_state']}"))
     saga = orjson.loads(found["saga"] or "{}")
     left = {line["sku"]: line["quantity"] for line in saga.get("lines", [])}
     for line in orjson.loads(found["lines"] or "[]"):
@@ -151,7 +149,7 @@ def availability(sku: str) -> None:
     available = {r["location_id"]: max(r["on_hand"] - r["reserved"], 0) for r in asyncio.run(fetch(
         "inventory", "SELECT location_id, on_hand, reserved FROM stock WHERE sku = $1", sku))}
     if not available:
-        console.print(f"[red]no stock of {sku} anywhere[/red]")
+        console.print(styled((f"no stock of {sku} anywhere", "red")))
         raise typer.Exit(1)
     table = Table("channel", "may sell", "locations", "buffer")
     for channel in network.channels:

@@ -15,6 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from contracts import topics
+from oms_cli.tables import ORDER_BY_REF, order_ref_args
 from shared.kafka_tools import read_topic
 from shared.security import DATABASE_OPERATOR, OPERATOR_ACT, OPERATOR_REPLAY, client_options
 from shared.settings import SERVICES, Settings
@@ -197,13 +198,11 @@ async def late(settings: Settings, open_only: bool, limit: int = 200) -> list[as
 
 
 async def order_ref(settings: Settings, ref: str) -> tuple[str, str]:
-    """(channel, external_id) of an order given by id or as channel:external_id."""
-    if ":" in ref:
-        channel, external_id = ref.rsplit(":", 1)
-        return channel, external_id
+    """(channel, external_id) of an order given by id or as channel:external_id (either may hold colons)."""
     conn = await asyncpg.connect(settings.database_for("order", DATABASE_OPERATOR))
     try:
-        row = await conn.fetchrow("SELECT channel, external_id FROM orders WHERE order_id = $1", ref)
+        row = await conn.fetchrow(f"SELECT channel, external_id FROM orders o WHERE {ORDER_BY_REF}",
+                                  *order_ref_args(ref))
     finally:
         await conn.close()
     if row is None:

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     gateway_url: str = "http://127.0.0.1:8080"  # where channels post and customers' tracking links point
     gateway_port: int | None = None  # where the gateway listens (default: the port of `gateway_url`)
     gateway_host: str = "127.0.0.1"  # the address it listens on: 0.0.0.0 behind a proxy or in a container
+    gateway_rate_per_s: float = 200  # signed requests a channel may post a second on average (0: no limit), then 429
+    gateway_burst: float = 400  # and at once
+    gateway_tracking_pool: int = 2  # database connections of the tracking page's own (no channel's flood takes them)
     tracking_secret: str | None = None  # makes the tracking links' tokens (default: one the stack made)
     webhooks_file: Path = REPO_ROOT / "config" / "webhooks.toml"  # who gets signed webhooks of order events
     webhook_max_attempts: int = 8  # failed posts of one delivery before it is dead

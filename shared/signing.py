@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 
 HEADER = "X-OMS-Signature"
@@ -22,31 +23,62 @@ def sign(secret: str, body: bytes, at: float | None = None) -> str:
     return f"t={t},v1={_hmac(secret, str(t).encode() + b'.' + body).hexdigest()}"
 
 
-def verify(secret: str, header: str | None, body: bytes, now: float | None = None, window_s: int = WINDOW_S) -> int:
-    """The signing time of a valid signature; `BadSignature` for a missing, malformed, wrong or stale one."""
+def verify(secret: str, header: str | None, body: bytes, now: float | None = None, window_s: int = WINDOW_S) -> str:
+    """The verified digest (lower-case hex) of a valid signature: what a replay of the same request, however its
+    header is spelled, has too. `BadSignature` for a missing, malformed, wrong or stale one."""
+    stamp, given = parse(header)
+    expected = _hmac(secret, str(stamp).encode() + b"." + body).hexdigest()
+    if not any(hmac.compare_digest(expected, candidate) for candidate in given):
+        raise BadSignature("signature does not match the body")
+    if abs((time.time() if now is None else now) - stamp) > window_s:
+        raise BadSignature(f"signature is stale: signed more than {window_s // 60} minutes from now")
+    return expected
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def parse(header: str | None) -> tuple[int, list[str]]:
+    """`t=<unix seconds>,v1=<hex>[,v1=<hex>]`, strictly: ASCII, one `t`, every `v1` 64 hex digits, nothing else."""
     if not header:
         raise BadSignature(f"missing {HEADER} header")
-    parts = dict(p.strip().split("=", 1) for p in header.split(",") if "=" in p)
-    stamp, given = parts.get("t", ""), [v for k, v in parts.items() if k == "v1"]
-    if not stamp.isdigit() or not given:
-        raise BadSignature(f"malformed {HEADER}: expected t=<unix seconds>,v1=<hex>")
-    expected = _hmac(secret, stamp.encode() + b"." + body).hexdigest()
-    if not hmac.compare_digest(expected, given[0].lower()):
-        raise BadSignature("signature does not match the body")
-    if abs((time.time() if now is None else now) - int(stamp)) > window_s:
-        raise BadSignature(f"signature is stale: signed more than {window_s // 60} minutes from now")
-    return int(stamp)
+    malformed = BadSignature(f"malformed {HEADER}: expected t=<unix seconds>,v1=<64 hex digits>")
+    if not header.isascii() or len(header) > 1000:
+        raise malformed
+    stamp: int | None = None
+    given: list[str] = []
+    for item in header.split(","):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep:
+            raise malformed
+        if key == "t" and stamp is None and value.isdigit() and len(value) <= 12:
+            stamp = int(value)
+        elif key == "v1" and _HEX64.fullmatch(value.lower()):
+            given.append(value.lower())
+        else:
+            raise malformed
+    if stamp is None or not given:
+        raise malformed
+    return stamp, given
 
 
 def shopify_sign(secret: str, body: bytes) -> str:
     return base64.b64encode(_hmac(secret, body).digest()).decode()
 
 
-def shopify_verify(secret: str, header: str | None, body: bytes) -> None:
+def shopify_verify(secret: str, header: str | None, body: bytes) -> str:
+    """The verified digest (hex) of a valid `X-Shopify-Hmac-Sha256`: it covers the body, so a delivery replayed under
+    another webhook id has the same one."""
     if not header:
         raise BadSignature("missing X-Shopify-Hmac-Sha256 header")
-    if not hmac.compare_digest(shopify_sign(secret, body).encode(), header.strip().encode()):
+    try:
+        given = base64.b64decode(header.strip().encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise BadSignature("malformed X-Shopify-Hmac-Sha256: expected base64") from exc
+    expected = _hmac(secret, body).digest()
+    if not hmac.compare_digest(expected, given):
         raise BadSignature("X-Shopify-Hmac-Sha256 does not match the body")
+    return expected.hex()
 
 
 def tracking_token(secret: str, order_id: str) -> str:

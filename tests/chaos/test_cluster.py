@@ -22,7 +22,7 @@ from oms_cli import demo, workload
 from oms_cli.watch import OrderWatch
 from shared import security
 from shared.network import load_network
-from shared.security import ADMIN, client_options
+from shared.security import ADMIN, OPERATOR, client_options
 from shared.settings import REPO_ROOT, Settings, get_settings
 from shared.stack import KafkaCluster, NativeKafka, create_acls, create_topics
 from tests.chaos.test_crashes import every_invariant_holds
@@ -90,7 +90,7 @@ async def test_the_leader_of_the_busiest_partitions_killed_mid_run(request, clus
         inventory = await asyncpg.create_pool(settings.database_for("inventory"), min_size=1, max_size=2)
         orders_db = await asyncpg.create_pool(settings.database_for("order"), min_size=1, max_size=2)
         oms = RunningOms(procs, webhook, workload.new_run_id(), inventory, orders_db)
-        watch = OrderWatch(client_options(settings), oms.run)
+        watch = OrderWatch(client_options(settings, OPERATOR), oms.run)
         try:
             for proc in procs.values():
                 await proc.logged("started", timeout=120)
@@ -111,7 +111,7 @@ async def test_the_leader_of_the_busiest_partitions_killed_mid_run(request, clus
             await asyncio.to_thread(victim.start)
             await eventually(delivered, partial(operator.eq, ORDERS), "every order delivered", timeout=300,
                              interval=0.5)
-            await every_invariant_holds(oms, orders, watch, ORDERS, load_network(NETWORK), client_options(settings))
+            await every_invariant_holds(oms, orders, watch, ORDERS, load_network(NETWORK), client_options(settings, ADMIN))
             print(f"orders {ORDERS}, broker {victim.node} of 3 killed and restarted, lost 0, doubled 0")
         finally:
             await watch.stop()

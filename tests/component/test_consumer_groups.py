@@ -22,7 +22,7 @@ pytestmark = pytest.mark.component
 
 
 async def commit(group: str, offsets: dict[TopicPartition, int]) -> None:
-    consumer = AIOKafkaConsumer(**client_options(), group_id=group,
+    consumer = AIOKafkaConsumer(**client_options(who=ADMIN), group_id=group,
                                 enable_auto_commit=False)
     await consumer.start()
     try:
@@ -50,25 +50,25 @@ async def test_a_merged_consumer_group_starts_where_the_groups_it_replaces_stopp
     await commit(f"old-b-{run}", {TopicPartition(b, 0): 3, TopicPartition(unrelated, 0): 11})
     merged, old = f"merged-{run}", (f"old-a-{run}", f"old-b-{run}")
 
-    assert await adopt_offsets(client_options(), merged, old, (a, b)) == 3
+    assert await adopt_offsets(client_options(who=ADMIN), merged, old, (a, b)) == 3
     assert await committed(merged) == {TopicPartition(a, 0): 5, TopicPartition(a, 1): 7, TopicPartition(b, 0): 3}
 
     await commit(merged, {TopicPartition(a, 0): 9})  # the merged group moves on: a later start keeps its offsets
-    assert await adopt_offsets(client_options(), merged, old, (a, b)) == 0
+    assert await adopt_offsets(client_options(who=ADMIN), merged, old, (a, b)) == 0
     assert (await committed(merged))[TopicPartition(a, 0)] == 9
 
 
 async def test_a_handled_batch_commits_only_the_partitions_it_read(stack) -> None:
     topic, group = f"test.commits.{uuid.uuid4().hex[:8]}", f"commits-{uuid.uuid4().hex[:8]}"
     await create_topic(topic, partitions=4)
-    producer = AIOKafkaProducer(**client_options())
+    producer = AIOKafkaProducer(**client_options(who=ADMIN))
     await producer.start()
     try:
         for n in range(3):
             await producer.send_and_wait(topic, f"m{n}".encode(), partition=2)
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(topic, **client_options(), group_id=group,
+    consumer = AIOKafkaConsumer(topic, **client_options(who=ADMIN), group_id=group,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
@@ -101,7 +101,7 @@ async def test_oms_lag_shows_what_a_group_has_not_read_yet(stack) -> None:
         await producer.stop()
     await commit(group, {TopicPartition(topic, 0): 1, TopicPartition(topic, 1): 1})
 
-    lags = await consumer_lag(client_options(), [group])
+    lags = await consumer_lag(client_options(who=ADMIN), [group])
     assert [(lag.partition, lag.committed, lag.end, lag.behind) for lag in lags] == [(0, 1, 4, 3), (1, 1, 1, 0)]
     shown = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "oms_cli.main", "lag", "--group", group],
                                     capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})

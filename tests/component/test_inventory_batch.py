@@ -13,7 +13,7 @@ from contracts import topics
 from contracts.base import SkuQuantity
 from contracts.order import Destination, ReserveStock
 from shared.messaging import encode
-from shared.security import client_options
+from shared.security import ADMIN, client_options
 from shared.settings import get_settings
 from tests.conftest import service_process
 from tests.support.kafka import read_topic
@@ -28,7 +28,7 @@ async def test_reservations_in_one_batch_publish_the_levels_each_leaves(request,
     service.wait_for_log("service.started")
     sku = f"SKU-BATCH-{uuid.uuid4().hex[:6]}"
     db = await asyncpg.connect(get_settings().database_for("inventory"))
-    producer = AIOKafkaProducer(**client_options(), linger_ms=20)
+    producer = AIOKafkaProducer(**client_options(who=ADMIN), linger_ms=20)
     await producer.start()
     try:
         counted = {"type": "stock.counted", "id": str(uuid.uuid4()), "sku": sku, "location_id": "dc-rotterdam",

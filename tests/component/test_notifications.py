@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 from contracts import topics
 from oms_cli import workload
 from order_service.domain import order_id_for
-from shared.security import client_options
+from shared.security import ADMIN, client_options
 from shared.settings import get_settings
 from tests.conftest import LOGS, service_process
 from tests.support.kafka import read_topic
@@ -31,7 +31,7 @@ async def test_a_notice_asked_twice_in_one_batch_is_sent_once(request, processes
     accepted = {"type": "order.status_changed", "order_id": order_id, "channel": submitted["channel"],
                 "external_id": submitted["external_id"], "status": "accepted", "previous_status": None,
                 "sequence": 1, "occurred_at": submitted["placed_at"]}
-    producer = AIOKafkaProducer(**client_options(), linger_ms=20)
+    producer = AIOKafkaProducer(**client_options(who=ADMIN), linger_ms=20)
     await producer.start()
     try:
         await producer.send_and_wait(topics.ORDERS_INBOUND.name, orjson.dumps(submitted),
@@ -73,7 +73,7 @@ async def test_a_status_change_that_tells_nobody_costs_no_transaction(request, p
              "external_id": submitted["external_id"], "occurred_at": submitted["placed_at"]}
     quiet = {**event, "id": str(uuid.uuid4()), "status": "reserved", "previous_status": "accepted", "sequence": 2}
     telling = {**event, "id": str(uuid.uuid4()), "status": "accepted", "previous_status": None, "sequence": 1}
-    producer = AIOKafkaProducer(**client_options())
+    producer = AIOKafkaProducer(**client_options(who=ADMIN))
     await producer.start()
     try:
         await producer.send_and_wait(topics.ORDERS_INBOUND.name, orjson.dumps(submitted),

@@ -14,7 +14,7 @@ from contracts.base import Message
 from shared import inbox
 from shared.outbox import TAKE, OutboxRelay, relay_session
 from shared.parking import OversizedMessage
-from shared.security import client_options
+from shared.security import ADMIN, client_options
 from shared.settings import get_settings
 from shared.stack import Stack
 from shared.uow import Postgres
@@ -125,7 +125,7 @@ async def test_a_round_larger_than_a_producer_batch_goes_in_several_in_order(sta
     await test_db.execute("DELETE FROM outbox")
     async with test_db.acquire() as conn, conn.transaction():
         await add(conn, [(topic, "k", Padded(key="k", seq=i, pad="x" * 2000)) for i in range(500)])
-    relay = OutboxRelay(get_settings().database_for("test"), "test", client_options(), batch_size=500)
+    relay = OutboxRelay(get_settings().database_for("test"), "test", client_options(who=ADMIN), batch_size=500)
     try:
         async with test_db.acquire() as conn:
             assert await relay.relay_once(conn) == 500
@@ -149,7 +149,7 @@ async def test_a_row_the_broker_refuses_is_parked_and_the_rows_behind_it_flow(st
         await conn.execute("INSERT INTO outbox (topic, key, message_id, message_type, payload, headers) "
                            "VALUES ($1, 'k', 'too-big', 'test.padded', $2, '{}')", topic, b"x" * (1100 * 1024))
         await add(conn, [(topic, "k", Numbered(key="k", seq=i)) for i in (1, 2)])
-    relay = OutboxRelay(get_settings().database_for("test"), "test", client_options(), batch_size=500)
+    relay = OutboxRelay(get_settings().database_for("test"), "test", client_options(who=ADMIN), batch_size=500)
     try:
         async with test_db.acquire() as conn:
             assert await relay.relay_once(conn) == 4
@@ -177,7 +177,7 @@ async def test_a_leader_that_hangs_loses_the_lead_and_another_relay_sends(stack:
     await create_topic(topic, partitions=3)
     await test_db.execute("DELETE FROM outbox")
     settings = get_settings()
-    hung = OutboxRelay(settings.database_for("test"), "test", client_options(settings), poll_interval=0.1,
+    hung = OutboxRelay(settings.database_for("test"), "test", client_options(settings, ADMIN), poll_interval=0.1,
                        lead_idle_timeout=2.0)
     leading = asyncio.Event()
 
@@ -186,7 +186,7 @@ async def test_a_leader_that_hangs_loses_the_lead_and_another_relay_sends(stack:
         await asyncio.Event().wait()  # never returns, never talks to the database again
         return 0
     hung.relay_once = hang  # type: ignore[method-assign]
-    second = OutboxRelay(settings.database_for("test"), "test", client_options(settings), poll_interval=0.1)
+    second = OutboxRelay(settings.database_for("test"), "test", client_options(settings, ADMIN), poll_interval=0.1)
     tasks = [asyncio.create_task(hung.run())]
     try:
         await asyncio.wait_for(leading.wait(), 30)

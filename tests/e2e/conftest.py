@@ -17,7 +17,7 @@ from oms_cli import demo, workload
 from oms_cli.watch import OrderWatch
 from shared import security, signing
 from shared.network import Network, load_network
-from shared.security import client_options
+from shared.security import OPERATOR, client_options
 from shared.settings import get_settings
 from tests.conftest import LOGS
 from tests.support.poll import eventually
@@ -104,7 +104,7 @@ class RunningOms:
         await demo.send_all(get_settings(), [("oms.inventory.adjustments.v1", str(body["sku"]), orjson.dumps(body))])
 
     async def watch(self) -> OrderWatch:
-        watch = OrderWatch(client_options(), self.run)
+        watch = OrderWatch(client_options(who=OPERATOR), self.run)
         await watch.start()
         return watch
 

@@ -22,15 +22,16 @@ async def create_topic(name: str, partitions: int = 12) -> None:
 
 async def read_topic(topic: str, timeout: float = 10.0, kafka: KafkaOptions | None = None) -> list[ConsumerRecord]:
     """Every record on the topic now, partition by partition, in offset order."""
-    return await kafka_tools.read_topic(kafka or client_options(), topic, timeout)
+    return await kafka_tools.read_topic(kafka or client_options(who=ADMIN), topic, timeout)
 
 
 class Producer:
     """Sends raw bytes the way an outside system would: no CloudEvents headers required."""
 
     def __init__(self, max_request_size: int = 1048576, who: str | None = None) -> None:
-        """As the operator, or as principal `who` (a channel or a partner)."""
-        self._producer = AIOKafkaProducer(**client_options(who=who), acks="all",
+        """As the stack's admin (a test feeding the OMS what a service would send), or as principal `who` (a
+        channel, a partner, an operator)."""
+        self._producer = AIOKafkaProducer(**client_options(who=who or ADMIN), acks="all",
                                           enable_idempotence=True, max_request_size=max_request_size)
 
     async def __aenter__(self) -> Producer:

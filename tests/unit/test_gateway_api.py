@@ -14,7 +14,7 @@ import pytest
 from contracts.base import Message
 from contracts.channels import order_id_for
 from contracts.examples import example
-from gateway_service.api import MAX_BODY, Gate, Unavailable, create_app
+from gateway_service.api import MAX_BODY, Gate, TokenBuckets, Unavailable, create_app
 from shared import signing
 from shared.network import load_network
 from shared.settings import get_settings
@@ -140,10 +140,59 @@ async def test_the_same_order_again_is_202_with_the_same_id_and_a_replayed_reque
     header = {signing.HEADER: signing.sign("web-webhook-secret", data, edge.now + 2)}
     replay = [await edge.client.post("/v1/channels/web/orders", content=data, headers=header) for _ in range(2)]
 
-    assert {r.status_code for r in (first, again, *replay)} == {202}
+    assert [r.status_code for r in (first, again, *replay)] == [202, 202, 202, 409]
     assert {r.json()["order_id"] for r in (first, again, *replay)} == {order_id_for("web", "W-1001")}
-    assert len(edge.published) == 3, "the replay was answered from memory"
+    assert len(edge.published) == 3, "the replay was refused, not published"
     assert edge.published[0][2].id != edge.published[1][2].id
+
+
+def spellings(header: str) -> list[str]:
+    """One signature written five other ways a lenient parser would take."""
+    stamp, digest = (part.split("=", 1)[1] for part in header.split(","))
+    return [header, f"t={stamp},v1={digest.upper()}", f"v1={digest},t={stamp}", f"t={stamp}, v1={digest}",
+            f"t={stamp},v1={digest},x=1", f"t={stamp},v1={digest},v1={digest}"]
+
+
+async def test_one_signed_request_spelled_six_ways_is_one_order_and_five_refusals():
+    edge = Edge()
+    data = orjson.dumps({k: v for k, v in order().items() if k != "id"})
+    header = signing.sign("web-webhook-secret", data, edge.now)
+    answers = [await edge.client.post("/v1/channels/web/orders", content=data, headers={signing.HEADER: h})
+               for h in spellings(header)]
+
+    assert [a.status_code for a in answers].count(202) == 1
+    assert {a.status_code for a in answers[1:]} <= {401, 409}, [a.text for a in answers]
+    assert len(edge.published) == 1
+    assert {a.json()["order_id"] for a in answers if a.status_code == 409} == {order_id_for("web", "W-1001")}
+
+
+@pytest.mark.parametrize("header", ["t=1800000000,v1=\u00e9" + "a" * 63, "t=1800000000,v1=zz", "t=,v1=",
+                                    "t=1800000000", "v1=" + "a" * 64, "t=1e9,v1=" + "a" * 64, "garbage"])
+async def test_a_malformed_signature_of_any_kind_is_401(header):
+    edge = Edge()
+    answer = await edge.client.post("/v1/channels/web/orders", content=orjson.dumps(order()),
+                                    headers={signing.HEADER.encode(): header.encode("utf-8")})
+    assert answer.status_code == 401 and edge.published == []
+
+
+async def test_a_channel_that_floods_the_gateway_is_told_to_wait_and_others_are_not():
+    edge = Edge()
+    edge.gate.limits = TokenBuckets(rate=1, burst=2, clock=lambda: edge.now)
+    answers = [await edge.post("/v1/channels/web/orders", order(external_id=f"W-{n}")) for n in range(3)]
+    other = await edge.post("/v1/channels/app/orders", order(channel="app"), secret="app-webhook-secret")
+
+    assert [a.status_code for a in answers] == [202, 202, 429] and answers[2].headers["retry-after"] == "1"
+    assert other.status_code == 202
+    edge.now += 1
+    assert (await edge.post("/v1/channels/web/orders", order(external_id="W-9"))).status_code == 202
+
+
+async def test_every_answer_carries_the_security_headers():
+    edge = Edge()
+    for answer in (await edge.client.get("/track/no-such-token"), await edge.post("/v1/channels/web/orders", order())):
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["referrer-policy"] == "no-referrer"
 
 
 async def test_when_the_broker_does_not_take_it_the_sender_is_told_to_send_again():
@@ -187,6 +236,12 @@ async def test_a_shopify_orders_create_webhook_is_taken_as_shopify_sends_it():
     wrong = await edge.client.post("/v1/channels/web/shopify/orders", content=raw,
                                    headers={"X-Shopify-Hmac-Sha256": signing.shopify_sign("nope", raw)})
     assert wrong.status_code == 401
+    replayed = await edge.client.post("/v1/channels/web/shopify/orders", content=raw, headers={
+        **headers, "X-Shopify-Webhook-Id": "a-new-id-the-hmac-does-not-cover"})
+    assert replayed.status_code == 409 and len(edge.published) == 1, "a captured delivery is not a new message"
+    garbled = await edge.client.post("/v1/channels/web/shopify/orders", content=raw,
+                                     headers={b"X-Shopify-Hmac-Sha256": "not base64 \u00e9".encode()})
+    assert garbled.status_code == 401
 
 
 async def test_a_shopify_order_without_skus_is_400_with_the_lines_named():
@@ -270,7 +325,8 @@ async def test_requests_are_counted_by_route_template_not_by_order():
     edge = Edge()
     await edge.post("/v1/channels/web/orders", order())
     await edge.client.get("/track/no-such-token")
-    text = (await edge.client.get("/metrics")).text
+    assert (await edge.client.get("/metrics")).status_code == 401, "metrics are for operators"
+    text = (await edge.client.get("/metrics", headers={"Authorization": "Bearer operator-token"})).text
     assert 'oms_http_requests_total{route="/v1/channels/{channel}/orders",status="202"}' in text
     assert 'route="/track/{token}",status="404"' in text and "no-such-token" not in text
 

@@ -5,6 +5,7 @@ same app runs on the real stack and in the fast tests."""
 from __future__ import annotations
 
 import hmac
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -37,6 +38,11 @@ from shared.network import Network
 MAX_BODY = 256 * 1024  # far above the largest valid order (200 lines): anything bigger is refused unread
 ACTIONS: dict[str, type[Message]] = {"cancel": OrderCancelRequested, "return": OrderReturnRequested,
                                      "change": OrderChangeRequested}
+# every answer: no framing, no sniffing, no referrer leaking a tracking token; the page's own inline styles only
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                               "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
 GATEWAY_IDS = uuid.UUID("3b0f6b52-7f0e-4f55-9d0b-2a3c5f1e9a11")
 _pages = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape())
 
@@ -56,6 +62,54 @@ class Reads(Protocol):
 Publish = Callable[[str, str, Message], Awaitable[None]]  # channel, key, message: returns once the broker has it
 
 
+class Replays(Protocol):
+    """The requests answered already, by their verified digest: shared by every gateway instance, kept across
+    restarts (PostgreSQL on the stack)."""
+
+    async def answered(self, key: str) -> dict[str, Any] | None: ...
+
+    async def remember(self, key: str, answer: dict[str, Any], keep_s: float) -> None: ...
+
+
+@dataclass
+class MemoryReplays:
+    """One process's memory: for the fast tests."""
+
+    seen: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    async def answered(self, key: str) -> dict[str, Any] | None:
+        return self.seen.get(key)
+
+    async def remember(self, key: str, answer: dict[str, Any], keep_s: float) -> None:
+        self.seen.setdefault(key, answer)
+
+
+@dataclass
+class TokenBuckets:
+    """At most `rate` requests a second per channel on average, `burst` at once; 0: no limit."""
+
+    rate: float = 0.0
+    burst: float = 0.0
+    clock: Callable[[], float] = time.monotonic
+    tokens: dict[str, tuple[float, float]] = field(default_factory=dict)  # channel: (tokens, when)
+
+    def wait_s(self, channel: str) -> float:
+        """0 when the request may go on (and it takes a token), else how long until it could."""
+        if self.rate <= 0:
+            return 0.0
+        now, most = self.clock(), self.burst or self.rate
+        tokens, then = self.tokens.get(channel, (most, now))
+        tokens = min(most, tokens + (now - then) * self.rate)
+        if tokens < 1:
+            self.tokens[channel] = (tokens, now)
+            return (1 - tokens) / self.rate
+        self.tokens[channel] = (tokens - 1, now)
+        return 0.0
+
+
+SHOPIFY_REPLAY_KEEP_S = 30 * 24 * 3600  # Shopify signs no time: a captured delivery is known again for a month
+
+
 class Unavailable(Exception):
     """The broker did not take the message in time: nothing was accepted, the sender should try again."""
 
@@ -68,15 +122,8 @@ class Gate:
     publish: Publish
     reads: Reads
     clock: Callable[[], float] = time.time
-    seen: dict[tuple[str, str], tuple[float, dict[str, Any]]] = field(default_factory=dict)  # signatures answered
-
-    def answered(self, channel: str, signature: str) -> dict[str, Any] | None:
-        """What a request with this very signature was answered (a replay within the window), else None."""
-        now = self.clock()
-        if len(self.seen) > 100_000:
-            self.seen = {k: v for k, v in self.seen.items() if now - v[0] < signing.WINDOW_S * 2}
-        found = self.seen.get((channel, signature))
-        return found[1] if found else None
+    replays: Replays = field(default_factory=MemoryReplays)
+    limits: TokenBuckets = field(default_factory=TokenBuckets)
 
 
 def error(status: int, message: str, reasons: list[str] | None = None,
@@ -109,21 +156,27 @@ def create_app(gate: Gate) -> FastAPI:
                               "\"<t>.<raw body>\" with the channel's webhook_secret>`.")
 
     async def accept(request: Request, channel: str, model: type[Message], path_ids: dict[str, str],
-                     verify: Callable[[str, bytes], str], mapped: Callable[[dict[str, Any]], dict[str, Any]] | None
-                     = None) -> Response:
+                     verify: Callable[[str, bytes], tuple[str, float]],
+                     mapped: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Response:
         if channel not in gate.secrets:
             return error(404, f"no channel {channel!r}")
+        if wait := gate.limits.wait_s(channel):
+            log.warning("gateway.rate_limited", channel=channel)
+            return error(429, f"more requests than {channel!r} may send: try again later",
+                         headers={"Retry-After": str(max(1, math.ceil(wait)))})
         raw = await read_body(request)
         if raw is None:
             return error(413, f"body larger than {MAX_BODY} bytes")
         try:
-            signature = verify(gate.secrets[channel][0], raw)
+            digest, keep_s = verify(gate.secrets[channel][0], raw)
         except signing.BadSignature as exc:
             log.warning("gateway.unauthorized", channel=channel, why=str(exc))
             return error(401, str(exc))
-        replayed = gate.answered(channel, signature)
+        replay_key = f"{channel}/{digest}"  # the verified digest: one request however its signature is spelled
+        replayed = await gate.replays.answered(replay_key)
         if replayed is not None:
-            return JSONResponse(replayed, 202)
+            log.warning("gateway.replayed", channel=channel, order_id=replayed.get("order_id"))
+            return JSONResponse({"error": "this very request was answered already", **replayed}, 409)
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -136,7 +189,7 @@ def create_app(gate: Gate) -> FastAPI:
             return error(400, "not a JSON object")
         expected = model.model_fields["type"].default
         body.setdefault("type", expected)
-        body.setdefault("id", str(uuid.uuid5(GATEWAY_IDS, f"{channel}/{signature}")))  # a retry is the same message
+        body.setdefault("id", str(uuid.uuid5(GATEWAY_IDS, replay_key)))  # a retry is the same message
         for name, value in {"channel": channel, **path_ids}.items():
             body.setdefault(name, value)
             if body[name] != value:
@@ -155,15 +208,14 @@ def create_app(gate: Gate) -> FastAPI:
             log.warning("gateway.unavailable", channel=channel, error=str(exc))
             return error(503, "the OMS cannot take it now: send it again", headers={"Retry-After": "5"})
         answer = {"order_id": order_id_for(channel, external_id), "message_id": message.id, "type": expected}
-        gate.seen[(channel, signature)] = (gate.clock(), answer)
+        await gate.replays.remember(replay_key, answer, keep_s)
         log.info("gateway.accepted", channel=channel, type=expected, order_id=answer["order_id"])
         return JSONResponse(answer, 202)
 
-    def oms_signature(request: Request) -> Callable[[str, bytes], str]:
-        def check(secret: str, raw: bytes) -> str:
-            header = request.headers.get(signing.HEADER)
-            signing.verify(secret, header, raw, now=gate.clock())
-            return str(header)
+    def oms_signature(request: Request) -> Callable[[str, bytes], tuple[str, float]]:
+        def check(secret: str, raw: bytes) -> tuple[str, float]:
+            digest = signing.verify(secret, request.headers.get(signing.HEADER), raw, now=gate.clock())
+            return digest, 2 * signing.WINDOW_S  # older than the window, a replay is stale anyway
         return check
 
     @app.post("/v1/channels/{channel}/orders", status_code=202, tags=["channels"],
@@ -182,10 +234,9 @@ def create_app(gate: Gate) -> FastAPI:
     @app.post("/v1/channels/{channel}/shopify/orders", status_code=202, tags=["channels"],
               summary="A Shopify orders/create webhook, as Shopify sends it (X-Shopify-Hmac-Sha256)")
     async def shopify_order(channel: str, request: Request) -> Response:
-        def check(secret: str, raw: bytes) -> str:
-            header = request.headers.get("x-shopify-hmac-sha256")
-            signing.shopify_verify(secret, header, raw)
-            return request.headers.get("x-shopify-webhook-id") or str(header)
+        def check(secret: str, raw: bytes) -> tuple[str, float]:  # the webhook id is not signed: the body's digest is
+            return (f"shopify/{signing.shopify_verify(secret, request.headers.get('x-shopify-hmac-sha256'), raw)}",
+                    SHOPIFY_REPLAY_KEEP_S)
         return await accept(request, channel, OrderSubmitted, {}, check, lambda o: shopify.to_submitted(o, channel))
 
     @app.get("/v1/channels/{channel}/orders/{external_id}", tags=["channels"],
@@ -231,7 +282,9 @@ def create_app(gate: Gate) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/metrics", include_in_schema=False)
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
+        if not bearer(request, gate.operator_token):  # Prometheus scrapes the service's own metrics port
+            return error(401, "Authorization: Bearer <the operators' api_token> required")
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.middleware("http")
@@ -241,6 +294,8 @@ def create_app(gate: Gate) -> FastAPI:
         route = getattr(request.scope.get("route"), "path", "unknown")  # the template: no ids in a label
         metrics.HTTP.labels(route, str(response.status_code)).inc()
         metrics.HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
+        response.headers.update(SECURITY_HEADERS if not request.url.path.startswith(("/docs", "/redoc"))
+                                else {k: v for k, v in SECURITY_HEADERS.items() if k != "Content-Security-Policy"})
         return response
 
     _document_bodies(app)

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
+import orjson
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -19,12 +20,13 @@ from aiokafka.errors import KafkaError
 from contracts import topics
 from contracts.base import Message
 from gateway_service import store
-from gateway_service.api import Gate, Unavailable, create_app
+from gateway_service.api import Gate, TokenBuckets, Unavailable, create_app
 from gateway_service.handlers import EVENTS, INBOUND, NOTIFICATIONS, from_channel, tells_no_subscriber
 from gateway_service.store import GatewayWork
 from gateway_service.subscribers import Subscriber, load_subscribers
 from shared import pollers, security, signing
 from shared.consume import Subscription
+from shared.db import create_pool
 from shared.logging import log
 from shared.messaging import cloudevent_headers, encode
 from shared.outbox import make_producer
@@ -90,16 +92,43 @@ class ChannelProducers:
             await self.drop(channel)
 
 
+class PostgresReplays:
+    """The requests answered already, in the gateway's database (every instance's, across restarts)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def answered(self, key: str) -> dict[str, Any] | None:
+        found = await self.pool.fetchval("SELECT answer FROM answered_requests WHERE replay_key = $1 "
+                                         "AND keep_until > now()", key)
+        return cast(dict[str, Any], orjson.loads(found)) if found else None
+
+    async def remember(self, key: str, answer: dict[str, Any], keep_s: float) -> None:
+        await self.pool.execute(
+            "INSERT INTO answered_requests (replay_key, answer, keep_until) VALUES ($1, $2::jsonb, now() + $3 * "
+            "interval '1 second') ON CONFLICT (replay_key) DO UPDATE SET answer = EXCLUDED.answer, keep_until = "
+            "EXCLUDED.keep_until WHERE answered_requests.keep_until <= now()", key, orjson.dumps(answer).decode(),
+            keep_s)
+
+
+async def forget_answered(deps: Deps) -> None:
+    """Requests past their keeping time are forgotten (a replay of one is stale by then), every few minutes."""
+    async def forget(conn: asyncpg.Connection) -> int:
+        status = await conn.execute("DELETE FROM answered_requests WHERE keep_until < now()")
+        return int(status.rsplit(" ", 1)[1])
+    await pollers.every(deps.pool, 300, forget, "gateway.forget_answered")
+
+
 class PostgresReads:
-    def __init__(self, pool: asyncpg.Pool, secret: str) -> None:
-        self.pool, self.secret = pool, secret
+    def __init__(self, pool: asyncpg.Pool, secret: str, tracking: asyncpg.Pool | None = None) -> None:
+        self.pool, self.secret, self.tracking = pool, secret, tracking or pool
 
     async def order(self, channel: str, external_id: str) -> dict[str, Any] | None:
         async with self.pool.acquire() as conn:
             return await store.order_view(conn, channel=channel, external_id=external_id)
 
     async def tracked(self, token: str) -> dict[str, Any] | None:
-        async with self.pool.acquire() as conn:
+        async with self.tracking.acquire() as conn:  # a pool of its own: customers are served whatever channels do
             return await store.order_view(conn, token=token)
 
     async def search(self, email: str | None, phone: str | None) -> list[dict[str, Any]]:
@@ -125,9 +154,11 @@ def listen_port(settings: Settings) -> int:
 async def http_server(deps: Deps) -> None:
     settings = deps.settings
     producers = ChannelProducers(settings)
+    tracking = await create_pool(settings.database_for("gateway"), min_size=1, max_size=settings.gateway_tracking_pool)
     gate = Gate(deps.network, {c: security.channel_secrets(settings, c) for c in deps.network.channels},
                 security.operator_api_token(settings), producers.publish,
-                PostgresReads(deps.pool, security.tracking_secret(settings)))
+                PostgresReads(deps.pool, security.tracking_secret(settings), tracking), replays=PostgresReplays(deps.pool),
+                limits=TokenBuckets(settings.gateway_rate_per_s, settings.gateway_burst))
     config = uvicorn.Config(create_app(gate), host=settings.gateway_host, port=listen_port(settings),
                             log_config=None, access_log=False, lifespan="off",
                             timeout_keep_alive=30)  # senders that keep connections open are not cut off under them
@@ -138,6 +169,7 @@ async def http_server(deps: Deps) -> None:
     finally:
         server.should_exit = True
         await producers.close()
+        await tracking.close()
 
 
 IN_FLIGHT = 8  # posts at once to one subscriber
@@ -201,4 +233,4 @@ async def webhook_dispatcher(deps: Deps) -> None:
 
 def runtime() -> ServiceRuntime:
     return ServiceRuntime("gateway", Path(__file__).parent / "sql", subscriptions,
-                          background=[http_server, webhook_dispatcher, retention()])
+                          background=[http_server, webhook_dispatcher, forget_answered, retention()])
