@@ -256,3 +256,27 @@ async def test_every_partners_latest_scorecard_is_kept_for_the_operators_carrier
     await service.deliver(topics.PARTNER_SCORES.name, body("partner.scored", failure_rate=0.1,
                                                             scored_at="2026-11-29T11:59:00+00:00"))
     assert service.row("partner_scores", "3pl-berlin")["failure_rate"] == 0.5
+
+
+async def test_a_stock_feed_changes_only_the_locations_the_network_file_gives_it():
+    service = InMemory("inventory")
+    wms = topics.feed_topic("wms-rotterdam")
+    with pytest.raises(Unprocessable, match="wms-rotterdam may not change stock at store-munich"):
+        await service.deliver(wms, body("stock.counted", location_id="store-munich", on_hand=999))
+    sent = await service.deliver(wms, body("stock.counted", location_id="dc-rotterdam", on_hand=7))
+    assert [m.on_hand for m in sent if m.type == "stock.level_changed"] == [7]
+
+
+async def test_an_operators_pause_of_a_location_comes_with_the_stock_adjustments():
+    service = InMemory("inventory")
+    await service.deliver(FEED, body("location.paused", location_id="dc-rotterdam", reason="stock take (by Kim)"))
+    assert service.row("location_status", "dc-rotterdam")["paused"] is True
+
+
+async def test_what_a_channel_may_sell_also_goes_to_that_channels_own_availability_topic():
+    service = InMemory("inventory")
+    await service.deliver(FEED, body("stock.counted", location_id="dc-rotterdam", on_hand=40))
+    shared = service.sent(topics.AVAILABILITY.name)
+    own = service.sent(topics.channel_availability_topic("web"))
+    assert own and all(m.channel == "web" for m in own)
+    assert {m.channel for m in shared} >= {"web", "app"}

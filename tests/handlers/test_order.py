@@ -161,3 +161,44 @@ async def test_inventory_is_told_the_destination_country_and_no_one_s_address():
     earlier = ReserveStock.model_validate({"order_id": "o", "lines": [{"sku": "S", "quantity": 1}],
                                            "ship_to": example("order.submitted")["shipping_address"]})
     assert earlier.destination.country == "DE", "a request an earlier version stored still reads"
+
+
+async def test_a_channel_releases_only_a_hold_it_can_resolve_and_an_operator_any():
+    service = InMemory("order")
+    service.later(3600)
+    await service.deliver(INBOUND, body("order.submitted"))
+    await service.within(expire)
+    await service.within(expire)  # held: inventory did not answer in time
+    web = topics.channel_topic("web")
+    refused = await service.deliver(web, body("order.hold_released"))
+    assert [(m.status, m.reason.code) for m in refused if m.type == "order.status_changed"] == [
+        ("on_hold", "release_refused")]
+    assert service.row("orders", ORDER_ID)["status"] == "on_hold"
+    released = await service.deliver(INBOUND, body("order.hold_released", reason="checked by Kim"))
+    assert statuses(released) and statuses(released)[0] != "on_hold", "an operator's release on the shared topic"
+
+
+async def test_a_channel_may_release_the_payment_hold_of_its_own_order():
+    service = InMemory("order")
+    await service.deliver(INBOUND, body("order.submitted", payment={"status": "pending", "reference": "psp-1"}))
+    assert service.row("orders", ORDER_ID)["status"] == "on_hold"
+    released = await service.deliver(topics.channel_topic("web"), body("order.hold_released"))
+    assert "on_hold" not in statuses(released)
+
+
+async def test_order_events_and_refunds_also_go_to_the_orders_channel_topic_only():
+    service = await placed()
+    events = service.sent(topics.ORDERS_EVENTS.name)
+    assert events and service.sent(topics.channel_events_topic("web")) == events
+    assert service.sent(topics.channel_events_topic("app")) == []
+
+
+async def test_a_message_id_counts_within_its_topic_so_no_channel_can_claim_another_writers():
+    """Amazon sends a message of its own with the id a web order's message has: both are handled."""
+    service = InMemory("order")
+    taken = body("order.submitted")
+    await service.deliver(topics.channel_topic("marketplace:amazon"), body(
+        "order.submitted", id=taken["id"], channel="marketplace:amazon", external_id="A-1"))
+    sent = await service.deliver(topics.channel_topic("web"), taken)
+    assert statuses(sent) == ["received", "accepted"], "web's order is not skipped as a duplicate"
+    assert await service.deliver(topics.channel_topic("web"), taken) == [], "its own copy again is"

@@ -137,7 +137,7 @@ async def test_resellable_units_go_back_on_hand_and_serve_a_backorder_damaged_on
 async def test_an_exchange_places_a_new_order_of_the_replacements_instead_of_a_refund():
     service = await delivered()
     await service.deliver(INBOUND, body("order.return_requested", reason="exchange",
-                                        replacement_lines=[{"sku": "SKU-LAMP", "quantity": 1}]))
+                                        replacement_lines=[{"sku": "SKU-CHAIR-01", "quantity": 1}]))
     [expect] = service.sent(topics.FULFILLMENT_COMMANDS.name, "fulfillment.expect_return")
     sent = await service.deliver(FULFILLMENT, body(
         "fulfillment.return_received", order_id=ORDER_ID, return_id=expect.return_id, location_id="store-munich",
@@ -146,7 +146,7 @@ async def test_an_exchange_places_a_new_order_of_the_replacements_instead_of_a_r
     [placed] = [m for m in sent if m.type == "order.submitted"]
     assert (placed.channel, placed.external_id) == (ORDER_REF["channel"], f"{ORDER_REF['external_id']}-X1")
     assert placed.payment.status == "authorized" and placed.customer.email == "ada@example.com"
-    assert [(line.sku, line.quantity) for line in placed.lines] == [("SKU-LAMP", 1)]
+    assert [(line.sku, line.quantity, line.unit_price) for line in placed.lines] == [("SKU-CHAIR-01", 1, "89.90")]
     [event] = [m for m in sent if m.type == "order.status_changed"]
     assert event.returns[0].exchange_external_id == placed.external_id
 
@@ -154,3 +154,15 @@ async def test_an_exchange_places_a_new_order_of_the_replacements_instead_of_a_r
     assert [m.status for m in sent if m.type == "order.status_changed"] == ["received", "accepted"]
     again = await service.deliver(INBOUND, {**placed.model_dump(mode="json"), "id": "another id"})
     assert again == [], "the same exchange order placed again is the same order"
+
+
+@pytest.mark.parametrize(("replacements", "why"), [
+    ([{"sku": "SKU-UNKNOWN", "quantity": 1}], "SKU-UNKNOWN: not bought in this order"),
+    ([{"sku": "SKU-CHAIR-01", "quantity": 3}], "worth 269.70 for 179.80 returned"),
+])
+async def test_an_exchange_for_what_the_order_never_had_or_for_more_than_comes_back_is_refused(replacements, why):
+    service = await delivered()
+    sent = await service.deliver(INBOUND, body("order.return_requested", reason="exchange", replacement_lines=replacements))
+    [event] = [m for m in sent if m.type == "order.status_changed"]
+    assert event.status == "delivered" and event.reason.code == "return_refused" and why in event.reason.message
+    assert service.sent(topics.FULFILLMENT_COMMANDS.name, "fulfillment.expect_return") == []

@@ -16,6 +16,7 @@ from contracts.channels import (
     ChannelMessage,
     Customer,
     OrderChangeRequested,
+    OrderHoldReleased,
     OrderLine,
     OrderReturnRequested,
     OrderSubmitted,
@@ -252,7 +253,13 @@ def from_channel(channel: str) -> dict[str, Handler[OrderWork]]:
                 raise Unprocessable(f"a message on {channel}'s topic names channel {msg.channel}: it changes nothing")
             await handler(msg, uow)
         return handle
-    return {kind: checked(handler) for kind, handler in INBOUND.items()}
+    return {kind: checked(handler) for kind, handler in (INBOUND | {"order.hold_released": release_by_channel}).items()}
+
+
+async def release_by_channel(msg: OrderHoldReleased, uow: OrderWork) -> None:
+    """A hold release from a channel's own topic: only a hold the channel can resolve."""
+    row, current = await order_of(msg, uow)
+    apply(uow, row, saga.release_by_channel(current, msg))
 
 
 INBOUND: dict[str, Handler[OrderWork]] = {

@@ -711,6 +711,8 @@ def request_return(saga: Saga, message: OrderReturnRequested, takes_returns: boo
                 if qty > left.get(sku, 0)]
     if too_many:
         return refused(f"more than was delivered and not yet returned: {', '.join(too_many)}")
+    if message.exchange and (why := exchange_problem(saga, asked, quantities(message.exchange))):
+        return refused(why)
     lines = [SkuQuantity(sku=sku, quantity=qty) for sku, qty in asked.items()]
     new = Return(return_id=f"{saga.order_id}-R{len(saga.returns) + 1}", location_id=message.return_location_id,
                  lines=lines, reason=message.reason, expires_at=now + expiry, replacements=message.exchange)
@@ -720,6 +722,31 @@ def request_return(saga: Saga, message: OrderReturnRequested, takes_returns: boo
     return Decision(updated, [command], [StatusChange("return_requested", reason(
         "return_requested", f"return {new.return_id} to {new.location_id}" + (
             f": {message.reason}" if message.reason else "")))], deadline_at=returns_deadline(updated))
+
+
+def exchange_problem(saga: Saga, returned: dict[str, int], wanted: dict[str, int]) -> str | None:
+    """Why an exchange cannot be made, if it cannot: each replacement must be a SKU of the order (priced as it was
+    bought) and together worth no more than what comes back."""
+    unknown = sorted(sku for sku in wanted if sku not in saga.unit_prices)
+    if unknown:
+        return f"an exchange for {', '.join(unknown)}: not bought in this order, so there is no price to exchange at"
+    back = sum(Decimal(str(saga.unit_prices[sku])) * qty for sku, qty in returned.items())
+    new = sum(Decimal(str(saga.unit_prices[sku])) * qty for sku, qty in wanted.items())
+    if new > back:
+        return f"an exchange worth {new} for {back} returned: the replacements may be worth no more"
+    return None
+
+
+CHANNEL_RESOLVES = frozenset(("payment_pending", "payment_failed", "address_incomplete"))  # what a channel can fix
+
+
+def release_by_channel(saga: Saga, message: OrderHoldReleased) -> Decision:
+    """A channel may release a hold it can resolve (payment, address); any other (no carrier, a step that timed out)
+    is an operator's to judge: refused, the order stays on hold with reason `release_refused`."""
+    if saga.state == SagaState.ON_HOLD and saga.hold_reason not in CHANNEL_RESOLVES:
+        return Decision(saga, [], [StatusChange(saga.status or "on_hold", reason(
+            "release_refused", f"held for {saga.hold_reason}: only an operator may release it"))])
+    return decide(saga, message)
 
 
 def exchange_external_id(saga: Saga, returned: Return) -> str | None:
