@@ -184,7 +184,7 @@ def acls(network: Network) -> list[Acl]:
     sources = [name for name in every if not name.endswith(".dlq")]
     # watching: every topic but those holding personal data; its own groups; other groups' offsets seen, not moved
     found += _reads(OPERATOR, *(n for n in every if not topics.personal_data(n))) + _group(OPERATOR, f"{OPERATOR}.")
-    found += [Acl(OPERATOR, "Describe", "Group", "*")]
+    found += [Acl(OPERATOR, "Describe", "Group", "*"), Acl(OPERATOR, "Describe", "Topic", "*")]  # lag, not data
     # acting: operator requests (cancel, hold release, return) and stock adjustments
     found += _writes(OPERATOR_ACT, topics.ORDERS_INBOUND.name, topics.INVENTORY_ADJUSTMENTS.name)
     # replaying: reads the dead letters, writes them back to where they came from (`oms dlq replay` checks which)

@@ -14,6 +14,7 @@ from oms_cli import workload
 from order_service.domain import order_id_for
 from shared.security import ADMIN, client_options
 from shared.settings import get_settings
+from shared.uow import inbox_key
 from tests.conftest import LOGS, service_process
 from tests.support.kafka import read_topic
 from tests.support.poll import eventually
@@ -87,7 +88,8 @@ async def test_a_status_change_that_tells_nobody_costs_no_transaction(request, p
         await eventually(lambda: conn.fetchval("SELECT count(*) FROM notifications WHERE order_id = $1", order_id),
                          lambda n: n == 1, "the confirmation recorded")
         remembered = {r["message_id"] for r in await conn.fetch(
-            "SELECT message_id FROM inbox WHERE message_id = ANY($1::text[])", [quiet["id"], telling["id"]])}
-        assert remembered == {telling["id"]}
+            "SELECT message_id FROM inbox WHERE message_id = ANY($1::text[])",
+            [inbox_key(topics.ORDERS_EVENTS.name, m["id"]) for m in (quiet, telling)])}
+        assert remembered == {inbox_key(topics.ORDERS_EVENTS.name, telling["id"])}
     finally:
         await conn.close()

@@ -19,7 +19,8 @@ from aiokafka.helpers import create_ssl_context
 
 from contracts import topics
 from shared.kafka_tools import topic_partitions
-from shared.security import client_options, principal
+from shared.network import load_network
+from shared.security import OPERATOR, OPERATOR_ACT, OPERATOR_REPLAY, client_options, everyone, principal
 from shared.settings import get_settings
 
 pytestmark = pytest.mark.component
@@ -100,10 +101,11 @@ async def test_a_partner_reads_only_its_own_requests_and_writes_only_its_own_upd
         await send(as_("carrier", "dhl"), topics.INVENTORY_COMMANDS.name)
 
 
-async def test_a_stock_feed_writes_stock_adjustments_and_nothing_else(stack):
+async def test_a_stock_feed_writes_its_own_adjustments_topic_and_nothing_else(stack):
     feed = as_("feed", "wms-rotterdam")
-    await send(feed, topics.INVENTORY_ADJUSTMENTS.name)
-    for other in (topics.ORDERS_INBOUND.name, topics.INVENTORY_COMMANDS.name):
+    await send(feed, topics.feed_topic("wms-rotterdam"))
+    for other in (topics.INVENTORY_ADJUSTMENTS.name, topics.feed_topic("tills-munich"), topics.ORDERS_INBOUND.name,
+                  topics.INVENTORY_COMMANDS.name):
         with pytest.raises(TopicAuthorizationFailedError):
             await send(feed, other)
     with pytest.raises(TopicAuthorizationFailedError):
@@ -117,7 +119,46 @@ async def test_a_channel_writes_its_own_topic_only_and_cannot_take_a_services_gr
         with pytest.raises(TopicAuthorizationFailedError):
             await send(web, other)
     with pytest.raises(GroupAuthorizationFailedError):
-        await read(web, topics.ORDERS_EVENTS.name, group="order.saga")
+        await read(web, topics.channel_events_topic("web"), group="order.saga")
     with pytest.raises(TopicAuthorizationFailedError):
         await read(web, topics.WAREHOUSE_REQUESTS.for_partner(ROTTERDAM))
-    await read(web, topics.ORDERS_EVENTS.name, group=f"{principal('channel', 'web')}.{uuid.uuid4().hex[:6]}")
+    await read(web, topics.channel_events_topic("web"), group=f"{principal('channel', 'web')}.{uuid.uuid4().hex[:6]}")
+
+
+async def test_a_channel_reads_its_own_events_and_availability_and_no_other_channels(stack):
+    web = as_("channel", "web")
+    await read(web, topics.channel_events_topic("web"))
+    await read(web, topics.channel_availability_topic("web"))
+    for others in (topics.ORDERS_EVENTS.name, topics.PAYMENTS.name, topics.AVAILABILITY.name,
+                   topics.channel_events_topic("marketplace:amazon"),
+                   topics.channel_availability_topic("marketplace:amazon")):
+        with pytest.raises(TopicAuthorizationFailedError):
+            await read(web, others)
+
+
+async def test_operators_watch_without_personal_data_act_on_orders_and_stock_and_replay_dead_letters(stack):
+    reader, actor, replayer = as_(OPERATOR), as_(OPERATOR_ACT), as_(OPERATOR_REPLAY)
+    await read(reader, topics.ORDERS_EVENTS.name)
+    await read(reader, topics.ORDERS_EVENTS.name, group=f"operator.{uuid.uuid4().hex[:6]}")
+    with pytest.raises(TopicAuthorizationFailedError):  # names, addresses, e-mails
+        await read(reader, topics.WAREHOUSE_REQUESTS.for_partner(ROTTERDAM))
+    with pytest.raises(GroupAuthorizationFailedError):  # another group's offsets are not the reader's to move
+        await read(reader, topics.ORDERS_EVENTS.name, group="notification.oms.orders.events.v1")
+    for forged in (topics.WAREHOUSE_UPDATES.for_partner(BERLIN), topics.ORDERS_EVENTS.name,
+                   topics.INVENTORY_COMMANDS.name):
+        for who in (reader, actor):
+            with pytest.raises(TopicAuthorizationFailedError):
+                await send(who, forged)
+    await send(actor, topics.ORDERS_INBOUND.name)
+    await send(actor, topics.INVENTORY_ADJUSTMENTS.name)
+    await read(replayer, f"{topics.ORDERS_INBOUND.name}.dlq")
+    with pytest.raises(TopicAuthorizationFailedError):
+        await read(replayer, topics.ORDERS_INBOUND.name)
+
+
+async def test_no_principal_is_anyones_default_and_no_simulator_principal_exists(stack):
+    with pytest.raises(ValueError, match="no principal named"):
+        client_options()
+    assert "simulators" not in everyone(load_network(get_settings().network_file))
+    with pytest.raises((KafkaConnectionError, KafkaError, TimeoutError)):  # no such user on the broker
+        await send({**as_("channel", "web"), "sasl_plain_username": "simulators"}, topics.ORDERS_INBOUND.name)
