@@ -92,10 +92,11 @@ async def post_signed(settings: Settings, orders: list[dict]) -> list[float]:
     return took
 
 
-async def send_all(settings: Settings, items: list[tuple[str, str, bytes]]) -> None:
+async def send_all(settings: Settings, items: list[tuple[str, str, bytes]], who: str = OPERATOR_ACT) -> None:
+    """Sends (topic, key, value) items as `who`: operators, by default, who may place orders and count stock."""
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(**client_options(settings, OPERATOR_ACT), acks="all", enable_idempotence=True,
+    producer = AIOKafkaProducer(**client_options(settings, who), acks="all", enable_idempotence=True,
                                 linger_ms=5)
     await producer.start()
     try:

@@ -482,10 +482,22 @@ app.add_typer(customer_app, name="customer")
 
 
 @customer_app.command("erase")
-def customer_erase(who: Annotated[str, typer.Argument(help="the customer's id or e-mail address")]) -> None:
-    """Removes or masks the customer's personal data in every service's database (orders keep their ids, lines,
-    prices and statuses); running it again changes nothing. Says what it touched."""
-    touched = asyncio.run(erase.erase_customer(get_settings(), who))
+def customer_erase(email: Annotated[str | None, typer.Argument(help="the customer's e-mail address")] = None,
+                   channel: Annotated[str | None, typer.Option(help="the channel whose customer id is given")] = None,
+                   customer_id: Annotated[str | None, typer.Option("--customer-id", help="that channel's id of the "
+                                                                                        "customer")] = None) -> None:
+    """Removes or masks the customer's personal data wherever the OMS keeps it (every service's tables and parked
+    messages, webhook payloads, the file sender's log; orders keep their ids, lines, prices and statuses): by e-mail
+    address, or by a channel's customer id (`--channel web --customer-id C-1`). Refused while any of their orders is
+    still on its way. Running it again changes nothing. Says what it touched."""
+    if not email and not (channel and customer_id):
+        raise typer.BadParameter("give the e-mail address, or --channel and --customer-id")
+    try:
+        touched = asyncio.run(erase.erase_customer(get_settings(), email=email, channel=channel,
+                                                   customer_id=customer_id))
+    except erase.StillInFlight as exc:
+        console.print(styled((str(exc), "red")))
+        raise typer.Exit(1) from exc
     table = Table("service.table", "rows masked")
     for name, count in touched.items():
         table.add_row(name, str(count))

@@ -41,15 +41,24 @@ MASKS: dict[str, list[tuple[str, str]]] = {
                           "WHERE {where} AND recipient <> 'erased' AND kind NOT LIKE 'operator_%'")],
     "shipping": [("shipments", f"UPDATE shipments SET ship_to = {masked_address('ship_to')} "
                                "WHERE {where} AND ship_to->>'name' <> 'erased'")],
-    "gateway": [("contact_hashes", "DELETE FROM contact_hashes WHERE {where}")],  # keyed hashes, still the person's
+    "gateway": [("contact_hashes", "DELETE FROM contact_hashes WHERE {where}"),  # keyed hashes, still the person's
+                ("webhook_deliveries", "UPDATE webhook_deliveries SET payload = payload || jsonb_build_object("
+                                       "'recipient', 'erased', 'body', 'erased') WHERE {where} "
+                                       "AND message_type = 'notification.requested' AND payload->>'body' <> 'erased'")],
 }
+# Every service's parked messages (what no retry could help, kept for operators) hold the raw message: an erased
+# customer's are blanked, keys and reasons kept.
+PARKED = ("parked_messages", "UPDATE parked_messages SET value = convert_to('{\"erased\": true}', 'UTF8') "
+                             "WHERE convert_from(key, 'UTF8') = ANY($1::text[] || $2::text[]) "
+                             "AND value <> convert_to('{\"erased\": true}', 'UTF8')")
 # The rows of a customer's orders (erase: $1 their order ids, $2 their channel:external_id keys)
 OF_ORDERS = {"orders": "order_id = ANY($1::text[])", "contacts": "$1::text[] IS NOT NULL AND order_key = ANY($2::text[])",
              "notifications": "order_id = ANY($1::text[])", "shipments": "order_id = ANY($1::text[])",
-             "contact_hashes": "order_id = ANY($1::text[])"}
+             "contact_hashes": "order_id = ANY($1::text[])", "webhook_deliveries": "order_id = ANY($1::text[])"}
+TERMINAL = "('delivered', 'collected', 'returned', 'cancelled', 'rejected')"  # an order that is over
 # The rows past retention ($1 how long ago, $2 at most how many a round)
 PAST_RETENTION = {
-    "orders": "ctid = ANY(ARRAY(SELECT ctid FROM orders WHERE status IN ('delivered', 'cancelled', 'rejected') "
+    "orders": f"ctid = ANY(ARRAY(SELECT ctid FROM orders WHERE status IN {TERMINAL} "
               "AND updated_at < now() - $1::interval AND customer->>'email' <> 'erased' LIMIT $2 "
               "FOR UPDATE SKIP LOCKED))",
     "contacts": "ctid = ANY(ARRAY(SELECT ctid FROM contacts WHERE created_at < now() - $1::interval "
@@ -62,6 +71,9 @@ PAST_RETENTION = {
                  "FOR UPDATE SKIP LOCKED))",
     "contact_hashes": "ctid = ANY(ARRAY(SELECT ctid FROM contact_hashes WHERE created_at < now() - $1::interval "
                       "LIMIT $2 FOR UPDATE SKIP LOCKED))",
+    "webhook_deliveries": "ctid = ANY(ARRAY(SELECT ctid FROM webhook_deliveries WHERE created_at < now() - "
+                          "$1::interval AND (sent_at IS NOT NULL OR dead_at IS NOT NULL) LIMIT $2 "
+                          "FOR UPDATE SKIP LOCKED))",
 }
 
 

@@ -14,7 +14,6 @@ import hashlib
 import os
 import pwd
 import re
-import shlex
 import shutil
 import signal
 import socket
@@ -23,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,6 +102,22 @@ def scram_users(settings: Settings) -> list[str]:
             for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={users[name]}]")]
 
 
+@contextlib.contextmanager
+def argument_file(arguments: Sequence[str]) -> Iterator[list[str]]:
+    """`@<file>` for the java launcher, which reads the arguments from it: a file made readable by its owner only,
+    removed afterwards (none when there are no arguments)."""
+    if not arguments:
+        yield []
+        return
+    descriptor, name = tempfile.mkstemp(prefix="oms-args-")  # made 0600
+    try:
+        with os.fdopen(descriptor, "w") as file:
+            file.write("\n".join(arguments))  # unquoted: after the class name the launcher would keep the quotes
+        yield [f"@{name}"]
+    finally:
+        os.unlink(name)
+
+
 def write_private(path: Path, text: str, mode: int = 0o600) -> None:
     """A file only its owner reads (it holds passwords)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -151,10 +167,13 @@ class NativeKafka:
             check=True,
         )
 
-    def java(self, main: str, *args: str, **kw: object) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["java", "-cp", f"{self.libs}/*", f"-Dlog4j2.configurationFile={INFRA / 'kafka' / 'log4j2.yaml'}",
-             main, *args], capture_output=True, text=True, check=True, **kw)  # type: ignore[call-overload]
+    def java(self, main: str, *args: str, secret: Sequence[str] = (), **kw: object) -> subprocess.CompletedProcess[str]:
+        """A Kafka tool; `secret` arguments (passwords) go in an argument file only its owner reads, never on the
+        command line (which every user of the machine can see)."""
+        with argument_file(secret) as extra:
+            return subprocess.run(
+                ["java", "-cp", f"{self.libs}/*", f"-Dlog4j2.configurationFile={INFRA / 'kafka' / 'log4j2.yaml'}",
+                 main, *args, *extra], capture_output=True, text=True, check=True, **kw)  # type: ignore[call-overload]
 
     def configure(self, cluster_id: str | None = None) -> Path:
         """The node's properties, and its storage formatted once (with the cluster's id where it has one)."""
@@ -165,9 +184,9 @@ class NativeKafka:
         props = self.home / "server.properties"
         write_private(props, broker_properties(self.settings, self.node, data_dir=self.home / "data"))
         if not formatted:
-            cluster_id = cluster_id or self.java("kafka.tools.StorageTool", "random-uuid").stdout.strip()
+            cluster_id = cluster_id or self.java("kafka.tools.StorageTool", "random-uuid").stdout.strip().splitlines()[-1]
             self.java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted",
-                      *scram_users(self.settings))
+                      secret=scram_users(self.settings))
             self.users_file.write_text("\n".join(security.everyone(load_network(self.settings.network_file))))
         return props
 
@@ -194,7 +213,7 @@ class NativeKafka:
         added = [name for name in wanted if name not in known]
         for name in added:
             self.java(*tool, "--alter", "--entity-name", name,
-                      "--add-config", f"SCRAM-SHA-512=[iterations=4096,password={passwords[name]}]")
+                      secret=["--add-config", f"SCRAM-SHA-512=[iterations=4096,password={passwords[name]}]"])
         self.users_file.write_text("\n".join(wanted))
         return added
 
@@ -255,7 +274,7 @@ class KafkaCluster:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             self.nodes[0].ensure_jars()
-            path.write_text(self.nodes[0].java("kafka.tools.StorageTool", "random-uuid").stdout.strip())
+            path.write_text(self.nodes[0].java("kafka.tools.StorageTool", "random-uuid").stdout.strip().splitlines()[-1])
         return path.read_text().strip()
 
     def start(self) -> None:
@@ -379,8 +398,9 @@ def compose_environment(settings: Settings) -> dict[str, str]:
         "#!/bin/bash", "# made by shared/stack.py: the storage formatted once, with every principal, then the broker",
         "set -euo pipefail",
         f"/opt/kafka/bin/kafka-storage.sh format --ignore-formatted -t {cluster_id.read_text()} "
-        f"-c /stack/server.properties {shlex.join(scram_users(settings))}",
+        "-c /stack/server.properties @/stack/format.args",  # the passwords from a file, not the command line
         "exec /opt/kafka/bin/kafka-server-start.sh /stack/server.properties", "")))
+    write_private(folder / "format.args", "\n".join(scram_users(settings)))
     write_private(folder / "admin.properties", admin_client_properties(settings, "127.0.0.1:19092"))
     passwords = database_passwords(settings)
     return {**os.environ, "OMS_UID": str(os.getuid()), "OMS_GID": str(os.getgid()),

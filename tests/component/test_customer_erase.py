@@ -44,10 +44,10 @@ async def personal_rows(order_id: str, email: str, street: str) -> dict[str, int
     return found
 
 
-def erase(who: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "oms_cli.main", "customer", "erase", who], cwd=REPO_ROOT,
+def erase(*who: str, refused: bool = False) -> str:
+    done = subprocess.run([sys.executable, "-m", "oms_cli.main", "customer", "erase", *who], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert (done.returncode != 0) == refused, (done.stdout + done.stderr)[-2000:]
     return done.stdout
 
 
@@ -78,6 +78,19 @@ async def test_a_customers_personal_data_is_masked_everywhere_and_the_order_stay
 
     before = await eventually(lambda: personal_rows(order_id, email, street), lambda f: all(f.values()),
                               "the customer's data in every service", timeout=90)
+    assert "not over yet" in erase(email, refused=True), "an order on its way is not shipped to 'erased'"
+    assert await personal_rows(order_id, email, street) == before
+    async with Producer() as producer:
+        await producer.send(topics.ORDERS_INBOUND.name, orjson.dumps({
+            "type": "order.cancel_requested", "id": str(uuid.uuid4()), "channel": order["channel"],
+            "external_id": order["external_id"], "reason": "the customer asked to be forgotten"}),
+            key=f"{order['channel']}:{order['external_id']}")
+    order_db = await asyncpg.connect(get_settings().database_for("order"))
+    try:
+        await eventually(lambda: order_db.fetchval("SELECT status FROM orders WHERE order_id = $1", order_id),
+                         lambda s: s == "cancelled", "the order cancelled")
+    finally:
+        await order_db.close()
     shown = erase(email.upper())
     after = await personal_rows(order_id, email, street)
     assert after == {"order": 0, "notification": 0}, (before, after, shown)
@@ -90,9 +103,11 @@ async def test_a_customers_personal_data_is_masked_everywhere_and_the_order_stay
                                    "FROM orders o WHERE order_id = $1", order_id)
     finally:
         await conn.close()
-    assert (kept["status"], kept["country"], kept["lines"]) == ("backordered", order["shipping_address"]["country"], 1)
+    assert (kept["status"], kept["country"], kept["lines"]) == ("cancelled", order["shipping_address"]["country"], 1)
     again = dict(re.findall(r"│ ([a-z]+\.[a-z_]+)\s+│ (\d+)", erase(email)))
-    assert len(again) == 5 and set(again.values()) == {"0"}, again  # gateway.contact_hashes among them
+    assert set(again.values()) == {"0"}, again
+    assert {"gateway.contact_hashes", "gateway.webhook_deliveries", "order.parked_messages",
+            "notification.sent_log"} <= set(again), again
     inventory = await asyncpg.connect(get_settings().database_for("inventory"))
     try:  # the order waits at inventory, which was told its destination country and no one's address
         waiting = await inventory.fetchval("SELECT command::text FROM backorders WHERE order_id = $1", order_id)
@@ -109,13 +124,14 @@ async def test_an_order_over_for_longer_than_the_retention_loses_its_personal_da
     address = {"name": "Old Customer", "line1": f"Oldstreet {run}", "city": "Berlin", "postal_code": "10115",
                "country": "DE"}
     try:
-        for n, age in ((1, timedelta(days=100)), (2, timedelta(days=1))):
+        for n, age, status in ((1, timedelta(days=100), "delivered"), (2, timedelta(days=1), "delivered"),
+                               (3, timedelta(days=100), "returned"), (4, timedelta(days=100), "collected")):
             await conn.execute(
                 "INSERT INTO orders (order_id, channel, external_id, status, saga_state, saga, customer, "
-                "shipping_address, updated_at) VALUES ($1, 'web', $1, 'delivered', 'completed', $2, $3, $4, "
+                "shipping_address, updated_at) VALUES ($1, 'web', $1, $6, 'completed', $2, $3, $4, "
                 "now() - $5::interval)", f"ret-{run}-{n}", orjson.dumps({"ship_to": address}).decode(),
                 orjson.dumps({"id": f"c-{run}", "email": f"old-{run}@example.com", "name": "Old Customer"}).decode(),
-                orjson.dumps(address).decode(), age)
+                orjson.dumps(address).decode(), age, status)
         service_process(processes, request, "order", "order_service",
                         env={"OMS_PERSONAL_DATA_CHECK_INTERVAL_S": "0.5"}).wait_for_log("service.started")
 
@@ -124,7 +140,39 @@ async def test_an_order_over_for_longer_than_the_retention_loses_its_personal_da
                 "SELECT customer->>'email' || '|' || (shipping_address->>'line1') || '|' || (saga->'ship_to'->>'line1') "
                 "|| '|' || (shipping_address->>'country') AS v FROM orders WHERE order_id LIKE $1 ORDER BY order_id",
                 f"ret-{run}-%")]
-        found = await eventually(kept, lambda v: v[0].startswith("erased"), "the old order masked")
-        assert found == ["erased|erased|erased|DE", f"old-{run}@example.com|Oldstreet {run}|Oldstreet {run}|DE"]
+        found = await eventually(kept, lambda v: v[0].startswith("erased") and v[3].startswith("erased"),
+                                 "the old orders masked, returned and collected ones too")
+        assert found == ["erased|erased|erased|DE", f"old-{run}@example.com|Oldstreet {run}|Oldstreet {run}|DE",
+                         "erased|erased|erased|DE", "erased|erased|erased|DE"]
+    finally:
+        await conn.close()
+
+
+async def test_erasing_a_channels_customer_id_leaves_another_channels_customer_of_the_same_id(
+        request, processes, stack):
+    service_process(processes, request, "order", "order_service").wait_for_log("service.started")
+    run = uuid.uuid4().hex[:6]
+    web, app = workload.orders(run, 2, workload.Mix())[:2]
+    for order, channel in ((web, "web"), (app, "app")):  # one id in two channels: two people
+        order |= {"channel": channel, "customer": {**order["customer"], "id": f"C-{run}",
+                                                   "email": f"{channel}-{run}@example.com"},
+                  "lines": [{"sku": f"SKU-UNKNOWN-{run}", "quantity": 1, "unit_price": "1.00"}]}
+    async with Producer() as producer:
+        for order in (web, app):  # placed and cancelled at once: both over
+            key = f"{order['channel']}:{order['external_id']}"
+            await producer.send(topics.ORDERS_INBOUND.name, orjson.dumps(order), key=key)
+            await producer.send(topics.ORDERS_INBOUND.name, orjson.dumps({
+                "type": "order.cancel_requested", "id": str(uuid.uuid4()), "channel": order["channel"],
+                "external_id": order["external_id"]}), key=key)
+    conn = await asyncpg.connect(get_settings().database_for("order"))
+    try:
+        async def emails() -> list[str]:
+            return [r["e"] for r in await conn.fetch(
+                "SELECT customer->>'email' AS e FROM orders WHERE customer->>'id' = $1 AND status = 'cancelled' "
+                "ORDER BY channel", f"C-{run}")]
+        await eventually(emails, lambda e: len(e) == 2, "both orders stored and cancelled")
+        erase("--customer-id", f"C-{run}", refused=True)  # an id alone names no one: it is a channel's
+        erase("--channel", "web", "--customer-id", f"C-{run}")
+        assert await emails() == [f"app-{run}@example.com", "erased"], "only the web channel's customer"
     finally:
         await conn.close()

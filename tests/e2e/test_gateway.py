@@ -16,13 +16,15 @@ from pathlib import Path
 import orjson
 import pytest
 
+from contracts import topics
 from contracts.channels import order_id_for
 from contracts.partners import FulfillmentAccepted, FulfillmentPacked, FulfillmentPicked, Parcel
 from shared import metrics, security, signing
 from shared.settings import get_settings
 from tests.conftest import LOGS
-from tests.e2e.conftest import everyone_but
+from tests.e2e.conftest import _healthy, everyone_but
 from tests.support.browser import render
+from tests.support.kafka import read_topic
 from tests.support.partners import PlayedPartner
 from tests.support.poll import eventually
 from tests.support.processes import ServiceProcess
@@ -103,6 +105,12 @@ async def test_a_shopify_webhook_is_taken_as_shopify_sends_it(oms, gateway):
     view = await gateway.until("web", str(shop["id"]), "delivered")
     assert sorted((line["sku"], line["quantity"]) for s in view["shipments"] for line in s["lines"]) == [
         (f"{oms.run}-CHAIR", 2), (f"{oms.run}-LAMP", 1)]
+    replayed = await gateway.client.post("/v1/channels/web/shopify/orders", content=raw, headers={
+        **headers, "X-Shopify-Webhook-Id": f"captured-{shop['id']}"})  # the webhook id is not signed
+    assert replayed.status_code == 409, replayed.text
+    copies = [r for r in await read_topic(topics.channel_topic("web"), 30)
+              if orjson.loads(r.value).get("external_id") == str(shop["id"])]
+    assert len(copies) == 1, "a captured delivery sent again is not a new message"
 
 
 async def test_operators_find_orders_by_the_customers_email(oms, gateway):
@@ -279,3 +287,55 @@ async def test_subscribers_get_signed_webhooks_a_failing_one_gets_them_later_and
             await eventually(dead_listed, lambda out: "no failed webhook" in out, "none of this order's left dead")
         finally:
             process.stop()
+
+
+def spellings(header: str) -> list[str]:
+    """One signature written five other ways a lenient parser would take."""
+    stamp, digest = (part.split("=", 1)[1] for part in header.split(","))
+    return [f"t={stamp},v1={digest.upper()}", f"v1={digest},t={stamp}", f"t={stamp}, v1={digest}",
+            f"t={stamp},v1={digest},x=1", f"t={stamp},v1={digest},v1={digest}"]
+
+
+async def test_a_signed_request_replayed_in_any_spelling_even_after_a_restart_is_not_a_new_message(oms, gateway):
+    channel = "web"
+    order = {k: v for k, v in oms.order(1, {"CHAIR": 1}, channel=channel).items() if k != "id"}
+    raw = orjson.dumps(order)
+    header = signing.sign(security.channel_secrets(get_settings(), channel)[0], raw)
+    first = await gateway.client.post(f"/v1/channels/{channel}/orders", content=raw, headers={signing.HEADER: header})
+    assert first.status_code == 202, first.text
+    gateway.process.stop()  # another gateway, or the same one restarted, knows it too
+    gateway.process.start()
+    await gateway.process.logged("service.started", timeout=120, count=2)
+    await eventually(lambda: _healthy(gateway.client), bool, "the gateway answering again", timeout=30)
+    again = [await gateway.client.post(f"/v1/channels/{channel}/orders", content=raw, headers={signing.HEADER: h})
+             for h in spellings(header)]
+    assert {a.status_code for a in again} <= {401, 409} and 409 in {a.status_code for a in again}, [
+        (a.status_code, a.text) for a in again]
+
+    async def copies() -> list[dict]:
+        return [body for r in await read_topic(topics.channel_topic(channel), 30)
+                if (body := orjson.loads(r.value)).get("external_id") == order["external_id"]]
+    found = await eventually(copies, lambda found: len(found) >= 1, "the order on the channel's topic")
+    assert len(found) == 1, "one message, however often the request came"
+
+
+async def test_no_process_but_the_stacks_setup_can_read_the_admins_or_the_superusers_password(oms, gateway):
+    credentials = orjson.loads((get_settings().home / "credentials.json").read_bytes())
+    kept_back = {name: password for name, password in credentials.items()
+                 if name in ("admin", "postgres.oms") or name.endswith("_migrator")}
+    for process in (gateway.process, *oms.processes.values()):
+        assert process.proc is not None
+        environ = Path(f"/proc/{process.proc.pid}/environ").read_bytes().decode(errors="replace")
+        own = dict(item.split("=", 1) for item in environ.split("\0") if "=" in item)
+        given = Path(own["OMS_CREDENTIALS_FILE"])
+        assert oct(given.stat().st_mode & 0o777) == "0o600", given
+        text = environ + given.read_text()
+        assert [name for name, password in kept_back.items() if password in text] == [], process.name
+    everyone = set(credentials.values())
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            words = set(cmdline.read_bytes().decode(errors="replace").replace("=", "\0").replace(",", "\0")
+                        .rstrip("]").split("\0"))
+        except OSError:  # a process that ended meanwhile
+            continue
+        assert not any(word.removesuffix("]") in everyone for word in words), f"a password on {cmdline}'s command line"

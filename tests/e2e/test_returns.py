@@ -125,7 +125,7 @@ async def _count(watch, order: dict) -> int:
 @pytest.mark.oms_env(OMS_SIM_DAMAGED_RATE="0")
 async def test_an_exchange_becomes_a_new_order_that_is_delivered_and_nothing_is_refunded(oms):
     await oms.stock({"SMALL": {"3pl-berlin": 5}, "LARGE": {"3pl-berlin": 5}})
-    order = oms.order(1, {"SMALL": 1})
+    order = oms.order(1, {"SMALL": 1, "LARGE": 1})  # both at 10.00: the small one is exchanged for a large one
     watch = await oms.watch()
     try:
         await oms.send(order)

@@ -51,11 +51,13 @@ def test_the_broker_listens_only_with_sasl_on_the_ports_compose_publishes(made) 
 
 def test_every_principal_is_created_with_the_storage_and_only_the_owner_reads_the_secrets(made) -> None:
     settings, env, folder = made
-    script = (folder / "start.sh").read_text()
+    script, arguments = (folder / "start.sh").read_text(), (folder / "format.args").read_text().splitlines()
     passwords = security.create_credentials(settings, load_network(settings.network_file))
     for name in security.everyone(load_network(settings.network_file)):
-        assert f"SCRAM-SHA-512=[name={name},password={passwords[name]}]" in script
-    for secret in ("start.sh", "server.properties", "admin.properties"):
+        assert f"SCRAM-SHA-512=[name={name},password={passwords[name]}]" in arguments
+        assert passwords[name] not in script, "no password on a command line"
+    assert "@/stack/format.args" in script
+    for secret in ("start.sh", "server.properties", "admin.properties", "format.args"):
         assert stat.S_IMODE((folder / secret).stat().st_mode) == 0o600
     assert env["OMS_POSTGRES_PASSWORD"] == passwords[f"postgres.{security.DATABASE_SUPERUSER}"]
     assert env["OMS_UID"].isdigit()

@@ -59,7 +59,8 @@ class FileSender:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))  # customers' mail: its owner's only
         self.taken = {orjson.loads(line)["notification_id"] for line in path.read_bytes().splitlines() if line} \
             if path.exists() else set()
 
