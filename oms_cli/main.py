@@ -21,7 +21,7 @@ from shared import metrics, security
 from shared.kafka_tools import consumer_lag
 from shared.network import load_network
 from shared.settings import get_settings
-from shared.stack import Stack
+from shared.stack import Stack, migrate_databases
 
 app = typer.Typer(help="Operate the OMS: look at orders and stock, run the stack.", no_args_is_help=True)
 console = Console(width=None if Console().is_terminal else 150, markup=False)  # data is shown as it is
@@ -555,6 +555,8 @@ def logs(service: Annotated[str, typer.Argument(help="e.g. order_service; all wh
 def run_all() -> None:
     """Every service and the simulators in the foreground (for a container); Ctrl-C stops them."""
     settings = get_settings()
+    if security.credentials_file(settings).exists():  # the local stack's: its setup migrates, not the services
+        asyncio.run(migrate_databases(settings))
     started = processes.start_all(settings)
     try:
         processes.wait_started(settings, started)

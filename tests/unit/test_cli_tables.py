@@ -20,3 +20,17 @@ def test_an_order_id_is_never_cut_however_long_the_other_columns():
                       "no progress for 112 min in fulfilling")
         console.print(table)
     assert console.export_text().count(order_id) == 2
+
+
+def test_a_value_holding_rich_markup_is_shown_as_it_is():
+    from oms_cli.tables import Table as DataTable
+    from oms_cli.tables import ref_splits
+
+    console = Console(record=True, width=120, markup=False)
+    table = DataTable("external id", "reason")
+    table.add_row("[/x]", "[bold]not bold[/bold] [link=x]")
+    console.print(table)
+    shown = console.export_text()
+    assert "[/x]" in shown and "[bold]not bold[/bold]" in shown
+    assert ref_splits("store:store-munich:A:1") == [("store", "store-munich:A:1"), ("store:store-munich", "A:1"),
+                                                    ("store:store-munich:A", "1")]
