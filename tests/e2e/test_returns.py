@@ -11,7 +11,7 @@ from contracts.partners import ReturnedLine, ReturnReceived
 from oms_cli import operator
 from shared.settings import get_settings
 from tests.e2e.conftest import everyone_but
-from tests.e2e.test_when_things_go_wrong import oid, reasons, until_status
+from tests.e2e.test_when_things_go_wrong import oid, reasons, status_of_reason, until_status
 from tests.support.checks import event_problems, stock_levels, stock_problems
 from tests.support.partners import PlayedPartner
 from tests.support.poll import eventually
@@ -130,6 +130,12 @@ async def test_an_exchange_becomes_a_new_order_that_is_delivered_and_nothing_is_
     try:
         await oms.send(order)
         await until_status(watch, order, "delivered", timeout=90)
+        unknown = {**returning(order, "3pl-berlin", {"SMALL": 1}, oms.run), "reason": "exchange",
+                   "replacement_lines": [{"sku": f"{oms.run}-NOWHERE", "quantity": 1}]}
+        await oms.send(unknown)
+        refused = await eventually(lambda: status_of_reason(watch, order, "return_refused"), bool,
+                                   "an exchange for a SKU the order never had refused")
+        assert refused is not None and "not bought in this order" in refused["reason"]["message"]
         exchange = {**returning(order, "3pl-berlin", {"SMALL": 1}, oms.run), "reason": "exchange",
                     "replacement_lines": [{"sku": f"{oms.run}-LARGE", "quantity": 1}]}
         await oms.send(exchange)

@@ -6,8 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import orjson
 import pytest
 
+from contracts import topics
 from contracts.partners import (
     FulfillmentAccepted,
     FulfillmentCancelled,
@@ -23,9 +25,11 @@ from contracts.partners import (
     ShipmentPickedUp,
 )
 from order_service.domain import order_id_for
+from shared.security import principal
 from shared.settings import get_settings
 from tests.e2e.conftest import everyone_but
 from tests.support.checks import event_problems, stock_levels, stock_problems
+from tests.support.kafka import Producer
 from tests.support.partners import PlayedPartner
 from tests.support.poll import eventually
 
@@ -48,6 +52,12 @@ async def until_status(watch, order: dict, status: str, timeout: float = 60) -> 
         return watch.latest().get(oid(order)) or {}
     return await eventually(latest, lambda e: e.get("status") == status,
                             f"{order['external_id']} {status}", timeout=timeout)
+
+
+async def status_of_reason(watch, order: dict, code: str) -> dict | None:
+    """The order's latest event with this reason code, if there is one."""
+    return next((e for e in reversed(watch.events.get(oid(order), [])) if (e.get("reason") or {}).get("code") == code),
+                None)
 
 
 def reasons(watch, order: dict) -> list[str]:
@@ -199,6 +209,14 @@ async def test_carriers_refuse_or_stay_silent_then_on_hold_and_operators_alerted
             return [n for n in oms.sent_notifications() if n["order_id"] == oid(order) and n["kind"].startswith("operator")]
         assert (await eventually(alerts, lambda a: len(a) == 1, "one operator alert"))[0]["kind"] == "operator_no_carrier"
 
+        # the order's channel may not release a hold no channel can resolve: refused, the order stays on hold
+        async with Producer(who=principal("channel", order["channel"])) as channel:
+            await channel.send(topics.channel_topic(order["channel"]), orjson.dumps(oms.request(
+                "order.hold_released", order)), key=f"{order['channel']}:{order['external_id']}")
+        refused = await eventually(lambda: status_of_reason(watch, order, "release_refused"), bool,
+                                   "the channel's release refused")
+        assert refused is not None and refused["status"] == "on_hold"
+        assert "only an operator" in refused["reason"]["message"]
         # an operator releases the hold: the packed shipment is booked again, nothing is reserved or handed off again
         await oms.send(oms.request("order.hold_released", order))
         again = await carriers["postnl"].wait_for(oid(order), "shipment.booking_requested", count=2)
@@ -210,7 +228,7 @@ async def test_carriers_refuse_or_stay_silent_then_on_hold_and_operators_alerted
         done = await until_status(watch, order, "delivered")
         assert [s["tracking_number"] for s in done["shipments"]] == ["PN-AGAIN"]
         after_hold = [e["status"] for e in watch.events[oid(order)]]
-        after_hold = after_hold[after_hold.index("on_hold") + 1:]
+        after_hold = after_hold[len(after_hold) - after_hold[::-1].index("on_hold"):]  # after the last
         assert after_hold[0] == "ready_to_ship" and after_hold[-1] == "delivered", after_hold
         assert not {"accepted", "reserved", "released", "in_fulfillment"} & set(after_hold), after_hold
     finally:
