@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +13,7 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from contracts.base import Message
@@ -68,6 +69,20 @@ def outbox_row(service: str, topic: str, key: str | None, message: Message) -> t
 
 
 _PARTITIONER = DefaultPartitioner()
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def key_hash(key: bytes) -> int:
+    """Kafka's murmur2 of a key, as the producer's own partitioner takes it: in pure Python it costs 18 µs, and every
+    message of an order (a dozen, each to one topic or two) has the same key."""
+    return murmur2(key) & 0x7FFFFFFF
+
+
+def partition_of(key: bytes | None, partitions: list[int]) -> int:
+    """The partition the producer's default partitioner would choose (`partitions` sorted)."""
+    if key is None:
+        return int(_PARTITIONER(key, partitions, partitions))
+    return partitions[key_hash(key) % len(partitions)]
 
 
 def make_producer(kafka: KafkaOptions, client_id: str) -> AIOKafkaProducer:
@@ -204,7 +219,7 @@ class OutboxRelay:
                 partitions = known.get(topic)
                 if partitions is None:
                     partitions = known[topic] = sorted(await producer.partitions_for(topic))
-                where = (topic, _PARTITIONER(key, partitions, partitions))
+                where = (topic, partition_of(key, partitions))
                 batch, ids = batches.get(where, (None, []))
                 if batch is not None and batch.append(**record) is not None:
                     ids.append(row["id"])
