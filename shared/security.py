@@ -228,6 +228,7 @@ def create_credentials(settings: Settings, network: Network) -> dict[str, str]:
         known.setdefault(name, secrets.token_urlsafe(24))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
+    path.chmod(0o600)  # narrowed before it is written, should it ever have been wider
     path.write_text(json.dumps(known, indent=1))
     for channel in network.channels:  # made now, before any process may read them at once
         channel_secrets(settings, channel)
@@ -385,6 +386,7 @@ def _derived(settings: Settings, who: str, purpose: str) -> str:
         if key not in known:
             known[key] = secrets.token_urlsafe(32)
             path.touch(mode=0o600)
+            path.chmod(0o600)
             path.write_text(json.dumps(known, indent=1))
     return known[key]
 

@@ -351,10 +351,9 @@ class NativePostgres:
         users = security.create_credentials(self.settings, load_network(self.settings.network_file))
         if not made:  # every login with a password (SCRAM), also on the local socket
             pwfile = home / "superuser-password"
-            pwfile.write_text(users[f"postgres.{security.DATABASE_SUPERUSER}"])
+            write_private(pwfile, users[f"postgres.{security.DATABASE_SUPERUSER}"])  # 0600 before it holds it
             if os.geteuid() == 0:
                 os.chown(pwfile, pwd.getpwnam("postgres").pw_uid, -1)
-            pwfile.chmod(0o600)
             try:
                 subprocess.run(self.as_owner(str(self.bindir / "initdb"), "-D", str(self.data), "-U",
                                              security.DATABASE_SUPERUSER, "--auth=scram-sha-256", f"--pwfile={pwfile}",
