@@ -4,7 +4,7 @@ VENV    := .venv/.installed
 export OMS_STACK ?= auto
 
 .PHONY: help install jars infra-up infra-up-cluster infra-down test test-fast lint contracts demo up down logs metrics bench bench-relay \
-        kafka-console kafka-topics clean
+        kafka-console kafka-topics kafka-groups clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -45,14 +45,24 @@ contracts: $(VENV) ## regenerate JSON Schemas and the AsyncAPI document from the
 bench-relay: $(VENV) ## outbox relay throughput, commit to broker ack
 	$(PY) -m scripts.bench_relay
 
-kafka-console: ## read a topic from the start: make kafka-console TOPIC=oms.orders.events.v1
-	java -cp "$$HOME/.cache/oms/kafka-4.1.1/libs/*" org.apache.kafka.tools.consumer.ConsoleConsumer \
-	  --bootstrap-server 127.0.0.1:19092 --consumer.config .oms/admin-client.properties --topic $(TOPIC) \
-	  --from-beginning --property print.key=true --property print.headers=true
+KAFKA_TOOL = java -cp "$$HOME/.cache/oms/kafka-4.1.1/libs/*"  # log4j2 defaults: errors only
+OPERATOR_PROPERTIES = .oms/operator.properties
 
-kafka-topics: ## list topics with partitions
-	java -cp "$$HOME/.cache/oms/kafka-4.1.1/libs/*" org.apache.kafka.tools.TopicCommand \
-	  --bootstrap-server 127.0.0.1:19092 --command-config .oms/admin-client.properties --describe | grep -v '^\s*Topic:.*Partition:' || true
+$(OPERATOR_PROPERTIES): $(VENV)
+	@.venv/bin/oms credentials operator --properties $(OPERATOR_PROPERTIES) > /dev/null
+
+kafka-console: $(OPERATOR_PROPERTIES) ## read a topic from the start as an operator: make kafka-console TOPIC=oms.orders.events.v1
+	$(KAFKA_TOOL) org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server 127.0.0.1:19092 \
+	  --consumer.config $(OPERATOR_PROPERTIES) --group operator.console.$$$$ --topic $(TOPIC) \
+	  --from-beginning --property print.key=true --property print.headers=true $(ARGS)
+
+kafka-topics: $(OPERATOR_PROPERTIES) ## list topics with partitions, as an operator
+	$(KAFKA_TOOL) org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:19092 \
+	  --command-config $(OPERATOR_PROPERTIES) --describe | grep -v '^\s*Topic:.*Partition:' || true
+
+kafka-groups: $(OPERATOR_PROPERTIES) ## every consumer group with its lag, as an operator
+	$(KAFKA_TOOL) org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server 127.0.0.1:19092 \
+	  --command-config $(OPERATOR_PROPERTIES) --describe --all-groups
 
 clean: infra-down ## stop the stack and delete its data
 	rm -rf .oms

@@ -21,7 +21,7 @@ from shared import metrics, security
 from shared.kafka_tools import consumer_lag
 from shared.network import load_network
 from shared.settings import get_settings
-from shared.stack import Stack, migrate_databases
+from shared.stack import Stack, migrate_databases, write_private
 
 app = typer.Typer(help="Operate the OMS: look at orders and stock, run the stack.", no_args_is_help=True)
 console = Console(width=None if Console().is_terminal else 150, markup=False)  # data is shown as it is
@@ -507,7 +507,11 @@ def customer_erase(email: Annotated[str | None, typer.Argument(help="the custome
 @app.command()
 def credentials(kind: Annotated[str, typer.Argument(help="channel, warehouse, carrier, feed, service or operator")],
                 ident: Annotated[str, typer.Argument(help="the channel, location, carrier or service id; for an "
-                                                          "operator: reader (default), actor or replayer")] = "") -> None:
+                                                          "operator: reader (default), actor or replayer")] = "",
+                properties: Annotated[Path | None, typer.Option(help="also write the same login as a Java client's "
+                                                                     "properties file (readable by you only), for "
+                                                                     "kafka-console-consumer, kafka-topics, a Kafka UI")]
+                = None) -> None:
     """The client settings of one principal on the broker (aiokafka's keyword names) and the topics it uses, as
     JSON: what a partner, a channel or a tool needs to connect."""
     settings = get_settings()
@@ -518,7 +522,10 @@ def credentials(kind: Annotated[str, typer.Argument(help="channel, warehouse, ca
     if kind not in known or ident not in known[kind]:
         choices = ", ".join(known.get(kind, known))
         raise typer.BadParameter(f"{kind} {ident}: not in the network file (one of: {choices})")
-    print(orjson.dumps(security.described(settings, network, kind, ident), option=orjson.OPT_INDENT_2).decode())
+    described = security.described(settings, network, kind, ident)
+    if properties is not None:
+        write_private(properties, security.client_properties(described))
+    print(orjson.dumps(described, option=orjson.OPT_INDENT_2).decode())
 
 
 @app.command()

@@ -41,7 +41,8 @@ def traceparent() -> str:
     return f"00-{trace_id}-{secrets.token_hex(8)}-01"
 
 
-def cloudevent_headers(message: Message, source: str) -> dict[str, str]:
+def cloudevent_headers(message: Message, source: str, trace: str | None = None) -> dict[str, str]:
+    """`trace`: the traceparent of what caused the message, taken when it was caused (else the current one)."""
     return {
         "ce_specversion": "1.0",
         "ce_id": message.id,
@@ -49,7 +50,7 @@ def cloudevent_headers(message: Message, source: str) -> dict[str, str]:
         "ce_source": f"oms/{source}",
         "ce_time": datetime.now(UTC).isoformat(),
         "content-type": "application/json",
-        "traceparent": traceparent(),
+        "traceparent": trace or traceparent(),
     }
 
 

@@ -59,13 +59,15 @@ def channel(service: str) -> str:
     return f"outbox_{service}"
 
 
-def outbox_row(service: str, topic: str, key: str | None, message: Message) -> tuple[Any, ...]:
+def outbox_row(service: str, topic: str, key: str | None, message: Message, trace: str | None = None
+               ) -> tuple[Any, ...]:
     """An outbox row's values: topic, key, message id and type, payload, headers (JSON). A message over the limit
     fails the unit of work that writes it (`OversizedMessage`, parked), never the relay that would send it."""
     payload = encode(message)
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise OversizedMessage(f"{message.type} of {len(payload)} bytes is over {MAX_PAYLOAD_BYTES}")
-    return topic, key, message.id, message.type, payload, orjson.dumps(cloudevent_headers(message, service)).decode()
+    headers = cloudevent_headers(message, service, trace)
+    return topic, key, message.id, message.type, payload, orjson.dumps(headers).decode()
 
 
 _PARTITIONER = DefaultPartitioner()

@@ -345,6 +345,19 @@ def described(settings: Settings, network: Network, kind: str, ident: str = "") 
     return options
 
 
+def client_properties(options: KafkaOptions) -> str:
+    """The same client settings as a Java client's properties file (kafka-console-consumer, kafka-topics, a Kafka
+    UI): `bootstrap.servers`, the security protocol and SCRAM login, and the stack's CA where TLS is used."""
+    lines = [f"bootstrap.servers={options['bootstrap_servers']}", f"security.protocol={options['security_protocol']}"]
+    if options.get("sasl_mechanism"):
+        lines += [f"sasl.mechanism={options['sasl_mechanism']}",
+                  "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+                  f'username="{options["sasl_plain_username"]}" password="{options["sasl_plain_password"]}";']
+    if options.get("ssl_cafile"):
+        lines += ["ssl.truststore.type=PEM", f"ssl.truststore.location={options['ssl_cafile']}"]
+    return "\n".join(lines) + "\n"
+
+
 def channel_secrets(settings: Settings, channel: str) -> tuple[str, str]:
     """A channel's `webhook_secret` (it signs what it posts to the gateway) and `api_token` (it reads its orders)."""
     who = principal("channel", channel)

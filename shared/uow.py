@@ -24,6 +24,7 @@ import orjson
 
 from contracts.base import Message
 from shared import inbox
+from shared.messaging import traceparent
 from shared.outbox import channel, outbox_row
 
 if TYPE_CHECKING:
@@ -106,7 +107,8 @@ class Database(Protocol):
     async def read(self, table: Table, where: Where, *, lock: bool = True, skip_locked: bool = False,
                    order_by: str | None = None, limit: int | None = None) -> list[Row]: ...
 
-    async def write(self, changes: Sequence[Changes], outbox: Sequence[tuple[str, Outgoing]]) -> None: ...
+    async def write(self, changes: Sequence[Changes], outbox: Sequence[tuple[str, Outgoing]],
+                    traces: Mapping[str, str] | None = None) -> None: ...
 
     def savepoint(self) -> AbstractAsyncContextManager[object]:
         """What happens inside is undone if it fails, and the unit of work goes on."""
@@ -227,6 +229,7 @@ class UnitOfWork:
     def __init__(self, deps: Deps, db: Database) -> None:
         self.deps, self.db = deps, db
         self.outgoing: list[Outgoing] = []
+        self.traces: dict[str, str] = {}  # message id: the W3C traceparent of the message that caused it
         self._repositories: list[Rows] = []
 
     def repository(self, rows: R) -> R:
@@ -240,7 +243,10 @@ class UnitOfWork:
         return self.db.savepoint()
 
     def send(self, topic: str, key: str | None, message: Message) -> None:
+        """Queues a message for the flush; it continues the trace of the message being handled now (taken here: by
+        the flush, the batch has moved on to its last message)."""
         self.outgoing.append((topic, key, message))
+        self.traces[message.id] = traceparent()
 
     def now(self) -> Any:
         """On the database's clock, which the deadline pollers compare deadlines with."""
@@ -249,8 +255,9 @@ class UnitOfWork:
     async def flush(self) -> None:
         """Every repository's changes and the outbox, in one statement."""
         outgoing, self.outgoing = latest_only(self.outgoing), []
+        traces, self.traces = self.traces, {}
         await self.db.write([c for repo in self._repositories for c in repo.changes()],
-                            [(self.deps.service, item) for item in outgoing])
+                            [(self.deps.service, item) for item in outgoing], traces)
 
 
 R = TypeVar("R", bound=Rows)
@@ -378,9 +385,11 @@ def write_changes(statement: Statement, changes: Changes) -> None:
                       f"WHERE {' AND '.join(f't.{c} = v.{c}' for c in t.key)}")
 
 
-def write_outbox(statement: Statement, items: Sequence[tuple[str, Outgoing]]) -> None:
+def write_outbox(statement: Statement, items: Sequence[tuple[str, Outgoing]],
+                 traces: Mapping[str, str] | None = None) -> None:
     """The rows, and a wake-up for each service's relay (delivered when the transaction commits)."""
-    rows = [outbox_row(service, *item) for service, item in items]
+    traces = traces or {}
+    rows = [outbox_row(service, *item, trace=traces.get(item[2].id)) for service, item in items]
     columns = {"topic": "text", "key": "text", "message_id": "text", "message_type": "text", "payload": "bytea",
                "headers": "jsonb"}
     statement.cte(f"INSERT INTO outbox ({', '.join(columns)}) SELECT * FROM "
@@ -410,12 +419,13 @@ class Postgres:
             sql += " FOR UPDATE SKIP LOCKED" if skip_locked else " FOR UPDATE"
         return [dict(r) for r in await self.conn.fetch(sql, *where.params)]
 
-    async def write(self, changes: Sequence[Changes], outbox: Sequence[tuple[str, Outgoing]]) -> None:
+    async def write(self, changes: Sequence[Changes], outbox: Sequence[tuple[str, Outgoing]],
+                    traces: Mapping[str, str] | None = None) -> None:
         statement = Statement()
         for table_changes in changes:
             write_changes(statement, table_changes)
         if outbox:
-            write_outbox(statement, outbox)
+            write_outbox(statement, outbox, traces)
         await statement.run(self.conn)
 
     def savepoint(self) -> AbstractAsyncContextManager[object]:
@@ -431,6 +441,7 @@ class MemoryDatabase:
     logs: dict[str, list[Row]] = field(default_factory=dict)
     inbox: set[tuple[str, str]] = field(default_factory=set)
     outbox: list[tuple[str, str | None, Message]] = field(default_factory=list)
+    traces: dict[str, str] = field(default_factory=dict)  # message id: the trace its headers would carry
 
     def table(self, name: str) -> dict[Key, Row]:
         return self.tables.setdefault(name, {})
@@ -452,7 +463,9 @@ class MemoryDatabase:
             found.sort(key=lambda row: tuple((row.get(c) is None, row.get(c) or 0) for c in columns))
         return found[:limit] if limit is not None else found
 
-    async def write(self, changes: Sequence[Changes], outbox: Sequence[tuple[str, Outgoing]]) -> None:
+    async def write(self, changes: Sequence[Changes], outbox: Sequence[tuple[str, Outgoing]],
+                    traces: Mapping[str, str] | None = None) -> None:
+        self.traces |= traces or {}
         for change in changes:
             t, rows = change.table, self.table(change.table.name)
             for row in change.inserted:

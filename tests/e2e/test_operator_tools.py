@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+
+import orjson
 import pytest
 
+from contracts import topics
 from order_service.domain import order_id_for
+from shared.settings import REPO_ROOT
 from tests.e2e.conftest import everyone_but
 from tests.support.cli import oms_cli
 from tests.support.kafka import read_topic
@@ -73,3 +79,28 @@ async def test_operators_release_cancel_replay_and_find_stuck_sagas(oms):
     finally:
         await berlin.stop()
         await watch.stop()
+
+
+def kafka_console(topic: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`make kafka-console`, as an operator types it: the broker's own console consumer, logged in as `operator`."""
+    return subprocess.run(["make", "-s", "kafka-console", f"TOPIC={topic}", f"ARGS={' '.join(args)}"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=180)
+
+
+async def test_operators_read_events_with_kafkas_own_console_consumer_and_no_personal_data(oms):
+    await oms.stock({"CONSOLE": {"dc-rotterdam": 5}})
+    order = oms.order(1, {"CONSOLE": 1})
+    watch = await oms.watch()
+    try:
+        await oms.send(order)
+        await until(watch, order, "released")
+    finally:
+        await watch.stop()
+    shown = await asyncio.to_thread(kafka_console, topics.ORDERS_EVENTS.name, "--max-messages", "1",
+                                    "--timeout-ms", "60000")
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    *_, key, value = shown.stdout.strip().splitlines()[0].split("\t")  # headers, key, value
+    assert orjson.loads(value)["type"] == "order.status_changed" and orjson.loads(value)["order_id"] == key
+    refused = await asyncio.to_thread(kafka_console, topics.ORDERS_INBOUND.name, "--max-messages", "1",
+                                      "--timeout-ms", "20000")
+    assert refused.returncode != 0 and "TopicAuthorization" in refused.stdout + refused.stderr, "customers' data"
