@@ -10,6 +10,7 @@ help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
 
 $(VENV): pyproject.toml
+	@bash scripts/prerequisites.sh
 	python3 -m venv .venv
 	.venv/bin/pip install -q --upgrade pip
 	PYTHONWARNINGS=ignore .venv/bin/pip install -q -e '.[dev]'  # quiet: the build's one warning says the install is editable
@@ -30,6 +31,7 @@ infra-down: $(VENV) ## stop what infra-up started
 	$(PY) -m shared.stack down
 
 test: $(VENV) ## the whole suite on the real broker and database (starts them when needed)
+	@bash scripts/prerequisites.sh --tests
 	$(PY) -m pytest
 
 test-fast: $(VENV) ## pure logic, every handler of every service in memory, the contracts: no server, seconds
