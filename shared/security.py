@@ -64,7 +64,7 @@ class Acl:
 
 
 # the protocol's codes (Kafka's AclOperation, ResourceType, PatternType; permission ALLOW is 3)
-_OPERATIONS = {"Read": 3, "Write": 4, "Create": 5, "Delete": 6, "Alter": 7, "Describe": 8}
+_OPERATIONS = {"Read": 3, "Write": 4, "Create": 5, "Delete": 6, "Alter": 7, "Describe": 8, "DescribeConfigs": 10}
 _RESOURCES = {"Topic": 2, "Group": 3, "Cluster": 4}
 
 
@@ -184,7 +184,8 @@ def acls(network: Network) -> list[Acl]:
     sources = [name for name in every if not name.endswith(".dlq")]
     # watching: every topic but those holding personal data; its own groups; other groups' offsets seen, not moved
     found += _reads(OPERATOR, *(n for n in every if not topics.personal_data(n))) + _group(OPERATOR, f"{OPERATOR}.")
-    found += [Acl(OPERATOR, "Describe", "Group", "*"), Acl(OPERATOR, "Describe", "Topic", "*")]  # lag, not data
+    found += [Acl(OPERATOR, "Describe", "Group", "*"), Acl(OPERATOR, "Describe", "Topic", "*"),  # lag, not data
+              Acl(OPERATOR, "DescribeConfigs", "Topic", "*")]  # kafka-topics --describe
     # acting: operator requests (cancel, hold release, return) and stock adjustments
     found += _writes(OPERATOR_ACT, topics.ORDERS_INBOUND.name, topics.INVENTORY_ADJUSTMENTS.name)
     # replaying: reads the dead letters, writes them back to where they came from (`oms dlq replay` checks which)
