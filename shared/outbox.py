@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.errors import MessageSizeTooLargeError, TopicAuthorizationFailedError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
@@ -208,7 +208,7 @@ class OutboxRelay:
         partitioner call and an accumulator lookup per record."""
         batches: dict[tuple[str, int], tuple[Any, list[int]]] = {}
         sends: list[tuple[Any, list[int]]] = []
-        known: dict[str, list[int]] = {}  # each topic's partitions as the producer knows them now
+        known: dict[str, list[int] | Exception] = {}  # each topic's partitions as the producer knows them now
         for row in rows:
             key = row["key"].encode() if row["key"] is not None else None
             record = {"timestamp": None, "key": key, "value": row["payload"],
@@ -220,7 +220,13 @@ class OutboxRelay:
             for topic in row["topic"].split(SEPARATOR):  # a row for several topics (a channel's copy) goes to each
                 partitions = known.get(topic)
                 if partitions is None:
-                    partitions = known[topic] = sorted(await producer.partitions_for(topic))
+                    try:
+                        partitions = known[topic] = sorted(await producer.partitions_for(topic))
+                    except TopicAuthorizationFailedError as refusal:  # this topic's rows parked, the others flow
+                        partitions = known[topic] = refusal
+                if isinstance(partitions, Exception):
+                    sends.append((refused_future(partitions), [row["id"]]))
+                    continue
                 where = (topic, partition_of(key, partitions))
                 batch, ids = batches.get(where, (None, []))
                 if batch is not None and batch.append(**record) is not None:

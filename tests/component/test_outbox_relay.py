@@ -201,3 +201,31 @@ async def test_a_leader_that_hangs_loses_the_lead_and_another_relay_sends(stack:
         await asyncio.gather(*tasks, return_exceptions=True)
         await hung.close()
         await second.close()
+
+
+async def test_rows_for_a_topic_the_relay_may_not_write_are_parked_and_the_others_flow(stack: Stack,
+                                                                                       test_db: asyncpg.Pool):
+    """A topic the service's principal may not write (an ACL missing, say for a partner added to the network before
+    its topic and ACL): only those rows are parked, with the reason; the rows around them are sent, in order."""
+    from contracts import topics
+    from shared.security import principal
+
+    allowed, refused, key = topics.INVENTORY_EVENTS.name, topics.ORDERS_EVENTS.name, f"k-{uuid.uuid4().hex[:8]}"
+    await test_db.execute("DELETE FROM outbox")
+    async with test_db.acquire() as conn, conn.transaction():
+        await add(conn, [(allowed, key, Numbered(key=key, seq=0)), (refused, key, Numbered(key=key, seq=1)),
+                         (allowed, key, Numbered(key=key, seq=2))])
+    relay = OutboxRelay(get_settings().database_for("test"), "test",
+                        client_options(who=principal("service", "inventory")), batch_size=500)
+    try:
+        async with test_db.acquire() as conn:
+            assert await relay.relay_once(conn) == 3
+            assert await relay.relay_once(conn, read=False) == 0
+    finally:
+        await relay.close()
+    records = [r for r in await read_topic(allowed, timeout=60) if r.key == key.encode()]
+    assert [orjson.loads(r.value)["seq"] for r in records] == [0, 2]
+    parked = await test_db.fetchrow("SELECT * FROM parked_messages WHERE topic = $1 AND key = $2", refused,
+                                    key.encode())
+    assert parked["origin"] == "outbox" and "TopicAuthorizationFailed" in parked["reason"]
+    assert await test_db.fetchval("SELECT count(*) FROM outbox") == 0
