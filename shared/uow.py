@@ -7,7 +7,7 @@
 the rows the batch names, in key order, so batches never deadlock), calls `handler(message, unit)` for each message,
 and `flush`es: every new, changed and deleted row of every repository and the outbox in one statement. A message
 handled alone is a batch of one. The same code runs over `MemoryDatabase` in the fast tests.
-README.md, "How a service works", shows the way of a message through a service; docs/decisions/0004 says why.
+docs/architecture.md shows the way of a message through a service; docs/decisions/0004 says why.
 """
 
 from __future__ import annotations
