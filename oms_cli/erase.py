@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import orjson
 
-from shared.personal_data import MASKS, OF_ORDERS, PARKED, TERMINAL, mask
+from shared.personal_data import MASKS, OF_ORDERS, PARKED, TERMINAL_STATUSES, mask
 from shared.settings import SERVICES, Settings
 
 
@@ -38,7 +38,7 @@ async def erase_customer(settings: Settings, *, email: str | None = None, channe
             "OR (channel = $2 AND customer->>'id' = $3)", email, channel, customer_id)
     finally:
         await conn.close()
-    open_ = [r["order_id"] for r in rows if r["status"] not in TERMINAL.strip("()").replace("'", "").split(", ")]
+    open_ = [r["order_id"] for r in rows if r["status"] not in TERMINAL_STATUSES]
     if open_:
         raise StillInFlight(open_)
     ids, keys = [r["order_id"] for r in rows], [f"{r['channel']}:{r['external_id']}" for r in rows]
