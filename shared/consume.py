@@ -13,26 +13,22 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
 from contracts.base import Message
 from contracts.topics import Topic
 from shared import metrics, tracing
+from shared.faults import STUCK_AFTER_S, Action, NotReady, Unprocessable, classify
 from shared.logging import handling, log
 from shared.messaging import InvalidMessage, current_span, current_trace, parse
-from shared.parking import REFUSED_BY_BROKER, REFUSED_FOR_GOOD, park_record
+from shared.parking import REFUSED_BY_BROKER, park_record
 from shared.uow import Database, Handler, Postgres, UnitOfWork, run
+
+__all__ = ["ConsumePolicy", "NotReady", "Subscription", "Unprocessable", "describe"]
 
 InvalidHandler = Callable[[InvalidMessage, ConsumerRecord], Awaitable[None]]
 Publish = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], Awaitable[None]]
-
-# Failures of the infrastructure, not of the message: retried until they pass, never dead-lettered.
-TRANSIENT = (KafkaError, asyncpg.PostgresConnectionError, asyncpg.DeadlockDetectedError, asyncpg.SerializationError,
-             asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
-             asyncpg.TooManyConnectionsError, OSError, ConnectionError, TimeoutError)
-
 
 @dataclass
 class Subscription:
@@ -76,6 +72,7 @@ class ConsumePolicy:
     give_up_after: int = 10  # consecutive unexpected failures of a fetch before the process exits
     unexpected_failures: int = 0  # since the process started
     _failing_in_a_row: int = 0
+    _stuck_reports: dict[int, int] = field(default_factory=dict)  # id(record) -> reports made + 1
 
     @staticmethod
     def _bind(record: ConsumerRecord, message: Message | None = None) -> None:
@@ -102,6 +99,9 @@ class ConsumePolicy:
                 await self.dead_letter(record, invalid.reason, attempts=1)
                 if sub.on_invalid is not None and any(t.matches(record.topic) for t in (sub.topic, *sub.invalid_from)):
                     await self._tell_sender(sub, invalid, record)
+            else:  # the topic's owner dead-letters it; this consumer skips it, and says so
+                metrics.FAILED.labels(self.consumer, record.topic, "skipped_invalid").inc()
+                log.info("consume.skipped_invalid", reason=invalid.reason)
             return None
         handling.set((record, message))
         return message, handler
@@ -120,28 +120,48 @@ class ConsumePolicy:
         """A fetch's records (each partition's in order), in one unit of work (`_run_batch`). If that fails for any
         reason other than an outage, it is rolled back and each message runs again as a batch of one, through the
         same code, with its own retries and dead letter."""
-        parsed = [(record, p) for record in records if (p := await self._parse(record, sub)) is not None
-                  and (sub.ignores is None or not sub.ignores(p[0]))]
+        parsed: list[tuple[ConsumerRecord, tuple[Message, Handler[Any]]]] = []
+        ignored = 0
+        for record in records:
+            if (p := await self._parse(record, sub)) is None:
+                continue
+            if sub.ignores is not None and sub.ignores(p[0]):
+                ignored += 1
+            else:
+                parsed.append((record, p))
+        if ignored:  # by design (not this consumer's business): counted, not logged one by one
+            metrics.IGNORED.labels(self.consumer, sub.group).inc(ignored)
         if not parsed:
             return
         if len(parsed) > 1:
             outages = 0
+            started = time.monotonic()
             while True:
                 try:
                     await self._run_batch(parsed, sub)
+                    self._stuck_reports.pop(id(parsed[0][0]), None)
                     return
-                except TRANSIENT as exc:
-                    if isinstance(exc, asyncpg.DeadlockDetectedError):
+                except Exception as exc:
+                    fault = classify(exc)
+                    if fault.action is not Action.RETRY or fault.name in ("deadlock", "waiting for another message"):
+                        log.info("consume.batch_split", error=describe(exc), size=len(parsed), fault=fault.name)
                         break
                     outages += 1
-                    log.warning("consume.transient_failure", error=repr(exc), outages=outages)
+                    self._report_stuck(parsed[0][0], fault.name, exc, started, outages)
                     await asyncio.sleep(min(self.backoff_s * 2 ** min(outages, 5), 5.0))
-                except Exception as exc:
-                    log.info("consume.batch_split", error=describe(exc), size=len(parsed))
-                    break
         for one in parsed:
             self._bind(one[0], one[1][0])
             await self._run(partial(self._run_batch, [one], sub), one[0])
+
+    def _report_stuck(self, record: ConsumerRecord, fault: str, exc: Exception, started: float, tries: int) -> None:
+        """A retried failure is a warning; one that has not passed in `STUCK_AFTER_S` (and each as long again) an
+        error and a count, so an incident that does not pass on its own is seen."""
+        waited = time.monotonic() - started
+        log.warning("consume.transient_failure", fault=fault, error=describe(exc), tries=tries)
+        if waited >= STUCK_AFTER_S * self._stuck_reports.get(id(record), 1):
+            self._stuck_reports[id(record)] = self._stuck_reports.get(id(record), 1) + 1
+            metrics.STUCK.labels(self.consumer, record.topic, fault).inc()
+            log.error("consume.stuck", fault=fault, error=describe(exc), waited_s=round(waited), tries=tries)
 
     async def _run_batch(self, parsed: list[tuple[ConsumerRecord, tuple[Message, Handler[Any]]]],
                          sub: Subscription) -> None:
@@ -168,31 +188,37 @@ class ConsumePolicy:
                   waited_ms=round(started * 1000 - min(record.timestamp for record, _ in parsed)))
 
     async def _run(self, handle: Callable[[], Awaitable[None]], record: ConsumerRecord) -> None:
-        """One message: retried with backoff on failure, then dead-lettered; parked when no retry can help;
-        an outage waited out."""
+        """One message, as the fault table says (`shared.faults`): an outage is waited out, a refusal parked, a
+        message that fails each time retried with backoff and then dead-lettered."""
         failures, outages = 0, 0
-        while True:
-            try:
-                await handle()
-                return
-            except Unprocessable as exc:
-                await self.dead_letter(record, f"unprocessable: {exc}", attempts=1)
-                return
-            except REFUSED_FOR_GOOD as exc:
-                await self.park(record, f"refused for good, no retry can help: {describe(exc)}")
-                return
-            except (*TRANSIENT, NotReady) as exc:
-                outages += 1
-                log.warning("consume.transient_failure", error=repr(exc), outages=outages)
-                await asyncio.sleep(min(self.backoff_s * 2 ** min(outages, 5), 5.0))
-            except Exception as exc:
-                failures += 1
-                if failures >= self.max_attempts:
-                    log.error("consume.failed", error=describe(exc), attempts=failures)
-                    await self.dead_letter(record, describe(exc), attempts=failures)
+        started = time.monotonic()
+        try:
+            while True:
+                try:
+                    await handle()
                     return
-                log.warning("consume.retrying", error=describe(exc), attempt=failures)
-                await asyncio.sleep(self.backoff_s * 2 ** (failures - 1))
+                except Exception as exc:
+                    fault = classify(exc)
+                    if fault.action is Action.RETRY:
+                        outages += 1
+                        self._report_stuck(record, fault.name, exc, started, outages)
+                        await asyncio.sleep(min(self.backoff_s * 2 ** min(outages, 5), 5.0))
+                        continue
+                    if fault.action is Action.PARK:
+                        await self.park(record, f"{fault.name}, no retry can help: {describe(exc)}")
+                        return
+                    failures += 1
+                    if isinstance(exc, Unprocessable):
+                        await self.dead_letter(record, f"unprocessable: {exc}", attempts=1)
+                        return
+                    if failures >= self.max_attempts:
+                        log.error("consume.failed", error=describe(exc), attempts=failures)
+                        await self.dead_letter(record, describe(exc), attempts=failures)
+                        return
+                    log.warning("consume.retrying", error=describe(exc), attempt=failures)
+                    await asyncio.sleep(self.backoff_s * 2 ** (failures - 1))
+        finally:
+            self._stuck_reports.pop(id(record), None)
 
     async def _retry_transient(self, action: Callable[[], Awaitable[object]]) -> None:
         """`action` until it succeeds; an outage is waited out, anything else (a refusal too) raised."""
@@ -201,10 +227,10 @@ class ConsumePolicy:
             try:
                 await action()
                 return
-            except REFUSED_BY_BROKER:
-                raise
-            except TRANSIENT as exc:
-                log.warning("consume.transient_failure", error=repr(exc))
+            except Exception as exc:
+                if classify(exc).action is not Action.RETRY or isinstance(exc, NotReady):
+                    raise
+                log.warning("consume.transient_failure", error=describe(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
@@ -265,11 +291,3 @@ def describe(exc: Exception) -> str:
         return f"ValidationError: {exc.error_count()} error(s): " + "; ".join(
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
     return f"{type(exc).__name__}: {exc}"
-
-
-class NotReady(Exception):
-    """Something this message needs has not arrived yet (from another topic): retried, never dead-lettered."""
-
-
-class Unprocessable(Exception):
-    """The message is well-formed but can never be applied (e.g. stock would go negative): dead-letter at once."""

@@ -23,8 +23,13 @@ from shared.settings import SERVICES, Settings
 
 HANDLED = Counter("oms_messages_handled_total", "Messages handled (committed in a unit of work)",
                   ["service", "topic", "type"])
-FAILED = Counter("oms_messages_failed_total", "Messages that could not be handled: dead-lettered or parked",
+FAILED = Counter("oms_messages_failed_total", "Messages that could not be handled: dead-lettered, parked, or skipped "
+                 "(invalid, dead-lettered by the topic's owner)",
                  ["service", "topic", "outcome"])
+IGNORED = Counter("oms_messages_ignored_total", "Messages a consumer reads and, by design, does nothing with",
+                  ["service", "group"])
+STUCK = Counter("oms_messages_stuck_total", "Reports of a message retried for longer than 30 s (an incident that "
+                "does not pass on its own), by the fault", ["service", "topic", "fault"])
 BATCH_SIZE = Histogram("oms_batch_size", "Messages per unit of work", ["service", "group"],
                        buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500))
 BATCH_SECONDS = Histogram("oms_batch_seconds", "Time of one unit of work (read, handle, write, commit)",

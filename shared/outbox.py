@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import MessageSizeTooLargeError, TopicAuthorizationFailedError
+from aiokafka.errors import MessageSizeTooLargeError, TopicAuthorizationFailedError, UnknownTopicOrPartitionError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
@@ -21,7 +21,7 @@ from contracts.topics import SEPARATOR
 from shared import metrics
 from shared.logging import log
 from shared.messaging import cloudevent_headers, encode
-from shared.parking import REFUSED_BY_BROKER, OversizedMessage, park_outbox_rows
+from shared.parking import REFUSED_BY_BROKER, OversizedMessage, TopicMissing, park_outbox_rows
 from shared.security import KafkaOptions
 
 # The largest payload an outbox row may carry: below the broker's default `message.max.bytes` (1 MiB) with room for
@@ -120,6 +120,8 @@ class OutboxRelay:
     _producer: AIOKafkaProducer | None = None
     _published: list[int] = field(default_factory=list)  # acked, deleted by the next round's statement
     sent_total: int = 0
+    metadata_wait: float = 3.0  # for a topic's partitions; then the broker is asked whether it has the topic at all
+    _missing: dict[str, float] = field(default_factory=dict)  # topics found missing, and when
 
     async def run(self) -> None:
         """Runs until cancelled, through broker and database outages."""
@@ -220,10 +222,7 @@ class OutboxRelay:
             for topic in row["topic"].split(SEPARATOR):  # a row for several topics (a channel's copy) goes to each
                 partitions = known.get(topic)
                 if partitions is None:
-                    try:
-                        partitions = known[topic] = sorted(await producer.partitions_for(topic))
-                    except TopicAuthorizationFailedError as refusal:  # this topic's rows parked, the others flow
-                        partitions = known[topic] = refusal
+                    partitions = known[topic] = await self._partitions(producer, topic)
                 if isinstance(partitions, Exception):
                     sends.append((refused_future(partitions), [row["id"]]))
                     continue
@@ -240,6 +239,27 @@ class OutboxRelay:
         for (topic, partition), (batch, ids) in batches.items():
             sends.append((await producer.send_batch(batch, topic, partition=partition), ids))
         return sends
+
+    async def _partitions(self, producer: AIOKafkaProducer, topic: str) -> list[int] | Exception:
+        """A topic's partitions, or why its rows are parked (a topic this service may not write, or one the broker
+        does not have): only those rows wait for an operator, the others flow. A missing topic is asked about
+        once a minute, not waited for each round."""
+        known = producer.client.cluster.partitions_for_topic(topic)
+        if known is not None:
+            return sorted(known)
+        missing_since = self._missing.get(topic)
+        if missing_since is not None and time.monotonic() - missing_since < 60:
+            return TopicMissing(f"{topic} does not exist (and the broker does not create topics)")
+        try:
+            return sorted(await asyncio.wait_for(producer.partitions_for(topic), self.metadata_wait))
+        except TopicAuthorizationFailedError as refusal:
+            return refusal
+        except (TimeoutError, UnknownTopicOrPartitionError):
+            if not await topic_missing(producer, topic):
+                raise  # the broker does not answer: an outage, the round is tried again
+            self._missing[topic] = time.monotonic()
+            log.error("outbox.topic_missing", topic=topic)
+            return TopicMissing(f"{topic} does not exist (and the broker does not create topics)")
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -261,3 +281,12 @@ class OutboxRelay:
 
     async def close(self) -> None:
         await self._drop_producer()
+
+
+async def topic_missing(producer: AIOKafkaProducer, topic: str) -> bool:
+    """True when the broker answers and has no such topic; False when it does not answer (an outage)."""
+    try:
+        metadata = await asyncio.wait_for(producer.client.fetch_all_metadata(), 5)
+    except Exception:
+        return False
+    return topic not in metadata.topics()

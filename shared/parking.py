@@ -6,36 +6,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import asyncpg
-from aiokafka.errors import (
-    CorruptRecordException,
-    InvalidTopicError,
-    KafkaError,
-    MessageSizeTooLargeError,
-    PolicyViolationError,
-    RecordListTooLargeError,
-    RecordTooLargeError,
-    TopicAuthorizationFailedError,
-    UnsupportedForMessageFormatError,
-)
 from aiokafka.structs import ConsumerRecord
 
+from shared.faults import FAULTS, REFUSED_BY_BROKER, OversizedMessage, TopicMissing
 from shared.logging import log
 
-
-class TopicMissing(KafkaError):
-    """The broker answers, but does not have the topic, and will not create it (auto-create is off)."""
-
-
-class OversizedMessage(ValueError):
-    """A message too large for the broker, found when it is written to the outbox (cheaper than when it is sent)."""
-
+__all__ = ["REFUSED_BY_BROKER", "REFUSED_FOR_GOOD", "OversizedMessage", "TopicMissing"]
 
 # Refusals that come back the same however often they are tried (of the database, of the outbox, of the
 # encoding): the message is parked, the partition goes on.
-REFUSED_FOR_GOOD = (asyncpg.DataError, asyncpg.ProgramLimitExceededError, UnicodeError, OversizedMessage)
-REFUSED_BY_BROKER = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError, InvalidTopicError,
-                     TopicAuthorizationFailedError, PolicyViolationError, CorruptRecordException,
-                     UnsupportedForMessageFormatError, TopicMissing)
+REFUSED_FOR_GOOD: tuple[type[Exception], ...] = next(f.errors for f in FAULTS if f.name == "data error")
 
 PARK = """INSERT INTO parked_messages (origin, consumer, topic, partition, "offset", key, value, header_keys,
           header_values, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id"""

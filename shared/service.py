@@ -26,7 +26,7 @@ from shared.db import DatabaseClock, create_pool, migrate, unapplied
 from shared.kafka_tools import adopt_offsets, commit_handled
 from shared.logging import configure_logging, log
 from shared.network import Network, load_network
-from shared.outbox import OutboxRelay, make_producer
+from shared.outbox import OutboxRelay, make_producer, topic_missing
 from shared.parking import REFUSED_BY_BROKER, TopicMissing
 from shared.security import KafkaOptions
 from shared.settings import Settings, get_settings
@@ -280,12 +280,3 @@ class ServiceRuntime:
                     raise TopicMissing(f"{topic} does not exist (and the broker does not create topics)") from exc
                 raise
         return publish
-
-
-async def topic_missing(producer: AIOKafkaProducer, topic: str) -> bool:
-    """True when the broker answers and has no such topic; False when it does not answer (an outage)."""
-    try:
-        metadata = await asyncio.wait_for(producer.client.fetch_all_metadata(), 5)
-    except Exception:
-        return False
-    return topic not in metadata.topics()

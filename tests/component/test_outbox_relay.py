@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import defaultdict
 
@@ -228,4 +229,37 @@ async def test_rows_for_a_topic_the_relay_may_not_write_are_parked_and_the_other
     parked = await test_db.fetchrow("SELECT * FROM parked_messages WHERE topic = $1 AND key = $2", refused,
                                     key.encode())
     assert parked["origin"] == "outbox" and "TopicAuthorizationFailed" in parked["reason"]
+    assert await test_db.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+async def test_rows_for_a_topic_the_broker_does_not_have_are_parked_and_the_others_flow(stack: Stack,
+                                                                                        test_db: asyncpg.Pool):
+    """A location added to the network file before its topic exists: its rows are parked at once (not waited for
+    round after round), the rows around them are sent, and a later round with such rows does not wait again."""
+    from contracts import topics
+
+    allowed, key = topics.INVENTORY_EVENTS.name, f"k-{uuid.uuid4().hex[:8]}"
+    missing = f"partners.location.nowhere-{uuid.uuid4().hex[:6]}.requests.v1"
+    await test_db.execute("DELETE FROM outbox")
+    async with test_db.acquire() as conn, conn.transaction():
+        await add(conn, [(allowed, key, Numbered(key=key, seq=0)), (missing, key, Numbered(key=key, seq=1)),
+                         (allowed, key, Numbered(key=key, seq=2))])
+    relay = OutboxRelay(get_settings().database_for("test"), "test",
+                        client_options(who=ADMIN), batch_size=500)  # may see any topic: told it is missing
+    try:
+        async with test_db.acquire() as conn:
+            assert await relay.relay_once(conn) == 3
+            async with conn.transaction():
+                await add(conn, [(missing, key, Numbered(key=key, seq=3)), (allowed, key, Numbered(key=key, seq=4))])
+            again = time.monotonic()
+            assert await relay.relay_once(conn) == 2
+            assert time.monotonic() - again < relay.metadata_wait  # known missing: not waited for a second time
+            assert await relay.relay_once(conn, read=False) == 0
+    finally:
+        await relay.close()
+    records = [r for r in await read_topic(allowed, timeout=60) if r.key == key.encode()]
+    assert [orjson.loads(r.value)["seq"] for r in records] == [0, 2, 4]
+    parked = await test_db.fetch("SELECT * FROM parked_messages WHERE topic = $1 ORDER BY id", missing)
+    assert [orjson.loads(p["value"])["seq"] for p in parked] == [1, 3]
+    assert all(p["origin"] == "outbox" and "does not exist" in p["reason"] for p in parked)
     assert await test_db.fetchval("SELECT count(*) FROM outbox") == 0

@@ -64,14 +64,22 @@ async def stock_levels(inventory: asyncpg.Pool, sku_prefix: str) -> dict[tuple[s
     return {(r["sku"], r["location_id"]): {"on_hand": r["on_hand"], "reserved": r["reserved"]} for r in rows}
 
 
+STOCK_ROWS = (
+    "SELECT s.sku, s.location_id, s.on_hand, s.reserved, "
+    "coalesce((SELECT sum(quantity) FROM stock_ledger l WHERE l.sku = s.sku AND l.location_id = s.location_id), 0) "
+    "AS ledger, coalesce((SELECT sum(rl.quantity) FROM reservations r JOIN reservation_lines rl USING "
+    "(reservation_id) WHERE r.status = 'open' AND r.location_id = s.location_id AND rl.sku = s.sku), 0) AS open "
+    "FROM stock s WHERE s.sku LIKE $1")
+
+
 async def stock_problems(inventory: asyncpg.Pool, sku_prefix: str) -> list[str]:
     """counted + adjusted + received - shipped = on hand; reserved = open reservations; nothing negative."""
-    rows = await inventory.fetch(
-        "SELECT s.sku, s.location_id, s.on_hand, s.reserved, "
-        "coalesce((SELECT sum(quantity) FROM stock_ledger l WHERE l.sku = s.sku AND l.location_id = s.location_id), 0) "
-        "AS ledger, coalesce((SELECT sum(rl.quantity) FROM reservations r JOIN reservation_lines rl USING "
-        "(reservation_id) WHERE r.status = 'open' AND r.location_id = s.location_id AND rl.sku = s.sku), 0) AS open "
-        "FROM stock s WHERE s.sku LIKE $1", f"{sku_prefix}%")
+    return stock_row_problems([dict(r) for r in await inventory.fetch(STOCK_ROWS, f"{sku_prefix}%")])
+
+
+def stock_row_problems(rows: list[dict[str, Any]]) -> list[str]:
+    """`stock_problems` on rows of sku, location_id, on_hand, reserved, ledger (the ledger's sum) and open (the
+    open reservations' units)."""
     problems = []
     for r in rows:
         where = f"{r['sku']}@{r['location_id']}"
@@ -213,10 +221,11 @@ def refund_problems(refunds: list[dict[str, Any]], latest: dict[str, dict[str, A
 
 
 def notification_problems(calls: list[dict[str, Any]], expected: set[tuple[str, str, str]],
-                          allowed_copies: int = 0) -> list[str]:
-    """From every call the sender made: each expected notice sent, under one notification id, and once; a copy
-    with the same idempotency key only where the dispatcher may have been killed between sending and recording
-    (`allowed_copies`, one per kill)."""
+                          kills: int = 0, round_size: int = 0) -> list[str]:
+    """From every call the sender made: each expected notice sent, under one notification id, and once. A dispatcher
+    killed between sending a round and recording it sends that round again (the receiver drops the copies by their
+    idempotency key): so `kills` kills of the dispatcher allow at most `kills` copies of one notification and at
+    most `kills * round_size` copies in all."""
     order_ids = {key[0] for key in expected}
     ids: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     copies: Counter[str] = Counter()
@@ -231,8 +240,24 @@ def notification_problems(calls: list[dict[str, Any]], expected: set[tuple[str, 
     problems = unkeyed + [f"{key}: never sent" for key in sorted(expected - set(ids))]
     problems += [f"{key}: sent but not expected" for key in sorted(set(ids) - expected)]
     problems += [f"{key}: sent as {len(found)} different notifications" for key, found in ids.items() if len(found) > 1]
-    problems += [f"notification {nid}: sent {n} times" for nid, n in copies.items() if n > 1 + allowed_copies]
+    problems += [f"notification {nid}: sent {n} times" for nid, n in copies.items() if n > 1 + kills]
+    extra = sum(n - 1 for n in copies.values())
+    if extra > kills * round_size:
+        problems.append(f"{extra} copies in all, more than {kills} kill(s) of a dispatcher sending rounds of "
+                        f"{round_size} can cause")
     return problems
+
+
+def request_refs(bodies: list[tuple[str, dict[str, Any]]], order_ids: set[str]) -> list[str]:
+    """From what was sent to partners (topic, message): each request or booking sent as two messages (ids)."""
+    requests: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for topic, body in bodies:
+        if body["order_id"] in order_ids and body["type"] in ("fulfillment.requested", "shipment.booking_requested",
+                                                               "return.expected"):
+            ref = body.get("fulfillment_id") or body.get("return_id") or body["shipment_id"]
+            requests[(topic, body["type"], ref)].add(body["id"])
+    return [f"{kind} {ref} sent to {topic} as {len(ids)} different messages"
+            for (topic, kind, ref), ids in requests.items() if len(ids) > 1]
 
 
 async def duplicate_request_problems(network: Any, order_ids: set[str], kafka: KafkaOptions | None = None) -> list[str]:
@@ -240,16 +265,8 @@ async def duplicate_request_problems(network: Any, order_ids: set[str], kafka: K
     relay or handler that ran twice would send a copy with an id of its own."""
     from tests.support.kafka import read_topic
 
-    problems: list[str] = []
-    requests: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    bodies: list[tuple[str, dict[str, Any]]] = []
     for topic in [f"partners.warehouse.{loc.id}.requests.v1" for loc in network.locations] + \
                  [f"partners.carrier.{c.id}.requests.v1" for c in network.carriers]:
-        for record in await read_topic(topic, timeout=60, kafka=kafka):
-            body = orjson.loads(record.value)
-            if body["order_id"] in order_ids and body["type"] in ("fulfillment.requested", "shipment.booking_requested",
-                                                                   "return.expected"):
-                ref = body.get("fulfillment_id") or body.get("return_id") or body["shipment_id"]
-                requests[(topic, body["type"], ref)].add(body["id"])
-    problems += [f"{kind} {ref} sent to {topic} as {len(ids)} different messages"
-                 for (topic, kind, ref), ids in requests.items() if len(ids) > 1]
-    return problems
+        bodies += [(topic, orjson.loads(record.value)) for record in await read_topic(topic, timeout=60, kafka=kafka)]
+    return request_refs(bodies, order_ids)

@@ -60,6 +60,9 @@ async def order_event(event: OrderStatusChanged, uow: NotificationWork) -> None:
             log.info("notification.requested", order_id=requested.order_id, kind=requested.kind)
 
 
+DISPATCH_ROUND = 200  # notifications claimed, sent and marked in one round
+
+
 async def dispatch(deps: Deps, sender: Sender, max_attempts: int = 8, backoff_s: float = 5.0,
                    send_timeout_s: float = 15.0) -> None:
     """Sends what was recorded, after its transaction committed, each notification on its own: one that fails is
@@ -68,7 +71,7 @@ async def dispatch(deps: Deps, sender: Sender, max_attempts: int = 8, backoff_s:
     before marking re-sends at most a round, which the sender drops by notification id."""
 
     async def send_round(conn: asyncpg.Connection) -> int:
-        rows = await store.claim_due(conn, 200)
+        rows = await store.claim_due(conn, DISPATCH_ROUND)
         sent, failed = [], []
         for row in rows:
             try:
@@ -85,7 +88,7 @@ async def dispatch(deps: Deps, sender: Sender, max_attempts: int = 8, backoff_s:
                             attempts=row["attempts"])
         return len(rows)
 
-    await pollers.every(deps.pool, 0.5, send_round, "notification.dispatch", busy=200)
+    await pollers.every(deps.pool, 0.5, send_round, "notification.dispatch", busy=DISPATCH_ROUND)
 
 
 INBOUND: dict[str, Handler[NotificationWork]] = {"order.submitted": remember_contact}
