@@ -54,6 +54,7 @@ class Table:
     checked: tuple[str, ...] = ()  # an update applies only where these still hold the values read
     touch: bool = True  # an update also sets `updated_at`
     insert_checked: bool = True  # an insert of a row that exists fails the unit (else it is left as it is)
+    unique: tuple[tuple[str, ...], ...] = ()  # the table's other unique constraints (the in-memory twin enforces them)
 
     def key_of(self, row: Mapping[str, Any]) -> Key:
         return tuple(row[c] for c in self.key)
@@ -85,7 +86,8 @@ class Where:
 def by(column: str, values: Iterable[Any], sql_type: str = "text") -> Where:
     wanted = list(dict.fromkeys(values))
     found = set(wanted)
-    return Where(f"{column} = ANY($1::{sql_type}[])", lambda row: row[column] in found, (wanted,))
+    return Where(f"{column} = ANY($1::{sql_type}[])",  # NULL equals nothing in SQL, not even NULL
+                 lambda row: row[column] is not None and row[column] in found, (wanted,))
 
 
 @dataclass
@@ -481,6 +483,12 @@ class MemoryDatabase:
                 stored.update({c: copy.deepcopy(now[c]) for c in t.updates})
             for gone in change.deleted:
                 rows.pop(gone, None)
+            for columns in t.unique:  # as PostgreSQL: rows with a NULL in the constraint never conflict
+                values = [tuple(row.get(c) for c in columns) for row in rows.values()]
+                values = [v for v in values if None not in v]
+                if len(values) != len(set(values)):
+                    raise asyncpg.UniqueViolationError(
+                        f"duplicate key value violates unique constraint on {t.name} ({', '.join(columns)})")
             self.logs.setdefault(t.name, []).extend(copy.deepcopy(change.appended))
         for service, (topic, to, message) in outbox:
             outbox_row(service, topic, to, message)  # the same size check

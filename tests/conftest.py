@@ -14,6 +14,20 @@ from shared.stack import Stack, compose_environment, port_open, wait_until
 from tests.support.processes import ServiceProcess
 
 LOGS = REPO_ROOT / ".oms" / "test-logs"
+TIERS = ("unit", "contract", "component", "e2e", "chaos")  # the order they run in: the fastest first, chaos last
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tiers in `TIERS` order (a chaos test, which stops shared servers, runs after every other); within the e2e tier
+    the tests with the same OMS settings side by side, so they share one running OMS (`tests/e2e/conftest.py`)."""
+    def tier(item: pytest.Item) -> int:
+        marked = [n for n, name in enumerate(TIERS) if item.get_closest_marker(name) is not None]
+        return max(marked) if marked else 0
+
+    def settings(item: pytest.Item) -> str:
+        marker = item.get_closest_marker("oms_env")
+        return repr(sorted(marker.kwargs.items())) if marker and tier(item) == TIERS.index("e2e") else ""
+    items.sort(key=lambda item: (tier(item), settings(item)))
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +65,18 @@ def containers(settings: Settings) -> Iterator[None]:
     finally:
         if not os.environ.get("OMS_KEEP_STACK"):
             compose.stop()
+
+
+@pytest.fixture(autouse=True)
+def healthy_stack(request: pytest.FixtureRequest) -> None:
+    """Before each test on the real servers: both answer, or are started again (a test that stopped one and failed
+    before restarting it costs only itself)."""
+    if "stack" not in request.fixturenames:
+        return
+    stack: Stack = request.getfixturevalue("stack")
+    settings = get_settings()
+    if not (port_open(settings.kafka_port) and port_open(settings.postgres_port)):
+        stack.up()
 
 
 @pytest.fixture(scope="session")

@@ -117,11 +117,15 @@ async def test_orders_survive_kills_and_restarts(oms, stack):
             kills.append(victim)
             oms.processes[victim].start()
             if n == 4:
-                await asyncio.to_thread(stack.kafka.stop)
-                await asyncio.to_thread(stack.kafka.start)
+                try:
+                    await asyncio.to_thread(stack.kafka.stop)
+                finally:  # a failure in between must not leave the shared broker down for every later test
+                    await asyncio.to_thread(stack.kafka.start)
             if n == 9:
-                await asyncio.to_thread(stack.postgres.stop, True)
-                await asyncio.to_thread(stack.postgres.start)
+                try:
+                    await asyncio.to_thread(stack.postgres.stop, True)
+                finally:
+                    await asyncio.to_thread(stack.postgres.start)
         await feeding
 
         async def settled() -> dict[str, int]:

@@ -85,9 +85,11 @@ async def test_relay_survives_kill_and_broker_outage(request, processes, stack: 
 
     # the broker goes away for a while, rows keep being committed, then it comes back
     stack.kafka.stop()
-    await write_rows(test_db, topic, 20_000, 2_000)
-    relay.wait_for_log("outbox.relay_failed", timeout=60)
-    stack.kafka.start()
+    try:
+        await write_rows(test_db, topic, 20_000, 2_000)
+        relay.wait_for_log("outbox.relay_failed", timeout=60)
+    finally:  # never leave the shared broker down for the tests after this one
+        stack.kafka.start()
 
     await eventually(lambda: outbox_rows(test_db), lambda n: n == 0, "outbox drained", timeout=120)
     effects, duplicates = await apply_once(test_db, topic)

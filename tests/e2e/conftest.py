@@ -45,6 +45,18 @@ def derived_network(name: str, location: str | None = None, tables: str = "", **
     return path
 
 
+def silent_network(seconds: int = 4) -> Path:
+    """The fast network with every partner's deadline `seconds`: for the tests whose subject is a partner's silence."""
+    text = FAST_NETWORK.read_text().replace("accept_within_s = 60", f"accept_within_s = {seconds}")
+    path = LOGS.parent / "networks" / f"silent-{seconds}.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.replace("answer_within_s = 60", f"answer_within_s = {seconds}"))
+    return path
+
+
+SILENT = silent_network()
+
+
 @dataclass
 class RunningOms:
     processes: dict[str, ServiceProcess]
@@ -52,6 +64,7 @@ class RunningOms:
     run: str
     inventory: asyncpg.Pool
     orders_db: asyncpg.Pool
+    calls_before: int = 0  # what the webhook recorded for earlier tests of the same processes
 
     @property
     def network(self) -> Network:
@@ -59,7 +72,7 @@ class RunningOms:
 
     def sent_notifications(self) -> list[dict]:
         """Every call the notification sender made, in order: a copy sent twice shows twice."""
-        return list(self.webhook.calls)
+        return list(self.webhook.calls[self.calls_before:])
 
     async def seed(self, orders: int) -> None:
         await demo.seed_stock(get_settings(), self.run, orders)
@@ -135,20 +148,86 @@ def everyone_but(*partners: str) -> str:
     return ",".join(i for i in ids if i not in partners)
 
 
+@dataclass
+class Kept:
+    """The OMS processes a test left running, for the next test started with the same settings."""
+
+    env: dict[str, str]
+    processes: dict[str, ServiceProcess]
+    webhook: RecordingWebhook
+    starts: dict[str, int]
+
+    def intact(self) -> bool:
+        """Every process still the one started (none killed, restarted or exited)."""
+        return all(p.proc is not None and p.proc.poll() is None and p.starts == self.starts[name]
+                   for name, p in self.processes.items())
+
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            proc.stop()
+        self.webhook.__exit__(None, None, None)
+
+
+class KeptOms:
+    """At most one running OMS, kept between tests: starting six processes costs more than most tests do, and the
+    tests are ordered so that those with the same settings follow each other (`tests/conftest.py`). A test that
+    kills, restarts or stops a process, or a chaos test, leaves nothing to keep."""
+
+    def __init__(self) -> None:
+        self.kept: Kept | None = None
+
+    def take(self, env: dict[str, str]) -> Kept | None:
+        kept, self.kept = self.kept, None
+        if kept is not None and kept.env == env and kept.intact():
+            return kept
+        if kept is not None:
+            kept.stop()
+        return None
+
+    def keep(self, kept: Kept) -> None:
+        self.kept = kept
+
+    def close(self) -> None:
+        if self.kept is not None:
+            self.kept.stop()
+            self.kept = None
+
+
+@pytest.fixture(scope="session")
+def kept_oms() -> Iterator[KeptOms]:
+    kept = KeptOms()
+    yield kept
+    kept.close()
+
+
 @pytest.fixture
-async def oms(request: pytest.FixtureRequest, stack, oms_env: dict[str, str]) -> AsyncIterator[RunningOms]:
-    with RecordingWebhook() as webhook:  # the notifications' sender: it records every call, so a copy would show
+async def oms(request: pytest.FixtureRequest, stack, oms_env: dict[str, str], kept_oms: KeptOms
+              ) -> AsyncIterator[RunningOms]:
+    kept = kept_oms.take(oms_env)
+    if kept is None:
+        webhook = RecordingWebhook().__enter__()  # the notifications' sender: it records every call
         procs = start_oms(request, {"OMS_NOTIFY_SENDER": "webhook", "OMS_WEBHOOK_URL": webhook.url, **oms_env})
-        settings = get_settings()
-        inventory = await asyncpg.create_pool(settings.database_for("inventory"), min_size=1, max_size=2)
-        orders_db = await asyncpg.create_pool(settings.database_for("order"), min_size=1, max_size=2)
-        try:
-            yield RunningOms(procs, webhook, workload.new_run_id(), inventory, orders_db)
-        finally:
-            for proc in procs.values():
+        kept = Kept(dict(oms_env), procs, webhook, {name: p.starts for name, p in procs.items()})
+    for proc in kept.processes.values():
+        proc.mark()  # this test's logs start here
+    settings = get_settings()
+    inventory = await asyncpg.create_pool(settings.database_for("inventory"), min_size=1, max_size=2)
+    orders_db = await asyncpg.create_pool(settings.database_for("order"), min_size=1, max_size=2)
+    names = set(kept.processes)
+    running = RunningOms(kept.processes, kept.webhook, workload.new_run_id(), inventory, orders_db,
+                         len(kept.webhook.calls))
+    try:
+        yield running
+    finally:
+        await inventory.close()
+        await orders_db.close()
+        if request.node.get_closest_marker("chaos") is None and set(running.processes) == names \
+                and kept.intact():
+            kept_oms.keep(kept)
+        else:
+            for proc in running.processes.values():
                 proc.stop()
-            await inventory.close()
-            await orders_db.close()
+            kept.stop()
 
 
 @pytest.fixture

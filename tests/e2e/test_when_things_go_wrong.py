@@ -27,7 +27,7 @@ from contracts.partners import (
 from order_service.domain import order_id_for
 from shared.security import principal
 from shared.settings import get_settings
-from tests.e2e.conftest import everyone_but
+from tests.e2e.conftest import SILENT, everyone_but
 from tests.support.checks import event_problems, stock_levels, stock_problems
 from tests.support.kafka import Producer
 from tests.support.partners import PlayedPartner
@@ -104,7 +104,7 @@ async def test_race_for_the_last_units_then_backorders_served_oldest_first(oms):
         await watch.stop()
 
 
-@pytest.mark.oms_env(OMS_SIMULATE_PARTNERS=everyone_but("3pl-berlin"))
+@pytest.mark.oms_env(OMS_SIMULATE_PARTNERS=everyone_but("3pl-berlin"), OMS_NETWORK_FILE=str(SILENT))
 async def test_a_warehouse_that_rejects_or_stays_silent_is_replaced(oms):
     """Scenarios 2 and 3: the reservation there is released and the order continues elsewhere."""
     await oms.stock({"ROUTE": {"3pl-berlin": 10, "dc-rotterdam": 10}})
@@ -181,7 +181,7 @@ async def test_quality_control_fails_once_repack_twice_reroute(oms):
         await watch.stop()
 
 
-@pytest.mark.oms_env(OMS_SIMULATE_PARTNERS=everyone_but("postnl", "dhl", "ups"))
+@pytest.mark.oms_env(OMS_SIMULATE_PARTNERS=everyone_but("postnl", "dhl", "ups"), OMS_NETWORK_FILE=str(SILENT))
 async def test_carriers_refuse_or_stay_silent_then_on_hold_and_operators_alerted(oms):
     """Scenario 5: the next best carrier is booked; none left puts the order on hold with the reason."""
     await oms.stock({"SHIP": {"3pl-berlin": 10}})
@@ -361,7 +361,8 @@ async def test_holds_for_payment_and_address_are_released_or_cancelled(oms):
         await watch.stop()
 
 
-@pytest.mark.oms_env(OMS_SIMULATE_PARTNERS=everyone_but("3pl-berlin"))
+@pytest.mark.chaos  # stops the shared broker: runs with the chaos tier, after every other
+@pytest.mark.oms_env(OMS_SIMULATE_PARTNERS=everyone_but("3pl-berlin"), OMS_NETWORK_FILE=str(SILENT))
 async def test_a_broker_outage_longer_than_a_warehouse_deadline_reroutes_nothing(oms, stack):
     """The warehouse has 4 s to accept; the broker is away for longer. Its clock stood still meanwhile: once the
     broker is back the warehouse accepts, and the order stays there (no cancel, no second warehouse)."""

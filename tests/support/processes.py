@@ -23,6 +23,7 @@ class ServiceProcess:
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    since: int = 0  # where in its log file the current test's part starts (a process kept between tests)
 
     @property
     def log_file(self) -> Path:
@@ -39,8 +40,16 @@ class ServiceProcess:
         log.close()
         return self
 
+    def mark(self) -> None:
+        """What it logs from now on is what `log_text` and `logged` see."""
+        self.since = self.log_file.stat().st_size if self.log_file.exists() else 0
+
     def log_text(self) -> str:
-        return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+        if not self.log_file.exists():
+            return ""
+        with self.log_file.open("rb") as f:
+            f.seek(self.since)
+            return f.read().decode(errors="replace")
 
     def wait_for_log(self, needle: str, timeout: float = 60.0, count: int = 1) -> None:
         """Blocks: for plain fixtures. An async test awaits `logged` instead, so its own watchers keep running."""

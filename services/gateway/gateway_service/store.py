@@ -24,7 +24,7 @@ from shared.uow import Database, Rows, Table, UnitOfWork, by
 VIEWS = Table("order_views", ("order_id",), {
     "order_id": "text", "channel": "text", "external_id": "text", "status": "text", "sequence": "integer",
     "reason": "jsonb", "shipments": "jsonb", "returns": "jsonb", "tracking_token": "text"},
-    updates=("status", "sequence", "reason", "shipments", "returns"))
+    updates=("status", "sequence", "reason", "shipments", "returns"), unique=(("tracking_token",),))
 TIMELINE = Table("order_timeline", ("order_id", "sequence"), {
     "order_id": "text", "sequence": "integer", "status": "text", "previous_status": "text", "reason": "jsonb",
     "occurred_at": "timestamptz"}, insert_checked=False)

@@ -19,7 +19,8 @@ from shared.uow import Database, Rows, Table, UnitOfWork, by
 CONTACTS = Table("contacts", ("order_key",), {"order_key": "text", "email": "text", "phone": "text", "name": "text"})
 NOTIFICATIONS = Table("notifications", ("notification_id",), {
     "notification_id": "text", "order_id": "text", "kind": "text", "shipment_id": "text", "medium": "text",
-    "recipient": "text", "subject": "text", "body": "text"}, reads=("notification_id",))
+    "recipient": "text", "subject": "text", "body": "text"}, reads=("notification_id",),
+    unique=(("order_id", "kind", "shipment_id"),))
 
 
 def notification_id(order_id: str, kind: str, shipment_id: str) -> str:

@@ -21,7 +21,8 @@ ORDERS = Table("orders", ("order_id",), {
     "saga": "jsonb", "sequence": "int", "deadline_at": "timestamptz", "promise_at": "timestamptz"},
     reads=("order_id", "channel", "external_id", "customer", "status", "saga_state", "saga", "sequence",
            "deadline_at", "promise_at", "created_at"),
-    updates=("status", "saga_state", "saga", "sequence", "deadline_at", "promise_at"))
+    updates=("status", "saga_state", "saga", "sequence", "deadline_at", "promise_at"),
+    unique=(("channel", "external_id"),))
 LINES = Table("order_lines", ("order_id", "line_no"), {
     "order_id": "text", "line_no": "int", "sku": "text", "quantity": "int", "unit_price": "numeric"})
 TIMELINE = Table("order_timeline", ("order_id", "sequence"), {
