@@ -233,6 +233,17 @@ def dlq_replay(topic: Annotated[str | None, typer.Argument(help="a dead-letter t
 
 
 @app.command()
+def faults() -> None:
+    """What the services do about each kind of failure (shared/faults.py): retried until it passes, parked for an
+    operator, or dead-lettered."""
+    from shared.faults import FAULTS, OTHER
+    table = Table("failure", "errors", "then", "why", title="the fault table")
+    for fault in (*FAULTS, OTHER):
+        table.add_row(fault.name, ", ".join(e.__name__ for e in fault.errors), fault.action.value, fault.why)
+    console.print(table)
+
+
+@app.command()
 def notifications(limit: int = 50) -> None:
     """Notifications that failed to send: dead ones (an operator must act), then those waiting to be tried again."""
     rows = asyncio.run(operator.failed_notifications(get_settings(), limit))

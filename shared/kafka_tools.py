@@ -25,15 +25,21 @@ async def topic_partitions(consumer: AIOKafkaConsumer, topic: str, timeout: floa
         await consumer._client._wait_on_metadata(topic)  # the public API only learns topics it subscribes to
 
 
-async def read_topic(kafka: KafkaOptions, topic: str, timeout: float = 30.0) -> list[ConsumerRecord]:
-    """Every record on the topic now, partition by partition, in offset order (a reader without a group)."""
+async def read_topic(kafka: KafkaOptions, topic: str, timeout: float = 30.0, since_ms: int = 0) -> list[ConsumerRecord]:
+    """Every record on the topic now (written at `since_ms` or later, in ms since the epoch), partition by
+    partition, in offset order (a reader without a group)."""
     consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = await topic_partitions(consumer, topic)
         consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
+        if since_ms:
+            starts = await consumer.offsets_for_times({tp: since_ms for tp in partitions})
+            for tp in partitions:
+                consumer.seek(tp, starts[tp].offset if starts[tp] is not None else ends[tp])
+        else:
+            await consumer.seek_to_beginning(*partitions)
         records: list[ConsumerRecord] = []
         deadline = asyncio.get_running_loop().time() + timeout
         while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
@@ -83,6 +89,24 @@ async def consumer_lag(kafka: KafkaOptions, groups: list[str] | None = None) -> 
         await consumer.stop()
     return [Lag(group, tp.topic, tp.partition, offset, ends[tp])
             for group, offsets in committed.items() for tp, offset in sorted(offsets.items())]
+
+
+async def start_at_end(kafka: KafkaOptions, groups: dict[str, tuple[str, ...]]) -> int:
+    """Each new consumer group (name: the topics it will read) starts at the topics' ends as they are now, not at
+    their beginning: for a run that must not inherit what earlier runs left unread. Returns the partitions set."""
+    done = 0
+    for group, names in groups.items():
+        consumer = AIOKafkaConsumer(**kafka, group_id=group, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partitions = [tp for topic in names for tp in await topic_partitions(consumer, topic)]
+            consumer.assign(partitions)
+            ends = await consumer.end_offsets(partitions)
+            await consumer.commit({tp: OffsetAndMetadata(end, "start at the end") for tp, end in ends.items()})
+            done += len(ends)
+        finally:
+            await consumer.stop()
+    return done
 
 
 async def adopt_offsets(kafka: KafkaOptions, group: str, previous: tuple[str, ...], topics: tuple[str, ...],

@@ -150,7 +150,7 @@ class ServiceRuntime:
             nonlocal started
             started = True
             await dlq_producer.start()
-            groups = [f"{self.name}.{sub.group}" for sub in subscriptions]
+            groups = [self.group_id(sub) for sub in subscriptions]
             jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
                 ("outbox.relay", relay.run), ("inbox.prune", partial(self._prune_inbox, pool)),
                 ("metrics.sampler", partial(metrics.sampler, self.name, pool, list(self.probes),
@@ -177,8 +177,8 @@ class ServiceRuntime:
             await self._wait_for_broker(kafka)
             for sub in subscriptions:
                 if sub.replaces:
-                    adopted = await adopt_offsets(kafka, f"{self.name}.{sub.group}",
-                                                  tuple(f"{self.name}.{old}" for old in sub.replaces), sub.names)
+                    adopted = await adopt_offsets(kafka, self.group_id(sub), tuple(
+                        f"{self.name}.{old}{self.settings.consumer_group_suffix}" for old in sub.replaces), sub.names)
                     log.info("consume.offsets_adopted", group=sub.group, partitions=adopted)
             await app.run()
         except* KafkaConnectionError as lost_broker:
@@ -240,6 +240,9 @@ class ServiceRuntime:
                 log.warning("db.unreachable", error=repr(exc))
                 await asyncio.sleep(1)
 
+    def group_id(self, sub: Subscription) -> str:
+        return f"{self.name}.{sub.group}{self.settings.consumer_group_suffix}"
+
     def _subscribe(self, broker: KafkaBroker, policy: ConsumePolicy, sub: Subscription) -> None:
         """One batch subscriber (one consumer) per subscription, however many topics it names: each fetch is
         handled in one transaction (every partition's records in order; `handle_batch` falls back to one by one
@@ -251,7 +254,7 @@ class ServiceRuntime:
         linger = (self.settings.consume_linger_ms if sub.urgent else self.settings.consume_patient_linger_ms) / 1000
         most = self.settings.consume_batch_size
 
-        @broker.subscriber(*sub.names, group_id=f"{self.name}.{sub.group}", auto_offset_reset="earliest",
+        @broker.subscriber(*sub.names, group_id=self.group_id(sub), auto_offset_reset="earliest",
                            ack_policy=AckPolicy.MANUAL, batch=True, max_records=self.settings.consume_batch_size,
                            batch_timeout_ms=20,
                            decoder=undecoded, session_timeout_ms=15_000, heartbeat_interval_ms=3_000)

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     simulate_partners: str = "all"
     log_level: str = "INFO"
     consume_batch_size: int = 200
+    # appended to every consumer group's name: a run of the OMS with groups of its own (the tests give each run one,
+    # started at the topics' ends, so it does not inherit what an earlier run left unread)
+    consumer_group_suffix: str = ""
     consume_linger_ms: int = 10  # how long a small batch waits to grow on an order's way to `released`
     consume_patient_linger_ms: int = 50  # and everywhere else (a subscription not marked `urgent`)
     db_pool_size: int = 12

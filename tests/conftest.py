@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -11,6 +12,7 @@ import pytest
 
 from shared.settings import REPO_ROOT, Settings, get_settings
 from shared.stack import Stack, compose_environment, port_open, wait_until
+from tests.support.kafka import TEST_STARTED_MS
 from tests.support.processes import ServiceProcess
 
 LOGS = REPO_ROOT / ".oms" / "test-logs"
@@ -65,6 +67,12 @@ def containers(settings: Settings) -> Iterator[None]:
     finally:
         if not os.environ.get("OMS_KEEP_STACK"):
             compose.stop()
+
+
+@pytest.fixture(autouse=True)
+def test_started() -> None:
+    """What the test reads from topics starts here (a second of slack for the clocks of the writers' batches)."""
+    TEST_STARTED_MS[0] = int(time.time() * 1000) - 1000
 
 
 @pytest.fixture(autouse=True)

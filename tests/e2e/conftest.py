@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import random
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -13,11 +14,13 @@ import httpx
 import orjson
 import pytest
 
+from contracts import topics
 from oms_cli import demo, workload
 from oms_cli.watch import OrderWatch
-from shared import security, signing
+from shared import kafka_tools, security, signing
 from shared.network import Network, load_network
 from shared.security import OPERATOR, client_options
+from shared.service import Deps
 from shared.settings import get_settings
 from tests.conftest import LOGS
 from tests.support.poll import eventually
@@ -65,6 +68,7 @@ class RunningOms:
     inventory: asyncpg.Pool
     orders_db: asyncpg.Pool
     calls_before: int = 0  # what the webhook recorded for earlier tests of the same processes
+    env: dict[str, str] = field(default_factory=dict)  # what another process of this run is started with
 
     @property
     def network(self) -> Network:
@@ -122,6 +126,23 @@ class RunningOms:
         return watch
 
 
+async def groups_of_a_run(env: dict[str, str]) -> str:
+    """A consumer group suffix for a new run of the OMS (every service's and simulator's groups), each group set to
+    start at its topics' ends: the run does not inherit what an earlier one left unread."""
+    suffix = f".run-{uuid.uuid4().hex[:8]}"
+    network = load_network(Path(env.get("OMS_NETWORK_FILE", FAST_NETWORK)))
+    groups: dict[str, tuple[str, ...]] = {}
+    for service in security.SERVICES:
+        deps = Deps(service, get_settings(), None, network)  # type: ignore[arg-type]  # only to name its groups
+        for sub in importlib.import_module(f"{service}_service.app").subscriptions(deps):
+            groups[f"{service}.{sub.group}{suffix}"] = sub.names
+    for kind, ident in security.played_partners(env.get("OMS_SIMULATE_PARTNERS", "all"), network):
+        requests = topics.WAREHOUSE_REQUESTS if kind == "warehouse" else topics.CARRIER_REQUESTS
+        groups[f"{security.principal(kind, ident)}.simulator{suffix}"] = (requests.for_partner(ident),)
+    await kafka_tools.start_at_end(client_options(who=security.ADMIN), groups)
+    return suffix
+
+
 def start_oms(request: pytest.FixtureRequest, env: dict[str, str]) -> dict[str, ServiceProcess]:
     folder = LOGS / request.node.name
     for old in folder.glob("*.log"):
@@ -156,6 +177,7 @@ class Kept:
     processes: dict[str, ServiceProcess]
     webhook: RecordingWebhook
     starts: dict[str, int]
+    group_suffix: str
 
     def intact(self) -> bool:
         """Every process still the one started (none killed, restarted or exited)."""
@@ -206,8 +228,10 @@ async def oms(request: pytest.FixtureRequest, stack, oms_env: dict[str, str], ke
     kept = kept_oms.take(oms_env)
     if kept is None:
         webhook = RecordingWebhook().__enter__()  # the notifications' sender: it records every call
-        procs = start_oms(request, {"OMS_NOTIFY_SENDER": "webhook", "OMS_WEBHOOK_URL": webhook.url, **oms_env})
-        kept = Kept(dict(oms_env), procs, webhook, {name: p.starts for name, p in procs.items()})
+        suffix = await groups_of_a_run(oms_env)
+        procs = start_oms(request, {"OMS_NOTIFY_SENDER": "webhook", "OMS_WEBHOOK_URL": webhook.url,
+                                    "OMS_CONSUMER_GROUP_SUFFIX": suffix, **oms_env})
+        kept = Kept(dict(oms_env), procs, webhook, {name: p.starts for name, p in procs.items()}, suffix)
     for proc in kept.processes.values():
         proc.mark()  # this test's logs start here
     settings = get_settings()
@@ -215,7 +239,7 @@ async def oms(request: pytest.FixtureRequest, stack, oms_env: dict[str, str], ke
     orders_db = await asyncpg.create_pool(settings.database_for("order"), min_size=1, max_size=2)
     names = set(kept.processes)
     running = RunningOms(kept.processes, kept.webhook, workload.new_run_id(), inventory, orders_db,
-                         len(kept.webhook.calls))
+                         len(kept.webhook.calls), {"OMS_CONSUMER_GROUP_SUFFIX": kept.group_suffix})
     try:
         yield running
     finally:
@@ -265,7 +289,8 @@ class RunningGateway:
 @pytest.fixture
 async def gateway(request: pytest.FixtureRequest, oms: RunningOms, oms_env: dict[str, str]
                   ) -> AsyncIterator[RunningGateway]:
-    process = ServiceProcess("gateway_service", ["gateway_service"], LOGS / request.node.name, oms_env).start()
+    process = ServiceProcess("gateway_service", ["gateway_service"], LOGS / request.node.name,
+                             {**oms_env, **oms.env}).start()
     try:
         await process.logged("service.started", timeout=120)
         async with httpx.AsyncClient(base_url=GATEWAY_URL, timeout=10) as client:

@@ -20,9 +20,15 @@ async def create_topic(name: str, partitions: int = 12) -> None:
         await admin.close()
 
 
-async def read_topic(topic: str, timeout: float = 10.0, kafka: KafkaOptions | None = None) -> list[ConsumerRecord]:
-    """Every record on the topic now, partition by partition, in offset order."""
-    return await kafka_tools.read_topic(kafka or client_options(who=ADMIN), topic, timeout)
+TEST_STARTED_MS = [0]  # when the running test started (set by tests/conftest.py): what it reads starts there
+
+
+async def read_topic(topic: str, timeout: float = 10.0, kafka: KafkaOptions | None = None,
+                     since_ms: int | None = None) -> list[ConsumerRecord]:
+    """Every record written to the topic since the running test started (`since_ms`: since then instead; 0, ever),
+    partition by partition, in offset order: a test reads what it caused, not the whole suite's backlog."""
+    since = TEST_STARTED_MS[0] if since_ms is None else since_ms
+    return await kafka_tools.read_topic(kafka or client_options(who=ADMIN), topic, timeout, since)
 
 
 class Producer:

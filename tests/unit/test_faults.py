@@ -136,3 +136,13 @@ async def test_a_message_stuck_past_the_limit_is_reported(monkeypatch: pytest.Mo
     said = capsys.readouterr()
     assert "consume.stuck" in said.out + said.err
     assert policy._stuck_reports == {}  # forgotten once the message passed
+
+
+def test_the_operators_guide_prints_the_table_as_it_is() -> None:
+    from shared.settings import REPO_ROOT
+
+    guide = (REPO_ROOT / "docs" / "operations.md").read_text()
+    for fault in (*faults.FAULTS, faults.OTHER):
+        row = f"| {fault.name} | {', '.join(f'`{e.__name__}`' for e in fault.errors)} | " \
+              f"{fault.action.value.replace('_', ' ')} | {fault.why} |"
+        assert row in guide, row

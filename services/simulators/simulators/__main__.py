@@ -185,7 +185,8 @@ async def play(settings: Settings, kind: str, partner: str, options: dict[str, f
     def make_producer() -> AIOKafkaProducer:
         return AIOKafkaProducer(**client_options(settings, who), acks="all", enable_idempotence=True, linger_ms=2)
     producer = make_producer()
-    consumer = AIOKafkaConsumer(requests, **client_options(settings, who), group_id=f"{who}.simulator",
+    consumer = AIOKafkaConsumer(requests, **client_options(settings, who),
+                                group_id=f"{who}.simulator{settings.consumer_group_suffix}",
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await producer.start()
     await consumer.start()
