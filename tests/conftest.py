@@ -6,6 +6,7 @@ import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -19,7 +20,7 @@ LOGS = REPO_ROOT / ".oms" / "test-logs"
 TIERS = ("unit", "contract", "component", "e2e", "chaos")  # the order they run in: the fastest first, chaos last
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tiers in `TIERS` order (a chaos test, which stops shared servers, runs after every other); within the e2e tier
     the tests with the same OMS settings side by side, so they share one running OMS (`tests/e2e/conftest.py`)."""
     def tier(item: pytest.Item) -> int:
@@ -29,7 +30,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def settings(item: pytest.Item) -> str:
         marker = item.get_closest_marker("oms_env")
         return repr(sorted(marker.kwargs.items())) if marker and tier(item) == TIERS.index("e2e") else ""
-    items.sort(key=lambda item: (tier(item), settings(item)))
+    items.sort(key=lambda item: (tier(item), item.get_closest_marker("after_its_tier") is not None, settings(item)))
+    e2e = REPO_ROOT / "tests" / "e2e"
+    ran = {Path(str(i.path)) for i in items}
+    whole = set(e2e.glob("test_*.py")) <= ran
+    if not whole:  # a check of the whole tier means nothing on a part of it
+        dropped = [i for i in items if i.get_closest_marker("after_its_tier")]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = [i for i in items if i not in dropped]
 
 
 @pytest.fixture(scope="session")

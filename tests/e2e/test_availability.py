@@ -80,3 +80,27 @@ async def test_the_availability_topic_keeps_the_latest_number_per_key(stack):
     finally:
         await admin.close()
     assert configs["cleanup.policy"] == "compact"
+
+
+async def test_stock_falling_to_its_reorder_point_is_told_once_to_buyers(oms):
+    """`stock.low` (reorder point 5 in the test network): once when a location's available units fall to it, not
+    again while they stay below."""
+    sku = f"{oms.run}-LOW"
+    await oms.stock({"LOW": {"dc-rotterdam": 8}})
+    watch = await oms.watch()
+    try:
+        first, second = oms.order(1, {"LOW": 3}, channel="web"), oms.order(2, {"LOW": 1}, channel="web")
+        await oms.send(first)
+        await until_status(watch, first, "delivered", timeout=90)
+        await oms.send(second)
+        await until_status(watch, second, "delivered", timeout=90)
+    finally:
+        await watch.stop()
+
+    async def events() -> list[dict]:
+        return [body for r in await read_topic(topics.INVENTORY_EVENTS.name, timeout=30)
+                if (body := orjson.loads(r.value))["sku"] == sku]
+    seen = await eventually(events, lambda found: [e["available"] for e in found if e["type"] == "stock.level_changed"
+                                                   ][-1:] == [4], "the last level change: 4 available")
+    assert [(e["location_id"], e["available"], e["reorder_point"]) for e in seen if e["type"] == "stock.low"] == [
+        ("dc-rotterdam", 5, 5)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
@@ -20,6 +22,7 @@ async def create_topic(name: str, partitions: int = 12) -> None:
         await admin.close()
 
 
+SESSION_STARTED_MS = int(time.time() * 1000) - 1000  # the test run's start (this module is imported as it starts)
 TEST_STARTED_MS = [0]  # when the running test started (set by tests/conftest.py): what it reads starts there
 
 
