@@ -3,7 +3,7 @@ PY      ?= .venv/bin/python
 VENV    := .venv/.installed
 export OMS_STACK ?= auto
 
-.PHONY: help install jars infra-up infra-up-cluster infra-down test test-fast lint contracts demo up down logs metrics bench bench-relay \
+.PHONY: help install jars infra-up infra-up-cluster infra-down test test-throttled test-fast lint contracts demo up down logs metrics bench bench-relay \
         kafka-console kafka-topics kafka-groups clean
 
 help:
@@ -32,7 +32,10 @@ infra-down: $(VENV) ## stop what infra-up started
 
 test: $(VENV) ## the whole suite on the real broker and database (starts them when needed)
 	@bash scripts/prerequisites.sh --tests
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=15 $(PYTEST_ARGS)
+
+test-throttled: $(VENV) ## make test on a third of the machine's CPU, servers included (root: a cgroup quota)
+	bash scripts/throttled.sh
 
 test-fast: $(VENV) ## pure logic, every handler of every service in memory, the contracts: no server, seconds
 	$(PY) -m pytest -m "unit or contract"

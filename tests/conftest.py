@@ -31,6 +31,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         marker = item.get_closest_marker("oms_env")
         return repr(sorted(marker.kwargs.items())) if marker and tier(item) == TIERS.index("e2e") else ""
     items.sort(key=lambda item: (tier(item), item.get_closest_marker("after_its_tier") is not None, settings(item)))
+    _TIER_OF.update({item.nodeid: _tier_name(item) for item in items})
     e2e = REPO_ROOT / "tests" / "e2e"
     ran = {Path(str(i.path)) for i in items}
     whole = set(e2e.glob("test_*.py")) <= ran
@@ -76,6 +77,32 @@ def containers(settings: Settings) -> Iterator[None]:
     finally:
         if not os.environ.get("OMS_KEEP_STACK"):
             compose.stop()
+
+
+_BY_TIER: dict[str, list[float]] = {}  # tier: [tests, seconds (setup, call and teardown)]
+_TIER_OF: dict[str, str] = {}
+
+
+def _tier_name(item: pytest.Item) -> str:
+    return next((name for name in reversed(TIERS) if item.get_closest_marker(name) is not None), "unit")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    tier = _TIER_OF.get(report.nodeid)
+    if tier is not None:
+        seen = _BY_TIER.setdefault(tier, [0, 0.0])
+        seen[0] += report.when == "call"
+        seen[1] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The time of each tier (what `make test` reports beside the slowest tests)."""
+    if _BY_TIER:
+        terminalreporter.write_sep("=", "time by tier")
+        for tier in TIERS:
+            if tier in _BY_TIER:
+                tests, seconds = _BY_TIER[tier]
+                terminalreporter.write_line(f"{tier:>9}: {int(tests):4d} tests {seconds:7.1f} s")
 
 
 @pytest.fixture(autouse=True)

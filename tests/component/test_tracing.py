@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import secrets
 import uuid
+from typing import Any
 
 import orjson
 import pytest
@@ -62,22 +63,34 @@ async def test_a_handled_message_is_a_span_in_its_senders_trace_and_what_it_caus
 
 async def test_a_batch_of_messages_with_traces_of_their_own_each_continue_their_own(request, processes):
     """Thirty counts on one partition, queued before the service starts so they arrive as one fetch, each with its
-    own W3C trace: every stock level they cause carries its own count's trace, not the last one's."""
+    own W3C trace: the exported spans are thirty, each the child of its own count's sender, and every stock level
+    they cause carries its own count's span as its parent, not the last one's."""
     run = uuid.uuid4().hex[:6]
-    traces = {f"SKU-TRACES-{run}-{n}": secrets.token_hex(16) for n in range(30)}
+    traces = {f"SKU-TRACES-{run}-{n}": (secrets.token_hex(16), secrets.token_hex(8)) for n in range(30)}
     async with Producer() as producer:
-        for sku, trace_id in traces.items():
+        for sku, (trace_id, parent_id) in traces.items():
             counted = {"type": "stock.counted", "id": str(uuid.uuid4()), "sku": sku, "location_id": "dc-rotterdam",
                        "on_hand": 3}
             await producer.send(topics.INVENTORY_ADJUSTMENTS.name, orjson.dumps(counted), key=f"SKU-TRACES-{run}",
-                                headers=[("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01".encode())])
-    service = service_process(processes, request, "inventory", "inventory_service")
-    service.wait_for_log("service.started")
+                                headers=[("traceparent", f"00-{trace_id}-{parent_id}-01".encode())])
+    with WebhookReceiver() as collector:
+        service = service_process(processes, request, "inventory", "inventory_service", env={
+            "OMS_OTLP_ENDPOINT": collector.url.removesuffix("/oms"), "OTEL_BSP_SCHEDULE_DELAY": "200"})
+        service.wait_for_log("service.started")
 
-    async def caused() -> list:
-        return [r for r in await read_topic(topics.INVENTORY_EVENTS.name, 30)
-                if r.key is not None and r.key.decode() in traces]
-    levels = await eventually(caused, lambda found: len({r.key for r in found}) == 30, "the thirty stock levels")
+        async def caused() -> list:
+            return [r for r in await read_topic(topics.INVENTORY_EVENTS.name, 30)
+                    if r.key is not None and r.key.decode() in traces]
+        levels = await eventually(caused, lambda found: len({r.key for r in found}) == 30, "the thirty stock levels")
+
+        async def exported() -> dict[str, Any]:
+            return {span.trace_id.hex(): span for span in spans(collector)
+                    if span.trace_id.hex() in {t for t, _ in traces.values()}}
+        tree = await eventually(exported, lambda found: len(found) == 30, "a span for each of the thirty counts")
+    for sku, (trace_id, parent_id) in traces.items():
+        span = tree[trace_id]
+        assert span.parent_span_id.hex() == parent_id, f"{sku}: its span is not the child of its count's sender"
     wrong = [(r.key.decode(), dict(r.headers)["traceparent"].decode()) for r in levels
-             if dict(r.headers)["traceparent"].decode().split("-")[1] != traces[r.key.decode()]]
-    assert wrong == [], f"{len(wrong)} of {len(levels)} levels carry another count's trace"
+             if dict(r.headers)["traceparent"].decode().split("-")[1:3] != [
+                 traces[r.key.decode()][0], tree[traces[r.key.decode()][0]].span_id.hex()]]
+    assert wrong == [], f"{len(wrong)} of {len(levels)} levels carry another count's trace or span"
