@@ -138,15 +138,30 @@ async def _through(watch) -> int:
     return sum(1 for e in watch.latest().values() if e["status"] in ("delivered", "on_hold"))
 
 
-async def delete_acls(acls: list[Acl]) -> None:
-    """Removes `acls` (as the stack's admin) and returns once every broker has dropped them."""
+async def acl_count() -> int:
     client = AIOKafkaClient(**client_options(who=ADMIN))
     await client.bootstrap()
     try:
+        return await security._acl_count(client, client.get_random_node())
+    finally:
+        await client.close()
+
+
+async def delete_acls(acls: list[Acl]) -> None:
+    """Removes `acls` (as the stack's admin) and returns once the broker has dropped them."""
+    client = AIOKafkaClient(**client_options(who=ADMIN))
+    await client.bootstrap()
+    try:
+        node = client.get_random_node()
+        before = await security._acl_count(client, node)
         for acl in acls:  # aiokafka's request carries one filter
-            await client.send(client.get_random_node(), DeleteAclsRequest(
+            await client.send(node, DeleteAclsRequest(
                 security._RESOURCES[acl.resource], acl.name, 4 if acl.prefixed else 3, f"User:{acl.principal}", "*",
                 security._OPERATIONS[acl.operation], 3))
+
+        async def held() -> int:
+            return await security._acl_count(client, node)
+        await eventually(held, lambda n: n <= before - len(acls), "the broker dropped the ACLs", timeout=30)
     finally:
         await client.close()
 
@@ -165,6 +180,7 @@ async def test_a_topics_acl_removed_parks_its_rows_and_the_rest_flows_until_rest
     orders = workload.orders(oms.run, count, workload.Mix(split=0, express=0.2))  # one request each
     watch = await oms.watch()
     conn = await asyncpg.connect(settings.database_for("fulfillment"))
+    every = await acl_count()
     try:
         await delete_acls(taken)
         try:
@@ -178,6 +194,7 @@ async def test_a_topics_acl_removed_parks_its_rows_and_the_rest_flows_until_rest
                                       timeout=60)
         finally:
             await security.create_acls(client_options(who=ADMIN), taken)
+            await eventually(acl_count, lambda n: n >= every, "the ACLs restored")
         reasons = await conn.fetch("SELECT DISTINCT reason FROM parked_messages WHERE position($1 in value) > 0",
                                    oms.run.encode())
         assert all("TopicAuthorizationFailed" in r["reason"] for r in reasons), reasons
