@@ -168,8 +168,11 @@ app.add_typer(hold, name="hold")
 @dlq.command("list")
 def dlq_list() -> None:
     """Every dead-letter topic with messages (how many, the last reason), and the parked messages of every service."""
-    table = Table("topic", "messages", "last reason", "last at")
-    for row in asyncio.run(operator.dlq_summary(get_settings())):
+    rows = asyncio.run(operator.dlq_summary(get_settings()))
+    # the topic in full, always (an operator copies it into `oms dlq show`): the reasons give way
+    table = Table(Column("topic", no_wrap=True, min_width=max((len(r["topic"]) for r in rows), default=5)),
+                  "messages", "last reason", "last at")
+    for row in rows:
         table.add_row(row["topic"], str(row["count"]), row["last_reason"][:90], row["last_at"][:19])
     console.print(table)
     parked = asyncio.run(operator.parked(get_settings()))
