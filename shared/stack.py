@@ -244,15 +244,20 @@ class NativeKafka:
 
         wait_until(ready, f"Kafka on 127.0.0.1:{self.port}", timeout=90)
 
-    def stop(self, hard: bool = False) -> None:
-        pid = pid_alive(self.pid_file)
-        if pid is None:
-            return
-        os.kill(pid, signal.SIGKILL if hard else signal.SIGTERM)
-        deadline = time.monotonic() + 60
+    def stop(self, hard: bool = False, grace_s: float = 60.0) -> None:
+        self.signal_stop(hard)
+        self.wait_stopped(grace_s)
+
+    def signal_stop(self, hard: bool = False) -> None:
+        if (pid := pid_alive(self.pid_file)) is not None:
+            os.kill(pid, signal.SIGKILL if hard else signal.SIGTERM)
+
+    def wait_stopped(self, grace_s: float) -> None:
+        """Waits `grace_s` for a clean shutdown, then kills what is left."""
+        deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline and pid_alive(self.pid_file):
             time.sleep(0.2)
-        if pid_alive(self.pid_file):
+        if (pid := pid_alive(self.pid_file)) is not None:
             os.kill(pid, signal.SIGKILL)
             wait_until(lambda: pid_alive(self.pid_file) is None, "Kafka to die after SIGKILL", timeout=30)
         self.pid_file.unlink(missing_ok=True)
@@ -285,8 +290,13 @@ class KafkaCluster:
             node.wait_ready()
 
     def stop(self, hard: bool = False) -> None:
+        """All nodes at once: stopped one after another, the last ones wait a minute each for a quorum that has
+        gone (a clean shutdown needs the controllers); whatever has not stopped in 15 s is killed, and its logs
+        are recovered at the next start."""
         for node in self.nodes:
-            node.stop(hard)
+            node.signal_stop(hard)
+        for node in self.nodes:
+            node.wait_stopped(15.0)
 
 
 # The first change of a page after a checkpoint writes the whole page to the WAL: compressed, the WAL per order at
