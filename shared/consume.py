@@ -92,6 +92,9 @@ class ConsumePolicy:
         try:
             message = parse(record.value, sub.topic_for(record.topic))
             handler = sub.handlers_for(record.topic).get(message.type)
+            if handler is None and not sub.dead_letter_invalid:  # a type this consumer has no business with
+                metrics.IGNORED.labels(self.consumer, sub.group).inc()
+                return None
             if handler is None:
                 raise InvalidMessage(f"{self.consumer} has no handler for {message.type}")
         except InvalidMessage as invalid:

@@ -28,18 +28,19 @@ async def topic_partitions(consumer: AIOKafkaConsumer, topic: str, timeout: floa
 async def read_topic(kafka: KafkaOptions, topic: str, timeout: float = 30.0, since_ms: int = 0) -> list[ConsumerRecord]:
     """Every record on the topic now (written at `since_ms` or later, in ms since the epoch), partition by
     partition, in offset order (a reader without a group)."""
-    consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
         partitions = await topic_partitions(consumer, topic)
         consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
         if since_ms:
+            ends = await consumer.end_offsets(partitions)
             starts = await consumer.offsets_for_times({tp: since_ms for tp in partitions})
             for tp in partitions:
                 consumer.seek(tp, starts[tp].offset if starts[tp] is not None else ends[tp])
         else:
             await consumer.seek_to_beginning(*partitions)
+            ends = await consumer.end_offsets(partitions)
         records: list[ConsumerRecord] = []
         deadline = asyncio.get_running_loop().time() + timeout
         while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:

@@ -14,6 +14,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError, TopicAuthorizationFailedError, UnknownTopicOrPartitionError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
+from aiokafka.protocol.metadata import MetadataRequest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from contracts.base import Message
@@ -251,6 +252,15 @@ class OutboxRelay:
         if missing_since is not None and time.monotonic() - missing_since < 60:
             return TopicMissing(f"{topic} does not exist (and the broker does not create topics)")
         try:
+            # asked without creating it: the relay never makes a topic (it would get the broker's default partitions)
+            answer = await asyncio.wait_for(producer.client.send(
+                producer.client.get_random_node(), MetadataRequest([topic], allow_auto_topic_creation=False)),
+                self.metadata_wait)
+            code = next((t[0] for t in answer.topics if t[1] == topic), 0)
+            if code == UnknownTopicOrPartitionError.errno:
+                raise UnknownTopicOrPartitionError(topic)
+            if code == TopicAuthorizationFailedError.errno:
+                return TopicAuthorizationFailedError(topic)
             return sorted(await asyncio.wait_for(producer.partitions_for(topic), self.metadata_wait))
         except TopicAuthorizationFailedError as refusal:
             return refusal

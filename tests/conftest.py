@@ -14,7 +14,7 @@ import pytest
 from shared.settings import REPO_ROOT, Settings, get_settings
 from shared.stack import Stack, compose_environment, port_open, wait_until
 from tests.support.kafka import TEST_STARTED_MS
-from tests.support.processes import ServiceProcess
+from tests.support.processes import KeptOms, ServiceProcess
 
 LOGS = REPO_ROOT / ".oms" / "test-logs"
 TIERS = ("unit", "contract", "component", "e2e", "chaos")  # the order they run in: the fastest first, chaos last
@@ -121,6 +121,22 @@ def healthy_stack(request: pytest.FixtureRequest) -> None:
     settings = get_settings()
     if not (port_open(settings.kafka_port) and port_open(settings.postgres_port)):
         stack.up()
+
+
+@pytest.fixture(scope="session")
+def kept_oms() -> Iterator[KeptOms]:
+    """The one OMS kept running between tests (see `KeptOms`): one for the whole session, whatever the tier."""
+    kept = KeptOms()
+    yield kept
+    kept.close()
+
+
+@pytest.fixture(autouse=True)
+def chaos_alone(request: pytest.FixtureRequest) -> None:
+    """A chaos test runs with no OMS kept from an earlier test: processes of another run would share its databases
+    (and its notifications to send, its deadlines to watch)."""
+    if request.node.get_closest_marker("chaos") is not None:
+        request.getfixturevalue("kept_oms").close()
 
 
 @pytest.fixture(scope="session")

@@ -1,3 +1,3 @@
 """The chaos tier uses the e2e tier's running OMS."""
 
-from tests.e2e.conftest import kept_oms, mix, oms, oms_env  # noqa: F401 - fixtures shared with the e2e tier
+from tests.e2e.conftest import mix, oms, oms_env  # noqa: F401 - fixtures shared with the e2e tier

@@ -239,6 +239,7 @@ async def test_rows_for_a_topic_the_broker_does_not_have_are_parked_and_the_othe
     """A location added to the network file before its topic exists: its rows are parked at once (not waited for
     round after round), the rows around them are sent, and a later round with such rows does not wait again."""
     from contracts import topics
+    from shared.security import Acl, create_acls, principal
 
     allowed, key = topics.INVENTORY_EVENTS.name, f"k-{uuid.uuid4().hex[:8]}"
     missing = f"partners.location.nowhere-{uuid.uuid4().hex[:6]}.requests.v1"
@@ -246,8 +247,9 @@ async def test_rows_for_a_topic_the_broker_does_not_have_are_parked_and_the_othe
     async with test_db.acquire() as conn, conn.transaction():
         await add(conn, [(allowed, key, Numbered(key=key, seq=0)), (missing, key, Numbered(key=key, seq=1)),
                          (allowed, key, Numbered(key=key, seq=2))])
-    relay = OutboxRelay(get_settings().database_for("test"), "test",
-                        client_options(who=ADMIN), batch_size=500)  # may see any topic: told it is missing
+    inventory = principal("service", "inventory")  # allowed to write the topic, which is not there
+    await create_acls(client_options(who=ADMIN), [Acl(inventory, op, "Topic", missing) for op in ("Write", "Describe")])
+    relay = OutboxRelay(get_settings().database_for("test"), "test", client_options(who=inventory), batch_size=500)
     try:
         async with test_db.acquire() as conn:
             assert await relay.relay_once(conn) == 3
@@ -263,5 +265,5 @@ async def test_rows_for_a_topic_the_broker_does_not_have_are_parked_and_the_othe
     assert [orjson.loads(r.value)["seq"] for r in records] == [0, 2, 4]
     parked = await test_db.fetch("SELECT * FROM parked_messages WHERE topic = $1 ORDER BY id", missing)
     assert [orjson.loads(p["value"])["seq"] for p in parked] == [1, 3]
-    assert all(p["origin"] == "outbox" and "does not exist" in p["reason"] for p in parked)
+    assert all(p["origin"] == "outbox" and "does not exist" in p["reason"] for p in parked), [p["reason"] for p in parked]
     assert await test_db.fetchval("SELECT count(*) FROM outbox") == 0

@@ -24,7 +24,7 @@ from shared.service import Deps
 from shared.settings import get_settings
 from tests.conftest import LOGS
 from tests.support.poll import eventually
-from tests.support.processes import ServiceProcess
+from tests.support.processes import Kept, KeptOms, ServiceProcess
 from tests.support.servers import RecordingWebhook
 
 FAST_NETWORK = Path(__file__).parent / "network-fast.toml"
@@ -167,59 +167,6 @@ def everyone_but(*partners: str) -> str:
     network = load_network(FAST_NETWORK)
     ids = [loc.id for loc in network.locations] + [c.id for c in network.carriers]
     return ",".join(i for i in ids if i not in partners)
-
-
-@dataclass
-class Kept:
-    """The OMS processes a test left running, for the next test started with the same settings."""
-
-    env: dict[str, str]
-    processes: dict[str, ServiceProcess]
-    webhook: RecordingWebhook
-    starts: dict[str, int]
-    group_suffix: str
-
-    def intact(self) -> bool:
-        """Every process still the one started (none killed, restarted or exited)."""
-        return all(p.proc is not None and p.proc.poll() is None and p.starts == self.starts[name]
-                   for name, p in self.processes.items())
-
-    def stop(self) -> None:
-        for proc in self.processes.values():
-            proc.stop()
-        self.webhook.__exit__(None, None, None)
-
-
-class KeptOms:
-    """At most one running OMS, kept between tests: starting six processes costs more than most tests do, and the
-    tests are ordered so that those with the same settings follow each other (`tests/conftest.py`). A test that
-    kills, restarts or stops a process, or a chaos test, leaves nothing to keep."""
-
-    def __init__(self) -> None:
-        self.kept: Kept | None = None
-
-    def take(self, env: dict[str, str]) -> Kept | None:
-        kept, self.kept = self.kept, None
-        if kept is not None and kept.env == env and kept.intact():
-            return kept
-        if kept is not None:
-            kept.stop()
-        return None
-
-    def keep(self, kept: Kept) -> None:
-        self.kept = kept
-
-    def close(self) -> None:
-        if self.kept is not None:
-            self.kept.stop()
-            self.kept = None
-
-
-@pytest.fixture(scope="session")
-def kept_oms() -> Iterator[KeptOms]:
-    kept = KeptOms()
-    yield kept
-    kept.close()
 
 
 @pytest.fixture

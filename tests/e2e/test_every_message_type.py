@@ -35,7 +35,12 @@ async def test_every_message_type_the_services_emit_was_seen_on_the_broker():
     wanted = emitted()
     seen: set[str] = set()
     for name in wanted:
-        seen |= {orjson.loads(r.value)["type"] for r in await read_topic(name, timeout=120,
-                                                                         since_ms=SESSION_STARTED_MS)}
+        for record in await read_topic(name, timeout=120, since_ms=SESSION_STARTED_MS):
+            try:  # the tests also put bad bytes on the topics others write too
+                body = orjson.loads(record.value)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(body, dict) and isinstance(body.get("type"), str):
+                seen.add(body["type"])
     missing = set().union(*wanted.values()) - seen
     assert missing == set(), f"never emitted by a real-stack test: {sorted(missing)}"

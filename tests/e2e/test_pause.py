@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from contracts.partners import LocationPaused
+from contracts.partners import LocationPaused, LocationResumed
 from tests.e2e.test_operator_tools import oms_cli
 from tests.e2e.test_when_things_go_wrong import until_status
 from tests.support.kafka import read_topic
@@ -51,6 +51,14 @@ async def test_a_store_speaks_only_for_its_own_pause(oms):
                     if pause.id.encode() in r.value]
         [why] = await eventually(letters, bool, "Paris's pause of Munich dead-lettered")
         assert "store-paris cannot pause or resume store-munich" in why
+
+        # its own pause it may say: inventory is told (`inventory.set_location_paused`) and allocates nothing there
+        await paris.answer("store-paris", LocationPaused(location_id="store-paris", reason="inventory count"))
+        try:
+            await oms.processes["inventory_service"].logged("location.paused")
+        finally:
+            await paris.answer("store-paris", LocationResumed(location_id="store-paris"))
+        await oms.processes["inventory_service"].logged("location.resumed")
     finally:
         await paris.stop()
         await watch.stop()

@@ -13,6 +13,7 @@ from pathlib import Path
 from oms_cli.processes import own_environment
 from shared.settings import REPO_ROOT
 from tests.support.poll import eventually
+from tests.support.servers import RecordingWebhook
 
 
 @dataclass
@@ -84,3 +85,49 @@ class ServiceProcess:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@dataclass
+class Kept:
+    """The OMS processes a test left running, for the next test started with the same settings."""
+
+    env: dict[str, str]
+    processes: dict[str, ServiceProcess]
+    webhook: RecordingWebhook
+    starts: dict[str, int]
+    group_suffix: str
+
+    def intact(self) -> bool:
+        """Every process still the one started (none killed, restarted or exited)."""
+        return all(p.proc is not None and p.proc.poll() is None and p.starts == self.starts[name]
+                   for name, p in self.processes.items())
+
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            proc.stop()
+        self.webhook.__exit__(None, None, None)
+
+
+class KeptOms:
+    """At most one running OMS, kept between tests: starting six processes costs more than most tests do, and the
+    tests are ordered so that those with the same settings follow each other (`tests/conftest.py`). A test that
+    kills, restarts or stops a process, or a chaos test, leaves nothing to keep."""
+
+    def __init__(self) -> None:
+        self.kept: Kept | None = None
+
+    def take(self, env: dict[str, str]) -> Kept | None:
+        kept, self.kept = self.kept, None
+        if kept is not None and kept.env == env and kept.intact():
+            return kept
+        if kept is not None:
+            kept.stop()
+        return None
+
+    def keep(self, kept: Kept) -> None:
+        self.kept = kept
+
+    def close(self) -> None:
+        if self.kept is not None:
+            self.kept.stop()
+            self.kept = None
