@@ -92,19 +92,23 @@ async def consumer_lag(kafka: KafkaOptions, groups: list[str] | None = None) -> 
             for group, offsets in committed.items() for tp, offset in sorted(offsets.items())]
 
 
-async def start_at_end(kafka: KafkaOptions, groups: dict[str, tuple[str, ...]]) -> int:
-    """Each new consumer group (name: the topics it will read) starts at the topics' ends as they are now, not at
-    their beginning: for a run that must not inherit what earlier runs left unread. Returns the partitions set."""
+async def start_groups(kafka: KafkaOptions, groups: dict[str, tuple[tuple[str, ...], int | None]]) -> int:
+    """Each new consumer group (name: the topics it will read, and from when in ms since the epoch, or None for
+    now) starts there, not at the topics' beginning: for a run that must not inherit what earlier runs left
+    unread. Returns the partitions set."""
     done = 0
-    for group, names in groups.items():
+    for group, (names, since_ms) in groups.items():
         consumer = AIOKafkaConsumer(**kafka, group_id=group, enable_auto_commit=False)
         await consumer.start()
         try:
             partitions = [tp for topic in names for tp in await topic_partitions(consumer, topic)]
             consumer.assign(partitions)
-            ends = await consumer.end_offsets(partitions)
-            await consumer.commit({tp: OffsetAndMetadata(end, "start at the end") for tp, end in ends.items()})
-            done += len(ends)
+            starts = await consumer.end_offsets(partitions)
+            if since_ms is not None:
+                found = await consumer.offsets_for_times({tp: since_ms for tp in partitions})
+                starts |= {tp: at.offset for tp, at in found.items() if at is not None}
+            await consumer.commit({tp: OffsetAndMetadata(at, "start of a run") for tp, at in starts.items()})
+            done += len(starts)
         finally:
             await consumer.stop()
     return done

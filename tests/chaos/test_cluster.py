@@ -34,7 +34,7 @@ from tests.support.servers import RecordingWebhook
 
 pytestmark = pytest.mark.chaos
 
-ORDERS = 200
+ORDERS = 120
 NETWORK = REPO_ROOT / "config" / "network.toml"
 # Ports and data of their own, beside the single broker the other tests use.
 CLUSTER = {"OMS_KAFKA_BROKERS": "3", "OMS_KAFKA_BOOTSTRAP": "127.0.0.1:29092", "OMS_KAFKA_CONTROLLER_PORT": "29093",

@@ -35,7 +35,7 @@ from tests.support.poll import eventually
 
 pytestmark = pytest.mark.chaos
 
-ORDERS = 500
+ORDERS = 300
 SERVICES = ("order_service", "inventory_service", "fulfillment_service", "shipping_service", "notification_service")
 
 
@@ -110,7 +110,7 @@ async def test_orders_survive_kills_and_restarts(oms, stack):
         plan = [*(SERVICES * 3)]
         rng.shuffle(plan)
         for n, victim in enumerate(plan):
-            target = min(ORDERS - 20, 25 * (n + 1))
+            target = min(ORDERS - 20, 15 * (n + 1))
             await eventually(progress, partial(operator.le, target), f"{target} orders through before kill {n}",
                              timeout=240, interval=0.05)
             oms.processes[victim].kill()
@@ -164,7 +164,7 @@ async def test_a_second_instance_of_every_service_takes_over(request, oms):
     oms.processes.update(seconds)
     for proc in seconds.values():
         await proc.logged("started", timeout=120)
-    count = 300
+    count = 200
     await oms.seed(count)
     orders = workload.orders(oms.run, count, workload.Mix(split=0.1, express=0.2))
     watch = await oms.watch()

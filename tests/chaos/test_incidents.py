@@ -29,7 +29,7 @@ from tests.support.poll import eventually
 
 pytestmark = pytest.mark.chaos
 
-ORDERS = 150
+ORDERS = 100
 # every connection of the services' own roles (not the test's, not the operators'); and whether it may have been the
 # notification dispatcher's mid-round (sent, not yet marked: that round is sent again, as after a kill)
 SERVICE_BACKENDS = """SELECT pg_terminate_backend(pid) AS gone,
@@ -95,8 +95,8 @@ async def test_backends_terminated_again_and_again_mid_batch(oms):
         nonlocal terminated, rounds_cut
         async with superuser() as admin:
             for burst in range(4):
-                await eventually(lambda: _through(watch), partial(operator.le, 25 * (burst + 1)),
-                                 f"{25 * (burst + 1)} orders through before burst {burst}", timeout=240)
+                await eventually(lambda: _through(watch), partial(operator.le, 20 * (burst + 1)),
+                                 f"{20 * (burst + 1)} orders through before burst {burst}", timeout=240)
                 until = time.monotonic() + 1.5
                 while time.monotonic() < until:
                     gone = await admin.fetch(SERVICE_BACKENDS)

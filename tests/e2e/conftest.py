@@ -23,6 +23,7 @@ from shared.security import OPERATOR, client_options
 from shared.service import Deps
 from shared.settings import get_settings
 from tests.conftest import LOGS
+from tests.support.kafka import SESSION_STARTED_MS
 from tests.support.poll import eventually
 from tests.support.processes import Kept, KeptOms, ServiceProcess
 from tests.support.servers import RecordingWebhook
@@ -128,18 +129,22 @@ class RunningOms:
 
 async def groups_of_a_run(env: dict[str, str]) -> str:
     """A consumer group suffix for a new run of the OMS (every service's and simulator's groups), each group set to
-    start at its topics' ends: the run does not inherit what an earlier one left unread."""
+    start at its topics' ends: the run does not inherit what an earlier one left unread. Except where a service
+    learns what it looks up later (the notification service's contacts, the gateway's channel of each order, from
+    the orders as submitted): those read the orders submitted since the session started, so an order an earlier
+    test left waiting, whose deadline passes now, finds its contact."""
     suffix = f".run-{uuid.uuid4().hex[:8]}"
     network = load_network(Path(env.get("OMS_NETWORK_FILE", FAST_NETWORK)))
-    groups: dict[str, tuple[str, ...]] = {}
+    groups: dict[str, tuple[tuple[str, ...], int | None]] = {}
     for service in security.SERVICES:
         deps = Deps(service, get_settings(), None, network)  # type: ignore[arg-type]  # only to name its groups
         for sub in importlib.import_module(f"{service}_service.app").subscriptions(deps):
-            groups[f"{service}.{sub.group}{suffix}"] = sub.names
+            learns = service in ("notification", "gateway") and topics.ORDERS_INBOUND.name in sub.names
+            groups[f"{service}.{sub.group}{suffix}"] = (sub.names, SESSION_STARTED_MS if learns else None)
     for kind, ident in security.played_partners(env.get("OMS_SIMULATE_PARTNERS", "all"), network):
         requests = topics.WAREHOUSE_REQUESTS if kind == "warehouse" else topics.CARRIER_REQUESTS
-        groups[f"{security.principal(kind, ident)}.simulator{suffix}"] = (requests.for_partner(ident),)
-    await kafka_tools.start_at_end(client_options(who=security.ADMIN), groups)
+        groups[f"{security.principal(kind, ident)}.simulator{suffix}"] = ((requests.for_partner(ident),), None)
+    await kafka_tools.start_groups(client_options(who=security.ADMIN), groups)
     return suffix
 
 

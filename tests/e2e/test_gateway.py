@@ -237,7 +237,7 @@ async def test_subscribers_get_signed_webhooks_a_failing_one_gets_them_later_and
             f'[[subscriber]]\nid = "erp"\nurl = "{flaky.url}"\nevents = ["order.status_changed"]\n\n'
             f'[[subscriber]]\nid = "old"\nurl = "{gone.url}"\nevents = ["notification.requested"]\n')
         process = ServiceProcess("gateway_service", ["gateway_service"], LOGS / request.node.name, {
-            **oms_env, "OMS_WEBHOOKS_FILE": str(config), "OMS_WEBHOOK_BACKOFF_S": "0.2",
+            **oms_env, **oms.env, "OMS_WEBHOOKS_FILE": str(config), "OMS_WEBHOOK_BACKOFF_S": "0.2",
             "OMS_GATEWAY_URL": "http://127.0.0.1:18081"}).start()
         try:
             await process.logged("service.started", timeout=120)
