@@ -127,7 +127,8 @@ class RunningOms:
         return watch
 
 
-async def groups_of_a_run(env: dict[str, str]) -> str:
+async def groups_of_a_run(env: dict[str, str], services: tuple[str, ...] = security.SERVICES,
+                          partners: bool = True) -> str:
     """A consumer group suffix for a new run of the OMS (every service's and simulator's groups), each group set to
     start at its topics' ends: the run does not inherit what an earlier one left unread. Except where a service
     learns what it looks up later (the notification service's contacts, the gateway's channel of each order, from
@@ -136,12 +137,12 @@ async def groups_of_a_run(env: dict[str, str]) -> str:
     suffix = f".run-{uuid.uuid4().hex[:8]}"
     network = load_network(Path(env.get("OMS_NETWORK_FILE", FAST_NETWORK)))
     groups: dict[str, tuple[tuple[str, ...], int | None]] = {}
-    for service in security.SERVICES:
+    for service in services:
         deps = Deps(service, get_settings(), None, network)  # type: ignore[arg-type]  # only to name its groups
         for sub in importlib.import_module(f"{service}_service.app").subscriptions(deps):
             learns = service in ("notification", "gateway") and topics.ORDERS_INBOUND.name in sub.names
             groups[f"{service}.{sub.group}{suffix}"] = (sub.names, SESSION_STARTED_MS if learns else None)
-    for kind, ident in security.played_partners(env.get("OMS_SIMULATE_PARTNERS", "all"), network):
+    for kind, ident in security.played_partners(env.get("OMS_SIMULATE_PARTNERS", "all"), network) if partners else ():
         requests = topics.WAREHOUSE_REQUESTS if kind == "warehouse" else topics.CARRIER_REQUESTS
         groups[f"{security.principal(kind, ident)}.simulator{suffix}"] = ((requests.for_partner(ident),), None)
     await kafka_tools.start_groups(client_options(who=security.ADMIN), groups)
