@@ -242,7 +242,8 @@ class NativeKafka:
                 raise RuntimeError(f"Kafka exited; see {self.log_file}")
             return port_open(self.port)
 
-        wait_until(ready, f"Kafka on 127.0.0.1:{self.port}", timeout=90)
+        # long enough for a slow host recovering its logs; a Kafka that exits fails it at once
+        wait_until(ready, f"Kafka on 127.0.0.1:{self.port}", timeout=300)
 
     def stop(self, hard: bool = False, grace_s: float = 60.0) -> None:
         self.signal_stop(hard)
