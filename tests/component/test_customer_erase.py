@@ -80,12 +80,14 @@ async def test_a_customers_personal_data_is_masked_everywhere_and_the_order_stay
                               "the customer's data in every service", timeout=90)
     inventory = await asyncpg.connect(get_settings().database_for("inventory"))
     try:  # the order waits at inventory, which was told its destination country and no one's address
-        waiting = await inventory.fetchval("SELECT command::text FROM backorders WHERE order_id = $1", order_id)
+        waiting = await eventually(lambda: inventory.fetchval(
+            "SELECT command::text FROM backorders WHERE order_id = $1", order_id), bool, "the order backordered")
     finally:
         await inventory.close()
-    assert waiting is not None and street not in waiting and email not in waiting
+    assert street not in waiting and email not in waiting
     assert "not over yet" in erase(email, refused=True), "an order on its way is not shipped to 'erased'"
-    assert await personal_rows(order_id, email, street) == before
+    after = await personal_rows(order_id, email, street)  # notices may still be added meanwhile: none is masked
+    assert all(after[service] >= rows for service, rows in before.items()), (before, after)
     async with Producer() as producer:
         await producer.send(topics.ORDERS_INBOUND.name, orjson.dumps({
             "type": "order.cancel_requested", "id": str(uuid.uuid4()), "channel": order["channel"],

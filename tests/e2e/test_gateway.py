@@ -87,9 +87,10 @@ async def test_bad_requests_are_refused_with_the_reason_and_change_nothing(oms, 
     rows = await oms.orders_db.fetchval("SELECT count(*) FROM orders WHERE channel = $1 AND external_id = $2",
                                         channel, order["external_id"])
     assert rows == 1, "the same order twice is one order"
-    confirmations = [c for c in oms.sent_notifications()
-                     if c["order_id"] == first.json()["order_id"] and c["kind"] == "confirmation"]
-    assert len(confirmations) == 1
+    async def confirmations() -> list[dict]:
+        return [c for c in oms.sent_notifications()
+                if c["order_id"] == first.json()["order_id"] and c["kind"] == "confirmation"]
+    assert len(await eventually(confirmations, bool, "the customer's confirmation")) == 1
 
 
 async def test_a_shopify_webhook_is_taken_as_shopify_sends_it(oms, gateway):
