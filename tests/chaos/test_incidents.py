@@ -5,10 +5,8 @@ is undone in `finally`."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import operator
-import time
 from collections.abc import AsyncIterator
 from functools import partial
 
@@ -92,17 +90,20 @@ async def test_backends_terminated_again_and_again_mid_batch(oms):
     terminated, rounds_cut = 0, 0
 
     async def incident(watch) -> None:
-        nonlocal terminated, rounds_cut
         async with superuser() as admin:
+            async def terminate() -> int:  # every service connection there is now; how many so far
+                nonlocal terminated, rounds_cut
+                gone = await admin.fetch(SERVICE_BACKENDS)
+                terminated += len(gone)
+                rounds_cut += sum(1 for row in gone if row["cut"])
+                return terminated
+
             for burst in range(4):
                 await eventually(lambda: _through(watch), partial(operator.le, 20 * (burst + 1)),
                                  f"{20 * (burst + 1)} orders through before burst {burst}", timeout=240)
-                until = time.monotonic() + 1.5
-                while time.monotonic() < until:
-                    gone = await admin.fetch(SERVICE_BACKENDS)
-                    terminated += len(gone)
-                    rounds_cut += sum(1 for row in gone if row["cut"])
-                    await asyncio.sleep(0.05)
+                # a burst: until 30 more connections were cut, which outlasts a message's three tries of 0.6 s
+                await eventually(terminate, partial(operator.le, 30 * (burst + 1)),
+                                 f"30 service connections terminated in burst {burst}", timeout=60, interval=0.05)
 
     orders, watch = await run_through(oms, incident)
     assert terminated > 20, terminated
@@ -120,9 +121,11 @@ async def test_the_database_read_only_for_a_while_and_back(oms):
                 for turn in range(2):
                     await eventually(lambda: _through(watch), partial(operator.le, 40 * (turn + 1)),
                                      f"{40 * (turn + 1)} orders through before read-only {turn}", timeout=240)
+                    refused_before = read_only_refusals(oms)
                     await admin.execute("ALTER SYSTEM SET default_transaction_read_only = on")
                     await admin.execute("SELECT pg_reload_conf()")
-                    await asyncio.sleep(4)  # the incident's length, not a wait for a condition
+                    await eventually(lambda: _now(read_only_refusals(oms)), partial(operator.le, refused_before + 5),
+                                     f"the services refused writes by the read-only server (turn {turn})", timeout=60)
                     await admin.execute("ALTER SYSTEM RESET default_transaction_read_only")
                     await admin.execute("SELECT pg_reload_conf()")
             finally:
@@ -132,6 +135,15 @@ async def test_the_database_read_only_for_a_while_and_back(oms):
     orders, watch = await run_through(oms, incident)
     await nothing_dead_lettered(oms)
     await every_invariant_holds(oms, orders, watch, ORDERS, dispatcher_kills=0)
+
+
+def read_only_refusals(oms) -> int:
+    """How often the services have been refused a write by a read-only server (25006) in this test's logs."""
+    return sum(p.log_text().count("ReadOnlySQLTransaction") for p in oms.processes.values())
+
+
+async def _now(value: int) -> int:
+    return value
 
 
 async def _through(watch) -> int:
