@@ -19,16 +19,16 @@ $(VENV): pyproject.toml
 install: $(VENV) ## virtual environment with the pinned packages
 
 jars: $(VENV) ## fetch the Kafka broker jars from Maven Central (cached in ~/.cache/oms)
-	$(PY) -c "from shared.stack import NativeKafka; from shared.settings import get_settings; NativeKafka(get_settings()).ensure_jars()"
+	$(PY) -c "from devstack.stack import NativeKafka; from runtime.settings import get_settings; NativeKafka(get_settings()).ensure_jars()"
 
 infra-up: $(VENV) ## start Kafka and PostgreSQL (native, or docker compose where Docker runs)
-	$(PY) -m shared.stack up
+	$(PY) -m devstack.stack up
 
 infra-up-cluster: $(VENV) ## the same with three replicated Kafka brokers (the cluster profile, native)
-	OMS_KAFKA_BROKERS=3 $(PY) -m shared.stack up
+	OMS_KAFKA_BROKERS=3 $(PY) -m devstack.stack up
 
 infra-down: $(VENV) ## stop what infra-up started
-	$(PY) -m shared.stack down
+	$(PY) -m devstack.stack down
 
 test: $(VENV) ## the whole suite on the real broker and database (starts them when needed)
 	@bash scripts/prerequisites.sh --tests
@@ -42,7 +42,7 @@ test-fast: $(VENV) ## pure logic, every handler of every service in memory, the 
 
 lint: $(VENV) ## ruff and mypy
 	.venv/bin/ruff check .
-	.venv/bin/mypy contracts shared oms_cli services tests
+	.venv/bin/mypy contracts runtime rules devstack oms_cli services tests
 
 contracts: $(VENV) ## regenerate JSON Schemas and the AsyncAPI document from the models
 	$(PY) -m contracts.generate

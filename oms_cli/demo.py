@@ -17,13 +17,13 @@ from rich.panel import Panel
 from rich.table import Table
 
 from contracts import topics
+from devstack.stack import Stack, port_open
 from oms_cli import processes, workload
 from oms_cli.watch import TERMINAL, WAITING, OrderWatch
-from shared import security, signing
-from shared.network import load_network
-from shared.security import OPERATOR, OPERATOR_ACT, client_options
-from shared.settings import REPO_ROOT, Settings, get_settings
-from shared.stack import Stack, port_open
+from rules.network import load_network
+from runtime import security, signing
+from runtime.security import OPERATOR, OPERATOR_ACT, client_options
+from runtime.settings import REPO_ROOT, Settings, get_settings
 
 console = Console(width=None if Console().is_terminal else 150)
 STAGES = ("accepted", "reserved", "released", "in_fulfillment", "ready_to_ship", "shipped", "delivered",
@@ -50,7 +50,7 @@ def run_demo(orders: int, delay_ms: int) -> None:
             processes.wait_started(settings, started)
         split = asyncio.run(drive(settings, orders))
         if split:
-            from oms_cli.main import order
+            from oms_cli.orders import order
 
             console.print("[bold]One order that needed two locations, its full timeline:[/bold]")
             order(split)

@@ -11,8 +11,8 @@ from pathlib import Path
 import asyncpg
 import orjson
 
-from shared.personal_data import MASKS, OF_ORDERS, PARKED, TERMINAL_STATUSES, mask
-from shared.settings import SERVICES, Settings
+from runtime.personal_data import ERASED, PARKED, PARKED_ERASED, TERMINAL_STATUSES, mask
+from runtime.settings import SERVICES, Settings
 
 
 class StillInFlight(Exception):
@@ -56,14 +56,13 @@ async def erase_customer(settings: Settings, *, email: str | None = None, channe
 
 
 async def _mask(conn: asyncpg.Connection, service: str, ids: list[str], keys: list[str]) -> dict[str, int]:
-    touched = {table: 0 for table, _ in MASKS.get(service, [])}
+    touched = {table: 0 for table in ERASED.get(service, {})}
     with contextlib.suppress(asyncpg.UndefinedTableError):  # a service that has never run keeps nothing
         async with conn.transaction():
-            touched = await mask(conn, service, OF_ORDERS, ids, keys)
+            touched = await mask(conn, ERASED.get(service, {}), ids, keys)
     with contextlib.suppress(asyncpg.UndefinedTableError):
         async with conn.transaction():
-            status = await conn.execute(PARKED[1], ids, keys)
-            touched[PARKED[0]] = int(status.rsplit(" ", 1)[1])
+            touched[PARKED[0]] = await PARKED_ERASED.run(conn, ids, keys)
     return touched
 
 

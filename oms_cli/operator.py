@@ -16,9 +16,10 @@ from aiokafka.structs import ConsumerRecord
 
 from contracts import topics
 from oms_cli.tables import ORDER_BY_REF, order_ref_args
-from shared.kafka_tools import read_topic
-from shared.security import DATABASE_OPERATOR, OPERATOR_ACT, OPERATOR_REPLAY, client_options
-from shared.settings import SERVICES, Settings
+from runtime.kafka_tools import read_topic
+from runtime.parking import mark_replayed
+from runtime.security import DATABASE_OPERATOR, OPERATOR_ACT, OPERATOR_REPLAY, client_options
+from runtime.settings import SERVICES, Settings
 
 
 async def dlq_topics(settings: Settings) -> list[str]:
@@ -119,7 +120,7 @@ async def replay_parked(settings: Settings, service: str, ids: set[int]) -> int:
                        ("parked_replayed_from", f"{service}/parked/{row['id']}".encode())]
             for topic in row["topic"].split(topics.SEPARATOR):  # an outbox row may be meant for several
                 await producer.send_and_wait(topic, row["value"], key=row["key"], headers=headers)
-            await conn.execute("UPDATE parked_messages SET replayed_at = now() WHERE id = $1", row["id"])
+            await mark_replayed(conn, row["id"])
     finally:
         await producer.stop()
         await conn.close()

@@ -13,9 +13,9 @@ from pathlib import Path
 import psutil
 
 from gateway_service.subscribers import load_subscribers
-from shared import security
-from shared.network import load_network
-from shared.settings import REPO_ROOT, Settings
+from rules.network import load_network
+from runtime import security
+from runtime.settings import REPO_ROOT, Settings
 
 SERVICES = ("order_service", "inventory_service", "fulfillment_service", "shipping_service", "notification_service",
             "gateway_service",
@@ -58,7 +58,7 @@ def running(settings: Settings, module: str) -> int | None:
 
 def own_environment(module: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
     """What one OMS process is launched with besides the environment: `OMS_CREDENTIALS_FILE`, a file of its own with
-    its logins and secrets only (`shared.security.process_credentials`), so that no process but the stack's setup
+    its logins and secrets only (`runtime.security.process_credentials`), so that no process but the stack's setup
     holds the admin's, the database superuser's or a migration role's password."""
     if module_of(module) not in SERVICES:
         return {}  # a tool of the tests' (a relay of the test database): the stack's credentials, as any tool

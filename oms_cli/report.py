@@ -19,9 +19,9 @@ import plotly.graph_objects as go
 from plotly.io import to_html
 
 from oms_cli.operator import fetch
-from shared.network import Network, load_network
-from shared.routing import shipment_cost
-from shared.settings import Settings
+from rules.network import Network, load_network
+from rules.routing import shipment_cost
+from runtime.settings import Settings
 
 STAGES = ("accepted", "released", "shipped", "delivered", "collected")
 LATE = ("late_to_ship", "late_delivery")

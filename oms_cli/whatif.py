@@ -19,11 +19,11 @@ import asyncpg
 import orjson
 from rich.table import Table
 
-from shared.network import Network
-from shared.promise import choose_carrier
-from shared.routing import Allocation, Destination, Site, decide, shipment_cost
-from shared.security import DATABASE_OPERATOR
-from shared.settings import Settings
+from rules.network import Network
+from rules.promise import choose_carrier
+from rules.routing import Allocation, Destination, Site, decide, shipment_cost
+from runtime.security import DATABASE_OPERATOR
+from runtime.settings import Settings
 
 
 @dataclass

@@ -37,13 +37,13 @@ from rich.console import Console
 from rich.table import Table
 
 from contracts import topics
+from devstack.stack import Stack, port_open
 from oms_cli import demo, processes, workload
 from oms_cli.watch import OrderWatch
-from shared import security, signing
-from shared.kafka_tools import topic_partitions
-from shared.security import ADMIN, OPERATOR, OPERATOR_ACT, client_options
-from shared.settings import REPO_ROOT, SERVICES, Settings, get_settings
-from shared.stack import Stack, port_open
+from runtime import security, signing
+from runtime.kafka_tools import topic_partitions
+from runtime.security import ADMIN, OPERATOR, OPERATOR_ACT, client_options
+from runtime.settings import REPO_ROOT, SERVICES, Settings, get_settings
 from tests.support.kafka import create_topic
 
 console = Console(width=None if Console().is_terminal else 150)

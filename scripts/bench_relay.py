@@ -11,13 +11,13 @@ import time
 import uuid
 
 from contracts.base import Message
-from shared.db import create_pool, migrate
-from shared.logging import configure_logging
-from shared.outbox import OutboxRelay
-from shared.security import ADMIN, client_options
-from shared.settings import get_settings
-from shared.stack import Stack
-from shared.uow import Postgres
+from devstack.stack import Stack
+from runtime.db import create_pool, migrate
+from runtime.logging import configure_logging
+from runtime.outbox import OutboxRelay
+from runtime.postgres import Postgres
+from runtime.security import ADMIN, client_options
+from runtime.settings import get_settings
 from tests.support.kafka import create_topic
 
 

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 share=${OMS_CPU_SHARE:-3}
 quota=$(( $(nproc) * 100000 / share ))
-.venv/bin/python -m shared.stack down  # the servers must start inside the quota too
+.venv/bin/python -m devstack.stack down  # the servers must start inside the quota too
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then  # cgroup v2
   group=/sys/fs/cgroup/oms-throttled
   mkdir -p "$group"

@@ -11,8 +11,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from shared.settings import REPO_ROOT, Settings, get_settings
-from shared.stack import Stack, compose_environment, port_open, wait_until
+from devstack.stack import Stack, compose_environment, port_open, wait_until
+from runtime.settings import REPO_ROOT, Settings, get_settings
 from tests.support.kafka import TEST_STARTED_MS
 from tests.support.processes import KeptOms, ServiceProcess
 
@@ -142,7 +142,7 @@ def chaos_alone(request: pytest.FixtureRequest) -> None:
 @pytest.fixture(scope="session")
 async def test_db(stack: Stack) -> AsyncIterator[asyncpg.Pool]:
     """The `oms_test` database, with the shared outbox and inbox tables, for mechanism tests."""
-    from shared.db import create_pool, migrate
+    from runtime.db import create_pool, migrate
 
     pool = await create_pool(get_settings().database_for("test"), max_size=8)
     await migrate(pool)

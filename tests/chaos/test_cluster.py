@@ -18,13 +18,13 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts import topics
+from devstack.stack import KafkaCluster, NativeKafka, create_acls, create_topics
 from oms_cli import demo, workload
 from oms_cli.watch import OrderWatch
-from shared import security
-from shared.network import load_network
-from shared.security import ADMIN, OPERATOR, client_options
-from shared.settings import REPO_ROOT, Settings, get_settings
-from shared.stack import KafkaCluster, NativeKafka, create_acls, create_topics
+from rules.network import load_network
+from runtime import security
+from runtime.security import ADMIN, OPERATOR, client_options
+from runtime.settings import REPO_ROOT, Settings, get_settings
 from tests.chaos.test_crashes import every_invariant_holds
 from tests.conftest import LOGS
 from tests.e2e.conftest import MODULES, RunningOms

@@ -16,7 +16,7 @@ from aiokafka.errors import KafkaError
 from notification_service.handlers import DISPATCH_ROUND
 from oms_cli import workload
 from order_service.domain import order_id_for
-from shared.security import KafkaOptions
+from runtime.security import KafkaOptions
 from tests.support.checks import (
     completion_problems,
     duplicate_request_problems,

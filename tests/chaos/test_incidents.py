@@ -1,4 +1,4 @@
-"""Database and broker incidents mid-flow, as the fault table (shared/faults.py) classifies them: backends
+"""Database and broker incidents mid-flow, as the fault table (runtime/faults.py) classifies them: backends
 terminated mid-batch, the database read-only for a while (a failover), a topic's ACL removed and restored. Nothing
 good is dead-lettered, nothing is lost or doubled (the chaos checker), and whatever a shared server was switched to
 is undone in `finally`."""
@@ -16,10 +16,12 @@ from aiokafka.client import AIOKafkaClient
 from aiokafka.protocol.admin import DeleteAclsRequest
 
 from contracts import topics
+from devstack import access
+from devstack.access import Acl
 from oms_cli import workload
-from shared import security
-from shared.security import ADMIN, Acl, client_options
-from shared.settings import get_settings
+from runtime import security
+from runtime.security import ADMIN, client_options
+from runtime.settings import get_settings
 from tests.chaos.test_crashes import every_invariant_holds
 from tests.support.cli import oms_cli
 from tests.support.kafka import read_topic
@@ -69,7 +71,7 @@ async def nothing_dead_lettered(oms) -> None:
     network = oms.network
     run = oms.run.encode()
     dead = []
-    for name, _ in security.concrete(network):
+    for name, _ in access.concrete(network):
         if name.endswith(".dlq"):
             dead += [f"{name}: {r.value[:120]!r}" for r in await read_topic(name, timeout=30) if run in (r.value or b"")]
     assert dead == []
@@ -154,7 +156,7 @@ async def acl_count() -> int:
     client = AIOKafkaClient(**client_options(who=ADMIN))
     await client.bootstrap()
     try:
-        return await security._acl_count(client, client.get_random_node())
+        return await access._acl_count(client, client.get_random_node())
     finally:
         await client.close()
 
@@ -165,14 +167,14 @@ async def delete_acls(acls: list[Acl]) -> None:
     await client.bootstrap()
     try:
         node = client.get_random_node()
-        before = await security._acl_count(client, node)
+        before = await access._acl_count(client, node)
         for acl in acls:  # aiokafka's request carries one filter
             await client.send(node, DeleteAclsRequest(
-                security._RESOURCES[acl.resource], acl.name, 4 if acl.prefixed else 3, f"User:{acl.principal}", "*",
-                security._OPERATIONS[acl.operation], 3))
+                access._RESOURCES[acl.resource], acl.name, 4 if acl.prefixed else 3, f"User:{acl.principal}", "*",
+                access._OPERATIONS[acl.operation], 3))
 
         async def held() -> int:
-            return await security._acl_count(client, node)
+            return await access._acl_count(client, node)
         await eventually(held, lambda n: n <= before - len(acls), "the broker dropped the ACLs", timeout=30)
     finally:
         await client.close()
@@ -205,7 +207,7 @@ async def test_a_topics_acl_removed_parks_its_rows_and_the_rest_flows_until_rest
             parked = await eventually(refused, partial(operator.eq, count), "each fulfillment request parked",
                                       timeout=60)
         finally:
-            await security.create_acls(client_options(who=ADMIN), taken)
+            await access.create_acls(client_options(who=ADMIN), taken)
             await eventually(acl_count, lambda n: n >= every, "the ACLs restored")
         reasons = await conn.fetch("SELECT DISTINCT reason FROM parked_messages WHERE position($1 in value) > 0",
                                    oms.run.encode())

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from contracts import topics
-from shared.settings import get_settings
+from runtime.settings import get_settings
 from tests.conftest import service_process
 from tests.support.kafka import Producer, read_topic
 from tests.support.poll import eventually

@@ -14,8 +14,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
-from shared.kafka_tools import adopt_offsets, commit_handled, consumer_lag
-from shared.security import ADMIN, client_options
+from runtime.kafka_tools import adopt_offsets, commit_handled, consumer_lag
+from runtime.security import ADMIN, client_options
 from tests.support.kafka import create_topic
 
 pytestmark = pytest.mark.component

@@ -17,7 +17,7 @@ import pytest
 from contracts import topics
 from oms_cli import workload
 from order_service.domain import order_id_for
-from shared.settings import REPO_ROOT, get_settings
+from runtime.settings import REPO_ROOT, get_settings
 from tests.conftest import service_process
 from tests.support.kafka import Producer
 from tests.support.poll import eventually

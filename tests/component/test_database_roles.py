@@ -10,9 +10,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from shared.db import MigrationChanged, migrate
-from shared.security import DATABASE_OPERATOR
-from shared.settings import database_passwords, get_settings
+from runtime.db import MigrationChanged, migrate
+from runtime.security import DATABASE_OPERATOR
+from runtime.settings import database_passwords, get_settings
 
 pytestmark = pytest.mark.component
 

@@ -13,7 +13,7 @@ import pytest
 from contracts import topics
 from contracts.examples import example
 from order_service.domain import order_id_for
-from shared.settings import get_settings
+from runtime.settings import get_settings
 from tests.conftest import service_process
 from tests.e2e.test_operator_tools import oms_cli
 from tests.support.kafka import Producer, read_topic

@@ -8,8 +8,8 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
-from shared import inbox
-from shared.settings import get_settings
+from runtime import inbox
+from runtime.settings import get_settings
 from tests.conftest import service_process
 from tests.support.poll import eventually
 

@@ -12,9 +12,9 @@ from aiokafka import AIOKafkaProducer
 from contracts import topics
 from contracts.base import SkuQuantity
 from contracts.order import Destination, ReserveStock
-from shared.messaging import encode
-from shared.security import ADMIN, client_options
-from shared.settings import get_settings
+from runtime.messaging import encode
+from runtime.security import ADMIN, client_options
+from runtime.settings import get_settings
 from tests.conftest import service_process
 from tests.support.kafka import read_topic
 from tests.support.poll import eventually

@@ -9,7 +9,7 @@ import asyncpg
 import orjson
 import pytest
 
-from shared.settings import get_settings
+from runtime.settings import get_settings
 from tests.conftest import service_process
 from tests.support.poll import eventually
 from tests.support.servers import SmtpServer, WebhookServer

@@ -12,9 +12,9 @@ from aiokafka import AIOKafkaProducer
 from contracts import topics
 from oms_cli import workload
 from order_service.domain import order_id_for
-from shared.security import ADMIN, client_options
-from shared.settings import get_settings
-from shared.uow import inbox_key
+from runtime.security import ADMIN, client_options
+from runtime.settings import get_settings
+from runtime.unit import inbox_key
 from tests.conftest import LOGS, service_process
 from tests.support.kafka import read_topic
 from tests.support.poll import eventually

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from shared.settings import REPO_ROOT
+from runtime.settings import REPO_ROOT
 
 pytestmark = pytest.mark.component
 
@@ -33,7 +33,7 @@ async def test_an_order_whose_ids_hold_markup_or_colons_is_listed_and_found(stac
     """`oms orders` and `oms order` show an external id such as `[/x]` as it is, and find `store:...:A:1`."""
     import asyncpg
 
-    from shared.settings import get_settings
+    from runtime.settings import get_settings
 
     run = uuid.uuid4().hex[:6]
     orders = [(f"cli-{run}-1", "web", f"[/x]{run}"), (f"cli-{run}-2", "store:store-munich", f"A:{run}")]

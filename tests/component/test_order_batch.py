@@ -12,11 +12,10 @@ from contracts.base import Address, SkuQuantity
 from order_service import store
 from order_service.saga import Saga, SagaState
 from order_service.store import OrderWork
-from shared.db import create_pool, migrate
-from shared.network import load_network
-from shared.service import Deps
-from shared.settings import get_settings
-from shared.uow import Postgres
+from runtime.db import create_pool, migrate
+from runtime.postgres import Postgres
+from runtime.settings import get_settings
+from tests.support.memory import deps_of
 
 pytestmark = pytest.mark.component
 
@@ -35,21 +34,20 @@ async def test_a_batch_hands_the_saga_on_and_writes_it_once(stack) -> None:
         await migrator.close()
         await pool.execute("INSERT INTO orders (order_id, channel, external_id, status, saga_state, saga) "
                            "VALUES ($1, 'web', $1, 'accepted', 'awaiting_stock', $2)", order_id, first.model_dump_json())
-        settings = get_settings()
         async with pool.acquire() as conn, conn.transaction():
-            uow = OrderWork(Deps("order", settings, pool, load_network(settings.network_file)), Postgres(conn))
-            await uow.orders.load_keys([order_id])
-            row = await uow.orders.get(order_id)
-            assert row is not None and uow.orders.saga(row) == first
+            unit = OrderWork(deps_of("order", pool), Postgres(conn))
+            await unit.orders.load_keys([order_id])
+            row = await unit.orders.get(order_id)
+            assert row is not None and unit.orders.saga(row) == first
             moved = first.model_copy(update={"state": SagaState.FULFILLING, "status": "reserved"})
-            uow.orders.save_saga(moved, 1, None, [])
-            again = await uow.orders.get(order_id)
-            assert again is not None and uow.orders.saga(again) is moved, "the next message gets the saga itself"
+            unit.orders.save_saga(moved, 1, None, [])
+            again = await unit.orders.get(order_id)
+            assert again is not None and unit.orders.saga(again) is moved, "the next message gets the saga itself"
             done = moved.model_copy(update={"status": "released"})
-            uow.orders.save_saga(done, 2, None, [])
+            unit.orders.save_saga(done, 2, None, [])
             assert await conn.fetchval("SELECT saga_state FROM orders WHERE order_id = $1", order_id) == \
                 "awaiting_stock", "nothing written before the flush"
-            await uow.flush()
+            await unit.flush()
         saved = await pool.fetchrow("SELECT status, saga_state, saga, sequence FROM orders WHERE order_id = $1",
                                     order_id)
         assert (saved["status"], saved["saga_state"], saved["sequence"]) == ("released", "fulfilling", 2)

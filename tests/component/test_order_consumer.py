@@ -11,7 +11,7 @@ import pytest
 
 from contracts import topics
 from order_service.domain import order_id_for
-from shared.settings import get_settings
+from runtime.settings import get_settings
 from tests.conftest import service_process
 from tests.support.kafka import Producer, read_topic
 from tests.support.poll import eventually

@@ -12,13 +12,13 @@ import orjson
 import pytest
 
 from contracts.base import Message
-from shared import inbox
-from shared.outbox import TAKE, OutboxRelay, relay_session
-from shared.parking import OversizedMessage
-from shared.security import ADMIN, client_options
-from shared.settings import get_settings
-from shared.stack import Stack
-from shared.uow import Postgres
+from devstack.stack import Stack
+from runtime import inbox
+from runtime.outbox import TAKE, OutboxRelay, relay_session
+from runtime.parking import OversizedMessage
+from runtime.postgres import Postgres
+from runtime.security import ADMIN, client_options
+from runtime.settings import get_settings
 from tests.conftest import service_process
 from tests.support.kafka import create_topic, read_topic
 from tests.support.poll import eventually
@@ -73,7 +73,7 @@ async def test_relay_survives_kill_and_broker_outage(request, processes, stack: 
     await test_db.execute("DELETE FROM outbox")
     await write_rows(test_db, topic, 0, 20_000)
     env = {"OMS_RELAY_BATCH_SIZE": "200"}
-    relay = service_process(processes, request, "relay", "shared.relay_process", "test",
+    relay = service_process(processes, request, "relay", "runtime.relay_process", "test",
                             get_settings().database_for("test"), env=env)
 
     # kill -9 in the middle: some rows sent, some not
@@ -211,7 +211,7 @@ async def test_rows_for_a_topic_the_relay_may_not_write_are_parked_and_the_other
     """A topic the service's principal may not write (an ACL missing, say for a partner added to the network before
     its topic and ACL): only those rows are parked, with the reason; the rows around them are sent, in order."""
     from contracts import topics
-    from shared.security import principal
+    from runtime.security import principal
 
     allowed, refused, key = topics.INVENTORY_EVENTS.name, topics.ORDERS_EVENTS.name, f"k-{uuid.uuid4().hex[:8]}"
     await test_db.execute("DELETE FROM outbox")
@@ -239,7 +239,8 @@ async def test_rows_for_a_topic_the_broker_does_not_have_are_parked_and_the_othe
     """A location added to the network file before its topic exists: its rows are parked at once (not waited for
     round after round), the rows around them are sent, and a later round with such rows does not wait again."""
     from contracts import topics
-    from shared.security import Acl, create_acls, principal
+    from devstack.access import Acl, create_acls
+    from runtime.security import principal
 
     allowed, key = topics.INVENTORY_EVENTS.name, f"k-{uuid.uuid4().hex[:8]}"
     missing = f"partners.location.nowhere-{uuid.uuid4().hex[:6]}.requests.v1"

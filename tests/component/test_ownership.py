@@ -12,8 +12,8 @@ import pytest
 from contracts import topics
 from contracts.examples import example
 from order_service.domain import order_id_for
-from shared.security import principal
-from shared.settings import get_settings
+from runtime.security import principal
+from runtime.settings import get_settings
 from tests.conftest import service_process
 from tests.support.kafka import Producer, read_topic
 from tests.support.poll import eventually

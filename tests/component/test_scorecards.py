@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import orjson
@@ -13,10 +14,8 @@ import pytest
 import fulfillment_service
 import shipping_service
 from contracts import topics
-from shared.db import migrate
-from shared.network import load_network
-from shared.service import Deps
-from shared.settings import get_settings
+from runtime.db import migrate
+from tests.support.memory import deps_of
 
 pytestmark = pytest.mark.component
 
@@ -27,10 +26,9 @@ async def told(pool: asyncpg.Pool) -> dict[str, dict]:
     return {r["key"]: orjson.loads(r["payload"]) for r in rows}
 
 
-async def deps_for(pool: asyncpg.Pool, service: str, package: object) -> Deps:
-    settings = get_settings()
+async def deps_for(pool: asyncpg.Pool, service: str, package: object) -> Any:
     await migrate(pool, Path(package.__file__).parent / "sql")  # type: ignore[attr-defined]
-    return Deps(service, settings, pool, load_network(settings.network_file))
+    return deps_of(service, pool)
 
 
 async def test_a_carriers_scorecard_counts_refusals_exceptions_and_what_it_still_carries(test_db):

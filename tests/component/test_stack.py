@@ -8,8 +8,8 @@ import asyncpg
 import pytest
 
 from order_service import store
-from shared.db import create_pool, migrate
-from shared.settings import get_settings
+from runtime.db import create_pool, migrate
+from runtime.settings import get_settings
 
 pytestmark = pytest.mark.component
 

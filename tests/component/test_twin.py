@@ -8,8 +8,8 @@ import importlib
 import asyncpg
 import pytest
 
-from shared.settings import SERVICES, get_settings
-from shared.uow import Table
+from runtime.settings import SERVICES, get_settings
+from runtime.tables import Table
 
 pytestmark = pytest.mark.component
 

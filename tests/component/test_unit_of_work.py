@@ -11,11 +11,13 @@ import asyncpg
 import pytest
 
 from contracts.base import Message
-from shared import outbox
-from shared.network import load_network
-from shared.service import Deps
-from shared.settings import get_settings
-from shared.uow import Postgres, Rows, Table, UnitOfWork
+from runtime import outbox
+from runtime.postgres import Postgres
+from runtime.repository import Rows
+from runtime.settings import get_settings
+from runtime.tables import Table
+from runtime.unit import UnitOfWork
+from tests.support.memory import deps_of
 
 pytestmark = pytest.mark.component
 
@@ -29,10 +31,8 @@ async def table(test_db: asyncpg.Pool) -> Table:
                  updates=("status", "tried"))
 
 
-def unit(conn: asyncpg.Connection, service: str = "test") -> UnitOfWork:
-    settings = get_settings()
-    return UnitOfWork(Deps(service, settings, None, load_network(settings.network_file)),  # type: ignore[arg-type]
-                      Postgres(conn))
+def unit_for(conn: asyncpg.Connection, service: str = "test") -> UnitOfWork:
+    return UnitOfWork(deps_of(service), Postgres(conn))
 
 
 async def statements(conn: asyncpg.Connection, table: Table) -> tuple[int, int]:
@@ -45,8 +45,8 @@ async def statements(conn: asyncpg.Connection, table: Table) -> tuple[int, int]:
 async def test_rows_are_read_once_changed_in_memory_and_written_at_the_flush(test_db: asyncpg.Pool, table: Table):
     await test_db.execute(f"INSERT INTO {table.name} (id, status) VALUES ('old', 'open')")
     async with test_db.acquire() as conn, conn.transaction():
-        uow = unit(conn)
-        rows = uow.repository(Rows(uow.db, table))
+        unit = unit_for(conn)
+        rows = unit.repository(Rows(unit.db, table))
         await rows.load_keys(["a", "b", "old"])
         before = await statements(conn, table)
         assert rows.add({"id": "a", "note": '{"n": 1}', "status": "new", "tried": ["x, \"y\""]})
@@ -58,7 +58,7 @@ async def test_rows_are_read_once_changed_in_memory_and_written_at_the_flush(tes
         rows.save("a", status="asked", tried=[*row["tried"], "z"])
         rows.save("old", status="closed", tried=["q"])
         assert await statements(conn, table) == before, "nothing written before the flush"
-        await uow.flush()
+        await unit.flush()
         assert await statements(conn, table) == (before[0] + 2, before[1] + 1)
     found = {r["id"]: (r["status"], list(r["tried"]), r["note"])
              for r in await test_db.fetch(f"SELECT id, status, tried, note FROM {table.name}")}
@@ -69,12 +69,12 @@ async def test_rows_are_read_once_changed_in_memory_and_written_at_the_flush(tes
 async def test_a_key_not_looked_for_is_read_when_asked_for(test_db: asyncpg.Pool, table: Table):
     await test_db.execute(f"INSERT INTO {table.name} (id, status) VALUES ('taken', 'open')")
     async with test_db.acquire() as conn, conn.transaction():
-        uow = unit(conn)
-        rows = uow.repository(Rows(uow.db, table))
+        unit = unit_for(conn)
+        rows = unit.repository(Rows(unit.db, table))
         found = await rows.get("taken")
         assert found is not None and found["status"] == "open"
         assert not rows.add({"id": "taken", "note": None, "status": "new", "tried": []})
-        await uow.flush()
+        await unit.flush()
     assert await test_db.fetchval(f"SELECT status FROM {table.name} WHERE id = 'taken'") == "open"
 
 
@@ -82,12 +82,12 @@ async def test_a_row_added_meanwhile_fails_the_unit(test_db: asyncpg.Pool, table
     """The unit acted as if its row were new: it must not commit (the consumer then runs its messages one by one)."""
     with pytest.raises(RuntimeError, match="exist already"):
         async with test_db.acquire() as conn, conn.transaction():
-            uow = unit(conn)
-            rows = uow.repository(Rows(uow.db, table))
+            unit = unit_for(conn)
+            rows = unit.repository(Rows(unit.db, table))
             await rows.load_keys(["d"])
             assert rows.add({"id": "d", "note": None, "status": "mine", "tried": []})
             await test_db.execute(f"INSERT INTO {table.name} (id, status) VALUES ('d', 'theirs')")
-            await uow.flush()
+            await unit.flush()
     assert await test_db.fetchval(f"SELECT status FROM {table.name} WHERE id = 'd'") == "theirs"
 
 
@@ -100,18 +100,18 @@ async def test_the_flush_carries_the_outbox_rows_and_wakes_the_relay(test_db: as
     await test_db.execute(f"INSERT INTO {table.name} (id, status) VALUES ('e', 'open')")
     listener = await asyncpg.connect(get_settings().database_for("test"))
     woken = asyncio.Event()
-    await listener.add_listener(outbox.channel("uow-test"), lambda *_: woken.set())
+    await listener.add_listener(outbox.channel("unit-test"), lambda *_: woken.set())
     message = Noted(note="e closed")
     try:
         async with test_db.acquire() as conn, conn.transaction():
-            uow = unit(conn, "uow-test")
-            rows = uow.repository(Rows(uow.db, table))
+            unit = unit_for(conn, "unit-test")
+            rows = unit.repository(Rows(unit.db, table))
             await rows.load_keys(["e", "f"])
             assert rows.add({"id": "f", "note": None, "status": "new", "tried": []})
             rows.save("e", status="closed", tried=[])
-            uow.send("test.noted", "e", message)
+            unit.send("test.noted", "e", message)
             assert await conn.fetchval("SELECT count(*) FROM outbox WHERE message_id = $1", message.id) == 0
-            await uow.flush()  # one statement: the rows and the outbox row
+            await unit.flush()  # one statement: the rows and the outbox row
             assert await conn.fetchval(f"SELECT count(*) FROM {table.name} WHERE id = 'f'") == 1
             assert await conn.fetchval(f"SELECT status FROM {table.name} WHERE id = 'e'") == "closed"
             assert await conn.fetchval("SELECT count(*) FROM outbox WHERE message_id = $1", message.id) == 1
@@ -129,9 +129,9 @@ async def test_a_checked_column_that_was_null_is_still_null_and_the_update_appli
     checked = Table(name, ("id",), {"id": "text", "day": "date", "n": "int"}, updates=("day", "n"),
                     checked=("day", "n"), touch=False)
     async with test_db.acquire() as conn, conn.transaction():
-        uow = unit(conn)
-        rows = uow.repository(Rows(uow.db, checked))
+        unit = unit_for(conn)
+        rows = unit.repository(Rows(unit.db, checked))
         await rows.load_keys(["a"])
         rows.save("a", day=datetime.date(2026, 11, 29), n=1)
-        await uow.flush()  # `day = NULL` would match nothing and fail the unit
+        await unit.flush()  # `day = NULL` would match nothing and fail the unit
     assert await test_db.fetchval(f"SELECT n FROM {name} WHERE id = 'a'") == 1

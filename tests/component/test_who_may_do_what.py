@@ -18,10 +18,11 @@ from aiokafka.errors import (
 from aiokafka.helpers import create_ssl_context
 
 from contracts import topics
-from shared.kafka_tools import topic_partitions
-from shared.network import load_network
-from shared.security import OPERATOR, OPERATOR_ACT, OPERATOR_REPLAY, client_options, everyone, principal
-from shared.settings import get_settings
+from devstack.access import everyone
+from rules.network import load_network
+from runtime.kafka_tools import topic_partitions
+from runtime.security import OPERATOR, OPERATOR_ACT, OPERATOR_REPLAY, client_options, principal
+from runtime.settings import get_settings
 
 pytestmark = pytest.mark.component
 

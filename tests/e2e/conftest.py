@@ -17,13 +17,13 @@ import pytest
 from contracts import topics
 from oms_cli import demo, workload
 from oms_cli.watch import OrderWatch
-from shared import kafka_tools, security, signing
-from shared.network import Network, load_network
-from shared.security import OPERATOR, client_options
-from shared.service import Deps
-from shared.settings import get_settings
+from rules.network import Network, load_network
+from runtime import kafka_tools, security, signing
+from runtime.security import OPERATOR, client_options
+from runtime.settings import get_settings
 from tests.conftest import LOGS
 from tests.support.kafka import SESSION_STARTED_MS
+from tests.support.memory import deps_of
 from tests.support.poll import eventually
 from tests.support.processes import Kept, KeptOms, ServiceProcess
 from tests.support.servers import RecordingWebhook
@@ -138,7 +138,7 @@ async def groups_of_a_run(env: dict[str, str], services: tuple[str, ...] = secur
     network = load_network(Path(env.get("OMS_NETWORK_FILE", FAST_NETWORK)))
     groups: dict[str, tuple[tuple[str, ...], int | None]] = {}
     for service in services:
-        deps = Deps(service, get_settings(), None, network)  # type: ignore[arg-type]  # only to name its groups
+        deps = deps_of(service)  # only to name its groups
         for sub in importlib.import_module(f"{service}_service.app").subscriptions(deps):
             learns = service in ("notification", "gateway") and topics.ORDERS_INBOUND.name in sub.names
             groups[f"{service}.{sub.group}{suffix}"] = (sub.names, SESSION_STARTED_MS if learns else None)

@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from contracts import topics
-from shared.security import ADMIN, client_options
+from runtime.security import ADMIN, client_options
 from tests.e2e.test_when_things_go_wrong import until_status
 from tests.support.kafka import read_topic
 from tests.support.poll import eventually

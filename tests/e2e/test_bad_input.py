@@ -14,8 +14,8 @@ import pytest
 
 from contracts import topics
 from oms_cli import demo, workload
-from shared.security import ADMIN
-from shared.settings import get_settings
+from runtime.security import ADMIN
+from runtime.settings import get_settings
 from tests.support.kafka import read_topic
 from tests.support.poll import eventually
 

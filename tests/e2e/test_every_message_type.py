@@ -7,8 +7,8 @@ import orjson
 import pytest
 
 from contracts import topics
-from shared import security
-from shared.network import load_network
+from rules.network import load_network
+from runtime import security
 from tests.e2e.conftest import FAST_NETWORK
 from tests.support.kafka import SESSION_STARTED_MS, read_topic
 

@@ -19,8 +19,8 @@ import pytest
 from contracts import topics
 from contracts.channels import order_id_for
 from contracts.partners import FulfillmentAccepted, FulfillmentPacked, FulfillmentPicked, Parcel
-from shared import metrics, security, signing
-from shared.settings import get_settings
+from runtime import metrics, security, signing
+from runtime.settings import get_settings
 from tests.conftest import LOGS
 from tests.e2e.conftest import _healthy, everyone_but, groups_of_a_run
 from tests.support.browser import render

@@ -11,7 +11,7 @@ from aiokafka.errors import TopicAuthorizationFailedError
 
 from contracts import topics
 from order_service.domain import ORDER_NAMESPACE
-from shared.security import client_options, principal
+from runtime.security import client_options, principal
 from tests.e2e.conftest import RunningOms
 from tests.e2e.test_returns import returning
 from tests.e2e.test_when_things_go_wrong import oid, until_status

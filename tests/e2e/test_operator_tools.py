@@ -10,7 +10,7 @@ import pytest
 
 from contracts import topics
 from order_service.domain import order_id_for
-from shared.settings import REPO_ROOT
+from runtime.settings import REPO_ROOT
 from tests.e2e.conftest import everyone_but
 from tests.support.cli import oms_cli
 from tests.support.kafka import read_topic

@@ -9,7 +9,7 @@ import pytest
 
 from contracts.partners import ReturnedLine, ReturnReceived
 from oms_cli import operator
-from shared.settings import get_settings
+from runtime.settings import get_settings
 from tests.e2e.conftest import everyone_but
 from tests.e2e.test_when_things_go_wrong import oid, reasons, status_of_reason, until_status
 from tests.support.checks import event_problems, stock_levels, stock_problems

@@ -15,8 +15,8 @@ from contracts import topics
 from contracts.channels import order_id_for
 from contracts.partners import FulfillmentAccepted, FulfillmentPacked, FulfillmentPicked, FulfillmentRejected, Parcel
 from oms_cli import report, whatif
-from shared.network import load_network
-from shared.settings import REPO_ROOT, get_settings
+from rules.network import load_network
+from runtime.settings import REPO_ROOT, get_settings
 from tests.conftest import LOGS
 from tests.e2e.conftest import FAST_NETWORK, everyone_but
 from tests.support.browser import render

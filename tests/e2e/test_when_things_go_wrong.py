@@ -25,8 +25,8 @@ from contracts.partners import (
     ShipmentPickedUp,
 )
 from order_service.domain import order_id_for
-from shared.security import principal
-from shared.settings import get_settings
+from runtime.security import principal
+from runtime.settings import get_settings
 from tests.e2e.conftest import SILENT, everyone_but
 from tests.support.checks import event_problems, stock_levels, stock_problems
 from tests.support.kafka import Producer

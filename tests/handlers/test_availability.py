@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from contracts import topics
-from shared.network import ChannelStock
+from rules.network import ChannelStock
 from tests.support.memory import InMemory, body
 
 pytestmark = pytest.mark.unit

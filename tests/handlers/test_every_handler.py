@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.consume import NotReady, Unprocessable
+from runtime.consume import NotReady, Unprocessable
 from tests.support.memory import InMemory, body
 
 pytestmark = pytest.mark.unit

@@ -6,7 +6,7 @@ import pytest
 
 from contracts import topics
 from fulfillment_service.handlers import expire
-from shared.consume import Unprocessable
+from runtime.consume import Unprocessable
 from tests.support.memory import InMemory, body
 
 pytestmark = pytest.mark.unit
@@ -69,10 +69,10 @@ async def test_a_warehouse_silent_past_its_deadline_is_told_to_cancel_and_the_sa
     service = InMemory("fulfillment")
     service.later(3600)
     await service.deliver(COMMANDS, body("fulfillment.request_fulfillment"))
-    sent = await service.within(expire)
+    sent = await service.tick(expire)
     assert [(m.type, getattr(m, "status", None)) for m in sent] == [
         ("fulfillment.cancel_requested", None), ("fulfillment.progressed", "timed_out")]
-    assert await service.within(expire) == []
+    assert await service.tick(expire) == []
 
 
 async def test_another_location_cannot_speak_for_a_fulfillment_it_was_not_handed():

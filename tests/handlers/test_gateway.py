@@ -6,10 +6,10 @@ import pytest
 
 from contracts import topics
 from gateway_service import app
-from gateway_service.store import contact_hash
+from gateway_service.domain import contact_hash
 from gateway_service.subscribers import Subscriber
-from shared.consume import NotReady
-from shared.signing import tracking_token
+from runtime.consume import NotReady
+from runtime.signing import tracking_token
 from tests.support.memory import InMemory, body
 
 pytestmark = pytest.mark.unit
@@ -31,7 +31,7 @@ async def test_the_view_follows_the_latest_event_and_keeps_every_step():
     view = gateway.row("order_views", "ord-1")
     assert (view["status"], view["sequence"], view["channel"], view["external_id"]) == ("shipped", 3, "web", "W-1001")
     assert '"tracking_number":"DHL123"' in view["shipments"]
-    assert view["tracking_token"] == tracking_token(str(gateway.deps.extra["tracking_secret"]), "ord-1")
+    assert view["tracking_token"] == tracking_token(gateway.deps.tracking_secret, "ord-1")
     assert sorted(k[1] for k in gateway.db.table("order_timeline")) == [1, 2, 3]
 
 
@@ -49,7 +49,7 @@ async def test_whom_an_order_is_for_is_kept_only_as_a_keyed_hash():
     await gateway.deliver(INBOUND, body("order.submitted"))
 
     [contact] = gateway.db.rows("contact_hashes")
-    secret = str(gateway.deps.extra["tracking_secret"])
+    secret = gateway.deps.tracking_secret
     assert contact["email_hash"] == contact_hash(secret, " Ada@Example.com")
     assert "ada" not in str(contact)
 
@@ -61,7 +61,7 @@ async def test_a_submission_naming_another_channel_on_a_channels_topic_is_nobody
 
 
 def subscribed(gateway: InMemory, **fields: object) -> None:
-    gateway.deps.extra["subscribers"] = [Subscriber(id="crm", url="https://crm.example.com/oms", **fields)]
+    gateway.deps.subscribers = [Subscriber(id="crm", url="https://crm.example.com/oms", **fields)]
     gateway.subscriptions = list(app.subscriptions(gateway.deps))
 
 

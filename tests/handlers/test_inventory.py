@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from contracts import topics
-from shared.consume import Unprocessable
-from shared.network import Weights
+from rules.network import Weights
+from runtime.consume import Unprocessable
 from tests.support.memory import InMemory, body
 
 pytestmark = pytest.mark.unit
@@ -140,6 +140,17 @@ async def test_a_paused_location_is_allocated_nothing_until_it_resumes():
     sent = await service.deliver(COMMANDS, body("inventory.set_location_paused", location_id=WHERE, paused=False))
     assert reply(sent).type == "inventory.stock_reserved", "the order that waited is served when it resumes"
     assert level(service) == (5, 2, 0) and service.db.rows("backorders") == []
+
+
+async def test_a_pause_in_a_unit_that_is_rolled_back_is_not_what_the_process_remembers():
+    service = await stocked(5)
+    with pytest.raises(Unprocessable, match="negative"):  # the second message fails the batch: nothing of it holds
+        await service.deliver(FEED, body("location.paused", location_id=WHERE, reason="stocktake"),
+                              body("stock.adjusted", delta=-99, reason="damaged"))
+    assert service.db.rows("location_status") == [] or not service.db.rows("location_status")[0]["paused"]
+    assert service.deps.paused.get() is None, "the process caches only what committed"
+    sent = await service.deliver(COMMANDS, body("inventory.reserve_stock", order_id="o-1"))
+    assert reply(sent).type == "inventory.stock_reserved"
 
 
 async def test_a_short_pick_takes_off_what_was_not_found_and_never_below_nothing():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from contracts import topics
-from shared.consume import NotReady
+from runtime.consume import NotReady
 from tests.support.memory import InMemory, body
 
 pytestmark = pytest.mark.unit

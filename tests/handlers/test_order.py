@@ -9,8 +9,8 @@ from contracts.examples import ORDER_REF, example
 from contracts.order import ReserveStock
 from order_service.domain import order_id_for
 from order_service.handlers import check_promises, expire, reject
-from shared.consume import Unprocessable
-from shared.messaging import InvalidMessage, encode
+from runtime.consume import Unprocessable
+from runtime.messaging import InvalidMessage, encode
 from tests.support.memory import InMemory, body
 
 pytestmark = pytest.mark.unit
@@ -89,8 +89,8 @@ async def test_a_request_for_an_unknown_order_cannot_apply():
 async def test_an_invalid_order_is_answered_rejected_once():
     service = InMemory("order")
     invalid = InvalidMessage("lines: Field required", {"type": "order.submitted", **ORDER_REF})
-    first = await service.within(lambda uow: reject(uow, invalid))
-    again = await service.within(lambda uow: reject(uow, invalid))
+    first = await service.handle(reject, invalid)
+    again = await service.handle(reject, invalid)
 
     assert statuses(first) == ["rejected"] and first[0].reason.code == "invalid_message"
     assert again == []
@@ -104,11 +104,11 @@ async def test_a_step_past_its_deadline_asks_again_then_holds_the_order():
     service.later(3600)  # the reservation's deadline is written an hour ago
     await service.deliver(INBOUND, body("order.submitted"))
 
-    asked = await service.within(expire)
+    asked = await service.tick(expire)
     assert [m.type for m in asked] == ["inventory.reserve_stock"], "the same command, sent again"
-    held = await service.within(expire)
+    held = await service.tick(expire)
     assert statuses(held) == ["on_hold"] and held[0].reason.code == "step_timed_out"
-    assert await service.within(expire) == [], "an order on hold has no deadline"
+    assert await service.tick(expire) == [], "an order on hold has no deadline"
 
 
 async def test_a_shipment_past_its_promises_is_told_late_once_and_the_order_goes_on():
@@ -121,10 +121,10 @@ async def test_a_shipment_past_its_promises_is_told_late_once_and_the_order_goes
     [request] = [m for m in sent if m.type == "fulfillment.request_fulfillment"]
     assert request.ship_by == released.shipments[0].ship_by, "the location is told the ship-by the OMS watches"
     service.caught_up()
-    late = await service.within(check_promises)
+    late = await service.tick(check_promises)
     assert [(m.status, m.reason.code) for m in late] == [("released", "late_to_ship"), ("released", "late_delivery")]
     assert service.row("orders", ORDER_ID)["promise_at"] is None
-    assert await service.within(check_promises) == [], "each broken promise told once"
+    assert await service.tick(check_promises) == [], "each broken promise told once"
 
 
 async def test_a_promise_kept_leaves_the_row_in_place_for_the_watcher_to_move_on():
@@ -137,7 +137,7 @@ async def test_a_promise_kept_leaves_the_row_in_place_for_the_watcher_to_move_on
                                                             shipment_id=f"{ORDER_ID}-S1", status="picked_up"))
     assert service.row("orders", ORDER_ID)["promise_at"] == ship_by, "not moved on: the row is rewritten in place"
     service.caught_up()
-    late = await service.within(check_promises)
+    late = await service.tick(check_promises)
     assert [m.reason.code for m in late] == ["late_delivery"], "left in time: only the delivery is late"
 
 
@@ -167,8 +167,8 @@ async def test_a_channel_releases_only_a_hold_it_can_resolve_and_an_operator_any
     service = InMemory("order")
     service.later(3600)
     await service.deliver(INBOUND, body("order.submitted"))
-    await service.within(expire)
-    await service.within(expire)  # held: inventory did not answer in time
+    await service.tick(expire)
+    await service.tick(expire)  # held: inventory did not answer in time
     web = topics.channel_topic("web")
     refused = await service.deliver(web, body("order.hold_released"))
     assert [(m.status, m.reason.code) for m in refused if m.type == "order.status_changed"] == [

@@ -11,7 +11,7 @@ from contracts import topics
 from contracts.examples import ORDER_REF
 from order_service.domain import order_id_for
 from order_service.handlers import expire
-from shared.consume import Unprocessable
+from runtime.consume import Unprocessable
 from tests.support.memory import InMemory, body
 
 pytestmark = pytest.mark.unit
@@ -85,7 +85,7 @@ async def test_a_return_that_never_arrives_expires():
     service.later(31 * 24 * 3600)  # the return's expiry is written as if a month had passed since
     await service.deliver(INBOUND, body("order.return_requested"))
     service.later(-31 * 24 * 3600)
-    sent = await service.within(expire)
+    sent = await service.tick(expire)
     assert statuses(sent) == [("delivered", "return_expired")]
     assert service.row("orders", ORDER_ID)["saga_state"] == "completed"
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from contracts import topics
-from shared.consume import Unprocessable
+from runtime.consume import Unprocessable
 from shipping_service.handlers import expire
-from shipping_service.scorecards import FAILURES_KEY
 from tests.support.memory import InMemory, body
 
 pytestmark = pytest.mark.unit
@@ -82,7 +81,7 @@ async def test_a_silent_carrier_is_told_to_cancel_and_the_next_one_asked():
     service = InMemory("shipping")
     service.later(3600)
     [first] = await service.deliver(COMMANDS, body("shipping.book_shipment"))
-    sent = await service.within(expire)
+    sent = await service.tick(expire)
     assert [m.type for m in sent] == ["shipment.cancel_requested", "shipment.booking_requested"]
     assert sent[1].carrier_id != first.carrier_id
 
@@ -100,12 +99,12 @@ async def test_a_carrier_never_asked_cannot_speak_for_a_shipment():
 async def test_a_carrier_failing_lately_is_passed_over_while_another_can_take_the_shipment():
     _, usual = await booking()
     service = InMemory("shipping")
-    service.deps.extra[FAILURES_KEY] = {usual: 0.6}
+    service.deps.failure_rates = {usual: 0.6}
     [request] = await service.deliver(COMMANDS, body("shipping.book_shipment"))
     assert request.carrier_id != usual
 
     alone = InMemory("shipping")  # every carrier failing: the best of them all the same, not none
-    alone.deps.extra[FAILURES_KEY] = {c.id: 0.9 for c in alone.deps.network.carriers}
+    alone.deps.failure_rates = {c.id: 0.9 for c in alone.deps.network.carriers}
     [request] = await alone.deliver(COMMANDS, body("shipping.book_shipment"))
     assert request.carrier_id == usual
 

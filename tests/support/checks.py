@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from shared.security import KafkaOptions
+from runtime.security import KafkaOptions
 
 # Every status change an order may make (a status to itself is a shipment moving on, or a reason added, such as a
 # refused request; back to `reserved` is a part rerouted from a warehouse that said no).

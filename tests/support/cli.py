@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from shared.settings import REPO_ROOT
+from runtime.settings import REPO_ROOT
 
 
 async def oms_cli(*args: str) -> str:

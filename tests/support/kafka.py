@@ -8,8 +8,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 
-from shared import kafka_tools
-from shared.security import ADMIN, KafkaOptions, client_options
+from runtime import kafka_tools
+from runtime.security import ADMIN, KafkaOptions, client_options
 
 
 async def create_topic(name: str, partitions: int = 12) -> None:

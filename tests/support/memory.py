@@ -5,20 +5,32 @@ from __future__ import annotations
 
 import importlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import orjson
 
 from contracts.examples import example
 from contracts.topics import SEPARATOR
-from shared.consume import Subscription
-from shared.messaging import parse
-from shared.network import load_network
-from shared.service import Deps
-from shared.settings import get_settings
-from shared.uow import MemoryDatabase, run
+from rules.network import load_network
+from runtime.consume import Subscription
+from runtime.deps import Deps
+from runtime.messaging import parse
+from runtime.pollers import Tick
+from runtime.security import SERVICES
+from runtime.settings import get_settings
+from runtime.unit import run
+from tests.support.memory_database import MemoryDatabase
+
+
+def deps_of(service: str, pool: asyncpg.Pool | None = None) -> Any:
+    """A service's dependencies, as its bootstrap builds them (without a database unless `pool` is given)."""
+    settings = get_settings()
+    base = Deps(service=service, settings=settings, pool=pool, network=load_network(settings.network_file))  # type: ignore[arg-type]
+    bootstrap = importlib.import_module(f"{service}_service.bootstrap").bootstrap if service in SERVICES else None
+    return bootstrap(base) if bootstrap else base
 
 
 def body(kind: str, /, **fields: Any) -> dict[str, Any]:
@@ -31,9 +43,8 @@ class InMemory:
     `db`'s tables and what was sent."""
 
     def __init__(self, service: str) -> None:
-        settings = get_settings()
         self.db = MemoryDatabase()
-        self.deps = Deps(service, settings, None, load_network(settings.network_file))  # type: ignore[arg-type]
+        self.deps = deps_of(service)
         self.subscriptions: list[Subscription] = list(
             importlib.import_module(f"{service}_service.app").subscriptions(self.deps))
 
@@ -47,17 +58,28 @@ class InMemory:
         messages = [parse(orjson.dumps(b), sub.topic_for(topic)) for b in bodies]
         items = [(m, sub.handlers_for(topic)[m.type]) for m in messages if sub.ignores is None or not sub.ignores(m)]
         sent = len(self.db.outbox)
+        unit = sub.work(self.db)
         async with self.db.transaction():
-            await run(sub.work(self.db), self.deps.service, items, sources=[topic] * len(items))
+            await run(unit, self.deps.service, items, sources=[topic] * len(items))
+        unit.committed()
         return [m for _, _, m in self.db.outbox[sent:]]
 
-    async def within(self, job: Callable[[Any], Any], topic: str | None = None) -> list[Any]:
-        """A background job's round (`job(unit)`, which flushes) in one unit of work. Returns what it sent."""
+    async def handle(self, handler: Callable[[Any, Any], Awaitable[None]], message: Any,
+                     topic: str | None = None) -> list[Any]:
+        """`handler(message, unit)` in a unit of work of the subscription of `topic` (the first by default), flushed
+        and committed as the runtime does. Returns what it sent."""
         sub = self.subscription(topic) if topic else self.subscriptions[0]
         sent = len(self.db.outbox)
+        unit = sub.work(self.db)
         async with self.db.transaction():
-            await job(sub.work(self.db))
+            await handler(message, unit)
+            await unit.flush()
+        unit.committed()
         return [m for _, _, m in self.db.outbox[sent:]]
+
+    async def tick(self, handler: Callable[[Tick, Any], Awaitable[None]], topic: str | None = None) -> list[Any]:
+        """A poller's round now (`handler(Tick(now), unit)`). Returns what it sent."""
+        return await self.handle(handler, Tick(self.deps.clock.now()), topic)
 
     def later(self, seconds: float) -> None:
         """Deadlines written from now on are `seconds` earlier: as if that much time had passed since."""

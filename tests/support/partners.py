@@ -11,9 +11,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from contracts import topics
 from contracts.base import Message
-from shared.kafka_tools import topic_partitions
-from shared.messaging import encode
-from shared.security import client_options, principal
+from runtime.kafka_tools import topic_partitions
+from runtime.messaging import encode
+from runtime.security import client_options, principal
 from tests.support.poll import eventually
 
 

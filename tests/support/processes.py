@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from oms_cli.processes import own_environment
-from shared.settings import REPO_ROOT
+from runtime.settings import REPO_ROOT
 from tests.support.poll import eventually
 from tests.support.servers import RecordingWebhook
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.network import Weights
-from shared.routing import Allocation, Destination, Site, decide
+from rules.network import Weights
+from rules.routing import Allocation, Destination, Site, decide
 
 pytestmark = pytest.mark.unit
 

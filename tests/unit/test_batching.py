@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from contracts.base import new_id
 from contracts.inventory import StockLevelChanged, StockLow
 from contracts.order import OrderStatusChanged
-from shared import settings
-from shared.network import load_network
-from shared.service import Deps
-from shared.uow import Outgoing, latest_only
+from runtime import settings
+from runtime.tables import Outgoing
+from runtime.unit import latest_only
+from tests.support.memory import deps_of
 
 pytestmark = pytest.mark.unit
 
@@ -78,12 +78,10 @@ def test_message_ids_are_uuid7_and_a_later_millisecond_sorts_later(ms: int) -> N
 
 def test_only_the_consumers_on_an_orders_way_to_released_are_urgent():
     """Those wait `consume_linger_ms` for a batch to grow; every other waits longer, for fuller transactions."""
-    deps = Deps("any", settings.get_settings(), None,  # type: ignore[arg-type]
-                load_network(settings.get_settings().network_file))
     urgent: dict[str, bool] = {}
     for service in ("order", "inventory", "fulfillment", "shipping", "notification", "gateway"):
         app = importlib.import_module(f"{service}_service.app")
-        urgent |= {f"{service}.{sub.group}": sub.urgent for sub in app.subscriptions(deps)}
+        urgent |= {f"{service}.{sub.group}": sub.urgent for sub in app.subscriptions(deps_of(service))}
     assert {group for group, is_urgent in urgent.items() if is_urgent} == {
         "order.saga", "inventory.oms.internal.inventory.commands.v1", "notification.oms.orders.inbound.v1"}
     assert len(urgent) == 11, urgent  # the gateway reads notifications only for a subscriber of them

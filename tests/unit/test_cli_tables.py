@@ -6,7 +6,7 @@ import pytest
 from rich.console import Console
 from rich.table import Column, Table
 
-from oms_cli.main import order_column
+from oms_cli.orders import order_column
 
 pytestmark = pytest.mark.unit
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared import security
-from shared.network import load_network
-from shared.settings import REPO_ROOT, Settings
-from shared.stack import compose_environment
+from devstack import access
+from devstack.stack import compose_environment
+from rules.network import load_network
+from runtime import security
+from runtime.settings import REPO_ROOT, Settings
 
 pytestmark = pytest.mark.unit
 
@@ -52,8 +53,8 @@ def test_the_broker_listens_only_with_sasl_on_the_ports_compose_publishes(made) 
 def test_every_principal_is_created_with_the_storage_and_only_the_owner_reads_the_secrets(made) -> None:
     settings, env, folder = made
     script, arguments = (folder / "start.sh").read_text(), (folder / "format.args").read_text().splitlines()
-    passwords = security.create_credentials(settings, load_network(settings.network_file))
-    for name in security.everyone(load_network(settings.network_file)):
+    passwords = access.create_credentials(settings, load_network(settings.network_file))
+    for name in access.everyone(load_network(settings.network_file)):
         assert f"SCRAM-SHA-512=[name={name},password={passwords[name]}]" in arguments
         assert passwords[name] not in script, "no password on a command line"
     assert "@/stack/format.args" in script
@@ -64,8 +65,8 @@ def test_every_principal_is_created_with_the_storage_and_only_the_owner_reads_th
 
 
 def test_prometheus_scrapes_every_services_metrics_port_and_grafana_is_provisioned_with_the_dashboard() -> None:
-    from shared.metrics import BASE_PORT
-    from shared.settings import SERVICES
+    from runtime.metrics import BASE_PORT
+    from runtime.settings import SERVICES
     services = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())["services"]
     assert services["prometheus"]["profiles"] == services["grafana"]["profiles"] == ["metrics"]
     assert "--web.listen-address=127.0.0.1:9090" in services["prometheus"]["command"]
@@ -78,7 +79,7 @@ def test_the_dashboards_panels_ask_for_metrics_the_services_export() -> None:
     import json
     import re
 
-    from shared import metrics
+    from runtime import metrics
     dashboard = json.loads((REPO_ROOT / "infra" / "grafana" / "dashboards" / "oms.json").read_text())
     exported = metrics.exported()
     asked = {name for panel in dashboard["panels"] for target in panel["targets"]

@@ -12,8 +12,8 @@ from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError,
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import REGISTRY
 
-from shared import consume, faults
-from shared.faults import Action, NotReady, TopicMissing, Unprocessable, classify
+from runtime import consume, faults
+from runtime.faults import Action, NotReady, TopicMissing, Unprocessable, classify
 
 pytestmark = pytest.mark.unit
 
@@ -139,7 +139,7 @@ async def test_a_message_stuck_past_the_limit_is_reported(monkeypatch: pytest.Mo
 
 
 def test_the_operators_guide_prints_the_table_as_it_is() -> None:
-    from shared.settings import REPO_ROOT
+    from runtime.settings import REPO_ROOT
 
     guide = (REPO_ROOT / "docs" / "operations.md").read_text()
     for fault in (*faults.FAULTS, faults.OTHER):

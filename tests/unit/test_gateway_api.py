@@ -14,10 +14,11 @@ import pytest
 from contracts.base import Message
 from contracts.channels import order_id_for
 from contracts.examples import example
-from gateway_service.api import MAX_BODY, Gate, TokenBuckets, Unavailable, create_app
-from shared import signing
-from shared.network import load_network
-from shared.settings import get_settings
+from gateway_service.api import create_app
+from gateway_service.edge import MAX_BODY, Gate, TokenBuckets, Unavailable
+from rules.network import load_network
+from runtime import signing
+from runtime.settings import get_settings
 
 pytestmark = pytest.mark.unit
 

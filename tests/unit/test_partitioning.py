@@ -8,7 +8,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.outbox import partition_of
+from runtime.outbox import partition_of
 
 pytestmark = pytest.mark.unit
 

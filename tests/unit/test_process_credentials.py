@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from shared import security
-from shared.network import load_network
-from shared.settings import database_passwords, get_settings
+from devstack import access
+from rules.network import load_network
+from runtime import security
+from runtime.settings import database_passwords, get_settings
 
 pytestmark = pytest.mark.unit
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.unit
 def stack_home(tmp_path: Path):
     settings = get_settings().model_copy(update={"home": tmp_path, "credentials_file": None})
     network = load_network(settings.network_file)
-    return settings, network, security.create_credentials(settings, network)
+    return settings, network, access.create_credentials(settings, network)
 
 
 def given(settings, network, process: str) -> tuple[dict, Path]:

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from contracts.fulfillment import ShipmentProgressed
 from order_service import domain
 from order_service.saga import PromisesDue, Saga, SagaState, decide, promise_due, promised
-from shared.network import Carrier, Lane, Location, Network
-from shared.promise import deliver_by, ship_by
+from rules.network import Carrier, Lane, Location, Network
+from rules.promise import deliver_by, ship_by
 from tests.unit.test_saga import saga
 
 pytestmark = pytest.mark.unit

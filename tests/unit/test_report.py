@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from oms_cli.report import Period, figures, render
-from shared.network import load_network
-from shared.settings import get_settings
+from rules.network import load_network
+from runtime.settings import get_settings
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""Allocation as a scored decision (shared/routing.py): the default weights are the old rule, a plan never
+"""Allocation as a scored decision (rules/routing.py): the default weights are the old rule, a plan never
 oversells, cost and promise weigh where a channel asks, a failing partner loses work, and the reasons are kept."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.network import Carrier, Lane
-from shared.routing import Allocation, Destination, Site, Weights, decide, shipment_cost, split
+from rules.network import Carrier, Lane
+from rules.routing import Allocation, Destination, Site, Weights, decide, shipment_cost, split
 
 pytestmark = pytest.mark.unit
 

@@ -13,8 +13,8 @@ from contracts.inventory import Allocation, StockReserved
 from contracts.order import BookShipment, CommitStock, ReleaseStock, RequestFulfillment, Restock
 from contracts.payments import RefundRequested
 from order_service.saga import Decision, PromisesDue, Saga, SagaState, apply_changes, decide, promise_due, promised, start
-from shared.network import load_network
-from shared.settings import get_settings
+from rules.network import load_network
+from runtime.settings import get_settings
 from tests.unit.test_saga import ADDRESS, LINES
 
 pytestmark = pytest.mark.unit

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.scorecards import MIN_REQUESTS, from_row, moved, scorecard, weighed
+from rules.scorecards import MIN_REQUESTS, from_row, moved, scorecard, weighed
 
 pytestmark = pytest.mark.unit
 

@@ -9,8 +9,8 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from shared import consume, service
-from shared.consume import ConsumePolicy
+from runtime import consume, service
+from runtime.consume import ConsumePolicy
 
 pytestmark = pytest.mark.unit
 

@@ -7,8 +7,8 @@ import orjson
 import pytest
 
 from contracts import topics
-from shared.messaging import current_span, current_trace, parse
-from shared.uow import run
+from runtime.messaging import current_span, current_trace, parse
+from runtime.unit import run
 from tests.support.memory import InMemory, body
 
 pytestmark = pytest.mark.unit

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from shared.uow import Changes, MemoryDatabase, Table, by
+from runtime.tables import Changes, Table, by
+from tests.support.memory_database import MemoryDatabase
 
 pytestmark = pytest.mark.unit
 

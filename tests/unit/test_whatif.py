@@ -10,8 +10,8 @@ import pytest
 from rich.console import Console
 
 from oms_cli.whatif import compare, rules_from, table
-from shared.network import Carrier, Lane, Network, Weights, load_network
-from shared.settings import REPO_ROOT, get_settings
+from rules.network import Carrier, Lane, Network, Weights, load_network
+from runtime.settings import REPO_ROOT, get_settings
 
 pytestmark = pytest.mark.unit
 

@@ -6,12 +6,14 @@ from functools import partial
 from pathlib import Path
 
 from contracts import topics
+from fulfillment_service.bootstrap import bootstrap
 from fulfillment_service.handlers import COMMANDS, expire, updates_from
 from fulfillment_service.scorecards import scorecards
 from fulfillment_service.store import FulfillmentWork
-from shared.consume import Subscription
-from shared.deadlines import poller
-from shared.service import Deps, ServiceRuntime
+from runtime.consume import Subscription
+from runtime.deadlines import poller
+from runtime.deps import Deps
+from runtime.service import ServiceRuntime
 
 
 def subscriptions(deps: Deps) -> list[Subscription]:
@@ -27,6 +29,6 @@ def subscriptions(deps: Deps) -> list[Subscription]:
     ]
 
 
-def runtime() -> ServiceRuntime:
-    return ServiceRuntime("fulfillment", Path(__file__).parent / "sql", subscriptions,
+def runtime() -> ServiceRuntime[Deps]:
+    return ServiceRuntime("fulfillment", Path(__file__).parent / "sql", bootstrap, subscriptions,
                           background=[poller("fulfillments", FulfillmentWork, expire), scorecards])

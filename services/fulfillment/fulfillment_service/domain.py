@@ -51,7 +51,7 @@ def invoice(fulfillment_id: str, currency: str, lines: list[SkuQuantity], prices
 class Outcome:
     """What one warehouse update does: the status to store, the progress to report, whether to cancel there."""
 
-    status: str | None = None
+    status: FulfillmentStatus | None = None
     report: str | None = None
     reason: str | None = None
     qc_failures: int = 0
@@ -61,7 +61,7 @@ class Outcome:
 IGNORE = Outcome()
 
 
-def apply_update(current: str, qc_failures: int, new: str) -> Outcome:
+def apply_update(current: FulfillmentStatus, qc_failures: int, new: FulfillmentStatus) -> Outcome:
     """Duplicates, late and out-of-order updates change nothing; a second QC failure gives up on the warehouse."""
     if current in FINAL:
         return IGNORE
@@ -72,7 +72,7 @@ def apply_update(current: str, qc_failures: int, new: str) -> Outcome:
     if new == "qc_failed":
         if qc_failures == 0:
             return Outcome(current, "qc_failed", "repack requested", qc_failures=1)
-        return Outcome("rejected", "rejected", "failed quality control twice", qc_failures + 1, cancel_at_warehouse=True)
+        return Outcome(S.REJECTED, "rejected", "failed quality control twice", qc_failures + 1, cancel_at_warehouse=True)
     if RANK.get(new, -1) > RANK.get(current, -1):
         return Outcome(new, new, qc_failures=qc_failures)
     return IGNORE

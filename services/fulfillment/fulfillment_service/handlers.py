@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import TypeVar
 
 from contracts import topics
 from contracts.base import SkuQuantity, minus, quantities
@@ -25,149 +24,150 @@ from contracts.partners import (
     ReturnReceived,
 )
 from fulfillment_service import domain
-from fulfillment_service.store import FulfillmentWork
-from shared.consume import Unprocessable
-from shared.logging import log
-from shared.uow import Handler
+from fulfillment_service.store import Fulfillment, FulfillmentWork, Return
+from runtime.consume import Unprocessable
+from runtime.logging import log
+from runtime.pollers import Tick
+from runtime.unit import Handler
 
+H = TypeVar("H", Fulfillment, Return)  # what was handed to a location
 SHIP_WITHIN = {"express": timedelta(hours=4), "standard": timedelta(days=1)}
 
 
-async def request_fulfillment(cmd: RequestFulfillment, uow: FulfillmentWork) -> None:
-    now = uow.now()
-    location = uow.deps.network.location(cmd.location_id)
+async def request_fulfillment(cmd: RequestFulfillment, unit: FulfillmentWork) -> None:
+    now = unit.now()
+    location = unit.deps.network.location(cmd.location_id)
     invoice = domain.invoice(cmd.fulfillment_id, cmd.currency, cmd.lines, cmd.unit_prices)
     ship_by = cmd.ship_by or now + SHIP_WITHIN.get(cmd.service_level, SHIP_WITHIN["standard"])
     # a collection arrived by carrier: the store has nothing to accept or refuse, only to hand over
     deadline = None if cmd.collection else now + timedelta(seconds=location.accept_within_s)
-    if not uow.fulfillments.add_fulfillment(cmd.fulfillment_id, cmd.order_id, cmd.location_id, cmd.lines, invoice,
+    if not unit.fulfillments.add_fulfillment(cmd.fulfillment_id, cmd.order_id, cmd.location_id, cmd.lines, invoice,
                                             ship_by, deadline):
         return
     request = FulfillmentRequested(
         fulfillment_id=cmd.fulfillment_id, order_id=cmd.order_id, location_id=cmd.location_id, lines=cmd.lines,
         ship_to=cmd.ship_to, service_level=cmd.service_level, ship_by=ship_by, invoice=invoice, pickup=cmd.pickup)
-    uow.send(topics.WAREHOUSE_REQUESTS.for_partner(cmd.location_id), cmd.order_id, request)
+    unit.send(topics.WAREHOUSE_REQUESTS.for_partner(cmd.location_id), cmd.order_id, request)
     log.info("fulfillment.requested", order_id=cmd.order_id, location_id=cmd.location_id)
 
 
-async def cancel_fulfillment(cmd: CancelFulfillment, uow: FulfillmentWork) -> None:
-    row = await uow.fulfillments.get(cmd.fulfillment_id)
-    if row is None or row["status"] in domain.FINAL:
+async def cancel_fulfillment(cmd: CancelFulfillment, unit: FulfillmentWork) -> None:
+    row = await unit.fulfillments.get(cmd.fulfillment_id)
+    if row is None or row.status in domain.FINAL:
         return
-    cancel_at_warehouse(uow, row, cmd.reason or "cancelled by the customer", cmd.lines)
+    cancel_at_warehouse(unit, row, cmd.reason or "cancelled by the customer", cmd.lines)
 
 
-def cancel_at_warehouse(uow: FulfillmentWork, row: Mapping[str, Any], reason: str,
+def cancel_at_warehouse(unit: FulfillmentWork, row: Fulfillment, reason: str,
                         lines: list[SkuQuantity] | None = None) -> None:
-    request = FulfillmentCancelRequested(fulfillment_id=row["fulfillment_id"], order_id=row["order_id"], reason=reason,
+    request = FulfillmentCancelRequested(fulfillment_id=row.fulfillment_id, order_id=row.order_id, reason=reason,
                                          lines=lines)
-    uow.send(topics.WAREHOUSE_REQUESTS.for_partner(row["location_id"]), row["order_id"], request)
+    unit.send(topics.WAREHOUSE_REQUESTS.for_partner(row.location_id), row.order_id, request)
 
 
-async def change_fulfillment(cmd: ChangeFulfillment, uow: FulfillmentWork) -> None:
+async def change_fulfillment(cmd: ChangeFulfillment, unit: FulfillmentWork) -> None:
     """The warehouse ships to the new address, at the new speed."""
-    row = await uow.fulfillments.get(cmd.fulfillment_id)
-    if row is None or row["status"] in domain.FINAL:
+    row = await unit.fulfillments.get(cmd.fulfillment_id)
+    if row is None or row.status in domain.FINAL:
         return
-    uow.send(topics.WAREHOUSE_REQUESTS.for_partner(row["location_id"]), row["order_id"], FulfillmentChanged(
+    unit.send(topics.WAREHOUSE_REQUESTS.for_partner(row.location_id), row.order_id, FulfillmentChanged(
         fulfillment_id=cmd.fulfillment_id, order_id=cmd.order_id, ship_to=cmd.ship_to,
         service_level=cmd.service_level))
-    log.info("fulfillment.changed", order_id=cmd.order_id, location_id=row["location_id"])
+    log.info("fulfillment.changed", order_id=cmd.order_id, location_id=row.location_id)
 
 
-def lines_cancelled(uow: FulfillmentWork, row: Mapping[str, Any], update: FulfillmentCancelled) -> bool:
+def lines_cancelled(unit: FulfillmentWork, row: Fulfillment, update: FulfillmentCancelled) -> bool:
     """A partial cancel confirmed: what is left (and its invoice) kept, the saga told; False when the lines the
     warehouse names leave nothing (the whole fulfillment is cancelled then)."""
     cancelled = update.lines or []
-    kept = minus(uow.fulfillments.lines_of(update.fulfillment_id), cancelled)
+    kept = minus(row.line_list(), cancelled)
     if not kept:
         return False
-    before = uow.fulfillments.invoice_of(update.fulfillment_id)
+    before = row.invoice_model()
     prices = {line.sku: line.unit_price for line in before.lines} if before else {}
-    uow.fulfillments.reduce(update.fulfillment_id, kept, domain.invoice(
+    unit.fulfillments.reduce(update.fulfillment_id, kept, domain.invoice(
         update.fulfillment_id, before.currency if before else "EUR", kept, prices))
-    uow.send(topics.FULFILLMENT_EVENTS.name, row["order_id"], FulfillmentProgressed(
-        order_id=row["order_id"], fulfillment_id=update.fulfillment_id, location_id=row["location_id"],
+    unit.send(topics.FULFILLMENT_EVENTS.name, row.order_id, FulfillmentProgressed(
+        order_id=row.order_id, fulfillment_id=update.fulfillment_id, location_id=row.location_id,
         status="lines_cancelled", lines=cancelled))
-    log.info("fulfillment.lines_cancelled", order_id=row["order_id"], location_id=row["location_id"])
+    log.info("fulfillment.lines_cancelled", order_id=row.order_id, location_id=row.location_id)
     return True
 
 
-def short_picked(uow: FulfillmentWork, row: Mapping[str, Any], short: list[SkuQuantity]) -> None:
+def short_picked(unit: FulfillmentWork, row: Fulfillment, short: list[SkuQuantity]) -> None:
     """A location that could not find units it was asked for has fewer than inventory thinks: its stock is
     corrected (`stock.adjusted`, reason `short_pick`, at most what was asked of it), so the shortfall is not
     allocated there again."""
-    asked = quantities(uow.fulfillments.lines_of(row["fulfillment_id"]))
+    asked = quantities(row.line_list())
     for sku, missing in sorted(quantities(short).items()):
         if (n := min(missing, asked.get(sku, 0))) > 0:
-            uow.send(topics.INVENTORY_ADJUSTMENTS.name, sku, StockAdjusted(
-                sku=sku, location_id=row["location_id"], delta=-n, reason="short_pick"))
-            log.warning("stock.short_pick", order_id=row["order_id"], location_id=row["location_id"], sku=sku,
+            unit.send(topics.INVENTORY_ADJUSTMENTS.name, sku, StockAdjusted(
+                sku=sku, location_id=row.location_id, delta=-n, reason="short_pick"))
+            log.warning("stock.short_pick", order_id=row.order_id, location_id=row.location_id, sku=sku,
                         units=n)
 
 
-async def expect_return(cmd: ExpectReturn, uow: FulfillmentWork) -> None:
-    if not uow.returns.add_return(cmd.return_id, cmd.order_id, cmd.location_id, cmd.lines):
+async def expect_return(cmd: ExpectReturn, unit: FulfillmentWork) -> None:
+    if not unit.returns.add_return(cmd.return_id, cmd.order_id, cmd.location_id, cmd.lines):
         return
     expected = ReturnExpected(return_id=cmd.return_id, order_id=cmd.order_id, lines=cmd.lines, reason=cmd.reason)
-    uow.send(topics.WAREHOUSE_REQUESTS.for_partner(cmd.location_id), cmd.order_id, expected)
+    unit.send(topics.WAREHOUSE_REQUESTS.for_partner(cmd.location_id), cmd.order_id, expected)
     log.info("return.expected", order_id=cmd.order_id, location_id=cmd.location_id)
 
 
 def updates_from(location_id: str) -> dict[str, Handler[FulfillmentWork]]:
     """The handlers of one location's updates topic: a location speaks only for what was handed to it."""
 
-    def ours(row: Mapping[str, Any] | None, what: str, handed: str, event: str) -> Mapping[str, Any]:
+    def ours(row: H | None, what: str, handed: str, event: str) -> H:
         """The row `what` names, if it was `handed` to this location; otherwise the message changes nothing."""
         if row is None:
             raise Unprocessable(f"no {what}")
-        if row["location_id"] != location_id:
-            log.warning(event, order_id=row["order_id"], sender=location_id)
-            raise Unprocessable(f"{what} was {handed} {row['location_id']}, not to {location_id}: it changes nothing")
+        if row.location_id != location_id:
+            log.warning(event, order_id=row.order_id, sender=location_id)
+            raise Unprocessable(f"{what} was {handed} {row.location_id}, not to {location_id}: it changes nothing")
         return row
 
-    async def warehouse_update(update: FulfillmentUpdate, uow: FulfillmentWork) -> None:
-        row = ours(await uow.fulfillments.get(update.fulfillment_id), f"fulfillment {update.fulfillment_id}",
+    async def warehouse_update(update: FulfillmentUpdate, unit: FulfillmentWork) -> None:
+        row = ours(await unit.fulfillments.get(update.fulfillment_id), f"fulfillment {update.fulfillment_id}",
                    "handed to", "fulfillment.update_from_another_location")
-        if isinstance(update, FulfillmentCancelled) and update.lines and row["status"] not in domain.FINAL and \
-                lines_cancelled(uow, row, update):
+        if isinstance(update, FulfillmentCancelled) and update.lines and row.status not in domain.FINAL and \
+                lines_cancelled(unit, row, update):
             return
-        outcome = domain.apply_update(row["status"], row["qc_failures"], domain.UPDATE_STATUS[update.type])
+        outcome = domain.apply_update(row.status, row.qc_failures, domain.UPDATE_STATUS[update.type])
         if outcome.report is None:
-            log.info("fulfillment.update_ignored", order_id=row["order_id"], update=update.type, current=row["status"])
+            log.info("fulfillment.update_ignored", order_id=row.order_id, update=update.type, current=row.status)
             return
-        uow.fulfillments.set_status(update.fulfillment_id, outcome.status or row["status"], outcome.qc_failures,
-                                    uow.now())
+        unit.fulfillments.set_status(row, outcome.status or row.status, outcome.qc_failures, unit.now())
         if outcome.cancel_at_warehouse:
-            cancel_at_warehouse(uow, row, outcome.reason or "given up")
+            cancel_at_warehouse(unit, row, outcome.reason or "given up")
         progressed = FulfillmentProgressed(
-            order_id=row["order_id"], fulfillment_id=update.fulfillment_id, location_id=row["location_id"],
+            order_id=row.order_id, fulfillment_id=update.fulfillment_id, location_id=row.location_id,
             status=outcome.report, reason=outcome.reason or getattr(update, "reason", None),
             short_lines=(update.short_lines or []) if isinstance(update, FulfillmentRejected) else [],
             parcels=update.parcels if isinstance(update, FulfillmentPacked) else [])
-        uow.send(topics.FULFILLMENT_EVENTS.name, row["order_id"], progressed)
+        unit.send(topics.FULFILLMENT_EVENTS.name, row.order_id, progressed)
         if outcome.report == "rejected" and isinstance(update, FulfillmentRejected) and update.short_lines:
-            short_picked(uow, row, update.short_lines)
-        log.info("fulfillment.progressed", order_id=row["order_id"], status=outcome.report)
+            short_picked(unit, row, update.short_lines)
+        log.info("fulfillment.progressed", order_id=row.order_id, status=outcome.report)
 
-    async def return_received(update: ReturnReceived, uow: FulfillmentWork) -> None:
-        row = ours(await uow.returns.get(update.return_id), f"return {update.return_id}", "sent to",
+    async def return_received(update: ReturnReceived, unit: FulfillmentWork) -> None:
+        row = ours(await unit.returns.get(update.return_id), f"return {update.return_id}", "sent to",
                    "return.received_by_another_location")
-        if row["status"] == "received":
-            log.info("return.duplicate_receipt", order_id=row["order_id"])
+        if row.status == "received":
+            log.info("return.duplicate_receipt", order_id=row.order_id)
             return
-        uow.returns.received(update.return_id, update.lines)
-        uow.send(topics.FULFILLMENT_EVENTS.name, row["order_id"], ReturnArrived(
-            order_id=row["order_id"], return_id=update.return_id, location_id=location_id, lines=update.lines))
-        log.info("return.received", order_id=row["order_id"], location_id=location_id)
+        unit.returns.received(update.return_id, update.lines)
+        unit.send(topics.FULFILLMENT_EVENTS.name, row.order_id, ReturnArrived(
+            order_id=row.order_id, return_id=update.return_id, location_id=location_id, lines=update.lines))
+        log.info("return.received", order_id=row.order_id, location_id=location_id)
 
-    async def paused_or_resumed(update: LocationPaused | LocationResumed, uow: FulfillmentWork) -> None:
+    async def paused_or_resumed(update: LocationPaused | LocationResumed, unit: FulfillmentWork) -> None:
         """A location pauses or resumes itself (or an operator for it): allocation is told."""
         if update.location_id != location_id:
             log.warning("location.paused_by_another", sender=location_id, named=update.location_id)
             raise Unprocessable(f"{location_id} cannot pause or resume {update.location_id}: it changes nothing")
         paused = isinstance(update, LocationPaused)
-        uow.send(topics.INVENTORY_COMMANDS.name, location_id, SetLocationPaused(
+        unit.send(topics.INVENTORY_COMMANDS.name, location_id, SetLocationPaused(
             location_id=location_id, paused=paused, reason=update.reason))
         log.warning("location.paused" if paused else "location.resumed", location_id=location_id)
 
@@ -177,18 +177,16 @@ def updates_from(location_id: str) -> dict[str, Handler[FulfillmentWork]]:
                        "location.resumed": paused_or_resumed}
 
 
-async def expire(uow: FulfillmentWork, limit: int = 100) -> int:
+async def expire(tick: Tick, unit: FulfillmentWork) -> None:
     """A warehouse that did not accept in time is told to cancel, and the saga reroutes."""
-    rows = await uow.fulfillments.expired(limit)
+    rows = await unit.fulfillments.expired(tick.limit)
     for row in rows:
-        uow.fulfillments.set_status(row["fulfillment_id"], domain.FulfillmentStatus.TIMED_OUT, row["qc_failures"])
-        cancel_at_warehouse(uow, row, "not accepted in time")
-        uow.send(topics.FULFILLMENT_EVENTS.name, row["order_id"], FulfillmentProgressed(
-            order_id=row["order_id"], fulfillment_id=row["fulfillment_id"], location_id=row["location_id"],
+        unit.fulfillments.set_status(row, domain.FulfillmentStatus.TIMED_OUT, row.qc_failures)
+        cancel_at_warehouse(unit, row, "not accepted in time")
+        unit.send(topics.FULFILLMENT_EVENTS.name, row.order_id, FulfillmentProgressed(
+            order_id=row.order_id, fulfillment_id=row.fulfillment_id, location_id=row.location_id,
             status="timed_out", reason="the warehouse did not accept in time"))
-        log.warning("fulfillment.timed_out", order_id=row["order_id"], location_id=row["location_id"])
-    await uow.flush()
-    return len(rows)
+        log.warning("fulfillment.timed_out", order_id=row.order_id, location_id=row.location_id)
 
 
 COMMANDS: dict[str, Handler[FulfillmentWork]] = {

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from contracts.fulfillment import PartnerScored
 from fulfillment_service.store import FulfillmentWork
-from shared.scorecards import every_interval, score_window
-from shared.service import Deps
+from rules.scorecards import every_interval, score_window
+from runtime.deps import Deps
 
 WINDOW = """SELECT location_id AS partner_id, count(*) AS requests,
                    count(*) FILTER (WHERE status IN ('rejected', 'timed_out')) AS rejected,

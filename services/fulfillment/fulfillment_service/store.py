@@ -1,18 +1,22 @@
-"""The fulfillment service's repository and unit of work."""
+"""The fulfillment service's records, repositories and unit of work."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import orjson
 
 from contracts.base import Message, SkuQuantity
 from contracts.partners import Invoice, ReturnedLine
 from fulfillment_service.domain import FulfillmentStatus
-from shared.deadlines import passed
-from shared.service import Deps
-from shared.uow import Database, Row, Rows, Table, UnitOfWork
+from runtime.deadlines import passed
+from runtime.deps import Deps
+from runtime.repository import Columns, Records
+from runtime.tables import Database, Row, Table
+from runtime.unit import UnitOfWork
 
 FULFILLMENTS = Table("fulfillments", ("fulfillment_id",), {
     "fulfillment_id": "text", "order_id": "text", "location_id": "text", "status": "text", "qc_failures": "int",
@@ -23,43 +27,66 @@ FULFILLMENTS = Table("fulfillments", ("fulfillment_id",), {
     updates=("status", "qc_failures", "deadline_at", "lines", "invoice", "accepted_at", "picked_at", "packed_at"))
 
 
-class Fulfillments(Rows):
+@dataclass(slots=True)
+class Fulfillment(Columns):
+    """What one location was asked to ship, where it has got to, and when it first accepted, picked and packed."""
+
+    fulfillment_id: str
+    order_id: str
+    location_id: str
+    status: FulfillmentStatus
+    qc_failures: int
+    lines: str | list[Any]  # the SkuQuantity lines, as JSON
+    invoice: str | dict[str, Any] | None  # the Invoice, as JSON
+    deadline_at: datetime | None  # an acceptance is due by then
+    accepted_at: datetime | None
+    picked_at: datetime | None
+    packed_at: datetime | None
+    ship_by: datetime | None = None  # written, not read back
+
+    @classmethod
+    def from_row(cls, row: Row) -> Fulfillment:
+        return cls(**{**row, "status": FulfillmentStatus(row["status"])})
+
+    def line_list(self) -> list[SkuQuantity]:
+        found = orjson.loads(self.lines) if isinstance(self.lines, str) else self.lines
+        return [SkuQuantity.model_validate(line) for line in found]
+
+    def invoice_model(self) -> Invoice | None:
+        if isinstance(self.invoice, str):
+            return Invoice.model_validate_json(self.invoice)
+        return Invoice.model_validate(self.invoice) if self.invoice else None
+
+
+class Fulfillments(Records[Fulfillment]):
     def __init__(self, db: Database) -> None:
-        super().__init__(db, FULFILLMENTS)
+        super().__init__(db, FULFILLMENTS, Fulfillment)
 
     def add_fulfillment(self, fulfillment_id: str, order_id: str, location_id: str, lines: list[SkuQuantity],
                         invoice: Invoice, ship_by: datetime, deadline_at: datetime | None) -> bool:
         """False (and nothing written) if the fulfillment was requested before."""
-        return self.add({
-            "fulfillment_id": fulfillment_id, "order_id": order_id, "location_id": location_id,
-            "status": FulfillmentStatus.REQUESTED, "qc_failures": 0,
-            "lines": orjson.dumps([line.model_dump() for line in lines]).decode(), "invoice": invoice.model_dump_json(),
-            "ship_by": ship_by, "deadline_at": deadline_at, "accepted_at": None, "picked_at": None, "packed_at": None})
+        return self.add(Fulfillment(
+            fulfillment_id=fulfillment_id, order_id=order_id, location_id=location_id,
+            status=FulfillmentStatus.REQUESTED, qc_failures=0,
+            lines=orjson.dumps([line.model_dump() for line in lines]).decode(), invoice=invoice.model_dump_json(),
+            ship_by=ship_by, deadline_at=deadline_at, accepted_at=None, picked_at=None, packed_at=None))
 
-    def set_status(self, fulfillment_id: str, status: str, qc_failures: int, at: datetime | None = None) -> None:
+    def set_status(self, fulfillment: Fulfillment, status: FulfillmentStatus, qc_failures: int,
+                   at: datetime | None = None) -> None:
         """A fulfillment that got any answer no longer has an acceptance deadline; when it was first accepted, picked
         and packed is kept for the location's scorecard."""
-        row = self.rows[(fulfillment_id,)]
-        stamps = {f"{step}_at": row.get(f"{step}_at") or (at if status == step else None)
-                  for step in (FulfillmentStatus.ACCEPTED, FulfillmentStatus.PICKED, FulfillmentStatus.PACKED)}
-        self.save(fulfillment_id, status=status, qc_failures=qc_failures,
-                  deadline_at=row["deadline_at"] if status == FulfillmentStatus.REQUESTED else None, **stamps)
-
-    def lines_of(self, fulfillment_id: str) -> list[SkuQuantity]:
-        found = self.rows[(fulfillment_id,)]["lines"]
-        return [SkuQuantity.model_validate(line) for line in (orjson.loads(found) if isinstance(found, str) else found)]
+        self.save(fulfillment.fulfillment_id, status=status, qc_failures=qc_failures,
+                  deadline_at=fulfillment.deadline_at if status == FulfillmentStatus.REQUESTED else None,
+                  accepted_at=fulfillment.accepted_at or (at if status == FulfillmentStatus.ACCEPTED else None),
+                  picked_at=fulfillment.picked_at or (at if status == FulfillmentStatus.PICKED else None),
+                  packed_at=fulfillment.packed_at or (at if status == FulfillmentStatus.PACKED else None))
 
     def reduce(self, fulfillment_id: str, lines: list[SkuQuantity], invoice: Invoice) -> None:
         """What is left to fulfil after a partial cancel, and its invoice."""
         self.save(fulfillment_id, lines=orjson.dumps([line.model_dump() for line in lines]).decode(),
                   invoice=invoice.model_dump_json())
 
-    def invoice_of(self, fulfillment_id: str) -> Invoice | None:
-        found = self.rows[(fulfillment_id,)]["invoice"]
-        return Invoice.model_validate_json(found) if isinstance(found, str) else \
-            Invoice.model_validate(found) if found else None
-
-    async def expired(self, limit: int) -> list[Row]:
+    async def expired(self, limit: int) -> list[Fulfillment]:
         """Requested and not accepted in time, locked (others' are skipped, not waited for)."""
         return await self.load(passed(FulfillmentStatus.REQUESTED), skip_locked=True, order_by="deadline_at", limit=limit)
 
@@ -69,15 +96,26 @@ RETURNS = Table("returns", ("return_id",), {
     "received": "jsonb"}, updates=("status", "received"), checked=("status",))
 
 
-class Returns(Rows):
+@dataclass(slots=True)
+class Return(Columns):
+    """A return a location was told to expect, and what it said arrived."""
+
+    return_id: str
+    order_id: str
+    location_id: str
+    status: str  # expected, received
+    lines: str | list[Any]
+    received: str | list[Any] | None
+
+
+class Returns(Records[Return]):
     def __init__(self, db: Database) -> None:
-        super().__init__(db, RETURNS)
+        super().__init__(db, RETURNS, Return)
 
     def add_return(self, return_id: str, order_id: str, location_id: str, lines: list[SkuQuantity]) -> bool:
         """False (and nothing written) if the location was told of this return before."""
-        return self.add({"return_id": return_id, "order_id": order_id, "location_id": location_id,
-                         "status": "expected", "lines": orjson.dumps([line.model_dump() for line in lines]).decode(),
-                         "received": None})
+        return self.add(Return(return_id=return_id, order_id=order_id, location_id=location_id, status="expected",
+                               lines=orjson.dumps([line.model_dump() for line in lines]).decode(), received=None))
 
     def received(self, return_id: str, lines: list[ReturnedLine]) -> None:
         self.save(return_id, status="received",

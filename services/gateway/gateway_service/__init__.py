@@ -1,0 +1,1 @@
+"""The gateway service: the HTTP edge for channels, Shopify, operators and customers, the order read model and webhooks."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from shared.network import Network
+from rules.network import Network
 
 WORDS = {
     "received": "We have received your order.",

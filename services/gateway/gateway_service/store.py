@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Sequence
-from typing import Any, cast
+from datetime import datetime
+from typing import Any
 
 import asyncpg
 import orjson
@@ -14,12 +13,16 @@ from contracts.base import MAX_ID_LENGTH, Message
 from contracts.channels import OrderSubmitted, order_id_for
 from contracts.notification import NotificationRequested
 from contracts.order import RETURN_VIEWS, SHIPMENT_VIEWS, OrderStatusChanged
+from gateway_service.bootstrap import GatewayDeps
+from gateway_service.domain import contact_hash, jsonb
 from gateway_service.subscribers import Subscriber, delivery_id
-from shared.messaging import encode
-from shared.parking import storable
-from shared.retries import Outgoing
-from shared.service import Deps
-from shared.uow import Database, Rows, Table, UnitOfWork, by
+from runtime.maintenance import maintenance
+from runtime.messaging import encode
+from runtime.parking import storable
+from runtime.repository import Rows
+from runtime.retries import Sends, due, sendable
+from runtime.tables import Database, Row, Table, Where, by
+from runtime.unit import UnitOfWork
 
 VIEWS = Table("order_views", ("order_id",), {
     "order_id": "text", "channel": "text", "external_id": "text", "status": "text", "sequence": "integer",
@@ -31,39 +34,35 @@ TIMELINE = Table("order_timeline", ("order_id", "sequence"), {
 DELIVERIES = Table("webhook_deliveries", ("delivery_id",), {
     "delivery_id": "text", "subscriber": "text", "message_id": "text", "message_type": "text", "order_id": "text",
     "payload": "jsonb"}, insert_checked=False)
+OUTGOING = sendable(DELIVERIES, ("subscriber", "message_id", "message_type", "order_id", "payload"))
+ANSWERS = Table("answered_requests", ("replay_key",), {"replay_key": "text", "answer": "jsonb",
+                                                       "keep_until": "timestamptz"}, insert_checked=False)
 CONTACTS = Table("contact_hashes", ("order_id",), {"order_id": "text", "email_hash": "text", "phone_hash": "text"},
                  insert_checked=False)
-
-
-def contact_hash(secret: str, value: str) -> str:
-    """A keyed hash of an e-mail address or phone number, as written or searched (case and spaces do not count)."""
-    normal = "".join(value.split()).lower()
-    return hmac.new(secret.encode(), b"contact:" + normal.encode(), hashlib.sha256).hexdigest()
-
-
-def jsonb(raw: bytes) -> str:
-    """JSON as PostgreSQL's jsonb takes it: a NUL a rejected message carried is kept as the text `\\x00`."""
-    return raw.decode().replace("\\u0000", "\\\\x00")
 
 
 class GatewayWork(UnitOfWork):
     """Views are read and locked once per batch; a later event of an order replaces what an earlier one wrote
     (events arrive in order per order, and a re-read one is older than what is there: it changes nothing)."""
 
-    def __init__(self, deps: Deps, db: Database) -> None:
+    deps: GatewayDeps
+
+    def __init__(self, deps: GatewayDeps, db: Database) -> None:
         super().__init__(deps, db)
         self.views = self.repository(Rows(db, VIEWS))
         self.timeline = self.repository(Rows(db, TIMELINE))
         self.contacts = self.repository(Rows(db, CONTACTS))
         self.deliveries = self.repository(Rows(db, DELIVERIES))
+        self.outgoing_deliveries = self.repository(Deliveries(db))
+        self.answers = self.repository(Rows(db, ANSWERS))
 
     @property
     def secret(self) -> str:
-        return str(self.deps.extra["tracking_secret"])
+        return self.deps.tracking_secret
 
     @property
     def subscribers(self) -> list[Subscriber]:
-        return cast(list[Subscriber], self.deps.extra.get("subscribers", []))
+        return self.deps.subscribers
 
     async def prepare(self, messages: Sequence[Message]) -> None:
         ids = sorted({m.order_id for m in messages if isinstance(m, OrderStatusChanged | NotificationRequested)})
@@ -139,30 +138,33 @@ def _decoded(row: asyncpg.Record) -> dict[str, Any]:
             for k, v in row.items()}
 
 
-async def claim_due(conn: asyncpg.Connection, subscribers: list[str], each: int) -> list[asyncpg.Record]:
-    """Deliveries to post now (never sent, not dead, due), at most `each` per subscriber: one with a backlog does
-    not hold back the others. Locked until the round commits."""
-    return await conn.fetch(
-        "SELECT d.delivery_id, d.subscriber, d.message_id, d.message_type, d.payload::text AS payload, d.attempts "
-        "FROM unnest($1::text[]) AS s(id), LATERAL (SELECT * FROM webhook_deliveries w WHERE w.subscriber = s.id "
-        "AND w.sent_at IS NULL AND w.dead_at IS NULL AND w.next_attempt_at <= now() ORDER BY w.next_attempt_at "
-        "LIMIT $2 FOR UPDATE SKIP LOCKED) d", subscribers, each)
+class Deliveries(Sends):
+    """Webhook deliveries to post, and those that are dead."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db, OUTGOING, count_success=True)
+
+    async def claim_each(self, now: datetime, subscribers: list[str], each: int) -> list[Row]:
+        """Up to `each` due deliveries per subscriber: one with a backlog does not hold back the others."""
+        found = []
+        for subscriber in subscribers:
+            found += await self.claim(now, each, due("subscriber = $1", lambda row, s=subscriber: row["subscriber"] == s,
+                                                     (subscriber,)))
+        return found
+
+    async def revive(self, now: datetime, subscriber: str | None) -> int:
+        """Dead deliveries (of one subscriber, or all) due again, their attempts counted afresh."""
+        dead = await self.load(Where("dead_at IS NOT NULL AND sent_at IS NULL AND ($1::text IS NULL OR subscriber = $1)",
+                                     lambda row: row["dead_at"] is not None and row["sent_at"] is None
+                                     and subscriber in (None, row["subscriber"]), (subscriber,)))
+        for row in dead:
+            self.save(row["delivery_id"], dead_at=None, attempts=0, next_attempt_at=now)
+        return len(dead)
 
 
-POSTS = Outgoing("webhook_deliveries", "delivery_id", ("subscriber", "order_id"), count_success=True)
-
-
-async def retry_dead(conn: asyncpg.Connection, subscriber: str | None) -> int:
-    """Dead deliveries (of one subscriber, or all) due again, their attempts counted afresh."""
-    return int(await conn.fetchval(
-        "WITH again AS (UPDATE webhook_deliveries SET dead_at = NULL, attempts = 0, next_attempt_at = now() "
-        "WHERE dead_at IS NOT NULL AND sent_at IS NULL AND ($1::text IS NULL OR subscriber = $1) RETURNING 1) "
-        "SELECT count(*) FROM again", subscriber))
-
-
-async def orphaned(conn: asyncpg.Connection, subscribers: list[str]) -> int:
-    """Deliveries waiting for a subscriber the webhooks file no longer names are dead (`oms webhooks` shows them)."""
-    return int(await conn.fetchval(
-        "WITH dead AS (UPDATE webhook_deliveries SET dead_at = now(), last_error = 'no such subscriber any more' "
-        "WHERE sent_at IS NULL AND dead_at IS NULL AND subscriber <> ALL($1::text[]) RETURNING 1) "
-        "SELECT count(*) FROM dead", subscribers))
+# Deliveries waiting for a subscriber the webhooks file no longer names are dead (`oms webhooks` shows them).
+ORPHANED_DELIVERIES = maintenance(
+    "webhook_deliveries.dead_without_subscriber",
+    "UPDATE webhook_deliveries SET dead_at = now(), last_error = 'no such subscriber any more' "
+    "WHERE sent_at IS NULL AND dead_at IS NULL AND subscriber <> ALL($1::text[])")
+FORGET_ANSWERED = maintenance("answered_requests.forget", "DELETE FROM answered_requests WHERE keep_until < now()")

@@ -6,13 +6,14 @@ from functools import partial
 from pathlib import Path
 
 from contracts import topics
+from inventory_service.bootstrap import InventoryDeps, bootstrap
 from inventory_service.handlers import HANDLERS_ADJUSTMENTS, HANDLERS_COMMANDS, HANDLERS_SCORES, from_feed
 from inventory_service.store import InventoryWork
-from shared.consume import Subscription
-from shared.service import Deps, ServiceRuntime
+from runtime.consume import Subscription
+from runtime.service import ServiceRuntime
 
 
-def subscriptions(deps: Deps) -> list[Subscription]:
+def subscriptions(deps: InventoryDeps) -> list[Subscription]:
     work = partial(InventoryWork, deps)
     feeds = {topics.feed_topic(feed.id): from_feed(feed) for feed in deps.network.feeds}
     return [
@@ -24,5 +25,5 @@ def subscriptions(deps: Deps) -> list[Subscription]:
     ]
 
 
-def runtime() -> ServiceRuntime:
-    return ServiceRuntime("inventory", Path(__file__).parent / "sql", subscriptions)
+def runtime() -> ServiceRuntime[InventoryDeps]:
+    return ServiceRuntime("inventory", Path(__file__).parent / "sql", bootstrap, subscriptions)

@@ -5,16 +5,24 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
-from shared import routing
-from shared.consume import Unprocessable
-from shared.network import Network
+from rules import routing
+from rules.network import Network
+from runtime.consume import Unprocessable
 
 # Rough centres of the countries the default network serves, to find the nearest location.
 COUNTRY_CENTRES = {
     "DE": (51.2, 10.4), "NL": (52.1, 5.3), "FR": (46.6, 2.4), "BE": (50.6, 4.6), "AT": (47.6, 14.1),
     "IT": (42.8, 12.6), "ES": (40.2, -3.6), "PL": (52.1, 19.4), "DK": (56.0, 10.0), "GB": (54.0, -2.0),
 }
+
+
+class Standing(NamedTuple):
+    """What a location's scorecard weighs in allocation."""
+
+    failure_rate: float  # 0 until it rests on enough requests
+    open_requests: int
 
 
 @dataclass(frozen=True)

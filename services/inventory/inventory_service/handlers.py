@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from zoneinfo import ZoneInfo
 
@@ -29,27 +28,27 @@ from contracts.inventory import (
 from contracts.order import CommitStock, ReleaseStock, ReserveStock, Restock, SetLocationPaused
 from contracts.partners import LocationPaused, LocationResumed
 from inventory_service import domain
-from inventory_service.store import PAUSED_KEY, SCORES_KEY, InventoryWork
-from shared import routing
-from shared.consume import Unprocessable
-from shared.logging import log
-from shared.network import Feed
-from shared.uow import Handler
+from inventory_service.store import InventoryWork
+from rules import routing
+from rules.network import Feed
+from runtime.consume import Unprocessable
+from runtime.logging import log
+from runtime.unit import Handler
 
 
-def level_events(uow: InventoryWork, before: domain.Level, after: domain.Level) -> None:
-    uow.send(topics.INVENTORY_EVENTS.name, after.sku, StockLevelChanged(
+def level_events(unit: InventoryWork, before: domain.Level, after: domain.Level) -> None:
+    unit.send(topics.INVENTORY_EVENTS.name, after.sku, StockLevelChanged(
         sku=after.sku, location_id=after.location_id, on_hand=after.on_hand, reserved=after.reserved,
         available=after.available, inbound=after.inbound))
-    reorder_point = uow.deps.network.reorder_point(after.sku)
+    reorder_point = unit.deps.network.reorder_point(after.sku)
     if domain.newly_low(before, after, reorder_point):
-        uow.send(topics.INVENTORY_EVENTS.name, after.sku, StockLow(
+        unit.send(topics.INVENTORY_EVENTS.name, after.sku, StockLow(
             sku=after.sku, location_id=after.location_id, available=after.available, reorder_point=reorder_point))
 
 
 async def change_level(msg: StockCounted | StockAdjusted | StockInboundExpected | StockReceived,
-                       uow: InventoryWork) -> None:
-    before = await uow.stock.level(msg.sku, msg.location_id)
+                       unit: InventoryWork) -> None:
+    before = await unit.stock.level(msg.sku, msg.location_id)
     match msg:
         case StockCounted():
             after, kind, qty = domain.counted(before, msg.on_hand), "counted", msg.on_hand - before.on_hand
@@ -60,29 +59,29 @@ async def change_level(msg: StockCounted | StockAdjusted | StockInboundExpected 
             after, kind, qty = domain.adjusted(before, msg.delta), "adjusted", msg.delta
         case StockInboundExpected():
             after, kind, qty = domain.inbound_expected(before, msg.quantity), "", 0
-            uow.stock.expect(msg.sku, msg.location_id, msg.quantity, msg.eta)
+            unit.stock.expect(msg.sku, msg.location_id, msg.quantity, msg.eta)
         case StockReceived():
             after, kind, qty = domain.received(before, msg.quantity), "received", msg.quantity
-    uow.stock.set(after)
+    unit.stock.set(after)
     if kind:
-        uow.stock.record(after, kind, qty, msg.id)
-    level_events(uow, before, after)
+        unit.stock.record(after, kind, qty, msg.id)
+    level_events(unit, before, after)
     log.info("stock.level_changed", sku=msg.sku, location_id=msg.location_id, on_hand=after.on_hand)
     if after.available > before.available:
-        await serve_backorders(uow, [msg.sku])
+        await serve_backorders(unit, [msg.sku])
 
 
-async def try_reserve(uow: InventoryWork, cmd: ReserveStock) -> StockReserved | None:
+async def try_reserve(unit: InventoryWork, cmd: ReserveStock) -> StockReserved | None:
     """Allocates and reserves the whole order, or nothing; for a channel that ships what is available, what there
     is now (the rest named `backordered` in the reply), or nothing when there is none at all."""
     lines = quantities(cmd.lines)
-    levels = await uow.stock.levels(lines)
-    network = uow.deps.network
-    skipped = set(cmd.excluded_locations) | await uow.paused_locations()
-    days = {loc.id: uow.now().astimezone(ZoneInfo(loc.timezone)).date() for loc in network.locations
+    levels = await unit.stock.levels(lines)
+    network = unit.deps.network
+    skipped = set(cmd.excluded_locations) | await unit.paused_locations()
+    days = {loc.id: unit.now().astimezone(ZoneInfo(loc.timezone)).date() for loc in network.locations
             if loc.daily_capacity is not None}
     skipped |= {location_id for location_id, day in days.items()  # its day's capacity given out
-                if await uow.locations.given(location_id, day) >= (network.location(location_id).daily_capacity or 0)}
+                if await unit.locations.given(location_id, day) >= (network.location(location_id).daily_capacity or 0)}
     store = network.location(cmd.pickup_location_id) if cmd.pickup_location_id else None
     point = network.postal_point(cmd.destination.country, cmd.destination.postal_code)
 
@@ -92,7 +91,7 @@ async def try_reserve(uow: InventoryWork, cmd: ReserveStock) -> StockReserved | 
         if point is not None:
             return domain.great_circle_km(lat, lon, *point)
         return domain.distance_km(lat, lon, cmd.destination.country)
-    standings = await uow.standings()
+    standings = await unit.standings()
     sites = [routing.Site(loc.id, distance(loc.lat, loc.lon), loc.safety_stock, loc.country,
                           *standings.get(loc.id, (0.0, 0)))
              for loc in network.serving(cmd.channel) if loc.id not in skipped]
@@ -106,29 +105,29 @@ async def try_reserve(uow: InventoryWork, cmd: ReserveStock) -> StockReserved | 
         missing = {sku: qty - part.get(sku, 0) for sku, qty in lines.items() if qty > part.get(sku, 0)}
     plan = decided.chosen.plan if decided else None
     if decided is not None:
-        record_decision(uow, cmd, decided, lines, available, sites, to)
+        record_decision(unit, cmd, decided, lines, available, sites, to)
     if plan is None:
         return None
     allocations = []
     for location_id, part in plan:
         if location_id in days:
-            await uow.locations.give(location_id, days[location_id])
+            await unit.locations.give(location_id, days[location_id])
         reservation_id = f"res-{new_id()}"
-        uow.reservations.add_reservation(reservation_id, cmd.order_id, location_id, part)
+        unit.reservations.add_reservation(reservation_id, cmd.order_id, location_id, part)
         allocations.append(Allocation(reservation_id=reservation_id, location_id=location_id,
                                       lines=[SkuQuantity(sku=s, quantity=q) for s, q in part.items()]))
         for sku, qty in part.items():
             before = levels[(location_id, sku)]
             after = replace(before, reserved=before.reserved + qty)
-            uow.stock.set(after)
-            level_events(uow, before, after)
+            unit.stock.set(after)
+            level_events(unit, before, after)
     reply = StockReserved(order_id=cmd.order_id, allocations=allocations, request_id=cmd.id,
                           backordered=[SkuQuantity(sku=s, quantity=q) for s, q in sorted(missing.items())])
-    uow.send(topics.INVENTORY_REPLIES.name, cmd.order_id, reply)
+    unit.send(topics.INVENTORY_REPLIES.name, cmd.order_id, reply)
     return reply
 
 
-def record_decision(uow: InventoryWork, cmd: ReserveStock, decided: routing.Decision, lines: dict[str, int],
+def record_decision(unit: InventoryWork, cmd: ReserveStock, decided: routing.Decision, lines: dict[str, int],
                     available: dict[tuple[str, str], int], sites: list[routing.Site], to: routing.Destination) -> None:
     """The decision with its reasons: `allocation.decided`, and a row with the inputs it was made on (what the
     candidates had of these lines) for `oms order` and `oms whatif`."""
@@ -144,101 +143,101 @@ def record_decision(uow: InventoryWork, cmd: ReserveStock, decided: routing.Deci
                          "safety_stock": s.safety_stock, "country": s.country,
                          "failure_rate": s.failure_rate, "open_requests": s.open_requests} for s in sites],
               "available": [[loc, sku, n] for (loc, sku), n in available.items() if sku in lines and n > 0]}
-    uow.decisions.append({"order_id": cmd.order_id, "request_id": cmd.id, "channel": cmd.channel,
+    unit.decisions.append({"order_id": cmd.order_id, "request_id": cmd.id, "channel": cmd.channel,
                           "chosen": decided.chosen.describe(), "plan": orjson.dumps(plan(decided.chosen)).decode(),
                           "alternatives": orjson.dumps([plan(a) for a in decided.alternatives]).decode(),
                           "inputs": orjson.dumps(inputs).decode()})
-    uow.send(topics.DECISIONS.name, cmd.order_id, AllocationDecided(
+    unit.send(topics.DECISIONS.name, cmd.order_id, AllocationDecided(
         order_id=cmd.order_id, request_id=cmd.id, channel=cmd.channel, chosen=scored_plan(decided.chosen),
         alternatives=[scored_plan(a) for a in decided.alternatives]))
 
 
-async def reserve_stock(cmd: ReserveStock, uow: InventoryWork) -> None:
-    levels = await uow.stock.levels({line.sku for line in cmd.lines})
+async def reserve_stock(cmd: ReserveStock, unit: InventoryWork) -> None:
+    levels = await unit.stock.levels({line.sku for line in cmd.lines})
     unknown = sorted({line.sku for line in cmd.lines} - {sku for _, sku in levels})
     if unknown:
         failed = StockReservationFailed(order_id=cmd.order_id, reason="unknown_sku", unknown_skus=unknown,
                                         request_id=cmd.id)
-    elif (reserved := await try_reserve(uow, cmd)) is None:
+    elif (reserved := await try_reserve(unit, cmd)) is None:
         failed = StockReservationFailed(order_id=cmd.order_id, reason="insufficient_stock", request_id=cmd.id)
-        await uow.backorders.add_backorder(cmd)
+        await unit.backorders.add_backorder(cmd)
     else:
         if reserved.backordered:  # ship_available: the rest waits, under the same request
-            await uow.backorders.add_backorder(cmd.model_copy(update={"lines": reserved.backordered}))
+            await unit.backorders.add_backorder(cmd.model_copy(update={"lines": reserved.backordered}))
         log.info("stock.reserved", order_id=cmd.order_id, backordered=bool(reserved.backordered))
         return
     log.info("stock.not_reserved", order_id=cmd.order_id, reason=failed.reason)
-    uow.send(topics.INVENTORY_REPLIES.name, cmd.order_id, failed)
+    unit.send(topics.INVENTORY_REPLIES.name, cmd.order_id, failed)
 
 
-async def serve_backorders(uow: InventoryWork, skus: list[str]) -> None:
+async def serve_backorders(unit: InventoryWork, skus: list[str]) -> None:
     """Stock arrived: waiting orders that now fit are reserved, oldest first (whole, or what there is for a channel
     that ships what is available: the rest waits on)."""
-    for cmd in await uow.backorders.waiting_for(skus):
-        if (reserved := await try_reserve(uow, cmd)) is None:
+    for cmd in await unit.backorders.waiting_for(skus):
+        if (reserved := await try_reserve(unit, cmd)) is None:
             continue
         if reserved.backordered:  # served in part: the rest waits on
-            uow.backorders.replace(cmd.model_copy(update={"lines": reserved.backordered}))
+            unit.backorders.replace(cmd.model_copy(update={"lines": reserved.backordered}))
         else:
-            uow.backorders.remove(cmd.order_id)
+            unit.backorders.remove(cmd.order_id)
         log.info("stock.backorder_reserved", order_id=cmd.order_id, backordered=bool(reserved.backordered))
 
 
-async def finish(uow: InventoryWork, order_id: str, reservation_id: str | None, status: str,
+async def finish(unit: InventoryWork, order_id: str, reservation_id: str | None, status: str,
                  message_id: str) -> tuple[list[str], set[str]]:
     """Releases (back to available) or commits (shipped: off on-hand) an order's open reservations."""
-    rows = await uow.reservations.open_lines(order_id, reservation_id)
+    rows = await unit.reservations.open_lines(order_id, reservation_id)
     held: dict[tuple[str, str], int] = {}
     for row in rows:
         held[(row["sku"], row["location_id"])] = held.get((row["sku"], row["location_id"]), 0) + row["quantity"]
     for (sku, location_id), quantity in held.items():
-        before = await uow.stock.level(sku, location_id)
+        before = await unit.stock.level(sku, location_id)
         shipped = quantity if status == "committed" else 0
         after = replace(before, on_hand=before.on_hand - shipped, reserved=before.reserved - quantity)
-        uow.stock.set(after)
+        unit.stock.set(after)
         if shipped:
-            uow.stock.record(after, "shipped", -shipped, message_id)
-        level_events(uow, before, after)
+            unit.stock.record(after, "shipped", -shipped, message_id)
+        level_events(unit, before, after)
     ids = sorted({r["reservation_id"] for r in rows})
-    uow.reservations.close(ids, status)
+    unit.reservations.close(ids, status)
     return ids, {row["sku"] for row in rows}
 
 
-async def release_lines(cmd: ReleaseStock, uow: InventoryWork) -> None:
+async def release_lines(cmd: ReleaseStock, unit: InventoryWork) -> None:
     """Some units of one reservation back to available (a partial cancel); the reservation stays open for the rest."""
     assert cmd.lines is not None and cmd.reservation_id is not None
     wanted = quantities(cmd.lines)
     freed = []
-    for row in await uow.reservations.open_lines(cmd.order_id, cmd.reservation_id):
+    for row in await unit.reservations.open_lines(cmd.order_id, cmd.reservation_id):
         n = min(row["quantity"], wanted.get(row["sku"], 0))
         if not n:
             continue
         wanted[row["sku"]] -= n
-        before = await uow.stock.level(row["sku"], row["location_id"])
+        before = await unit.stock.level(row["sku"], row["location_id"])
         after = replace(before, reserved=before.reserved - n)
-        uow.stock.set(after)
-        level_events(uow, before, after)
-        uow.reservations.take(cmd.reservation_id, row["sku"], n)
+        unit.stock.set(after)
+        level_events(unit, before, after)
+        unit.reservations.take(cmd.reservation_id, row["sku"], n)
         freed.append(row["sku"])
-    uow.send(topics.INVENTORY_REPLIES.name, cmd.order_id, StockReleased(order_id=cmd.order_id,
+    unit.send(topics.INVENTORY_REPLIES.name, cmd.order_id, StockReleased(order_id=cmd.order_id,
                                                                         reservation_ids=[cmd.reservation_id]))
     if freed:
-        await serve_backorders(uow, sorted(freed))
+        await serve_backorders(unit, sorted(freed))
 
 
-async def release_stock(cmd: ReleaseStock, uow: InventoryWork) -> None:
+async def release_stock(cmd: ReleaseStock, unit: InventoryWork) -> None:
     if cmd.lines is not None and cmd.reservation_id is not None:
-        await release_lines(cmd, uow)
+        await release_lines(cmd, unit)
         return
     if cmd.reservation_id is None:
-        uow.backorders.remove(cmd.order_id)
-    ids, skus = await finish(uow, cmd.order_id, cmd.reservation_id, "released", cmd.id)
-    uow.send(topics.INVENTORY_REPLIES.name, cmd.order_id, StockReleased(order_id=cmd.order_id, reservation_ids=ids))
+        unit.backorders.remove(cmd.order_id)
+    ids, skus = await finish(unit, cmd.order_id, cmd.reservation_id, "released", cmd.id)
+    unit.send(topics.INVENTORY_REPLIES.name, cmd.order_id, StockReleased(order_id=cmd.order_id, reservation_ids=ids))
     if skus:
-        await serve_backorders(uow, sorted(skus))
+        await serve_backorders(unit, sorted(skus))
 
 
-async def restock(cmd: Restock, uow: InventoryWork) -> None:
+async def restock(cmd: Restock, unit: InventoryWork) -> None:
     """Returned units arrived: in the ledger as `returned`; resellable ones back on hand there (and waiting orders
     served from them), damaged ones written off at once."""
     came: dict[str, dict[str, int]] = {}
@@ -246,42 +245,43 @@ async def restock(cmd: Restock, uow: InventoryWork) -> None:
         per = came.setdefault(line.sku, {"resellable": 0, "damaged": 0})
         per[line.condition] += line.quantity
     for sku, per in sorted(came.items()):
-        before = await uow.stock.level(sku, cmd.location_id)
+        before = await unit.stock.level(sku, cmd.location_id)
         after = replace(before, on_hand=before.on_hand + per["resellable"])
-        uow.stock.set(after)
-        uow.stock.record(after, "returned", per["resellable"] + per["damaged"], cmd.id)
+        unit.stock.set(after)
+        unit.stock.record(after, "returned", per["resellable"] + per["damaged"], cmd.id)
         if per["damaged"]:
-            uow.stock.record(after, "written_off", -per["damaged"], cmd.id)
-        level_events(uow, before, after)
+            unit.stock.record(after, "written_off", -per["damaged"], cmd.id)
+        level_events(unit, before, after)
     log.info("stock.restocked", order_id=cmd.order_id, location_id=cmd.location_id)
-    await serve_backorders(uow, sorted(sku for sku, per in came.items() if per["resellable"]))
+    await serve_backorders(unit, sorted(sku for sku, per in came.items() if per["resellable"]))
 
 
-async def set_location_paused(cmd: SetLocationPaused, uow: InventoryWork) -> None:
+async def set_location_paused(cmd: SetLocationPaused, unit: InventoryWork) -> None:
     """A location paused gets no new allocation; resumed, the orders waiting for stock it holds are served."""
-    await uow.locations.set_paused(cmd.location_id, cmd.paused, cmd.reason)
-    uow.deps.extra[PAUSED_KEY] = (time.monotonic(), frozenset(await uow.locations.paused()))  # at once here
+    await unit.locations.set_paused(cmd.location_id, cmd.paused, cmd.reason)
+    unit.pauses = paused = frozenset(await unit.locations.paused())
+    unit.after_commit(lambda: unit.deps.paused.put(paused))  # at once in this process, once it holds
     log.warning("location.paused" if cmd.paused else "location.resumed", location_id=cmd.location_id)
     if not cmd.paused:
-        await serve_backorders(uow, await uow.stock.available_at(cmd.location_id))
+        await serve_backorders(unit, await unit.stock.available_at(cmd.location_id))
 
 
-async def commit_stock(cmd: CommitStock, uow: InventoryWork) -> None:
-    await finish(uow, cmd.order_id, cmd.reservation_id, "committed", cmd.id)
+async def commit_stock(cmd: CommitStock, unit: InventoryWork) -> None:
+    await finish(unit, cmd.order_id, cmd.reservation_id, "committed", cmd.id)
 
 
-async def partner_scored(msg: PartnerScored, uow: InventoryWork) -> None:
+async def partner_scored(msg: PartnerScored, unit: InventoryWork) -> None:
     """A partner's scorecard, kept (`oms scorecards` shows them); a location's failure rate and open requests weigh
     from the next allocation on (here within a second)."""
-    await uow.scores.record(msg)
-    uow.deps.extra.pop(SCORES_KEY, None)
+    await unit.scores.record(msg)
+    unit.after_commit(unit.deps.standings.forget)
 
 
 HANDLERS_SCORES: dict[str, Handler[InventoryWork]] = {"partner.scored": partner_scored}
-async def location_paused(msg: LocationPaused | LocationResumed, uow: InventoryWork) -> None:
+async def location_paused(msg: LocationPaused | LocationResumed, unit: InventoryWork) -> None:
     """An operator's pause of a location (`oms location pause`), sent with the stock adjustments they may write."""
     await set_location_paused(SetLocationPaused(location_id=msg.location_id,
-                                                paused=isinstance(msg, LocationPaused), reason=msg.reason), uow)
+                                                paused=isinstance(msg, LocationPaused), reason=msg.reason), unit)
 
 
 HANDLERS_ADJUSTMENTS: dict[str, Handler[InventoryWork]] = {
@@ -289,15 +289,17 @@ HANDLERS_ADJUSTMENTS: dict[str, Handler[InventoryWork]] = {
     "location.paused": location_paused, "location.resumed": location_paused}
 
 
+FeedMessage = StockCounted | StockAdjusted | StockInboundExpected | StockReceived | LocationPaused | LocationResumed
+
+
 def from_feed(feed: Feed) -> dict[str, Handler[InventoryWork]]:
     """One stock feed's own topic: it speaks only for the locations the network file gives it."""
     def checked(handler: Handler[InventoryWork]) -> Handler[InventoryWork]:
-        async def handle(msg: StockCounted | StockAdjusted | StockInboundExpected | StockReceived, uow: InventoryWork
-                         ) -> None:
+        async def handle(msg: FeedMessage, unit: InventoryWork) -> None:
             if not feed.may_write(msg.location_id):
                 log.warning("stock.feed_not_its_location", feed=feed.id, location_id=msg.location_id)
                 raise Unprocessable(f"feed {feed.id} may not change stock at {msg.location_id}: it changes nothing")
-            await handler(msg, uow)
+            await handler(msg, unit)
         return handle
     return {name: checked(handler) for name, handler in HANDLERS_ADJUSTMENTS.items()}
 HANDLERS_COMMANDS: dict[str, Handler[InventoryWork]] = {

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import NamedTuple
 
 import orjson
 
@@ -15,10 +13,12 @@ from contracts.fulfillment import PartnerScored
 from contracts.inventory import StockAvailabilityChanged
 from contracts.order import CommitStock, ReleaseStock, ReserveStock, Restock
 from inventory_service import domain
-from inventory_service.domain import Level
-from shared.scorecards import weighed
-from shared.service import Deps
-from shared.uow import Changes, Database, Row, Rows, Table, UnitOfWork, Where, by
+from inventory_service.bootstrap import InventoryDeps
+from inventory_service.domain import Level, Standing
+from rules.scorecards import weighed
+from runtime.repository import Rows
+from runtime.tables import Changes, Database, Row, Table, Where, by
+from runtime.unit import UnitOfWork
 
 STOCK = Table("stock", ("sku", "location_id"), {
     "sku": "text", "location_id": "text", "on_hand": "int", "reserved": "int", "inbound": "int"},
@@ -32,17 +32,8 @@ BACKORDERS = Table("backorders", ("order_id",), {"order_id": "text", "command": 
                    updates=("command",))
 LEDGER = Table("stock_ledger", ("id",), {
     "sku": "text", "location_id": "text", "kind": "text", "quantity": "int", "message_id": "text"})
-PAUSED_KEY, PAUSES_FRESH_S = "inventory.paused_locations", 1.0
 
 
-class Standing(NamedTuple):
-    """What a location's scorecard weighs in allocation."""
-
-    failure_rate: float  # 0 until it rests on enough requests
-    open_requests: int
-
-
-SCORES_KEY = "inventory.scorecards"
 SCORES = Table("partner_scores", ("partner_id",), {"partner_id": "text", "kind": "text", "failure_rate": "float8",
                                                   "requests": "int", "open_requests": "int", "card": "jsonb",
                                                   "scored_at": "timestamptz"},
@@ -293,7 +284,9 @@ class InventoryWork(UnitOfWork):
     """What a batch touches, read in one order (open reservations, then stock rows by (sku, location), then the
     backorders of the orders it releases), so concurrent batches wait for each other instead of deadlocking."""
 
-    def __init__(self, deps: Deps, db: Database) -> None:
+    deps: InventoryDeps
+
+    def __init__(self, deps: InventoryDeps, db: Database) -> None:
         super().__init__(deps, db)
         self.reservations = self.repository(Reservations(db))
         self.stock = self.repository(Stock(db))
@@ -301,28 +294,25 @@ class InventoryWork(UnitOfWork):
         self.locations = self.repository(LocationStatus(db))
         self.decisions = self.repository(Rows(db, DECISIONS))  # a log: appended, never read back here
         self.scores = self.repository(Scores(db))
+        self.pauses: frozenset[str] | None = None  # the paused locations, when this unit paused or resumed one
 
     async def paused_locations(self) -> set[str]:
         """The paused locations, read at most once a second per process (a pause applies within a second here, at
         once in the process that took it): one read fewer for almost every unit that allocates."""
-        cached = self.deps.extra.get(PAUSED_KEY)
-        now = time.monotonic()
-        if isinstance(cached, tuple) and now - cached[0] < PAUSES_FRESH_S:
-            return set(cached[1])
-        found = await self.locations.paused()
-        self.deps.extra[PAUSED_KEY] = (now, frozenset(found))
-        return found
+        cached = self.pauses if self.pauses is not None else self.deps.paused.get()
+        if cached is None:
+            cached = frozenset(await self.locations.paused())
+            self.deps.paused.put(cached)
+        return set(cached)
 
     async def standings(self) -> dict[str, Standing]:
         """Each partner's recent failure rate and open requests (its scorecard), read at most once a second per
         process."""
-        cached = self.deps.extra.get(SCORES_KEY)
-        now = time.monotonic()
-        if isinstance(cached, tuple) and now - cached[0] < PAUSES_FRESH_S:
-            return dict(cached[1])
-        found = await self.scores.standings()
-        self.deps.extra[SCORES_KEY] = (now, found)
-        return found
+        cached = self.deps.standings.get()
+        if cached is None:
+            cached = await self.scores.standings()
+            self.deps.standings.put(cached)
+        return dict(cached)
 
     async def prepare(self, messages: Sequence[Message]) -> None:
         finishing = [m.order_id for m in messages if isinstance(m, ReleaseStock | CommitStock)]

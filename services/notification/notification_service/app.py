@@ -6,17 +6,16 @@ from functools import partial
 from pathlib import Path
 
 from contracts import topics
+from notification_service.bootstrap import NotificationDeps, bootstrap
 from notification_service.handlers import EVENTS, INBOUND, dispatch, from_channel, tells_nobody
 from notification_service.senders import sender_from_env
 from notification_service.store import NotificationWork
-from shared import security
-from shared.consume import Subscription
-from shared.personal_data import retention
-from shared.service import Deps, ServiceRuntime
+from runtime.consume import Subscription
+from runtime.personal_data import retention
+from runtime.service import ServiceRuntime
 
 
-def subscriptions(deps: Deps) -> list[Subscription]:
-    deps.extra["tracking_secret"] = security.tracking_secret(deps.settings)
+def subscriptions(deps: NotificationDeps) -> list[Subscription]:
     work = partial(NotificationWork, deps)
     channels = {topics.channel_topic(c): from_channel(c) for c in deps.network.channels}
     return [
@@ -27,11 +26,11 @@ def subscriptions(deps: Deps) -> list[Subscription]:
     ]
 
 
-async def dispatcher(deps: Deps) -> None:
+async def dispatcher(deps: NotificationDeps) -> None:
     await dispatch(deps, sender_from_env(deps.settings.home), deps.settings.notify_max_attempts,
                    deps.settings.notify_backoff_s)
 
 
-def runtime() -> ServiceRuntime:
-    return ServiceRuntime("notification", Path(__file__).parent / "sql", subscriptions,
+def runtime() -> ServiceRuntime[NotificationDeps]:
+    return ServiceRuntime("notification", Path(__file__).parent / "sql", bootstrap, subscriptions,
                           background=[dispatcher, retention()])

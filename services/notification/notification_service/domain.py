@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contracts.order import OrderStatusChanged
-from shared.network import Network
+from rules.network import Network
 
 STATUS_KINDS = {"accepted": "confirmation", "backordered": "backordered", "on_hold": "on_hold",
                 "cancelled": "cancelled", "rejected": "rejected", "ready_for_pickup": "ready_for_pickup"}

@@ -15,7 +15,7 @@ from typing import Protocol
 import orjson
 
 from contracts.base import EMAIL_PATTERN
-from shared.logging import log
+from runtime.logging import log
 
 
 class Sender(Protocol):

@@ -1,26 +1,28 @@
-"""The notification service's unit of work (contacts, notifications) and the dispatcher's SQL."""
+"""The notification service's unit of work: contacts, notifications, and the notifications to send."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 
-import asyncpg
-
 from contracts.base import Message
 from contracts.channels import OrderSubmitted
 from contracts.notification import NotificationRequested
 from contracts.order import OrderStatusChanged
 from notification_service import domain
-from shared.retries import Outgoing
-from shared.service import Deps
-from shared.uow import Database, Rows, Table, UnitOfWork, by
+from notification_service.bootstrap import NotificationDeps
+from runtime.repository import Rows
+from runtime.retries import Sends, sendable
+from runtime.tables import Database, Table, by
+from runtime.unit import UnitOfWork
 
 CONTACTS = Table("contacts", ("order_key",), {"order_key": "text", "email": "text", "phone": "text", "name": "text"})
 NOTIFICATIONS = Table("notifications", ("notification_id",), {
     "notification_id": "text", "order_id": "text", "kind": "text", "shipment_id": "text", "medium": "text",
     "recipient": "text", "subject": "text", "body": "text"}, reads=("notification_id",),
     unique=(("order_id", "kind", "shipment_id"),))
+
+OUTGOING = sendable(NOTIFICATIONS, ("order_id", "kind", "shipment_id", "medium", "recipient", "subject", "body"))
 
 
 def notification_id(order_id: str, kind: str, shipment_id: str) -> str:
@@ -38,11 +40,14 @@ class NotificationWork(UnitOfWork):
     """Contacts and notifications are only ever added: read once without locks at the start (a row another
     transaction adds meanwhile fails this unit's insert, and the batch runs again), written once at the end."""
 
-    def __init__(self, deps: Deps, db: Database) -> None:
+    deps: NotificationDeps
+
+    def __init__(self, deps: NotificationDeps, db: Database) -> None:
         super().__init__(deps, db)
         self.contacts = self.repository(Rows(db, CONTACTS))
         self.notifications = self.repository(Rows(db, NOTIFICATIONS))
         self.notices: dict[str, list[domain.Notice]] = {}  # by event id, worked out once
+        self.outgoing_notifications = self.repository(Sends(db, OUTGOING))
 
     async def prepare(self, messages: Sequence[Message]) -> None:
         keys = [(order_key(m),) for m in messages]
@@ -62,14 +67,3 @@ class NotificationWork(UnitOfWork):
             "notification_id": requested.id, "order_id": requested.order_id, "kind": requested.kind,
             "shipment_id": requested.shipment_id or "", "medium": requested.medium, "recipient": requested.recipient,
             "subject": requested.subject, "body": requested.body})
-
-
-async def claim_due(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
-    """Notifications to send now: never sent, not dead, their next attempt due; locked until the round commits."""
-    return await conn.fetch(
-        "SELECT notification_id, order_id, kind, shipment_id, medium, recipient, subject, body, attempts "
-        "FROM notifications WHERE sent_at IS NULL AND dead_at IS NULL AND next_attempt_at <= now() "
-        "ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED", limit)
-
-
-NOTIFICATIONS_OUT = Outgoing("notifications", "notification_id", ("order_id", "kind"))

@@ -8,14 +8,15 @@ from pathlib import Path
 import asyncpg
 
 from contracts import topics
+from order_service.bootstrap import bootstrap
 from order_service.handlers import INBOUND, REPLIES, check_promises, expire, from_channel, rejected_invalid
 from order_service.store import OrderWork
-from shared import metrics
-from shared.consume import Subscription
-from shared.deadlines import every_second_unless_paused, poller
-from shared.personal_data import retention
-from shared.service import Deps, ServiceRuntime
-from shared.uow import Postgres
+from runtime import metrics
+from runtime.consume import Subscription
+from runtime.deadlines import every_second_unless_paused, on_tick, poller
+from runtime.deps import Deps
+from runtime.personal_data import retention
+from runtime.service import ServiceRuntime
 
 TRACKING_TOPICS = (topics.FULFILLMENT_EVENTS, topics.SHIPPING_EVENTS)
 
@@ -31,7 +32,7 @@ def subscriptions(deps: Deps) -> list[Subscription]:
     channels = {topics.channel_topic(c): from_channel(c) for c in deps.network.channels}
     return [
         Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name, *channels, topics.INVENTORY_REPLIES.name),
-                     INBOUND, work, on_invalid=partial(rejected_invalid, deps), invalid_from=(topics.CHANNEL_INBOUND,),
+                     INBOUND, work, on_invalid=rejected_invalid, invalid_from=(topics.CHANNEL_INBOUND,),
                      by_topic={topics.INVENTORY_REPLIES.name: REPLIES, **channels},
                      also=(topics.INVENTORY_REPLIES, topics.CHANNEL_INBOUND),
                      group_name="saga", replaces=(topics.ORDERS_INBOUND.name, topics.INVENTORY_REPLIES.name,
@@ -45,7 +46,7 @@ def subscriptions(deps: Deps) -> list[Subscription]:
 async def promise_watcher(deps: Deps) -> None:
     """Each second, the shipments past a promise (their times are the customer's: a broker outage moves none)."""
     await every_second_unless_paused(deps.pool, deps.kafka, f"{deps.service}.promises", [],
-                                     lambda conn: check_promises(OrderWork(deps, Postgres(conn))), "order.promises")
+                                     on_tick(partial(OrderWork, deps), check_promises), "order.promises")
 
 
 async def saga_gauges(conn: asyncpg.Connection) -> None:
@@ -55,7 +56,7 @@ async def saga_gauges(conn: asyncpg.Connection) -> None:
     metrics.OVERDUE.set(await conn.fetchval("SELECT count(*) FROM orders WHERE deadline_at < now()"))
 
 
-def runtime() -> ServiceRuntime:
-    return ServiceRuntime("order", Path(__file__).parent / "sql", subscriptions,
+def runtime() -> ServiceRuntime[Deps]:
+    return ServiceRuntime("order", Path(__file__).parent / "sql", bootstrap, subscriptions,
                           background=[poller("orders", OrderWork, expire), promise_watcher, retention()],
                           probes=[saga_gauges])

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 from contracts.base import Address
-from contracts.channels import ORDER_NAMESPACE, order_id_for  # noqa: F401 - the order service's rule, public
+from contracts.channels import ORDER_NAMESPACE as ORDER_NAMESPACE  # the order service's rules, public
+from contracts.channels import order_id_for as order_id_for
 from contracts.order import ReturnView, ShipmentView
 from order_service.saga import Saga, exchange_external_id, status_of
-from shared.network import Location
+from rules.network import Location
 
 POSTAL_CODES = {"DE": r"\d{5}", "FR": r"\d{5}", "NL": r"\d{4} ?[A-Z]{2}", "AT": r"\d{4}", "BE": r"\d{4}",
                 "IT": r"\d{5}", "ES": r"\d{5}", "GB": r"[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}", "US": r"\d{5}(-\d{4})?"}

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from aiokafka.structs import ConsumerRecord
-
 from contracts import topics
 from contracts.base import Message, SkuQuantity
 from contracts.channels import (
@@ -25,13 +23,15 @@ from contracts.channels import (
 from contracts.order import OrderStatusChanged, Reason
 from order_service import domain, saga
 from order_service.store import OrderWork
-from shared import metrics
-from shared.consume import Unprocessable
-from shared.logging import log
-from shared.messaging import InvalidMessage
-from shared.parking import REFUSED_FOR_GOOD, storable
-from shared.service import Deps
-from shared.uow import Handler, Postgres, Row
+from runtime import metrics
+from runtime.consume import Unprocessable
+from runtime.deps import Deps
+from runtime.logging import log
+from runtime.messaging import InvalidMessage
+from runtime.parking import REFUSED_FOR_GOOD, storable
+from runtime.pollers import Tick
+from runtime.tables import Row
+from runtime.unit import Handler
 
 COMMAND_TOPICS = {kind: topic.name for topic in (topics.INVENTORY_COMMANDS, topics.FULFILLMENT_COMMANDS,
                                                    topics.SHIPPING_COMMANDS, topics.PAYMENTS)
@@ -94,29 +94,29 @@ def published(deps: Deps, topic: str, channel: str) -> str:
     return topic
 
 
-def record(uow: OrderWork, planned: Plan) -> None:
+def record(unit: OrderWork, planned: Plan) -> None:
     for topic, key, message in planned.outgoing:
-        uow.send(published(uow.deps, topic, planned.saga.channel), key, message)
+        unit.send(published(unit.deps, topic, planned.saga.channel), key, message)
     for event in planned.events:
         log.info("order.status_changed", order_id=event.order_id, status=event.status, sequence=event.sequence)
         metrics.STATUS_CHANGES.labels(event.status).inc()
 
 
-def apply(uow: OrderWork, row: Mapping[str, Any], decision: saga.Decision, exact_promise: bool = False) -> None:
+def apply(unit: OrderWork, row: Mapping[str, Any], decision: saga.Decision, exact_promise: bool = False) -> None:
     """Persists a decision: saga and status, a timeline row and an event per status change, the commands."""
-    now = uow.now()
-    planned = plan(row, saga.with_promises(decision, uow.deps.network, now), now)
-    uow.orders.save_saga(planned.saga, planned.sequence, planned.deadline_at, planned.events, exact_promise)
-    record(uow, planned)
+    now = unit.now()
+    planned = plan(row, saga.with_promises(decision, unit.deps.network, now), now)
+    unit.orders.save_saga(planned.saga, planned.sequence, planned.deadline_at, planned.events, exact_promise)
+    record(unit, planned)
     received = row.get("created_at")
     if received is not None and any(e.status == "released" != e.previous_status for e in planned.events):
         metrics.TO_RELEASED.observe((now - received).total_seconds())
 
 
-async def order_submitted(msg: OrderSubmitted, uow: OrderWork) -> None:
+async def order_submitted(msg: OrderSubmitted, unit: OrderWork) -> None:
     order_id = domain.order_id_for(msg.channel, msg.external_id)
     lines = [SkuQuantity(sku=line.sku, quantity=line.quantity) for line in msg.lines]
-    store = next((loc for loc in uow.deps.network.locations if loc.id == msg.pickup_location_id), None)
+    store = next((loc for loc in unit.deps.network.locations if loc.id == msg.pickup_location_id), None)
     new = saga.Saga(order_id=order_id, channel=msg.channel, external_id=msg.external_id, lines=lines,
                     ship_to=domain.pickup_address(store, msg.customer.name) if store else msg.shipping_address,
                     service_level=msg.shipping_speed, currency=msg.currency,
@@ -130,14 +130,14 @@ async def order_submitted(msg: OrderSubmitted, uow: OrderWork) -> None:
     decision = saga.start(new, payment, None if store else domain.address_problem(msg.shipping_address),
                           pickup_problem)
     planned = plan({"sequence": 0, "status": None, "channel": msg.channel, "external_id": msg.external_id}, decision,
-                   uow.now())
-    if not uow.orders.add_order(msg, planned.saga, planned.sequence, planned.deadline_at, planned.events):
+                   unit.now())
+    if not unit.orders.add_order(msg, planned.saga, planned.sequence, planned.deadline_at, planned.events):
         log.info("order.duplicate_submission", order_id=order_id)
         return
-    record(uow, planned)
+    record(unit, planned)
 
 
-async def reject(uow: OrderWork, invalid: InvalidMessage) -> None:
+async def reject(invalid: InvalidMessage, unit: OrderWork) -> None:
     """A bad order.submitted whose channel and external id can be read: the channel is told why, once."""
     channel, external_id = invalid.body.get("channel"), invalid.body.get("external_id")
     if invalid.body.get("type") != "order.submitted" or not isinstance(channel, str) or not isinstance(external_id, str):
@@ -149,117 +149,112 @@ async def reject(uow: OrderWork, invalid: InvalidMessage) -> None:
                                previous_status=None, sequence=1,
                                reason=Reason(code="invalid_message", message=storable(invalid.reason)))
     try:
-        async with uow.savepoint():
-            await uow.orders.load_keys([order_id])
-            if uow.orders.add_rejected(order_id, channel, external_id, event):
-                uow.send(published(uow.deps, topics.ORDERS_EVENTS.name, channel), order_id, event)
-            await uow.flush()
+        async with unit.savepoint():
+            await unit.orders.load_keys([order_id])
+            if unit.orders.add_rejected(order_id, channel, external_id, event):
+                unit.send(published(unit.deps, topics.ORDERS_EVENTS.name, channel), order_id, event)
+            await unit.flush()
     except REFUSED_FOR_GOOD as exc:
         # ids no column or index can hold: no order row, but the channel still hears of it, once (by its order id)
         log.warning("order.rejected_unstorable", order_id=order_id, error=type(exc).__name__)
-        if await uow.db.claim("order.rejected_unstorable", [order_id]):
-            uow.send(published(uow.deps, topics.ORDERS_EVENTS.name, channel), order_id, event)
-            await uow.flush()
+        if await unit.db.claim("order.rejected_unstorable", [order_id]):
+            unit.send(published(unit.deps, topics.ORDERS_EVENTS.name, channel), order_id, event)
+            await unit.flush()
 
 
-async def rejected_invalid(deps: Deps, invalid: InvalidMessage, record: ConsumerRecord) -> None:
-    """`reject` in a unit of work of its own (`Subscription.on_invalid`); on a channel's own topic, only a message
-    that names that channel (anything else is only dead-lettered)."""
-    if topics.CHANNEL_INBOUND.matches(record.topic) and \
-            record.topic != topics.channel_topic(str(invalid.body.get("channel"))):
+async def rejected_invalid(invalid: InvalidMessage, unit: OrderWork) -> None:
+    """`reject`, the handler of what could not be read (`Subscription.on_invalid`); on a channel's own topic, only a
+    message that names that channel (anything else is only dead-lettered)."""
+    if invalid.topic and topics.CHANNEL_INBOUND.matches(invalid.topic) and \
+            invalid.topic != topics.channel_topic(str(invalid.body.get("channel"))):
         return
-    async with deps.pool.acquire() as conn, conn.transaction():
-        await reject(OrderWork(deps, Postgres(conn)), invalid)
+    await reject(invalid, unit)
 
 
-async def order_request(msg: ChannelMessage, uow: OrderWork) -> None:
+async def order_request(msg: ChannelMessage, unit: OrderWork) -> None:
     """Cancel, hold release: steer the saga of the order the channel names."""
-    row, current = await order_of(msg, uow)
-    apply(uow, row, saga.decide(current, msg))
+    row, current = await order_of(msg, unit)
+    apply(unit, row, saga.decide(current, msg))
 
 
-async def order_of(msg: ChannelMessage, uow: OrderWork) -> tuple[Row, saga.Saga]:
+async def order_of(msg: ChannelMessage, unit: OrderWork) -> tuple[Row, saga.Saga]:
     """The order a channel message names, with its saga; a message for an order the OMS does not know cannot apply."""
-    row = await uow.orders.get(domain.order_id_for(msg.channel, msg.external_id))
-    current = uow.orders.saga(row) if row is not None else None
+    row = await unit.orders.get(domain.order_id_for(msg.channel, msg.external_id))
+    current = unit.orders.saga(row) if row is not None else None
     if row is None or current is None:
         raise Unprocessable(f"no order {msg.order_key}")
     return row, current
 
 
-async def change_requested(msg: OrderChangeRequested, uow: OrderWork) -> None:
+async def change_requested(msg: OrderChangeRequested, unit: OrderWork) -> None:
     """A new address or speed: the new address checked as at intake."""
-    row, current = await order_of(msg, uow)
+    row, current = await order_of(msg, unit)
     problem = domain.address_problem(msg.shipping_address) if msg.shipping_address else None
-    apply(uow, row, saga.change(current, msg, problem))
+    apply(unit, row, saga.change(current, msg, problem))
 
 
-async def return_requested(msg: OrderReturnRequested, uow: OrderWork) -> None:
+async def return_requested(msg: OrderReturnRequested, unit: OrderWork) -> None:
     """A customer sends delivered lines back: checked against what was delivered and the location's rules."""
-    row, current = await order_of(msg, uow)
-    location = next((loc for loc in uow.deps.network.locations if loc.id == msg.return_location_id), None)
-    expiry = timedelta(days=uow.deps.settings.return_expiry_days)
-    apply(uow, row, saga.request_return(current, msg, location is not None and location.takes_returns, uow.now(),
+    row, current = await order_of(msg, unit)
+    location = next((loc for loc in unit.deps.network.locations if loc.id == msg.return_location_id), None)
+    expiry = timedelta(days=unit.deps.settings.return_expiry_days)
+    apply(unit, row, saga.request_return(current, msg, location is not None and location.takes_returns, unit.now(),
                                         expiry))
 
 
-async def saga_reply(msg: Message, uow: OrderWork) -> None:
+async def saga_reply(msg: Message, unit: OrderWork) -> None:
     order_id = getattr(msg, "order_id")  # noqa: B009 - every reply carries one
-    row = await uow.orders.get(order_id)
+    row = await unit.orders.get(order_id)
     if row is None:
         raise Unprocessable(f"no order {order_id}")
-    current = uow.orders.saga(row)
+    current = unit.orders.saga(row)
     if current is None:
         raise Unprocessable(f"order {order_id} was rejected")
-    apply(uow, row, saga.decide(current, msg))
+    apply(unit, row, saga.decide(current, msg))
 
 
-async def expire(uow: OrderWork, limit: int = 100) -> int:
+async def expire(tick: Tick, unit: OrderWork) -> None:
     """The saga's own deadlines: a step past its time is fed to `decide` as `StepTimedOut` (an inventory that did
     not answer is asked again, then the order is held for a person)."""
-    rows = await uow.orders.expired(limit)
+    rows = await unit.orders.expired(tick.limit)
     for row in rows:
         log.warning("order.step_timed_out", order_id=row["order_id"], state=row["saga_state"])
-        current = uow.orders.saga(row)
+        current = unit.orders.saga(row)
         assert current is not None
-        timed_out = saga.StepTimedOut(order_id=row["order_id"], state=row["saga_state"], at=uow.now())
-        apply(uow, row, saga.decide(current, timed_out))
-    await uow.flush()
-    return len(rows)
+        timed_out = saga.StepTimedOut(order_id=row["order_id"], state=row["saga_state"], at=tick.at)
+        apply(unit, row, saga.decide(current, timed_out))
 
 
-async def check_promises(uow: OrderWork, limit: int = 100) -> int:
+async def check_promises(tick: Tick, unit: OrderWork) -> None:
     """What fell due on the orders' clock: each broken promise published once (operators alerted), a pickup's
     reminder or its cancellation; a time that passed with nothing due is moved on."""
-    rows = await uow.orders.promises_due(limit)
+    rows = await unit.orders.promises_due(tick.limit)
     for row in rows:
-        current = uow.orders.saga(row)
+        current = unit.orders.saga(row)
         assert current is not None
-        decision = saga.decide(current, saga.PromisesDue(order_id=row["order_id"], at=uow.now()))
+        decision = saga.decide(current, saga.PromisesDue(order_id=row["order_id"], at=tick.at))
         for change in decision.changes:
             log.warning("order.clock", order_id=row["order_id"], code=change.reason.code if change.reason else None)
-        apply(uow, row, decision, exact_promise=True)
-    await uow.flush()
-    return len(rows)
+        apply(unit, row, decision, exact_promise=True)
 
 
 def from_channel(channel: str) -> dict[str, Handler[OrderWork]]:
     """The handlers of one channel's own topic: what arrives there speaks for that channel only, so a message naming
     another channel changes nothing (dead-lettered with the reason)."""
     def checked(handler: Handler[OrderWork]) -> Handler[OrderWork]:
-        async def handle(msg: ChannelMessage, uow: OrderWork) -> None:
+        async def handle(msg: ChannelMessage, unit: OrderWork) -> None:
             if msg.channel != channel:
                 log.warning("order.other_channel_named", sender=channel, named=msg.channel)
                 raise Unprocessable(f"a message on {channel}'s topic names channel {msg.channel}: it changes nothing")
-            await handler(msg, uow)
+            await handler(msg, unit)
         return handle
     return {kind: checked(handler) for kind, handler in (INBOUND | {"order.hold_released": release_by_channel}).items()}
 
 
-async def release_by_channel(msg: OrderHoldReleased, uow: OrderWork) -> None:
+async def release_by_channel(msg: OrderHoldReleased, unit: OrderWork) -> None:
     """A hold release from a channel's own topic: only a hold the channel can resolve."""
-    row, current = await order_of(msg, uow)
-    apply(uow, row, saga.release_by_channel(current, msg))
+    row, current = await order_of(msg, unit)
+    apply(unit, row, saga.release_by_channel(current, msg))
 
 
 INBOUND: dict[str, Handler[OrderWork]] = {

@@ -41,8 +41,8 @@ from contracts.order import (
 )
 from contracts.partners import ReturnedLine
 from contracts.payments import RefundLine, RefundRequested
-from shared import promise
-from shared.network import Network
+from rules import promise
+from rules.network import Network
 
 
 class SagaState(StrEnum):

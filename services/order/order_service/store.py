@@ -11,9 +11,11 @@ from contracts.channels import ChannelMessage, OrderSubmitted
 from contracts.order import SHIPMENT_VIEWS, OrderStatusChanged
 from order_service import domain
 from order_service.saga import Saga, promise_due
-from shared.deadlines import passed
-from shared.service import Deps
-from shared.uow import Changes, Database, Row, Rows, Table, UnitOfWork, Where
+from runtime.deadlines import passed
+from runtime.deps import Deps
+from runtime.repository import Rows
+from runtime.tables import Changes, Database, Row, Table, Where
+from runtime.unit import UnitOfWork
 
 ORDERS = Table("orders", ("order_id",), {
     "order_id": "text", "channel": "text", "external_id": "text", "placed_at": "timestamptz", "currency": "text",

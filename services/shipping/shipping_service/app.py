@@ -6,16 +6,17 @@ from functools import partial
 from pathlib import Path
 
 from contracts import topics
-from shared.consume import Subscription
-from shared.deadlines import poller
-from shared.personal_data import retention
-from shared.service import Deps, ServiceRuntime
+from runtime.consume import Subscription
+from runtime.deadlines import poller
+from runtime.personal_data import retention
+from runtime.service import ServiceRuntime
+from shipping_service.bootstrap import ShippingDeps, bootstrap
 from shipping_service.handlers import COMMANDS, expire, updates_from
 from shipping_service.scorecards import scorecards
 from shipping_service.store import ShippingWork
 
 
-def subscriptions(deps: Deps) -> list[Subscription]:
+def subscriptions(deps: ShippingDeps) -> list[Subscription]:
     """One consumer (group `shipping.work`) for the saga's booking commands and every carrier's updates (a carrier is
     told by the topic its update came on). Earlier versions had a group for each (`replaces`): it starts where they
     stopped."""
@@ -25,6 +26,6 @@ def subscriptions(deps: Deps) -> list[Subscription]:
                          replaces=(topics.SHIPPING_COMMANDS.name, topics.CARRIER_UPDATES.for_partner("all")))]
 
 
-def runtime() -> ServiceRuntime:
-    return ServiceRuntime("shipping", Path(__file__).parent / "sql", subscriptions,
+def runtime() -> ServiceRuntime[ShippingDeps]:
+    return ServiceRuntime("shipping", Path(__file__).parent / "sql", bootstrap, subscriptions,
                           background=[poller("shipments", ShippingWork, expire), retention(), scorecards])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from shared.promise import PROMISE_DAYS, choose_carrier, transit_days
+from rules.promise import PROMISE_DAYS, choose_carrier, transit_days
 
 __all__ = ["PROMISE_DAYS", "RANK", "ShipmentStatus", "choose_carrier", "moves_on", "transit_days"]
 

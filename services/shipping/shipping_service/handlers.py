@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-import orjson
-
 from contracts import topics
 from contracts.base import Address
 from contracts.fulfillment import ShipmentProgressed
 from contracts.order import BookShipment
 from contracts.partners import (
-    Parcel,
     ShipmentBooked,
     ShipmentBookingRequested,
     ShipmentCancelRequested,
     ShipmentUpdate,
 )
-from shared.consume import Unprocessable
-from shared.logging import log
-from shared.service import Deps
-from shared.uow import Handler
+from runtime.consume import Unprocessable
+from runtime.deps import Deps
+from runtime.logging import log
+from runtime.pollers import Tick
+from runtime.unit import Handler
 from shipping_service import domain
 from shipping_service.scorecards import failing
-from shipping_service.store import ShippingWork
+from shipping_service.store import Shipment, ShippingWork
 
 
 def location_address(deps: Deps, location_id: str) -> Address:
@@ -33,93 +28,91 @@ def location_address(deps: Deps, location_id: str) -> Address:
                    postal_code=loc.postal_code or "00000", country=loc.country)
 
 
-def book_next(uow: ShippingWork, shipment: Mapping[str, Any], tried: list[str]) -> None:
+def book_next(unit: ShippingWork, shipment: Shipment, tried: list[str]) -> None:
     """Books the best carrier not yet tried, or tells the saga that none is left."""
-    network = uow.deps.network
-    ship_to = Address.model_validate_json(shipment["ship_to"])
-    origin = network.location(shipment["location_id"]).country
-    level = shipment["service_level"]
-    passed_over = [c for c in failing(uow.deps) if c not in tried]  # failing lately: only if no other can
+    network = unit.deps.network
+    ship_to = shipment.address()
+    origin = network.location(shipment.location_id).country
+    level = shipment.service_level
+    passed_over = [c for c in failing(unit.deps) if c not in tried]  # failing lately: only if no other can
     choice = domain.choose_carrier(network.carriers, origin, ship_to.country, level, tried + passed_over) or \
         domain.choose_carrier(network.carriers, origin, ship_to.country, level, tried)
     if choice is None:
-        uow.shipments.set_status(shipment["shipment_id"], domain.ShipmentStatus.BOOKING_FAILED, None)
-        uow.send(topics.SHIPPING_EVENTS.name, shipment["order_id"], ShipmentProgressed(
-            order_id=shipment["order_id"], shipment_id=shipment["shipment_id"], status="booking_failed",
-            reason=f"no carrier left for {shipment['service_level']} to {ship_to.country} (tried {', '.join(tried)})"))
-        log.warning("shipment.no_carrier_left", order_id=shipment["order_id"])
+        unit.shipments.set_status(shipment, domain.ShipmentStatus.BOOKING_FAILED, None)
+        unit.send(topics.SHIPPING_EVENTS.name, shipment.order_id, ShipmentProgressed(
+            order_id=shipment.order_id, shipment_id=shipment.shipment_id, status="booking_failed",
+            reason=f"no carrier left for {shipment.service_level} to {ship_to.country} (tried {', '.join(tried)})"))
+        log.warning("shipment.no_carrier_left", order_id=shipment.order_id)
         return
     carrier_id, rate, days = choice
     request = ShipmentBookingRequested(
-        shipment_id=shipment["shipment_id"], order_id=shipment["order_id"], carrier_id=carrier_id,
-        service_level=shipment["service_level"], from_location_id=shipment["location_id"],
-        ship_from=location_address(uow.deps, shipment["location_id"]), ship_to=ship_to,
-        parcels=[Parcel.model_validate(p) for p in orjson.loads(shipment["parcels"])])
+        shipment_id=shipment.shipment_id, order_id=shipment.order_id, carrier_id=carrier_id,
+        service_level=shipment.service_level, from_location_id=shipment.location_id,
+        ship_from=location_address(unit.deps, shipment.location_id), ship_to=ship_to, parcels=shipment.parcel_list())
     carrier = next(c for c in network.carriers if c.id == carrier_id)
-    uow.shipments.booking_sent(shipment["shipment_id"], carrier_id, carrier.answer_within_s, uow.now())
-    uow.send(topics.CARRIER_REQUESTS.for_partner(carrier_id), shipment["order_id"], request)
-    log.info("shipment.booking_requested", order_id=shipment["order_id"], carrier_id=carrier_id, rate=str(rate),
+    unit.shipments.booking_sent(shipment, carrier_id, carrier.answer_within_s, unit.now())
+    unit.send(topics.CARRIER_REQUESTS.for_partner(carrier_id), shipment.order_id, request)
+    log.info("shipment.booking_requested", order_id=shipment.order_id, carrier_id=carrier_id, rate=str(rate),
              days=days)
 
 
-async def book_shipment(cmd: BookShipment, uow: ShippingWork) -> None:
-    shipment = uow.shipments.add_shipment(cmd)
+async def book_shipment(cmd: BookShipment, unit: ShippingWork) -> None:
+    shipment = unit.shipments.add_shipment(cmd)
     if shipment is not None:
-        book_next(uow, shipment, list(cmd.excluded_carriers))
+        book_next(unit, shipment, list(cmd.excluded_carriers))
         return
-    existing = await uow.shipments.get(cmd.shipment_id)
-    if existing is not None and existing["status"] == domain.ShipmentStatus.BOOKING_FAILED:  # a released no_carrier hold
-        restarted = uow.shipments.restart_booking(cmd.shipment_id, list(cmd.excluded_carriers))
-        book_next(uow, restarted, list(cmd.excluded_carriers))
+    existing = await unit.shipments.get(cmd.shipment_id)
+    if existing is not None and existing.status == domain.ShipmentStatus.BOOKING_FAILED:  # a released no_carrier hold
+        restarted = unit.shipments.restart_booking(cmd.shipment_id, list(cmd.excluded_carriers))
+        book_next(unit, restarted, list(cmd.excluded_carriers))
 
 
 def carrier_update(carrier_id: str) -> Handler[ShippingWork]:
     """The handler of one carrier's updates topic: answers from a carrier the shipment has left change nothing."""
 
-    async def update_from_carrier(update: ShipmentUpdate, uow: ShippingWork) -> None:
-        shipment = await uow.shipments.get(update.shipment_id)
+    async def update_from_carrier(update: ShipmentUpdate, unit: ShippingWork) -> None:
+        shipment = await unit.shipments.get(update.shipment_id)
         if shipment is None:
             raise Unprocessable(f"no shipment {update.shipment_id}")
-        if shipment["carrier_id"] != carrier_id:
-            if carrier_id not in shipment["tried_carriers"]:
-                log.warning("shipment.update_from_another_carrier", order_id=shipment["order_id"], sender=carrier_id)
+        if shipment.carrier_id != carrier_id:
+            if carrier_id not in shipment.tried_carriers:
+                log.warning("shipment.update_from_another_carrier", order_id=shipment.order_id, sender=carrier_id)
                 raise Unprocessable(f"shipment {update.shipment_id} was never handed to {carrier_id}: its update "
                                     "changes nothing")
-            log.info("shipment.update_from_former_carrier_ignored", order_id=shipment["order_id"], carrier_id=carrier_id)
+            log.info("shipment.update_from_former_carrier_ignored", order_id=shipment.order_id, carrier_id=carrier_id)
             return
         status = domain.UPDATE_STATUS[update.type]
         if status == domain.ShipmentStatus.BOOKING_FAILED:
-            if shipment["status"] == domain.ShipmentStatus.BOOKING:
-                book_next(uow, shipment, list(shipment["tried_carriers"]))
+            if shipment.status == domain.ShipmentStatus.BOOKING:
+                book_next(unit, shipment, list(shipment.tried_carriers))
             return
-        if status != domain.ShipmentStatus.EXCEPTION and not domain.moves_on(shipment["status"], status):
+        if status != domain.ShipmentStatus.EXCEPTION and not domain.moves_on(shipment.status, status):
             return
         tracking = update.tracking_number if isinstance(update, ShipmentBooked) else None
         if status == domain.ShipmentStatus.EXCEPTION:
-            uow.shipments.exception(update.shipment_id)
+            unit.shipments.exception(shipment)
         else:
-            uow.shipments.set_status(update.shipment_id, status, tracking, uow.now())
-        uow.send(topics.SHIPPING_EVENTS.name, shipment["order_id"], ShipmentProgressed(
-            order_id=shipment["order_id"], shipment_id=update.shipment_id, carrier_id=carrier_id,
-            tracking_number=tracking or shipment["tracking_number"], status=status,
+            unit.shipments.set_status(shipment, status, tracking, unit.now())
+        unit.send(topics.SHIPPING_EVENTS.name, shipment.order_id, ShipmentProgressed(
+            order_id=shipment.order_id, shipment_id=update.shipment_id, carrier_id=carrier_id,
+            tracking_number=tracking or shipment.tracking_number, status=status,
             reason=getattr(update, "reason", None),
             estimated_delivery=update.estimated_delivery if isinstance(update, ShipmentBooked) else None))
-        log.info("shipment.progressed", order_id=shipment["order_id"], status=status)
+        log.info("shipment.progressed", order_id=shipment.order_id, status=status)
 
     return update_from_carrier
 
 
-async def expire(uow: ShippingWork, limit: int = 100) -> int:
+async def expire(tick: Tick, unit: ShippingWork) -> None:
     """A carrier that did not answer a booking in time is told to cancel; the next one is asked."""
-    shipments = await uow.shipments.expired(limit)
+    shipments = await unit.shipments.expired(tick.limit)
     for shipment in shipments:
-        uow.send(topics.CARRIER_REQUESTS.for_partner(shipment["carrier_id"]), shipment["order_id"],
-                 ShipmentCancelRequested(shipment_id=shipment["shipment_id"], order_id=shipment["order_id"],
-                                         reason="no answer in time"))
-        log.warning("shipment.carrier_silent", order_id=shipment["order_id"], carrier_id=shipment["carrier_id"])
-        book_next(uow, shipment, list(shipment["tried_carriers"]))
-    await uow.flush()
-    return len(shipments)
+        assert shipment.carrier_id is not None  # a booking waiting for an answer was sent to a carrier
+        unit.send(topics.CARRIER_REQUESTS.for_partner(shipment.carrier_id), shipment.order_id,
+                  ShipmentCancelRequested(shipment_id=shipment.shipment_id, order_id=shipment.order_id,
+                                          reason="no answer in time"))
+        log.warning("shipment.carrier_silent", order_id=shipment.order_id, carrier_id=shipment.carrier_id)
+        book_next(unit, shipment, list(shipment.tried_carriers))
 
 
 COMMANDS: dict[str, Handler[ShippingWork]] = {"shipping.book_shipment": book_shipment}

@@ -7,12 +7,11 @@ healthy share while another carrier can take it."""
 from __future__ import annotations
 
 from contracts.fulfillment import PartnerScored
-from shared.routing import HEALTHY_FAILURE_RATE
-from shared.scorecards import every_interval, score_window, weighed
-from shared.service import Deps
+from rules.routing import HEALTHY_FAILURE_RATE
+from rules.scorecards import every_interval, score_window, weighed
+from shipping_service.bootstrap import ShippingDeps
 from shipping_service.store import ShippingWork
 
-FAILURES_KEY = "shipping.carrier_failure_rates"
 WINDOW = """SELECT asked.carrier AS partner_id, count(*) AS requests,
                    count(*) FILTER (WHERE s.carrier_id IS DISTINCT FROM asked.carrier
                                     OR s.status = 'booking_failed') AS rejected,
@@ -27,18 +26,17 @@ WINDOW = """SELECT asked.carrier AS partner_id, count(*) AS requests,
             WHERE s.created_at >= now() - make_interval(secs => $1) GROUP BY asked.carrier"""
 
 
-def failing(deps: Deps) -> list[str]:
+def failing(deps: ShippingDeps) -> list[str]:
     """Carriers failing more than a healthy share of their recent bookings (as this process last worked out)."""
-    rates: dict[str, float] = deps.extra.get(FAILURES_KEY, {})  # type: ignore[assignment]
-    return [carrier for carrier, rate in rates.items() if rate > HEALTHY_FAILURE_RATE]
+    return [carrier for carrier, rate in deps.failure_rates.items() if rate > HEALTHY_FAILURE_RATE]
 
 
-async def score_round(deps: Deps, told: dict[str, PartnerScored]) -> int:
+async def score_round(deps: ShippingDeps, told: dict[str, PartnerScored]) -> int:
     """One round: the window's scorecards, those that moved sent through the outbox, and the failure rates this
     process's next bookings weigh. Returns how many were sent."""
     cards, sent = await score_window(deps, told, WINDOW, "carrier", [c.id for c in deps.network.carriers],
                                      ShippingWork)
-    deps.extra[FAILURES_KEY] = {carrier: weighed(card.failure_rate, card.requests) for carrier, card in cards.items()}
+    deps.failure_rates = {carrier: weighed(card.failure_rate, card.requests) for carrier, card in cards.items()}
     return sent
 
 

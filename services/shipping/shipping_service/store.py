@@ -1,18 +1,21 @@
-"""The shipping service's repository and unit of work."""
+"""The shipping service's records, repository and unit of work."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import orjson
 
-from contracts.base import Message
+from contracts.base import Address, Message
 from contracts.order import BookShipment
-from shared.deadlines import passed
-from shared.service import Deps
-from shared.uow import Database, Row, Rows, Table, UnitOfWork
+from contracts.partners import Parcel
+from runtime.deadlines import passed
+from runtime.repository import Columns, Records
+from runtime.tables import Database, Row, Table
+from runtime.unit import UnitOfWork
+from shipping_service.bootstrap import ShippingDeps
 from shipping_service.domain import ShipmentStatus
 
 SHIPMENTS = Table("shipments", ("shipment_id",), {
@@ -23,44 +26,73 @@ SHIPMENTS = Table("shipments", ("shipment_id",), {
     updates=("status", "tracking_number", "deadline_at", "carrier_id", "tried_carriers", "delivered_at", "exceptions"))
 
 
-class Shipments(Rows):
+@dataclass(slots=True)
+class Shipment(Columns):
+    """A shipment to book and follow: the carriers asked so far, the one that carries it, where it is."""
+
+    shipment_id: str
+    order_id: str
+    location_id: str
+    service_level: str
+    ship_to: str  # the Address, as JSON
+    parcels: str  # the Parcels, as JSON
+    status: ShipmentStatus
+    tracking_number: str | None
+    deadline_at: datetime | None  # an answer from `carrier_id` is due by then
+    carrier_id: str | None
+    tried_carriers: list[str]
+    deliver_by: datetime | None
+    delivered_at: datetime | None
+    exceptions: int
+
+    @classmethod
+    def from_row(cls, row: Row) -> Shipment:
+        return cls(**{**row, "status": ShipmentStatus(row["status"])})
+
+    def address(self) -> Address:
+        return Address.model_validate_json(self.ship_to)
+
+    def parcel_list(self) -> list[Parcel]:
+        return [Parcel.model_validate(p) for p in orjson.loads(self.parcels)]
+
+
+class Shipments(Records[Shipment]):
     def __init__(self, db: Database) -> None:
-        super().__init__(db, SHIPMENTS)
+        super().__init__(db, SHIPMENTS, Shipment)
 
-    def add_shipment(self, cmd: BookShipment) -> Row | None:
+    def add_shipment(self, cmd: BookShipment) -> Shipment | None:
         """A shipment as booking starts (no carrier asked yet); None (and nothing written) if it was booked before."""
-        row: dict[str, Any] = {
-            "shipment_id": cmd.shipment_id, "order_id": cmd.order_id, "location_id": cmd.location_id,
-            "service_level": cmd.service_level, "ship_to": cmd.ship_to.model_dump_json(),
-            "parcels": orjson.dumps(cmd.parcels).decode(), "status": ShipmentStatus.BOOKING, "tracking_number": None,
-            "deadline_at": None, "carrier_id": None, "tried_carriers": list(cmd.excluded_carriers),
-            "deliver_by": cmd.deliver_by, "delivered_at": None, "exceptions": 0}
-        return row if self.add(row) else None
+        shipment = Shipment(
+            shipment_id=cmd.shipment_id, order_id=cmd.order_id, location_id=cmd.location_id,
+            service_level=cmd.service_level, ship_to=cmd.ship_to.model_dump_json(),
+            parcels=orjson.dumps(cmd.parcels).decode(), status=ShipmentStatus.BOOKING, tracking_number=None,
+            deadline_at=None, carrier_id=None, tried_carriers=list(cmd.excluded_carriers), deliver_by=cmd.deliver_by,
+            delivered_at=None, exceptions=0)
+        return shipment if self.add(shipment) else None
 
-    def booking_sent(self, shipment_id: str, carrier_id: str, answer_within_s: int, now: datetime) -> None:
+    def booking_sent(self, shipment: Shipment, carrier_id: str, answer_within_s: int, now: datetime) -> None:
         """`now` on the database's clock: the deadline poller compares the deadline with it there."""
-        row = self.rows[(shipment_id,)]
-        self.save(shipment_id, status=ShipmentStatus.BOOKING, deadline_at=now + timedelta(seconds=answer_within_s),
-                  carrier_id=carrier_id, tried_carriers=[*row["tried_carriers"], carrier_id])
+        self.save(shipment.shipment_id, status=ShipmentStatus.BOOKING,
+                  deadline_at=now + timedelta(seconds=answer_within_s), carrier_id=carrier_id,
+                  tried_carriers=[*shipment.tried_carriers, carrier_id])
 
-    def restart_booking(self, shipment_id: str, excluded: list[str]) -> Row:
+    def restart_booking(self, shipment_id: str, excluded: list[str]) -> Shipment:
         """A shipment no carrier took starts over: every carrier may be asked again (but `excluded`)."""
         return self.save(shipment_id, status=ShipmentStatus.BOOKING, deadline_at=None, carrier_id=None,
                          tried_carriers=list(excluded))
 
-    def set_status(self, shipment_id: str, status: str, tracking_number: str | None, at: datetime | None = None
-                   ) -> None:
+    def set_status(self, shipment: Shipment, status: ShipmentStatus, tracking_number: str | None,
+                   at: datetime | None = None) -> None:
         """`at`: when the update came (the carrier's scorecard keeps when it was delivered)."""
-        row = self.rows[(shipment_id,)]
-        delivered = row.get("delivered_at") or (at if status == ShipmentStatus.DELIVERED else None)
-        self.save(shipment_id, status=status, tracking_number=tracking_number or row["tracking_number"],
+        delivered = shipment.delivered_at or (at if status == ShipmentStatus.DELIVERED else None)
+        self.save(shipment.shipment_id, status=status, tracking_number=tracking_number or shipment.tracking_number,
                   deadline_at=None, delivered_at=delivered)
 
-    def exception(self, shipment_id: str) -> None:
+    def exception(self, shipment: Shipment) -> None:
         """The carrier reported an exception: counted for its scorecard, the status stays."""
-        self.save(shipment_id, exceptions=(self.rows[(shipment_id,)].get("exceptions") or 0) + 1)
+        self.save(shipment.shipment_id, exceptions=shipment.exceptions + 1)
 
-    async def expired(self, limit: int) -> list[Row]:
+    async def expired(self, limit: int) -> list[Shipment]:
         """Bookings a carrier did not answer in time, locked (others' are skipped, not waited for)."""
         return await self.load(passed(ShipmentStatus.BOOKING), skip_locked=True, order_by="deadline_at", limit=limit)
 
@@ -68,7 +100,9 @@ class Shipments(Rows):
 class ShippingWork(UnitOfWork):
     """The shipments a batch names, locked in id order (so two batches never deadlock)."""
 
-    def __init__(self, deps: Deps, db: Database) -> None:
+    deps: ShippingDeps
+
+    def __init__(self, deps: ShippingDeps, db: Database) -> None:
         super().__init__(deps, db)
         self.shipments = self.repository(Shipments(db))
 

@@ -46,12 +46,12 @@ from contracts.partners import (
     ShipmentInTransit,
     ShipmentPickedUp,
 )
-from shared.logging import configure_logging, log
-from shared.messaging import cloudevent_headers, encode
-from shared.network import load_network
-from shared.security import client_options, played_partners, principal
-from shared.service import freeze_startup_objects
-from shared.settings import Settings, get_settings
+from rules.network import load_network
+from runtime.logging import configure_logging, log
+from runtime.messaging import cloudevent_headers, encode
+from runtime.security import client_options, played_partners, principal
+from runtime.service import freeze_startup_objects
+from runtime.settings import Settings, get_settings
 
 
 class Offsets:

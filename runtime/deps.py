@@ -1,0 +1,34 @@
+"""What a service's units of work and background jobs are given: its database, the network and the settings. A service
+whose handlers need more (a secret, its subscribers, a process cache) subclasses `Deps` in its `bootstrap.py` and builds
+it there, so every dependency has a name and a type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
+
+import asyncpg
+
+from rules.network import Network
+from runtime.db import DatabaseClock
+from runtime.security import KafkaOptions
+from runtime.settings import Settings
+
+
+@dataclass(kw_only=True)
+class Deps:
+    """What a service's units of work and background jobs are given: its database, the network and the settings."""
+
+    service: str
+    settings: Settings
+    pool: asyncpg.Pool
+    network: Network
+    kafka: KafkaOptions = field(default_factory=dict)  # how the service's clients reach the broker, as itself
+    clock: DatabaseClock = field(default_factory=DatabaseClock)  # deadlines are written on the database's time
+
+    def extended(self, kind: type[D], **more: Any) -> D:
+        """A service's own dependencies (`kind`, a subclass): the fields every service has, and `more`."""
+        return kind(**{f.name: getattr(self, f.name) for f in fields(Deps)}, **more)
+
+
+D = TypeVar("D", bound=Deps)

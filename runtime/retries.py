@@ -1,0 +1,112 @@
+"""What a service sends out of its database after the transaction that recorded it (customer notifications, webhook
+deliveries), each item on its own and with no transaction open while it is sent:
+
+    async with within(pool, work) as unit:          # claimed: due again only after `lease` (a crash re-sends it)
+        items = await unit.<sends>.claim(...)
+    results = [await send(item) for item in items]  # no transaction open
+    async with within(pool, work) as unit:          # marked: sent, or failed (due again later, or dead)
+        await unit.<sends>.load_keys(...); unit.<sends>.sent(...) / .failed(...)
+
+A failed item waits twice as long as before it is tried again (an hour at most); one refused for good or failed
+`max_attempts` times is dead, for an operator to see and send again."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import asyncpg
+
+from runtime.faults import Action, classify
+from runtime.logging import log
+from runtime.postgres import within
+from runtime.repository import Rows
+from runtime.tables import Database, Row, Table, Where
+from runtime.unit import UnitOfWork
+
+U = TypeVar("U", bound=UnitOfWork)
+
+DUE = {"attempts": "int", "next_attempt_at": "timestamptz", "last_error": "text", "sent_at": "timestamptz",
+       "dead_at": "timestamptz"}
+LEASE = timedelta(seconds=60)  # longer than any send may take: a claimed item is not claimed again meanwhile
+
+
+def sendable(table: Table, reads: tuple[str, ...]) -> Table:
+    """`table` as its sender sees it: `reads` and the columns of its attempts, which are what it updates."""
+    return dataclasses.replace(table, columns={**table.columns, **DUE}, reads=(*table.key, *reads, *DUE),
+                               updates=tuple(DUE), checked=(), touch=False)
+
+
+def due(extra: str = "", test: Any = None, params: tuple[Any, ...] = ()) -> Where:
+    """Items never sent, not dead, whose next attempt is due (and `extra`, its parameters from $1)."""
+    def is_due(row: Row) -> bool:
+        at = row["next_attempt_at"]
+        return (row["sent_at"] is None and row["dead_at"] is None and at is not None
+                and at <= datetime.now(at.tzinfo) and (test is None or test(row)))
+    sql = "sent_at IS NULL AND dead_at IS NULL AND next_attempt_at <= now()"
+    return Where(f"{sql} AND {extra}" if extra else sql, is_due, params)
+
+
+class Sends(Rows):
+    """A table of items to send: claimed for a while, then marked sent or failed."""
+
+    def __init__(self, db: Database, table: Table, count_success: bool = False) -> None:
+        super().__init__(db, table)
+        self.count_success = count_success  # `attempts` counts the successful try too (else only failures)
+
+    async def claim(self, now: datetime, limit: int, where: Where | None = None) -> list[Row]:
+        """Up to `limit` due items (others' claims skipped, not waited for), due again only after `LEASE`."""
+        found = await self.load(where or due(), skip_locked=True, order_by="next_attempt_at", limit=limit)
+        for row in found:
+            self.save(self.table.key_of(row), next_attempt_at=now + LEASE)
+        return found
+
+    def sent(self, key: str, now: datetime) -> None:
+        row = self.rows[(key,)]
+        self.save(key, sent_at=now, last_error=None,
+                  attempts=row["attempts"] + 1 if self.count_success else row["attempts"])
+
+    def failed(self, key: str, now: datetime, error: str, permanent: bool, max_attempts: int,
+               backoff_s: float) -> Row:
+        """Due again after a wait that doubles, or dead when the failure is permanent or the attempts are used up."""
+        attempts = self.rows[(key,)]["attempts"]
+        return self.save(key, attempts=attempts + 1, last_error=error,
+                         next_attempt_at=now + timedelta(seconds=min(backoff_s * 2 ** attempts, 3600)),
+                         dead_at=now if permanent or attempts + 1 >= max_attempts else None)
+
+
+Failure = tuple[str, bool]  # why an item was not sent, and whether it never will be
+
+
+async def send_round(pool: asyncpg.Pool, work: Callable[[Database], U], sends: Callable[[U], Sends],
+                     claim: Callable[[U], Awaitable[list[Row]]], send: Callable[[Row], Awaitable[Failure | None]],
+                     max_attempts: int, backoff_s: float) -> tuple[int, list[Row]]:
+    """One round: items claimed in a unit of work, sent with no transaction open, marked in another (tried again
+    through a database outage: what was sent is not sent again). Returns how many were claimed, and the rows of
+    those that failed (with `attempts` and `dead_at`)."""
+    async with within(pool, work) as unit:
+        rows = await claim(unit)
+    if not rows:
+        return 0, []
+    key = sends(unit).table.key[0]
+    results = [(row[key], await send(row)) for row in rows]
+    while True:
+        try:
+            async with within(pool, work) as unit:
+                mine = sends(unit)
+                now = unit.now()
+                await mine.load_keys([k for k, _ in results])
+                failed = [mine.failed(k, now, failure[0], failure[1], max_attempts, backoff_s)
+                          for k, failure in results if failure is not None and mine.cached(k) is not None]
+                for k, failure in results:
+                    if failure is None and mine.cached(k) is not None:
+                        mine.sent(k, now)
+            return len(rows), [dict(row) for row in failed]
+        except Exception as exc:
+            if classify(exc).action is not Action.RETRY:
+                raise
+            log.warning("sends.unmarked", error=repr(exc), items=len(results))
+            await asyncio.sleep(1.0)

@@ -1,0 +1,1 @@
+"""The gateway's routes, one router per audience: channels, Shopify, operators, customers' tracking pages."""

@@ -1,0 +1,149 @@
+"""The gateway's HTTP server, a task of the gateway service: uvicorn serving the app (`api.py`) on the gate it is
+given here, one producer per channel, the read model and the requests answered already in PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from datetime import timedelta
+from functools import partial
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import asyncpg
+import orjson
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from contracts import topics
+from contracts.base import Message
+from gateway_service import store
+from gateway_service.api import create_app
+from gateway_service.bootstrap import GatewayDeps
+from gateway_service.edge import Gate, TokenBuckets, Unavailable
+from gateway_service.store import GatewayWork
+from runtime import pollers, security
+from runtime.db import create_pool
+from runtime.logging import log
+from runtime.messaging import cloudevent_headers, encode
+from runtime.outbox import make_producer
+from runtime.postgres import within
+from runtime.settings import Settings
+
+
+class ChannelProducers:
+    """One idempotent acks=all producer per channel, logged in as that channel (so the broker's ACLs hold for what
+    the gateway writes too), made when the channel first posts."""
+
+    def __init__(self, settings: Settings, timeout_s: float = 10.0) -> None:
+        self.settings, self.timeout_s = settings, timeout_s
+        self.producers: dict[str, AIOKafkaProducer] = {}
+        self.lock = asyncio.Lock()
+
+    async def producer(self, channel: str) -> AIOKafkaProducer:
+        async with self.lock:
+            if channel not in self.producers:
+                kafka = security.client_options(self.settings, security.principal("channel", channel))
+                producer = make_producer(kafka, f"gateway-{topics.channel_partner(channel)}")
+                await asyncio.wait_for(producer.start(), self.timeout_s)
+                self.producers[channel] = producer
+            return self.producers[channel]
+
+    async def publish(self, channel: str, key: str, message: Message) -> None:
+        try:
+            producer = await self.producer(channel)
+            headers = [(k, v.encode()) for k, v in cloudevent_headers(message, "gateway").items()]
+            await asyncio.wait_for(producer.send_and_wait(topics.channel_topic(channel), encode(message),
+                                                          key=key.encode(), headers=headers), self.timeout_s)
+        except (TimeoutError, KafkaError) as exc:
+            await self.drop(channel)  # a fresh producer next time: one the broker stopped accepting never recovers
+            raise Unavailable(repr(exc)) from exc
+
+    async def drop(self, channel: str) -> None:
+        async with self.lock:
+            producer = self.producers.pop(channel, None)
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 5)
+
+    async def close(self) -> None:
+        for channel in list(self.producers):
+            await self.drop(channel)
+
+
+class PostgresReplays:
+    """The requests answered already, in the gateway's database (every instance's, across restarts)."""
+
+    def __init__(self, deps: GatewayDeps) -> None:
+        self.deps = deps
+
+    async def answered(self, key: str) -> dict[str, Any] | None:
+        found = await self.deps.pool.fetchval("SELECT answer FROM answered_requests WHERE replay_key = $1 "
+                                              "AND keep_until > now()", key)
+        return cast(dict[str, Any], orjson.loads(found)) if found else None
+
+    async def remember(self, key: str, answer: dict[str, Any], keep_s: float) -> None:
+        """Kept until `keep_s` from now (one kept already stays as it is: a replay past its time, refused by its
+        signature's age or its message id, is not answered again)."""
+        async with within(self.deps.pool, partial(GatewayWork, self.deps)) as unit:
+            unit.answers.add({"replay_key": key, "answer": orjson.dumps(answer).decode(),
+                              "keep_until": unit.now() + timedelta(seconds=keep_s)})
+
+
+async def forget_answered(deps: GatewayDeps) -> None:
+    """Requests past their keeping time are forgotten (a replay of one is stale by then), every few minutes."""
+    await pollers.every(deps.pool, 300, store.FORGET_ANSWERED.run, "gateway.forget_answered")
+
+
+class PostgresReads:
+    def __init__(self, deps: GatewayDeps, tracking: asyncpg.Pool | None = None) -> None:
+        self.deps, self.pool, self.tracking = deps, deps.pool, tracking or deps.pool
+
+    async def order(self, channel: str, external_id: str) -> dict[str, Any] | None:
+        async with self.pool.acquire() as conn:
+            return await store.order_view(conn, channel=channel, external_id=external_id)
+
+    async def tracked(self, token: str) -> dict[str, Any] | None:
+        async with self.tracking.acquire() as conn:  # a pool of its own: customers are served whatever channels do
+            return await store.order_view(conn, token=token)
+
+    async def search(self, email: str | None, phone: str | None) -> list[dict[str, Any]]:
+        async with self.pool.acquire() as conn:
+            return await store.search(conn, self.deps.tracking_secret, email, phone)
+
+    async def retry_dead(self, subscriber: str | None) -> int:
+        async with within(self.pool, partial(GatewayWork, self.deps)) as unit:
+            return await unit.outgoing_deliveries.revive(unit.now(), subscriber)
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # the service's runtime owns SIGTERM, and stops this task
+        yield
+
+
+def listen_port(settings: Settings) -> int:
+    return settings.gateway_port or urlsplit(settings.gateway_url).port or 8080
+
+
+async def http_server(deps: GatewayDeps) -> None:
+    settings = deps.settings
+    producers = ChannelProducers(settings)
+    tracking = await create_pool(settings.database_for("gateway"), min_size=1, max_size=settings.gateway_tracking_pool)
+    gate = Gate(deps.network, {c: security.channel_secrets(settings, c) for c in deps.network.channels},
+                security.operator_api_token(settings), producers.publish,
+                PostgresReads(deps, tracking), replays=PostgresReplays(deps),
+                limits=TokenBuckets(settings.gateway_rate_per_s, settings.gateway_burst))
+    config = uvicorn.Config(create_app(gate), host=settings.gateway_host, port=listen_port(settings),
+                            log_config=None, access_log=False, lifespan="off",
+                            timeout_keep_alive=30)  # senders that keep connections open are not cut off under them
+    server = _Server(config)
+    log.info("gateway.listening", url=settings.gateway_url, port=config.port)
+    try:
+        await server.serve()
+    finally:
+        server.should_exit = True
+        await producers.close()
+        await tracking.close()

@@ -1,0 +1,45 @@
+"""The layout shows the design: no import circles among the project's modules, the development stack imported by
+nothing that runs in production, and every package opening with what it is."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from scripts.import_cycles import PACKAGES, cycles, modules
+
+pytestmark = pytest.mark.unit
+
+
+def test_no_module_imports_itself_through_others():
+    assert cycles() == []
+
+
+def test_nothing_in_the_runtime_the_rules_or_the_services_imports_the_development_stack():
+    found = [name for name, path in modules().items()
+             if name.split(".")[0] not in ("devstack", "oms_cli")
+             for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.ImportFrom | ast.Import) and "devstack" in ast.unparse(node)]
+    assert found == []
+
+
+def test_every_package_opens_with_what_it_is():
+    for name, folder in PACKAGES.items():
+        opening = ast.get_docstring(ast.parse((folder / "__init__.py").read_text()))
+        assert opening and "\n" not in opening.strip() and "Placeholder" not in opening, name
+
+
+def test_every_service_has_the_same_shape():
+    for name, folder in PACKAGES.items():
+        if name.endswith("_service"):
+            assert {p.name for p in folder.glob("*.py")} >= {"app.py", "bootstrap.py", "handlers.py", "domain.py",
+                                                             "store.py"}, name
+            assert (folder / "sql").is_dir(), name
+
+
+def test_every_setting_is_in_the_configuration_reference():
+    from runtime.settings import REPO_ROOT, Settings
+
+    reference = (REPO_ROOT / "docs" / "configuration.md").read_text()
+    assert [name for name in Settings.model_fields if f"OMS_{name.upper()}" not in reference] == []
