@@ -13,7 +13,7 @@ from functools import partial
 import pytest
 from aiokafka.errors import KafkaError
 
-from notification_service.handlers import DISPATCH_ROUND
+from notification_service.dispatch import DISPATCH_ROUND
 from oms_cli import workload
 from order_service.domain import order_id_for
 from runtime.security import KafkaOptions

@@ -43,3 +43,16 @@ def test_every_setting_is_in_the_configuration_reference():
 
     reference = (REPO_ROOT / "docs" / "configuration.md").read_text()
     assert [name for name in Settings.model_fields if f"OMS_{name.upper()}" not in reference] == []
+
+
+def test_no_handler_looks_a_field_up_in_a_dict():
+    """Handlers get typed records from their repositories: `row["status"]` is `row.status`, which mypy checks."""
+    found = []
+    for name, folder in PACKAGES.items():
+        if not name.endswith("_service"):
+            continue
+        for node in ast.walk(ast.parse((folder / "handlers.py").read_text())):
+            if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and \
+                    isinstance(node.slice.value, str) and not ast.unparse(node.value).isupper():  # a constant table
+                found.append(f"{name}: {ast.unparse(node)}")
+    assert found == []

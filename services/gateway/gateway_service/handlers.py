@@ -25,7 +25,7 @@ async def notification(msg: NotificationRequested, unit: GatewayWork) -> None:
     view = unit.views.cached(msg.order_id)
     if view is None and any(s.channels and msg.type in s.events for s in unit.subscribers):
         raise NotReady(f"the channel of {msg.order_id} is not known yet")
-    unit.deliver(msg, view["channel"] if view else None)
+    unit.deliver(msg, view.channel if view else None)
 
 
 def tells_no_subscriber(deps: GatewayDeps) -> Callable[[Message], bool]:

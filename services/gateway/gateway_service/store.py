@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ from gateway_service.subscribers import Subscriber, delivery_id
 from runtime.maintenance import maintenance
 from runtime.messaging import encode
 from runtime.parking import storable
-from runtime.repository import Rows
+from runtime.repository import Columns, Records, Rows
 from runtime.retries import Sends, due, sendable
 from runtime.tables import Database, Row, Table, Where, by
 from runtime.unit import UnitOfWork
@@ -41,6 +42,21 @@ CONTACTS = Table("contact_hashes", ("order_id",), {"order_id": "text", "email_ha
                  insert_checked=False)
 
 
+@dataclass(slots=True)
+class OrderView(Columns):
+    """An order as the channels' API and the tracking page show it: its latest event's status, shipments, returns."""
+
+    order_id: str
+    channel: str
+    external_id: str
+    status: str
+    sequence: int
+    reason: str | None  # JSON
+    shipments: str  # JSON
+    returns: str  # JSON
+    tracking_token: str
+
+
 class GatewayWork(UnitOfWork):
     """Views are read and locked once per batch; a later event of an order replaces what an earlier one wrote
     (events arrive in order per order, and a re-read one is older than what is there: it changes nothing)."""
@@ -49,7 +65,7 @@ class GatewayWork(UnitOfWork):
 
     def __init__(self, deps: GatewayDeps, db: Database) -> None:
         super().__init__(deps, db)
-        self.views = self.repository(Rows(db, VIEWS))
+        self.views = self.repository(Records(db, VIEWS, OrderView))
         self.timeline = self.repository(Rows(db, TIMELINE))
         self.contacts = self.repository(Rows(db, CONTACTS))
         self.deliveries = self.repository(Rows(db, DELIVERIES))
@@ -71,21 +87,21 @@ class GatewayWork(UnitOfWork):
 
     def project(self, event: OrderStatusChanged, token: str) -> bool:
         """The order as this event shows it; False when the view already shows a later one."""
-        now = {"status": event.status, "sequence": event.sequence,
-               "reason": jsonb(event.reason.__pydantic_serializer__.to_json(event.reason)) if event.reason else None,
-               "shipments": jsonb(SHIPMENT_VIEWS.dump_json(event.shipments)),
-               "returns": jsonb(RETURN_VIEWS.dump_json(event.returns))}
+        reason = jsonb(event.reason.__pydantic_serializer__.to_json(event.reason)) if event.reason else None
+        shipments, returns = jsonb(SHIPMENT_VIEWS.dump_json(event.shipments)), jsonb(RETURN_VIEWS.dump_json(event.returns))
         self.timeline.add({"order_id": event.order_id, "sequence": event.sequence, "status": event.status,
-                           "previous_status": event.previous_status, "reason": now["reason"],
+                           "previous_status": event.previous_status, "reason": reason,
                            "occurred_at": event.occurred_at})
-        row = self.views.cached(event.order_id)
-        if row is None:
-            return self.views.add({"order_id": event.order_id, "channel": storable(event.channel, MAX_ID_LENGTH),
-                                   "external_id": storable(event.external_id, MAX_ID_LENGTH),
-                                   "tracking_token": token, **now})
-        if event.sequence <= row["sequence"]:
+        view = self.views.cached(event.order_id)
+        if view is None:
+            return self.views.add(OrderView(
+                order_id=event.order_id, channel=storable(event.channel, MAX_ID_LENGTH),
+                external_id=storable(event.external_id, MAX_ID_LENGTH), status=event.status, sequence=event.sequence,
+                reason=reason, shipments=shipments, returns=returns, tracking_token=token))
+        if event.sequence <= view.sequence:
             return False
-        self.views.save(event.order_id, **now)
+        self.views.save(event.order_id, status=event.status, sequence=event.sequence, reason=reason,
+                        shipments=shipments, returns=returns)
         return True
 
     def deliver(self, message: OrderStatusChanged | NotificationRequested, channel: str | None) -> int:

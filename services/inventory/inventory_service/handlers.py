@@ -186,10 +186,10 @@ async def serve_backorders(unit: InventoryWork, skus: list[str]) -> None:
 async def finish(unit: InventoryWork, order_id: str, reservation_id: str | None, status: str,
                  message_id: str) -> tuple[list[str], set[str]]:
     """Releases (back to available) or commits (shipped: off on-hand) an order's open reservations."""
-    rows = await unit.reservations.open_lines(order_id, reservation_id)
+    lines = await unit.reservations.open_lines(order_id, reservation_id)
     held: dict[tuple[str, str], int] = {}
-    for row in rows:
-        held[(row["sku"], row["location_id"])] = held.get((row["sku"], row["location_id"]), 0) + row["quantity"]
+    for line in lines:
+        held[(line.sku, line.location_id)] = held.get((line.sku, line.location_id), 0) + line.quantity
     for (sku, location_id), quantity in held.items():
         before = await unit.stock.level(sku, location_id)
         shipped = quantity if status == "committed" else 0
@@ -198,9 +198,9 @@ async def finish(unit: InventoryWork, order_id: str, reservation_id: str | None,
         if shipped:
             unit.stock.record(after, "shipped", -shipped, message_id)
         level_events(unit, before, after)
-    ids = sorted({r["reservation_id"] for r in rows})
+    ids = sorted({line.reservation_id for line in lines})
     unit.reservations.close(ids, status)
-    return ids, {row["sku"] for row in rows}
+    return ids, {line.sku for line in lines}
 
 
 async def release_lines(cmd: ReleaseStock, unit: InventoryWork) -> None:
@@ -208,17 +208,17 @@ async def release_lines(cmd: ReleaseStock, unit: InventoryWork) -> None:
     assert cmd.lines is not None and cmd.reservation_id is not None
     wanted = quantities(cmd.lines)
     freed = []
-    for row in await unit.reservations.open_lines(cmd.order_id, cmd.reservation_id):
-        n = min(row["quantity"], wanted.get(row["sku"], 0))
+    for line in await unit.reservations.open_lines(cmd.order_id, cmd.reservation_id):
+        n = min(line.quantity, wanted.get(line.sku, 0))
         if not n:
             continue
-        wanted[row["sku"]] -= n
-        before = await unit.stock.level(row["sku"], row["location_id"])
+        wanted[line.sku] -= n
+        before = await unit.stock.level(line.sku, line.location_id)
         after = replace(before, reserved=before.reserved - n)
         unit.stock.set(after)
         level_events(unit, before, after)
-        unit.reservations.take(cmd.reservation_id, row["sku"], n)
-        freed.append(row["sku"])
+        unit.reservations.take(cmd.reservation_id, line.sku, n)
+        freed.append(line.sku)
     unit.send(topics.INVENTORY_REPLIES.name, cmd.order_id, StockReleased(order_id=cmd.order_id,
                                                                         reservation_ids=[cmd.reservation_id]))
     if freed:
@@ -240,20 +240,22 @@ async def release_stock(cmd: ReleaseStock, unit: InventoryWork) -> None:
 async def restock(cmd: Restock, unit: InventoryWork) -> None:
     """Returned units arrived: in the ledger as `returned`; resellable ones back on hand there (and waiting orders
     served from them), damaged ones written off at once."""
-    came: dict[str, dict[str, int]] = {}
+    resellable: dict[str, int] = {}
+    damaged: dict[str, int] = {}
     for line in cmd.lines:
-        per = came.setdefault(line.sku, {"resellable": 0, "damaged": 0})
-        per[line.condition] += line.quantity
-    for sku, per in sorted(came.items()):
+        tally = resellable if line.condition == "resellable" else damaged
+        tally[line.sku] = tally.get(line.sku, 0) + line.quantity
+    for sku in sorted(resellable.keys() | damaged.keys()):
+        good, bad = resellable.get(sku, 0), damaged.get(sku, 0)
         before = await unit.stock.level(sku, cmd.location_id)
-        after = replace(before, on_hand=before.on_hand + per["resellable"])
+        after = replace(before, on_hand=before.on_hand + good)
         unit.stock.set(after)
-        unit.stock.record(after, "returned", per["resellable"] + per["damaged"], cmd.id)
-        if per["damaged"]:
-            unit.stock.record(after, "written_off", -per["damaged"], cmd.id)
+        unit.stock.record(after, "returned", good + bad, cmd.id)
+        if bad:
+            unit.stock.record(after, "written_off", -bad, cmd.id)
         level_events(unit, before, after)
     log.info("stock.restocked", order_id=cmd.order_id, location_id=cmd.location_id)
-    await serve_backorders(unit, sorted(sku for sku, per in came.items() if per["resellable"]))
+    await serve_backorders(unit, sorted(sku for sku, n in resellable.items() if n))
 
 
 async def set_location_paused(cmd: SetLocationPaused, unit: InventoryWork) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import NamedTuple
 
 import orjson
 
@@ -16,7 +18,7 @@ from inventory_service import domain
 from inventory_service.bootstrap import InventoryDeps
 from inventory_service.domain import Level, Standing
 from rules.scorecards import weighed
-from runtime.repository import Rows
+from runtime.repository import Columns, Records, Rows
 from runtime.tables import Changes, Database, Row, Table, Where, by
 from runtime.unit import UnitOfWork
 
@@ -114,16 +116,40 @@ def _level(row: Row) -> Level:
     return Level(row["sku"], row["location_id"], row["on_hand"], row["reserved"], row["inbound"])
 
 
-class Reservations(Rows):
+@dataclass(slots=True)
+class Reservation(Columns):
+    reservation_id: str
+    order_id: str
+    location_id: str
+    status: str  # open, released, committed
+
+
+@dataclass(slots=True)
+class ReservationLine(Columns):
+    reservation_id: str
+    sku: str
+    quantity: int
+
+
+class HeldLine(NamedTuple):
+    """Units an open reservation holds of a SKU, and where."""
+
+    reservation_id: str
+    sku: str
+    quantity: int
+    location_id: str
+
+
+class Reservations(Records[Reservation]):
     """Reservations with their lines; the open ones of the orders a unit finishes read once, without locks (closing
     one checks it is still open)."""
 
     def __init__(self, db: Database) -> None:
-        super().__init__(db, RESERVATIONS)
-        self.lines = Rows(db, RESERVATION_LINES)
+        super().__init__(db, RESERVATIONS, Reservation)
+        self.lines = Records(db, RESERVATION_LINES, ReservationLine)
         self.read_for: set[str] = set()
         self.of_order: dict[str, list[str]] = {}  # order id -> its reservations' ids
-        self.lines_of: dict[str, list[Row]] = {}  # reservation id -> its lines
+        self.lines_of: dict[str, list[ReservationLine]] = {}  # reservation id -> its lines
 
     async def load_open(self, order_ids: Iterable[str]) -> set[str]:
         """Reads the open reservations of these orders (those not read yet); returns the SKUs they hold."""
@@ -133,45 +159,45 @@ class Reservations(Rows):
             return set()
         self.read_for.update(wanted)
         found = set(wanted)
-        rows = await self.load(Where("order_id = ANY($1::text[]) AND status = 'open'",
-                                     lambda row: row["order_id"] in found and row["status"] == "open", (wanted,)),
-                               lock=False)
-        for row in rows:
-            self.of_order.setdefault(row["order_id"], []).append(row["reservation_id"])
-        if not rows:
+        reservations = await self.load(Where("order_id = ANY($1::text[]) AND status = 'open'",
+                                             lambda row: row["order_id"] in found and row["status"] == "open",
+                                             (wanted,)), lock=False)
+        for reservation in reservations:
+            self.of_order.setdefault(reservation.order_id, []).append(reservation.reservation_id)
+        if not reservations:
             return set()
-        lines = await self.lines.load(by("reservation_id", [r["reservation_id"] for r in rows]), lock=False)
+        lines = await self.lines.load(by("reservation_id", [r.reservation_id for r in reservations]), lock=False)
         for line in lines:
-            self.lines_of.setdefault(line["reservation_id"], []).append(line)
-        return {line["sku"] for line in lines}
+            self.lines_of.setdefault(line.reservation_id, []).append(line)
+        return {line.sku for line in lines}
 
-    async def open_lines(self, order_id: str, reservation_id: str | None) -> list[Row]:
+    async def open_lines(self, order_id: str, reservation_id: str | None) -> list[HeldLine]:
         """The order's open reservation lines (of one reservation, if given), in (sku, location) order."""
         await self.load_open([order_id])
         found = []
         for rid in self.of_order.get(order_id, ()):
             reservation = self.rows[(rid,)]
-            if reservation["status"] == "open" and reservation_id in (None, rid):
-                found += [{**line, "location_id": reservation["location_id"]} for line in self.lines_of.get(rid, ())]
-        return sorted(found, key=lambda line: (line["sku"], line["location_id"]))
+            if reservation.status == "open" and reservation_id in (None, rid):
+                found += [HeldLine(rid, line.sku, line.quantity, reservation.location_id)
+                          for line in self.lines_of.get(rid, ())]
+        return sorted(found, key=lambda line: (line.sku, line.location_id))
 
     def add_reservation(self, reservation_id: str, order_id: str, location_id: str, lines: dict[str, int]) -> None:
-        self.add({"reservation_id": reservation_id, "order_id": order_id, "location_id": location_id,
-                  "status": "open"})
+        self.add(Reservation(reservation_id, order_id, location_id, "open"))
         self.of_order.setdefault(order_id, []).append(reservation_id)
         for sku, quantity in lines.items():
-            line = {"reservation_id": reservation_id, "sku": sku, "quantity": quantity}
+            line = ReservationLine(reservation_id, sku, quantity)
             self.lines.add(line)
             self.lines_of.setdefault(reservation_id, []).append(line)
 
     def take(self, reservation_id: str, sku: str, quantity: int) -> None:
         """`quantity` units of a line no longer held (the line gone when none is left)."""
         line = self.lines.rows[(reservation_id, sku)]
-        if line["quantity"] > quantity:
-            self.lines.save((reservation_id, sku), quantity=line["quantity"] - quantity)
+        if line.quantity > quantity:
+            self.lines.save((reservation_id, sku), quantity=line.quantity - quantity)
             return
         self.lines.remove((reservation_id, sku))
-        self.lines_of[reservation_id] = [row for row in self.lines_of[reservation_id] if row["sku"] != sku]
+        self.lines_of[reservation_id] = [kept for kept in self.lines_of[reservation_id] if kept.sku != sku]
 
     def close(self, reservation_ids: Iterable[str], status: str) -> None:
         for reservation_id in reservation_ids:

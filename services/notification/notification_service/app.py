@@ -7,7 +7,8 @@ from pathlib import Path
 
 from contracts import topics
 from notification_service.bootstrap import NotificationDeps, bootstrap
-from notification_service.handlers import EVENTS, INBOUND, dispatch, from_channel, tells_nobody
+from notification_service.dispatch import dispatch
+from notification_service.handlers import EVENTS, INBOUND, from_channel, tells_nobody
 from notification_service.senders import sender_from_env
 from notification_service.store import NotificationWork
 from runtime.consume import Subscription

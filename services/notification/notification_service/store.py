@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from contracts.base import Message
 from contracts.channels import OrderSubmitted
@@ -11,7 +12,7 @@ from contracts.notification import NotificationRequested
 from contracts.order import OrderStatusChanged
 from notification_service import domain
 from notification_service.bootstrap import NotificationDeps
-from runtime.repository import Rows
+from runtime.repository import Columns, Records, Rows
 from runtime.retries import Sends, sendable
 from runtime.tables import Database, Table, by
 from runtime.unit import UnitOfWork
@@ -21,6 +22,16 @@ NOTIFICATIONS = Table("notifications", ("notification_id",), {
     "notification_id": "text", "order_id": "text", "kind": "text", "shipment_id": "text", "medium": "text",
     "recipient": "text", "subject": "text", "body": "text"}, reads=("notification_id",),
     unique=(("order_id", "kind", "shipment_id"),))
+
+@dataclass(slots=True)
+class Contact(Columns):
+    """Whom an order's notices go to (by the channel's `channel:external_id`)."""
+
+    order_key: str
+    email: str
+    phone: str | None
+    name: str
+
 
 OUTGOING = sendable(NOTIFICATIONS, ("order_id", "kind", "shipment_id", "medium", "recipient", "subject", "body"))
 
@@ -44,7 +55,7 @@ class NotificationWork(UnitOfWork):
 
     def __init__(self, deps: NotificationDeps, db: Database) -> None:
         super().__init__(deps, db)
-        self.contacts = self.repository(Rows(db, CONTACTS))
+        self.contacts = self.repository(Records(db, CONTACTS, Contact))
         self.notifications = self.repository(Rows(db, NOTIFICATIONS))
         self.notices: dict[str, list[domain.Notice]] = {}  # by event id, worked out once
         self.outgoing_notifications = self.repository(Sends(db, OUTGOING))
@@ -59,7 +70,7 @@ class NotificationWork(UnitOfWork):
             await self.notifications.load(by("notification_id", [i for i, in ids]), keys=ids, lock=False)
 
     def add_contact(self, key: str, email: str, phone: str | None, name: str) -> None:
-        self.contacts.add({"order_key": key, "email": email, "phone": phone, "name": name})
+        self.contacts.add(Contact(order_key=key, email=email, phone=phone, name=name))
 
     def add_notification(self, requested: NotificationRequested) -> bool:
         """False if this order, kind and shipment was notified before."""

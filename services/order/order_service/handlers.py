@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from contracts import topics
 from contracts.base import Message, SkuQuantity
 from contracts.channels import (
     ChannelMessage,
-    Customer,
     OrderChangeRequested,
     OrderHoldReleased,
     OrderLine,
@@ -22,7 +19,7 @@ from contracts.channels import (
 )
 from contracts.order import OrderStatusChanged, Reason
 from order_service import domain, saga
-from order_service.store import OrderWork
+from order_service.store import Order, OrderWork
 from runtime import metrics
 from runtime.consume import Unprocessable
 from runtime.deps import Deps
@@ -30,7 +27,6 @@ from runtime.logging import log
 from runtime.messaging import InvalidMessage
 from runtime.parking import REFUSED_FOR_GOOD, storable
 from runtime.pollers import Tick
-from runtime.tables import Row
 from runtime.unit import Handler
 
 COMMAND_TOPICS = {kind: topic.name for topic in (topics.INVENTORY_COMMANDS, topics.FULFILLMENT_COMMANDS,
@@ -49,14 +45,14 @@ class Plan:
     deadline_at: datetime | None
 
 
-def plan(row: Mapping[str, Any], decision: saga.Decision, now: datetime) -> Plan:
+def plan(row: Order, decision: saga.Decision, now: datetime) -> Plan:
     """`now` on the database's clock (`Deps.clock`): the deadline is compared with it there."""
-    sequence, previous = row["sequence"], row["status"] if row["sequence"] else None
+    sequence, previous = row.sequence, row.status if row.sequence else None
     events = []
     for change in decision.changes:
         sequence += 1
         events.append(OrderStatusChanged(
-            order_id=decision.saga.order_id, channel=row["channel"], external_id=row["external_id"],
+            order_id=decision.saga.order_id, channel=row.channel, external_id=row.external_id,
             status=change.status, previous_status=previous, sequence=sequence, occurred_at=now, reason=change.reason,
             shipments=domain.shipments(decision.saga), returns=domain.returns(decision.saga)))
         previous = change.status
@@ -68,15 +64,14 @@ def plan(row: Mapping[str, Any], decision: saga.Decision, now: datetime) -> Plan
     return Plan(updated, sequence, events, outgoing, saga.deadline(now, decision))
 
 
-def exchanged(row: Mapping[str, Any], current: saga.Saga, exchange: saga.ExchangeOrder, now: datetime) -> Message:
+def exchanged(row: Order, current: saga.Saga, exchange: saga.ExchangeOrder, now: datetime) -> Message:
     """The exchange's new order, placed as the channel would (through the inbound topic, so every service learns of
     it as of any order): the same customer, channel and address, the replacements at the original's prices, paid by
     the return. Its message id follows from the return: placed once however often this runs."""
     return OrderSubmitted(
         id=str(uuid.uuid5(domain.ORDER_NAMESPACE, f"exchange:{exchange.return_id}")), channel=current.channel,
         external_id=exchange.external_id, placed_at=now, currency=current.currency,
-        customer=Customer.model_validate_json(row["customer"]) if isinstance(row["customer"], str)
-        else Customer.model_validate(row["customer"]), shipping_address=current.ship_to,
+        customer=row.customer_model(), shipping_address=current.ship_to,
         lines=[OrderLine(sku=line.sku, quantity=line.quantity, unit_price=current.unit_prices.get(line.sku, "0.00"))
                for line in exchange.lines],
         shipping_speed="express" if current.service_level == "express" else "standard",
@@ -102,13 +97,13 @@ def record(unit: OrderWork, planned: Plan) -> None:
         metrics.STATUS_CHANGES.labels(event.status).inc()
 
 
-def apply(unit: OrderWork, row: Mapping[str, Any], decision: saga.Decision, exact_promise: bool = False) -> None:
+def apply(unit: OrderWork, row: Order, decision: saga.Decision, exact_promise: bool = False) -> None:
     """Persists a decision: saga and status, a timeline row and an event per status change, the commands."""
     now = unit.now()
     planned = plan(row, saga.with_promises(decision, unit.deps.network, now), now)
     unit.orders.save_saga(planned.saga, planned.sequence, planned.deadline_at, planned.events, exact_promise)
     record(unit, planned)
-    received = row.get("created_at")
+    received = row.created_at
     if received is not None and any(e.status == "released" != e.previous_status for e in planned.events):
         metrics.TO_RELEASED.observe((now - received).total_seconds())
 
@@ -129,8 +124,10 @@ async def order_submitted(msg: OrderSubmitted, unit: OrderWork) -> None:
         msg.pickup_location_id and store is None) else None
     decision = saga.start(new, payment, None if store else domain.address_problem(msg.shipping_address),
                           pickup_problem)
-    planned = plan({"sequence": 0, "status": None, "channel": msg.channel, "external_id": msg.external_id}, decision,
-                   unit.now())
+    unborn = Order(order_id=order_id, channel=msg.channel, external_id=msg.external_id,
+                   customer=msg.customer.model_dump_json(), status="received", saga_state="", saga="", sequence=0,
+                   deadline_at=None, promise_at=None)
+    planned = plan(unborn, decision, unit.now())
     if not unit.orders.add_order(msg, planned.saga, planned.sequence, planned.deadline_at, planned.events):
         log.info("order.duplicate_submission", order_id=order_id)
         return
@@ -177,7 +174,7 @@ async def order_request(msg: ChannelMessage, unit: OrderWork) -> None:
     apply(unit, row, saga.decide(current, msg))
 
 
-async def order_of(msg: ChannelMessage, unit: OrderWork) -> tuple[Row, saga.Saga]:
+async def order_of(msg: ChannelMessage, unit: OrderWork) -> tuple[Order, saga.Saga]:
     """The order a channel message names, with its saga; a message for an order the OMS does not know cannot apply."""
     row = await unit.orders.get(domain.order_id_for(msg.channel, msg.external_id))
     current = unit.orders.saga(row) if row is not None else None
@@ -218,10 +215,10 @@ async def expire(tick: Tick, unit: OrderWork) -> None:
     not answer is asked again, then the order is held for a person)."""
     rows = await unit.orders.expired(tick.limit)
     for row in rows:
-        log.warning("order.step_timed_out", order_id=row["order_id"], state=row["saga_state"])
+        log.warning("order.step_timed_out", order_id=row.order_id, state=row.saga_state)
         current = unit.orders.saga(row)
         assert current is not None
-        timed_out = saga.StepTimedOut(order_id=row["order_id"], state=row["saga_state"], at=tick.at)
+        timed_out = saga.StepTimedOut(order_id=row.order_id, state=row.saga_state, at=tick.at)
         apply(unit, row, saga.decide(current, timed_out))
 
 
@@ -232,9 +229,9 @@ async def check_promises(tick: Tick, unit: OrderWork) -> None:
     for row in rows:
         current = unit.orders.saga(row)
         assert current is not None
-        decision = saga.decide(current, saga.PromisesDue(order_id=row["order_id"], at=tick.at))
+        decision = saga.decide(current, saga.PromisesDue(order_id=row.order_id, at=tick.at))
         for change in decision.changes:
-            log.warning("order.clock", order_id=row["order_id"], code=change.reason.code if change.reason else None)
+            log.warning("order.clock", order_id=row.order_id, code=change.reason.code if change.reason else None)
         apply(unit, row, decision, exact_promise=True)
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from contracts.base import Message
-from contracts.channels import ChannelMessage, OrderSubmitted
+from contracts.channels import ChannelMessage, Customer, OrderSubmitted
 from contracts.order import SHIPMENT_VIEWS, OrderStatusChanged
 from order_service import domain
 from order_service.saga import Saga, promise_due
 from runtime.deadlines import passed
 from runtime.deps import Deps
-from runtime.repository import Rows
+from runtime.repository import Columns, Records, Rows
 from runtime.tables import Changes, Database, Row, Table, Where
 from runtime.unit import UnitOfWork
 
@@ -33,35 +34,58 @@ TIMELINE = Table("order_timeline", ("order_id", "sequence"), {
 REJECTED = "{}"  # the saga of an order rejected before it had one
 
 
-class Orders(Rows):
+@dataclass(slots=True)
+class Order(Columns):
+    """An order: who placed it where, its status and its saga (parsed once per unit of work, when first asked for)."""
+
+    order_id: str
+    channel: str
+    external_id: str
+    customer: str | None  # the Customer, as JSON (None for an order rejected before it had one)
+    status: str
+    saga_state: str
+    saga: str | Saga  # as JSON until parsed
+    sequence: int
+    deadline_at: datetime | None
+    promise_at: datetime | None
+    created_at: datetime | None = None
+    placed_at: datetime | None = None  # written, not read back
+    currency: str | None = None
+    shipping_address: str | None = None
+    payment: str | None = None
+
+    def customer_model(self) -> Customer:
+        assert self.customer is not None
+        return Customer.model_validate_json(self.customer)
+
+
+class Orders(Records[Order]):
     """A unit of work's orders: read and locked once, each saga parsed once and turned back into JSON once however
     many of the batch's messages moved it; new orders with their lines, and a timeline row per status change."""
 
     def __init__(self, db: Database) -> None:
-        super().__init__(db, ORDERS)
+        super().__init__(db, ORDERS, Order)
         self.lines = Rows(db, LINES)
         self.timeline = Rows(db, TIMELINE)
 
-    def saga(self, row: Row) -> Saga | None:
+    def saga(self, order: Order) -> Saga | None:
         """The order's saga (None for an order rejected before it had one)."""
-        found = row["saga"]
-        if isinstance(found, Saga):
-            return found
-        if found == REJECTED:
+        if isinstance(order.saga, Saga):
+            return order.saga
+        if order.saga == REJECTED:
             return None
-        row["saga"] = Saga.model_validate_json(found)
-        return row["saga"]  # type: ignore[no-any-return]
+        order.saga = Saga.model_validate_json(order.saga)
+        return order.saga
 
     def add_order(self, msg: OrderSubmitted, saga: Saga, sequence: int, deadline_at: datetime | None,
                   events: list[OrderStatusChanged]) -> bool:
         """False (and nothing written) when the order is known: a second submission is the same order."""
-        if not self.add({
-                "order_id": saga.order_id, "channel": msg.channel, "external_id": msg.external_id,
-                "placed_at": msg.placed_at, "currency": msg.currency, "customer": msg.customer.model_dump_json(),
-                "shipping_address": msg.shipping_address.model_dump_json(),
-                "payment": msg.payment.model_dump_json() if msg.payment else None, "status": saga.status or "received",
-                "saga_state": saga.state, "saga": saga, "sequence": sequence, "deadline_at": deadline_at,
-                "promise_at": None}):
+        if not self.add(Order(
+                order_id=saga.order_id, channel=msg.channel, external_id=msg.external_id, placed_at=msg.placed_at,
+                currency=msg.currency, customer=msg.customer.model_dump_json(),
+                shipping_address=msg.shipping_address.model_dump_json(),
+                payment=msg.payment.model_dump_json() if msg.payment else None, status=saga.status or "received",
+                saga_state=saga.state, saga=saga, sequence=sequence, deadline_at=deadline_at, promise_at=None)):
             return False
         for n, line in enumerate(msg.lines, 1):
             self.lines.append({"order_id": saga.order_id, "line_no": n, "sku": line.sku, "quantity": line.quantity,
@@ -71,10 +95,9 @@ class Orders(Rows):
 
     def add_rejected(self, order_id: str, channel: str, external_id: str, event: OrderStatusChanged) -> bool:
         """An order that never had a saga: its row and its one status change; False if the order is known."""
-        if not self.add({"order_id": order_id, "channel": channel, "external_id": external_id, "placed_at": None,
-                         "currency": None, "customer": None, "shipping_address": None, "payment": None,
-                         "status": "rejected", "saga_state": "rejected", "saga": REJECTED,
-                         "sequence": event.sequence, "deadline_at": None, "promise_at": None}):
+        if not self.add(Order(order_id=order_id, channel=channel, external_id=external_id, customer=None,
+                              status="rejected", saga_state="rejected", saga=REJECTED, sequence=event.sequence,
+                              deadline_at=None, promise_at=None)):
             return False
         self._record([event])
         return True
@@ -84,18 +107,18 @@ class Orders(Rows):
         """The saga and status, and a timeline row per status change. When its next promise falls due is moved only
         to an earlier time (or by the promise watcher, `exact_promise`): most steps then rewrite the row in place,
         touching no index, and the watcher finds a time that passed with nothing due and moves it on."""
-        due, stored = promise_due(saga), self.rows[(saga.order_id,)]["promise_at"]
+        due, stored = promise_due(saga), self.rows[(saga.order_id,)].promise_at
         if not exact_promise and stored is not None and (due is None or due >= stored):
             due = stored
         self.save(saga.order_id, status=saga.status or "received", saga_state=saga.state, saga=saga,
                   sequence=sequence, deadline_at=deadline_at, promise_at=due)
         self._record(events)
 
-    async def expired(self, limit: int) -> list[Row]:
+    async def expired(self, limit: int) -> list[Order]:
         """Orders whose saga is past its deadline, locked (others' are skipped, not waited for)."""
         return await self.load(passed(), skip_locked=True, order_by="deadline_at", limit=limit)
 
-    async def promises_due(self, limit: int) -> list[Row]:
+    async def promises_due(self, limit: int) -> list[Order]:
         """Orders with a promise past its time, locked (others' are skipped, not waited for)."""
         def test(row: Row) -> bool:
             due = row["promise_at"]
@@ -111,9 +134,11 @@ class Orders(Rows):
                 "shipments": SHIPMENT_VIEWS.dump_json(e.shipments).decode(),
                 "occurred_at": e.occurred_at})
 
-    def encode(self, row: Row) -> Row:
-        saga = row["saga"]
-        return {**row, "saga": saga.model_dump_json()} if isinstance(saga, Saga) else row
+    def encode(self, item: Order) -> Row:
+        row = super().encode(item)
+        if isinstance(item.saga, Saga):
+            row["saga"] = item.saga.model_dump_json()
+        return row
 
     def changes(self) -> list[Changes]:
         return [*super().changes(), *self.lines.changes(), *self.timeline.changes()]
