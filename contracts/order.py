@@ -14,6 +14,8 @@ OrderStatus = Literal[
     "shipped", "delivered", "on_hold", "backordered", "cancelled", "rejected",
     "return_requested", "returned", "ready_for_pickup", "collected",
 ]
+# an order in one of these is over (a delivered or collected one may still be returned, and so move on again)
+ENDED: frozenset[str] = frozenset({"delivered", "collected", "returned", "cancelled", "rejected"})
 
 
 class Reason(BaseModel):

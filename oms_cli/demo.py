@@ -19,6 +19,7 @@ from rich.table import Table
 from contracts import topics
 from devstack.stack import Stack, port_open
 from oms_cli import processes, workload
+from oms_cli.queries import inventory as inventory_read
 from oms_cli.watch import TERMINAL, WAITING, OrderWatch
 from rules.network import load_network
 from runtime import security, signing
@@ -112,7 +113,7 @@ async def seed_stock(settings: Settings, run: str, orders: int) -> None:
     conn = await asyncpg.connect(settings.database_for("inventory"))
     try:
         deadline = time.monotonic() + 60
-        while await conn.fetchval("SELECT count(*) FROM stock WHERE sku LIKE $1", f"{run}-%") < len(counts):
+        while await inventory_read.skus_counted(conn, f"{run}-") < len(counts):
             if time.monotonic() > deadline:
                 raise TimeoutError("inventory did not take the stock counts")
             await asyncio.sleep(0.2)

@@ -11,7 +11,9 @@ from pathlib import Path
 import asyncpg
 import orjson
 
-from runtime.personal_data import ERASED, PARKED, PARKED_ERASED, TERMINAL_STATUSES, mask
+from contracts.order import ENDED
+from oms_cli.queries import orders as orders_read
+from runtime.personal_data import ERASED, PARKED, PARKED_ERASED, mask
 from runtime.settings import SERVICES, Settings
 
 
@@ -33,12 +35,10 @@ async def erase_customer(settings: Settings, *, email: str | None = None, channe
         raise ValueError("give an e-mail address, or a channel and that channel's customer id")
     conn = await asyncpg.connect(settings.database_for("order"))
     try:
-        rows = await conn.fetch(
-            "SELECT order_id, channel, external_id, status FROM orders WHERE (lower(customer->>'email') = lower($1)) "
-            "OR (channel = $2 AND customer->>'id' = $3)", email, channel, customer_id)
+        rows = await orders_read.of_customer(conn, email, channel, customer_id)
     finally:
         await conn.close()
-    open_ = [r["order_id"] for r in rows if r["status"] not in TERMINAL_STATUSES]
+    open_ = [r["order_id"] for r in rows if r["status"] not in ENDED]
     if open_:
         raise StillInFlight(open_)
     ids, keys = [r["order_id"] for r in rows], [f"{r['channel']}:{r['external_id']}" for r in rows]

@@ -14,8 +14,13 @@ import typer
 from rich.table import Column
 
 from devstack.stack import Stack, migrate_databases, write_private
+from inventory_service.domain import Level
 from oms_cli import erase, operator, processes
-from oms_cli.orders import console, fetch, order, order_column, whole
+from oms_cli.orders import console, order, order_column, whole
+from oms_cli.queries import inventory as inventory_read
+from oms_cli.queries import orders as orders_read
+from oms_cli.queries import outgoing
+from oms_cli.queries import parked as parked_read
 from oms_cli.tables import Table, styled
 from rules.network import load_network
 from runtime import metrics, security
@@ -44,9 +49,7 @@ def order_command(args: Annotated[list[str], typer.Argument(help="<order> | canc
 def list_orders(status: Annotated[str | None, typer.Option(help="only this status")] = None,
                 limit: int = 50) -> None:
     """Orders, newest first, optionally of one status."""
-    rows = asyncio.run(fetch(
-        "order", "SELECT order_id, channel, external_id, status, updated_at FROM orders WHERE $1::text IS NULL OR "
-                 "status = $1 ORDER BY created_at DESC LIMIT $2", status, limit))
+    rows = asyncio.run(orders_read.in_status(get_settings(), status, limit))
     table = Table(order_column(), "channel", "external id", "status", "updated")
     for row in rows:
         table.add_row(row["order_id"], row["channel"], row["external_id"], row["status"], f"{row['updated_at']:%H:%M:%S}")
@@ -56,11 +59,11 @@ def list_orders(status: Annotated[str | None, typer.Option(help="only this statu
 @app.command()
 def stock(sku: str) -> None:
     """Stock of one SKU at every location."""
-    rows = asyncio.run(fetch("inventory", "SELECT * FROM stock WHERE sku = $1 ORDER BY location_id", sku))
+    levels = [Level(**row) for row in asyncio.run(inventory_read.stock(get_settings(), sku))]
     table = Table("location", "on hand", "reserved", "available", "inbound")
-    for row in rows:
-        table.add_row(row["location_id"], str(row["on_hand"]), str(row["reserved"]),
-                      str(max(row["on_hand"] - row["reserved"], 0)), str(row["inbound"]))
+    for level in levels:
+        table.add_row(level.location_id, str(level.on_hand), str(level.reserved), str(level.available),
+                      str(level.inbound))
     console.print(table)
 
 
@@ -69,8 +72,8 @@ def availability(sku: str) -> None:
     """What each channel may sell of one SKU now (what `stock.availability_changed` last told it), from which
     locations, with its buffer."""
     network = load_network(get_settings().network_file)
-    available = {r["location_id"]: max(r["on_hand"] - r["reserved"], 0) for r in asyncio.run(fetch(
-        "inventory", "SELECT location_id, on_hand, reserved FROM stock WHERE sku = $1", sku))}
+    available = {level.location_id: level.available
+                 for level in (Level(**row) for row in asyncio.run(inventory_read.stock(get_settings(), sku)))}
     if not available:
         console.print(styled((f"no stock of {sku} anywhere", "red")))
         raise typer.Exit(1)
@@ -98,7 +101,7 @@ def dlq_list() -> None:
     for row in rows:
         table.add_row(row["topic"], str(row["count"]), row["last_reason"][:90], row["last_at"][:19])
     console.print(table)
-    parked = asyncio.run(operator.parked(get_settings()))
+    parked = asyncio.run(parked_read.waiting(get_settings()))
     console.print(parked_table(parked) if parked else "no parked message")
 
 
@@ -172,7 +175,7 @@ def faults() -> None:
 @app.command()
 def notifications(limit: int = 50) -> None:
     """Notifications that failed to send: dead ones (an operator must act), then those waiting to be tried again."""
-    rows = asyncio.run(operator.failed_notifications(get_settings(), limit))
+    rows = asyncio.run(outgoing.failed_notifications(get_settings(), limit))
     table = Table("notification", order_column(), "kind", "attempts", "state", "last error")
     for row in rows:
         state = f"dead since {row['dead_at']:%H:%M:%S}" if row["dead_at"] else f"next at {row['next_attempt_at']:%H:%M:%S}"
@@ -194,7 +197,7 @@ def webhooks(ctx: typer.Context, dead: Annotated[bool, typer.Option("--dead", he
     posted again."""
     if ctx.invoked_subcommand is not None:
         return
-    rows = asyncio.run(operator.webhook_deliveries(get_settings(), dead, limit, order_id))
+    rows = asyncio.run(outgoing.webhook_deliveries(get_settings(), dead, limit, order_id))
     table = Table("delivery", "subscriber", order_column(), "event", "attempts", "state", "last error")
     for row in rows:
         state = f"dead since {row['dead_at']:%H:%M:%S}" if row["dead_at"] else f"next at {row['next_attempt_at']:%H:%M:%S}"
@@ -226,12 +229,11 @@ def webhook_retry(subscriber: Annotated[str | None, typer.Option(help="only this
 def returns_command(all_: Annotated[bool, typer.Option("--all", help="also those received or expired")] = False,
                     limit: int = 200) -> None:
     """Returns on their way back (first to expire first), or every return with `--all`."""
-    rows = asyncio.run(operator.returns(get_settings(), not all_, limit))
+    rows = asyncio.run(orders_read.returns(get_settings(), not all_, limit))
     table = Table("return", "order", "status", "location", "asked", "received", "expires")
     for row in rows:
-        asked = ", ".join(f"{line['quantity']} x {line['sku']}" for line in orjson.loads(row["lines"]))
-        came = ", ".join(f"{line['quantity']} x {line['sku']} {line['condition']}"
-                         for line in orjson.loads(row["received"] or "[]"))
+        asked = ", ".join(f"{line.quantity} x {line.sku}" for line in row["lines"])
+        came = ", ".join(f"{line.quantity} x {line.sku} {line.condition}" for line in row["received"])
         table.add_row(row["return_id"], f"{row['channel']}:{row['external_id']}", row["return_status"],
                       row["location_id"], asked, came,
                       f"{row['expires_at']:%Y-%m-%d %H:%M}" if row["expires_at"] else "")
@@ -306,8 +308,7 @@ def whatif_command(rules: Annotated[Path, typer.Option(help="a network file (its
 def scorecards_command() -> None:
     """Each partner's latest scorecard (its requests of the last window), as allocation and booking weigh it:
     failures, open requests, times and on-time shares."""
-    rows = asyncio.run(operator.fetch(get_settings(), "inventory", "SELECT partner_id, kind, card, scored_at FROM "
-                                                                   "partner_scores ORDER BY kind DESC, partner_id"))
+    rows = asyncio.run(inventory_read.scorecards(get_settings()))
     partner = whole("partner", max((len(r["partner_id"]) for r in rows), default=7))
     table = Table(partner, "kind", "requests", "failed", "rejected", "QC", "exceptions", "open", "to accept",
                   "accept to pack", "pick to pack", "packed on time", "delivered on time", "scored")
@@ -353,14 +354,14 @@ def late_command(all_: Annotated[bool, typer.Option("--all", help="also orders t
                  limit: int = 200) -> None:
     """Shipments that broke a promise (left after their ship-by time, or arrive after their promise), of orders still
     open (or every one with `--all`), the longest late first."""
-    rows = asyncio.run(operator.late(get_settings(), not all_, limit))
+    rows = asyncio.run(orders_read.late(get_settings(), not all_, limit))
     table = Table(order_column(), "shipment", "location", "status", "late", "ship by", "promised by", "carrier expects")
 
     def when(at: datetime | None) -> str:
         return f"{at:%Y-%m-%d %H:%M}" if at else ""
     for row in rows:
         table.add_row(f"{row['channel']}:{row['external_id']}", row["shipment_id"], row["location_id"], row["status"],
-                      ", ".join(orjson.loads(row["late"])), when(row["ship_by"]), when(row["deliver_by"]),
+                      ", ".join(row["late"]), when(row["ship_by"]), when(row["promised_by"]),
                       when(row["estimated_delivery"]))
     console.print(table if rows else "no late order" if not all_ else "no order was late")
 
@@ -406,7 +407,7 @@ def hold_release(ref: str, reason: Annotated[str | None, typer.Option()] = None,
 def sagas(stuck: Annotated[bool, typer.Option("--stuck", help="only sagas past a deadline or idle")] = True,
           idle_minutes: float = 10) -> None:
     """Orders whose saga is past its deadline, or has not moved for a while, and why."""
-    rows = asyncio.run(operator.stuck_sagas(get_settings(), idle_minutes))
+    rows = asyncio.run(orders_read.stuck(get_settings(), idle_minutes))
     table = Table(order_column(), Column("channel:external id", overflow="fold"), "status", "saga", "why", "since")
     for row in rows:
         table.add_row(row["order_id"], f"{row['channel']}:{row['external_id']}", row["status"], row["saga_state"],

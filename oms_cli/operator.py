@@ -1,4 +1,5 @@
-"""Operator actions: dead letters (list, show, replay), stuck sagas, and the public requests an operator sends."""
+"""Operator actions: dead letters (list, show, replay), parked messages sent on, and the public requests an operator
+sends (its reads are in `oms_cli.queries`)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from contracts import topics
-from oms_cli.tables import ORDER_BY_REF, order_ref_args
+from oms_cli.queries import orders as orders_read
+from oms_cli.queries import parked
 from runtime.kafka_tools import read_topic
 from runtime.parking import mark_replayed
-from runtime.security import DATABASE_OPERATOR, OPERATOR_ACT, OPERATOR_REPLAY, client_options
-from runtime.settings import SERVICES, Settings
+from runtime.security import OPERATOR_ACT, OPERATOR_REPLAY, client_options
+from runtime.settings import Settings
 
 
 async def dlq_topics(settings: Settings) -> list[str]:
@@ -92,20 +94,6 @@ async def replay(settings: Settings, topic: str, records: list[ConsumerRecord], 
     return len(sent), back
 
 
-async def parked(settings: Settings, service: str | None = None, waiting_only: bool = True) -> list[dict[str, Any]]:
-    """Parked messages of every service (or one): what no retry could help, with where from and why."""
-    rows = []
-    for name in [service] if service else list(SERVICES):
-        try:
-            found = await fetch(settings, name, 'SELECT id, origin, consumer, topic, partition, "offset", key, '
-                                "length(value) AS size, reason, parked_at, replayed_at FROM parked_messages "
-                                "WHERE NOT $1 OR replayed_at IS NULL ORDER BY id", waiting_only)
-        except asyncpg.UndefinedTableError:  # a service that has never run has parked nothing
-            continue
-        rows += [{"service": name, **dict(r)} for r in found]
-    return rows
-
-
 async def replay_parked(settings: Settings, service: str, ids: set[int]) -> int:
     """Sends parked messages on as they were: a consumed one back to the topic it was read from, an outbox row to
     the topic it was meant for. Each is marked replayed; one the broker still refuses stays parked, with an error."""
@@ -113,8 +101,7 @@ async def replay_parked(settings: Settings, service: str, ids: set[int]) -> int:
     producer = AIOKafkaProducer(**client_options(settings, OPERATOR_REPLAY), acks="all", enable_idempotence=True)
     await producer.start()
     try:
-        rows = await conn.fetch("SELECT * FROM parked_messages WHERE id = ANY($1::bigint[]) AND replayed_at IS NULL",
-                                sorted(ids))
+        rows = await parked.to_replay(conn, ids)
         for row in rows:
             headers = [*zip(row["header_keys"], row["header_values"], strict=True),
                        ("parked_replayed_from", f"{service}/parked/{row['id']}".encode())]
@@ -125,90 +112,6 @@ async def replay_parked(settings: Settings, service: str, ids: set[int]) -> int:
         await producer.stop()
         await conn.close()
     return len(rows)
-
-
-async def fetch(settings: Settings, service: str, query: str, *args: object) -> list[asyncpg.Record]:
-    """A read of one service's database, as the operators' read-only role."""
-    conn = await asyncpg.connect(settings.database_for(service, DATABASE_OPERATOR))
-    try:
-        return await conn.fetch(query, *args)
-    finally:
-        await conn.close()
-
-
-async def webhook_deliveries(settings: Settings, dead_only: bool, limit: int, order_id: str | None = None
-                             ) -> list[asyncpg.Record]:
-    """Outgoing webhooks that failed (of one order, or all): dead ones first (an operator must act), then those
-    waiting to be posted again; with `dead_only`, the dead ones only."""
-    return await fetch(settings, "gateway",
-                       "SELECT delivery_id, subscriber, order_id, message_type, attempts, last_error, next_attempt_at, "
-                       "dead_at FROM webhook_deliveries WHERE sent_at IS NULL AND last_error IS NOT NULL "
-                       "AND (dead_at IS NOT NULL OR NOT $1) AND ($3::text IS NULL OR order_id = $3) "
-                       "ORDER BY dead_at IS NULL, dead_at DESC, next_attempt_at LIMIT $2", dead_only, limit, order_id)
-
-
-async def failed_notifications(settings: Settings, limit: int) -> list[asyncpg.Record]:
-    return await fetch(settings, "notification",
-                       "SELECT notification_id, order_id, kind, attempts, last_error, next_attempt_at, dead_at "
-                       "FROM notifications WHERE sent_at IS NULL AND last_error IS NOT NULL "
-                       "ORDER BY dead_at IS NULL, next_attempt_at LIMIT $1", limit)
-
-
-async def stuck_sagas(settings: Settings, idle_minutes: float) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(settings.database_for("order", DATABASE_OPERATOR))
-    try:
-        return await conn.fetch(
-            "SELECT order_id, channel, external_id, status, saga_state, deadline_at, updated_at, "
-            "CASE WHEN deadline_at < now() THEN 'past its deadline in ' || saga_state "
-            "ELSE 'no progress for ' || round(extract(epoch FROM now() - updated_at) / 60) || ' min in ' || saga_state "
-            "END AS why FROM orders WHERE saga_state NOT IN ('completed', 'cancelled', 'rejected') AND "
-            "(deadline_at < now() OR (updated_at < now() - make_interval(mins => $1) "
-            "AND saga_state NOT IN ('on_hold', 'backordered', 'returning'))) ORDER BY updated_at LIMIT 200",
-            int(idle_minutes))
-    finally:
-        await conn.close()
-
-
-async def returns(settings: Settings, open_only: bool, limit: int = 200) -> list[asyncpg.Record]:
-    """Returns on their way back, first to expire first (`open_only`), or every return, newest first."""
-    return await fetch(
-        settings, "order",
-        "SELECT o.order_id, o.channel, o.external_id, o.status, r->>'return_id' AS return_id, "
-        "r->>'location_id' AS location_id, r->>'status' AS return_status, r->'lines' AS lines, "
-        "r->'received' AS received, (r->>'expires_at')::timestamptz AS expires_at "
-        "FROM orders o, jsonb_array_elements(o.saga->'returns') r "
-        "WHERE ($1 AND o.saga_state = 'returning' AND r->>'status' = 'requested') OR "
-        "(NOT $1 AND o.saga ? 'returns') ORDER BY CASE WHEN $1 THEN r->>'expires_at' END, "
-        "r->>'expires_at' DESC LIMIT $2",
-        open_only, limit)
-
-
-async def late(settings: Settings, open_only: bool, limit: int = 200) -> list[asyncpg.Record]:
-    """Shipments that broke a promise (of orders still open, with `open_only`), the longest late first."""
-    return await fetch(
-        settings, "order",
-        "SELECT o.order_id, o.channel, o.external_id, o.status, f->>'shipment_id' AS shipment_id, "
-        "f->>'location_id' AS location_id, f->>'step' AS step, f->'late' AS late, "
-        "(f->>'ship_by')::timestamptz AS ship_by, (f->>'deliver_by')::timestamptz AS deliver_by, "
-        "(f->>'estimated_delivery')::timestamptz AS estimated_delivery "
-        "FROM orders o, jsonb_array_elements(o.saga->'fulfillments') f "
-        "WHERE f->'late' <> '[]'::jsonb AND (f->>'active')::boolean "
-        "AND (NOT $1 OR o.saga_state NOT IN ('completed', 'cancelled', 'rejected')) "
-        "ORDER BY (f->>'ship_by')::timestamptz LIMIT $2",
-        open_only, limit)
-
-
-async def order_ref(settings: Settings, ref: str) -> tuple[str, str]:
-    """(channel, external_id) of an order given by id or as channel:external_id (either may hold colons)."""
-    conn = await asyncpg.connect(settings.database_for("order", DATABASE_OPERATOR))
-    try:
-        row = await conn.fetchrow(f"SELECT channel, external_id FROM orders o WHERE {ORDER_BY_REF}",
-                                  *order_ref_args(ref))
-    finally:
-        await conn.close()
-    if row is None:
-        raise LookupError(f"no order {ref}")
-    return row["channel"], row["external_id"]
 
 
 async def publish_one(settings: Settings, topic: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -239,7 +142,7 @@ async def send_request(settings: Settings, kind: str, ref: str, reason: str | No
                        operator: str | None = None) -> dict[str, Any]:
     """Publishes a public `order.cancel_requested` / `order.hold_released` on the inbound topic, as a channel would,
     saying who asked (the order's next event carries the reason)."""
-    channel, external_id = await order_ref(settings, ref)
+    channel, external_id = await orders_read.ref(settings, ref)
     body = {"type": kind, "id": str(uuid.uuid4()), "channel": channel, "external_id": external_id,
             "reason": asked_by(reason, operator)}
     return await publish_one(settings, topics.ORDERS_INBOUND.name, f"{channel}:{external_id}", body)

@@ -9,16 +9,19 @@ from __future__ import annotations
 import asyncio
 import html
 from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import orjson
 import plotly.graph_objects as go
 from plotly.io import to_html
 
-from oms_cli.operator import fetch
+from oms_cli.queries import orders as orders_read
+from oms_cli.queries import partners
 from rules.network import Network, load_network
 from rules.routing import shipment_cost
 from runtime.settings import Settings
@@ -35,24 +38,14 @@ class Period:
     shipments: list[asyncpg.Record] = field(default_factory=list)  # location, carrier, level, country, status, ...
     fulfillments: list[asyncpg.Record] = field(default_factory=list)  # location, status, qc failures
     returns: list[asyncpg.Record] = field(default_factory=list)  # location, received
-    asked: list[asyncpg.Record] = field(default_factory=list)  # each return asked for: its reason (the customer's)
+    asked: Sequence[Mapping[str, Any]] = field(default_factory=list)  # each return asked for: its reason (the customer's)
 
 
 async def gather(settings: Settings, since: datetime) -> Period:
-    orders, steps, shipments, fulfillments, returns, asked = await asyncio.gather(
-        fetch(settings, "order", "SELECT order_id, channel, status, created_at FROM orders WHERE created_at >= $1",
-               since),
-        fetch(settings, "order", "SELECT t.order_id, t.status, t.reason->>'code' AS code, t.occurred_at "
-               "FROM order_timeline t JOIN orders o USING (order_id) WHERE o.created_at >= $1 ORDER BY t.order_id, "
-               "t.sequence", since),
-        fetch(settings, "shipping", "SELECT order_id, location_id, carrier_id, service_level, "
-               "ship_to->>'country' AS country, status, tried_carriers, exceptions, "
-               "delivered_at <= deliver_by AS delivered_on_time FROM shipments WHERE created_at >= $1", since),
-        fetch(settings, "fulfillment", "SELECT location_id, status, qc_failures FROM fulfillments "
-               "WHERE created_at >= $1", since),
-        fetch(settings, "fulfillment", "SELECT location_id, received FROM returns WHERE created_at >= $1", since),
-        fetch(settings, "order", "SELECT lower(trim(r->>'reason')) AS reason FROM orders o, "
-              "jsonb_array_elements(o.saga->'returns') r WHERE o.created_at >= $1", since))
+    (orders, steps, reasons), shipments, fulfillments, returns = await asyncio.gather(
+        orders_read.since(settings, since), partners.shipments_since(settings, since),
+        partners.fulfillments_since(settings, since), partners.returns_since(settings, since))
+    asked = [{"reason": reason} for reason in reasons]
     return Period(since, orders, steps, shipments, fulfillments, returns, asked)
 
 

@@ -17,19 +17,3 @@ class Table(table.Table):
 def styled(*parts: str | tuple[str, str]) -> Text:
     """A line of plain values and (value, style) pairs, e.g. `styled(("no order ", "red"), ref)`."""
     return Text.assemble(*parts)
-
-
-def ref_splits(ref: str) -> list[tuple[str, str]]:
-    """Every way `ref` reads as `channel:external_id` (a channel such as `store:store-munich` holds a colon, and an
-    external id may hold more)."""
-    return [(ref[:i], ref[i + 1:]) for i, c in enumerate(ref) if c == ":" and 0 < i < len(ref) - 1]
-
-
-ORDER_BY_REF = ("(o.order_id = $1 OR (o.channel, o.external_id) IN "
-                "(SELECT * FROM unnest($2::text[], $3::text[])))")
-
-
-def order_ref_args(ref: str) -> list[Any]:
-    """The arguments of `ORDER_BY_REF`: an order given by its id or as `channel:external_id`."""
-    splits = ref_splits(ref)
-    return [ref, [c for c, _ in splits], [e for _, e in splits]]

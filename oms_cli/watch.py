@@ -12,11 +12,12 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from contracts import topics
+from contracts.order import ENDED
 from runtime.kafka_tools import topic_partitions
 from runtime.security import KafkaOptions
 
 WAITING = {"on_hold", "backordered", "ready_for_pickup"}  # a customer who has not come yet waits visibly too
-TERMINAL = {"delivered", "cancelled", "rejected", "returned", "collected"}
+TERMINAL = ENDED
 
 
 class OrderWatch:

@@ -19,6 +19,7 @@ import asyncpg
 import orjson
 from rich.table import Table
 
+from oms_cli.queries import inventory as inventory_read
 from rules.network import Network
 from rules.promise import choose_carrier
 from rules.routing import Allocation, Destination, Site, decide, shipment_cost
@@ -62,8 +63,7 @@ class Comparison:
 async def recorded(settings: Settings, since: datetime) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(settings.database_for("inventory", DATABASE_OPERATOR))
     try:
-        return await conn.fetch("SELECT order_id, channel, plan, inputs FROM allocation_decisions "
-                                "WHERE decided_at >= $1 ORDER BY id", since)
+        return await inventory_read.decisions_since(conn, since)
     finally:
         await conn.close()
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from contracts.order import ENDED
 from runtime import pollers
 from runtime.deps import Deps
 from runtime.logging import log
@@ -55,8 +56,7 @@ PARKED = ("parked_messages", "UPDATE parked_messages SET value = convert_to('{\"
 OF_ORDERS = {"orders": "order_id = ANY($1::text[])", "contacts": "$1::text[] IS NOT NULL AND order_key = ANY($2::text[])",
              "notifications": "order_id = ANY($1::text[])", "shipments": "order_id = ANY($1::text[])",
              "contact_hashes": "order_id = ANY($1::text[])", "webhook_deliveries": "order_id = ANY($1::text[])"}
-TERMINAL_STATUSES = ("delivered", "collected", "returned", "cancelled", "rejected")  # an order that is over
-TERMINAL = f"({', '.join(repr(s) for s in TERMINAL_STATUSES)})"
+TERMINAL = f"({', '.join(repr(s) for s in sorted(ENDED))})"  # an order that is over
 # The rows past retention ($1 how long ago, $2 at most how many a round)
 PAST_RETENTION = {
     "orders": f"ctid = ANY(ARRAY(SELECT ctid FROM orders WHERE status IN {TERMINAL} "

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from contracts.partners import ReturnedLine, ReturnReceived
-from oms_cli import operator
+from oms_cli.queries import orders as orders_read
 from runtime.settings import get_settings
 from tests.e2e.conftest import everyone_but
 from tests.e2e.test_when_things_go_wrong import oid, reasons, status_of_reason, until_status
@@ -105,11 +105,11 @@ async def test_returns_in_parts_a_damaged_unit_written_off_and_what_is_refused(o
         refunds = [r for r in watch.refunds if r["order_id"] == oid(order)]
         assert sorted(r["amount"] for r in refunds) == ["10.00", "10.00"]
         assert len({r["return_id"] for r in refunds}) == 2
-        listed = [r for r in await operator.returns(get_settings(), open_only=False)
+        listed = [r for r in await orders_read.returns(get_settings(), open_only=False)
                   if r["external_id"] == order["external_id"]]  # what `oms returns --all` shows
         assert sorted((r["location_id"], r["return_status"]) for r in listed) == \
             [("3pl-berlin", "received"), ("store-munich", "received")]
-        assert not [r for r in await operator.returns(get_settings(), open_only=True)
+        assert not [r for r in await orders_read.returns(get_settings(), open_only=True)
                     if r["external_id"] == order["external_id"]], "none still open"
         assert await stock_problems(oms.inventory, oms.run) == []
         assert event_problems(dict(watch.events)) == []

@@ -23,8 +23,8 @@ def test_an_order_id_is_never_cut_however_long_the_other_columns():
 
 
 def test_a_value_holding_rich_markup_is_shown_as_it_is():
+    from oms_cli.queries.orders import ref_splits
     from oms_cli.tables import Table as DataTable
-    from oms_cli.tables import ref_splits
 
     console = Console(record=True, width=120, markup=False)
     table = DataTable("external id", "reason")

@@ -56,3 +56,20 @@ def test_no_handler_looks_a_field_up_in_a_dict():
                     isinstance(node.slice.value, str) and not ast.unparse(node.value).isupper():  # a constant table
                 found.append(f"{name}: {ast.unparse(node)}")
     assert found == []
+
+
+def test_the_command_line_reads_through_its_queries_and_never_the_sagas_own_fields():
+    """`oms_cli/queries/` holds every read (one module per read model); the rest of the command line holds no SQL,
+    and nothing of it reads the saga's JSON (the order service's views work out what an operator sees)."""
+    root = PACKAGES["oms_cli"]
+    sql, saga = [], []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                text = node.value
+                if path.parent.name != "queries" and any(f"{word} " in text for word in ("SELECT", "UPDATE", "DELETE",
+                                                                                           "INSERT")):
+                    sql.append(f"{path.name}: {text[:60]}")
+                if "saga->" in text or "saga ?" in text or "saga #>" in text:
+                    saga.append(f"{path.name}: {text[:60]}")
+    assert (sql, saga) == ([], [])

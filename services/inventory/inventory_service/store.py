@@ -207,80 +207,121 @@ class Reservations(Records[Reservation]):
         return [*super().changes(), *self.lines.changes()]
 
 
-class Scores(Rows):
+@dataclass(slots=True)
+class Score(Columns):
+    """A partner's latest scorecard, as allocation weighs it."""
+
+    partner_id: str
+    kind: str  # location, carrier
+    failure_rate: float
+    requests: int
+    open_requests: int | None
+    card: str  # the PartnerScored, as JSON
+    scored_at: datetime
+
+
+class Scores(Records[Score]):
     """The partners' latest scorecards: read whole, without a lock (a score that lands meanwhile weighs from the
     next unit on)."""
 
     def __init__(self, db: Database) -> None:
-        super().__init__(db, SCORES)
+        super().__init__(db, SCORES, Score)
 
     async def standings(self) -> dict[str, Standing]:
-        rows = await self.load(Where("true", lambda row: True), lock=False)
-        return {row["partner_id"]: Standing(weighed(float(row["failure_rate"]), row["requests"]),
-                                            row.get("open_requests") or 0)
-                for row in rows if row.get("kind", "location") == "location"}
+        scores = await self.load(Where("true", lambda row: True), lock=False)
+        return {score.partner_id: Standing(weighed(float(score.failure_rate), score.requests), score.open_requests or 0)
+                for score in scores if score.kind == "location"}
 
     async def record(self, card: PartnerScored) -> None:
         """The scorecard, unless a later one is kept already."""
-        values = {"kind": card.kind, "failure_rate": card.failure_rate, "requests": card.requests,
-                  "open_requests": card.open_requests or 0, "card": card.model_dump_json(), "scored_at": card.scored_at}
-        row = await self.get(card.partner_id)
-        if row is None:
-            self.add({"partner_id": card.partner_id, **values})
-        elif row["scored_at"] < card.scored_at:
-            self.save(card.partner_id, **values)
+        score = Score(partner_id=card.partner_id, kind=card.kind, failure_rate=card.failure_rate,
+                      requests=card.requests, open_requests=card.open_requests or 0, card=card.model_dump_json(),
+                      scored_at=card.scored_at)
+        kept = await self.get(card.partner_id)
+        if kept is None:
+            self.add(score)
+        elif kept.scored_at < card.scored_at:
+            self.save(card.partner_id, kind=score.kind, failure_rate=score.failure_rate, requests=score.requests,
+                      open_requests=score.open_requests, card=score.card, scored_at=score.scored_at)
 
 
-class LocationStatus(Rows):
+@dataclass(slots=True)
+class Location(Columns):
+    """Whether a location is paused, and how many orders it was given on `day` (where it has a daily capacity)."""
+
+    location_id: str
+    paused: bool
+    reason: str | None
+    day: date | None
+    allocated: int
+
+
+class LocationStatus(Records[Location]):
     """Which locations are paused, and how many orders each location with a daily capacity was given today: every
     row read once per unit that allocates, without a lock (a pause that lands while a unit allocates applies from
     the next one); a count is written only if no other unit changed it since (otherwise the unit is tried again)."""
 
     def __init__(self, db: Database) -> None:
-        super().__init__(db, LOCATION_STATUS)
+        super().__init__(db, LOCATION_STATUS, Location)
         self.read = False
 
-    async def all(self) -> dict[str, Row]:
+    async def all(self) -> dict[str, Location]:
         if not self.read:
             self.read = True
             await self.load(Where("true", lambda row: True), lock=False)
-        return {row["location_id"]: row for row in self.rows.values()}
+        return {location.location_id: location for location in self.rows.values()}
 
     async def paused(self) -> set[str]:
-        return {location_id for location_id, row in (await self.all()).items() if row["paused"]}
+        return {location_id for location_id, location in (await self.all()).items() if location.paused}
 
     async def given(self, location_id: str, day: date) -> int:
         """Orders allocated at the location on `day` (its own date)."""
-        row = (await self.all()).get(location_id)
-        return int(row["allocated"]) if row is not None and row["day"] == day else 0
+        location = (await self.all()).get(location_id)
+        return location.allocated if location is not None and location.day == day else 0
 
     async def give(self, location_id: str, day: date) -> None:
         """One more order allocated there on `day`."""
         count = await self.given(location_id, day) + 1
         if location_id not in await self.all():
-            self.add({"location_id": location_id, "paused": False, "reason": None, "day": day, "allocated": count})
+            self.add(Location(location_id=location_id, paused=False, reason=None, day=day, allocated=count))
         else:
             self.save(location_id, day=day, allocated=count)
 
     async def set_paused(self, location_id: str, paused: bool, reason: str | None) -> None:
         if await self.get(location_id) is None:
-            self.add({"location_id": location_id, "paused": paused, "reason": reason, "day": None, "allocated": 0})
+            self.add(Location(location_id=location_id, paused=paused, reason=reason, day=None, allocated=0))
         else:
             self.save(location_id, paused=paused, reason=reason)
 
 
-class Backorders(Rows):
+@dataclass(slots=True)
+class Backorder(Columns):
+    """An order waiting for stock: the latest request of it (what it still waits for)."""
+
+    order_id: str
+    command: str  # the ReserveStock, as JSON
+
+    def skus(self) -> set[str]:
+        return skus_of(self.command)
+
+
+def skus_of(command: str) -> set[str]:
+    """The SKUs a waiting order's request asks for."""
+    return {line["sku"] for line in orjson.loads(command)["lines"]}
+
+
+class Backorders(Records[Backorder]):
     """Orders waiting for stock, served oldest first when it arrives."""
 
     def __init__(self, db: Database) -> None:
-        super().__init__(db, BACKORDERS)
+        super().__init__(db, BACKORDERS, Backorder)
         self.looked_for: set[str] = set()
 
     async def add_backorder(self, command: ReserveStock) -> None:
         """One per order: the latest request of a waiting order replaces the one before (the saga waits for the
         latest only)."""
         if await self.get(command.order_id) is None:
-            self.add({"order_id": command.order_id, "command": command.model_dump_json()})
+            self.add(Backorder(order_id=command.order_id, command=command.model_dump_json()))
         else:
             self.replace(command)
 
@@ -297,13 +338,10 @@ class Backorders(Rows):
             self.looked_for.update(missing)
             await self.load(Where(
                 "EXISTS (SELECT 1 FROM jsonb_array_elements(command->'lines') l WHERE l->>'sku' = ANY($1::text[]))",
-                lambda row: bool(_skus(row) & set(missing)), (missing,)), skip_locked=True, order_by="created_at")
-        return [ReserveStock.model_validate_json(row["command"]) for row in list(self.rows.values())
-                if _skus(row) & skus]
-
-
-def _skus(row: Row) -> set[str]:
-    return {line["sku"] for line in orjson.loads(row["command"])["lines"]}
+                lambda row: bool(skus_of(row["command"]) & set(missing)), (missing,)), skip_locked=True,
+                order_by="created_at")
+        return [ReserveStock.model_validate_json(waiting.command) for waiting in list(self.rows.values())
+                if waiting.skus() & skus]
 
 
 class InventoryWork(UnitOfWork):
