@@ -60,10 +60,11 @@ class BrokerWatch:
 RESUME_GRACE = timedelta(seconds=15)  # for consumers to rejoin their groups and read what partners sent meanwhile
 
 
-async def paused(conn: asyncpg.Connection, watch: BrokerWatch, service: str, deadlines: list[tuple[str, str]]) -> bool:
-    """True while the broker is away (the pause recorded once); when it is back, the `deadlines` (table, column) that
-    are still open are moved on by the pause and `RESUME_GRACE`, in the caller's transaction, and False."""
-    if not await watch.reachable():
+async def paused(conn: asyncpg.Connection, reachable: bool, service: str, deadlines: list[tuple[str, str]]) -> bool:
+    """True while the broker is away (`reachable` False: the pause recorded once); when it is back, the `deadlines`
+    (table, column) that are still open are moved on by the pause and `RESUME_GRACE`, in the caller's transaction,
+    and False."""
+    if not reachable:
         await conn.execute("INSERT INTO deadline_pauses (service) VALUES ($1) ON CONFLICT DO NOTHING", service)
         return True
     outage = await conn.fetchval("DELETE FROM deadline_pauses WHERE service = $1 RETURNING now() - since", service)
@@ -82,13 +83,16 @@ def moved_on(table: str, column: str) -> Maintenance:
 
 async def every_second_unless_paused(pool: asyncpg.Pool, kafka: KafkaOptions, service: str,
                                      deadlines: list[tuple[str, str]], expire: pollers.Round, name: str) -> None:
-    """A deadline poller: `expire` in a transaction every second, except while the broker is away (`paused`)."""
+    """A deadline poller: `expire` in a transaction every second, except while the broker is away (`paused`). The
+    broker is asked before the transaction opens: no transaction waits on the network."""
     watch = BrokerWatch(kafka, f"{service}-deadlines")
 
-    async def round_unless_paused(conn: asyncpg.Connection) -> int:
-        return 0 if await paused(conn, watch, service, deadlines) else await expire(conn)
+    async def round_() -> int:
+        reachable = await watch.reachable()
+        async with pool.acquire() as conn, conn.transaction():
+            return 0 if await paused(conn, reachable, service, deadlines) else await expire(conn)
 
-    await pollers.every(pool, 1.0, round_unless_paused, name)
+    await pollers.repeat(1.0, round_, name)
 
 
 def passed(status: str | None = None) -> Where:

@@ -83,16 +83,21 @@ Failure = tuple[str, bool]  # why an item was not sent, and whether it never wil
 
 async def send_round(pool: asyncpg.Pool, work: Callable[[Database], U], sends: Callable[[U], Sends],
                      claim: Callable[[U], Awaitable[list[Row]]], send: Callable[[Row], Awaitable[Failure | None]],
-                     max_attempts: int, backoff_s: float) -> tuple[int, list[Row]]:
-    """One round: items claimed in a unit of work, sent with no transaction open, marked in another (tried again
-    through a database outage: what was sent is not sent again). Returns how many were claimed, and the rows of
-    those that failed (with `attempts` and `dead_at`)."""
+                     max_attempts: int, backoff_s: float, at_once: bool = False) -> tuple[int, list[Row]]:
+    """One round: items claimed in a unit of work, sent with no transaction open (one after another, or all at once
+    with `at_once`: `send` bounds its own concurrency), marked in another (tried again through a database outage:
+    what was sent is not sent again). Returns how many were claimed, and the rows of those that failed (with
+    `attempts` and `dead_at`)."""
     async with within(pool, work) as unit:
         rows = await claim(unit)
     if not rows:
         return 0, []
     key = sends(unit).table.key[0]
-    results = [(row[key], await send(row)) for row in rows]
+    if at_once:
+        results = list(zip([row[key] for row in rows], await asyncio.gather(*(send(row) for row in rows)),
+                           strict=True))
+    else:
+        results = [(row[key], await send(row)) for row in rows]
     while True:
         try:
             async with within(pool, work) as unit:

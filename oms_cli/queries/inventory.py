@@ -12,7 +12,8 @@ from runtime.settings import Settings
 
 async def stock(settings: Settings, sku: str) -> list[asyncpg.Record]:
     """Every location's level of a SKU."""
-    return await read(settings, "inventory", "SELECT * FROM stock WHERE sku = $1 ORDER BY location_id", sku)
+    return await read(settings, "inventory", "SELECT sku, location_id, on_hand, reserved, inbound FROM stock "
+                      "WHERE sku = $1 ORDER BY location_id", sku)
 
 
 async def decisions(settings: Settings, order_id: str) -> list[asyncpg.Record]:

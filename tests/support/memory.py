@@ -14,7 +14,7 @@ import orjson
 
 from contracts.examples import example
 from contracts.topics import SEPARATOR
-from rules.network import load_network
+from rules.network import Network, load_network
 from runtime.consume import Subscription
 from runtime.deps import Deps
 from runtime.messaging import parse
@@ -25,10 +25,12 @@ from runtime.unit import run
 from tests.support.memory_database import MemoryDatabase
 
 
-def deps_of(service: str, pool: asyncpg.Pool | None = None) -> Any:
-    """A service's dependencies, as its bootstrap builds them (without a database unless `pool` is given)."""
+def deps_of(service: str, pool: asyncpg.Pool | None = None, network: Network | None = None) -> Any:
+    """A service's dependencies, as its bootstrap builds them (without a database unless `pool` is given; the
+    settings' network file unless `network` is)."""
     settings = get_settings()
-    base = Deps(service=service, settings=settings, pool=pool, network=load_network(settings.network_file))  # type: ignore[arg-type]
+    base = Deps(service=service, settings=settings, pool=pool,  # type: ignore[arg-type]
+                network=network or load_network(settings.network_file))
     bootstrap = importlib.import_module(f"{service}_service.bootstrap").bootstrap if service in SERVICES else None
     return bootstrap(base) if bootstrap else base
 

@@ -73,3 +73,18 @@ def test_the_command_line_reads_through_its_queries_and_never_the_sagas_own_fiel
                 if "saga->" in text or "saga ?" in text or "saga #>" in text:
                     saga.append(f"{path.name}: {text[:60]}")
     assert (sql, saga) == ([], [])
+
+
+def test_every_command_is_in_the_operators_reference():
+    from typer.main import get_command
+
+    from oms_cli.main import app
+    from runtime.settings import REPO_ROOT
+
+    def leaves(command: object, prefix: str = "") -> list[str]:
+        found = []
+        for name, sub in getattr(command, "commands", {}).items():
+            found += leaves(sub, f"{prefix} {name}".strip()) if getattr(sub, "commands", None) else [f"{prefix} {name}"]
+        return found
+    reference = (REPO_ROOT / "docs" / "operations.md").read_text()
+    assert [name for name in leaves(get_command(app)) if f"`oms {name.strip()}`" not in reference] == []

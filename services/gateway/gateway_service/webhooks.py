@@ -66,7 +66,7 @@ async def webhook_dispatcher(deps: GatewayDeps) -> None:
         async def round_() -> int:
             claimed, failed = await send_round(deps.pool, partial(GatewayWork, deps),
                                                lambda unit: unit.outgoing_deliveries, claim, post,
-                                               settings.webhook_max_attempts, settings.webhook_backoff_s)
+                                               settings.webhook_max_attempts, settings.webhook_backoff_s, at_once=True)
             for row in failed:
                 if row["dead_at"] is not None:
                     log.error("webhook.dead", order_id=row["order_id"], subscriber=row["subscriber"],
