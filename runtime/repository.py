@@ -87,6 +87,14 @@ class Repository(Generic[T]):
         column = self.table.key[0]
         await self.load(by(column, [k[0] for k in wanted], self.table.columns[column]), keys=wanted)
 
+    def adopt(self, rows: Iterable[Row]) -> None:
+        """Rows this unit knows as they are without reading them (another unit of the same job read and changed them,
+        and holds them by a lease): cached as read, for `save` to change."""
+        for row in rows:
+            k = self.table.key_of(row)
+            self.rows[k] = self.decode(dict(row))
+            self.looked.add(k)
+
     async def get(self, wanted: Key | str) -> T | None:
         """The row as this unit left it; read (and locked) now if the unit has not looked for it yet."""
         await self.load_keys([wanted])

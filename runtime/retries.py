@@ -89,7 +89,7 @@ async def send_round(pool: asyncpg.Pool, work: Callable[[Database], U], sends: C
     what was sent is not sent again). Returns how many were claimed, and the rows of those that failed (with
     `attempts` and `dead_at`)."""
     async with within(pool, work) as unit:
-        rows = await claim(unit)
+        rows = [dict(row) for row in await claim(unit)]  # as leased (the flush wrote them so)
     if not rows:
         return 0, []
     key = sends(unit).table.key[0]
@@ -103,7 +103,7 @@ async def send_round(pool: asyncpg.Pool, work: Callable[[Database], U], sends: C
             async with within(pool, work) as unit:
                 mine = sends(unit)
                 now = unit.now()
-                await mine.load_keys([k for k, _ in results])
+                mine.adopt(rows)  # as the claim left them: leased to this round, so nobody else changed them
                 failed = [mine.failed(k, now, failure[0], failure[1], max_attempts, backoff_s)
                           for k, failure in results if failure is not None and mine.cached(k) is not None]
                 for k, failure in results:

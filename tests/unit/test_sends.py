@@ -72,3 +72,19 @@ def test_a_table_cannot_update_a_column_whose_type_it_does_not_know():
     with pytest.raises(ValueError, match="attempts"):
         Table("items", ("item_id",), {"item_id": "text"}, updates=("attempts",))
     assert ITEMS.columns["attempts"] == "int"
+
+
+async def test_a_round_marks_what_it_claimed_without_reading_it_again():
+    db = MemoryDatabase()
+    stored(db, "i1", "i2")
+    claimer = Sends(db, ITEMS)
+    claimed = [dict(row) for row in await claimer.claim(datetime.now(UTC), 10)]
+    await db.write(claimer.changes(), [])
+    marker, now = Sends(db, ITEMS), datetime.now(UTC)
+    marker.adopt(claimed)
+    marker.sent("i1", now)
+    marker.failed("i2", now, "HTTP 500", permanent=False, max_attempts=3, backoff_s=1)
+    await db.write(marker.changes(), [])
+    rows = db.table("items")
+    assert rows[("i1",)]["sent_at"] == now and rows[("i2",)]["attempts"] == 1
+    assert rows[("i2",)]["next_attempt_at"] == now + timedelta(seconds=1), "due again after its wait, not the lease"
