@@ -19,6 +19,7 @@ import asyncio
 import gc
 import json
 import os
+import re
 import statistics
 import subprocess
 import time
@@ -34,7 +35,7 @@ import typer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from contracts import topics
 from devstack.stack import Stack, port_open
@@ -138,6 +139,81 @@ def oms_processes(settings: Settings, instances: int) -> dict[str, psutil.Proces
 
 def cpu_seconds(procs: dict[str, psutil.Process]) -> dict[str, float]:
     return {name: sum(p.cpu_times()[:2]) for name, p in procs.items()}
+
+
+def servers_cpu_seconds() -> dict[str, float]:
+    """CPU seconds so far of the Kafka brokers (their JVMs) and of PostgreSQL (the postmaster, its live backends, and
+    those that ended: the kernel adds an ended child's time to its parent's)."""
+    kafka = postgres = 0.0
+    for proc in psutil.process_iter(["name", "cmdline", "ppid"]):
+        try:
+            name, cmdline = proc.info["name"] or "", " ".join(proc.info["cmdline"] or ())
+            if name == "java" and "kafka" in cmdline:
+                kafka += sum(proc.cpu_times()[:2])
+            elif name == "postgres":
+                times = proc.cpu_times()
+                parent = psutil.Process(proc.info["ppid"]).name() if proc.info["ppid"] else ""
+                postgres += times.user + times.system + (times.children_user + times.children_system
+                                                         if parent != "postgres" else 0.0)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return {"kafka": kafka, "postgresql": postgres}
+
+
+async def offsets_by_topic(settings: Settings) -> dict[str, int]:
+    """Messages written so far to each OMS and partner topic (its partitions' end offsets)."""
+    admin = AIOKafkaAdminClient(**client_options(settings, ADMIN))
+    await admin.start()
+    consumer = AIOKafkaConsumer(**client_options(settings, ADMIN))
+    await consumer.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(("oms.", "partners."))]
+        found: dict[str, int] = {}
+        for name in names:
+            ends = await consumer.end_offsets(await topic_partitions(consumer, name))
+            found[name] = sum(ends.values())
+        return found
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def commits_by_service(settings: Settings) -> dict[str, int]:
+    conn = await asyncpg.connect(settings.database_for("order"))
+    try:
+        rows = await conn.fetch("SELECT datname, xact_commit FROM pg_stat_database WHERE datname = ANY($1::text[])",
+                                [f"oms_{s}" for s in SERVICES])
+        return {row["datname"].removeprefix("oms_"): int(row["xact_commit"]) for row in rows}
+    finally:
+        await conn.close()
+
+
+def topic_kind(name: str) -> str:
+    """A topic per channel, feed or partner counted with its kind's (`oms.channels.*.inbound.v1`)."""
+    for pattern, kind in ((r"^oms\.channels\..+\.(inbound|events|availability)\.v1$", r"oms.channels.*.\1.v1"),
+                          (r"^oms\.feeds\..+\.adjustments\.v1$", "oms.feeds.*.adjustments.v1"),
+                          (r"^partners\.(\w+)\..+\.(requests|updates)\.v1$", r"partners.\1.*.\2.v1")):
+        if re.match(pattern, name):
+            return re.sub(pattern, kind, name)
+    return name
+
+
+async def snapshot(settings: Settings, procs: dict[str, psutil.Process]) -> dict[str, Any]:
+    return {"cpu": {**cpu_seconds(procs), **servers_cpu_seconds(), "driver": sum(psutil.Process().cpu_times()[:2])},
+            "topics": await offsets_by_topic(settings), "commits": await commits_by_service(settings)}
+
+
+def per_order(before: dict[str, Any], after: dict[str, Any], orders: int) -> dict[str, Any]:
+    """What each delivered order of a phase cost: CPU by process, messages by topic, transactions by service."""
+    messages: dict[str, float] = {}
+    for name, end in after["topics"].items():
+        if (n := end - before["topics"].get(name, 0)) > 0:
+            messages[topic_kind(name)] = messages.get(topic_kind(name), 0.0) + n / orders
+    return {"orders": orders,
+            "cpu_ms_per_order": {k: (v - before["cpu"].get(k, v)) * 1000 / orders for k, v in after["cpu"].items()},
+            "messages_per_order": dict(sorted(messages.items(), key=lambda kv: -kv[1])),
+            "transactions_per_order": {k: (v - before["commits"].get(k, v)) / orders
+                                       for k, v in after["commits"].items()}}
 
 
 def peak_rss_mb(procs: dict[str, psutil.Process]) -> dict[str, float]:
@@ -334,8 +410,10 @@ async def measure(settings: Settings, burst: int, steady_rate: float | None, ste
     warm = await phase(settings, f"{run}V", run, int(rate * steady_warmup_s), rate, timeout=600, pickup=pickup) \
         if steady_warmup_s else None
     busy_before = machine_busy()
+    before_steady = await snapshot(settings, procs)
     steady = await phase(settings, f"{run}S", run, int(rate * steady_s), rate, timeout=600, pickup=pickup)
     steady["machine_cpu_busy"] = machine_busy_since(busy_before)
+    steady["cost"] = per_order(before_steady, await snapshot(settings, procs), steady["orders"])
     steady["warmup"] = {"seconds": steady_warmup_s,
                         "latency_ms": warm["latency_ms"] if warm else None}
     http = None
@@ -392,8 +470,9 @@ def git_commit() -> str:
 
 
 def report(result: dict[str, Any]) -> None:
-    table = Table("measure", "value", title=f"OMS bench, {result['cores']} cores, {result['instances']} instance(s) "
-                                            f"of every service, commit {result['commit']}")
+    table = Table("measure", Column("value", overflow="fold"),
+                  title=f"OMS bench, {result['cores']} cores, {result['instances']} instance(s) "
+                        f"of every service, commit {result['commit']}")
     burst, steady, limits, cost = result["burst"], result["steady"], result["limits"], result["cost"]
     table.add_row("speed check (fixed Python loop)", f"{result['speed_check']['before_ms']:.0f} ms before, "
                                                      f"{result['speed_check']['after_ms']:.0f} ms after")
@@ -428,6 +507,17 @@ def report(result: dict[str, Any]) -> None:
     table.add_row("CPU per order, all OMS processes", f"{cost['cpu_ms_per_order_total']:.1f} ms")
     for name, cpu in cost["cpu_s_per_1000_orders"].items():
         table.add_row(f"  {name}", f"{cpu:.2f} CPU s / 1000 orders, peak {cost['peak_rss_mb'][name]:.0f} MB")
+    if spent := steady.get("cost"):
+        cpu = spent["cpu_ms_per_order"]
+        table.add_row("steady: CPU per delivered order", f"{sum(cpu.values()):.1f} ms, every process: " + ", ".join(
+            f"{name} {ms:.2f}" for name, ms in sorted(cpu.items(), key=lambda kv: -kv[1])))
+        for whose, mine in (("the OMS's topics", lambda t: not t.startswith("partners.")),
+                            ("partners' topics", lambda t: t.startswith("partners."))):
+            messages = {t: n for t, n in spent["messages_per_order"].items() if mine(t)}
+            table.add_row(f"steady: Kafka messages per order, {whose}", f"{sum(messages.values()):.1f}: " + ", ".join(
+                f"{name} {n:.1f}" for name, n in messages.items()))
+        table.add_row("steady: DB transactions per order", ", ".join(
+            f"{name} {n:.2f}" for name, n in spent["transactions_per_order"].items()))
     console.print(table)
 
 
