@@ -89,10 +89,10 @@ class Repository(Generic[T]):
 
     def adopt(self, rows: Iterable[Row]) -> None:
         """Rows this unit knows as they are without reading them (another unit of the same job read and changed them,
-        and holds them by a lease): cached as read, for `save` to change."""
+        and holds them by a lease): cached as read, for `save` to change (they are the unit's from now on)."""
         for row in rows:
             k = self.table.key_of(row)
-            self.rows[k] = self.decode(dict(row))
+            self.rows[k] = self.decode(row)
             self.looked.add(k)
 
     async def get(self, wanted: Key | str) -> T | None:

@@ -24,7 +24,7 @@ from runtime.faults import Action, classify
 from runtime.logging import log
 from runtime.postgres import within
 from runtime.repository import Rows
-from runtime.tables import Database, Row, Table, Where
+from runtime.tables import Changes, Database, Key, Row, Table, Where
 from runtime.unit import UnitOfWork
 
 U = TypeVar("U", bound=UnitOfWork)
@@ -51,23 +51,29 @@ def due(extra: str = "", test: Any = None, params: tuple[Any, ...] = ()) -> Wher
 
 
 class Sends(Rows):
-    """A table of items to send: claimed for a while, then marked sent or failed."""
+    """A table of items to send: claimed for a while, then marked sent or failed. A lease writes only when the item
+    is due again, a send only what says it was sent: the flush writes those columns alone."""
 
     def __init__(self, db: Database, table: Table, count_success: bool = False) -> None:
         super().__init__(db, table)
         self.count_success = count_success  # `attempts` counts the successful try too (else only failures)
+        self.leases = dataclasses.replace(table, updates=("next_attempt_at",))
+        self.sends = dataclasses.replace(table, updates=("sent_at", "last_error", "attempts"))
+        self.leased: dict[Key, None] = {}
+        self.done: dict[Key, None] = {}
 
     async def claim(self, now: datetime, limit: int, where: Where | None = None) -> list[Row]:
         """Up to `limit` due items (others' claims skipped, not waited for), due again only after `LEASE`."""
         found = await self.load(where or due(), skip_locked=True, order_by="next_attempt_at", limit=limit)
         for row in found:
-            self.save(self.table.key_of(row), next_attempt_at=now + LEASE)
+            row["next_attempt_at"] = now + LEASE
+            self.leased[self.table.key_of(row)] = None
         return found
 
     def sent(self, key: str, now: datetime) -> None:
         row = self.rows[(key,)]
-        self.save(key, sent_at=now, last_error=None,
-                  attempts=row["attempts"] + 1 if self.count_success else row["attempts"])
+        row.update(sent_at=now, last_error=None, attempts=row["attempts"] + 1 if self.count_success else row["attempts"])
+        self.done[(key,)] = None
 
     def failed(self, key: str, now: datetime, error: str, permanent: bool, max_attempts: int,
                backoff_s: float) -> Row:
@@ -76,6 +82,14 @@ class Sends(Rows):
         return self.save(key, attempts=attempts + 1, last_error=error,
                          next_attempt_at=now + timedelta(seconds=min(backoff_s * 2 ** attempts, 3600)),
                          dead_at=now if permanent or attempts + 1 >= max_attempts else None)
+
+    def changes(self) -> list[Changes]:
+        found = super().changes()
+        for table, keys in ((self.leases, self.leased), (self.sends, self.done)):
+            if keys:
+                found.append(Changes(table, updated=[(self.rows[k], {}) for k in keys if k in self.rows]))
+        self.leased, self.done = {}, {}
+        return found
 
 
 Failure = tuple[str, bool]  # why an item was not sent, and whether it never will be
