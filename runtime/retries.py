@@ -5,7 +5,7 @@ deliveries), each item on its own and with no transaction open while it is sent:
         items = await unit.<sends>.claim(...)
     results = [await send(item) for item in items]  # no transaction open
     async with within(pool, work) as unit:          # marked: sent, or failed (due again later, or dead)
-        await unit.<sends>.load_keys(...); unit.<sends>.sent(...) / .failed(...)
+        unit.<sends>.adopt(items); unit.<sends>.sent(...) / .failed(...)
 
 A failed item waits twice as long as before it is tried again (an hour at most); one refused for good or failed
 `max_attempts` times is dead, for an operator to see and send again."""
