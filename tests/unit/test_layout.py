@@ -88,3 +88,13 @@ def test_every_command_is_in_the_operators_reference():
         return found
     reference = (REPO_ROOT / "docs" / "operations.md").read_text()
     assert [name for name in leaves(get_command(app)) if f"`oms {name.strip()}`" not in reference] == []
+
+
+def test_the_runtimes_migrations_keep_the_names_they_were_applied_under():
+    """A database migrated before the runtime had a package of its own recorded them as `shared/...`: so they stay."""
+    from runtime.db import SHARED_SQL, migration_name, service_migrations
+
+    first = sorted(SHARED_SQL.glob("0001_*.sql"))[0]
+    assert migration_name(SHARED_SQL, first) == f"shared/{first.name}"
+    order = sorted(service_migrations("order").glob("0001_*.sql"))[0]
+    assert migration_name(service_migrations("order"), order) == f"order_service/{order.name}"
