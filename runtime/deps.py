@@ -17,7 +17,7 @@ from runtime.settings import Settings
 
 @dataclass(kw_only=True)
 class Deps:
-    """What a service's units of work and background jobs are given: its database, the network and the settings."""
+    """What every service has."""
 
     service: str
     settings: Settings

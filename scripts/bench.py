@@ -89,18 +89,7 @@ async def wait_for(watch: OrderWatch, stage: str, count: int, timeout: float, al
 
 async def kafka_offsets(settings: Settings, with_commits: bool = False) -> int:
     """Sum of end offsets of every OMS topic: messages written so far (and offsets committed, `with_commits`)."""
-    admin = AIOKafkaAdminClient(**client_options(settings, ADMIN))
-    await admin.start()
-    consumer = AIOKafkaConsumer(**client_options(settings, ADMIN))
-    await consumer.start()
-    try:
-        names = [t for t in await admin.list_topics()
-                 if t.startswith(("oms.", "partners.")) or (with_commits and t == "__consumer_offsets")]
-        partitions = [tp for name in names for tp in await topic_partitions(consumer, name)]
-        return sum((await consumer.end_offsets(partitions)).values())
-    finally:
-        await consumer.stop()
-        await admin.close()
+    return sum((await offsets_by_topic(settings, with_commits)).values())
 
 
 async def settle(settings: Settings, quiet_s: float = 1.0, timeout: float = 300.0) -> float:
@@ -120,12 +109,7 @@ async def settle(settings: Settings, quiet_s: float = 1.0, timeout: float = 300.
 
 
 async def db_commits(settings: Settings) -> int:
-    conn = await asyncpg.connect(settings.database_for("order"))
-    try:
-        return int(await conn.fetchval("SELECT sum(xact_commit) FROM pg_stat_database WHERE datname = ANY($1::text[])",
-                                       [f"oms_{s}" for s in SERVICES]))
-    finally:
-        await conn.close()
+    return sum((await commits_by_service(settings)).values())
 
 
 def oms_processes(settings: Settings, instances: int) -> dict[str, psutil.Process]:
@@ -160,18 +144,20 @@ def servers_cpu_seconds() -> dict[str, float]:
     return {"kafka": kafka, "postgresql": postgres}
 
 
-async def offsets_by_topic(settings: Settings) -> dict[str, int]:
-    """Messages written so far to each OMS and partner topic (its partitions' end offsets)."""
+async def offsets_by_topic(settings: Settings, with_commits: bool = False) -> dict[str, int]:
+    """Messages written so far to each OMS and partner topic (its partitions' end offsets), and offsets committed
+    (`__consumer_offsets`, `with_commits`)."""
     admin = AIOKafkaAdminClient(**client_options(settings, ADMIN))
     await admin.start()
     consumer = AIOKafkaConsumer(**client_options(settings, ADMIN))
     await consumer.start()
     try:
-        names = [t for t in await admin.list_topics() if t.startswith(("oms.", "partners."))]
+        names = [t for t in await admin.list_topics()
+                 if t.startswith(("oms.", "partners.")) or (with_commits and t == "__consumer_offsets")]
+        partitions = [tp for name in names for tp in await topic_partitions(consumer, name)]
         found: dict[str, int] = {}
-        for name in names:
-            ends = await consumer.end_offsets(await topic_partitions(consumer, name))
-            found[name] = sum(ends.values())
+        for tp, end in (await consumer.end_offsets(partitions)).items():  # one request for every partition
+            found[tp.topic] = found.get(tp.topic, 0) + end
         return found
     finally:
         await consumer.stop()

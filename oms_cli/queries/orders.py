@@ -3,6 +3,7 @@ saga knows is read through the order service's own views (`order_service.views`)
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -134,6 +135,6 @@ async def since(settings: Settings, at: datetime) -> tuple[list[asyncpg.Record],
     return orders, steps, reasons
 
 
-def vars_of(view: object) -> dict[str, Any]:
-    """A view's fields as they are (its lines stay models)."""
-    return {name: getattr(view, name) for name in view.__dataclass_fields__}  # type: ignore[attr-defined]
+def vars_of(view: Any) -> dict[str, Any]:
+    """A view's fields as they are (its lines stay models, as `asdict` would not leave them)."""
+    return {field.name: getattr(view, field.name) for field in fields(view)}
