@@ -88,12 +88,6 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         {"reservation_id": "res-1", "location_id": "dc-rotterdam", "lines": LINES}]},
     "inventory.stock_reservation_failed": {"order_id": "ord-1", "reason": "insufficient_stock"},
     "inventory.stock_released": {"order_id": "ord-1", "reservation_ids": ["res-1"]},
-    "allocation.decided": {
-        "order_id": "ord-1", "request_id": "msg-1", "channel": "web",
-        "chosen": {"allocations": [{"location_id": "dc-rotterdam", "lines": LINES}], "total": 412.5,
-                   "parts": {"distance": 412.5}},
-        "alternatives": [{"allocations": [{"location_id": "3pl-berlin", "lines": LINES}], "total": 655.0,
-                          "parts": {"distance": 575.0, "reliability": 80.0}}]},
     "fulfillment.request_fulfillment": {**FULFILLMENT, "location_id": "dc-rotterdam", "lines": LINES,
                                         "ship_to": ADDRESS, "service_level": "standard"},
     "fulfillment.cancel_fulfillment": {**FULFILLMENT},

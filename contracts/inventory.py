@@ -41,8 +41,8 @@ class StockReceived(StockMessage):
 
 
 class StockLevelChanged(StockMessage):
-    """Public, outbound: the levels of one SKU at one location after a transaction that changed them (a batch
-    that changes them several times sends the last levels only)."""
+    """Public, outbound: the levels of one SKU at one location after they changed: held back and sent as the
+    latest levels, at most once per `OMS_HOLD_STATE_MS` (`runtime.outbox.held`)."""
 
     latest_only: ClassVar[tuple[str, ...]] = ("sku", "location_id")
     type: Literal["stock.level_changed"] = "stock.level_changed"
@@ -54,7 +54,8 @@ class StockLevelChanged(StockMessage):
 
 class StockAvailabilityChanged(Message):
     """Public, outbound (v1.1): what a channel may sell of a SKU now, over the locations that serve it, less its
-    buffer; sent when that number changed (one per SKU and channel per transaction, with the last number)."""
+    buffer; sent when that number changed, held back and sent as the latest number at most once per
+    `OMS_HOLD_STATE_MS`."""
 
     latest_only: ClassVar[tuple[str, ...]] = ("sku", "channel")
     type: Literal["stock.availability_changed"] = "stock.availability_changed"
@@ -99,31 +100,3 @@ class StockReleased(Message):
     reservation_ids: list[str]
 
 
-class PlannedShipment(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    location_id: NonEmpty
-    lines: list[SkuQuantity] = Field(min_length=1)
-
-
-class ScoredPlan(BaseModel):
-    """One plan allocation weighed: where each line would ship from, its score (lowest wins) and the score's parts
-    (shipping, late, split, distance, reliability, workload)."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    allocations: list[PlannedShipment] = Field(min_length=1)
-    total: float
-    parts: dict[str, float] = Field(default_factory=dict)
-
-
-class AllocationDecided(Message):
-    """Internal: where inventory chose to ship an order from, and why: the chosen plan and the best two it did not
-    take, each with its score. Sent with the reservation it led to (or alone, when the stock was not enough)."""
-
-    type: Literal["allocation.decided"] = "allocation.decided"
-    order_id: NonEmpty
-    request_id: str | None = None  # the `inventory.reserve_stock` it decided
-    channel: str | None = None
-    chosen: ScoredPlan
-    alternatives: list[ScoredPlan] = Field(default_factory=list, max_length=2)

@@ -135,10 +135,6 @@ INVENTORY_REPLIES = Topic(
     (inventory.StockReserved, inventory.StockReservationFailed, inventory.StockReleased),
     public=False, description="Inventory's replies to the saga.",
 )
-DECISIONS = Topic(
-    "oms.internal.inventory.decisions.v1", "order id", (inventory.AllocationDecided,), public=False,
-    description="Every allocation decided, with its reasons: the plan chosen and the best two others, scored.",
-)
 FULFILLMENT_COMMANDS = Topic(
     "oms.internal.fulfillment.commands.v1", "order id",
     (order.RequestFulfillment, order.CancelFulfillment, order.ChangeFulfillment, order.ExpectReturn),
@@ -167,7 +163,7 @@ TOPICS: tuple[Topic, ...] = (
     INVENTORY_EVENTS,
     AVAILABILITY, CHANNEL_AVAILABILITY,
     WAREHOUSE_REQUESTS, WAREHOUSE_UPDATES, CARRIER_REQUESTS, CARRIER_UPDATES, NOTIFICATIONS, PAYMENTS,
-    INVENTORY_COMMANDS, INVENTORY_REPLIES, DECISIONS, FULFILLMENT_COMMANDS, FULFILLMENT_EVENTS, SHIPPING_COMMANDS,
+    INVENTORY_COMMANDS, INVENTORY_REPLIES, FULFILLMENT_COMMANDS, FULFILLMENT_EVENTS, SHIPPING_COMMANDS,
     SHIPPING_EVENTS, PARTNER_SCORES,
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -68,28 +69,55 @@ class Lag:
         return max(self.end - self.committed, 0)
 
 
+class LagReader:
+    """Consumer groups' lag, read with one admin client and one consumer kept open between readings (each new client
+    costs the broker and this process a login: SCRAM's thousands of hash rounds, on every connection)."""
+
+    def __init__(self, kafka: KafkaOptions) -> None:
+        self.kafka = kafka
+        self.admin: AIOKafkaAdminClient | None = None
+        self.consumer: AIOKafkaConsumer | None = None
+
+    async def lags(self, groups: list[str] | None = None) -> list[Lag]:
+        """Every group's committed offset against each partition's end (groups listed by the broker unless given); a
+        partition a group never committed is not shown. A failure closes the clients: the next reading opens new."""
+        try:
+            if self.admin is None:
+                self.admin = AIOKafkaAdminClient(**self.kafka)
+                await self.admin.start()
+            names = groups if groups is not None else sorted(str(g[0]) for g in await self.admin.list_consumer_groups())
+            committed = {group: {tp: o.offset for tp, o in (await self.admin.list_consumer_group_offsets(group)).items()
+                                 if o.offset >= 0} for group in names}
+            partitions = sorted({tp for offsets in committed.values() for tp in offsets})
+            if not partitions:
+                return []
+            if self.consumer is None:
+                self.consumer = AIOKafkaConsumer(**self.kafka, group_id=None, enable_auto_commit=False)
+                await self.consumer.start()
+            ends = await self.consumer.end_offsets(partitions)
+        except BaseException:
+            await self.close()
+            raise
+        return [Lag(group, tp.topic, tp.partition, offset, ends[tp])
+                for group, offsets in committed.items() for tp, offset in sorted(offsets.items())]
+
+    async def close(self) -> None:
+        admin, consumer, self.admin, self.consumer = self.admin, self.consumer, None, None
+        if admin is not None:
+            with contextlib.suppress(Exception):
+                await admin.close()
+        if consumer is not None:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+
+
 async def consumer_lag(kafka: KafkaOptions, groups: list[str] | None = None) -> list[Lag]:
-    """Every group's committed offset against each partition's end, from the broker (groups listed by it unless
-    given); a partition a group never committed is not shown."""
-    admin = AIOKafkaAdminClient(**kafka)
-    await admin.start()
+    """The lag, read once (`LagReader`)."""
+    reader = LagReader(kafka)
     try:
-        names = groups if groups is not None else sorted(str(g[0]) for g in await admin.list_consumer_groups())
-        committed = {group: {tp: o.offset for tp, o in (await admin.list_consumer_group_offsets(group)).items()
-                             if o.offset >= 0} for group in names}
+        return await reader.lags(groups)
     finally:
-        await admin.close()
-    partitions = sorted({tp for offsets in committed.values() for tp in offsets})
-    if not partitions:
-        return []
-    consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
-    return [Lag(group, tp.topic, tp.partition, offset, ends[tp])
-            for group, offsets in committed.items() for tp, offset in sorted(offsets.items())]
+        await reader.close()
 
 
 async def start_groups(kafka: KafkaOptions, groups: dict[str, tuple[tuple[str, ...], int | None]]) -> int:

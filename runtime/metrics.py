@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import asyncpg
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from runtime.logging import log
 from runtime.settings import SERVICES, Settings
+
+if TYPE_CHECKING:
+    from runtime.kafka_tools import LagReader
 
 HANDLED = Counter("oms_messages_handled_total", "Messages handled (committed in a unit of work)",
                   ["service", "topic", "type"])
@@ -129,10 +132,9 @@ def batch_handled(service: str, group: str, messages: list[tuple[str, str]], sec
     BATCH_SECONDS.labels(service, group).observe(seconds)
 
 
-async def sample_lag(kafka: Mapping[str, Any], groups: list[str]) -> None:
+async def sample_lag(reader: LagReader, groups: list[str]) -> None:
     """The lag of these consumer groups, per partition, from the broker's committed offsets."""
-    from runtime.kafka_tools import consumer_lag
-    for lag in await asyncio.wait_for(consumer_lag(kafka, groups), 10):
+    for lag in await asyncio.wait_for(reader.lags(groups), 10):
         LAG.labels(lag.group, lag.topic, str(lag.partition)).set(lag.behind)
 
 

@@ -44,12 +44,20 @@ TAKE = """WITH published AS (DELETE FROM outbox WHERE id = ANY($2::bigint[]))
           ORDER BY id LIMIT $1"""
 
 
+# The held state messages into the outbox, the latest of each only, in the order they were written.
+RELEASE = """WITH taken AS (DELETE FROM outbox_held RETURNING *),
+               latest AS (SELECT DISTINCT ON (topic, replaces) * FROM taken ORDER BY topic, replaces, id DESC)
+          INSERT INTO outbox (topic, key, message_id, message_type, payload, headers)
+          SELECT topic, key, message_id, message_type, payload, headers FROM latest ORDER BY id"""
+
+
 async def relay_session(conn: asyncpg.Connection) -> None:
     """Settings of the connection a relay claims on. Losing a relay commit in a database crash only re-sends rows
     the inbox absorbs: no need to wait for the disk. Right after a vacuum the outbox looks empty to the planner,
     which then reads the whole heap, dead rows and all, and sorts it (docs/performance.md): the claim must always
-    walk the id index, which soon skips the rows already taken."""
-    await conn.execute("SET synchronous_commit = off; SET enable_seqscan = off; SET enable_sort = off")
+    walk the id index, which soon skips the rows already taken. A disabled path the planner cannot avoid (the held
+    messages' release reads its whole table) makes a plan look dear, and JIT would compile it at each call: off."""
+    await conn.execute("SET synchronous_commit = off; SET enable_seqscan = off; SET enable_sort = off; SET jit = off")
 
 
 KEEPALIVES = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
@@ -58,6 +66,17 @@ KEEPALIVES = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_
 def channel(service: str) -> str:
     """What a service's relay listens on: a unit of work that wrote outbox rows notifies it when it commits."""
     return f"outbox_{service}"
+
+
+def held(message: Message) -> bool:
+    """A state message (its type declares `latest_only`: a stock level, a channel's availability), whose latest value
+    is all a reader needs."""
+    return bool(getattr(message, "latest_only", None))
+
+
+def replaces(message: Message) -> str:
+    """What a held message makes obsolete: an earlier one of its type with the same `latest_only` fields."""
+    return "|".join([message.type, *(str(getattr(message, name)) for name in getattr(message, "latest_only", ()))])
 
 
 def outbox_row(service: str, topic: str, key: str | None, message: Message, trace: str | None = None
@@ -117,6 +136,8 @@ class OutboxRelay:
     # (it sends a statement at least every poll interval while it leads)
     lead_idle_timeout: float = 30.0
     settle: float = 0.05  # caught up and not woken for this long: the published rows are deleted on their own
+    hold_interval: float = 1.0  # how often the held state messages are released (the latest of each)
+    _release_at: float = 0.0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _producer: AIOKafkaProducer | None = None
     _published: list[int] = field(default_factory=list)  # acked, deleted by the next round's statement
@@ -155,6 +176,8 @@ class OutboxRelay:
             log.info("outbox.relay_leading")
             while True:
                 self._wake.clear()
+                if time.monotonic() >= self._release_at:
+                    await self.release_held(listener)
                 sent = await self.relay_once(listener)
                 if sent < self.batch_size and not await self._woken(self.settle):
                     if self._published:
@@ -172,6 +195,15 @@ class OutboxRelay:
             await asyncio.wait_for(self._wake.wait(), timeout)
             return True
         return False
+
+    async def release_held(self, conn: asyncpg.Connection) -> int:
+        """The latest of each held state message into the outbox (the rest of them dropped): the next round sends
+        them. Whoever leads does it, so each is released once."""
+        self._release_at = time.monotonic() + self.hold_interval
+        moved = int((await conn.execute(RELEASE)).rsplit(" ", 1)[1])
+        if moved:
+            log.debug("outbox.held_released", rows=moved)
+        return moved
 
     async def relay_once(self, conn: asyncpg.Connection, read: bool = True) -> int:
         """One round: one statement (the last round's rows deleted, the next ones read), one send to the broker.

@@ -11,7 +11,7 @@ from typing import TypeVar
 import asyncpg
 
 from runtime import inbox
-from runtime.statements import Statement, write_changes, write_outbox
+from runtime.statements import Statement, write_changes, write_held, write_outbox
 from runtime.tables import Changes, Database, Outgoing, Row, Table, Where
 from runtime.unit import UnitOfWork
 
@@ -39,12 +39,14 @@ class Postgres:
         return [dict(r) for r in await self.conn.fetch(sql, *where.params)]
 
     async def write(self, changes: Sequence[Changes], outbox: Sequence[tuple[str, Outgoing]],
-                    traces: Mapping[str, str] | None = None) -> None:
+                    traces: Mapping[str, str] | None = None, held: Sequence[tuple[str, Outgoing]] = ()) -> None:
         statement = Statement()
         for table_changes in changes:
             write_changes(statement, table_changes)
         if outbox:
             write_outbox(statement, outbox, traces)
+        if held:
+            write_held(statement, held, traces)
         await statement.run(self.conn)
 
     def savepoint(self) -> AbstractAsyncContextManager[object]:

@@ -21,7 +21,7 @@ async def main(service: str, dsn: str) -> None:
     await pool.close()  # the relay works on a connection of its own
     who = security.principal("service", service) if service in security.SERVICES else security.ADMIN
     relay = OutboxRelay(dsn, service, security.client_options(settings, who), settings.relay_batch_size,
-                        settings.relay_poll_interval_ms / 1000)
+                        settings.relay_poll_interval_ms / 1000, hold_interval=settings.hold_state_ms / 1000)
     await relay.run()
 
 

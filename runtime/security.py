@@ -64,8 +64,7 @@ def service_topics(network: Network) -> dict[str, tuple[list[str], list[str]]]:
                   topics.FULFILLMENT_COMMANDS.name, topics.SHIPPING_COMMANDS.name, topics.PAYMENTS.name,
                   topics.ORDERS_INBOUND.name],  # an exchange's new order, placed as a channel would
         "inventory": [topics.INVENTORY_EVENTS.name, topics.INVENTORY_REPLIES.name, topics.AVAILABILITY.name,
-                      *channel_availability,
-                      topics.DECISIONS.name],
+                      *channel_availability],
         "fulfillment": [topics.FULFILLMENT_EVENTS.name, *(topics.WAREHOUSE_REQUESTS.for_partner(i) for i in locations),
                         topics.INVENTORY_COMMANDS.name,  # a location's pause, for allocation
                         topics.INVENTORY_ADJUSTMENTS.name,  # a short pick's correction

@@ -26,7 +26,7 @@ from runtime import inbox, metrics, pollers, security, tracing
 from runtime.consume import ConsumePolicy, Subscription
 from runtime.db import create_pool, migrate, unapplied
 from runtime.deps import Deps
-from runtime.kafka_tools import adopt_offsets, commit_handled
+from runtime.kafka_tools import LagReader, adopt_offsets, commit_handled
 from runtime.logging import configure_logging, log
 from runtime.outbox import OutboxRelay, make_producer, topic_missing
 from runtime.parking import REFUSED_BY_BROKER, TopicMissing
@@ -137,8 +137,9 @@ class ServiceRuntime(Generic[D]):
         subscriptions = self.subscriptions(deps)
         for sub in subscriptions:
             self._subscribe(broker, policy, sub)
-        relay = OutboxRelay(dsn, self.name, kafka,
-                            self.settings.relay_batch_size, self.settings.relay_poll_interval_ms / 1000)
+        relay = OutboxRelay(dsn, self.name, kafka, self.settings.relay_batch_size,
+                            self.settings.relay_poll_interval_ms / 1000,
+                            hold_interval=self.settings.hold_state_ms / 1000)
         app = FastStream(broker, logger=None)
         started = False
 
@@ -151,7 +152,7 @@ class ServiceRuntime(Generic[D]):
             jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
                 ("outbox.relay", relay.run), ("inbox.prune", partial(self._prune_inbox, pool)),
                 ("metrics.sampler", partial(metrics.sampler, self.name, pool, list(self.probes),
-                                            partial(metrics.sample_lag, kafka, groups))),
+                                            partial(metrics.sample_lag, LagReader(kafka), groups))),
                 ("database.clock", partial(self._keep_clock, deps)),
                 *((getattr(job, "__name__", "background"), partial(job, deps)) for job in self.background)]
             self._tasks = [asyncio.create_task(supervised(name, job)) for name, job in jobs]
@@ -248,12 +249,18 @@ class ServiceRuntime(Generic[D]):
         load. `consume_linger_ms` where a customer waits for the order to be released (`Subscription.urgent`),
         `consume_patient_linger_ms` elsewhere: fewer, fuller transactions there leave the machine to the orders on
         their way."""
-        linger = (self.settings.consume_linger_ms if sub.urgent else self.settings.consume_patient_linger_ms) / 1000
         most = self.settings.consume_batch_size
+        # Urgent: the broker answers a fetch as soon as a record is there, and a small batch waits `linger` to grow.
+        # Patient: the broker itself holds each fetch until it has a batch's worth or `consume_patient_linger_ms`
+        # passed, so a trickle of records costs one fetch per linger, not one per record.
+        patient_ms = self.settings.consume_patient_linger_ms
+        linger = self.settings.consume_linger_ms / 1000 if sub.urgent else 0.0
 
         @broker.subscriber(*sub.names, group_id=self.group_id(sub), auto_offset_reset="earliest",
                            ack_policy=AckPolicy.MANUAL, batch=True, max_records=self.settings.consume_batch_size,
-                           batch_timeout_ms=20,
+                           batch_timeout_ms=20 if sub.urgent else patient_ms,
+                           fetch_min_bytes=1 if sub.urgent else 1 << 20,
+                           fetch_max_wait_ms=500 if sub.urgent else patient_ms,
                            decoder=undecoded, session_timeout_ms=15_000, heartbeat_interval_ms=3_000)
         async def consume(msg: KafkaMessage) -> None:
             records: list[ConsumerRecord] = list(msg.raw_message)  # type: ignore[arg-type]

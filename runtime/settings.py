@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     # a process's own credentials, written by whoever launched it (`runtime.security.process_credentials`): its logins
     # and secrets only; without one, the stack's file of every principal (the stack's setup and the operators' tools)
     credentials_file: Path | None = None
+    # partitions of each topic the stack creates, at most (the contract's are 12 for order-keyed topics, 3 for a
+    # partner's): each is a part of every fetch and of the broker's work, while more consumers than partitions idle
+    topic_partitions: int = 3
     kafka_brokers: int = 1  # the native stack's brokers: 3 is the cluster profile (replicated, min.insync.replicas 2)
     # `{role}`: each service logs in as its own role, which owns its database and nothing else (see database_for)
     database_url: str = "postgresql://{role}@127.0.0.1:15432/{database}"
@@ -59,6 +62,9 @@ class Settings(BaseSettings):
     inbox_retention_hours: float = 192
     inbox_prune_interval_s: float = 300
     relay_poll_interval_ms: int = 1000
+    # a state message (a stock level, a channel's availability) is sent as the latest of its SKU and location or channel
+    # at most this often: many changes in between are one message (0: each at once)
+    hold_state_ms: int = 1000
     notify_max_attempts: int = 8  # failed sends of one notification before it is dead
     notify_backoff_s: float = 5.0  # the first wait before a failed notification is sent again (doubling)
     # personal data of an order that is over (delivered, cancelled, rejected) is masked after this many days

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from runtime.outbox import channel, outbox_row
+from runtime.outbox import channel, outbox_row, replaces
 from runtime.tables import Changes, Outgoing
 
 
@@ -97,3 +97,19 @@ def write_outbox(statement: Statement, items: Sequence[tuple[str, Outgoing]],
     for service in dict.fromkeys(service for service, _ in items):
         statement.cte(f"SELECT pg_notify({statement.param(channel(service), 'text')}, '')",
                       (1, "the relay was not woken"), returning=False)
+
+
+def write_held(statement: Statement, items: Sequence[tuple[str, Outgoing]],
+               traces: Mapping[str, str] | None = None) -> None:
+    """State messages held back (`outbox_held`): the relay sends the latest of each within `OMS_HOLD_STATE_MS`, so no
+    wake-up now."""
+    traces = traces or {}
+    columns = {"topic": "text", "key": "text", "replaces": "text", "message_id": "text", "message_type": "text",
+               "payload": "bytea", "headers": "jsonb"}
+    rows = []
+    for service, (topic, to, message) in items:
+        topic, to, message_id, message_type, payload, headers = outbox_row(service, topic, to, message,
+                                                                          trace=traces.get(message.id))
+        rows.append({"topic": topic, "key": to, "replaces": replaces(message), "message_id": message_id,
+                     "message_type": message_type, "payload": payload, "headers": headers})
+    statement.cte(f"INSERT INTO outbox_held ({', '.join(columns)}) SELECT * FROM {statement.unnest(columns, rows)}")

@@ -97,7 +97,9 @@ class Database(Protocol):
                    order_by: str | None = None, limit: int | None = None) -> list[Row]: ...
 
     async def write(self, changes: Sequence[Changes], outbox: Sequence[tuple[str, Outgoing]],
-                    traces: Mapping[str, str] | None = None) -> None: ...
+                    traces: Mapping[str, str] | None = None, held: Sequence[tuple[str, Outgoing]] = ()) -> None:
+        """The changes and the outbox; `held`: state messages whose latest value the relay sends later."""
+        ...
 
     def savepoint(self) -> AbstractAsyncContextManager[object]:
         """What happens inside is undone if it fails, and the unit of work goes on."""

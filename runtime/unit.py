@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from contracts.base import Message
 from runtime.deps import Deps
 from runtime.messaging import traceparent
+from runtime.outbox import held
 from runtime.repository import Repository
 from runtime.tables import Database, Outgoing
 
@@ -69,8 +70,10 @@ class UnitOfWork:
         """Every repository's changes and the outbox, in one statement."""
         outgoing, self.outgoing = latest_only(self.outgoing), []
         traces, self.traces = self.traces, {}
-        await self.db.write([c for repo in self._repositories for c in repo.changes()],
-                            [(self.deps.service, item) for item in outgoing], traces)
+        hold = self.deps.settings.hold_state_ms > 0
+        now = [(self.deps.service, item) for item in outgoing if not (hold and held(item[2]))]
+        later = [(self.deps.service, item) for item in outgoing if hold and held(item[2])]
+        await self.db.write([c for repo in self._repositories for c in repo.changes()], now, traces, later)
 
 
 R = TypeVar("R", bound=Repository[Any])

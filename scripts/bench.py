@@ -22,6 +22,7 @@ import os
 import re
 import statistics
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -184,9 +185,31 @@ def topic_kind(name: str) -> str:
     return name
 
 
+async def statements_by_service(settings: Settings) -> dict[str, Any]:
+    """Statements each service's database ran so far (pg_stat_statements, which the stack preloads; BEGIN and COMMIT
+    included); nothing where the extension is not loaded."""
+    conn = await asyncpg.connect(settings.dsn("postgres", security.DATABASE_SUPERUSER))
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        rows = await conn.fetch("SELECT d.datname, s.queryid, left(s.query, 120) AS query, s.calls, "
+                                "s.total_exec_time FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+                                "WHERE d.datname = ANY($1::text[])", [f"oms_{s}" for s in SERVICES])
+        found: dict[str, Any] = {}
+        for row in rows:
+            service = row["datname"].removeprefix("oms_")
+            found[service] = found.get(service, 0) + int(row["calls"])
+            found[f"{service}|{row['queryid']}"] = (row["query"], int(row["calls"]), float(row["total_exec_time"]))
+        return found
+    except asyncpg.PostgresError:
+        return {}
+    finally:
+        await conn.close()
+
+
 async def snapshot(settings: Settings, procs: dict[str, psutil.Process]) -> dict[str, Any]:
     return {"cpu": {**cpu_seconds(procs), **servers_cpu_seconds(), "driver": sum(psutil.Process().cpu_times()[:2])},
-            "topics": await offsets_by_topic(settings), "commits": await commits_by_service(settings)}
+            "topics": await offsets_by_topic(settings), "commits": await commits_by_service(settings),
+            "statements": await statements_by_service(settings)}
 
 
 def per_order(before: dict[str, Any], after: dict[str, Any], orders: int) -> dict[str, Any]:
@@ -199,7 +222,21 @@ def per_order(before: dict[str, Any], after: dict[str, Any], orders: int) -> dic
             "cpu_ms_per_order": {k: (v - before["cpu"].get(k, v)) * 1000 / orders for k, v in after["cpu"].items()},
             "messages_per_order": dict(sorted(messages.items(), key=lambda kv: -kv[1])),
             "transactions_per_order": {k: (v - before["commits"].get(k, v)) / orders
-                                       for k, v in after["commits"].items()}}
+                                       for k, v in after["commits"].items()},
+            "statements_per_order": {k: (v - before["statements"].get(k, v)) / orders
+                                     for k, v in after["statements"].items() if "|" not in k},
+            "busiest_statements": busiest(before["statements"], after["statements"], orders)}
+
+
+def busiest(before: dict[str, Any], after: dict[str, Any], orders: int, top: int = 12) -> list[dict[str, Any]]:
+    """The statements the database spent most time on in a phase: per order, calls and ms of execution."""
+    spent = []
+    for key, (query, calls, ms) in ((k, v) for k, v in after.items() if "|" in k):
+        _, calls_before, ms_before = before.get(key, (query, 0, 0.0))
+        if calls > calls_before:
+            spent.append({"service": key.split("|")[0], "query": " ".join(query.split()),
+                          "calls_per_order": (calls - calls_before) / orders, "ms_per_order": (ms - ms_before) / orders})
+    return sorted(spent, key=lambda s: -s["ms_per_order"])[:top]
 
 
 def peak_rss_mb(procs: dict[str, psutil.Process]) -> dict[str, float]:
@@ -369,7 +406,7 @@ async def db_limit(settings: Settings, seconds: float = 5.0, clients: int = 8) -
 
 async def measure(settings: Settings, burst: int, steady_rate: float | None, steady_s: float,
                   instances: int, warmup: int, steady_warmup_s: float, pickup: float = 0.0,
-                  http_orders: int = 0) -> dict[str, Any]:
+                  http_orders: int = 0, profile: str = "") -> dict[str, Any]:
     run = workload.new_run_id()
     speed_before = speed_check()
     console.print("limits of this machine: plain Kafka producer/consumer, small PostgreSQL transactions")
@@ -397,7 +434,10 @@ async def measure(settings: Settings, burst: int, steady_rate: float | None, ste
         if steady_warmup_s else None
     busy_before = machine_busy()
     before_steady = await snapshot(settings, procs)
+    flame = start_profile(procs, profile, steady_s) if profile else None
     steady = await phase(settings, f"{run}S", run, int(rate * steady_s), rate, timeout=600, pickup=pickup)
+    if flame is not None:
+        steady["profile"] = finish_profile(*flame)
     steady["machine_cpu_busy"] = machine_busy_since(busy_before)
     steady["cost"] = per_order(before_steady, await snapshot(settings, procs), steady["orders"])
     steady["warmup"] = {"seconds": steady_warmup_s,
@@ -422,6 +462,27 @@ async def measure(settings: Settings, burst: int, steady_rate: float | None, ste
                  "cpu_s_per_1000_orders": {k: v * 1000 / burst for k, v in cpu.items()},
                  "cpu_ms_per_order_total": sum(cpu.values()) * 1000 / burst, "peak_rss_mb": peak_rss_mb(procs)},
     }
+
+
+def start_profile(procs: dict[str, psutil.Process], service: str, seconds: float
+                  ) -> tuple[subprocess.Popen[bytes], Path]:
+    """py-spy sampling one service's process (`order` or `order_service`) through the steady phase: a flame graph."""
+    name = service if service.endswith("_service") else f"{service}_service"
+    if name not in procs:
+        raise typer.BadParameter(f"no running {name} to profile (one of {', '.join(procs)})")
+    path = REPO_ROOT / "results" / f"flame-{name}-{datetime.now(UTC):%Y%m%dT%H%M%S}.svg"
+    path.parent.mkdir(exist_ok=True)
+    spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(procs[name].pid),
+                            "--duration", str(int(seconds)), "--rate", "100", "--nonblocking", "--format",
+                            "flamegraph", "--output", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return spy, path
+
+
+def finish_profile(spy: subprocess.Popen[bytes], path: Path) -> str:
+    _, problem = spy.communicate(timeout=120)
+    if spy.returncode != 0:
+        return f"py-spy failed: {problem.decode(errors='replace').strip()[-300:]}"
+    return str(path.relative_to(REPO_ROOT))
 
 
 def machine_busy() -> tuple[int, int]:
@@ -504,6 +565,14 @@ def report(result: dict[str, Any]) -> None:
                 f"{name} {n:.1f}" for name, n in messages.items()))
         table.add_row("steady: DB transactions per order", ", ".join(
             f"{name} {n:.2f}" for name, n in spent["transactions_per_order"].items()))
+        if flame := steady.get("profile"):
+            table.add_row("steady: profile", flame)
+        if statements := spent.get("statements_per_order"):
+            table.add_row("steady: DB statements per order", f"{sum(statements.values()):.1f}: " + ", ".join(
+                f"{name} {n:.1f}" for name, n in statements.items()))
+            for spent_on in spent.get("busiest_statements", [])[:5]:
+                table.add_row(f"  {spent_on['service']}: {spent_on['ms_per_order']:.2f} ms, "
+                              f"{spent_on['calls_per_order']:.2f} calls per order", spent_on["query"][:100])
     console.print(table)
 
 
@@ -530,9 +599,11 @@ def chart(result: dict[str, Any], path: Path) -> None:
 
 
 def main(burst: int = 5000, steady_rate: float = 0, steady_seconds: float = 60, instances: int = 1,
-         warmup: int = 2000, steady_warmup_seconds: float = 30, pickup: float = 0.05, http_orders: int = 2000) -> None:
+         warmup: int = 2000, steady_warmup_seconds: float = 30, pickup: float = 0.05, http_orders: int = 2000,
+         profile: str = "") -> None:
     """`pickup`: the share of click-and-collect orders (collected at once: no customer fails to come);
-    `http_orders`: orders posted through the gateway after the steady phase (0: none)."""
+    `http_orders`: orders posted through the gateway after the steady phase (0: none); `profile`: a service whose
+    steady phase py-spy samples into a flame graph under results/ (e.g. `order`)."""
     settings = get_settings()
     stack = Stack(settings)
     was_up = port_open(settings.kafka_port) and port_open(settings.postgres_port)
@@ -544,7 +615,7 @@ def main(burst: int = 5000, steady_rate: float = 0, steady_seconds: float = 60, 
     try:
         processes.wait_started(settings, started)
         result = asyncio.run(measure(settings, burst, steady_rate or None, steady_seconds, instances, warmup,
-                                     steady_warmup_seconds, pickup, http_orders))
+                                     steady_warmup_seconds, pickup, http_orders, profile))
     finally:
         processes.stop_all(settings, started)
         if not was_up:

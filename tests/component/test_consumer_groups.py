@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
-from runtime.kafka_tools import adopt_offsets, commit_handled, consumer_lag
+from runtime.kafka_tools import LagReader, adopt_offsets, commit_handled, consumer_lag
 from runtime.security import ADMIN, client_options
 from tests.support.kafka import create_topic
 
@@ -103,6 +103,13 @@ async def test_oms_lag_shows_what_a_group_has_not_read_yet(stack) -> None:
 
     lags = await consumer_lag(client_options(who=ADMIN), [group])
     assert [(lag.partition, lag.committed, lag.end, lag.behind) for lag in lags] == [(0, 1, 4, 3), (1, 1, 1, 0)]
+    reader = LagReader(client_options(who=ADMIN))  # what each service samples every 10 s: logged in once
+    try:
+        first = await reader.lags([group])
+        clients = (reader.admin, reader.consumer)
+        assert await reader.lags([group]) == first and (reader.admin, reader.consumer) == clients
+    finally:
+        await reader.close()
     shown = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "oms_cli.main", "lag", "--group", group],
                                     capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})
     assert shown.returncode == 0, shown.stderr[-2000:]

@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from contracts.base import Message
+from contracts.inventory import StockLevelChanged
 from devstack.stack import Stack
 from runtime import inbox
 from runtime.outbox import TAKE, OutboxRelay, relay_session
@@ -114,6 +115,29 @@ async def test_the_claim_walks_the_id_index_when_the_outbox_looks_empty(test_db:
             f"EXPLAIN {TAKE.replace('$1', '500').replace('$2::bigint[]', 'ARRAY[1, 2]::bigint[]')}"))
         await conn.execute("RESET ALL")
     assert "Index Scan using outbox_pkey" in plan and "Seq Scan on outbox " not in plan and "Sort" not in plan, plan
+
+
+async def test_held_state_messages_are_released_as_the_latest_of_each_in_the_order_written(test_db: asyncpg.Pool):
+    """Stock levels written by ten transactions (five for each of two locations) are one message per location once
+    released: the last levels, in the order they were written; nothing stays held."""
+    topic = f"test.held.{uuid.uuid4().hex[:8]}"
+    await test_db.execute("DELETE FROM outbox_held")
+    for reserved in range(5):
+        for location in ("loc-a", "loc-b"):
+            level = StockLevelChanged(sku="SKU-1", location_id=location, on_hand=10, reserved=reserved,
+                                      available=10 - reserved, inbound=0)
+            async with test_db.acquire() as conn, conn.transaction():
+                await Postgres(conn).write([], [], None, [("test", (topic, "SKU-1", level))])
+    relay = OutboxRelay(get_settings().database_for("test"), "test", client_options(who=ADMIN))
+    async with test_db.acquire() as conn:
+        await relay_session(conn)
+        moved = await relay.release_held(conn)
+        await conn.execute("RESET ALL")
+    rows = await test_db.fetch("DELETE FROM outbox WHERE topic = $1 RETURNING id, payload", topic)
+    released = [(body["location_id"], body["reserved"]) for body in
+                (orjson.loads(r["payload"]) for r in sorted(rows, key=lambda r: r["id"]))]
+    assert moved == 2 and released == [("loc-a", 4), ("loc-b", 4)], released
+    assert await test_db.fetchval("SELECT count(*) FROM outbox_held") == 0
 
 
 class Padded(Numbered):

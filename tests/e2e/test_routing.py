@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from contracts import topics
 from contracts.channels import order_id_for
 from contracts.partners import FulfillmentAccepted, FulfillmentPacked, FulfillmentPicked, FulfillmentRejected, Parcel
 from oms_cli import report, whatif
@@ -21,7 +20,6 @@ from tests.conftest import LOGS
 from tests.e2e.conftest import FAST_NETWORK, everyone_but
 from tests.support.browser import render
 from tests.support.cli import oms_cli
-from tests.support.kafka import read_topic
 from tests.support.partners import PlayedPartner
 from tests.support.poll import eventually
 
@@ -109,12 +107,6 @@ async def test_a_3pl_that_starts_rejecting_half_its_requests_gets_less_work_then
         assert decision["chosen"].startswith("store-munich")
         [not_taken] = [a for a in orjson.loads(decision["alternatives"]) if a["plan"][0][0] == "3pl-berlin"]
         assert not_taken["parts"]["reliability"] > 0, "the plan not taken says what it lost on"
-        told = [orjson.loads(r.value) for r in await read_topic(topics.DECISIONS.name) if r.key == passed_over.encode()]
-        assert told, "allocation.decided sent for the order"
-        decided = told[0]
-        assert decided["chosen"]["allocations"][0]["location_id"] == "store-munich"
-        assert [a["allocations"][0]["location_id"] for a in decided["alternatives"]] == [
-            p[0][0] for p in (a["plan"] for a in orjson.loads(decision["alternatives"]))], "the event is the record"
         shown = await oms_cli("order", passed_over)
         assert "allocated" in shown and "store-munich (1 x " in shown
         assert "not taken: 3pl-berlin (1 x " in shown and "reliability" in shown, shown[-1500:]

@@ -25,6 +25,7 @@ class MemoryDatabase:
     inbox: set[tuple[str, str]] = field(default_factory=set)
     outbox: list[tuple[str, str | None, Message]] = field(default_factory=list)
     traces: dict[str, str] = field(default_factory=dict)  # message id: the trace its headers would carry
+    held: list[str] = field(default_factory=list)  # ids of the state messages PostgreSQL would hold back
 
     def table(self, name: str) -> dict[Key, Row]:
         return self.tables.setdefault(name, {})
@@ -47,7 +48,7 @@ class MemoryDatabase:
         return found[:limit] if limit is not None else found
 
     async def write(self, changes: Sequence[Changes], outbox: Sequence[tuple[str, Outgoing]],
-                    traces: Mapping[str, str] | None = None) -> None:
+                    traces: Mapping[str, str] | None = None, held: Sequence[tuple[str, Outgoing]] = ()) -> None:
         self.traces |= traces or {}
         for change in changes:
             t, rows = change.table, self.table(change.table.name)
@@ -71,7 +72,8 @@ class MemoryDatabase:
                     raise asyncpg.UniqueViolationError(
                         f"duplicate key value violates unique constraint on {t.name} ({', '.join(columns)})")
             self.logs.setdefault(t.name, []).extend(copy.deepcopy(change.appended))
-        for service, (topic, to, message) in outbox:
+        self.held += [message.id for _, (_, _, message) in held]  # sent at once here: no relay holds them back
+        for service, (topic, to, message) in [*outbox, *held]:
             outbox_row(service, topic, to, message)  # the same size check
             self.outbox.append((topic, to, message))  # one row, as in PostgreSQL (for one topic or several)
 

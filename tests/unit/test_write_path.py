@@ -16,7 +16,7 @@ pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
 WRITE = re.compile(r"(?<!FOR )(?<!DO )\b(?:INSERT INTO|UPDATE|DELETE FROM)\s+(\{?[\w.]+\}?)")
-RUNTIME_TABLES = {"outbox", "inbox", "parked_messages", "deadline_pauses", "schema_migrations"}
+RUNTIME_TABLES = {"outbox", "outbox_held", "inbox", "parked_messages", "deadline_pauses", "schema_migrations"}
 FLUSH = ROOT / "runtime" / "statements.py"  # the unit of work's one statement
 
 

@@ -12,9 +12,6 @@ from contracts.base import SkuQuantity, new_id, quantities
 from contracts.fulfillment import PartnerScored
 from contracts.inventory import (
     Allocation,
-    AllocationDecided,
-    PlannedShipment,
-    ScoredPlan,
     StockAdjusted,
     StockCounted,
     StockInboundExpected,
@@ -129,15 +126,11 @@ async def try_reserve(unit: InventoryWork, cmd: ReserveStock) -> StockReserved |
 
 def record_decision(unit: InventoryWork, cmd: ReserveStock, decided: routing.Decision, lines: dict[str, int],
                     available: dict[tuple[str, str], int], sites: list[routing.Site], to: routing.Destination) -> None:
-    """The decision with its reasons: `allocation.decided`, and a row with the inputs it was made on (what the
-    candidates had of these lines) for `oms order` and `oms whatif`."""
+    """The decision with its reasons, a row with the inputs it was made on (what the candidates had of these lines)
+    for `oms order` and `oms whatif`."""
     def plan(scored: routing.Scored) -> dict[str, object]:
         return {"plan": scored.plan, "total": round(scored.total, 3), "parts": scored.parts}
 
-    def scored_plan(scored: routing.Scored) -> ScoredPlan:
-        return ScoredPlan(allocations=[PlannedShipment(location_id=loc, lines=[
-            SkuQuantity(sku=sku, quantity=qty) for sku, qty in part.items()]) for loc, part in scored.plan],
-            total=round(scored.total, 3), parts=scored.parts)
     inputs = {"lines": lines, "to": {"country": to.country, "service_level": to.service_level},
               "sites": [{"location_id": s.location_id, "distance_km": round(s.distance_km, 3),
                          "safety_stock": s.safety_stock, "country": s.country,
@@ -147,9 +140,6 @@ def record_decision(unit: InventoryWork, cmd: ReserveStock, decided: routing.Dec
                           "chosen": decided.chosen.describe(), "plan": orjson.dumps(plan(decided.chosen)).decode(),
                           "alternatives": orjson.dumps([plan(a) for a in decided.alternatives]).decode(),
                           "inputs": orjson.dumps(inputs).decode()})
-    unit.send(topics.DECISIONS.name, cmd.order_id, AllocationDecided(
-        order_id=cmd.order_id, request_id=cmd.id, channel=cmd.channel, chosen=scored_plan(decided.chosen),
-        alternatives=[scored_plan(a) for a in decided.alternatives]))
 
 
 async def reserve_stock(cmd: ReserveStock, unit: InventoryWork) -> None:
