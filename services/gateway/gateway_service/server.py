@@ -74,12 +74,18 @@ class ChannelProducers:
 
 
 class PostgresReplays:
-    """The requests answered already, in the gateway's database (every instance's, across restarts)."""
+    """The requests answered already, in the gateway's database (every instance's, across restarts). What a request
+    was answered is written off its path: kept in memory at once (a replay to this instance is known from then on),
+    and written by `run` with every other answer of the moment in one transaction, a few milliseconds later."""
 
-    def __init__(self, deps: GatewayDeps) -> None:
-        self.deps = deps
+    def __init__(self, deps: GatewayDeps, linger_s: float = 0.005) -> None:
+        self.deps, self.linger_s = deps, linger_s
+        self.pending: dict[str, tuple[dict[str, Any], float]] = {}  # not yet committed: answer, keep_s
+        self.wake = asyncio.Event()
 
     async def answered(self, key: str) -> dict[str, Any] | None:
+        if (known := self.pending.get(key)) is not None:
+            return known[0]
         found = await self.deps.pool.fetchval("SELECT answer FROM answered_requests WHERE replay_key = $1 "
                                               "AND keep_until > now()", key)
         return cast(dict[str, Any], orjson.loads(found)) if found else None
@@ -87,9 +93,38 @@ class PostgresReplays:
     async def remember(self, key: str, answer: dict[str, Any], keep_s: float) -> None:
         """Kept until `keep_s` from now (one kept already stays as it is: a replay past its time, refused by its
         signature's age or its message id, is not answered again)."""
-        async with within(self.deps.pool, partial(GatewayWork, self.deps)) as unit:
-            unit.answers.add({"replay_key": key, "answer": orjson.dumps(answer).decode(),
-                              "keep_until": unit.now() + timedelta(seconds=keep_s)})
+        self.pending.setdefault(key, (answer, keep_s))
+        self.wake.set()
+
+    async def write(self) -> int:
+        """The answers not yet written, in one unit of work; they stay pending (and known) until it committed."""
+        batch = dict(self.pending)
+        if batch:
+            async with within(self.deps.pool, partial(GatewayWork, self.deps)) as unit:
+                for key, (answer, keep_s) in batch.items():
+                    unit.answers.add({"replay_key": key, "answer": orjson.dumps(answer).decode(),
+                                      "keep_until": unit.now() + timedelta(seconds=keep_s)})
+            for key in batch:
+                self.pending.pop(key, None)
+        return len(batch)
+
+    async def run(self) -> None:
+        """Writes what was answered, a batch at a time, until cancelled (then what is left, once more); a database
+        outage keeps the answers pending and is waited out."""
+        try:
+            while True:
+                await self.wake.wait()
+                await asyncio.sleep(self.linger_s)  # the answers of the moment together
+                self.wake.clear()
+                try:
+                    await self.write()
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("gateway.answers_not_written", error=repr(exc), pending=len(self.pending))
+                    self.wake.set()
+                    await asyncio.sleep(1)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.write(), 5)
 
 
 async def forget_answered(deps: GatewayDeps) -> None:
@@ -132,9 +167,11 @@ async def http_server(deps: GatewayDeps) -> None:
     settings = deps.settings
     producers = ChannelProducers(settings)
     tracking = await create_pool(settings.database_for("gateway"), min_size=1, max_size=settings.gateway_tracking_pool)
+    replays = PostgresReplays(deps)
+    writer = asyncio.create_task(replays.run())
     gate = Gate(deps.network, {c: security.channel_secrets(settings, c) for c in deps.network.channels},
                 security.operator_api_token(settings), producers.publish,
-                PostgresReads(deps, tracking), replays=PostgresReplays(deps),
+                PostgresReads(deps, tracking), replays=replays,
                 limits=TokenBuckets(settings.gateway_rate_per_s, settings.gateway_burst))
     config = uvicorn.Config(create_app(gate), host=settings.gateway_host, port=listen_port(settings),
                             log_config=None, access_log=False, lifespan="off",
@@ -145,5 +182,7 @@ async def http_server(deps: GatewayDeps) -> None:
         await server.serve()
     finally:
         server.should_exit = True
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
         await producers.close()
         await tracking.close()
