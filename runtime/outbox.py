@@ -137,6 +137,7 @@ class OutboxRelay:
     lead_idle_timeout: float = 30.0
     settle: float = 0.05  # caught up and not woken for this long: the published rows are deleted on their own
     hold_interval: float = 1.0  # how often the held state messages are released (the latest of each)
+    linger: float = 0.0  # after a wake-up, how long the commits of the moment are let gather into one round
     _release_at: float = 0.0
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _producer: AIOKafkaProducer | None = None
@@ -174,7 +175,10 @@ class OutboxRelay:
             await listener.add_listener(channel(self.service), lambda *_: self._wake.set())
             await relay_session(listener)
             log.info("outbox.relay_leading")
+            sent = self.batch_size
             while True:
+                if self.linger and sent < self.batch_size:
+                    await asyncio.sleep(self.linger)
                 self._wake.clear()
                 if time.monotonic() >= self._release_at:
                     await self.release_held(listener)

@@ -139,7 +139,10 @@ class ServiceRuntime(Generic[D]):
             self._subscribe(broker, policy, sub)
         relay = OutboxRelay(dsn, self.name, kafka, self.settings.relay_batch_size,
                             self.settings.relay_poll_interval_ms / 1000,
-                            hold_interval=self.settings.hold_state_ms / 1000)
+                            hold_interval=self.settings.hold_state_ms / 1000,
+                            # a service none of whose consumers is urgent is off every order's way to `released`
+                            linger=0.0 if any(sub.urgent for sub in subscriptions) else
+                            self.settings.consume_patient_linger_ms / 1000)
         app = FastStream(broker, logger=None)
         started = False
 

@@ -187,7 +187,9 @@ async def play(settings: Settings, kind: str, partner: str, options: dict[str, f
     producer = make_producer()
     consumer = AIOKafkaConsumer(requests, **client_options(settings, who),
                                 group_id=f"{who}.simulator{settings.consumer_group_suffix}",
-                                enable_auto_commit=False, auto_offset_reset="earliest")
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                # a partner polls: the broker holds a fetch until 50 ms passed or it has a batch
+                                fetch_min_bytes=1 << 20, fetch_max_wait_ms=50)
     await producer.start()
     await consumer.start()
     partners = Partners(producer, options["delay"], options["failure"], rng, options["damaged"], make_producer,
