@@ -20,6 +20,7 @@ import gc
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -434,10 +435,8 @@ async def measure(settings: Settings, burst: int, steady_rate: float | None, ste
         if steady_warmup_s else None
     busy_before = machine_busy()
     before_steady = await snapshot(settings, procs)
-    flame = start_profile(procs, profile, steady_s) if profile else None
+    flame = start_profile(procs, profile) if profile else None
     steady = await phase(settings, f"{run}S", run, int(rate * steady_s), rate, timeout=600, pickup=pickup)
-    if flame is not None:
-        steady["profile"] = finish_profile(*flame)
     steady["machine_cpu_busy"] = machine_busy_since(busy_before)
     steady["cost"] = per_order(before_steady, await snapshot(settings, procs), steady["orders"])
     steady["warmup"] = {"seconds": steady_warmup_s,
@@ -446,6 +445,8 @@ async def measure(settings: Settings, burst: int, steady_rate: float | None, ste
     if http_orders:
         console.print(f"over HTTP: {http_orders} orders posted to the gateway, signed, {rate} a second")
         http = await http_phase(settings, f"{run}H", run, http_orders, rate)
+    if flame is not None:
+        steady["profile"] = finish_profile(*flame)
     speed = {"before_ms": speed_before, "after_ms": speed_check()}
     cpu = {k: cpu_after[k] - cpu_before[k] for k in cpu_after}
     kafka_per_order = (kafka_after - kafka_before) / burst
@@ -464,23 +465,24 @@ async def measure(settings: Settings, burst: int, steady_rate: float | None, ste
     }
 
 
-def start_profile(procs: dict[str, psutil.Process], service: str, seconds: float
-                  ) -> tuple[subprocess.Popen[bytes], Path]:
-    """py-spy sampling one service's process (`order` or `order_service`) through the steady phase: a flame graph."""
+def start_profile(procs: dict[str, psutil.Process], service: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """py-spy sampling one service's process (`order` or `order_service`) through the steady and HTTP phases: a
+    flame graph."""
     name = service if service.endswith("_service") else f"{service}_service"
     if name not in procs:
         raise typer.BadParameter(f"no running {name} to profile (one of {', '.join(procs)})")
     path = REPO_ROOT / "results" / f"flame-{name}-{datetime.now(UTC):%Y%m%dT%H%M%S}.svg"
     path.parent.mkdir(exist_ok=True)
     spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(procs[name].pid),
-                            "--duration", str(int(seconds)), "--rate", "100", "--nonblocking", "--format",
+                            "--rate", "100", "--nonblocking", "--format",
                             "flamegraph", "--output", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return spy, path
 
 
 def finish_profile(spy: subprocess.Popen[bytes], path: Path) -> str:
+    spy.send_signal(signal.SIGINT)  # py-spy writes what it sampled when interrupted
     _, problem = spy.communicate(timeout=120)
-    if spy.returncode != 0:
+    if not path.exists():
         return f"py-spy failed: {problem.decode(errors='replace').strip()[-300:]}"
     return str(path.relative_to(REPO_ROOT))
 

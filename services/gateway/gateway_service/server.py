@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from functools import partial
@@ -163,6 +164,19 @@ def listen_port(settings: Settings) -> int:
     return settings.gateway_port or urlsplit(settings.gateway_url).port or 8080
 
 
+def shared_socket(host: str, port: int) -> socket.socket:
+    """The listening socket, shared with every other gateway instance on this host (SO_REUSEPORT: the kernel hands
+    each new connection to one of them), so more instances are more HTTP workers on one port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(False)
+    return sock
+
+
 async def http_server(deps: GatewayDeps) -> None:
     settings = deps.settings
     producers = ChannelProducers(settings)
@@ -174,12 +188,13 @@ async def http_server(deps: GatewayDeps) -> None:
                 PostgresReads(deps, tracking), replays=replays,
                 limits=TokenBuckets(settings.gateway_rate_per_s, settings.gateway_burst))
     config = uvicorn.Config(create_app(gate), host=settings.gateway_host, port=listen_port(settings),
-                            log_config=None, access_log=False, lifespan="off",
+                            log_config=None, access_log=False, lifespan="off", http="httptools",
                             timeout_keep_alive=30)  # senders that keep connections open are not cut off under them
     server = _Server(config)
+    listening = shared_socket(settings.gateway_host, config.port)
     log.info("gateway.listening", url=settings.gateway_url, port=config.port)
     try:
-        await server.serve()
+        await server.serve(sockets=[listening])
     finally:
         server.should_exit = True
         writer.cancel()
