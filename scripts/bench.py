@@ -207,6 +207,19 @@ async def statements_by_service(settings: Settings) -> dict[str, Any]:
         await conn.close()
 
 
+async def count_statements(settings: Settings, on: bool) -> None:
+    """pg_stat_statements counts (`top`) only while the bench measures: the stack loads it counting nothing."""
+    conn = await asyncpg.connect(settings.dsn("postgres", security.DATABASE_SUPERUSER))
+    try:
+        await conn.execute("ALTER SYSTEM SET pg_stat_statements.track = 'top'" if on
+                           else "ALTER SYSTEM RESET pg_stat_statements.track")
+        await conn.execute("SELECT pg_reload_conf()")
+    except asyncpg.PostgresError:
+        pass  # not loaded (a server of the user's own): no statements counted
+    finally:
+        await conn.close()
+
+
 async def snapshot(settings: Settings, procs: dict[str, psutil.Process]) -> dict[str, Any]:
     return {"cpu": {**cpu_seconds(procs), **servers_cpu_seconds(), "driver": sum(psutil.Process().cpu_times()[:2])},
             "topics": await offsets_by_topic(settings), "commits": await commits_by_service(settings),
@@ -434,11 +447,13 @@ async def measure(settings: Settings, burst: int, steady_rate: float | None, ste
     warm = await phase(settings, f"{run}V", run, int(rate * steady_warmup_s), rate, timeout=600, pickup=pickup) \
         if steady_warmup_s else None
     busy_before = machine_busy()
+    await count_statements(settings, True)
     before_steady = await snapshot(settings, procs)
     flame = start_profile(procs, profile) if profile else None
     steady = await phase(settings, f"{run}S", run, int(rate * steady_s), rate, timeout=600, pickup=pickup)
     steady["machine_cpu_busy"] = machine_busy_since(busy_before)
     steady["cost"] = per_order(before_steady, await snapshot(settings, procs), steady["orders"])
+    await count_statements(settings, False)
     steady["warmup"] = {"seconds": steady_warmup_s,
                         "latency_ms": warm["latency_ms"] if warm else None}
     http = None
