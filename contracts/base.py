@@ -21,8 +21,9 @@ NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 
 Quantity = Annotated[int, Field(gt=0, le=MAX_QUANTITY, strict=True,
                                 description=f"A positive whole number of units, at most {MAX_QUANTITY}.")]
-Money = Annotated[str, Field(pattern=r"^-?\d{1,12}(\.\d{1,4})?$", max_length=18,
-                             description="A decimal amount as a string (up to 12 digits before the point, 4 after).")]
+Money = Annotated[str, Field(pattern=r"^\d{1,12}(\.\d{1,4})?$", max_length=18,
+                             description="A decimal amount as a string, never negative (up to 12 digits before the "
+                                         "point, 4 after).")]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 currency code.")]
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")]
 def _iso_text(value: Any) -> Any:

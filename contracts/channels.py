@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -41,17 +42,45 @@ class Customer(BaseModel):
 
 
 class OrderLine(BaseModel):
+    """`unit_price` is the list price; `discount` and `tax` (v1.2) are for the whole line, all its units: what the
+    customer paid for the line is `unit_price` x `quantity` - `discount` + `tax`."""
+
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     sku: NonEmpty
     quantity: Quantity
     unit_price: Money
+    discount: Money | None = None
+    tax: Money | None = None
+
+    @model_validator(mode="after")
+    def _discount_within_the_line(self) -> OrderLine:
+        if self.discount is not None and Decimal(self.discount) > Decimal(self.unit_price) * self.quantity:
+            raise ValueError(f"line {self.sku}: discount {self.discount} is more than the line's price "
+                             f"{Decimal(self.unit_price) * self.quantity}")
+        return self
+
+
+class Shipping(BaseModel):
+    """What the customer paid for shipping (v1.2): `price` less `discount` plus `tax`."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    price: Money
+    tax: Money | None = None
+    discount: Money | None = None
+
+    @model_validator(mode="after")
+    def _discount_within_the_price(self) -> Shipping:
+        if self.discount is not None and Decimal(self.discount) > Decimal(self.price):
+            raise ValueError(f"shipping: discount {self.discount} is more than its price {self.price}")
+        return self
 
 
 class Payment(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    status: Literal["authorized", "pending", "failed"]
+    status: Literal["authorized", "captured", "pending", "failed"]  # captured (v1.2): taken already, never again
     reference: OptionalText
 
 
@@ -92,6 +121,7 @@ class OrderSubmitted(ChannelMessage):
     shipping_speed: Literal["standard", "express"] = "standard"
     payment: Payment | None = None
     delivery: Delivery | None = None
+    shipping: Shipping | None = None  # v1.2
 
     @property
     def pickup_location_id(self) -> str | None:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from contracts.base import Address, CountryCode, Echoed, Message, NonEmpty, OptionalText, SkuQuantity, Timestamp, utcnow
 from contracts.partners import ReturnedLine
+from contracts.payments import RefundLine
 
 OrderStatus = Literal[
     "received", "accepted", "reserved", "released", "in_fulfillment", "ready_to_ship",
@@ -128,6 +129,7 @@ class RequestFulfillment(Message):
     service_level: NonEmpty
     currency: str = "EUR"
     unit_prices: dict[str, str] = Field(default_factory=dict)
+    paid: list[RefundLine] | None = None  # what the customer paid for these lines: discount and tax shares (v1.2)
     ship_by: Timestamp | None = None  # the order's promise (earlier versions: the fulfillment service's own)
     pickup: bool = False  # the customer collects it at this location (a store)
     collection: bool = False  # ...having come from another location: nothing to pick, nothing to accept in time

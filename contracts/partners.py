@@ -10,12 +10,17 @@ from contracts.base import MAX_LINES, Address, Message, Money, NonEmpty, Note, Q
 
 
 class InvoiceLine(BaseModel):
+    """`total` is what the customer paid for these units: `net` (list price less `discount`) plus `tax` (v1.2)."""
+
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     sku: NonEmpty
     quantity: int
     unit_price: Money
     total: Money
+    discount: Money | None = None
+    net: Money | None = None
+    tax: Money | None = None
 
 
 class Invoice(BaseModel):
@@ -25,6 +30,9 @@ class Invoice(BaseModel):
     currency: NonEmpty
     lines: list[InvoiceLine]
     total: Money
+    discount: Money | None = None  # v1.2: the lines' sums
+    net: Money | None = None
+    tax: Money | None = None
 
 
 class Parcel(BaseModel):

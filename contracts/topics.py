@@ -61,9 +61,9 @@ ORDERS_EVENTS = Topic(
                 "a channel reads its own events topic).",
 )
 CHANNEL_EVENTS = Topic(
-    "oms.channels.{partner}.events.v1", "order id", (order.OrderStatusChanged, payments.RefundRequested),
-    partitions=3,
-    description="One channel's own orders' status changes and refunds, the same messages as on "
+    "oms.channels.{partner}.events.v1", "order id",
+    (order.OrderStatusChanged, payments.RefundRequested, payments.PaymentCaptureRequested), partitions=3,
+    description="One channel's own orders' status changes, refunds and captures, the same messages as on "
                 "oms.orders.events.v1 and oms.payments.v1: only that channel may read it.",
 )
 INVENTORY_ADJUSTMENTS = Topic(
@@ -122,8 +122,13 @@ NOTIFICATIONS = Topic(
     description="What was sent to whom, once per order, kind and shipment.", personal=True,
 )
 PAYMENTS = Topic(
-    "oms.payments.v1", "order id", (payments.RefundRequested,),
-    description="What the OMS asks of payments: a refund per return, or for lines cancelled after payment.",
+    "oms.payments.v1", "order id", (payments.RefundRequested, payments.PaymentCaptureRequested),
+    description="What the OMS asks of payments: a refund per return, or for lines cancelled after payment; a "
+                "capture per shipment handed to its carrier.",
+)
+PAYMENT_UPDATES = Topic(
+    "partners.payments.updates.v1", "order id", (payments.PaymentCaptured, payments.PaymentCaptureFailed),
+    partitions=3, description="The payment side's answers to captures (written by the principal `payments`).",
 )
 INVENTORY_COMMANDS = Topic(
     "oms.internal.inventory.commands.v1", "order id",
@@ -163,7 +168,7 @@ TOPICS: tuple[Topic, ...] = (
     INVENTORY_EVENTS,
     AVAILABILITY, CHANNEL_AVAILABILITY,
     WAREHOUSE_REQUESTS, WAREHOUSE_UPDATES, CARRIER_REQUESTS, CARRIER_UPDATES, NOTIFICATIONS, PAYMENTS,
-    INVENTORY_COMMANDS, INVENTORY_REPLIES, FULFILLMENT_COMMANDS, FULFILLMENT_EVENTS, SHIPPING_COMMANDS,
+    PAYMENT_UPDATES, INVENTORY_COMMANDS, INVENTORY_REPLIES, FULFILLMENT_COMMANDS, FULFILLMENT_EVENTS, SHIPPING_COMMANDS,
     SHIPPING_EVENTS, PARTNER_SCORES,
 )
 

@@ -25,6 +25,7 @@ from runtime.security import (
     OPERATOR_ACT,
     OPERATOR_REPLAY,
     OPERATORS,
+    PAYMENTS,
     SERVICES,
     KafkaOptions,
     channel_secrets,
@@ -129,6 +130,9 @@ def acls(network: Network) -> list[Acl]:
             who = principal(kind, ident)
             found += _reads(who, requests.for_partner(ident)) + _writes(who, updates.for_partner(ident))
             found += _group(who, f"{who}.")
+    # the payment side: what the OMS asks of payments, and its answers to captures
+    found += _reads(PAYMENTS, topics.PAYMENTS.name) + _writes(PAYMENTS, topics.PAYMENT_UPDATES.name)
+    found += _group(PAYMENTS, f"{PAYMENTS}.")
     for feed in network.feeds:  # its own adjustments topic: what it says is checked against its locations
         found += _writes(principal("feed", feed.id), topics.feed_topic(feed.id))
     every = [name for name, _ in concrete(network)]
@@ -152,7 +156,7 @@ def concrete(network: Network) -> list[tuple[str, int]]:
 
 
 def everyone(network: Network) -> list[str]:
-    return [ADMIN, *OPERATORS.values(), *(principal("service", s) for s in SERVICES),
+    return [ADMIN, *OPERATORS.values(), PAYMENTS, *(principal("service", s) for s in SERVICES),
             *(principal("channel", c) for c in network.channels),
             *(principal("warehouse", loc.id) for loc in network.locations),
             *(principal("carrier", c.id) for c in network.carriers),

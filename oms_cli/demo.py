@@ -8,6 +8,7 @@ import statistics
 import time
 from collections import Counter
 from datetime import datetime
+from decimal import Decimal
 
 import asyncpg
 import orjson
@@ -20,6 +21,7 @@ from contracts import topics
 from devstack.stack import Stack, port_open
 from oms_cli import processes, workload
 from oms_cli.queries import inventory as inventory_read
+from oms_cli.queries import orders as orders_read
 from oms_cli.watch import TERMINAL, WAITING, OrderWatch
 from rules.network import load_network
 from runtime import security, signing
@@ -139,7 +141,8 @@ def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-def summary(watch: OrderWatch, placed: dict[str, datetime]) -> Group:
+def summary(watch: OrderWatch, placed: dict[str, datetime],
+            documents: dict[str, tuple[Decimal, Decimal]] | None = None) -> Group:
     statuses = Table("status", "orders", title="Orders per status")
     for status, n in sorted(watch.statuses().items(), key=lambda kv: ORDERED.index(kv[0])):
         statuses.add_row(status, str(n))
@@ -163,7 +166,7 @@ def summary(watch: OrderWatch, placed: dict[str, datetime]) -> Group:
     for carrier, n in by_carrier.most_common():
         carriers.add_row(carrier, str(n))
     return Group(statuses, timings, shipments, carriers, returns_summary(watch), changes_summary(watch),
-                 pickups_summary(watch))
+                 pickups_summary(watch), money_summary(watch, documents or {}))
 
 
 def pickups_summary(watch: OrderWatch) -> Table:
@@ -189,6 +192,25 @@ def pickups_summary(watch: OrderWatch) -> Table:
             if (e.get("reason") or {}).get("code") in ("late_to_ship", "late_delivery")}
     table.caption = (f"late orders: {len(late)} (late to ship {codes.get('late_to_ship', 0)}, "
                      f"late delivery {codes.get('late_delivery', 0)}); pickup reminders {codes.get('pickup_reminder', 0)}")
+    return table
+
+
+def money_summary(watch: OrderWatch, documents: dict[str, tuple[Decimal, Decimal]]) -> Table:
+    """Per channel: captured and refunded as the payment events said, and whether the invoices and credit notes
+    the OMS issued (`documents`: channel -> captured, refunded) add up to the same."""
+    table = Table("channel", "captures", "captured", "refunds", "refunded", "net", "documents agree",
+                  title="Money per channel (EUR)")
+    channels = {c for c, _ in workload.CHANNELS} | set(documents)
+    for channel in sorted(channels):
+        captures = [Decimal(c["amount"]) for c in watch.captures if c["channel"] == channel]
+        refunds = [Decimal(r["amount"]) for r in watch.refunds if r["order_id"] in watch.events
+                   and watch.events[r["order_id"]][0]["channel"] == channel]
+        if not captures and not refunds:
+            continue
+        captured, refunded = sum(captures, Decimal(0)), sum(refunds, Decimal(0))
+        agree = documents.get(channel) == (captured, refunded)
+        table.add_row(channel, str(len(captures)), str(captured), str(len(refunds)), str(refunded),
+                      str(captured - refunded), "yes" if agree else f"no: {documents.get(channel)}")
     return table
 
 
@@ -229,6 +251,20 @@ def returns_summary(watch: OrderWatch) -> Table:
         table.add_row(location, str(int(asked)), str(int(received)), str(int(restocked)), str(int(damaged)),
                       f"{refunded:.2f}")
     return table
+
+
+async def settled_documents(settings: Settings, watch: OrderWatch) -> dict[str, tuple[Decimal, Decimal]]:
+    """The run's invoices and credit notes per channel, once the payment events seen add up to them (the events
+    leave after the commit that issued the documents: a few seconds at most)."""
+    began = time.monotonic()
+    while True:
+        documents = await orders_read.money_by_channel(settings, list(watch.events))
+        seen = {c: (sum((Decimal(x["amount"]) for x in watch.captures if x["channel"] == c), Decimal(0)),
+                    sum((Decimal(r["amount"]) for r in watch.refunds
+                         if watch.events[r["order_id"]][0]["channel"] == c), Decimal(0))) for c in documents}
+        if seen == documents or time.monotonic() - began > 10:
+            return documents
+        await asyncio.sleep(0.25)
 
 
 async def drive(settings: Settings, count: int) -> str | None:
@@ -272,7 +308,7 @@ async def drive(settings: Settings, count: int) -> str | None:
                         break
                     await asyncio.sleep(0.25)
                     live.update(progress(watch, count + 1, time.monotonic() - started))
-        console.print(summary(watch, placed))
+        console.print(summary(watch, placed, await settled_documents(settings, watch)))
         return next((oid for oid, e in watch.latest().items() if len(e["shipments"]) > 1), None)
     finally:
         await watch.stop()

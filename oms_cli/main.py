@@ -240,6 +240,20 @@ def returns_command(all_: Annotated[bool, typer.Option("--all", help="also those
     console.print(table if rows else "no open return" if not all_ else "no return")
 
 
+@app.command("money")
+def money_command(days: Annotated[int, typer.Option(help="how many days back")] = 7) -> None:
+    """Per day and channel: what was captured (invoices) and refunded (credit notes), and the net; a day's net is
+    what the payment events of that day add up to."""
+    rows = asyncio.run(orders_read.daily_money(get_settings(), days))
+    table = Table("day", "channel", "invoices", "captured", "credit notes", "refunded", "net", "not numbered yet")
+    for row in rows:
+        table.add_row(f"{row['day']:%Y-%m-%d}", row["channel"], str(row["invoices"]),
+                      f"{row['captured']} {row['currency']}", str(row["credit_notes"]),
+                      f"{row['refunded']} {row['currency']}", f"{row['captured'] - row['refunded']} {row['currency']}",
+                      str(row["unnumbered"]))
+    console.print(table if rows else "no invoice or credit note in that time")
+
+
 @app.command("lag")
 def lag_command(all_: Annotated[bool, typer.Option("--all", help="also partitions a group is not behind on")] = False,
                 group: Annotated[list[str] | None, typer.Option(help="only this consumer group (repeatable)")] = None
@@ -443,7 +457,8 @@ def customer_erase(email: Annotated[str | None, typer.Argument(help="the custome
 
 
 @app.command()
-def credentials(kind: Annotated[str, typer.Argument(help="channel, warehouse, carrier, feed, service or operator")],
+def credentials(kind: Annotated[str, typer.Argument(help="channel, warehouse, carrier, feed, service, operator or "
+                                                        "payments")],
                 ident: Annotated[str, typer.Argument(help="the channel, location, carrier or service id; for an "
                                                           "operator: reader (default), actor or replayer")] = "",
                 properties: Annotated[Path | None, typer.Option(help="also write the same login as a Java client's "
@@ -456,7 +471,8 @@ def credentials(kind: Annotated[str, typer.Argument(help="channel, warehouse, ca
     network = load_network(settings.network_file)
     known = {"channel": network.channels, "warehouse": [loc.id for loc in network.locations],
              "carrier": [c.id for c in network.carriers], "service": list(security.SERVICES),
-             "feed": [f.id for f in network.feeds], "operator": ["", *security.OPERATORS]}
+             "feed": [f.id for f in network.feeds], "operator": ["", *security.OPERATORS],
+             security.PAYMENTS: [""]}
     if kind not in known or ident not in known[kind]:
         choices = ", ".join(known.get(kind, known))
         raise typer.BadParameter(f"{kind} {ident}: not in the network file (one of: {choices})")

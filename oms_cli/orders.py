@@ -58,6 +58,16 @@ def order(ref: str) -> None:
         came = ", ".join(f"{line.quantity} x {line.sku} {line.condition}" for line in returned.received)
         console.print(f"  return {returned.return_id} to {returned.location_id}: {returned.status}; "
                       f"asked {asked}" + (f"; received {came}" if came else ""))
+    if (money := found["money"]) is not None:
+        console.print(f"  money ({money.currency}): paid {money.paid} (discount {money.discount}, tax {money.tax}, "
+                      f"shipping {money.shipping}); captured {money.captured}; refunded {money.refunded}; "
+                      f"outstanding {money.outstanding}")
+    for doc in asyncio.run(orders_read.documents(settings, found["order_id"])):
+        number = f"{doc['channel']}/{doc['number']}" if doc["number"] is not None else "(not numbered yet)"
+        what = (f"shipment {doc['shipment_id']}" if doc["kind"] == "invoice"
+                else f"refund of {doc['return_id'] or 'a cancel'}")
+        console.print(f"  {doc['kind'].replace('_', ' ')} {number}: {doc['amount']} {doc['currency']} for {what}, "
+                      f"{doc['issued_at']:%Y-%m-%d %H:%M:%S}")
     console.print(timeline_table(asyncio.run(orders_read.timeline(settings, found["order_id"]))))
     for decision in asyncio.run(inventory_read.decisions(settings, found["order_id"])):
         console.print(f"allocated {decision['decided_at']:%H:%M:%S.%f}"[:-3] + f": {decision['chosen']}")

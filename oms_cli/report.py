@@ -1,8 +1,8 @@
 """`oms report`: one self-contained HTML file about a period that people read: orders per channel per hour, time
 to each stage, fill rate and backorders, split rate, shipping cost per order and per location and carrier, on-time
-shares, partner scorecards, returns by condition and by reason. Charts by Plotly (its JavaScript inlined once:
-the file opens anywhere, offline); every number is read from the services' databases with the operators'
-read-only role."""
+shares, partner scorecards, returns by condition and by reason, money captured and refunded per channel. Charts by
+Plotly (its JavaScript inlined once: the file opens anywhere, offline); every number is read from the services'
+databases with the operators' read-only role."""
 
 from __future__ import annotations
 
@@ -39,14 +39,16 @@ class Period:
     fulfillments: list[asyncpg.Record] = field(default_factory=list)  # location, status, qc failures
     returns: list[asyncpg.Record] = field(default_factory=list)  # location, received
     asked: Sequence[Mapping[str, Any]] = field(default_factory=list)  # each return asked for: its reason (the customer's)
+    money: list[asyncpg.Record] = field(default_factory=list)  # per channel and currency: captured, refunded
 
 
 async def gather(settings: Settings, since: datetime) -> Period:
-    (orders, steps, reasons), shipments, fulfillments, returns = await asyncio.gather(
+    (orders, steps, reasons), shipments, fulfillments, returns, money = await asyncio.gather(
         orders_read.since(settings, since), partners.shipments_since(settings, since),
-        partners.fulfillments_since(settings, since), partners.returns_since(settings, since))
+        partners.fulfillments_since(settings, since), partners.returns_since(settings, since),
+        orders_read.money_since(settings, since))
     asked = [{"reason": reason} for reason in reasons]
-    return Period(since, orders, steps, shipments, fulfillments, returns, asked)
+    return Period(since, orders, steps, shipments, fulfillments, returns, asked, money)
 
 
 def _figure(fig: go.Figure, title: str) -> go.Figure:
@@ -135,6 +137,13 @@ def figures(period: Period, network: Network) -> list[go.Figure]:
     charts.append(_figure(go.Figure([go.Bar(x=[n for _, n in reasons], y=[reason for reason, _ in reasons],
                                             orientation="h")]).update_yaxes(autorange="reversed"),
                           f"Returns by the customer's reason ({len(period.asked)} asked for)"))
+
+    names = [f"{row['channel']} ({row['currency']})" for row in period.money]
+    charts.append(_figure(go.Figure([
+        go.Bar(name="captured", x=names, y=[float(row["captured"]) for row in period.money]),
+        go.Bar(name="refunded", x=names, y=[float(row["refunded"]) for row in period.money]),
+        go.Bar(name="net", x=names, y=[float(row["captured"] - row["refunded"]) for row in period.money])]),
+        "Money per channel: captured (invoices), refunded (credit notes) and the net"))
     return charts
 
 

@@ -27,6 +27,7 @@ class OrderWatch:
         self.received_at: dict[tuple[str, int], datetime] = {}
         self.reached: dict[str, dict[str, datetime]] = defaultdict(dict)  # status -> external id -> first time
         self._refunds: list[dict[str, Any]] = []  # every refund.requested seen (the run's are picked when asked)
+        self._captures: list[dict[str, Any]] = []  # every payment.capture_requested seen
         self.availability: dict[tuple[str, str], list[int]] = defaultdict(list)  # (sku, channel) -> numbers told
         self._consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
         self._task: asyncio.Task[None] | None = None
@@ -49,7 +50,8 @@ class OrderWatch:
                 for record in records:
                     event = orjson.loads(record.value)
                     if record.topic == topics.PAYMENTS.name:
-                        self._refunds.append(event)
+                        (self._captures if event["type"] == "payment.capture_requested" else self._refunds).append(
+                            event)
                         continue
                     if record.topic == topics.AVAILABILITY.name:
                         if event["sku"].startswith(self.run):
@@ -72,6 +74,12 @@ class OrderWatch:
                 returns = {r["return_id"]: r for e in events for r in e.get("returns", [])}
                 found.append({**refund, "location_id": returns.get(refund.get("return_id"), {}).get("location_id")})
         return found
+
+    @property
+    def captures(self) -> list[dict[str, Any]]:
+        """The captures asked for the run's orders, each with its order's channel."""
+        channels = {oid: events[0]["channel"] for oid, events in self.events.items() if events}
+        return [{**c, "channel": channels[c["order_id"]]} for c in self._captures if c["order_id"] in channels]
 
     async def stop(self) -> None:
         if self._task:

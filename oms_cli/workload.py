@@ -6,6 +6,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 LOCATIONS = ("3pl-berlin", "dc-rotterdam", "store-munich", "store-paris")
@@ -30,10 +31,11 @@ class Mix:
     unknown_sku: float = 0.0
     rare: float = 0.0
     pickup: float = 0.0  # collected in a store (a store's own channel: at that store)
+    priced: float = 0.0  # with a discount code, VAT per line and a shipping charge
 
     @classmethod
     def demo(cls) -> Mix:
-        return cls(held_payment=0.02, bad_address=0.02, unknown_sku=0.01, rare=0.03, pickup=0.1)
+        return cls(held_payment=0.02, bad_address=0.02, unknown_sku=0.01, rare=0.03, pickup=0.1, priced=0.3)
 
 
 def sku(run: str, name: str) -> str:
@@ -74,12 +76,15 @@ def order(run: str, number: int, rng: random.Random, mix: Mix, stock_run: str | 
         lines.append({"sku": sku(run, "DISCONTINUED"), "quantity": 1, "unit_price": "1.00"})
     elif roll - mix.unknown_sku < mix.rare:
         lines = [{"sku": sku(run, "CLOCK"), "quantity": 1, "unit_price": "45.00"}]
+    money: dict[str, Any] = {}
+    if mix.priced and rng.random() < mix.priced:  # drawn only when asked for: other mixes stay as they were
+        lines, money = priced(lines)
     delivery = {}
     if mix.pickup and rng.random() < mix.pickup:  # drawn only when asked for: other mixes stay as they were
         store = channel.split(":", 1)[1] if channel.startswith("store:") else rng.choice(("store-munich", "store-paris"))
         delivery = {"delivery": {"method": "pickup", "pickup_location_id": store}}
     return {
-        **delivery,
+        **delivery, **money,
         "type": "order.submitted", "id": str(uuid.uuid4()), "channel": channel, "external_id": external_id,
         "placed_at": datetime.now(UTC).isoformat(), "currency": "EUR",
         "customer": {"id": f"cust-{number}", "email": f"customer{number}@example.com", "name": f"Customer {number}",
@@ -88,6 +93,18 @@ def order(run: str, number: int, rng: random.Random, mix: Mix, stock_run: str | 
                              "city": city, "postal_code": postal_code, "country": country},
         "lines": lines, "shipping_speed": "express" if rng.random() < mix.express else "standard", "payment": payment,
     }
+
+
+def priced(lines: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The lines with a 10% discount code and 19% VAT on what is left of each, and a 4.90 shipping charge (VAT
+    included as its tax)."""
+    cent = Decimal("0.01")
+    out = []
+    for line in lines:
+        gross = Decimal(line["unit_price"]) * line["quantity"]
+        discount = (gross / 10).quantize(cent)
+        out.append({**line, "discount": str(discount), "tax": str(((gross - discount) * Decimal("0.19")).quantize(cent))})
+    return out, {"shipping": {"price": "4.12", "tax": "0.78"}}
 
 
 def orders(run: str, count: int, mix: Mix, seed: int = 7, stock_run: str | None = None) -> list[dict[str, Any]]:

@@ -138,6 +138,8 @@ class Network(BaseModel):
     # per channel (or "default"): how allocation weighs cost, promise, splits, distance and reliability
     routing: dict[str, Weights] = {}
     postal_regions: list[PostalRegion] = []
+    # channels that keep the shipping charge when a whole order is cancelled before it ships (others give it back)
+    keeps_shipping: list[str] = []
 
     def weights(self, channel: str | None) -> Weights:
         return self.routing.get(channel or "") or self.routing.get("default") or Weights()

@@ -25,6 +25,7 @@ ADMIN = "admin"  # the broker's own principal and the stack's (topics, ACLs): th
 # operators by what they do: watch the flow, act on orders and stock, replay dead letters
 OPERATOR, OPERATOR_ACT, OPERATOR_REPLAY = "operator", "operator.act", "operator.replay"
 OPERATORS = {"reader": OPERATOR, "actor": OPERATOR_ACT, "replayer": OPERATOR_REPLAY}
+PAYMENTS = "payments"  # the payment side: reads what the OMS asks of payments, answers captures
 SERVICES = ("order", "inventory", "fulfillment", "shipping", "notification", "gateway")
 KINDS = ("service", "channel", "warehouse", "carrier", "feed")
 KafkaOptions = Mapping[str, Any]  # aiokafka's keyword arguments: bootstrap servers and security
@@ -32,10 +33,10 @@ KafkaOptions = Mapping[str, Any]  # aiokafka's keyword arguments: bootstrap serv
 
 def principal(kind: str, ident: str = "") -> str:
     """The user name of a principal: `service.order`, `channel.store.store-munich`, `warehouse.dc-rotterdam`..."""
-    if kind in (ADMIN, OPERATOR, OPERATOR_ACT, OPERATOR_REPLAY):
+    if kind in (ADMIN, OPERATOR, OPERATOR_ACT, OPERATOR_REPLAY, PAYMENTS):
         return kind
     if kind not in KINDS:
-        raise ValueError(f"no principal kind {kind!r}: one of {', '.join((*KINDS, OPERATOR))}")
+        raise ValueError(f"no principal kind {kind!r}: one of {', '.join((*KINDS, OPERATOR, PAYMENTS))}")
     return f"{kind}.{topics.channel_partner(ident)}"
 
 
@@ -50,7 +51,7 @@ def service_topics(network: Network) -> dict[str, tuple[list[str], list[str]]]:
     feeds = [topics.feed_topic(f.id) for f in network.feeds]
     reads = {
         "order": [topics.ORDERS_INBOUND.name, *channels, topics.INVENTORY_REPLIES.name, topics.FULFILLMENT_EVENTS.name,
-                  topics.SHIPPING_EVENTS.name],
+                  topics.SHIPPING_EVENTS.name, topics.PAYMENT_UPDATES.name],
         "inventory": [topics.INVENTORY_ADJUSTMENTS.name, *feeds, topics.INVENTORY_COMMANDS.name,
                       topics.PARTNER_SCORES.name],  # scorecards weigh in allocation
         "fulfillment": [topics.FULFILLMENT_COMMANDS.name, *warehouse_updates],
@@ -152,6 +153,8 @@ def described(settings: Settings, network: Network, kind: str, ident: str = "") 
         requests, updates = ((topics.WAREHOUSE_REQUESTS, topics.WAREHOUSE_UPDATES) if kind == "warehouse"
                              else (topics.CARRIER_REQUESTS, topics.CARRIER_UPDATES))
         options |= {"requests_topic": requests.for_partner(ident), "updates_topic": updates.for_partner(ident)}
+    elif kind == PAYMENTS:
+        options |= {"requests_topic": topics.PAYMENTS.name, "updates_topic": topics.PAYMENT_UPDATES.name}
     elif kind == OPERATOR:
         options |= {"api_token": operator_api_token(settings), "gateway_url": settings.gateway_url,
                     "may": "read every topic but those holding personal data; consumer groups operator.*"}
@@ -274,9 +277,18 @@ def process_credentials(settings: Settings, network: Network, process: str, subs
     return path
 
 
+def requests_topic(kind: str, ident: str) -> str:
+    """The topic a played partner reads its requests from."""
+    if kind == PAYMENTS:
+        return topics.PAYMENTS.name
+    return (topics.WAREHOUSE_REQUESTS if kind == "warehouse" else topics.CARRIER_REQUESTS).for_partner(ident)
+
+
 def played_partners(selection: str, network: Network) -> list[tuple[str, str]]:
-    """The partners the simulators play (`OMS_SIMULATE_PARTNERS`: `all`, `none`, or a comma list of ids)."""
+    """The partners the simulators play (`OMS_SIMULATE_PARTNERS`: `all`, `none`, or a comma list of ids, `payments`
+    for the payment side)."""
     everyone_ = [("warehouse", loc.id) for loc in network.locations] + [("carrier", c.id) for c in network.carriers]
+    everyone_.append((PAYMENTS, PAYMENTS))
     if selection.strip() == "all":
         return everyone_
     chosen = {part.strip() for part in selection.split(",")}

@@ -146,8 +146,7 @@ async def groups_of_a_run(env: dict[str, str], services: tuple[str, ...] = secur
             learns = service in ("notification", "gateway") and topics.ORDERS_INBOUND.name in sub.names
             groups[f"{service}.{sub.group}{suffix}"] = (sub.names, SESSION_STARTED_MS if learns else None)
     for kind, ident in security.played_partners(env.get("OMS_SIMULATE_PARTNERS", "all"), network) if partners else ():
-        requests = topics.WAREHOUSE_REQUESTS if kind == "warehouse" else topics.CARRIER_REQUESTS
-        groups[f"{security.principal(kind, ident)}.simulator{suffix}"] = ((requests.for_partner(ident),), None)
+        groups[f"{security.principal(kind, ident)}.simulator{suffix}"] = ((security.requests_topic(kind, ident),), None)
     await kafka_tools.start_groups(client_options(who=security.ADMIN), groups)
     return suffix
 
@@ -174,7 +173,7 @@ def oms_env(request: pytest.FixtureRequest) -> dict[str, str]:
 def everyone_but(*partners: str) -> str:
     """OMS_SIMULATE_PARTNERS for a test that plays these partners itself."""
     network = load_network(FAST_NETWORK)
-    ids = [loc.id for loc in network.locations] + [c.id for c in network.carriers]
+    ids = [loc.id for loc in network.locations] + [c.id for c in network.carriers] + [security.PAYMENTS]
     return ",".join(i for i in ids if i not in partners)
 
 

@@ -76,7 +76,10 @@ async def test_a_cancellation_from_the_channel_releases_the_stock():
     service = await placed()
     sent = await service.deliver(INBOUND, body("order.cancel_requested"))
     assert statuses(sent) == ["cancelled"]
-    assert [m.type for m in sent if m.type != "order.status_changed"] == ["inventory.release_stock"]
+    assert [m.type for m in sent if m.type != "order.status_changed"] == ["inventory.release_stock",
+                                                                          "refund.requested"]
+    [refund] = [m for m in sent if m.type == "refund.requested"]
+    assert (refund.amount, refund.shipping, refund.reason) == ("200.60", "4.90", "cancelled"), "paid, shipping too"
 
 
 async def test_a_request_for_an_unknown_order_cannot_apply():

@@ -56,12 +56,12 @@ async def test_a_delivered_order_returned_in_a_store_is_refunded_once_for_what_c
                                                       {"sku": "SKU-CHAIR-01", "quantity": 1, "condition": "damaged"}])
     sent = await service.deliver(FULFILLMENT, arrived)
     assert statuses(sent) == [("returned", "return_received")]
-    [refund] = service.sent(topics.PAYMENTS.name)
-    assert (refund.amount, refund.currency, refund.payment_reference) == ("179.80", "EUR", "psp-1")
+    [refund] = service.sent(topics.PAYMENTS.name, "refund.requested")
+    assert (refund.amount, refund.currency, refund.payment_reference) == ("195.70", "EUR", "psp-1"), "as paid"
     [restock] = service.sent(topics.INVENTORY_COMMANDS.name, "inventory.restock")
     assert restock.location_id == "store-munich"
     assert await service.deliver(FULFILLMENT, {**arrived, "id": "the same receipt again"}) == []
-    assert len(service.sent(topics.PAYMENTS.name)) == 1, "one refund per return"
+    assert len(service.sent(topics.PAYMENTS.name, "refund.requested")) == 1, "one refund per return"
 
 
 async def test_a_return_for_more_than_was_delivered_or_to_an_unknown_place_is_refused():
@@ -142,10 +142,10 @@ async def test_an_exchange_places_a_new_order_of_the_replacements_instead_of_a_r
     sent = await service.deliver(FULFILLMENT, body(
         "fulfillment.return_received", order_id=ORDER_ID, return_id=expect.return_id, location_id="store-munich",
         lines=[{"sku": "SKU-CHAIR-01", "quantity": 2, "condition": "resellable"}]))
-    assert service.sent(topics.PAYMENTS.name) == [], "the return pays for the replacements"
+    assert service.sent(topics.PAYMENTS.name, "refund.requested") == [], "the return pays for the replacements"
     [placed] = [m for m in sent if m.type == "order.submitted"]
     assert (placed.channel, placed.external_id) == (ORDER_REF["channel"], f"{ORDER_REF['external_id']}-X1")
-    assert placed.payment.status == "authorized" and placed.customer.email == "ada@example.com"
+    assert placed.payment.status == "captured" and placed.customer.email == "ada@example.com", "never charged again"
     assert [(line.sku, line.quantity, line.unit_price) for line in placed.lines] == [("SKU-CHAIR-01", 1, "89.90")]
     [event] = [m for m in sent if m.type == "order.status_changed"]
     assert event.returns[0].exchange_external_id == placed.external_id

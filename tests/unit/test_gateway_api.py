@@ -231,9 +231,10 @@ async def test_a_shopify_orders_create_webhook_is_taken_as_shopify_sends_it():
     assert key == "web:5739101438179"
     assert submitted["customer"]["email"] == "grace@example.com"
     assert submitted["shipping_address"]["postal_code"] == "10119" and submitted["shipping_address"]["country"] == "DE"
-    assert [(line["sku"], line["quantity"], line["unit_price"]) for line in submitted["lines"]] == [
-        ("SKU-CHAIR-01", 2, "89.90"), ("SKU-LAMP-01", 1, "89.00")]
-    assert submitted["payment"]["status"] == "authorized"
+    # prices include tax here (taxes_included): taken net of it, so price x quantity + tax is what was paid
+    assert [(line["sku"], line["quantity"], line["unit_price"], line["tax"]) for line in submitted["lines"]] == [
+        ("SKU-CHAIR-01", 2, "75.5450", "28.71"), ("SKU-LAMP-01", 1, "74.79", "14.21")]
+    assert submitted["payment"]["status"] == "captured", "Shopify took the money already: never captured again"
     wrong = await edge.client.post("/v1/channels/web/shopify/orders", content=raw,
                                    headers={"X-Shopify-Hmac-Sha256": signing.shopify_sign("nope", raw)})
     assert wrong.status_code == 401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -35,12 +36,13 @@ def period() -> Period:
                     for n in range(10)]
     returns = [{"location_id": "store-munich", "received": '[{"sku": "A", "quantity": 2, "condition": "resellable"}]'}]
     asked = [{"reason": "too small"}, {"reason": "too small"}, {"reason": None}]
-    return Period(T0, orders, steps, shipments, fulfillments, returns, asked)  # type: ignore[arg-type]
+    money = [{"channel": "web", "currency": "EUR", "captured": Decimal("602.94"), "refunded": Decimal("199.64")}]
+    return Period(T0, orders, steps, shipments, fulfillments, returns, asked, money)  # type: ignore[arg-type]
 
 
 def test_every_chart_has_data_and_says_its_numbers():
     charts = figures(period(), load_network(get_settings().network_file))
-    assert len(charts) == 9
+    assert len(charts) == 10
     for chart in charts:
         assert any(len(trace.y) for trace in chart.data), chart.layout.title.text
     titles = [c.layout.title.text for c in charts]
@@ -53,10 +55,12 @@ def test_every_chart_has_data_and_says_its_numbers():
     assert carriers["shipments with an exception"]["dhl"] == 1
     assert carriers["delivered on time"]["dhl"] == pytest.approx(0.95)
     assert list(charts[8].data[0].y) == ["too small", "no reason given"] and list(charts[8].data[0].x) == [2, 1]
+    money = {trace.name: dict(zip(trace.x, trace.y, strict=True)) for trace in charts[9].data}
+    assert money["net"] == {"web (EUR)": pytest.approx(403.30)}
 
 
 def test_the_report_is_one_file_with_its_javascript_inlined_once():
     text = render(period(), load_network(get_settings().network_file))
-    assert text.startswith("<!doctype html>") and text.count("Plotly.newPlot") == 9
+    assert text.startswith("<!doctype html>") and text.count("Plotly.newPlot") == 10
     assert re.findall(r"<script[^>]*\bsrc=", text) == [], "no script from elsewhere: the file opens offline"
     assert text.count("plotly.js v") == 1, "Plotly's JavaScript once"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol
 
 from contracts.base import SkuQuantity
 from contracts.partners import Invoice, InvoiceLine
+from rules.money import quantum
 
 
 class FulfillmentStatus(StrEnum):
@@ -39,12 +42,45 @@ UPDATE_STATUS = {
     "fulfillment.collected": S.COLLECTED}
 
 
-def invoice(fulfillment_id: str, currency: str, lines: list[SkuQuantity], prices: dict[str, str]) -> Invoice:
-    invoice_lines = [InvoiceLine(sku=line.sku, quantity=line.quantity, unit_price=prices.get(line.sku, "0.00"),
-                                 total=str(Decimal(prices.get(line.sku, "0")) * line.quantity))
-                     for line in lines]
-    total = sum((Decimal(line.total) for line in invoice_lines), Decimal("0"))
-    return Invoice(number=f"INV-{fulfillment_id}", currency=currency, lines=invoice_lines, total=str(total))
+def invoice(fulfillment_id: str, currency: str, lines: list[SkuQuantity], prices: dict[str, str],
+            paid: Sequence[Paid] | None = None) -> Invoice:
+    """The invoice in the parcel: per line its list price, discount, net and tax as the customer paid them (`paid`,
+    the order's shares of them; a line without: its list price); fewer units than `paid` names (a partial cancel)
+    carry their part of it."""
+    shares = {p.sku: p for p in paid or ()}
+    invoice_lines = []
+    for line in lines:
+        price = Decimal(prices.get(line.sku, "0"))
+        share = shares.get(line.sku)
+        part = Decimal(line.quantity) / share.quantity if share is not None else Decimal(0)
+        discount = _cents(Decimal(share.discount or "0") * part, currency) if share else Decimal(0)
+        tax = _cents(Decimal(share.tax or "0") * part, currency) if share else Decimal(0)
+        net = price * line.quantity - discount
+        invoice_lines.append(InvoiceLine(sku=line.sku, quantity=line.quantity, unit_price=format(price, "f"),
+                                         total=format(net + tax, "f"), discount=format(discount, "f"),
+                                         net=format(net, "f"), tax=format(tax, "f")))
+
+    def summed(field: str) -> str:
+        return format(sum((Decimal(getattr(line, field)) for line in invoice_lines), Decimal("0")), "f")
+    return Invoice(number=f"INV-{fulfillment_id}", currency=currency, lines=invoice_lines, total=summed("total"),
+                   discount=summed("discount"), net=summed("net"), tax=summed("tax"))
+
+
+class Paid(Protocol):
+    """A line as paid: an order's share of it, or an earlier invoice's line."""
+
+    @property
+    def sku(self) -> str: ...
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def discount(self) -> str | None: ...
+    @property
+    def tax(self) -> str | None: ...
+
+
+def _cents(amount: Decimal, currency: str) -> Decimal:
+    return amount.quantize(quantum(currency))
 
 
 @dataclass(frozen=True)

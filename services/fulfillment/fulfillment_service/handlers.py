@@ -37,7 +37,7 @@ SHIP_WITHIN = {"express": timedelta(hours=4), "standard": timedelta(days=1)}
 async def request_fulfillment(cmd: RequestFulfillment, unit: FulfillmentWork) -> None:
     now = unit.now()
     location = unit.deps.network.location(cmd.location_id)
-    invoice = domain.invoice(cmd.fulfillment_id, cmd.currency, cmd.lines, cmd.unit_prices)
+    invoice = domain.invoice(cmd.fulfillment_id, cmd.currency, cmd.lines, cmd.unit_prices, cmd.paid)
     ship_by = cmd.ship_by or now + SHIP_WITHIN.get(cmd.service_level, SHIP_WITHIN["standard"])
     # a collection arrived by carrier: the store has nothing to accept or refuse, only to hand over
     deadline = None if cmd.collection else now + timedelta(seconds=location.accept_within_s)
@@ -86,7 +86,7 @@ def lines_cancelled(unit: FulfillmentWork, row: Fulfillment, update: Fulfillment
     before = row.invoice_model()
     prices = {line.sku: line.unit_price for line in before.lines} if before else {}
     unit.fulfillments.reduce(update.fulfillment_id, kept, domain.invoice(
-        update.fulfillment_id, before.currency if before else "EUR", kept, prices))
+        update.fulfillment_id, before.currency if before else "EUR", kept, prices, before.lines if before else None))
     unit.send(topics.FULFILLMENT_EVENTS.name, row.order_id, FulfillmentProgressed(
         order_id=row.order_id, fulfillment_id=update.fulfillment_id, location_id=row.location_id,
         status="lines_cancelled", lines=cancelled))

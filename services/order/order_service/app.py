@@ -8,24 +8,34 @@ from pathlib import Path
 import asyncpg
 
 from contracts import topics
+from contracts.base import Message
 from order_service.bootstrap import bootstrap
-from order_service.handlers import INBOUND, REPLIES, check_promises, expire, from_channel, rejected_invalid
+from order_service.handlers import (
+    INBOUND,
+    REPLIES,
+    check_promises,
+    expire,
+    from_channel,
+    number_documents,
+    rejected_invalid,
+)
 from order_service.store import OrderWork
-from runtime import metrics
+from runtime import metrics, pollers
 from runtime.consume import Subscription
 from runtime.deadlines import every_second_unless_paused, on_tick, poller
 from runtime.deps import Deps
 from runtime.personal_data import retention
 from runtime.service import ServiceRuntime
 
-TRACKING_TOPICS = (topics.FULFILLMENT_EVENTS, topics.SHIPPING_EVENTS)
+TRACKING_TOPICS = (topics.FULFILLMENT_EVENTS, topics.SHIPPING_EVENTS, topics.PAYMENT_UPDATES)
 
 
 def subscriptions(deps: Deps) -> list[Subscription]:
     """Two consumers. `order.saga` reads what starts an order and the inventory's replies: the path to `released`,
     which a placed order travels at once. `order.tracking` reads the fulfillment and shipping events that follow
-    it, several per order: in a consumer of their own, an order on its way to `released` no longer waits for the
-    transactions that record how others are packed and carried (both lock the orders they touch in id order).
+    it, several per order, and the payment side's answers to captures: in a consumer of their own, an order on its
+    way to `released` no longer waits for the transactions that record how others are packed and carried (both
+    lock the orders they touch in id order).
 
     Earlier versions read these topics in other groups (`replaces`): each group starts where those stopped."""
     work = partial(OrderWork, deps)
@@ -38,7 +48,7 @@ def subscriptions(deps: Deps) -> list[Subscription]:
                      group_name="saga", replaces=(topics.ORDERS_INBOUND.name, topics.INVENTORY_REPLIES.name,
                                                   "saga-replies"), urgent=True),
         Subscription(topics.FULFILLMENT_EVENTS, tuple(t.name for t in TRACKING_TOPICS), REPLIES, work,
-                     also=TRACKING_TOPICS, group_name="tracking",
+                     also=TRACKING_TOPICS, group_name="tracking", ignores=captured,
                      replaces=(*(t.name for t in TRACKING_TOPICS), "saga-replies", "saga")),
     ]
 
@@ -47,6 +57,16 @@ async def promise_watcher(deps: Deps) -> None:
     """Each second, the shipments past a promise (their times are the customer's: a broker outage moves none)."""
     await every_second_unless_paused(deps.pool, deps.kafka, f"{deps.service}.promises", [],
                                      on_tick(partial(OrderWork, deps), check_promises), "order.promises")
+
+
+async def document_numbers(deps: Deps) -> None:
+    """Each second, the invoices and credit notes issued meanwhile are numbered."""
+    await pollers.every(deps.pool, 1, number_documents, "order.documents")
+
+
+def captured(message: Message) -> bool:
+    """The payment side took a shipment's money: nothing changes (a failure holds the order)."""
+    return message.type == "payment.captured"
 
 
 async def saga_gauges(conn: asyncpg.Connection) -> None:
@@ -58,5 +78,6 @@ async def saga_gauges(conn: asyncpg.Connection) -> None:
 
 def runtime() -> ServiceRuntime[Deps]:
     return ServiceRuntime("order", Path(__file__).parent / "sql", bootstrap, subscriptions,
-                          background=[poller("orders", OrderWork, expire), promise_watcher, retention()],
+                          background=[poller("orders", OrderWork, expire), promise_watcher, retention(),
+                                      document_numbers],
                           probes=[saga_gauges])

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from contracts.base import Address
 from contracts.channels import ORDER_NAMESPACE as ORDER_NAMESPACE  # the order service's rules, public
+from contracts.channels import OrderSubmitted
 from contracts.channels import order_id_for as order_id_for
 from contracts.order import ReturnView, ShipmentView
 from order_service.saga import Saga, exchange_external_id, status_of
+from rules.money import Ledger, PaidLine, ShippingCharge
 from rules.network import Location
 
 POSTAL_CODES = {"DE": r"\d{5}", "FR": r"\d{5}", "NL": r"\d{4} ?[A-Z]{2}", "AT": r"\d{4}", "BE": r"\d{4}",
@@ -24,6 +27,20 @@ def address_problem(address: Address) -> str | None:
     if address.country in REGION_REQUIRED and not address.region:
         return f"a region is required for {address.country}"
     return None
+
+
+def ledger(msg: OrderSubmitted) -> Ledger:
+    """What the customer paid, line by line and for shipping; a payment taken already (`captured`) is never asked
+    for again."""
+    taken = msg.payment is not None and msg.payment.status == "captured"
+    lines = [PaidLine(sku=line.sku, quantity=line.quantity, unit_price=Decimal(line.unit_price),
+                      discount=Decimal(line.discount or "0"), tax=Decimal(line.tax or "0"),
+                      captured=line.quantity if taken else 0) for line in msg.lines]
+    ship = msg.shipping
+    shipping = ShippingCharge(price=Decimal(ship.price), discount=Decimal(ship.discount or "0"),
+                              tax=Decimal(ship.tax or "0"), captured=taken) if ship else None
+    paid = Ledger(currency=msg.currency, lines=lines, shipping=shipping)
+    return paid.model_copy(update={"captured": paid.paid}) if taken else paid
 
 
 def pickup_address(store: Location, customer_name: str) -> Address:

@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import asyncpg
+
 from contracts import topics
 from contracts.base import Message, SkuQuantity
 from contracts.channels import (
@@ -18,7 +20,7 @@ from contracts.channels import (
     Payment,
 )
 from contracts.order import OrderStatusChanged, Reason
-from order_service import domain, saga
+from order_service import domain, saga, store
 from order_service.store import Order, OrderWork
 from runtime import metrics
 from runtime.consume import Unprocessable
@@ -75,7 +77,7 @@ def exchanged(row: Order, current: saga.Saga, exchange: saga.ExchangeOrder, now:
         lines=[OrderLine(sku=line.sku, quantity=line.quantity, unit_price=current.unit_prices.get(line.sku, "0.00"))
                for line in exchange.lines],
         shipping_speed="express" if current.service_level == "express" else "standard",
-        payment=Payment(status="authorized", reference=f"exchange:{exchange.return_id}"))
+        payment=Payment(status="captured", reference=f"exchange:{exchange.return_id}"))  # taken with the original
 
 
 CHANNEL_COPIED = frozenset((topics.ORDERS_EVENTS.name, topics.PAYMENTS.name))
@@ -89,9 +91,14 @@ def published(deps: Deps, topic: str, channel: str) -> str:
     return topic
 
 
+MONEY = frozenset(("payment.capture_requested", "refund.requested"))  # each a document of the money trail
+
+
 def record(unit: OrderWork, planned: Plan) -> None:
     for topic, key, message in planned.outgoing:
         unit.send(published(unit.deps, topic, planned.saga.channel), key, message)
+        if message.type in MONEY:
+            unit.orders.issue(planned.saga.channel, message, unit.now())
     for event in planned.events:
         log.info("order.status_changed", order_id=event.order_id, status=event.status, sequence=event.sequence)
         metrics.STATUS_CHANGES.labels(event.status).inc()
@@ -117,7 +124,8 @@ async def order_submitted(msg: OrderSubmitted, unit: OrderWork) -> None:
                     service_level=msg.shipping_speed, currency=msg.currency,
                     unit_prices={line.sku: line.unit_price for line in msg.lines},
                     payment_reference=msg.payment.reference if msg.payment else None,
-                    paid=msg.payment is not None and msg.payment.status == "authorized",
+                    paid=msg.payment is not None and msg.payment.status in ("authorized", "captured"),
+                    ledger=domain.ledger(msg), refund_shipping=msg.channel not in unit.deps.network.keeps_shipping,
                     pickup_location_id=msg.pickup_location_id)
     payment = msg.payment.status if msg.payment else None
     pickup_problem = f"no location {msg.pickup_location_id} to collect from" if (
@@ -210,6 +218,12 @@ async def saga_reply(msg: Message, unit: OrderWork) -> None:
     apply(unit, row, saga.decide(current, msg))
 
 
+async def number_documents(conn: asyncpg.Connection) -> int:
+    """Invoices and credit notes issued since the last round get their numbers (one round at a time)."""
+    await conn.execute(store.NUMBERING_LOCK)
+    return await store.NUMBER_DOCUMENTS.run(conn)
+
+
 async def expire(tick: Tick, unit: OrderWork) -> None:
     """The saga's own deadlines: a step past its time is fed to `decide` as `StepTimedOut` (an inventory that did
     not answer is asked again, then the order is held for a person)."""
@@ -259,5 +273,6 @@ INBOUND: dict[str, Handler[OrderWork]] = {
     "order.hold_released": order_request, "order.return_requested": return_requested,
     "order.change_requested": change_requested}
 REPLIES: dict[str, Handler[OrderWork]] = {
-    kind: saga_reply for topic in (topics.INVENTORY_REPLIES, topics.FULFILLMENT_EVENTS, topics.SHIPPING_EVENTS)
+    kind: saga_reply for topic in (topics.INVENTORY_REPLIES, topics.FULFILLMENT_EVENTS, topics.SHIPPING_EVENTS,
+                                   topics.PAYMENT_UPDATES)
     for kind in topic.message_types}

@@ -13,6 +13,7 @@ promised-by times, and a click-and-collect order's reminder and expiry once it w
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -40,8 +41,9 @@ from contracts.order import (
     Restock,
 )
 from contracts.partners import ReturnedLine
-from contracts.payments import RefundLine, RefundRequested
+from contracts.payments import PaymentCaptured, PaymentCaptureFailed, PaymentCaptureRequested, RefundLine, RefundRequested
 from rules import promise
+from rules.money import Ledger, PaidLine, Share
 from rules.network import Network
 
 
@@ -179,6 +181,8 @@ class Saga(BaseModel):
     reservation_retried: bool = False
     payment_reference: str | None = None
     paid: bool = False  # the payment was authorized: what is cancelled or returned is refunded
+    ledger: Ledger | None = None  # what was paid line by line, captured and refunded (None: placed before v1.2)
+    refund_shipping: bool = True  # the channel gives the shipping charge back when a whole order is cancelled unshipped
     waiting_as: OrderStatus | None = None  # held while waiting for stock: the status a release goes back to
     backordered_lines: list[SkuQuantity] = []  # ship_available: what waits for stock while the rest ships
     returns: list[Return] = []
@@ -255,6 +259,8 @@ def decide(saga: Saga, message: Message) -> Decision:
     """The saga's whole behaviour: given its state, what a message changes and which commands it sends."""
     if isinstance(message, ReturnArrived):
         return _return_received(saga, message)  # also after the return expired: the units are there
+    if isinstance(message, PaymentCaptured | PaymentCaptureFailed):
+        return _capture_answered(saga, message)  # also once delivered: the money is still owed
     if saga.state == SagaState.CANCELLED and isinstance(message, StockReserved):
         return Decision(saga, [ReleaseStock(order_id=saga.order_id)])  # a reservation that crossed the cancel
     if saga.state in (SagaState.COMPLETED, SagaState.RETURNING) and isinstance(message, OrderCancelRequested):
@@ -328,6 +334,8 @@ def _release_hold(saga: Saga) -> Decision:
         if f.step == "packed" or (f.step == "booking" and saga.hold_reason == "no_carrier"):
             booked, more = _book(resumed, f)
             resumed, commands = _with_fulfillment(resumed, booked), commands + more
+    if _finished(resumed):  # delivered while held (a capture that failed after the goods left)
+        resumed = resumed.model_copy(update={"state": SagaState.COMPLETED})
     return Decision(resumed, commands, _status_change(saga, resumed))
 
 
@@ -357,7 +365,7 @@ def _reserved(saga: Saga, message: StockReserved) -> Decision:
         commands.append(RequestFulfillment(
             order_id=saga.order_id, fulfillment_id=fulfillment.fulfillment_id, location_id=fulfillment.location_id,
             lines=fulfillment.lines, ship_to=saga.ship_to, service_level=saga.service_level, currency=saga.currency,
-            unit_prices=saga.unit_prices, pickup=fulfillment.pickup))
+            unit_prices=saga.unit_prices, pickup=fulfillment.pickup, paid=_invoiced(saga, fulfillment.lines)))
     state = SagaState.ON_HOLD if saga.state == SagaState.ON_HOLD else SagaState.FULFILLING  # handed off, still held
     waiting = message.backordered  # ship_available: the rest is still asked for, under the same request
     updated = saga.model_copy(update={
@@ -413,6 +421,9 @@ def _fulfillment_progressed(saga: Saga, message: FulfillmentProgressed) -> Decis
     if message.status == "collected" and current.reservation_id:  # taken from the store's own shelf
         commands.append(CommitStock(order_id=saga.order_id, reservation_id=current.reservation_id))
     updated = _with_fulfillment(saga, changed)
+    if message.status == "collected" and current.reservation_id:  # left with the customer from the store's shelf
+        updated, captures = _captured(updated, changed)  # (what came by carrier was captured when it was picked up)
+        commands += captures
     if message.status == "collected" and _finished(updated):
         updated = updated.model_copy(update={"state": SagaState.COMPLETED})
     changes = _status_change(saga, updated)
@@ -436,8 +447,10 @@ def _reroute(saga: Saga, failed: Fulfillment, why: str) -> Decision:
     updated = _with_fulfillment(saga, failed.model_copy(update={"active": False, "exception": why}))
     commands: list[Message] = [ReleaseStock(order_id=saga.order_id, reservation_id=failed.reservation_id)]
     if failed.cancel_lines:
-        updated = updated.model_copy(update={"lines": minus(saga.lines, failed.cancel_lines)})
-        commands += _refunded(saga, failed.cancel_lines)
+        updated = updated.model_copy(update={"lines": minus(saga.lines, failed.cancel_lines),
+                                             "ledger": _kept_ledger(saga)})
+        updated, refunds = _refunded(updated, failed.cancel_lines)
+        commands += refunds
         lines = minus(failed.lines, failed.cancel_lines)
         if not lines:
             return _after_lines_cancelled(saga, updated, commands, failed.cancel_lines)
@@ -472,12 +485,18 @@ def _shipment_progressed(saga: Saga, message: ShipmentProgressed) -> Decision:
         "tracking_number": message.tracking_number or current.tracking_number,
         "estimated_delivery": message.estimated_delivery or current.estimated_delivery})
     commands: list[Message] = []
+    updated = _with_fulfillment(saga, changed)
     if message.status in ("picked_up", "in_transit", "delivered") and STEP_RANK[current.step] < STEP_RANK["picked_up"]:
         commands.append(CommitStock(order_id=saga.order_id, reservation_id=current.reservation_id))
-    updated = _with_fulfillment(saga, changed)
+        updated, captures = _captured(updated, changed)
+        commands += captures
     if message.status == "delivered" and current.to_store:  # at the pickup store: it hands the lines over
         updated, more = _collection(updated, changed)
         commands += more
+    if saga.hold_reason == "capture_failed":  # the goods move on, the order stays held until a person releases it
+        moved = _shipment_statuses(saga) != _shipment_statuses(updated)
+        return Decision(updated, commands, [StatusChange("on_hold", reason(
+            "shipment_updated", "a shipment moved on while the order is held"))] if moved else [])
     if _finished(updated):
         updated = updated.model_copy(update={"state": SagaState.COMPLETED})
     return Decision(updated, commands, _status_change(saga, updated))
@@ -493,7 +512,7 @@ def _collection(saga: Saga, arrived: Fulfillment) -> tuple[Saga, list[Message]]:
     return updated, [RequestFulfillment(
         order_id=saga.order_id, fulfillment_id=collection.fulfillment_id, location_id=collection.location_id,
         lines=collection.lines, ship_to=saga.ship_to, service_level=saga.service_level, currency=saga.currency,
-        unit_prices=saga.unit_prices, pickup=True, collection=True)]
+        unit_prices=saga.unit_prices, pickup=True, collection=True, paid=_invoiced(saga, collection.lines))]
 
 
 def facing(saga: Saga) -> list[Fulfillment]:
@@ -521,8 +540,9 @@ def _cancel(saga: Saga, why: str | None) -> Decision:
         return Decision(saga, [], [StatusChange(saga.status or "shipped", reason(
             "cancel_refused", "already with the carrier; request a return instead"))])
     if not active:
-        cancelled = saga.model_copy(update={"state": SagaState.CANCELLED, "reserving": False})
-        return Decision(cancelled, [ReleaseStock(order_id=saga.order_id)],
+        cancelled, refunds = _refunded(saga.model_copy(update={"state": SagaState.CANCELLED, "reserving": False}),
+                                       saga.lines, whole=True)
+        return Decision(cancelled, [ReleaseStock(order_id=saga.order_id), *refunds],
                         [StatusChange("cancelled", reason("cancelled", why or "cancel requested"))])
     asking = saga.model_copy(update={"state": SagaState.CANCELLING, "fulfillments": [
         f.model_copy(update={"cancel_requested": True}) if f.active else f for f in saga.fulfillments]})
@@ -536,10 +556,10 @@ def _units(lines: list[SkuQuantity]) -> str:
     return ", ".join(f"{line.quantity} x {line.sku}" for line in lines)
 
 
-def _refunded(saga: Saga, lines: list[SkuQuantity]) -> list[Message]:
-    """The refund of cancelled lines, when the order was paid for."""
-    refund = _refund(saga, None, lines, "cancelled") if saga.paid else None
-    return [refund] if refund is not None else []
+def _refunded(saga: Saga, lines: list[SkuQuantity], whole: bool = False) -> tuple[Saga, list[Message]]:
+    """The refund of cancelled lines (of the whole order: with its shipping charge where the channel gives it back),
+    when the order was paid for: never taken, so given back before any capture."""
+    return _refund(saga, None, lines, "cancelled", whole=whole)
 
 
 def _cancel_lines(saga: Saga, lines: list[SkuQuantity], why: str | None) -> Decision:
@@ -570,7 +590,8 @@ def _cancel_lines(saga: Saga, lines: list[SkuQuantity], why: str | None) -> Deci
             updated = again.saga.model_copy(update={"state": saga.state if saga.state == SagaState.ON_HOLD
                                                     else again.saga.state})
             commands, deadline_in = [ReleaseStock(order_id=saga.order_id), *again.commands], again.deadline_in
-        return Decision(updated, commands + _refunded(saga, asked), [StatusChange(saga.status or "accepted", reason(
+        updated, refunds = _refunded(updated.model_copy(update={"ledger": _kept_ledger(saga)}), asked)
+        return Decision(updated, commands + refunds, [StatusChange(saga.status or "accepted", reason(
             "lines_cancelled", f"cancelled {_units(asked)}" + (f": {why}" if why else "")))], deadline_in)
     if saga.reserving:
         return refused("part of the order is being allocated again: ask again in a moment")
@@ -609,8 +630,9 @@ def _lines_cancelled(saga: Saga, fulfillment: Fulfillment, cancelled: list[SkuQu
                            lines=done if kept else None)
     changed = fulfillment.model_copy(update={"cancel_lines": [], "lines": kept or fulfillment.lines,
                                              "active": bool(kept)})
-    updated = _with_fulfillment(saga, changed).model_copy(update={"lines": minus(saga.lines, done)})
-    return _after_lines_cancelled(saga, updated, [release, *_refunded(saga, done)], done)
+    updated, refunds = _refunded(_with_fulfillment(saga, changed).model_copy(
+        update={"lines": minus(saga.lines, done), "ledger": _kept_ledger(saga)}), done)
+    return _after_lines_cancelled(saga, updated, [release, *refunds], done)
 
 
 def _after_lines_cancelled(before: Saga, updated: Saga, commands: list[Message],
@@ -660,7 +682,9 @@ def _cancel_confirmed(saga: Saga, fulfillment: Fulfillment) -> Decision:
     commands: list[Message] = [ReleaseStock(order_id=saga.order_id, reservation_id=fulfillment.reservation_id)]
     if any(f.active for f in updated.fulfillments):
         return Decision(updated, commands)
-    return Decision(updated.model_copy(update={"state": SagaState.CANCELLED, "reserving": False}), commands,
+    cancelled, refunds = _refunded(updated.model_copy(update={"state": SagaState.CANCELLED, "reserving": False}),
+                                   saga.lines, whole=True)
+    return Decision(cancelled, commands + refunds,
                     [StatusChange("cancelled", reason("cancelled", "cancelled at every warehouse"))])
 
 
@@ -789,9 +813,9 @@ def _return_received(saga: Saga, message: ReturnArrived) -> Decision:
     if received:
         commands.append(Restock(order_id=saga.order_id, return_id=closed.return_id, location_id=closed.location_id,
                                 lines=received))
-        refund = None if exchange else _refund(saga, closed.return_id, received)
-        if refund is not None:
-            commands.append(refund)
+        if not exchange:
+            updated, refunds = _refund(updated, closed.return_id, received)
+            commands += refunds
     if exchange:  # what came back pays for the replacements
         commands.append(ExchangeOrder(return_id=closed.return_id, external_id=exchange, lines=closed.replacements))
     units = sum(line.quantity for line in received)
@@ -801,16 +825,89 @@ def _return_received(saga: Saga, message: ReturnArrived) -> Decision:
         deadline_at=returns_deadline(updated))
 
 
+def ledger_of(saga: Saga) -> Ledger:
+    """The order's money (for an order placed before v1.2: its lines at their list prices, nothing taken yet)."""
+    if saga.ledger is not None:
+        return saga.ledger
+    return Ledger(currency=saga.currency, lines=[PaidLine(sku=line.sku, quantity=line.quantity, unit_price=Decimal(
+        saga.unit_prices.get(line.sku, "0"))) for line in saga.lines])
+
+
+def _kept_ledger(saga: Saga) -> Ledger | None:
+    """The ledger, made from the order's lines before some go (an order placed before v1.2 has none of its own)."""
+    return ledger_of(saga) if saga.paid else saga.ledger
+
+
+def _money(amount: Decimal) -> str:
+    return format(amount, "f")
+
+
+def _paid_lines(shares: list[Share]) -> list[RefundLine]:
+    return [RefundLine(sku=s.sku, quantity=s.quantity, unit_price=_money(s.unit_price), amount=_money(s.amount),
+                       discount=_money(s.discount), tax=_money(s.tax)) for s in shares]
+
+
+def _invoiced(saga: Saga, lines: list[SkuQuantity]) -> list[RefundLine] | None:
+    """What a fulfillment's lines come to, for its invoice (an order placed before v1.2: its list prices)."""
+    return _paid_lines(ledger_of(saga).priced((line.sku, line.quantity) for line in lines)) if saga.ledger else None
+
+
 def _refund(saga: Saga, return_id: str | None, lines: list[ReturnedLine] | list[SkuQuantity],
-            why: Literal["returned", "cancelled"] = "returned") -> RefundRequested | None:
-    """The refund of these lines at the order's prices (None when they cost nothing)."""
-    priced = [RefundLine(sku=line.sku, quantity=line.quantity, unit_price=saga.unit_prices.get(line.sku, "0"))
-              for line in lines]
-    amount = sum((Decimal(line.unit_price) * line.quantity for line in priced), Decimal("0"))
+            why: Literal["returned", "cancelled"] = "returned", whole: bool = False,
+            captured: list[SkuQuantity] | None = None) -> tuple[Saga, list[Message]]:
+    """The refund of these units at what was paid for them, once each (none when unpaid or they cost nothing):
+    the saga with its ledger after it, and the request. What came back is refunded also where no payment was
+    named (the channel took it); a cancel only where the order was paid for."""
+    if not saga.paid and why == "cancelled":
+        return saga, []
+    ledger, shares, shipping = ledger_of(saga).refund(
+        ((line.sku, line.quantity) for line in lines), with_shipping=whole and saga.refund_shipping,
+        uncaptured=why == "cancelled")
+    if captured:  # a cancel of units that had left already (a pickup that came by carrier): given back as returned
+        ledger, more, _ = ledger.refund((line.sku, line.quantity) for line in captured)
+        shares += more
+    updated = saga.model_copy(update={"ledger": ledger})
+    amount = sum((s.amount for s in shares), Decimal("0")) + shipping
+    if not amount or not shares:
+        return updated, []
+    return updated, [RefundRequested(
+        order_id=saga.order_id, return_id=return_id, amount=_money(amount), currency=saga.currency,
+        payment_reference=saga.payment_reference, lines=_paid_lines(shares), reason=why,
+        shipping=_money(shipping) if shipping else None)]
+
+
+def _captured(saga: Saga, left: Fulfillment) -> tuple[Saga, list[Message]]:
+    """A shipment handed to its carrier (or collected): the capture of what it carries and was not captured yet
+    (the shipping charge with the order's first), once per shipment; none for an unpaid order, or one whose money
+    was taken already."""
+    if not saga.paid:
+        return saga, []
+    ledger, shares, shipping = ledger_of(saga).capture((line.sku, line.quantity) for line in left.lines)
+    updated = saga.model_copy(update={"ledger": ledger})
+    amount = sum((s.amount for s in shares), Decimal("0")) + shipping
     if not amount:
-        return None
-    return RefundRequested(order_id=saga.order_id, return_id=return_id, amount=str(amount), currency=saga.currency,
-                           payment_reference=saga.payment_reference, lines=priced, reason=why)
+        return updated, []
+    return updated, [PaymentCaptureRequested(
+        id=capture_id(saga.order_id, left.shipment_id), order_id=saga.order_id, shipment_id=left.shipment_id,
+        amount=_money(amount), currency=saga.currency, payment_reference=saga.payment_reference,
+        lines=_paid_lines(shares), shipping=_money(shipping) if shipping else None)]
+
+
+def capture_id(order_id: str, shipment_id: str) -> str:
+    """A capture's message id follows from its shipment: the payment side takes each shipment's once."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"oms:capture:{order_id}:{shipment_id}"))
+
+
+def _capture_answered(saga: Saga, message: PaymentCaptured | PaymentCaptureFailed) -> Decision:
+    """The payment side took a shipment's money, or could not: then a person must look (`capture_failed`), also
+    once the order was delivered."""
+    if isinstance(message, PaymentCaptured) or saga.hold_reason == "capture_failed" or saga.state in (
+            SagaState.CANCELLED, SagaState.REJECTED):
+        return Decision(saga)
+    held = saga.model_copy(update={"state": SagaState.ON_HOLD, "hold_reason": "capture_failed"})
+    return Decision(held, [], [StatusChange("on_hold", reason(
+        "capture_failed", f"the payment of shipment {message.shipment_id} could not be captured: "
+                          f"{message.reason or 'no reason given'}"))])
 
 
 def _returns_expired(saga: Saga, now: datetime) -> Decision:
@@ -932,8 +1029,10 @@ def _not_collected(saga: Saga) -> Decision:
     if arrived:
         commands.append(Restock(order_id=saga.order_id, return_id=f"{saga.order_id}-uncollected",
                                 location_id=saga.pickup_location_id or waiting[0].location_id, lines=arrived))
-    commands += _refunded(saga, [line for f in waiting for line in f.lines])
-    cancelled = saga.model_copy(update={"state": SagaState.CANCELLED, "reserving": False})
+    cancelled, refunds = _refund(saga.model_copy(update={"state": SagaState.CANCELLED, "reserving": False}), None,
+                                 [line for f in waiting if f.reservation_id for line in f.lines], "cancelled",
+                                 whole=True, captured=[line for f in waiting if not f.reservation_id for line in f.lines])
+    commands += refunds
     return Decision(cancelled, commands, [StatusChange("cancelled", reason(
         "not_collected", f"not collected by {_when(saga.pickup_expires_at)}"))])
 

@@ -14,6 +14,7 @@ from order_service import domain
 from order_service.saga import Saga, promise_due
 from runtime.deadlines import passed
 from runtime.deps import Deps
+from runtime.maintenance import maintenance
 from runtime.repository import Columns, Records, Rows
 from runtime.tables import Changes, Database, Row, Table, Where
 from runtime.unit import UnitOfWork
@@ -31,7 +32,24 @@ LINES = Table("order_lines", ("order_id", "line_no"), {
 TIMELINE = Table("order_timeline", ("order_id", "sequence"), {
     "order_id": "text", "sequence": "int", "status": "text", "previous_status": "text", "reason": "jsonb",
     "shipments": "jsonb", "occurred_at": "timestamptz"})
+DOCUMENTS = Table("documents", ("document_id",), {
+    "document_id": "text", "channel": "text", "kind": "text", "order_id": "text", "shipment_id": "text",
+    "return_id": "text", "amount": "numeric", "currency": "text", "body": "jsonb", "issued_at": "timestamptz"})
 REJECTED = "{}"  # the saga of an order rejected before it had one
+# one round at a time (every instance runs it): numbers follow the order documents were issued in, without gaps
+NUMBERING_LOCK = "SELECT pg_advisory_xact_lock(hashtext('documents.number'))"
+NUMBER_DOCUMENTS = maintenance("documents.number", """
+WITH todo AS (
+    SELECT document_id, channel, kind,
+           row_number() OVER (PARTITION BY channel, kind ORDER BY issued_at, document_id) AS n
+    FROM documents WHERE number IS NULL),
+last AS (
+    SELECT g.channel, g.kind, coalesce((SELECT max(x.number) FROM documents x
+                                        WHERE x.channel = g.channel AND x.kind = g.kind), 0) AS number
+    FROM (SELECT DISTINCT channel, kind FROM todo) g)
+UPDATE documents d SET number = last.number + todo.n
+FROM todo JOIN last USING (channel, kind)
+WHERE d.document_id = todo.document_id""")
 
 
 @dataclass(slots=True)
@@ -67,6 +85,7 @@ class Orders(Records[Order]):
         super().__init__(db, ORDERS, Order)
         self.lines = Rows(db, LINES)
         self.timeline = Rows(db, TIMELINE)
+        self.documents = Rows(db, DOCUMENTS)
 
     def saga(self, order: Order) -> Saga | None:
         """The order's saga (None for an order rejected before it had one)."""
@@ -125,6 +144,16 @@ class Orders(Records[Order]):
             return due is not None and due < datetime.now(due.tzinfo)
         return await self.load(Where("promise_at < now()", test), skip_locked=True, order_by="promise_at",
                                limit=limit)
+
+    def issue(self, channel: str, request: Message, at: datetime) -> None:
+        """A capture's invoice or a refund's credit note, numbered later (`NUMBER_DOCUMENTS`)."""
+        body = request.model_dump(mode="json")
+        self.documents.append({
+            "document_id": request.id, "channel": channel,
+            "kind": "invoice" if body["type"] == "payment.capture_requested" else "credit_note",
+            "order_id": body["order_id"], "shipment_id": body.get("shipment_id"), "return_id": body.get("return_id"),
+            "amount": Decimal(body["amount"]), "currency": body["currency"], "body": request.model_dump_json(),
+            "issued_at": at})
 
     def _record(self, events: list[OrderStatusChanged]) -> None:
         for e in events:

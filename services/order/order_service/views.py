@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from contracts.base import SkuQuantity
 from contracts.partners import ReturnedLine
-from order_service.saga import Saga, SagaState
+from order_service.saga import Saga, SagaState, ledger_of
 
 OPEN_STATES = tuple(s.value for s in SagaState if s not in (SagaState.COMPLETED, SagaState.CANCELLED,
                                                              SagaState.REJECTED))
@@ -73,3 +74,28 @@ class LateShipment:
 def late_shipments(saga: Saga | None) -> list[LateShipment]:
     return [LateShipment(f.shipment_id, f.location_id, f.step, f.late, f.ship_by, f.deliver_by, f.estimated_delivery)
             for f in (saga.fulfillments if saga else []) if f.active and f.late]
+
+
+@dataclass(frozen=True)
+class Money:
+    """An order's money: what the customer paid, what was captured and refunded, and what is still to capture."""
+
+    currency: str
+    paid: Decimal
+    discount: Decimal
+    tax: Decimal
+    shipping: Decimal
+    captured: Decimal
+    refunded: Decimal
+    outstanding: Decimal
+
+
+def money(saga: Saga | None) -> Money | None:
+    """None for an order that was never paid for (or rejected before it had a saga)."""
+    if saga is None or not saga.paid:
+        return None
+    ledger = ledger_of(saga)
+    return Money(ledger.currency, ledger.paid, sum((line.discount for line in ledger.lines), Decimal(0)),
+                 sum((line.tax for line in ledger.lines), Decimal(0)) + (ledger.shipping.tax if ledger.shipping else 0),
+                 ledger.shipping.paid if ledger.shipping else Decimal(0), ledger.captured, ledger.refunded,
+                 ledger.outstanding)

@@ -1,9 +1,11 @@
-"""Partner simulators: warehouses, stores and carriers that answer their topics like real partners would.
+"""Partner simulators: warehouses, stores, carriers and the payment side, answering their topics like real partners.
 
 `python -m simulators`. OMS_SIMULATE_PARTNERS picks who is played (`all`, `none`, or a comma list of location and
-carrier ids); OMS_SIM_DELAY_MS is the pause between two steps; OMS_SIM_FAILURE_RATE the share of requests a
-partner refuses (a warehouse rejects, a carrier fails the booking); OMS_SIM_DAMAGED_RATE the share of returned units
-that come back damaged (0.1); OMS_SIM_NO_SHOW_RATE the share of click-and-collect customers who never come (0.05).
+carrier ids and `payments`); the payment side captures every capture request but those of a payment reference that
+starts with `decline` (a test card, as payment providers' sandboxes have); OMS_SIM_DELAY_MS is the pause between
+two steps; OMS_SIM_FAILURE_RATE the share of requests a partner refuses (a warehouse rejects, a carrier fails the
+booking); OMS_SIM_DAMAGED_RATE the share of returned units that come back damaged (0.1); OMS_SIM_NO_SHOW_RATE the
+share of click-and-collect customers who never come (0.05).
 """
 
 from __future__ import annotations
@@ -46,10 +48,11 @@ from contracts.partners import (
     ShipmentInTransit,
     ShipmentPickedUp,
 )
+from contracts.payments import PaymentCaptured, PaymentCaptureFailed
 from rules.network import load_network
 from runtime.logging import configure_logging, log
 from runtime.messaging import cloudevent_headers, encode
-from runtime.security import client_options, played_partners, principal
+from runtime.security import PAYMENTS, client_options, played_partners, principal, requests_topic
 from runtime.service import freeze_startup_objects
 from runtime.settings import Settings, get_settings
 
@@ -156,6 +159,17 @@ class Partners:
         await self.reply(updates, order_id, FulfillmentPacked(fulfillment_id=fid, parcels=[
             Parcel(parcel_id=f"{fid}-P1", weight_grams=800 * units, length_cm=40, width_cm=30, height_cm=20)]))
 
+    async def payments(self, _: str, body: dict[str, object], fails: bool) -> None:
+        """Captures are taken (declined for a reference starting with `decline`); refunds need no answer."""
+        if body["type"] != "payment.capture_requested":
+            return
+        order_id, sid = str(body["order_id"]), str(body["shipment_id"])
+        if str(body.get("payment_reference") or "").startswith("decline"):
+            answer: Message = PaymentCaptureFailed(order_id=order_id, shipment_id=sid, reason="card declined")
+        else:
+            answer = PaymentCaptured(order_id=order_id, shipment_id=sid)
+        await self.reply(topics.PAYMENT_UPDATES.name, order_id, answer)
+
     async def carrier(self, carrier_id: str, body: dict[str, object], fails: bool) -> None:
         updates, order_id, sid = topics.CARRIER_UPDATES.for_partner(carrier_id), str(body["order_id"]), str(
             body["shipment_id"])
@@ -180,21 +194,20 @@ async def play(settings: Settings, kind: str, partner: str, options: dict[str, f
     """One partner, logged in as that partner (its principal reads its requests and writes its updates, nothing
     else), answering each request as it comes."""
     who = principal(kind, partner)
-    requests = (topics.WAREHOUSE_REQUESTS if kind == "warehouse" else topics.CARRIER_REQUESTS).for_partner(partner)
+    requests = requests_topic(kind, partner)
 
     def make_producer() -> AIOKafkaProducer:
         return AIOKafkaProducer(**client_options(settings, who), acks="all", enable_idempotence=True, linger_ms=2)
     producer = make_producer()
     consumer = AIOKafkaConsumer(requests, **client_options(settings, who),
                                 group_id=f"{who}.simulator{settings.consumer_group_suffix}",
-                                enable_auto_commit=False, auto_offset_reset="earliest",
-                                # a partner polls: the broker holds a fetch until 50 ms passed or it has a batch
-                                fetch_min_bytes=1 << 20, fetch_max_wait_ms=50)
+                                enable_auto_commit=False, auto_offset_reset="earliest")
     await producer.start()
     await consumer.start()
     partners = Partners(producer, options["delay"], options["failure"], rng, options["damaged"], make_producer,
                         options["no_show"], options["exception"])
     offsets, tasks = Offsets(), set()
+    respond = {"warehouse": partners.warehouse, "carrier": partners.carrier, PAYMENTS: partners.payments}[kind]
 
     async def answer(record: ConsumerRecord, attempts: int = 8) -> None:
         """A partner answers every request; one whose answer could not be sent (the broker away) sends it all
@@ -208,8 +221,7 @@ async def play(settings: Settings, kind: str, partner: str, options: dict[str, f
                 _unacked.set(unacked)
                 producer = partners.producer
                 try:
-                    await asyncio.wait_for(
-                        (partners.warehouse if kind == "warehouse" else partners.carrier)(partner, body, fails), 60)
+                    await asyncio.wait_for(respond(partner, body, fails), 60)
                     await asyncio.wait_for(asyncio.gather(*unacked), 60)
                     return
                 except (KafkaError, TimeoutError) as exc:
@@ -268,7 +280,8 @@ async def main() -> None:
     rng = random.Random(os.environ.get("OMS_SIM_SEED"))
     players = [asyncio.create_task(play(settings, kind, ident, options, rng, stop)) for kind, ident in partners]
     log.warning("simulators.started", locations=[i for k, i in partners if k == "warehouse"],  # at every log level
-                carriers=[i for k, i in partners if k == "carrier"], frozen_objects=freeze_startup_objects())
+                carriers=[i for k, i in partners if k == "carrier"], payments=(PAYMENTS, PAYMENTS) in partners,
+                frozen_objects=freeze_startup_objects())
     done, _ = await asyncio.wait(players, return_when=asyncio.FIRST_EXCEPTION)
     for task in done:
         task.result()  # a partner that failed to start ends the process, with its error
