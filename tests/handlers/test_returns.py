@@ -3,6 +3,7 @@ location reports what came back (and only for returns sent to it), inventory put
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -58,6 +59,8 @@ async def test_a_delivered_order_returned_in_a_store_is_refunded_once_for_what_c
     assert statuses(sent) == [("returned", "return_received")]
     [refund] = service.sent(topics.PAYMENTS.name, "refund.requested")
     assert (refund.amount, refund.currency, refund.payment_reference) == ("195.70", "EUR", "psp-1"), "as paid"
+    notes = [d for d in service.db.logs["documents"] if d["kind"] == "credit_note"]
+    assert [(d["document_id"], d["amount"]) for d in notes] == [(refund.id, Decimal("195.70"))], "its credit note"
     [restock] = service.sent(topics.INVENTORY_COMMANDS.name, "inventory.restock")
     assert restock.location_id == "store-munich"
     assert await service.deliver(FULFILLMENT, {**arrived, "id": "the same receipt again"}) == []

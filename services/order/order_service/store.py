@@ -170,7 +170,7 @@ class Orders(Records[Order]):
         return row
 
     def changes(self) -> list[Changes]:
-        return [*super().changes(), *self.lines.changes(), *self.timeline.changes()]
+        return [*super().changes(), *self.lines.changes(), *self.timeline.changes(), *self.documents.changes()]
 
 
 def order_id_of(message: Message) -> str:
