@@ -101,6 +101,8 @@ def record(unit: OrderWork, planned: Plan) -> None:
             unit.orders.issue(planned.saga.channel, message, unit.now())
     for event in planned.events:
         log.info("order.status_changed", order_id=event.order_id, status=event.status, sequence=event.sequence)
+        if event.reason is not None and event.reason.code == "capture_failed" and event.previous_status != "on_hold":
+            log.error("order.capture_failed", order_id=event.order_id)  # error level: an operator alert
         metrics.STATUS_CHANGES.labels(event.status).inc()
 
 
