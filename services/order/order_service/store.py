@@ -34,7 +34,8 @@ TIMELINE = Table("order_timeline", ("order_id", "sequence"), {
     "shipments": "jsonb", "occurred_at": "timestamptz"})
 DOCUMENTS = Table("documents", ("document_id",), {
     "document_id": "text", "channel": "text", "kind": "text", "order_id": "text", "shipment_id": "text",
-    "return_id": "text", "amount": "numeric", "currency": "text", "body": "jsonb", "issued_at": "timestamptz"})
+    "return_id": "text", "amount": "numeric", "currency": "text", "body": "jsonb", "issued_at": "timestamptz"},
+    unique=(("channel", "kind", "number"),))  # `number` is given later, by the numbering round
 REJECTED = "{}"  # the saga of an order rejected before it had one
 # one round at a time (every instance runs it): numbers follow the order documents were issued in, without gaps
 NUMBERING_LOCK = "SELECT pg_advisory_xact_lock(hashtext('documents.number'))"
