@@ -307,9 +307,10 @@ class KafkaCluster:
 # the seconds after each start, when every page touched is written whole, had the steady phase's worst latencies
 # (400+ ms against 200-250). With 4 GB one comes every ~3 minutes at that load, and after 5 minutes when idle.
 WAL = "-c wal_compression=lz4 -c max_wal_size=4GB"
-# Statements per database, which `make bench` reports per order and service: loaded, counting nothing until the bench
-# turns it on for its steady phase (counting costs the server about a tenth of its time at the bench's rates).
-STATEMENTS = "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=none"
+# Statements per database, which `make bench` reports per order and service: loaded, counting nothing (the data
+# folder's postgresql.conf) until the bench turns it on for its steady phase with ALTER SYSTEM, which a command-line
+# setting would override (counting costs the server about a tenth of its time at the bench's rates).
+STATEMENTS = "-c shared_preload_libraries=pg_stat_statements"
 
 
 @dataclass
@@ -375,6 +376,8 @@ class NativePostgres:
                                              "-E", "UTF8", "--no-instructions"), check=True, capture_output=True)
             finally:
                 pwfile.unlink()
+            with (self.data / "postgresql.conf").open("a") as conf:
+                conf.write("pg_stat_statements.track = none  # make bench counts while it measures (ALTER SYSTEM)\n")
 
     def start(self) -> None:
         port = self.settings.postgres_port
