@@ -58,19 +58,21 @@ class PaymentCaptureRequested(Message):
     shipping: Money | None = None
 
 
-class PaymentCaptured(Message):
+class CaptureAnswer(Message):
+    """The payment side's answer to the capture of one shipment (v1.2)."""
+
+    order_id: NonEmpty
+    shipment_id: NonEmpty
+    reason: Note | None = None
+
+
+class PaymentCaptured(CaptureAnswer):
     """The payment side took the money of a capture request (v1.2)."""
 
     type: Literal["payment.captured"] = "payment.captured"
-    order_id: NonEmpty
-    shipment_id: NonEmpty
-    reason: Note | None = None
 
 
-class PaymentCaptureFailed(Message):
+class PaymentCaptureFailed(CaptureAnswer):
     """The payment side could not take it (v1.2): the order is put on hold (`capture_failed`) for a person."""
 
     type: Literal["payment.capture_failed"] = "payment.capture_failed"
-    order_id: NonEmpty
-    shipment_id: NonEmpty
-    reason: Note | None = None

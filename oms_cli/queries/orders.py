@@ -59,32 +59,31 @@ async def documents(settings: Settings, order_id: str) -> list[asyncpg.Record]:
                       "issued_at FROM documents WHERE order_id = $1 ORDER BY issued_at, document_id", order_id)
 
 
+# what a group of documents captured (invoices) and refunded (credit notes)
+_MONEY = ("coalesce(sum(amount) FILTER (WHERE kind = 'invoice'), 0) AS captured, "
+          "coalesce(sum(amount) FILTER (WHERE kind = 'credit_note'), 0) AS refunded")
+
+
 async def money_by_channel(settings: Settings, order_ids: list[str]) -> dict[str, tuple[Decimal, Decimal]]:
     """These orders' invoices and credit notes per channel: captured, refunded."""
-    rows = await read(settings, "order", "SELECT channel, "
-                      "coalesce(sum(amount) FILTER (WHERE kind = 'invoice'), 0) AS captured, "
-                      "coalesce(sum(amount) FILTER (WHERE kind = 'credit_note'), 0) AS refunded "
-                      "FROM documents WHERE order_id = ANY($1::text[]) GROUP BY channel", order_ids)
+    rows = await read(settings, "order", f"SELECT channel, {_MONEY} FROM documents WHERE order_id = ANY($1::text[]) "
+                      "GROUP BY channel", order_ids)
     return {row["channel"]: (row["captured"], row["refunded"]) for row in rows}
 
 
 async def money_since(settings: Settings, since: datetime) -> list[asyncpg.Record]:
     """Per channel and currency since then: captured (invoices) and refunded (credit notes)."""
-    return await read(settings, "order", "SELECT channel, currency, "
-                      "coalesce(sum(amount) FILTER (WHERE kind = 'invoice'), 0) AS captured, "
-                      "coalesce(sum(amount) FILTER (WHERE kind = 'credit_note'), 0) AS refunded "
-                      "FROM documents WHERE issued_at >= $1 GROUP BY 1, 2 ORDER BY 1, 2", since)
+    return await read(settings, "order", f"SELECT channel, currency, {_MONEY} FROM documents WHERE issued_at >= $1 "
+                      "GROUP BY 1, 2 ORDER BY 1, 2", since)
 
 
 async def daily_money(settings: Settings, days: int) -> list[asyncpg.Record]:
     """Per day and channel: captured (invoices) and refunded (credit notes), and each series' numbers so far."""
     return await read(
         settings, "order",
-        "SELECT date_trunc('day', issued_at) AS day, channel, currency, "
+        f"SELECT date_trunc('day', issued_at) AS day, channel, currency, {_MONEY}, "
         "count(*) FILTER (WHERE kind = 'invoice') AS invoices, "
-        "coalesce(sum(amount) FILTER (WHERE kind = 'invoice'), 0) AS captured, "
         "count(*) FILTER (WHERE kind = 'credit_note') AS credit_notes, "
-        "coalesce(sum(amount) FILTER (WHERE kind = 'credit_note'), 0) AS refunded, "
         "count(*) FILTER (WHERE number IS NULL) AS unnumbered "
         "FROM documents WHERE issued_at > now() - make_interval(days => $1) "
         "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", days)
