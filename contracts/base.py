@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 # Upper bounds on what comes in (docs/contract.md, "Bounds"): beyond them a message is invalid at once, before it can
 # reach a database column, an index or a partner's request.
@@ -82,6 +82,22 @@ class Address(BaseModel):
     region: OptionalText | None = None
     postal_code: NonEmpty
     country: CountryCode
+
+
+class Window(BaseModel):
+    """A span of time on the wire as {`from`, `to`} (v1.2): a delivery slot, or the one an order asks for."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", validate_by_name=True, validate_by_alias=True,
+                              serialize_by_alias=True)
+
+    start: Timestamp = Field(alias="from")
+    end: Timestamp = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> Window:
+        if self.end <= self.start:
+            raise ValueError("a window's `to` comes after its `from`")
+        return self
 
 
 class SkuQuantity(BaseModel):

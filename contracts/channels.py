@@ -21,6 +21,7 @@ from contracts.base import (
     Quantity,
     SkuQuantity,
     Timestamp,
+    Window,
 )
 
 ORDER_NAMESPACE = uuid.UUID("6f1c1d1e-2c5b-4b8e-9a57-0c1f2e3d4a5b")
@@ -92,6 +93,7 @@ class Delivery(BaseModel):
 
     method: Literal["ship", "pickup"] = "ship"
     pickup_location_id: NonEmpty | None = None
+    window: Window | None = None  # v1.2: the delivery slot asked for (one of a quote's `slots`)
 
     @model_validator(mode="after")
     def _a_pickup_names_its_store(self) -> Delivery:
@@ -122,6 +124,7 @@ class OrderSubmitted(ChannelMessage):
     payment: Payment | None = None
     delivery: Delivery | None = None
     shipping: Shipping | None = None  # v1.2
+    quote_id: NonEmpty | None = None  # v1.2: a `promise.quoted` option's: its plan and dates kept while stock allows
 
     @property
     def pickup_location_id(self) -> str | None:

@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.base import Message, NonEmpty, Note, Quantity, SkuQuantity, Timestamp
+from contracts.promises import QuoteOutcome
 
 MAX_STOCK = 1_000_000_000  # on hand or a change of it, per SKU and location
 
@@ -76,6 +77,8 @@ class Allocation(BaseModel):
     reservation_id: NonEmpty
     location_id: NonEmpty
     lines: list[SkuQuantity]
+    ship_by: Timestamp | None = None  # the quote's promise, where the order kept its quote (else the saga's own)
+    deliver_by: Timestamp | None = None
 
 
 class StockReserved(Message):
@@ -84,6 +87,7 @@ class StockReserved(Message):
     allocations: list[Allocation] = Field(min_length=1)
     request_id: str | None = None  # the `inventory.reserve_stock` this answers (absent from earlier versions)
     backordered: list[SkuQuantity] = Field(default_factory=list)  # ship_available: what waits, answered later
+    quote: QuoteOutcome | None = None  # the order named a quote: kept, or why not
 
 
 class StockReservationFailed(Message):

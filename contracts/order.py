@@ -93,6 +93,7 @@ class ReserveStock(Message):
     channel: str | None = None  # allocation uses only the locations that serve it
     pickup_location_id: str | None = None  # collected there: that store first, else the nearest to it
     service_level: str = "standard"  # which carriers' lanes and promise a plan is scored on
+    quote_id: str | None = None  # the quote the order was placed on: its plan kept where stock still allows
 
     @model_validator(mode="before")
     @classmethod

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
-from contracts import channels, fulfillment, inventory, notification, order, partners, payments
+from contracts import channels, fulfillment, inventory, notification, order, partners, payments, promises
 from contracts.base import Message
 
 ORDER_PARTITIONS = 12
@@ -47,8 +47,9 @@ class Topic:
 ORDERS_INBOUND = Topic(
     "oms.orders.inbound.v1", "<channel>:<external_id>",
     (channels.OrderSubmitted, channels.OrderCancelRequested, channels.OrderHoldReleased,
-     channels.OrderReturnRequested, channels.OrderChangeRequested),
-    description="Orders and requests about them from channels, marketplaces and operators.", personal=True,
+     channels.OrderReturnRequested, channels.OrderChangeRequested, promises.PromiseRequested),
+    description="Orders and requests about them from channels, marketplaces and operators; a channel's question "
+                "of what the OMS would promise (answered on its events topic).", personal=True,
 )
 CHANNEL_INBOUND = Topic(
     "oms.channels.{partner}.inbound.v1", "<channel>:<external_id>", ORDERS_INBOUND.messages, partitions=3,
@@ -62,9 +63,11 @@ ORDERS_EVENTS = Topic(
 )
 CHANNEL_EVENTS = Topic(
     "oms.channels.{partner}.events.v1", "order id",
-    (order.OrderStatusChanged, payments.RefundRequested, payments.PaymentCaptureRequested), partitions=3,
+    (order.OrderStatusChanged, payments.RefundRequested, payments.PaymentCaptureRequested, promises.PromiseQuoted),
+    partitions=3,
     description="One channel's own orders' status changes, refunds and captures, the same messages as on "
-                "oms.orders.events.v1 and oms.payments.v1: only that channel may read it.",
+                "oms.orders.events.v1 and oms.payments.v1, and the answers to its promise requests (key: the "
+                "request's id): only that channel may read it.",
 )
 INVENTORY_ADJUSTMENTS = Topic(
     "oms.inventory.adjustments.v1", "SKU",
@@ -132,12 +135,13 @@ PAYMENT_UPDATES = Topic(
 )
 INVENTORY_COMMANDS = Topic(
     "oms.internal.inventory.commands.v1", "order id",
-    (order.ReserveStock, order.ReleaseStock, order.CommitStock, order.Restock, order.SetLocationPaused),
+    (order.ReserveStock, order.ReleaseStock, order.CommitStock, order.Restock, order.SetLocationPaused,
+     promises.QuoteStock),
     public=False, description="The saga's commands to inventory; a location's pause (key: its location id).",
 )
 INVENTORY_REPLIES = Topic(
     "oms.internal.inventory.replies.v1", "order id",
-    (inventory.StockReserved, inventory.StockReservationFailed, inventory.StockReleased),
+    (inventory.StockReserved, inventory.StockReservationFailed, inventory.StockReleased, promises.StockQuoted),
     public=False, description="Inventory's replies to the saga.",
 )
 FULFILLMENT_COMMANDS = Topic(
@@ -158,6 +162,10 @@ SHIPPING_EVENTS = Topic(
     "oms.internal.shipping.events.v1", "order id", (fulfillment.ShipmentProgressed,),
     public=False, description="Shipment progress, for the saga.",
 )
+QUOTES = Topic(
+    "oms.internal.quotes.v1", "request id", (promises.PromiseQuoted,), partitions=3, public=False,
+    description="Every promise.quoted, for the gateway instance that waits to answer its HTTP request with it.",
+)
 PARTNER_SCORES = Topic(
     "oms.partners.scores.v1", "partner id", (fulfillment.PartnerScored,), compacted=True,
     description="Each partner's scorecard over its recent requests, sent when it changes; compacted: the latest stays.",
@@ -169,7 +177,7 @@ TOPICS: tuple[Topic, ...] = (
     AVAILABILITY, CHANNEL_AVAILABILITY,
     WAREHOUSE_REQUESTS, WAREHOUSE_UPDATES, CARRIER_REQUESTS, CARRIER_UPDATES, NOTIFICATIONS, PAYMENTS,
     PAYMENT_UPDATES, INVENTORY_COMMANDS, INVENTORY_REPLIES, FULFILLMENT_COMMANDS, FULFILLMENT_EVENTS, SHIPPING_COMMANDS,
-    SHIPPING_EVENTS, PARTNER_SCORES,
+    SHIPPING_EVENTS, QUOTES, PARTNER_SCORES,
 )
 
 MESSAGE_TYPES: dict[str, type[Message]] = {

@@ -9,6 +9,7 @@ level's promise), or the service level's promise when no lane fits.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -71,3 +72,34 @@ def deliver_by(carriers: list[Carrier], location: Location, destination: str, se
     chosen = choose_carrier(carriers, location.country, destination, service_level, [])
     days = chosen[2] if chosen else PROMISE_DAYS.get(service_level, PROMISE_DAYS["standard"])
     return leaves + timedelta(days=days)
+
+
+def shipment(location: Location, carriers: list[Carrier], destination: str, service_level: str,
+             reserved_at: datetime) -> tuple[datetime, datetime]:
+    """(ship-by, deliver-by) of a shipment reserved at `location` at `reserved_at`: the promise an order's saga makes
+    and a quote gives (the same function, so the quote is the promise)."""
+    leaves = ship_by(location, reserved_at)
+    return leaves, deliver_by(carriers, location, destination, service_level, leaves)
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One shipment of a plan, promised: where from, when it leaves and arrives, who carries it at what rate."""
+
+    location_id: str
+    ship_by: datetime
+    deliver_by: datetime
+    carrier_id: str | None
+    rate: Decimal
+
+
+def legs(locations: list[Location], carriers: list[Carrier], destination: str, service_level: str,
+         at: datetime) -> list[Leg]:
+    """The shipments of a plan over `locations`, each promised as if reserved `at`."""
+    found = []
+    for location in locations:
+        leaves, arrives = shipment(location, carriers, destination, service_level, at)
+        chosen = choose_carrier(carriers, location.country, destination, service_level, [])
+        found.append(Leg(location.id, leaves, arrives, chosen[0] if chosen else None,
+                         chosen[1] if chosen else Decimal("0")))
+    return found

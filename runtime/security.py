@@ -58,12 +58,14 @@ def service_topics(network: Network) -> dict[str, tuple[list[str], list[str]]]:
         "shipping": [topics.SHIPPING_COMMANDS.name, *carrier_updates],
         "notification": [topics.ORDERS_INBOUND.name, *channels, topics.ORDERS_EVENTS.name],
         # the order read model, and what its webhook subscribers are sent
-        "gateway": [topics.ORDERS_INBOUND.name, *channels, topics.ORDERS_EVENTS.name, topics.NOTIFICATIONS.name],
+        "gateway": [topics.ORDERS_INBOUND.name, *channels, topics.ORDERS_EVENTS.name, topics.NOTIFICATIONS.name,
+                    topics.QUOTES.name],  # the quotes it answers promise requests over HTTP with
     }
     writes = {
         "order": [topics.ORDERS_EVENTS.name, *channel_events, topics.INVENTORY_COMMANDS.name,
                   topics.FULFILLMENT_COMMANDS.name, topics.SHIPPING_COMMANDS.name, topics.PAYMENTS.name,
-                  topics.ORDERS_INBOUND.name],  # an exchange's new order, placed as a channel would
+                  topics.ORDERS_INBOUND.name,  # an exchange's new order, placed as a channel would
+                  topics.QUOTES.name],
         "inventory": [topics.INVENTORY_EVENTS.name, topics.INVENTORY_REPLIES.name, topics.AVAILABILITY.name,
                       *channel_availability],
         "fulfillment": [topics.FULFILLMENT_EVENTS.name, *(topics.WAREHOUSE_REQUESTS.for_partner(i) for i in locations),

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 
 from contracts.base import Message
 from contracts.channels import OrderSubmitted
+from contracts.promises import PromiseRequested
 from gateway_service.checks import Refused
 from gateway_service.edge import Gate
 from gateway_service.routes import channels, operators, shopify, tracking
@@ -64,7 +65,7 @@ def _document_bodies(app: FastAPI) -> None:
             return app.openapi_schema
         document = original()
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
-        models: list[type[Message]] = [OrderSubmitted, *channels.ACTIONS.values()]
+        models: list[type[Message]] = [OrderSubmitted, PromiseRequested, *channels.ACTIONS.values()]
         for model in models:
             schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
             schemas.update(schema.pop("$defs", {}))

@@ -3,6 +3,7 @@ answered already, the rate limits. `server.py` fills them from the stack; the fa
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -74,6 +75,26 @@ class TokenBuckets:
         return 0.0
 
 
+@dataclass
+class QuoteWaiters:
+    """The promise requests this instance posted and waits to answer: each answered when its `promise.quoted`
+    arrives (`arrived`, fed by the gateway's listener on the quotes topic)."""
+
+    waiting: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+
+    def expect(self, request_id: str) -> asyncio.Future[dict[str, Any]]:
+        future = self.waiting[request_id] = asyncio.get_running_loop().create_future()
+        return future
+
+    def arrived(self, quoted: dict[str, Any]) -> None:
+        future = self.waiting.pop(str(quoted.get("request_id")), None)
+        if future is not None and not future.done():
+            future.set_result(quoted)
+
+    def forget(self, request_id: str) -> None:
+        self.waiting.pop(request_id, None)
+
+
 class Unavailable(Exception):
     """The broker did not take the message in time: nothing was accepted, the sender should try again."""
 
@@ -90,3 +111,5 @@ class Gate:
     clock: Callable[[], float] = time.time
     replays: Replays = field(default_factory=MemoryReplays)
     limits: TokenBuckets = field(default_factory=TokenBuckets)
+    quotes: QuoteWaiters = field(default_factory=QuoteWaiters)
+    quote_timeout_s: float = 10.0  # a promise request not quoted by then is answered 504

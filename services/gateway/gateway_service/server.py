@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import orjson
 import uvicorn
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from contracts import topics
@@ -23,7 +23,7 @@ from contracts.base import Message
 from gateway_service import store
 from gateway_service.api import create_app
 from gateway_service.bootstrap import GatewayDeps
-from gateway_service.edge import Gate, TokenBuckets, Unavailable
+from gateway_service.edge import Gate, QuoteWaiters, TokenBuckets, Unavailable
 from gateway_service.store import GatewayWork
 from runtime import pollers, security
 from runtime.db import create_pool
@@ -154,6 +154,37 @@ class PostgresReads:
             return await unit.outgoing_deliveries.revive(unit.now(), subscriber)
 
 
+async def listen_for_quotes(deps: GatewayDeps, waiters: QuoteWaiters, ready: asyncio.Event) -> None:
+    """Every `promise.quoted` from now on, to the promise requests this instance waits to answer. No consumer group:
+    each instance reads every partition from its end (the answer may come on any). Through broker outages."""
+    while True:
+        consumer = AIOKafkaConsumer(**deps.kafka, client_id="gateway-quotes", group_id=None, enable_auto_commit=False,
+                                    auto_offset_reset="latest", fetch_max_wait_ms=100)
+        try:
+            await consumer.start()
+            await consumer.topics()  # the cluster's metadata, with the quotes topic's partitions
+            partitions = [TopicPartition(topics.QUOTES.name, p)
+                          for p in sorted(consumer.partitions_for_topic(topics.QUOTES.name) or ())]
+            if not partitions:
+                raise KafkaError(f"no topic {topics.QUOTES.name}")
+            consumer.assign(partitions)
+            await consumer.seek_to_end(*partitions)
+            for partition in partitions:
+                await consumer.position(partition)
+            ready.set()
+            while True:
+                for records in (await consumer.getmany(timeout_ms=1000)).values():
+                    for record in records:
+                        with contextlib.suppress(orjson.JSONDecodeError, AttributeError):
+                            waiters.arrived(orjson.loads(record.value or b"{}"))
+        except KafkaError as exc:
+            log.warning("gateway.quotes_unread", error=repr(exc))
+            await asyncio.sleep(1)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.stop(), 5)
+
+
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:  # the service's runtime owns SIGTERM, and stops this task
@@ -187,6 +218,10 @@ async def http_server(deps: GatewayDeps) -> None:
                 security.operator_api_token(settings), producers.publish,
                 PostgresReads(deps, tracking), replays=replays,
                 limits=TokenBuckets(settings.gateway_rate_per_s, settings.gateway_burst))
+    listening_for_quotes = asyncio.Event()
+    quotes = asyncio.create_task(listen_for_quotes(deps, gate.quotes, listening_for_quotes))
+    with contextlib.suppress(TimeoutError):  # until then a promise request could miss its answer
+        await asyncio.wait_for(listening_for_quotes.wait(), 30)
     config = uvicorn.Config(create_app(gate), host=settings.gateway_host, port=listen_port(settings),
                             log_config=None, access_log=False, lifespan="off", http="httptools",
                             timeout_keep_alive=30)  # senders that keep connections open are not cut off under them
@@ -198,6 +233,7 @@ async def http_server(deps: GatewayDeps) -> None:
     finally:
         server.should_exit = True
         writer.cancel()
-        await asyncio.gather(writer, return_exceptions=True)
+        quotes.cancel()
+        await asyncio.gather(writer, quotes, return_exceptions=True)
         await producers.close()
         await tracking.close()

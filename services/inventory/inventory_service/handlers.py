@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -24,7 +23,7 @@ from contracts.inventory import (
 )
 from contracts.order import CommitStock, ReleaseStock, ReserveStock, Restock, SetLocationPaused
 from contracts.partners import LocationPaused, LocationResumed
-from inventory_service import domain
+from inventory_service import domain, quotes
 from inventory_service.store import InventoryWork
 from rules import routing
 from rules.network import Feed
@@ -70,56 +69,49 @@ async def change_level(msg: StockCounted | StockAdjusted | StockInboundExpected 
 
 async def try_reserve(unit: InventoryWork, cmd: ReserveStock) -> StockReserved | None:
     """Allocates and reserves the whole order, or nothing; for a channel that ships what is available, what there
-    is now (the rest named `backordered` in the reply), or nothing when there is none at all."""
+    is now (the rest named `backordered` in the reply), or nothing when there is none at all. An order placed on a
+    quote gets the quote's plan and dates while its stock is there, else a plan of its own and the reason."""
     lines = quantities(cmd.lines)
     levels = await unit.stock.levels(lines)
     network = unit.deps.network
-    skipped = set(cmd.excluded_locations) | await unit.paused_locations()
-    days = {loc.id: unit.now().astimezone(ZoneInfo(loc.timezone)).date() for loc in network.locations
-            if loc.daily_capacity is not None}
-    skipped |= {location_id for location_id, day in days.items()  # its day's capacity given out
-                if await unit.locations.given(location_id, day) >= (network.location(location_id).daily_capacity or 0)}
-    store = network.location(cmd.pickup_location_id) if cmd.pickup_location_id else None
-    point = network.postal_point(cmd.destination.country, cmd.destination.postal_code)
-
-    def distance(lat: float, lon: float) -> float:  # to the pickup store (itself first), the postal region, the country
-        if store is not None:
-            return domain.great_circle_km(lat, lon, store.lat, store.lon)
-        if point is not None:
-            return domain.great_circle_km(lat, lon, *point)
-        return domain.distance_km(lat, lon, cmd.destination.country)
-    standings = await unit.standings()
-    sites = [routing.Site(loc.id, distance(loc.lat, loc.lon), loc.safety_stock, loc.country,
-                          *standings.get(loc.id, (0.0, 0)))
-             for loc in network.serving(cmd.channel) if loc.id not in skipped]
+    sites, days = await quotes.candidates(unit, cmd.channel, cmd.destination, cmd.pickup_location_id,
+                                          cmd.excluded_locations)
     available = {key: level.available for key, level in levels.items()}
     to = routing.Destination(cmd.destination.country, cmd.service_level)
     weights = network.weights(cmd.channel)
-    decided, missing = routing.decide(lines, available, sites, network.carriers, to, weights), {}
+    outcome, quoted = await quotes.verdict(unit, cmd, lines, available, sites) if cmd.quote_id else (None, None)
+    missing: dict[str, int] = {}
+    if quoted is not None:
+        decided: routing.Decision | None = routing.Decision(routing.Scored(
+            [(location_id, part) for location_id, part, _, _ in quoted], 0.0, {"quoted": 0.0}))
+    else:
+        decided = routing.decide(lines, available, sites, network.carriers, to, weights)
     if decided is None and network.channel_stock(cmd.channel or "").policy == "ship_available":
         part = domain.available_part(lines, available, sites)
         decided = routing.decide(part, available, sites, network.carriers, to, weights) if part else None
         missing = {sku: qty - part.get(sku, 0) for sku, qty in lines.items() if qty > part.get(sku, 0)}
-    plan = decided.chosen.plan if decided else None
-    if decided is not None:
-        record_decision(unit, cmd, decided, lines, available, sites, to)
-    if plan is None:
+    if decided is None:
         return None
+    record_decision(unit, cmd, decided, lines, available, sites, to)
+    dates = {location_id: (leaves, arrives) for location_id, _, leaves, arrives in quoted or ()}
     allocations = []
-    for location_id, part in plan:
+    for location_id, part in decided.chosen.plan:
         if location_id in days:
             await unit.locations.give(location_id, days[location_id])
         reservation_id = f"res-{new_id()}"
         unit.reservations.add_reservation(reservation_id, cmd.order_id, location_id, part)
+        leaves, arrives = dates.get(location_id, (None, None))
         allocations.append(Allocation(reservation_id=reservation_id, location_id=location_id,
-                                      lines=[SkuQuantity(sku=s, quantity=q) for s, q in part.items()]))
+                                      lines=[SkuQuantity(sku=s, quantity=q) for s, q in part.items()],
+                                      ship_by=leaves, deliver_by=arrives))
         for sku, qty in part.items():
             before = levels[(location_id, sku)]
             after = replace(before, reserved=before.reserved + qty)
             unit.stock.set(after)
             level_events(unit, before, after)
     reply = StockReserved(order_id=cmd.order_id, allocations=allocations, request_id=cmd.id,
-                          backordered=[SkuQuantity(sku=s, quantity=q) for s, q in sorted(missing.items())])
+                          backordered=[SkuQuantity(sku=s, quantity=q) for s, q in sorted(missing.items())],
+                          quote=outcome)
     unit.send(topics.INVENTORY_REPLIES.name, cmd.order_id, reply)
     return reply
 
@@ -297,4 +289,4 @@ def from_feed(feed: Feed) -> dict[str, Handler[InventoryWork]]:
 HANDLERS_COMMANDS: dict[str, Handler[InventoryWork]] = {
     "inventory.reserve_stock": reserve_stock, "inventory.release_stock": release_stock,
     "inventory.commit_stock": commit_stock, "inventory.restock": restock,
-    "inventory.set_location_paused": set_location_paused}
+    "inventory.set_location_paused": set_location_paused, "inventory.quote_stock": quotes.quote_stock}

@@ -46,6 +46,9 @@ LOCATION_STATUS = Table("location_status", ("location_id",), {
 DECISIONS = Table("allocation_decisions", ("id",), {
     "order_id": "text", "request_id": "text", "channel": "text", "chosen": "text", "plan": "jsonb",
     "alternatives": "jsonb", "inputs": "jsonb"})
+QUOTES = Table("quotes", ("quote_id",), {
+    "quote_id": "text", "request_id": "text", "channel": "text", "method": "text", "service_level": "text",
+    "plan": "jsonb", "promised_by": "timestamptz", "expires_at": "timestamptz"}, touch=False)
 INBOUND = Table("inbound_expected", ("id",), {"sku": "text", "location_id": "text", "quantity": "int",
                                                "eta": "timestamptz"})
 
@@ -87,6 +90,17 @@ class Stock(Rows):
     def now(self, sku: str) -> dict[str, Level]:
         """This SKU's levels by location as the unit leaves them."""
         return {k[1]: _level(self.rows[k]) for k in self.by_sku.get(sku, ())}
+
+    async def glance(self, skus: Iterable[str]) -> dict[tuple[str, str], int]:
+        """Units available of these SKUs by (location, sku), read without a lock (a quote changes nothing): as this
+        unit holds them where it read them already."""
+        skus = set(skus)
+        held = {sku for sku in skus if sku in self.by_sku}
+        found = {(k[1], k[0]): _level(self.rows[k]).available for sku in held for k in self.by_sku[sku]}
+        if skus - held:
+            rows = await self.db.read(STOCK, by("sku", sorted(skus - held)), lock=False, order_by="sku, location_id")
+            found |= {(row["location_id"], row["sku"]): _level(row).available for row in rows}
+        return found
 
     async def available_at(self, location_id: str) -> list[str]:
         """The SKUs with units available at a location (read without a lock: `levels` locks what is then used)."""
@@ -358,6 +372,7 @@ class InventoryWork(UnitOfWork):
         self.locations = self.repository(LocationStatus(db))
         self.decisions = self.repository(Rows(db, DECISIONS))  # a log: appended, never read back here
         self.scores = self.repository(Scores(db))
+        self.quotes = self.repository(Rows(db, QUOTES))  # given; read back by the order that names one
         self.pauses: frozenset[str] | None = None  # the paused locations, when this unit paused or resumed one
 
     async def paused_locations(self) -> set[str]:

@@ -20,6 +20,7 @@ from contracts.channels import (
     Payment,
 )
 from contracts.order import OrderStatusChanged, Reason
+from contracts.promises import PromiseRequested, QuoteStock, StockQuoted
 from order_service import domain, saga, store
 from order_service.store import Order, OrderWork
 from runtime import metrics
@@ -128,7 +129,7 @@ async def order_submitted(msg: OrderSubmitted, unit: OrderWork) -> None:
                     payment_reference=msg.payment.reference if msg.payment else None,
                     paid=msg.payment is not None and msg.payment.status in ("authorized", "captured"),
                     ledger=domain.ledger(msg), refund_shipping=msg.channel not in unit.deps.network.keeps_shipping,
-                    pickup_location_id=msg.pickup_location_id)
+                    pickup_location_id=msg.pickup_location_id, quote_id=msg.quote_id)
     payment = msg.payment.status if msg.payment else None
     pickup_problem = f"no location {msg.pickup_location_id} to collect from" if (
         msg.pickup_location_id and store is None) else None
@@ -255,7 +256,7 @@ def from_channel(channel: str) -> dict[str, Handler[OrderWork]]:
     """The handlers of one channel's own topic: what arrives there speaks for that channel only, so a message naming
     another channel changes nothing (dead-lettered with the reason)."""
     def checked(handler: Handler[OrderWork]) -> Handler[OrderWork]:
-        async def handle(msg: ChannelMessage, unit: OrderWork) -> None:
+        async def handle(msg: ChannelMessage | PromiseRequested, unit: OrderWork) -> None:
             if msg.channel != channel:
                 log.warning("order.other_channel_named", sender=channel, named=msg.channel)
                 raise Unprocessable(f"a message on {channel}'s topic names channel {msg.channel}: it changes nothing")
@@ -270,11 +271,23 @@ async def release_by_channel(msg: OrderHoldReleased, unit: OrderWork) -> None:
     apply(unit, row, saga.release_by_channel(current, msg))
 
 
+async def promise_requested(msg: PromiseRequested, unit: OrderWork) -> None:
+    """A channel asks what would be promised: inventory quotes it (it holds the stock the plan rests on)."""
+    unit.send(topics.INVENTORY_COMMANDS.name, msg.id, QuoteStock(request=msg))
+
+
+async def stock_quoted(msg: StockQuoted, unit: OrderWork) -> None:
+    """Inventory's quote, to the channel that asked (and to the gateway, which may wait to answer it over HTTP)."""
+    quoted = msg.quoted
+    unit.send(topics.to_each(topics.channel_events_topic(quoted.channel), topics.QUOTES.name), quoted.request_id,
+              quoted)
+
+
 INBOUND: dict[str, Handler[OrderWork]] = {
     "order.submitted": order_submitted, "order.cancel_requested": order_request,
     "order.hold_released": order_request, "order.return_requested": return_requested,
-    "order.change_requested": change_requested}
+    "order.change_requested": change_requested, "promise.requested": promise_requested}
 REPLIES: dict[str, Handler[OrderWork]] = {
     kind: saga_reply for topic in (topics.INVENTORY_REPLIES, topics.FULFILLMENT_EVENTS, topics.SHIPPING_EVENTS,
                                    topics.PAYMENT_UPDATES)
-    for kind in topic.message_types}
+    for kind in topic.message_types} | {"inventory.stock_quoted": stock_quoted}

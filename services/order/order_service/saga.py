@@ -190,6 +190,7 @@ class Saga(BaseModel):
     pickup_expires_at: datetime | None = None  # ready for pickup: cancelled (`not_collected`) if not collected by then
     pickup_remind_at: datetime | None = None
     pickup_reminded: bool = False
+    quote_id: str | None = None  # placed on a quote: its plan and dates asked for at the first reservation
 
     def fulfillment(self, fulfillment_id: str) -> Fulfillment | None:
         return next((f for f in self.fulfillments if f.fulfillment_id == fulfillment_id), None)
@@ -238,7 +239,8 @@ def _reserve(saga: Saga, changes: list[StatusChange], excluded: list[str] | None
                            destination=Destination(country=saga.ship_to.country, region=saga.ship_to.region,
                                                    postal_code=saga.ship_to.postal_code),
                            excluded_locations=excluded or [], channel=saga.channel,
-                           pickup_location_id=saga.pickup_location_id, service_level=saga.service_level)
+                           pickup_location_id=saga.pickup_location_id, service_level=saga.service_level,
+                           quote_id=saga.quote_id if not saga.fulfillments else None)
     waiting = saga.model_copy(update={"state": SagaState.AWAITING_STOCK, "reserving": True,
                                       "reservation_request": command, "reservation_retried": False})
     return Decision(waiting, [command], changes, RESERVATION_DEADLINE)
@@ -359,7 +361,8 @@ def _reserved(saga: Saga, message: StockReserved) -> Decision:
             fulfillment_id=f"{saga.order_id}-F{number}", shipment_id=f"{saga.order_id}-S{number}",
             reservation_id=allocation.reservation_id, location_id=allocation.location_id, lines=allocation.lines,
             pickup=allocation.location_id == saga.pickup_location_id,
-            to_store=saga.pickup_location_id not in (None, allocation.location_id))
+            to_store=saga.pickup_location_id not in (None, allocation.location_id),
+            ship_by=allocation.ship_by, deliver_by=allocation.deliver_by)  # a kept quote's dates
         number += 1
         fulfillments.append(fulfillment)
         commands.append(RequestFulfillment(
@@ -375,7 +378,9 @@ def _reserved(saga: Saga, message: StockReserved) -> Decision:
     had_active = any(f.active for f in saga.fulfillments)
     if state == SagaState.ON_HOLD:  # handed off, still held: the status says so until the hold is released
         return Decision(updated.model_copy(update={"waiting_as": None}), commands)
-    changes = [] if had_active else [StatusChange("reserved")]
+    quote = message.quote
+    changes = [] if had_active else [StatusChange("reserved", reason(
+        f"quote_{quote.outcome}", f"quote {quote.quote_id} {quote.why}") if quote and quote.outcome != "kept" else None)]
     before = saga if had_active else saga.model_copy(update={"status": "reserved"})
     moved = _status_change(before, updated)
     if waiting:  # said on the change that hands the first part off
@@ -936,10 +941,9 @@ def promised(saga: Saga, network: Network, now: datetime) -> Saga:
     changed = []
     for f in saga.fulfillments:
         if f.active and f.ship_by is None and f.reservation_id:
-            location = network.location(f.location_id)
-            leaves = promise.ship_by(location, now)
-            f = f.model_copy(update={"ship_by": leaves, "deliver_by": promise.deliver_by(
-                network.carriers, location, saga.ship_to.country, saga.service_level, leaves)})
+            leaves, arrives = promise.shipment(network.location(f.location_id), network.carriers,
+                                               saga.ship_to.country, saga.service_level, now)
+            f = f.model_copy(update={"ship_by": leaves, "deliver_by": arrives})
         changed.append(f)
     return saga.model_copy(update={"fulfillments": changed})
 
@@ -951,7 +955,13 @@ def with_promises(decision: Decision, network: Network, now: datetime) -> Decisi
         return decision
     commands = [c.model_copy(update={"ship_by": f.ship_by}) if isinstance(c, RequestFulfillment) and (
         f := promised_saga.fulfillment(c.fulfillment_id)) is not None else c for c in decision.commands]
-    return replace(decision, saga=promised_saga, commands=commands)
+    latest = max((f.deliver_by for f in promised_saga.fulfillments if f.active and f.deliver_by), default=None)
+    changes = [replace(c, reason=reason(c.reason.code, f"{c.reason.message}; promised by {_when(latest)} instead"))
+               if c.reason is not None and c.reason.code in QUOTE_NOT_KEPT else c for c in decision.changes]
+    return replace(decision, saga=promised_saga, commands=commands, changes=changes)
+
+
+QUOTE_NOT_KEPT = ("quote_expired", "quote_changed")  # told with the new promise
 
 
 def _open_promises(f: Fulfillment) -> list[tuple[str, datetime]]:

@@ -174,10 +174,11 @@ class Orders(Records[Order]):
         return [*super().changes(), *self.lines.changes(), *self.timeline.changes(), *self.documents.changes()]
 
 
-def order_id_of(message: Message) -> str:
+def order_id_of(message: Message) -> str | None:
+    """The order a message is about (None: a promise request or its quote, about no order)."""
     if isinstance(message, ChannelMessage):
         return domain.order_id_for(message.channel, message.external_id)
-    return str(getattr(message, "order_id"))  # noqa: B009 - every reply names its order
+    return getattr(message, "order_id", None)
 
 
 class OrderWork(UnitOfWork):
@@ -189,5 +190,5 @@ class OrderWork(UnitOfWork):
         self.orders = self.repository(Orders(db))
 
     async def prepare(self, messages: Sequence[Message]) -> None:
-        await self.orders.load_keys(order_id_of(m) for m in messages)
+        await self.orders.load_keys(order_id for m in messages if (order_id := order_id_of(m)) is not None)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from contracts.base import Message
+from contracts.base import Message, new_id
 from contracts.channels import (
     OrderCancelRequested,
     OrderChangeRequested,
@@ -19,6 +20,7 @@ from contracts.channels import (
     OrderSubmitted,
     order_id_for,
 )
+from contracts.promises import PromiseRequested
 from gateway_service import shopify
 from gateway_service.checks import GateOf, Refused, Signed, channel_reader, oms_signed
 from gateway_service.edge import Gate, Unavailable
@@ -93,6 +95,39 @@ async def act(external_id: str, action: str, gate: GateOf,
     if model is None:
         raise Refused(404, f"no action {action!r}: one of {', '.join(ACTIONS)}")
     return await accept(gate, signed, model, {"external_id": external_id})
+
+
+@router.post("/promises", openapi_extra=body_of("PromiseRequested"),
+             summary="What the OMS would promise for a basket (promise.requested): options, each a quote")
+async def promises(gate: GateOf, signed: Annotated[Signed, Depends(oms_signed)]) -> JSONResponse:
+    """The request goes to the channel's topic as any message of the channel; the answer is the `promise.quoted`
+    the OMS publishes for it (also on the channel's events topic), within `quote_timeout_s`."""
+    channel = signed.channel
+    try:
+        body = orjson.loads(signed.raw)
+    except orjson.JSONDecodeError as exc:
+        raise Refused(400, "not valid JSON", [str(exc)]) from exc
+    if not isinstance(body, dict):
+        raise Refused(400, "not a JSON object")
+    body = {"type": "promise.requested", "id": new_id(), "channel": channel, **body}
+    if body["channel"] != channel:
+        raise Refused(403, f"channel {body['channel']!r} in the body is not the channel of the URL ({channel!r})")
+    try:
+        request = PromiseRequested.model_validate(body)
+    except ValidationError as exc:
+        raise Refused(400, "invalid promise.requested", problems(exc)) from exc
+    answer = gate.quotes.expect(request.id)
+    try:
+        await gate.publish(channel, request.order_key, request)
+        return JSONResponse(await asyncio.wait_for(answer, gate.quote_timeout_s))
+    except Unavailable as exc:
+        raise Refused(503, "the OMS cannot take it now: send it again", headers={"Retry-After": "5"}) from exc
+    except TimeoutError as exc:
+        log.warning("gateway.quote_late", channel=channel)
+        raise Refused(504, f"no quote within {gate.quote_timeout_s:g} s: ask again", headers={"Retry-After": "5"}) \
+            from exc
+    finally:
+        gate.quotes.forget(request.id)
 
 
 @router.get("/orders/{external_id}", summary="An order of this channel: status, shipments with tracking, returns, "

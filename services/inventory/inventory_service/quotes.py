@@ -1,0 +1,152 @@
+"""Quotes: what the OMS would promise for a basket now (`promise.requested`, passed on by the order service), and
+whether an order placed on one keeps it. A quote is a reservation's routing (`rules.routing`) and a saga's promise
+(`rules.promise`) run over the stock as it is, reserving nothing; what it planned is kept for the order that names
+it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from contracts import topics
+from contracts.base import new_id, quantities
+from contracts.order import Destination, Reason, ReserveStock
+from contracts.promises import PromiseOption, PromiseQuoted, PromiseRequested, QuoteOutcome, QuoteStock, StockQuoted
+from inventory_service import domain
+from inventory_service.store import InventoryWork
+from rules import promise, routing
+from rules.network import Location, Network
+from runtime.logging import log
+from runtime.tables import by
+
+SPEEDS = ("standard", "express")
+
+
+async def candidates(unit: InventoryWork, channel: str | None, destination: Destination,
+                     pickup_location_id: str | None, excluded: Sequence[str]) -> tuple[list[routing.Site], dict[str, date]]:
+    """The locations an order of `channel` to `destination` may be allocated at, as routing sees them (their
+    distance, safety stock and standing), and today's date at those with a daily capacity; paused ones, those
+    whose day is full and `excluded` ones left out."""
+    network = unit.deps.network
+    skipped = set(excluded) | await unit.paused_locations()
+    days = {loc.id: unit.now().astimezone(ZoneInfo(loc.timezone)).date() for loc in network.locations
+            if loc.daily_capacity is not None}
+    skipped |= {location_id for location_id, day in days.items()  # its day's capacity given out
+                if await unit.locations.given(location_id, day) >= (network.location(location_id).daily_capacity or 0)}
+    store = network.location(pickup_location_id) if pickup_location_id else None
+    point = network.postal_point(destination.country, destination.postal_code)
+
+    def distance(lat: float, lon: float) -> float:  # to the pickup store (itself first), the postal region, the country
+        if store is not None:
+            return domain.great_circle_km(lat, lon, store.lat, store.lon)
+        if point is not None:
+            return domain.great_circle_km(lat, lon, *point)
+        return domain.distance_km(lat, lon, destination.country)
+    standings = await unit.standings()
+    return [routing.Site(loc.id, distance(loc.lat, loc.lon), loc.safety_stock, loc.country,
+                         *standings.get(loc.id, (0.0, 0)))
+            for loc in network.serving(channel) if loc.id not in skipped], days
+
+
+def asked(network: Network, request: PromiseRequested) -> list[tuple[str, str, Location | None]]:
+    """(method, speed, pickup store) of each option a request asks for: shipped at each speed (or the one named) and
+    collected at each store in the destination's country; or collected at the one store named."""
+    if request.pickup_location_id:
+        store = next((loc for loc in network.locations if loc.id == request.pickup_location_id), None)
+        return [("pickup", request.shipping_speed or "standard", store)] if store is not None else []
+    assert request.destination is not None
+    country = request.destination.country
+    ship = [("ship", speed, None) for speed in ((request.shipping_speed,) if request.shipping_speed else SPEEDS)]
+    return [*ship, *(("pickup", "standard", loc) for loc in network.serving(request.channel)
+                     if loc.kind == "store" and loc.country == country)]
+
+
+async def quote_stock(cmd: QuoteStock, unit: InventoryWork) -> None:
+    """Each option the request asks for, planned and promised as a reservation now would be, kept as a quote for
+    `OMS_QUOTE_TTL_S`; none, with the reason, when nothing can be promised."""
+    request, network, now = cmd.request, unit.deps.network, unit.now()
+    expires_at = now + timedelta(seconds=unit.deps.settings.quote_ttl_s)
+    lines = quantities(request.lines)
+    available = await unit.stock.glance(lines)
+    unknown = sorted(set(lines) - {sku for _, sku in available})
+    options: list[PromiseOption] = []
+    for method, speed, store in [] if unknown else asked(network, request):
+        to = request.destination or Destination(country=store.country if store else "",
+                                                postal_code=store.postal_code if store else None)
+        sites, _ = await candidates(unit, request.channel, to, store.id if store else None, [])
+        decided = routing.decide(lines, available, sites, network.carriers, routing.Destination(to.country, speed),
+                                 network.weights(request.channel))
+        if decided is None:
+            continue
+        options.append(give(unit, request, method, speed, store, decided.chosen.plan, to.country, now, expires_at))
+    reason = None
+    if unknown:
+        reason = Reason(code="unknown_sku", message=f"no stock is known of {', '.join(unknown)}")
+    elif not options:
+        reason = Reason(code="insufficient_stock", message="no location that serves the channel has these lines now")
+    log.info("promise.quoted", request_id=request.id, options=len(options))
+    unit.send(topics.INVENTORY_REPLIES.name, request.id, StockQuoted(quoted=PromiseQuoted(
+        request_id=request.id, channel=request.channel, options=options, expires_at=expires_at, reason=reason)))
+
+
+def give(unit: InventoryWork, request: PromiseRequested, method: str, speed: str, store: Location | None,
+         plan: routing.Allocation, country: str, now: datetime, expires_at: datetime) -> PromiseOption:
+    """One option of a quote: its shipments promised (`rules.promise.legs`) and the plan kept under its id."""
+    network = unit.deps.network
+    legs = promise.legs([network.location(location_id) for location_id, _ in plan], network.carriers, country,
+                        speed, now)
+    quote_id = f"q-{new_id()}"
+    option = PromiseOption(
+        quote_id=quote_id, method=method, shipping_speed=speed,
+        location_ids=[location_id for location_id, _ in plan], carrier_id=legs[0].carrier_id,
+        ship_by=max(leg.ship_by for leg in legs), promised_by=max(leg.deliver_by for leg in legs),
+        shipping_cost=str(sum((leg.rate for leg in legs), Decimal("0")).quantize(Decimal("0.01"))),
+        pickup_location_id=store.id if store else None)
+    unit.quotes.add({
+        "quote_id": quote_id, "request_id": request.id, "channel": request.channel, "method": method,
+        "service_level": speed, "promised_by": option.promised_by, "expires_at": expires_at,
+        "plan": orjson.dumps([{"location_id": leg.location_id, "lines": part, "ship_by": leg.ship_by.isoformat(),
+                               "deliver_by": leg.deliver_by.isoformat()}
+                              for leg, (_, part) in zip(legs, plan, strict=True)]).decode()})
+    return option
+
+
+Quoted = list[tuple[str, dict[str, int], datetime, datetime]]  # (location, lines, ship-by, deliver-by) per shipment
+
+
+async def verdict(unit: InventoryWork, cmd: ReserveStock, lines: Mapping[str, int],
+                  available: Mapping[tuple[str, str], int], sites: Sequence[routing.Site]
+                  ) -> tuple[QuoteOutcome, Quoted | None]:
+    """Whether the order keeps the quote it names: its plan, whole, if the quote holds (not expired, the same
+    channel, lines and speed) and every location of it still has the stock; else why not."""
+    assert cmd.quote_id is not None
+    rows = await unit.quotes.load(by("quote_id", [cmd.quote_id]), lock=False)
+    row = rows[0] if rows else None
+
+    def outcome(kind: str, why: str) -> tuple[QuoteOutcome, None]:
+        return QuoteOutcome(quote_id=cmd.quote_id or "", outcome=kind,
+                            promised_by=row["promised_by"] if row else None, why=why), None
+    if row is None or row["channel"] != cmd.channel:
+        return outcome("expired", "is not known (or was forgotten after it expired)")
+    if row["expires_at"] <= unit.now():
+        return outcome("expired", f"expired at {row['expires_at'].isoformat(timespec='seconds')}")
+    plan: Quoted = [(leg["location_id"], leg["lines"], datetime.fromisoformat(leg["ship_by"]),
+                     datetime.fromisoformat(leg["deliver_by"])) for leg in orjson.loads(row["plan"])]
+    quoted_lines: dict[str, int] = {}
+    for _, part, _, _ in plan:
+        for sku, qty in part.items():
+            quoted_lines[sku] = quoted_lines.get(sku, 0) + qty
+    if quoted_lines != dict(lines) or row["service_level"] != cmd.service_level:
+        return outcome("changed", "was for other lines or another speed")
+    usable = {site.location_id: site for site in sites}
+    for location_id, part, _, _ in plan:
+        site = usable.get(location_id)
+        if site is None:
+            return outcome("changed", f"could not be kept: {location_id} takes no orders now")
+        if any(available.get((location_id, sku), 0) - site.safety_stock < qty for sku, qty in part.items()):
+            return outcome("changed", f"could not be kept: the stock it planned at {location_id} went")
+    return QuoteOutcome(quote_id=cmd.quote_id, outcome="kept", promised_by=row["promised_by"]), plan
