@@ -340,3 +340,36 @@ async def test_only_operators_post_dead_webhooks_again():
                                      headers={"Authorization": "Bearer operator-token"})
     assert (denied.status_code, allowed.status_code, allowed.json()) == (401, 200, {"retried": 3})
     assert edge.reads.retried == ["crm"]
+
+
+def promise_request(**fields: Any) -> dict[str, Any]:
+    return {k: v for k, v in {**example("promise.requested"), **fields}.items() if k not in ("id", "type")}
+
+
+async def test_a_promise_request_is_answered_with_the_quote_the_oms_publishes_for_it():
+    edge = Edge()
+
+    async def quoting(channel: str, key: str, message: Message) -> None:  # the OMS answering on the quotes topic
+        edge.published.append((channel, key, message))
+        edge.gate.quotes.arrived({**example("promise.quoted"), "request_id": message.id})
+    edge.gate.publish = quoting
+    answer = await edge.post("/v1/channels/web/promises", promise_request())
+
+    assert answer.status_code == 200, answer.text
+    [(channel, key, request)] = edge.published
+    assert (channel, key, request.type) == ("web", f"web:{request.id}", "promise.requested")
+    assert answer.json()["request_id"] == request.id and answer.json()["options"][0]["quote_id"] == "q-1"
+    assert answer.json()["options"][0]["slots"][0].keys() == {"from", "to"}
+    assert edge.gate.quotes.waiting == {}, "nothing left waiting"
+
+
+async def test_a_promise_request_not_quoted_in_time_is_504_and_a_bad_one_400_or_403():
+    edge = Edge()
+    edge.gate.quote_timeout_s = 0.05  # nothing answers here: the gateway gives up after this, and says so
+    late = await edge.post("/v1/channels/web/promises", promise_request())
+    assert (late.status_code, late.headers["retry-after"]) == (504, "5")
+    bad = await edge.post("/v1/channels/web/promises", promise_request(destination=None))
+    assert bad.status_code == 400 and "destination" in bad.text
+    other = await edge.post("/v1/channels/web/promises", promise_request(channel="app"))
+    assert other.status_code == 403
+    assert edge.gate.quotes.waiting == {}

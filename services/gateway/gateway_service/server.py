@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import orjson
 import uvicorn
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from contracts import topics
@@ -158,19 +158,17 @@ async def listen_for_quotes(deps: GatewayDeps, waiters: QuoteWaiters, ready: asy
     """Every `promise.quoted` from now on, to the promise requests this instance waits to answer. No consumer group:
     each instance reads every partition from its end (the answer may come on any). Through broker outages."""
     while True:
-        consumer = AIOKafkaConsumer(**deps.kafka, client_id="gateway-quotes", group_id=None, enable_auto_commit=False,
-                                    auto_offset_reset="latest", fetch_max_wait_ms=100)
+        consumer = AIOKafkaConsumer(topics.QUOTES.name, **deps.kafka, client_id="gateway-quotes", group_id=None,
+                                    enable_auto_commit=False, auto_offset_reset="latest", fetch_max_wait_ms=100)
         try:
-            await consumer.start()
-            await consumer.topics()  # the cluster's metadata, with the quotes topic's partitions
-            partitions = [TopicPartition(topics.QUOTES.name, p)
-                          for p in sorted(consumer.partitions_for_topic(topics.QUOTES.name) or ())]
-            if not partitions:
-                raise KafkaError(f"no topic {topics.QUOTES.name}")
-            consumer.assign(partitions)
-            await consumer.seek_to_end(*partitions)
-            for partition in partitions:
-                await consumer.position(partition)
+            await consumer.start()  # without a group: every partition is assigned once the topic's metadata is in
+            deadline = asyncio.get_running_loop().time() + 30
+            while not consumer.assignment():
+                if asyncio.get_running_loop().time() > deadline:
+                    raise KafkaError(f"no partitions of {topics.QUOTES.name}")
+                await asyncio.sleep(0.1)
+            for partition in consumer.assignment():
+                await consumer.position(partition)  # its end, from which on every quote is read
             ready.set()
             while True:
                 for records in (await consumer.getmany(timeout_ms=1000)).values():

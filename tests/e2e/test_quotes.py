@@ -1,0 +1,74 @@
+"""Promises before the order on the real stack: a channel asks what would be promised (over HTTP, and on its own
+topic as a channel writing to Kafka), places the order on a quote and gets that promise; a quote whose stock went
+is planned anew and the channel told why, with the new date."""
+
+from __future__ import annotations
+
+import uuid
+
+import orjson
+import pytest
+
+from contracts import topics
+from runtime.security import client_options, principal
+from runtime.settings import get_settings
+from tests.e2e.test_when_things_go_wrong import oid, until_status
+from tests.support.kafka import Producer, read_topic
+from tests.support.poll import eventually
+
+pytestmark = pytest.mark.e2e
+
+TO_MUNICH = {"country": "DE", "postal_code": "80331"}
+
+
+async def test_a_quote_asked_over_http_is_the_promise_the_order_placed_on_it_gets(oms, gateway):
+    await oms.stock({"QUOTED": {"3pl-berlin": 3}})
+    asked = await gateway.post("web", "/promises", {"lines": [{"sku": f"{oms.run}-QUOTED", "quantity": 1}],
+                                                    "destination": TO_MUNICH})
+    assert asked.status_code == 200, asked.text
+    quoted = asked.json()
+    options = {(o["method"], o["shipping_speed"], o.get("pickup_location_id")): o for o in quoted["options"]}
+    assert {("ship", "standard", None), ("ship", "express", None), ("pickup", "standard", "store-munich")} <= \
+        options.keys(), quoted
+    standard = options[("ship", "standard", None)]
+    assert standard["location_ids"] == ["3pl-berlin"]
+
+    order = oms.order(1, {"QUOTED": 1}, channel="web", quote_id=standard["quote_id"])
+    answer = await gateway.post("web", "/orders", {k: v for k, v in order.items() if k != "id"})
+    assert answer.status_code == 202, answer.text
+    released = await gateway.until("web", order["external_id"], "released")
+    [shipment] = released["shipments"]
+    assert (shipment["location_id"], shipment["promised_by"]) == ("3pl-berlin", standard["promised_by"])
+    assert not any((step.get("reason") or {}).get("code", "").startswith("quote_") for step in released["timeline"])
+
+
+async def test_a_quote_asked_on_kafka_whose_stock_went_is_planned_anew_and_the_channel_told_why(oms):
+    await oms.stock({"GONE": {"3pl-berlin": 1, "dc-rotterdam": 4}})
+    channel = principal("channel", "app")
+    request = {"type": "promise.requested", "id": str(uuid.uuid4()), "channel": "app", "shipping_speed": "standard",
+               "lines": [{"sku": f"{oms.run}-GONE", "quantity": 1}], "destination": TO_MUNICH}
+    async with Producer(who=channel) as producer:
+        await producer.send(topics.channel_topic("app"), orjson.dumps(request), key=f"app:{request['id']}")
+
+    async def answers() -> list[dict]:
+        found = [orjson.loads(r.value) for r in await read_topic(
+            topics.channel_events_topic("app"), 5, kafka=client_options(get_settings(), channel))]
+        return [m for m in found if m["type"] == "promise.quoted" and m["request_id"] == request["id"]]
+    [quoted] = await eventually(answers, lambda found: len(found) == 1, "the quote on the channel's events topic")
+    ship = next(o for o in quoted["options"] if o["method"] == "ship")
+    assert ship["location_ids"] == ["3pl-berlin"], quoted
+
+    await oms.adjust({"type": "stock.adjusted", "sku": f"{oms.run}-GONE", "location_id": "3pl-berlin", "delta": -1})
+    watch = await oms.watch()
+    try:
+        order = oms.order(2, {"GONE": 1}, channel="app", quote_id=ship["quote_id"])
+        await oms.send(order)
+        await until_status(watch, order, "released", timeout=90)
+        [reserved] = [e for e in watch.events[oid(order)] if e["status"] == "reserved"]
+        assert reserved["reason"]["code"] == "quote_changed", reserved
+        [shipment] = reserved["shipments"]
+        assert shipment["location_id"] == "dc-rotterdam" and shipment["promised_by"]
+        assert "the stock it planned at 3pl-berlin went" in reserved["reason"]["message"]
+        assert reserved["reason"]["message"].endswith(" instead")  # the new promise, in words and on the shipment
+    finally:
+        await watch.stop()
