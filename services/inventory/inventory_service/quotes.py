@@ -99,20 +99,25 @@ def give(unit: InventoryWork, request: PromiseRequested, method: str, speed: str
     network = unit.deps.network
     legs = promise.legs([network.location(location_id) for location_id, _ in plan], network.carriers, country,
                         speed, now)
-    quote_id = f"q-{new_id()}"
-    option = PromiseOption(
-        quote_id=quote_id, method=method, shipping_speed=speed,
-        location_ids=[location_id for location_id, _ in plan], carrier_id=legs[0].carrier_id,
-        ship_by=max(leg.ship_by for leg in legs), promised_by=max(leg.deliver_by for leg in legs),
-        shipping_cost=str(sum((leg.rate for leg in legs), Decimal("0")).quantize(Decimal("0.01"))),
-        pickup_location_id=store.id if store else None)
+    given = option(f"q-{new_id()}", method, speed, store, legs)
     unit.quotes.add({
-        "quote_id": quote_id, "request_id": request.id, "channel": request.channel, "method": method,
-        "service_level": speed, "promised_by": option.promised_by, "expires_at": expires_at,
+        "quote_id": given.quote_id, "request_id": request.id, "channel": request.channel, "method": method,
+        "service_level": speed, "promised_by": given.promised_by, "expires_at": expires_at,
         "plan": orjson.dumps([{"location_id": leg.location_id, "lines": part, "ship_by": leg.ship_by.isoformat(),
                                "deliver_by": leg.deliver_by.isoformat()}
                               for leg, (_, part) in zip(legs, plan, strict=True)]).decode()})
-    return option
+    return given
+
+
+def option(quote_id: str, method: str, speed: str, store: Location | None, legs: list[promise.Leg]) -> PromiseOption:
+    """An option as the channel sees it: leaving when its last shipment leaves, there when its last one arrives,
+    carried (first) by the first one's carrier, costing their rates together."""
+    return PromiseOption(
+        quote_id=quote_id, method=method, shipping_speed=speed, location_ids=[leg.location_id for leg in legs],
+        carrier_id=legs[0].carrier_id, ship_by=max(leg.ship_by for leg in legs),
+        promised_by=max(leg.deliver_by for leg in legs),
+        shipping_cost=str(sum((leg.rate for leg in legs), Decimal("0")).quantize(Decimal("0.01"))),
+        pickup_location_id=store.id if store else None)
 
 
 Quoted = list[tuple[str, dict[str, int], datetime, datetime]]  # (location, lines, ship-by, deliver-by) per shipment
