@@ -102,6 +102,14 @@ class Delivery(BaseModel):
         return self
 
 
+class WindowChange(BaseModel):
+    """Another delivery slot for an order (v1.2): one of the free ones its hold (`slot_full`) listed."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    window: Window
+
+
 class ChannelMessage(Message):
     """Inbound messages name their order by (channel, external_id), the key of the inbound topic."""
 
@@ -150,6 +158,7 @@ class OrderChangeRequested(ChannelMessage):
     type: Literal["order.change_requested"] = "order.change_requested"
     shipping_address: Address | None = None
     shipping_speed: Literal["standard", "express"] | None = None
+    delivery: WindowChange | None = None  # v1.2: another delivery slot (`delivery.window`)
     reason: Note | None = None
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.base import Message, NonEmpty, Note, Quantity, SkuQuantity, Timestamp
+from contracts.base import Message, NonEmpty, Note, Quantity, SkuQuantity, Timestamp, Window
 from contracts.promises import QuoteOutcome
 
 MAX_STOCK = 1_000_000_000  # on hand or a change of it, per SKU and location
@@ -96,6 +96,7 @@ class StockReservationFailed(Message):
     reason: NonEmpty
     unknown_skus: list[str] = Field(default_factory=list)
     request_id: str | None = None
+    free_slots: list[Window] = Field(default_factory=list)  # slot_full: the carrier's windows with room left
 
 
 class StockReleased(Message):

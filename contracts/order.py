@@ -6,7 +6,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from contracts.base import Address, CountryCode, Echoed, Message, NonEmpty, OptionalText, SkuQuantity, Timestamp, utcnow
+from contracts.base import (
+    Address,
+    CountryCode,
+    Echoed,
+    Message,
+    NonEmpty,
+    OptionalText,
+    SkuQuantity,
+    Timestamp,
+    Window,
+    utcnow,
+)
 from contracts.partners import ReturnedLine
 from contracts.payments import RefundLine
 
@@ -94,6 +105,7 @@ class ReserveStock(Message):
     pickup_location_id: str | None = None  # collected there: that store first, else the nearest to it
     service_level: str = "standard"  # which carriers' lanes and promise a plan is scored on
     quote_id: str | None = None  # the quote the order was placed on: its plan kept where stock still allows
+    window: Window | None = None  # the delivery slot asked for: claimed with the stock, or none reserved (slot_full)
 
     @model_validator(mode="before")
     @classmethod
@@ -166,6 +178,7 @@ class BookShipment(Message):
     parcels: list[dict[str, object]] = Field(default_factory=list)
     excluded_carriers: list[str] = Field(default_factory=list)
     deliver_by: Timestamp | None = None  # the promise: the carrier's on-time share is measured against it
+    delivery_window: Window | None = None  # the customer's slot (its end is `deliver_by`)
 
 
 class ExpectReturn(Message):

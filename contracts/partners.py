@@ -6,7 +6,18 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.base import MAX_LINES, Address, Message, Money, NonEmpty, Note, Quantity, SkuQuantity, Timestamp
+from contracts.base import (
+    MAX_LINES,
+    Address,
+    Message,
+    Money,
+    NonEmpty,
+    Note,
+    Quantity,
+    SkuQuantity,
+    Timestamp,
+    Window,
+)
 
 
 class InvoiceLine(BaseModel):
@@ -185,6 +196,7 @@ class ShipmentBookingRequested(Message):
     ship_from: Address
     ship_to: Address
     parcels: list[Parcel] = Field(min_length=1, max_length=MAX_LINES)
+    delivery_window: Window | None = None  # v1.2: the slot the customer chose: deliver within it
 
 
 class ShipmentCancelRequested(Message):

@@ -50,6 +50,25 @@ class Lane(BaseModel):
     transit_days: int
 
 
+class SlotZone(BaseModel):
+    """Delivery windows a carrier offers in one zone (`countries`, or only the postal codes starting with one of
+    `postal_prefixes`): windows of `length_minutes` from `start` to `end` (the zone's own time) on `days`, each for
+    at most `capacity` deliveries, offered up to `horizon_days` ahead (rules/slots.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    zone: str
+    countries: list[str]
+    postal_prefixes: list[str] = []
+    timezone: str = "UTC"
+    days: list[str] = ["mon", "tue", "wed", "thu", "fri", "sat"]
+    start: str = "08:00"
+    end: str = "20:00"
+    length_minutes: int = 120
+    capacity: int = 10
+    horizon_days: int = 7
+
+
 class Carrier(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -57,6 +76,7 @@ class Carrier(BaseModel):
     name: str
     answer_within_s: int = 60
     lanes: list[Lane]
+    slots: list[SlotZone] = []  # delivery windows a customer may choose (none: the carrier delivers when it can)
 
 
 class ChannelStock(BaseModel):

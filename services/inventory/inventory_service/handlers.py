@@ -67,10 +67,11 @@ async def change_level(msg: StockCounted | StockAdjusted | StockInboundExpected 
         await serve_backorders(unit, [msg.sku])
 
 
-async def try_reserve(unit: InventoryWork, cmd: ReserveStock) -> StockReserved | None:
+async def try_reserve(unit: InventoryWork, cmd: ReserveStock) -> StockReserved | StockReservationFailed | None:
     """Allocates and reserves the whole order, or nothing; for a channel that ships what is available, what there
     is now (the rest named `backordered` in the reply), or nothing when there is none at all. An order placed on a
-    quote gets the quote's plan and dates while its stock is there, else a plan of its own and the reason."""
+    quote gets the quote's plan and dates while its stock is there, else a plan of its own and the reason; one that
+    asks for a delivery window gets it with the stock, or nothing is reserved (`slot_full`, the free ones named)."""
     lines = quantities(cmd.lines)
     levels = await unit.stock.levels(lines)
     network = unit.deps.network
@@ -92,6 +93,9 @@ async def try_reserve(unit: InventoryWork, cmd: ReserveStock) -> StockReserved |
         missing = {sku: qty - part.get(sku, 0) for sku, qty in lines.items() if qty > part.get(sku, 0)}
     if decided is None:
         return None
+    if cmd.window is not None and not cmd.pickup_location_id and (
+            full := await quotes.claim_slot(unit, cmd, decided.chosen.plan)) is not None:
+        return full
     record_decision(unit, cmd, decided, lines, available, sites, to)
     dates = {location_id: (leaves, arrives) for location_id, _, leaves, arrives in quoted or ()}
     allocations = []
@@ -143,6 +147,8 @@ async def reserve_stock(cmd: ReserveStock, unit: InventoryWork) -> None:
     elif (reserved := await try_reserve(unit, cmd)) is None:
         failed = StockReservationFailed(order_id=cmd.order_id, reason="insufficient_stock", request_id=cmd.id)
         await unit.backorders.add_backorder(cmd)
+    elif isinstance(reserved, StockReservationFailed):  # its delivery window is full: the order waits for a person
+        failed = reserved
     else:
         if reserved.backordered:  # ship_available: the rest waits, under the same request
             await unit.backorders.add_backorder(cmd.model_copy(update={"lines": reserved.backordered}))
@@ -156,7 +162,7 @@ async def serve_backorders(unit: InventoryWork, skus: list[str]) -> None:
     """Stock arrived: waiting orders that now fit are reserved, oldest first (whole, or what there is for a channel
     that ships what is available: the rest waits on)."""
     for cmd in await unit.backorders.waiting_for(skus):
-        if (reserved := await try_reserve(unit, cmd)) is None:
+        if not isinstance(reserved := await try_reserve(unit, cmd), StockReserved):  # none yet (or its window full)
             continue
         if reserved.backordered:  # served in part: the rest waits on
             unit.backorders.replace(cmd.model_copy(update={"lines": reserved.backordered}))
@@ -211,8 +217,9 @@ async def release_stock(cmd: ReleaseStock, unit: InventoryWork) -> None:
     if cmd.lines is not None and cmd.reservation_id is not None:
         await release_lines(cmd, unit)
         return
-    if cmd.reservation_id is None:
+    if cmd.reservation_id is None:  # the whole order: no longer waiting, its delivery window free again
         unit.backorders.remove(cmd.order_id)
+        await unit.slots.give_back(cmd.order_id)
     ids, skus = await finish(unit, cmd.order_id, cmd.reservation_id, "released", cmd.id)
     unit.send(topics.INVENTORY_REPLIES.name, cmd.order_id, StockReleased(order_id=cmd.order_id, reservation_ids=ids))
     if skus:

@@ -13,13 +13,14 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from contracts import topics
-from contracts.base import new_id, quantities
+from contracts.base import Window, new_id, quantities
+from contracts.inventory import StockReservationFailed
 from contracts.order import Destination, Reason, ReserveStock
 from contracts.promises import PromiseOption, PromiseQuoted, PromiseRequested, QuoteOutcome, QuoteStock, StockQuoted
 from inventory_service import domain
 from inventory_service.store import InventoryWork
-from rules import promise, routing
-from rules.network import Location, Network
+from rules import promise, routing, slots
+from rules.network import Carrier, Location, Network, SlotZone
 from runtime.logging import log
 from runtime.tables import by
 
@@ -82,7 +83,11 @@ async def quote_stock(cmd: QuoteStock, unit: InventoryWork) -> None:
                                  network.weights(request.channel))
         if decided is None:
             continue
-        options.append(give(unit, request, method, speed, store, decided.chosen.plan, to.country, now, expires_at))
+        given = give(unit, request, method, speed, store, decided.chosen.plan, to.country, now, expires_at)
+        carrier, zone = slot_zone(network, given.location_ids, to, speed) if method == "ship" else (None, None)
+        if carrier is not None and zone is not None:  # the windows the customer may choose, once it can be there
+            given = given.model_copy(update={"slots": await free_slots(unit, carrier, zone, given.promised_by)})
+        options.append(given)
     reason = None
     if unknown:
         reason = Reason(code="unknown_sku", message=f"no stock is known of {', '.join(unknown)}")
@@ -155,3 +160,42 @@ async def verdict(unit: InventoryWork, cmd: ReserveStock, lines: Mapping[str, in
         if any(available.get((location_id, sku), 0) - site.safety_stock < qty for sku, qty in part.items()):
             return outcome("changed", f"could not be kept: the stock it planned at {location_id} went")
     return QuoteOutcome(quote_id=cmd.quote_id, outcome="kept", promised_by=row["promised_by"]), plan
+
+
+MOST_SLOTS = 24  # free windows listed in an option or a slot_full hold: the next ones
+
+
+def slot_zone(network: Network, location_ids: list[str], to: Destination, level: str
+              ) -> tuple[Carrier | None, SlotZone | None]:
+    """The carrier that would deliver (the first shipment's: the cheapest that keeps the promise) and its slot zone
+    the destination is in, if it has one."""
+    first = network.location(location_ids[0])
+    chosen = promise.choose_carrier(network.carriers, first.country, to.country, level, [])
+    carrier = next((c for c in network.carriers if chosen and c.id == chosen[0]), None)
+    return carrier, slots.zone_for(carrier, to.country, to.postal_code)
+
+
+async def free_slots(unit: InventoryWork, carrier: Carrier, zone: SlotZone, after: datetime) -> list[Window]:
+    """The zone's windows with room left, from `after` (when the order can be there) on."""
+    spans = slots.windows(zone, after, unit.now())
+    given = await unit.slots.given(carrier.id, zone.zone, after) if spans else {}
+    return [Window(start=start, end=end) for start, end in slots.free(zone, spans, given)][:MOST_SLOTS]
+
+
+async def claim_slot(unit: InventoryWork, cmd: ReserveStock, plan: routing.Allocation) -> StockReservationFailed | None:
+    """The order's delivery window, claimed with its stock (None); or, when it is full or not one the carrier offers
+    there, the refusal naming the free ones (and nothing reserved)."""
+    assert cmd.window is not None
+    network, ids = unit.deps.network, [location_id for location_id, _ in plan]
+    carrier, zone = slot_zone(network, ids, cmd.destination, cmd.service_level)
+    start, end = cmd.window.start, cmd.window.end
+    if carrier is not None and zone is not None and slots.offered(zone, (start, end)) and await unit.slots.take(
+            cmd.order_id, carrier.id, zone.zone, start, end, zone.capacity):
+        return None
+    free: list[Window] = []
+    if carrier is not None and zone is not None:
+        legs = promise.legs([network.location(i) for i in ids], network.carriers, cmd.destination.country,
+                            cmd.service_level, unit.now())
+        free = await free_slots(unit, carrier, zone, max(leg.deliver_by for leg in legs))
+    log.info("slot.full", order_id=cmd.order_id, free=len(free))
+    return StockReservationFailed(order_id=cmd.order_id, reason="slot_full", request_id=cmd.id, free_slots=free)

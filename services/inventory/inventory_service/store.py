@@ -49,6 +49,12 @@ DECISIONS = Table("allocation_decisions", ("id",), {
 QUOTES = Table("quotes", ("quote_id",), {
     "quote_id": "text", "request_id": "text", "channel": "text", "method": "text", "service_level": "text",
     "plan": "jsonb", "promised_by": "timestamptz", "expires_at": "timestamptz"}, touch=False)
+SLOTS = Table("delivery_slots", ("carrier_id", "zone", "starts_at"), {
+    "carrier_id": "text", "zone": "text", "starts_at": "timestamptz", "claimed": "int"},
+    updates=("claimed",), checked=("claimed",), touch=False)
+SLOT_CLAIMS = Table("slot_claims", ("order_id",), {
+    "order_id": "text", "carrier_id": "text", "zone": "text", "starts_at": "timestamptz", "ends_at": "timestamptz"},
+    touch=False)
 INBOUND = Table("inbound_expected", ("id",), {"sku": "text", "location_id": "text", "quantity": "int",
                                                "eta": "timestamptz"})
 
@@ -308,6 +314,64 @@ class LocationStatus(Records[Location]):
             self.save(location_id, paused=paused, reason=reason)
 
 
+class Slots(Rows):
+    """Delivery windows given out: a claim locks its window's row and counts it, so no window is given to more
+    orders than its capacity, under any concurrency; each order holds at most one (given back on cancel)."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db, SLOTS)
+        self.claims = Rows(db, SLOT_CLAIMS)
+
+    async def _window(self, carrier_id: str, zone: str, starts_at: datetime) -> Row | None:
+        key = (carrier_id, zone, starts_at)
+        if key not in self.looked:
+            await self.load(Where("carrier_id = $1 AND zone = $2 AND starts_at = $3",
+                                  lambda r: (r["carrier_id"], r["zone"], r["starts_at"]) == key, key), keys=[key])
+        return self.rows.get(key)
+
+    async def take(self, order_id: str, carrier_id: str, zone: str, starts_at: datetime, ends_at: datetime,
+                   capacity: int) -> bool:
+        """The window for the order, if it has room (an order holding it already keeps it)."""
+        held = await self.claims.get(order_id)
+        if held is not None and (held["carrier_id"], held["zone"], held["starts_at"]) == (carrier_id, zone, starts_at):
+            return True
+        window = await self._window(carrier_id, zone, starts_at)
+        if (window["claimed"] if window else 0) >= capacity:
+            return False
+        if held is not None:
+            await self.give_back(order_id)
+        if window is None:
+            self.add({"carrier_id": carrier_id, "zone": zone, "starts_at": starts_at, "claimed": 1})
+        else:
+            self.save((carrier_id, zone, starts_at), claimed=window["claimed"] + 1)
+        self.claims.add({"order_id": order_id, "carrier_id": carrier_id, "zone": zone, "starts_at": starts_at,
+                         "ends_at": ends_at})
+        return True
+
+    async def give_back(self, order_id: str) -> None:
+        """The order's window, if it holds one, free again."""
+        held = await self.claims.get(order_id)
+        if held is None:
+            return
+        window = await self._window(held["carrier_id"], held["zone"], held["starts_at"])
+        if window is not None and window["claimed"] > 0:
+            self.save((held["carrier_id"], held["zone"], held["starts_at"]), claimed=window["claimed"] - 1)
+        self.claims.remove(order_id)
+
+    async def given(self, carrier_id: str, zone: str, since: datetime) -> dict[datetime, int]:
+        """Deliveries given per window of a zone from `since` on, read without a lock (for listing free ones)."""
+        rows = await self.db.read(SLOTS, Where(
+            "carrier_id = $1 AND zone = $2 AND starts_at >= $3",
+            lambda r: r["carrier_id"] == carrier_id and r["zone"] == zone and r["starts_at"] >= since,
+            (carrier_id, zone, since)), lock=False, order_by="carrier_id, zone, starts_at")
+        found = {row["starts_at"]: row["claimed"] for row in rows}
+        return found | {row["starts_at"]: row["claimed"] for key, row in self.rows.items()
+                        if key[:2] == (carrier_id, zone)}
+
+    def changes(self) -> list[Changes]:
+        return [*super().changes(), *self.claims.changes()]
+
+
 @dataclass(slots=True)
 class Backorder(Columns):
     """An order waiting for stock: the latest request of it (what it still waits for)."""
@@ -373,6 +437,7 @@ class InventoryWork(UnitOfWork):
         self.decisions = self.repository(Rows(db, DECISIONS))  # a log: appended, never read back here
         self.scores = self.repository(Scores(db))
         self.quotes = self.repository(Rows(db, QUOTES))  # given; read back by the order that names one
+        self.slots = self.repository(Slots(db))
         self.pauses: frozenset[str] | None = None  # the paused locations, when this unit paused or resumed one
 
     async def paused_locations(self) -> set[str]:

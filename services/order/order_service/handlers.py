@@ -129,7 +129,8 @@ async def order_submitted(msg: OrderSubmitted, unit: OrderWork) -> None:
                     payment_reference=msg.payment.reference if msg.payment else None,
                     paid=msg.payment is not None and msg.payment.status in ("authorized", "captured"),
                     ledger=domain.ledger(msg), refund_shipping=msg.channel not in unit.deps.network.keeps_shipping,
-                    pickup_location_id=msg.pickup_location_id, quote_id=msg.quote_id)
+                    pickup_location_id=msg.pickup_location_id, quote_id=msg.quote_id,
+                    window=msg.delivery.window if msg.delivery and not msg.pickup_location_id else None)
     payment = msg.payment.status if msg.payment else None
     pickup_problem = f"no location {msg.pickup_location_id} to collect from" if (
         msg.pickup_location_id and store is None) else None

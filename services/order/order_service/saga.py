@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from contracts.base import Address, Message, SkuQuantity, minus, quantities
+from contracts.base import Address, Message, SkuQuantity, Window, minus, quantities
 from contracts.channels import OrderCancelRequested, OrderChangeRequested, OrderHoldReleased, OrderReturnRequested
 from contracts.fulfillment import FulfillmentProgressed, ReturnArrived, ShipmentProgressed
 from contracts.inventory import StockReservationFailed, StockReserved
@@ -191,6 +191,7 @@ class Saga(BaseModel):
     pickup_remind_at: datetime | None = None
     pickup_reminded: bool = False
     quote_id: str | None = None  # placed on a quote: its plan and dates asked for at the first reservation
+    window: Window | None = None  # the delivery slot chosen: claimed with the stock; its end is the promise
 
     def fulfillment(self, fulfillment_id: str) -> Fulfillment | None:
         return next((f for f in self.fulfillments if f.fulfillment_id == fulfillment_id), None)
@@ -240,7 +241,7 @@ def _reserve(saga: Saga, changes: list[StatusChange], excluded: list[str] | None
                                                    postal_code=saga.ship_to.postal_code),
                            excluded_locations=excluded or [], channel=saga.channel,
                            pickup_location_id=saga.pickup_location_id, service_level=saga.service_level,
-                           quote_id=saga.quote_id if not saga.fulfillments else None)
+                           quote_id=saga.quote_id if not saga.fulfillments else None, window=saga.window)
     waiting = saga.model_copy(update={"state": SagaState.AWAITING_STOCK, "reserving": True,
                                       "reservation_request": command, "reservation_retried": False})
     return Decision(waiting, [command], changes, RESERVATION_DEADLINE)
@@ -276,6 +277,14 @@ def decide(saga: Saga, message: Message) -> Decision:
         case StockReservationFailed(reason="unknown_sku"):
             return Decision(saga.model_copy(update={"state": SagaState.REJECTED}), [], [StatusChange("rejected", reason(
                 "unknown_sku", f"unknown SKU(s): {', '.join(message.unknown_skus)}"))])
+        case StockReservationFailed(reason="slot_full"):
+            if not saga.reserving or _answers_another_request(saga, message):
+                return Decision(saga)
+            held = saga.model_copy(update={"state": SagaState.ON_HOLD, "hold_reason": "slot_full", "reserving": False,
+                                           "reservation_request": None})
+            free = ", ".join(_span(w) for w in message.free_slots) or "none in the coming days"
+            return Decision(held, [], [StatusChange("on_hold", reason("slot_full", (
+                f"the delivery window {_span(saga.window)} is full; free windows: {free}")))])
         case StockReservationFailed():
             if saga.state == SagaState.BACKORDERED or not saga.reserving or _answers_another_request(saga, message):
                 return Decision(saga)
@@ -442,7 +451,8 @@ def _fulfillment_progressed(saga: Saga, message: FulfillmentProgressed) -> Decis
 def _book(saga: Saga, packed: Fulfillment) -> tuple[Fulfillment, list[Message]]:
     return packed.model_copy(update={"step": Step.BOOKING}), [BookShipment(
         order_id=saga.order_id, shipment_id=packed.shipment_id, location_id=packed.location_id,
-        service_level=saga.service_level, ship_to=saga.ship_to, parcels=packed.parcels, deliver_by=packed.deliver_by)]
+        service_level=saga.service_level, ship_to=saga.ship_to, parcels=packed.parcels, deliver_by=packed.deliver_by,
+        delivery_window=saga.window)]
 
 
 def _reroute(saga: Saga, failed: Fulfillment, why: str) -> Decision:
@@ -661,6 +671,12 @@ def change(saga: Saga, message: OrderChangeRequested, address_problem: str | Non
 
     if saga.state in (*TERMINAL_STATES, SagaState.RETURNING) or saga.state == SagaState.CANCELLING:
         return refused(f"the order is {saga.status}")
+    if message.delivery is not None:
+        if saga.hold_reason != "slot_full":  # a claimed slot is the carrier's plan: changed by cancel and re-order
+            return refused("a delivery window changes only while the order waits for one (slot_full)")
+        moved = saga.model_copy(update={"window": message.delivery.window, "hold_reason": None})
+        return _reserve(moved, [StatusChange("accepted", reason(
+            "changed", f"delivery window changed to {_span(message.delivery.window)}"))])
     if message.shipping_address is None and message.shipping_speed is None:
         return refused("nothing to change")
     active = [f for f in saga.fulfillments if f.active]
@@ -766,7 +782,8 @@ def exchange_problem(saga: Saga, returned: dict[str, int], wanted: dict[str, int
     return None
 
 
-CHANNEL_RESOLVES = frozenset(("payment_pending", "payment_failed", "address_incomplete"))  # what a channel can fix
+# what a channel can fix (a full delivery window: by choosing another, or trying the same again)
+CHANNEL_RESOLVES = frozenset(("payment_pending", "payment_failed", "address_incomplete", "slot_full"))
 
 
 def release_by_channel(saga: Saga, message: OrderHoldReleased) -> Decision:
@@ -943,7 +960,7 @@ def promised(saga: Saga, network: Network, now: datetime) -> Saga:
         if f.active and f.ship_by is None and f.reservation_id:
             leaves, arrives = promise.shipment(network.location(f.location_id), network.carriers,
                                                saga.ship_to.country, saga.service_level, now)
-            f = f.model_copy(update={"ship_by": leaves, "deliver_by": arrives})
+            f = f.model_copy(update={"ship_by": leaves, "deliver_by": saga.window.end if saga.window else arrives})
         changed.append(f)
     return saga.model_copy(update={"fulfillments": changed})
 
@@ -1045,6 +1062,13 @@ def _not_collected(saga: Saga) -> Decision:
     commands += refunds
     return Decision(cancelled, commands, [StatusChange("cancelled", reason(
         "not_collected", f"not collected by {_when(saga.pickup_expires_at)}"))])
+
+
+def _span(window: Window | None) -> str:
+    if window is None:
+        return "?"
+    start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
+    return f"{start:%Y-%m-%d %H:%M}-{end:%H:%M} UTC"
 
 
 def _when(at: datetime | None) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contracts import topics
-from contracts.base import Address
+from contracts.base import Address, Window
 from contracts.fulfillment import ShipmentProgressed
 from contracts.order import BookShipment
 from contracts.partners import (
@@ -48,7 +48,9 @@ def book_next(unit: ShippingWork, shipment: Shipment, tried: list[str]) -> None:
     request = ShipmentBookingRequested(
         shipment_id=shipment.shipment_id, order_id=shipment.order_id, carrier_id=carrier_id,
         service_level=shipment.service_level, from_location_id=shipment.location_id,
-        ship_from=location_address(unit.deps, shipment.location_id), ship_to=ship_to, parcels=shipment.parcel_list())
+        ship_from=location_address(unit.deps, shipment.location_id), ship_to=ship_to, parcels=shipment.parcel_list(),
+        delivery_window=Window(start=shipment.window_from, end=shipment.deliver_by)
+        if shipment.window_from and shipment.deliver_by else None)
     carrier = next(c for c in network.carriers if c.id == carrier_id)
     unit.shipments.booking_sent(shipment, carrier_id, carrier.answer_within_s, unit.now())
     unit.send(topics.CARRIER_REQUESTS.for_partner(carrier_id), shipment.order_id, request)

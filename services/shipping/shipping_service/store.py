@@ -22,7 +22,7 @@ SHIPMENTS = Table("shipments", ("shipment_id",), {
     "shipment_id": "text", "order_id": "text", "location_id": "text", "service_level": "text", "ship_to": "jsonb",
     "parcels": "jsonb", "status": "text", "tracking_number": "text", "deadline_at": "timestamptz",
     "carrier_id": "text", "tried_carriers": "text[]", "deliver_by": "timestamptz", "delivered_at": "timestamptz",
-    "exceptions": "int"},
+    "exceptions": "int", "window_from": "timestamptz"},
     updates=("status", "tracking_number", "deadline_at", "carrier_id", "tried_carriers", "delivered_at", "exceptions"))
 
 
@@ -44,6 +44,7 @@ class Shipment(Columns):
     deliver_by: datetime | None
     delivered_at: datetime | None
     exceptions: int
+    window_from: datetime | None = None  # a chosen delivery slot: from then to `deliver_by`
 
     @classmethod
     def from_row(cls, row: Row) -> Shipment:
@@ -67,7 +68,8 @@ class Shipments(Records[Shipment]):
             service_level=cmd.service_level, ship_to=cmd.ship_to.model_dump_json(),
             parcels=orjson.dumps(cmd.parcels).decode(), status=ShipmentStatus.BOOKING, tracking_number=None,
             deadline_at=None, carrier_id=None, tried_carriers=list(cmd.excluded_carriers), deliver_by=cmd.deliver_by,
-            delivered_at=None, exceptions=0)
+            delivered_at=None, exceptions=0,
+            window_from=cmd.delivery_window.start if cmd.delivery_window else None)
         return shipment if self.add(shipment) else None
 
     def booking_sent(self, shipment: Shipment, carrier_id: str, answer_within_s: int, now: datetime) -> None:
