@@ -5,7 +5,7 @@ promises the window's end and tells the carrier the window."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -14,8 +14,8 @@ from contracts.base import Window
 from contracts.channels import OrderChangeRequested
 from contracts.fulfillment import FulfillmentProgressed
 from contracts.inventory import Allocation, StockReservationFailed, StockReserved
-from contracts.order import ReserveStock
-from order_service.saga import Saga, SagaState, change, decide, promised
+from contracts.order import Reason, ReserveStock
+from order_service.saga import Saga, SagaState, StatusChange, change, decide, promised
 from rules.network import load_network
 from runtime.settings import get_settings
 from tests.handlers.test_quotes import TO_BERLIN, ask, reserve, stocked
@@ -78,28 +78,39 @@ def waiting(window: Window) -> Saga:
                 window=window, reservation_request=ReserveStock.model_validate(request))
 
 
+def request_id(saga: Saga) -> str:
+    assert saga.reservation_request is not None
+    return saga.reservation_request.id
+
+
+def reason_of(change: StatusChange) -> Reason:
+    assert change.reason is not None
+    return change.reason
+
+
 def test_a_full_window_holds_the_order_naming_the_free_ones_and_another_window_reserves_it_again():
     window = Window(start=datetime.fromisoformat("2026-12-11T16:00:00+00:00"),
                     end=datetime.fromisoformat("2026-12-11T18:00:00+00:00"))
     other = Window(start=window.end, end=datetime.fromisoformat("2026-12-11T20:00:00+00:00"))
     saga = waiting(window)
     held = decide(saga, StockReservationFailed(order_id="o", reason="slot_full", free_slots=[other],
-                                               request_id=saga.reservation_request.id))
+                                               request_id=request_id(saga)))
     assert (held.saga.state, held.saga.hold_reason, held.changes[0].status) == (SagaState.ON_HOLD, "slot_full", "on_hold")
-    assert "2026-12-11 16:00-18:00 UTC is full; free windows: 2026-12-11 18:00-20:00 UTC" in held.changes[0].reason.message
+    told = reason_of(held.changes[0]).message
+    assert "2026-12-11 16:00-18:00 UTC is full; free windows: 2026-12-11 18:00-20:00 UTC" in told
 
     moved = change(held.saga, OrderChangeRequested(channel="web", external_id="1", delivery={"window": other}), None)
-    [command] = moved.commands
+    [command] = cast(list[Any], moved.commands)
     assert (command.type, command.window, moved.saga.window) == ("inventory.reserve_stock", other, other)
     refused = change(saga, OrderChangeRequested(channel="web", external_id="1", delivery={"window": other}), None)
-    assert refused.changes[0].reason.code == "change_refused" and not refused.commands
+    assert reason_of(refused.changes[0]).code == "change_refused" and not refused.commands
 
 
 def test_the_windows_end_is_the_promise_and_the_carrier_is_told_the_window():
     window = Window(start=datetime.fromisoformat("2026-12-11T16:00:00+00:00"),
                     end=datetime.fromisoformat("2026-12-11T18:00:00+00:00"))
     saga = waiting(window)
-    reserved = decide(saga, StockReserved(order_id="o", request_id=saga.reservation_request.id, allocations=[
+    reserved = decide(saga, StockReserved(order_id="o", request_id=request_id(saga), allocations=[
         Allocation(reservation_id="r1", location_id="3pl-berlin", lines=saga.lines)]))
     network = load_network(get_settings().network_file)
     after = promised(reserved.saga, network, datetime.fromisoformat("2026-12-07T09:00:00+00:00"))
@@ -107,5 +118,5 @@ def test_the_windows_end_is_the_promise_and_the_carrier_is_told_the_window():
     assert f.deliver_by == window.end
     packed = decide(after, FulfillmentProgressed(order_id="o", fulfillment_id=f.fulfillment_id, location_id="3pl-berlin",
                                                  status="packed", parcels=[]))
-    [booking] = [c for c in packed.commands if c.type == "shipping.book_shipment"]
+    [booking] = [cast(Any, c) for c in packed.commands if c.type == "shipping.book_shipment"]
     assert (booking.delivery_window, booking.deliver_by) == (window, window.end)
