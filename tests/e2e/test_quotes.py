@@ -5,6 +5,7 @@ is planned anew and the channel told why, with the new date."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import orjson
 import pytest
@@ -70,5 +71,41 @@ async def test_a_quote_asked_on_kafka_whose_stock_went_is_planned_anew_and_the_c
         assert shipment["location_id"] == "dc-rotterdam" and shipment["promised_by"]
         assert "the stock it planned at 3pl-berlin went" in reserved["reason"]["message"]
         assert reserved["reason"]["message"].endswith(" instead")  # the new promise, in words and on the shipment
+    finally:
+        await watch.stop()
+
+
+async def test_fifty_orders_racing_for_a_window_of_ten_get_ten_and_forty_are_held_with_the_free_ones(oms, gateway):
+    await oms.stock({"SLOT": {"3pl-berlin": 60}})
+    asked = await gateway.post("web", "/promises", {"lines": [{"sku": f"{oms.run}-SLOT", "quantity": 1}],
+                                                    "destination": TO_MUNICH, "shipping_speed": "standard"})
+    ship = next(o for o in asked.json()["options"] if o["method"] == "ship")
+    given = {row["starts_at"] for row in await oms.inventory.fetch("SELECT starts_at FROM delivery_slots")}
+    window, later = [w for w in ship["slots"] if datetime.fromisoformat(w["from"]) not in given][:2]
+    capacity = next(c for c in oms.network.carriers if c.id == ship["carrier_id"]).slots[0].capacity
+    assert capacity == 10
+
+    watch = await oms.watch()
+    try:
+        orders = [oms.order(n, {"SLOT": 1}, delivery={"method": "ship", "window": window}) for n in range(50)]
+        await oms.send(*orders)
+
+        async def outcomes() -> list[str]:
+            latest = watch.latest()
+            return [(latest.get(oid(o)) or {}).get("status", "") for o in orders]
+        done = await eventually(outcomes, lambda found: all(s in ("released", "on_hold") for s in found) and
+                                found.count("released") + found.count("on_hold") == 50, "every order placed or held",
+                                timeout=120)
+        assert (done.count("released"), done.count("on_hold")) == (10, 40)
+        held = [o for o, status in zip(orders, done, strict=True) if status == "on_hold"]
+        reason = watch.latest()[oid(held[0])]["reason"]
+        assert reason["code"] == "slot_full" and "free windows" in reason["message"], reason
+        assert await oms.inventory.fetchval("SELECT claimed FROM delivery_slots WHERE starts_at = $1",
+                                            datetime.fromisoformat(window["from"])) == 10
+
+        await oms.send(oms.request("order.change_requested", held[0], delivery={"window": later}))
+        moved = await until_status(watch, held[0], "released", timeout=90)
+        promised_by = datetime.fromisoformat(moved["shipments"][0]["promised_by"])
+        assert promised_by == datetime.fromisoformat(later["to"]), "the new window's end is the promise"
     finally:
         await watch.stop()
