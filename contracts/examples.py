@@ -89,6 +89,11 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                                   "lines": LINES},
     "fulfillment.return_received": {"order_id": "ord-1", "return_id": "ret-1", "location_id": "store-munich",
                                     "lines": [{**LINES[0], "condition": "resellable"}]},
+    "pickup.requested": {"pickup_id": "dc-rotterdam.dhl.20261126T1600Z", "location_id": "dc-rotterdam",
+                         "carrier_id": "dhl", "at": "2026-11-26T16:00:00+00:00", "shipment_ids": ["shp-1"],
+                         "parcels": 1, "weight_grams": 5400},
+    "pickup.confirmed": {"pickup_id": "dc-rotterdam.dhl.20261126T1600Z"},
+    "pickup.missed": {"pickup_id": "dc-rotterdam.dhl.20261126T1600Z", "reason": "the van broke down"},
     "promise.requested": {"channel": "web", "lines": LINES, "destination": {"country": "DE", "postal_code": "10115"}},
     "promise.quoted": {"request_id": "pr-1", "channel": "web", "expires_at": "2026-11-26T10:15:00+00:00", "options": [
         {"quote_id": "q-1", "method": "ship", "shipping_speed": "standard", "location_ids": ["3pl-berlin"],

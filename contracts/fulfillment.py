@@ -35,6 +35,7 @@ class ShipmentProgressed(Message):
     status: NonEmpty
     reason: str | None = None
     estimated_delivery: Timestamp | None = None  # the carrier's estimate, when it gives one
+    next_pickup_at: Timestamp | None = None  # `pickup_missed`: when the carrier collects it now
 
 
 class ReturnArrived(Message):

@@ -238,3 +238,30 @@ class ShipmentDelivered(ShipmentUpdate):
 class ShipmentException(ShipmentUpdate):
     type: Literal["shipment.exception"] = "shipment.exception"
     reason: Annotated[Note, Field(min_length=1)]
+
+
+class PickupRequested(Message):
+    """v1.2, to a carrier ahead of a pickup: the manifest of what it collects at `location_id` at `at` (key: the
+    pickup's id)."""
+
+    type: Literal["pickup.requested"] = "pickup.requested"
+    pickup_id: NonEmpty
+    location_id: NonEmpty
+    carrier_id: NonEmpty
+    at: Timestamp
+    shipment_ids: list[str] = Field(min_length=1)
+    parcels: int = Field(ge=0)
+    weight_grams: int = Field(ge=0)
+
+
+class PickupConfirmed(Message):
+    type: Literal["pickup.confirmed"] = "pickup.confirmed"
+    pickup_id: NonEmpty
+
+
+class PickupMissed(Message):
+    """The carrier did not (or will not) come: the shipments of the pickup wait for the next one."""
+
+    type: Literal["pickup.missed"] = "pickup.missed"
+    pickup_id: NonEmpty
+    reason: Note | None = None

@@ -111,14 +111,16 @@ WAREHOUSE_UPDATES = Topic(
 )
 CARRIER_REQUESTS = Topic(
     "partners.carrier.{partner}.requests.v1", "order id",
-    (partners.ShipmentBookingRequested, partners.ShipmentCancelRequested), partitions=3,
-    description="Booking and cancel requests to one carrier.", personal=True,
+    (partners.ShipmentBookingRequested, partners.ShipmentCancelRequested, partners.PickupRequested), partitions=3,
+    description="Booking and cancel requests to one carrier; each pickup's manifest ahead of it (key: the pickup's "
+                "id).", personal=True,
 )
 CARRIER_UPDATES = Topic(
     "partners.carrier.{partner}.updates.v1", "order id",
     (partners.ShipmentBooked, partners.ShipmentBookingFailed, partners.ShipmentPickedUp,
-     partners.ShipmentInTransit, partners.ShipmentDelivered, partners.ShipmentException),
-    partitions=3, description="Tracking reported by one carrier.",
+     partners.ShipmentInTransit, partners.ShipmentDelivered, partners.ShipmentException, partners.PickupConfirmed,
+     partners.PickupMissed),
+    partitions=3, description="Tracking reported by one carrier; its answer to each pickup (key: the pickup's id).",
 )
 NOTIFICATIONS = Topic(
     "oms.notifications.v1", "order id", (notification.NotificationRequested,),

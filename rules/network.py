@@ -12,6 +12,19 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, model_validator
 
 
+class PickupSchedule(BaseModel):
+    """When a carrier collects at a location (its own time, on its working days): at each of `times`, or every
+    `every_minutes` from `start` to `end` (rules/pickups.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    carrier: str
+    times: list[str] = []
+    every_minutes: int | None = None
+    start: str = "08:00"
+    end: str = "18:00"
+
+
 class Location(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -39,6 +52,7 @@ class Location(BaseModel):
     pickup_hold_days: float = 7  # an order ready for pickup here and not collected in time is cancelled
     daily_capacity: int | None = None  # orders it can take a day (its own date); none: no limit
     opening_hours: str = ""  # told to click-and-collect customers
+    pickups: list[PickupSchedule] = []  # when carriers collect here: each pickup is asked for with its manifest
 
 
 class Lane(BaseModel):

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     consume_linger_ms: int = 10  # how long a small batch waits to grow on an order's way to `released`
     consume_patient_linger_ms: int = 50  # and everywhere else (a subscription not marked `urgent`)
     db_pool_size: int = 12
+    pickup_lead_s: int = 900  # how long before a carrier's pickup it is asked for, with its manifest
+    pickup_poll_s: float = 10  # how often the shipping service looks for pickups to ask for
     quote_ttl_s: int = 900  # how long a promise.quoted option holds: an order naming it later is planned anew
     consume_max_attempts: int = 3
     consume_backoff_ms: int = 200

@@ -18,7 +18,7 @@ from contracts.inventory import StockReservationFailed
 from contracts.order import Destination, Reason, ReserveStock
 from contracts.promises import PromiseOption, PromiseQuoted, PromiseRequested, QuoteOutcome, QuoteStock, StockQuoted
 from inventory_service import domain
-from inventory_service.store import InventoryWork
+from inventory_service.store import InventoryWork, Quote
 from rules import promise, routing, slots
 from rules.network import Carrier, Location, Network, SlotZone
 from runtime.logging import log
@@ -105,12 +105,12 @@ def give(unit: InventoryWork, request: PromiseRequested, method: str, speed: str
     legs = promise.legs([network.location(location_id) for location_id, _ in plan], network.carriers, country,
                         speed, now)
     given = option(f"q-{new_id()}", method, speed, store, legs)
-    unit.quotes.add({
-        "quote_id": given.quote_id, "request_id": request.id, "channel": request.channel, "method": method,
-        "service_level": speed, "promised_by": given.promised_by, "expires_at": expires_at,
-        "plan": orjson.dumps([{"location_id": leg.location_id, "lines": part, "ship_by": leg.ship_by.isoformat(),
-                               "deliver_by": leg.deliver_by.isoformat()}
-                              for leg, (_, part) in zip(legs, plan, strict=True)]).decode()})
+    unit.quotes.add(Quote(
+        quote_id=given.quote_id, request_id=request.id, channel=request.channel, method=method, service_level=speed,
+        plan=orjson.dumps([{"location_id": leg.location_id, "lines": part, "ship_by": leg.ship_by.isoformat(),
+                            "deliver_by": leg.deliver_by.isoformat()}
+                           for leg, (_, part) in zip(legs, plan, strict=True)]).decode(),
+        promised_by=given.promised_by, expires_at=expires_at))
     return given
 
 
@@ -134,23 +134,23 @@ async def verdict(unit: InventoryWork, cmd: ReserveStock, lines: Mapping[str, in
     """Whether the order keeps the quote it names: its plan, whole, if the quote holds (not expired, the same
     channel, lines and speed) and every location of it still has the stock; else why not."""
     assert cmd.quote_id is not None
-    rows = await unit.quotes.load(by("quote_id", [cmd.quote_id]), lock=False)
-    row = rows[0] if rows else None
+    found = await unit.quotes.load(by("quote_id", [cmd.quote_id]), lock=False)
+    quote = found[0] if found else None
 
     def outcome(kind: str, why: str) -> tuple[QuoteOutcome, None]:
         return QuoteOutcome(quote_id=cmd.quote_id or "", outcome=kind,
-                            promised_by=row["promised_by"] if row else None, why=why), None
-    if row is None or row["channel"] != cmd.channel:
+                            promised_by=quote.promised_by if quote else None, why=why), None
+    if quote is None or quote.channel != cmd.channel:
         return outcome("expired", "is not known (or was forgotten after it expired)")
-    if row["expires_at"] <= unit.now():
-        return outcome("expired", f"expired at {row['expires_at'].isoformat(timespec='seconds')}")
+    if quote.expires_at <= unit.now():
+        return outcome("expired", f"expired at {quote.expires_at.isoformat(timespec='seconds')}")
     plan: Quoted = [(leg["location_id"], leg["lines"], datetime.fromisoformat(leg["ship_by"]),
-                     datetime.fromisoformat(leg["deliver_by"])) for leg in orjson.loads(row["plan"])]
+                     datetime.fromisoformat(leg["deliver_by"])) for leg in orjson.loads(quote.plan)]
     quoted_lines: dict[str, int] = {}
     for _, part, _, _ in plan:
         for sku, qty in part.items():
             quoted_lines[sku] = quoted_lines.get(sku, 0) + qty
-    if quoted_lines != dict(lines) or row["service_level"] != cmd.service_level:
+    if quoted_lines != dict(lines) or quote.service_level != cmd.service_level:
         return outcome("changed", "was for other lines or another speed")
     usable = {site.location_id: site for site in sites}
     for location_id, part, _, _ in plan:
@@ -159,7 +159,7 @@ async def verdict(unit: InventoryWork, cmd: ReserveStock, lines: Mapping[str, in
             return outcome("changed", f"could not be kept: {location_id} takes no orders now")
         if any(available.get((location_id, sku), 0) - site.safety_stock < qty for sku, qty in part.items()):
             return outcome("changed", f"could not be kept: the stock it planned at {location_id} went")
-    return QuoteOutcome(quote_id=cmd.quote_id, outcome="kept", promised_by=row["promised_by"]), plan
+    return QuoteOutcome(quote_id=cmd.quote_id, outcome="kept", promised_by=quote.promised_by), plan
 
 
 MOST_SLOTS = 24  # free windows listed in an option or a slot_full hold: the next ones

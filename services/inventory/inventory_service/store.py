@@ -314,6 +314,20 @@ class LocationStatus(Records[Location]):
             self.save(location_id, paused=paused, reason=reason)
 
 
+@dataclass(slots=True)
+class Quote(Columns):
+    """An option given to a channel: its plan, each shipment with its dates (JSON), kept for the order naming it."""
+
+    quote_id: str
+    request_id: str
+    channel: str
+    method: str
+    service_level: str
+    plan: str  # [{location_id, lines {sku: quantity}, ship_by, deliver_by}], as JSON
+    promised_by: datetime
+    expires_at: datetime
+
+
 class Slots(Rows):
     """Delivery windows given out: a claim locks its window's row and counts it, so no window is given to more
     orders than its capacity, under any concurrency; each order holds at most one (given back on cancel)."""
@@ -436,7 +450,7 @@ class InventoryWork(UnitOfWork):
         self.locations = self.repository(LocationStatus(db))
         self.decisions = self.repository(Rows(db, DECISIONS))  # a log: appended, never read back here
         self.scores = self.repository(Scores(db))
-        self.quotes = self.repository(Rows(db, QUOTES))  # given; read back by the order that names one
+        self.quotes = self.repository(Records(db, QUOTES, Quote))  # given; read back by the order that names one
         self.slots = self.repository(Slots(db))
         self.pauses: frozenset[str] | None = None  # the paused locations, when this unit paused or resumed one
 

@@ -488,6 +488,8 @@ def _shipment_progressed(saga: Saga, message: ShipmentProgressed) -> Decision:
     if message.status == "booking_failed":
         held = saga.model_copy(update={"state": SagaState.ON_HOLD, "hold_reason": "no_carrier"})
         return Decision(held, [], [StatusChange("on_hold", reason("no_carrier", message.reason or "no carrier left"))])
+    if message.status == "pickup_missed":
+        return _pickup_missed(saga, current, message)
     if message.status == "exception":
         changed = current.model_copy(update={"exception": message.reason})
         updated = _with_fulfillment(saga, changed)
@@ -515,6 +517,18 @@ def _shipment_progressed(saga: Saga, message: ShipmentProgressed) -> Decision:
     if _finished(updated):
         updated = updated.model_copy(update={"state": SagaState.COMPLETED})
     return Decision(updated, commands, _status_change(saga, updated))
+
+
+def _pickup_missed(saga: Saga, shipment: Fulfillment, message: ShipmentProgressed) -> Decision:
+    """The carrier missed its pickup: the shipment waits for the next one. If that is after its ship-by, the order
+    says now that it leaves late (once: the promise watcher does not say it again); else nothing changes."""
+    if shipment.ship_by is None or "late_to_ship" in shipment.late or STEP_RANK[shipment.step] >= STEP_RANK[
+            "picked_up"] or (message.next_pickup_at is not None and message.next_pickup_at <= shipment.ship_by):
+        return Decision(saga)
+    told = _with_fulfillment(saga, shipment.model_copy(update={"late": [*shipment.late, "late_to_ship"]}))
+    then = f"the next pickup is {_when(message.next_pickup_at)}" if message.next_pickup_at else "no pickup is planned"
+    return Decision(told, [], [StatusChange(saga.status or "ready_to_ship", reason("late_to_ship", (
+        f"{message.reason or 'the carrier missed its pickup'}; {then}, after its ship-by {_when(shipment.ship_by)}")))])
 
 
 def _collection(saga: Saga, arrived: Fulfillment) -> tuple[Saga, list[Message]]:

@@ -6,12 +6,13 @@ from functools import partial
 from pathlib import Path
 
 from contracts import topics
+from runtime import pollers
 from runtime.consume import Subscription
-from runtime.deadlines import poller
+from runtime.deadlines import on_tick, poller
 from runtime.personal_data import retention
 from runtime.service import ServiceRuntime
 from shipping_service.bootstrap import ShippingDeps, bootstrap
-from shipping_service.handlers import COMMANDS, expire, updates_from
+from shipping_service.handlers import COMMANDS, expire, request_pickups, updates_from
 from shipping_service.scorecards import scorecards
 from shipping_service.store import ShippingWork
 
@@ -28,4 +29,12 @@ def subscriptions(deps: ShippingDeps) -> list[Subscription]:
 
 def runtime() -> ServiceRuntime[ShippingDeps]:
     return ServiceRuntime("shipping", Path(__file__).parent / "sql", bootstrap, subscriptions,
-                          background=[poller("shipments", ShippingWork, expire), retention(), scorecards])
+                          background=[poller("shipments", ShippingWork, expire), retention(), scorecards,
+                                      pickup_requests])
+
+
+async def pickup_requests(deps: ShippingDeps) -> None:
+    """Every `OMS_PICKUP_POLL_S`: the pickups due within `OMS_PICKUP_LEAD_S` asked for (`request_pickups`)."""
+    if any(location.pickups for location in deps.network.locations):
+        await pollers.every(deps.pool, deps.settings.pickup_poll_s, on_tick(partial(ShippingWork, deps),
+                                                                          request_pickups), "shipping.pickups")

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from contracts import topics
 from contracts.base import Address, Window
 from contracts.fulfillment import ShipmentProgressed
 from contracts.order import BookShipment
 from contracts.partners import (
+    PickupConfirmed,
+    PickupMissed,
+    PickupRequested,
     ShipmentBooked,
     ShipmentBookingRequested,
     ShipmentCancelRequested,
     ShipmentUpdate,
 )
+from rules import pickups
 from runtime.consume import Unprocessable
 from runtime.deps import Deps
 from runtime.logging import log
@@ -19,7 +25,7 @@ from runtime.pollers import Tick
 from runtime.unit import Handler
 from shipping_service import domain
 from shipping_service.scorecards import failing
-from shipping_service.store import Shipment, ShippingWork
+from shipping_service.store import Pickup, Shipment, ShippingWork
 
 
 def location_address(deps: Deps, location_id: str) -> Address:
@@ -117,9 +123,69 @@ async def expire(tick: Tick, unit: ShippingWork) -> None:
         book_next(unit, shipment, list(shipment.tried_carriers))
 
 
+async def request_pickups(tick: Tick, unit: ShippingWork) -> None:
+    """Each carrier pickup due within `OMS_PICKUP_LEAD_S` is asked for once, with its manifest: the shipments booked
+    at that location with that carrier since the pickup before (none: not asked for yet, looked at again)."""
+    lead = timedelta(seconds=unit.deps.settings.pickup_lead_s)
+    for location in unit.deps.network.locations:
+        for schedule in location.pickups:
+            at = pickups.next_pickup(location, schedule, tick.at)
+            if at is None or at - tick.at > lead:
+                continue
+            pickup_id = pickups.pickup_id(location.id, schedule.carrier, at)
+            if await unit.pickups.get(pickup_id) is not None:
+                continue
+            manifest = await unit.shipments.awaiting_pickup(location.id, schedule.carrier, tick.limit)
+            if not manifest:
+                continue
+            parcels = [parcel for shipment in manifest for parcel in shipment.parcel_list()]
+            request = PickupRequested(pickup_id=pickup_id, location_id=location.id, carrier_id=schedule.carrier, at=at,
+                                      shipment_ids=[s.shipment_id for s in manifest], parcels=len(parcels),
+                                      weight_grams=sum(p.weight_grams for p in parcels))
+            unit.pickups.add(Pickup(pickup_id, location.id, schedule.carrier, at, "requested", request.shipment_ids,
+                                    request.parcels, request.weight_grams))
+            for shipment in manifest:
+                unit.shipments.save(shipment.shipment_id, pickup_id=pickup_id)
+            unit.send(topics.CARRIER_REQUESTS.for_partner(schedule.carrier), pickup_id, request)
+            log.info("pickup.requested", location_id=location.id, carrier_id=schedule.carrier,
+                     shipments=len(manifest))
+
+
+def pickup_answer(carrier_id: str) -> Handler[ShippingWork]:
+    """A carrier's answer to a pickup: confirmed; or missed, and what it had not collected waits for its next pickup
+    (the saga told when that is, to re-check the shipment's promise)."""
+    async def answered(answer: PickupConfirmed | PickupMissed, unit: ShippingWork) -> None:
+        pickup = await unit.pickups.get(answer.pickup_id)
+        if pickup is None or pickup.carrier_id != carrier_id:
+            raise Unprocessable(f"{carrier_id} was asked for no pickup {answer.pickup_id}")
+        if pickup.status != "requested":
+            return  # answered before
+        missed = isinstance(answer, PickupMissed)
+        unit.pickups.save(answer.pickup_id, status="missed" if missed else "confirmed")
+        log.log(30 if missed else 20, "pickup.missed" if missed else "pickup.confirmed",
+                location_id=pickup.location_id, carrier_id=carrier_id)
+        if not isinstance(answer, PickupMissed):
+            return
+        location = unit.deps.network.location(pickup.location_id)
+        schedule = next((s for s in location.pickups if s.carrier == carrier_id), None)
+        after = max(pickup.at, unit.now())
+        later = pickups.next_pickup(location, schedule, after) if schedule else None
+        await unit.shipments.load_keys(pickup.shipment_ids)
+        for shipment_id in pickup.shipment_ids:
+            shipment = unit.shipments.cached(shipment_id)
+            if shipment is None or shipment.status != domain.ShipmentStatus.BOOKED:
+                continue  # collected after all
+            unit.shipments.save(shipment_id, pickup_id=None)
+            unit.send(topics.SHIPPING_EVENTS.name, shipment.order_id, ShipmentProgressed(
+                order_id=shipment.order_id, shipment_id=shipment_id, carrier_id=carrier_id, status="pickup_missed",
+                reason=answer.reason or f"{carrier_id} missed its pickup at {location.id}", next_pickup_at=later))
+    return answered
+
+
 COMMANDS: dict[str, Handler[ShippingWork]] = {"shipping.book_shipment": book_shipment}
+PICKUP_ANSWERS = ("pickup.confirmed", "pickup.missed")
 
 
 def updates_from(carrier_id: str) -> dict[str, Handler[ShippingWork]]:
-    handler = carrier_update(carrier_id)
-    return {kind: handler for kind in topics.CARRIER_UPDATES.message_types}
+    handler, answers = carrier_update(carrier_id), pickup_answer(carrier_id)
+    return {kind: answers if kind in PICKUP_ANSWERS else handler for kind in topics.CARRIER_UPDATES.message_types}

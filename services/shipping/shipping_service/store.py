@@ -13,7 +13,7 @@ from contracts.order import BookShipment
 from contracts.partners import Parcel
 from runtime.deadlines import passed
 from runtime.repository import Columns, Records
-from runtime.tables import Database, Row, Table
+from runtime.tables import Database, Row, Table, Where
 from runtime.unit import UnitOfWork
 from shipping_service.bootstrap import ShippingDeps
 from shipping_service.domain import ShipmentStatus
@@ -22,8 +22,12 @@ SHIPMENTS = Table("shipments", ("shipment_id",), {
     "shipment_id": "text", "order_id": "text", "location_id": "text", "service_level": "text", "ship_to": "jsonb",
     "parcels": "jsonb", "status": "text", "tracking_number": "text", "deadline_at": "timestamptz",
     "carrier_id": "text", "tried_carriers": "text[]", "deliver_by": "timestamptz", "delivered_at": "timestamptz",
-    "exceptions": "int", "window_from": "timestamptz"},
-    updates=("status", "tracking_number", "deadline_at", "carrier_id", "tried_carriers", "delivered_at", "exceptions"))
+    "exceptions": "int", "window_from": "timestamptz", "pickup_id": "text"},
+    updates=("status", "tracking_number", "deadline_at", "carrier_id", "tried_carriers", "delivered_at", "exceptions",
+             "pickup_id"))
+PICKUPS = Table("pickups", ("pickup_id",), {
+    "pickup_id": "text", "location_id": "text", "carrier_id": "text", "at": "timestamptz", "status": "text",
+    "shipment_ids": "text[]", "parcels": "int", "weight_grams": "int"}, updates=("status",))
 
 
 @dataclass(slots=True)
@@ -45,6 +49,7 @@ class Shipment(Columns):
     delivered_at: datetime | None
     exceptions: int
     window_from: datetime | None = None  # a chosen delivery slot: from then to `deliver_by`
+    pickup_id: str | None = None  # the pickup it went on (none yet, or that one was missed)
 
     @classmethod
     def from_row(cls, row: Row) -> Shipment:
@@ -55,6 +60,20 @@ class Shipment(Columns):
 
     def parcel_list(self) -> list[Parcel]:
         return [Parcel.model_validate(p) for p in orjson.loads(self.parcels)]
+
+
+@dataclass(slots=True)
+class Pickup(Columns):
+    """A carrier pickup asked for, with its manifest, and the carrier's answer (requested, confirmed, missed)."""
+
+    pickup_id: str
+    location_id: str
+    carrier_id: str
+    at: datetime
+    status: str
+    shipment_ids: list[str]
+    parcels: int
+    weight_grams: int
 
 
 class Shipments(Records[Shipment]):
@@ -94,6 +113,14 @@ class Shipments(Records[Shipment]):
         """The carrier reported an exception: counted for its scorecard, the status stays."""
         self.save(shipment.shipment_id, exceptions=shipment.exceptions + 1)
 
+    async def awaiting_pickup(self, location_id: str, carrier_id: str, limit: int) -> list[Shipment]:
+        """Shipments booked at the location with the carrier and on no pickup yet, locked (others' skipped)."""
+        return await self.load(Where(
+            "location_id = $1 AND carrier_id = $2 AND pickup_id IS NULL AND status IN ('booked', 'picked_up')",
+            lambda r: (r["location_id"], r["carrier_id"]) == (location_id, carrier_id) and r["pickup_id"] is None
+            and r["status"] in ("booked", "picked_up"), (location_id, carrier_id)),
+            skip_locked=True, order_by="shipment_id", limit=limit)
+
     async def expired(self, limit: int) -> list[Shipment]:
         """Bookings a carrier did not answer in time, locked (others' are skipped, not waited for)."""
         return await self.load(passed(ShipmentStatus.BOOKING), skip_locked=True, order_by="deadline_at", limit=limit)
@@ -107,6 +134,7 @@ class ShippingWork(UnitOfWork):
     def __init__(self, deps: ShippingDeps, db: Database) -> None:
         super().__init__(deps, db)
         self.shipments = self.repository(Shipments(db))
+        self.pickups = self.repository(Records(db, PICKUPS, Pickup))
 
     async def prepare(self, messages: Sequence[Message]) -> None:
-        await self.shipments.load_keys(str(getattr(m, "shipment_id")) for m in messages)  # noqa: B009
+        await self.shipments.load_keys(str(m.shipment_id) for m in messages if hasattr(m, "shipment_id"))

@@ -5,7 +5,8 @@ carrier ids and `payments`); the payment side captures every capture request but
 starts with `decline` (a test card, as payment providers' sandboxes have); OMS_SIM_DELAY_MS is the pause between
 two steps; OMS_SIM_FAILURE_RATE the share of requests a partner refuses (a warehouse rejects, a carrier fails the
 booking); OMS_SIM_DAMAGED_RATE the share of returned units that come back damaged (0.1); OMS_SIM_NO_SHOW_RATE the
-share of click-and-collect customers who never come (0.05).
+share of click-and-collect customers who never come (0.05); OMS_SIM_PICKUP_MISS_RATE the share of pickups a carrier
+misses (0.1).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from contracts.partners import (
     FulfillmentReadyForPickup,
     FulfillmentRejected,
     Parcel,
+    PickupConfirmed,
+    PickupMissed,
     ReturnedLine,
     ReturnReceived,
     ShipmentBooked,
@@ -91,9 +94,10 @@ _unacked: ContextVar[list[asyncio.Future[object]]] = ContextVar("unacked")
 class Partners:
     def __init__(self, producer: AIOKafkaProducer, delay: float, failure_rate: float, rng: random.Random,
                  damaged_rate: float = 0.1, make_producer: Callable[[], AIOKafkaProducer] | None = None,
-                 no_show_rate: float = 0.0, exception_rate: float = 0.0) -> None:
+                 no_show_rate: float = 0.0, exception_rate: float = 0.0, pickup_miss_rate: float = 0.0) -> None:
         self.producer, self.delay, self.failure_rate, self.rng = producer, delay, failure_rate, rng
         self.damaged_rate, self.no_show_rate, self.exception_rate = damaged_rate, no_show_rate, exception_rate
+        self.pickup_miss_rate = pickup_miss_rate
         self.packed: set[str] = set()
         self.make_producer = make_producer
         self._renewing = asyncio.Lock()
@@ -171,10 +175,16 @@ class Partners:
         await self.reply(topics.PAYMENT_UPDATES.name, order_id, answer)
 
     async def carrier(self, carrier_id: str, body: dict[str, object], fails: bool) -> None:
-        updates, order_id, sid = topics.CARRIER_UPDATES.for_partner(carrier_id), str(body["order_id"]), str(
-            body["shipment_id"])
+        updates = topics.CARRIER_UPDATES.for_partner(carrier_id)
+        if body["type"] == "pickup.requested":  # comes, or (`OMS_SIM_PICKUP_MISS_RATE`) does not
+            pickup_id = str(body["pickup_id"])
+            answer: Message = PickupMissed(pickup_id=pickup_id, reason="the van did not make it") if \
+                self.rng.random() < self.pickup_miss_rate else PickupConfirmed(pickup_id=pickup_id)
+            await self.reply(updates, pickup_id, answer)
+            return
         if body["type"] != "shipment.booking_requested":
             return
+        order_id, sid = str(body["order_id"]), str(body["shipment_id"])
         if fails:
             await self.reply(updates, order_id, ShipmentBookingFailed(shipment_id=sid, reason="no capacity today"))
             return
@@ -205,7 +215,7 @@ async def play(settings: Settings, kind: str, partner: str, options: dict[str, f
     await producer.start()
     await consumer.start()
     partners = Partners(producer, options["delay"], options["failure"], rng, options["damaged"], make_producer,
-                        options["no_show"], options["exception"])
+                        options["no_show"], options["exception"], options["pickup_miss"])
     offsets, tasks = Offsets(), set()
     respond = {"warehouse": partners.warehouse, "carrier": partners.carrier, PAYMENTS: partners.payments}[kind]
 
@@ -276,7 +286,8 @@ async def main() -> None:
                "failure": float(os.environ.get("OMS_SIM_FAILURE_RATE", "0")),
                "damaged": float(os.environ.get("OMS_SIM_DAMAGED_RATE", "0.1")),
                "no_show": float(os.environ.get("OMS_SIM_NO_SHOW_RATE", "0.05")),
-               "exception": float(os.environ.get("OMS_SIM_EXCEPTION_RATE", "0"))}
+               "exception": float(os.environ.get("OMS_SIM_EXCEPTION_RATE", "0")),
+               "pickup_miss": float(os.environ.get("OMS_SIM_PICKUP_MISS_RATE", "0.1"))}
     rng = random.Random(os.environ.get("OMS_SIM_SEED"))
     players = [asyncio.create_task(play(settings, kind, ident, options, rng, stop)) for kind, ident in partners]
     log.warning("simulators.started", locations=[i for k, i in partners if k == "warehouse"],  # at every log level
