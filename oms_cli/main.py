@@ -21,6 +21,7 @@ from oms_cli.queries import inventory as inventory_read
 from oms_cli.queries import orders as orders_read
 from oms_cli.queries import outgoing
 from oms_cli.queries import parked as parked_read
+from oms_cli.queries import partners as partners_read
 from oms_cli.tables import Table, styled
 from rules.network import load_network
 from runtime import metrics, security
@@ -316,6 +317,22 @@ def whatif_command(rules: Annotated[Path, typer.Option(help="a network file (its
     console.print(whatif.table(result, str(rules)))
     for example in result.examples:
         console.print(f"  {example}")
+
+
+@app.command("pickups")
+def pickups_command(days: Annotated[int, typer.Option(help="how many days back, today being 0")] = 0) -> None:
+    """Today's carrier pickups (or since `--days` back): each one's manifest (shipments, parcels, weight) and whether
+    the carrier confirmed or missed it; what a missed one had goes on the next."""
+    since = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days)
+    rows = asyncio.run(partners_read.pickups_since(get_settings(), since))
+    table = Table("at", "location", "carrier", "status", "shipments", "parcels", "weight", "pickup")
+    for row in rows:
+        table.add_row(f"{row['at']:%Y-%m-%d %H:%M:%S}", row["location_id"], row["carrier_id"],
+                      styled((row["status"], {"missed": "red", "confirmed": "green"}.get(row["status"], ""))),
+                      str(len(row["shipment_ids"])),
+                      str(row["parcels"]), f"{row['weight_grams'] / 1000:.1f} kg", row["pickup_id"])
+    console.print(table if rows else "no pickup asked for in that time: the network file's `pickups` say when "
+                                     "carriers collect, and each is asked for OMS_PICKUP_LEAD_S ahead")
 
 
 @app.command("scorecards")

@@ -20,7 +20,7 @@ class PickupSchedule(BaseModel):
 
     carrier: str
     times: list[str] = []
-    every_minutes: int | None = None
+    every_minutes: float | None = None
     start: str = "08:00"
     end: str = "18:00"
 

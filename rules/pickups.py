@@ -39,4 +39,4 @@ def next_pickup(location: Location, schedule: PickupSchedule, after: datetime) -
 
 def pickup_id(location_id: str, carrier_id: str, at: datetime) -> str:
     """One id per location, carrier and pickup time: asked for once, however often the poller looks."""
-    return f"{location_id}.{carrier_id}.{at.astimezone(UTC):%Y%m%dT%H%MZ}"
+    return f"{location_id}.{carrier_id}.{at.astimezone(UTC):%Y%m%dT%H%M%SZ}"

@@ -21,7 +21,7 @@ from tests.unit.test_saga import saga
 pytestmark = pytest.mark.unit
 
 BEFORE_FIVE = datetime.fromisoformat("2026-12-07T15:50:00+00:00")  # a Monday, 16:50 in Rotterdam: DHL comes at 17:00
-PICKUP = "dc-rotterdam.dhl.20261207T1600Z"
+PICKUP = "dc-rotterdam.dhl.20261207T160000Z"
 
 
 async def booked() -> tuple[InMemory, str]:
