@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import statistics
 import time
 from collections import Counter
@@ -18,6 +19,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from contracts import topics
+from contracts.channels import order_id_for
 from devstack.stack import Stack, port_open
 from oms_cli import processes, workload
 from oms_cli.queries import inventory as inventory_read
@@ -92,6 +94,36 @@ async def post_signed(settings: Settings, orders: list[dict]) -> list[float]:
             if answer.status_code != 202:
                 raise RuntimeError(f"the gateway answered {answer.status_code}: {answer.text}")
         await asyncio.gather(*(post(o) for o in orders))
+    return took
+
+
+async def ask_promises(settings: Settings, orders: list[dict], share: float = 0.5, slots: float = 0.5,
+                       seed: int = 17) -> list[float]:
+    """A `share` of these orders' shops ask the OMS what it would promise before checkout (`POST .../promises`,
+    signed); the order then names the option its customer took (`quote_id`), and a share `slots` of those with
+    delivery windows picks one. Returns how long each quote took."""
+    import httpx
+
+    rng, took = random.Random(seed), []
+    async with httpx.AsyncClient(base_url=settings.gateway_url, timeout=30) as client:
+        for order in [o for o in orders if rng.random() < share]:
+            pickup = (order.get("delivery") or {}).get("pickup_location_id")
+            address = order["shipping_address"]
+            ask = {"lines": [{"sku": line["sku"], "quantity": line["quantity"]} for line in order["lines"]],
+                   "shipping_speed": order["shipping_speed"], **({"pickup_location_id": pickup} if pickup else {
+                       "destination": {"country": address["country"], "postal_code": address["postal_code"]}})}
+            body = orjson.dumps(ask)
+            began = time.monotonic()
+            answer = await client.post(f"/v1/channels/{order['channel']}/promises", content=body, headers={
+                signing.HEADER: signing.sign(security.channel_secrets(settings, order["channel"])[0], body)})
+            took.append(time.monotonic() - began)
+            options = answer.json().get("options", []) if answer.status_code == 200 else []
+            chosen = next((o for o in options if o["method"] == ("pickup" if pickup else "ship")), None)
+            if chosen is None:
+                continue
+            order["quote_id"] = chosen["quote_id"]
+            if chosen["slots"] and not pickup and rng.random() < slots:
+                order["delivery"] = {"method": "ship", "window": rng.choice(chosen["slots"][:4])}
     return took
 
 
@@ -253,6 +285,41 @@ def returns_summary(watch: OrderWatch) -> Table:
     return table
 
 
+async def scheduling_summary(settings: Settings, watch: OrderWatch, orders: list[dict], began: datetime) -> Group:
+    """Quotes kept, changed or expired; the delivery windows given per carrier and day (of their capacity); the
+    carriers' pickups confirmed and missed."""
+    from oms_cli.queries import partners as partners_read
+
+    reasons = {oid: {(e.get("reason") or {}).get("code") for e in events} for oid, events in watch.events.items()}
+    on_quote = [order_id_for(o["channel"], o["external_id"]) for o in orders if o.get("quote_id")]
+    quotes = Table("orders on a quote", "kept", "changed", "expired", "not reserved yet", title="Quotes")
+    reserved = [oid for oid in on_quote if "reserved" in {e["status"] for e in watch.events.get(oid, [])}]
+    changed = sum(1 for oid in on_quote if "quote_changed" in reasons.get(oid, set()))
+    expired = sum(1 for oid in on_quote if "quote_expired" in reasons.get(oid, set()))
+    quotes.add_row(str(len(on_quote)), str(len(reserved) - changed - expired), str(changed), str(expired),
+                   str(len(on_quote) - len(reserved)))
+    network = load_network(settings.network_file)
+    capacity = {(c.id, z.zone): z.capacity for c in network.carriers for z in c.slots}
+    fill = Table("carrier", "zone", "day", "windows used", "deliveries", "of capacity", title="Delivery windows given")
+    per_day: dict[tuple[str, str, str], list[int]] = {}
+    for row in await partners_read.slots_from(settings, datetime.now().astimezone().replace(hour=0, minute=0)):
+        counts = per_day.setdefault((row["carrier_id"], row["zone"], f"{row['starts_at']:%a %d %b}"), [0, 0, 0])
+        counts[0], counts[1] = counts[0] + 1, counts[1] + row["claimed"]
+        counts[2] += capacity.get((row["carrier_id"], row["zone"]), 0)
+    for (carrier, zone, day), (used, given, room) in sorted(per_day.items()):
+        fill.add_row(carrier, zone, day, str(used), str(given), f"{given / room:.0%}" if room else "")
+    held = sum(1 for codes in reasons.values() if "slot_full" in codes)
+    fill.caption = f"orders held for a full window: {held}"
+    pickups: Counter[tuple[str, str, str]] = Counter(
+        (r["location_id"], r["carrier_id"], r["status"]) for r in await partners_read.pickups_since(settings, began))
+    picked = Table("location", "carrier", "confirmed", "missed", "waiting", title="Carrier pickups during the run")
+    for location, carrier in sorted({(loc, car) for loc, car, _ in pickups}):
+        picked.add_row(location, carrier, *(str(pickups[(location, carrier, s)]) for s in ("confirmed", "missed",
+                                                                                            "requested")))
+    picked.caption = "" if pickups else "none due during the run (see the network file's `pickups`; `oms pickups`)"
+    return Group(quotes, fill, picked)
+
+
 async def settled_documents(settings: Settings, watch: OrderWatch) -> dict[str, tuple[Decimal, Decimal]]:
     """The run's invoices and credit notes per channel, once the payment events seen add up to them (the events
     leave after the commit that issued the documents: a few seconds at most)."""
@@ -269,7 +336,7 @@ async def settled_documents(settings: Settings, watch: OrderWatch) -> dict[str, 
 
 async def drive(settings: Settings, count: int) -> str | None:
     """Runs the orders through; returns an order that was split, to show its timeline."""
-    run = workload.new_run_id()
+    run, run_began = workload.new_run_id(), datetime.now().astimezone()
     console.print(f"[bold]run {run}[/bold]: seeding stock at {len(workload.LOCATIONS)} locations")
     await seed_stock(settings, run, count)
     orders = workload.orders(run, count, workload.Mix.demo())
@@ -280,6 +347,10 @@ async def drive(settings: Settings, count: int) -> str | None:
                                                "external_id": f"{run}-BAD-1"})]
     over_http = [o for n, o in enumerate(orders) if o["channel"] == "web" and n % 4 == 0]
     on_kafka = [o for o in orders if o not in over_http]
+    quoted = await ask_promises(settings, over_http)
+    console.print(f"{len(quoted)} of the web shop's customers were shown the delivery options before checkout "
+                  f"(quotes in p50 {percentile(quoted, 50) * 1000:.0f} ms, p95 {percentile(quoted, 95) * 1000:.0f} ms); "
+                  f"{sum(1 for o in over_http if 'window' in (o.get('delivery') or {}))} chose a delivery window")
     await send_all(settings, [(topics.ORDERS_INBOUND.name, f"{o['channel']}:{o['external_id']}", orjson.dumps(o))
                               for o in on_kafka] + [(topics.ORDERS_INBOUND.name, "web:bad", b) for b in bad])
     took = await post_signed(settings, over_http)
@@ -309,6 +380,7 @@ async def drive(settings: Settings, count: int) -> str | None:
                     await asyncio.sleep(0.25)
                     live.update(progress(watch, count + 1, time.monotonic() - started))
         console.print(summary(watch, placed, await settled_documents(settings, watch)))
+        console.print(await scheduling_summary(settings, watch, orders, run_began))
         return next((oid for oid, e in watch.latest().items() if len(e["shipments"]) > 1), None)
     finally:
         await watch.stop()

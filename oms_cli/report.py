@@ -40,15 +40,18 @@ class Period:
     returns: list[asyncpg.Record] = field(default_factory=list)  # location, received
     asked: Sequence[Mapping[str, Any]] = field(default_factory=list)  # each return asked for: its reason (the customer's)
     money: list[asyncpg.Record] = field(default_factory=list)  # per channel and currency: captured, refunded
+    pickups: list[asyncpg.Record] = field(default_factory=list)  # carrier pickups: location, carrier, at, status
+    slots: list[asyncpg.Record] = field(default_factory=list)  # delivery windows given: carrier, zone, start, claimed
 
 
 async def gather(settings: Settings, since: datetime) -> Period:
-    (orders, steps, reasons), shipments, fulfillments, returns, money = await asyncio.gather(
+    (orders, steps, reasons), shipments, fulfillments, returns, money, pickups = await asyncio.gather(
         orders_read.since(settings, since), partners.shipments_since(settings, since),
         partners.fulfillments_since(settings, since), partners.returns_since(settings, since),
-        orders_read.money_since(settings, since))
+        orders_read.money_since(settings, since), partners.pickups_since(settings, since))
+    slots = await partners.slots_from(settings, since)
     asked = [{"reason": reason} for reason in reasons]
-    return Period(since, orders, steps, shipments, fulfillments, returns, asked, money)
+    return Period(since, orders, steps, shipments, fulfillments, returns, asked, money, pickups, slots)
 
 
 def _figure(fig: go.Figure, title: str) -> go.Figure:
@@ -144,7 +147,34 @@ def figures(period: Period, network: Network) -> list[go.Figure]:
         go.Bar(name="refunded", x=names, y=[float(row["refunded"]) for row in period.money]),
         go.Bar(name="net", x=names, y=[float(row["captured"] - row["refunded"]) for row in period.money])]),
         "Money per channel: captured (invoices), refunded (credit notes) and the net"))
+    charts += scheduling(period, network)
     return charts
+
+
+def scheduling(period: Period, network: Network) -> list[go.Figure]:
+    """Delivery windows given per carrier, zone and day against their capacity (with the quotes not kept and the
+    orders held for a full window), and the carriers' pickups confirmed and missed per location."""
+    capacity = {(c.id, z.zone): z.capacity for c in network.carriers for z in c.slots}
+    given: Counter[str] = Counter()
+    room: Counter[str] = Counter()
+    for row in period.slots:
+        day = f"{row['carrier_id']} {row['zone']} {row['starts_at']:%a %d %b}"
+        given[day] += row["claimed"]
+        room[day] += capacity.get((row["carrier_id"], row["zone"]), 0)
+    codes = Counter(step["code"] for step in period.steps if step["code"])
+    days = sorted(given)
+    windows = _figure(go.Figure([go.Bar(name="deliveries given", x=days, y=[given[d] for d in days]),
+                                 go.Bar(name="capacity of the windows used", x=days, y=[room[d] for d in days])]),
+                      f"Delivery windows per carrier, zone and day; quotes changed {codes['quote_changed']}, "
+                      f"expired {codes['quote_expired']}; orders held for a full window {codes['slot_full']}")
+    answered: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in period.pickups:
+        answered[row["status"]][f"{row['location_id']} / {row['carrier_id']}"] += 1
+    places = sorted({place for counts in answered.values() for place in counts})
+    pickups = _figure(go.Figure([go.Bar(name=status, x=places, y=[answered[status][p] for p in places])
+                                 for status in ("confirmed", "missed", "requested")]).update_layout(barmode="stack"),
+                      "Carrier pickups per location and carrier: confirmed, missed, not answered yet")
+    return [windows, pickups]
 
 
 def carrier_scorecards(period: Period) -> go.Figure:

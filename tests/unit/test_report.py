@@ -37,12 +37,18 @@ def period() -> Period:
     returns = [{"location_id": "store-munich", "received": '[{"sku": "A", "quantity": 2, "condition": "resellable"}]'}]
     asked = [{"reason": "too small"}, {"reason": "too small"}, {"reason": None}]
     money = [{"channel": "web", "currency": "EUR", "captured": Decimal("602.94"), "refunded": Decimal("199.64")}]
-    return Period(T0, orders, steps, shipments, fulfillments, returns, asked, money)  # type: ignore[arg-type]
+    steps.append({"order_id": "o1", "status": "reserved", "code": "quote_changed", "occurred_at": T0})
+    pickups = [{"location_id": "3pl-berlin", "carrier_id": "postnl", "status": status, "at": T0}
+               for status in ("confirmed", "confirmed", "missed")]
+    slots = [{"carrier_id": "postnl", "zone": "de", "starts_at": T0 + timedelta(days=1, hours=h), "claimed": n}
+             for h, n in ((0, 20), (2, 5))]
+    return Period(T0, orders, steps, shipments, fulfillments, returns, asked, money,  # type: ignore[arg-type]
+                  pickups, slots)  # type: ignore[arg-type]
 
 
 def test_every_chart_has_data_and_says_its_numbers():
     charts = figures(period(), load_network(get_settings().network_file))
-    assert len(charts) == 10
+    assert len(charts) == 12
     for chart in charts:
         assert any(len(trace.y) for trace in chart.data), chart.layout.title.text
     titles = [c.layout.title.text for c in charts]
@@ -57,10 +63,15 @@ def test_every_chart_has_data_and_says_its_numbers():
     assert list(charts[8].data[0].y) == ["too small", "no reason given"] and list(charts[8].data[0].x) == [2, 1]
     money = {trace.name: dict(zip(trace.x, trace.y, strict=True)) for trace in charts[9].data}
     assert money["net"] == {"web (EUR)": pytest.approx(403.30)}
+    windows = {trace.name: list(trace.y) for trace in charts[10].data}
+    assert windows == {"deliveries given": [25], "capacity of the windows used": [40]}
+    assert "quotes changed 1, expired 0" in titles[10]
+    pickups = {trace.name: list(trace.y) for trace in charts[11].data}
+    assert (pickups["confirmed"], pickups["missed"]) == ([2], [1])
 
 
 def test_the_report_is_one_file_with_its_javascript_inlined_once():
     text = render(period(), load_network(get_settings().network_file))
-    assert text.startswith("<!doctype html>") and text.count("Plotly.newPlot") == 10
+    assert text.startswith("<!doctype html>") and text.count("Plotly.newPlot") == 12
     assert re.findall(r"<script[^>]*\bsrc=", text) == [], "no script from elsewhere: the file opens offline"
     assert text.count("plotly.js v") == 1, "Plotly's JavaScript once"
