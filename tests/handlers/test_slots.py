@@ -120,3 +120,12 @@ def test_the_windows_end_is_the_promise_and_the_carrier_is_told_the_window():
                                                  status="packed", parcels=[]))
     [booking] = [cast(Any, c) for c in packed.commands if c.type == "shipping.book_shipment"]
     assert (booking.delivery_window, booking.deliver_by) == (window, window.end)
+
+
+async def test_the_carrier_is_booked_with_the_window_whatever_the_promise_said():
+    shipping = InMemory("shipping")
+    window = {"from": "2026-12-11T16:00:00+00:00", "to": "2026-12-11T18:00:00+00:00"}
+    booking = body("shipping.book_shipment", ship_to=ADDRESS.model_dump(mode="json"),
+                   deliver_by="2026-12-10T14:00:00+00:00", delivery_window=window)
+    [request] = await shipping.deliver(topics.SHIPPING_COMMANDS.name, booking)
+    assert request.delivery_window == Window.model_validate(window)

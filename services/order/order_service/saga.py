@@ -371,7 +371,8 @@ def _reserved(saga: Saga, message: StockReserved) -> Decision:
             reservation_id=allocation.reservation_id, location_id=allocation.location_id, lines=allocation.lines,
             pickup=allocation.location_id == saga.pickup_location_id,
             to_store=saga.pickup_location_id not in (None, allocation.location_id),
-            ship_by=allocation.ship_by, deliver_by=allocation.deliver_by)  # a kept quote's dates
+            ship_by=allocation.ship_by,  # a kept quote's dates; a chosen window's end is the promise whatever else
+            deliver_by=saga.window.end if saga.window and allocation.ship_by else allocation.deliver_by)
         number += 1
         fulfillments.append(fulfillment)
         commands.append(RequestFulfillment(

@@ -86,7 +86,8 @@ class Shipments(Records[Shipment]):
             shipment_id=cmd.shipment_id, order_id=cmd.order_id, location_id=cmd.location_id,
             service_level=cmd.service_level, ship_to=cmd.ship_to.model_dump_json(),
             parcels=orjson.dumps(cmd.parcels).decode(), status=ShipmentStatus.BOOKING, tracking_number=None,
-            deadline_at=None, carrier_id=None, tried_carriers=list(cmd.excluded_carriers), deliver_by=cmd.deliver_by,
+            deadline_at=None, carrier_id=None, tried_carriers=list(cmd.excluded_carriers),
+            deliver_by=cmd.delivery_window.end if cmd.delivery_window else cmd.deliver_by,
             delivered_at=None, exceptions=0,
             window_from=cmd.delivery_window.start if cmd.delivery_window else None)
         return shipment if self.add(shipment) else None
