@@ -331,12 +331,31 @@ async def http_phase(settings: Settings, run: str, stock_run: str, count: int, r
         reached = watch.reached["released"]
         waits = [(reached[k] - accepted[k]).total_seconds() * 1000 for k in reached if k in accepted]
         reads = await read_timings(settings, [o["external_id"] for o in orders[:300]], orders[0]["customer"]["email"])
+        reads["quote_ms"] = await quote_timings(settings, orders[:200])
         return {"orders": count, "rate": rate, "accepted_per_s": count / accepted_s,
                 "released_per_s": count / released_s,
                 "accept_ms": {"p50": demo.percentile(took, 50), "p99": demo.percentile(took, 99)},
                 "to_released_ms": {"p50": demo.percentile(waits, 50), "p99": demo.percentile(waits, 99)}, **reads}
     finally:
         await watch.stop()
+
+
+async def quote_timings(settings: Settings, orders: list[dict[str, Any]]) -> dict[str, float]:
+    """Promise requests (`POST .../promises`, signed) for these orders' baskets, one at a time: request to quote."""
+    secret = security.channel_secrets(settings, "web")[0]
+    took = []
+    async with httpx.AsyncClient(base_url=settings.gateway_url, timeout=30) as client:
+        for order in orders:
+            address = order["shipping_address"]
+            body = orjson.dumps({"lines": [{"sku": line["sku"], "quantity": line["quantity"]} for line in order["lines"]],
+                                 "destination": {"country": address["country"], "postal_code": address["postal_code"]}})
+            began = time.monotonic()
+            answer = await client.post("/v1/channels/web/promises", content=body,
+                                       headers={signing.HEADER: signing.sign(secret, body)})
+            took.append((time.monotonic() - began) * 1000)
+            if answer.status_code != 200:
+                raise RuntimeError(f"the gateway answered {answer.status_code}: {answer.text[:300]}")
+    return {"p50": demo.percentile(took, 50), "p99": demo.percentile(took, 99)}
 
 
 async def read_timings(settings: Settings, external_ids: list[str], email: str) -> dict[str, Any]:
@@ -561,6 +580,9 @@ def report(result: dict[str, Any]) -> None:
         table.add_row("order API and operator search", f"GET p50 {http['get_ms']['p50']:.1f} / p99 "
                       f"{http['get_ms']['p99']:.1f} ms; search p50 {http['search_ms']['p50']:.1f} / p99 "
                       f"{http['search_ms']['p99']:.1f} ms; {http['orders_in_read_model']:,} orders in the read model")
+        if quote := http.get("quote_ms"):
+            table.add_row("promise quotes (POST .../promises)", f"p50 {quote['p50']:.0f} / p99 {quote['p99']:.0f} ms, "
+                                                                "one at a time")
     table.add_row("Kafka limit (plain aiokafka)", f"produce {limits['produce_per_s']:,.0f} / consume "
                                                   f"{limits['consume_per_s']:,.0f} msg/s")
     table.add_row("PostgreSQL limit (small tx)", f"{limits['db_tx_per_s']:,.0f} tx/s")
