@@ -40,6 +40,7 @@ class Customer(BaseModel):
     email: Email
     phone: OptionalText | None = None
     name: NonEmpty
+    sms_consent: bool = False  # v1.2: text messages to `phone` (an E.164 number) for the notices its channel sends so
 
 
 class OrderLine(BaseModel):

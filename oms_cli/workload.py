@@ -32,10 +32,11 @@ class Mix:
     rare: float = 0.0
     pickup: float = 0.0  # collected in a store (a store's own channel: at that store)
     priced: float = 0.0  # with a discount code, VAT per line and a shipping charge
+    texts: float = 0.0  # customers who agree to text messages
 
     @classmethod
     def demo(cls) -> Mix:
-        return cls(held_payment=0.02, bad_address=0.02, unknown_sku=0.01, rare=0.03, pickup=0.1, priced=0.3)
+        return cls(held_payment=0.02, bad_address=0.02, unknown_sku=0.01, rare=0.03, pickup=0.1, priced=0.3, texts=0.3)
 
 
 def sku(run: str, name: str) -> str:
@@ -79,6 +80,7 @@ def order(run: str, number: int, rng: random.Random, mix: Mix, stock_run: str | 
     money: dict[str, Any] = {}
     if mix.priced and rng.random() < mix.priced:  # drawn only when asked for: other mixes stay as they were
         lines, money = priced(lines)
+    texts = bool(mix.texts) and rng.random() < mix.texts  # drawn only when asked for, as below
     delivery = {}
     if mix.pickup and rng.random() < mix.pickup:  # drawn only when asked for: other mixes stay as they were
         store = channel.split(":", 1)[1] if channel.startswith("store:") else rng.choice(("store-munich", "store-paris"))
@@ -88,7 +90,7 @@ def order(run: str, number: int, rng: random.Random, mix: Mix, stock_run: str | 
         "type": "order.submitted", "id": str(uuid.uuid4()), "channel": channel, "external_id": external_id,
         "placed_at": datetime.now(UTC).isoformat(), "currency": "EUR",
         "customer": {"id": f"cust-{number}", "email": f"customer{number}@example.com", "name": f"Customer {number}",
-                     "phone": f"+49 30 {number:07d}"},
+                     "phone": f"+49 30 {number:07d}", "sms_consent": texts},
         "shipping_address": {"name": f"Customer {number}", "line1": f"{rng.randint(1, 200)} Demo Street",
                              "city": city, "postal_code": postal_code, "country": country},
         "lines": lines, "shipping_speed": "express" if rng.random() < mix.express else "standard", "payment": payment,

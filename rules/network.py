@@ -174,6 +174,11 @@ class Network(BaseModel):
     postal_regions: list[PostalRegion] = []
     # channels that keep the shipping charge when a whole order is cancelled before it ships (others give it back)
     keeps_shipping: list[str] = []
+    # per channel (or "default"): the notices also sent by text message to customers with a phone and consent
+    sms: dict[str, list[str]] = {"default": ["shipped", "delay", "ready_for_pickup", "delivered"]}
+
+    def sms_kinds(self, channel: str) -> list[str]:
+        return self.sms.get(channel, self.sms.get("default", []))
 
     def weights(self, channel: str | None) -> Weights:
         return self.routing.get(channel or "") or self.routing.get("default") or Weights()

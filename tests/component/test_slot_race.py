@@ -1,5 +1,5 @@
-"""A delivery window under concurrency, on PostgreSQL: fifty orders claiming a window of ten in fifty transactions at
-once get ten claims; the window's count and its claims agree, as for the last unit of stock."""
+"""Delivery windows and quotes on PostgreSQL: fifty orders claiming a window of ten in fifty transactions at once get
+ten claims (the window's count and its claims agree, as for the last unit of stock); old quotes are forgotten."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import random
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
+import asyncpg
 import pytest
 
-from inventory_service.store import InventoryWork
+from inventory_service.store import FORGET_QUOTES, InventoryWork
 from runtime.db import create_pool
 from runtime.faults import Action, classify
 from runtime.postgres import within
@@ -48,3 +49,20 @@ async def test_fifty_concurrent_claims_of_a_window_of_ten_give_ten(stack):
         await pool.execute("DELETE FROM slot_claims WHERE zone = $1", zone)
         await pool.execute("DELETE FROM delivery_slots WHERE zone = $1", zone)
         await pool.close()
+
+
+async def test_quotes_a_day_past_their_expiry_are_forgotten_and_live_ones_kept(stack):
+    conn = await asyncpg.connect(get_settings().database_for("inventory"))
+    run = f"forget-{random.randrange(10**9)}"
+    try:
+        for quote_id, expires in ((f"{run}-old", timedelta(days=-2)), (f"{run}-live", timedelta(minutes=10))):
+            await conn.execute("INSERT INTO quotes (quote_id, request_id, channel, method, service_level, plan, "
+                               "promised_by, expires_at) VALUES ($1, $1, 'web', 'ship', 'standard', '[]', now(), "
+                               "now() + $2::interval)", quote_id, expires)
+        async with conn.transaction():
+            await FORGET_QUOTES.run(conn)
+        left = await conn.fetch("SELECT quote_id FROM quotes WHERE quote_id LIKE $1", f"{run}-%")
+        assert [r["quote_id"] for r in left] == [f"{run}-live"]
+    finally:
+        await conn.execute("DELETE FROM quotes WHERE quote_id LIKE $1", f"{run}-%")
+        await conn.close()

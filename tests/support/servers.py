@@ -95,11 +95,13 @@ class RecordingWebhook:
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
-        calls = self.calls
+        self.raw: list[tuple[bytes, str | None]] = []  # each call's body as sent, and its X-OMS-Signature
+        calls, raw = self.calls, self.raw
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                raw.append((body, self.headers.get("x-oms-signature")))
                 calls.append({**orjson.loads(body), "idempotency_key": self.headers.get("idempotency-key")})
                 self.send_response(200)
                 self.send_header("content-length", "0")

@@ -8,7 +8,8 @@ from pathlib import Path
 from contracts import topics
 from inventory_service.bootstrap import InventoryDeps, bootstrap
 from inventory_service.handlers import HANDLERS_ADJUSTMENTS, HANDLERS_COMMANDS, HANDLERS_SCORES, from_feed
-from inventory_service.store import InventoryWork
+from inventory_service.store import FORGET_QUOTES, InventoryWork
+from runtime import pollers
 from runtime.consume import Subscription
 from runtime.service import ServiceRuntime
 
@@ -25,5 +26,11 @@ def subscriptions(deps: InventoryDeps) -> list[Subscription]:
     ]
 
 
+async def forget_quotes(deps: InventoryDeps) -> None:
+    """Quotes a day past their expiry are forgotten (an order naming one is planned anew either way), hourly."""
+    await pollers.every(deps.pool, 3600, FORGET_QUOTES.run, "inventory.forget_quotes")
+
+
 def runtime() -> ServiceRuntime[InventoryDeps]:
-    return ServiceRuntime("inventory", Path(__file__).parent / "sql", bootstrap, subscriptions)
+    return ServiceRuntime("inventory", Path(__file__).parent / "sql", bootstrap, subscriptions,
+                          background=[forget_quotes])

@@ -18,6 +18,7 @@ from inventory_service import domain
 from inventory_service.bootstrap import InventoryDeps
 from inventory_service.domain import Level, Standing
 from rules.scorecards import weighed
+from runtime.maintenance import maintenance
 from runtime.repository import Columns, Records, Rows
 from runtime.tables import Changes, Database, Row, Table, Where, by
 from runtime.unit import UnitOfWork
@@ -49,6 +50,7 @@ DECISIONS = Table("allocation_decisions", ("id",), {
 QUOTES = Table("quotes", ("quote_id",), {
     "quote_id": "text", "request_id": "text", "channel": "text", "method": "text", "service_level": "text",
     "plan": "jsonb", "promised_by": "timestamptz", "expires_at": "timestamptz"}, touch=False)
+FORGET_QUOTES = maintenance("quotes.forget", "DELETE FROM quotes WHERE expires_at < now() - interval '1 day'")
 SLOTS = Table("delivery_slots", ("carrier_id", "zone", "starts_at"), {
     "carrier_id": "text", "zone": "text", "starts_at": "timestamptz", "claimed": "int"},
     updates=("claimed",), checked=("claimed",), touch=False)

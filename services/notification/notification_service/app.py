@@ -9,7 +9,7 @@ from contracts import topics
 from notification_service.bootstrap import NotificationDeps, bootstrap
 from notification_service.dispatch import dispatch
 from notification_service.handlers import EVENTS, INBOUND, from_channel, tells_nobody
-from notification_service.senders import sender_from_env
+from notification_service.senders import senders_from_env
 from notification_service.store import NotificationWork
 from runtime.consume import Subscription
 from runtime.personal_data import retention
@@ -28,7 +28,7 @@ def subscriptions(deps: NotificationDeps) -> list[Subscription]:
 
 
 async def dispatcher(deps: NotificationDeps) -> None:
-    await dispatch(deps, sender_from_env(deps.settings.home), deps.settings.notify_max_attempts,
+    await dispatch(deps, senders_from_env(deps.settings.home), deps.settings.notify_max_attempts,
                    deps.settings.notify_backoff_s)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from contracts.order import OrderStatusChanged
@@ -61,6 +62,21 @@ def notices(event: OrderStatusChanged) -> list[Notice]:
         found.append(Notice(f"operator_{event.reason.code}", f"seq-{event.sequence}", f"Order {ref} needs a person",
                             event.reason.message, to_operators=True))
     return found
+
+
+E164 = re.compile(r"\+[1-9]\d{6,14}")
+
+
+def e164(phone: str | None) -> str | None:
+    """The number in E.164 (`+` and 7 to 15 digits; spaces, dots, dashes and brackets dropped), or None when it is
+    not one: a text message goes to a number that can take it, or nowhere."""
+    number = re.sub(r"[\s().-]", "", phone or "")
+    return number if E164.fullmatch(number) else None
+
+
+def text(notice: Notice, link: str) -> str:
+    """A notice as a text message: its subject and the tracking link, short."""
+    return f"{notice.subject}.{link}"
 
 
 def opening_hours(event: OrderStatusChanged, network: Network) -> str:

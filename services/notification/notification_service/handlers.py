@@ -21,13 +21,18 @@ OPERATORS = os.environ.get("OMS_OPERATOR_EMAIL", "operators@oms.local")
 
 
 async def remember_contact(msg: OrderSubmitted, unit: NotificationWork) -> None:
-    unit.add_contact(msg.order_key, msg.customer.email, msg.customer.phone, msg.customer.name)
+    unit.add_contact(msg.order_key, msg.customer.email, msg.customer.phone, msg.customer.name,
+                     msg.customer.sms_consent)
+
+
+def tracking_link(deps: NotificationDeps, order_id: str) -> str:
+    """The customer's link to the order's tracking page on the gateway."""
+    token = signing.tracking_token(deps.tracking_secret, order_id)
+    return f"{deps.settings.gateway_url.rstrip('/')}/track/{token}"
 
 
 def tracking_line(deps: NotificationDeps, order_id: str) -> str:
-    """The customer's link to the order's tracking page on the gateway."""
-    token = signing.tracking_token(deps.tracking_secret, order_id)
-    return f"\n\nFollow your order: {deps.settings.gateway_url.rstrip('/')}/track/{token}"
+    return f"\n\nFollow your order: {tracking_link(deps, order_id)}"
 
 
 def tells_nobody(message: Message) -> bool:
@@ -50,9 +55,18 @@ async def order_event(event: OrderStatusChanged, unit: NotificationWork) -> None
             kind=notice.kind, medium="email", recipient=recipient, shipment_id=notice.shipment_id or None,
             subject=notice.subject, body=notice.body + domain.opening_hours(event, unit.deps.network)
             + ("" if notice.to_operators else tracking_line(unit.deps, event.order_id)))
-        if unit.add_notification(requested):
-            unit.send(topics.NOTIFICATIONS.name, requested.order_id, requested)
-            log.info("notification.requested", order_id=requested.order_id, kind=requested.kind)
+        outgoing = [requested]
+        number = None if notice.to_operators or contact is None else contact.texts_to()
+        if number and notice.kind in unit.deps.network.sms_kinds(event.channel):  # and by text, where they agreed
+            outgoing.append(NotificationRequested(
+                id=store.notification_id(event.order_id, notice.kind, notice.shipment_id, "sms"),
+                order_id=event.order_id, kind=notice.kind, medium="sms", recipient=number,
+                shipment_id=notice.shipment_id or None, subject=notice.subject,
+                body=domain.text(notice, f" {tracking_link(unit.deps, event.order_id)}")))
+        for sent in outgoing:
+            if unit.add_notification(sent):
+                unit.send(topics.NOTIFICATIONS.name, sent.order_id, sent)
+                log.info("notification.requested", order_id=sent.order_id, kind=sent.kind, medium=sent.medium)
 
 
 INBOUND: dict[str, Handler[NotificationWork]] = {"order.submitted": remember_contact}

@@ -1,4 +1,5 @@
-"""Where notifications go: a local file (default), the log, SMTP or a webhook, chosen by OMS_NOTIFY_SENDER."""
+"""Where notifications go: e-mail to a local file (default), the log, SMTP or a webhook, chosen by
+OMS_NOTIFY_SENDER; text messages to a provider's webhook (OMS_SMS_URL) or a local file."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from typing import Protocol
 import orjson
 
 from contracts.base import EMAIL_PATTERN
+from notification_service.domain import E164
+from runtime import signing
 from runtime.logging import log
 
 
@@ -108,6 +111,47 @@ class WebhookSender:
     def _post(request: urllib.request.Request) -> None:
         with urllib.request.urlopen(request, timeout=10):
             pass
+
+
+class SmsWebhookSender:
+    """Text messages to a provider's webhook: the message as JSON, signed as the gateway's own requests are
+    (`X-OMS-Signature: t=<unix seconds>,v1=<HMAC-SHA256 of "<t>.<body>">` with `OMS_SMS_SECRET`), the notification
+    id as an idempotency key."""
+
+    def __init__(self, url: str, secret: str) -> None:
+        self.url, self.secret = url, secret
+
+    async def send(self, notification: dict[str, str]) -> None:
+        if not E164.fullmatch(notification["recipient"]):
+            raise Undeliverable("the recipient is not an E.164 number")
+        body = orjson.dumps({key: notification[key] for key in ("notification_id", "order_id", "kind", "recipient",
+                                                                "body")})
+        request = urllib.request.Request(self.url, data=body, method="POST", headers={
+            "content-type": "application/json", "idempotency-key": notification["notification_id"],
+            signing.HEADER: signing.sign(self.secret, body)})
+        await asyncio.to_thread(WebhookSender._post, request)
+
+
+class ByMedium:
+    """Each notification through the sender of its medium."""
+
+    def __init__(self, senders: dict[str, Sender]) -> None:
+        self.senders = senders
+
+    async def send(self, notification: dict[str, str]) -> None:
+        sender = self.senders.get(notification["medium"])
+        if sender is None:
+            raise Undeliverable(f"no sender of {notification['medium']}")
+        await sender.send(notification)
+
+
+def senders_from_env(home: Path) -> Sender:
+    """E-mail as `OMS_NOTIFY_SENDER` says; text messages to `OMS_SMS_URL` (signed with `OMS_SMS_SECRET`), or to a
+    local file beside the mail (`OMS_SMS_FILE`)."""
+    url = os.environ.get("OMS_SMS_URL")
+    sms: Sender = SmsWebhookSender(url, os.environ["OMS_SMS_SECRET"]) if url else FileSender(
+        Path(os.environ.get("OMS_SMS_FILE", str(home / "notifications" / "sms.jsonl"))))
+    return ByMedium({"email": sender_from_env(home), "sms": sms})
 
 
 def sender_from_env(home: Path) -> Sender:

@@ -17,11 +17,12 @@ from runtime.retries import Sends, sendable
 from runtime.tables import Database, Table, by
 from runtime.unit import UnitOfWork
 
-CONTACTS = Table("contacts", ("order_key",), {"order_key": "text", "email": "text", "phone": "text", "name": "text"})
+CONTACTS = Table("contacts", ("order_key",), {"order_key": "text", "email": "text", "phone": "text", "name": "text",
+                                              "sms_consent": "bool"})
 NOTIFICATIONS = Table("notifications", ("notification_id",), {
     "notification_id": "text", "order_id": "text", "kind": "text", "shipment_id": "text", "medium": "text",
     "recipient": "text", "subject": "text", "body": "text"}, reads=("notification_id",),
-    unique=(("order_id", "kind", "shipment_id"),))
+    unique=(("order_id", "kind", "shipment_id", "medium"),))
 
 @dataclass(slots=True)
 class Contact(Columns):
@@ -31,14 +32,21 @@ class Contact(Columns):
     email: str
     phone: str | None
     name: str
+    sms_consent: bool = False
+
+    def texts_to(self) -> str | None:
+        """The number text messages go to: the phone in E.164, if the customer gave one and consented."""
+        return domain.e164(self.phone) if self.sms_consent else None
 
 
 OUTGOING = sendable(NOTIFICATIONS, ("order_id", "kind", "shipment_id", "medium", "recipient", "subject", "body"))
 
 
-def notification_id(order_id: str, kind: str, shipment_id: str) -> str:
-    """One notification per order, kind and shipment, whatever event asked for it."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{order_id}/{kind}/{shipment_id}"))
+def notification_id(order_id: str, kind: str, shipment_id: str, medium: str = "email") -> str:
+    """One notification per order, kind, shipment and medium, whatever event asked for it (an e-mail's id is what
+    it was before text messages came)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{order_id}/{kind}/{shipment_id}" + (
+        "" if medium == "email" else f"/{medium}")))
 
 
 def order_key(message: Message) -> str:
@@ -64,16 +72,17 @@ class NotificationWork(UnitOfWork):
         keys = [(order_key(m),) for m in messages]
         await self.contacts.load(by("order_key", [k for k, in keys]), keys=keys, lock=False)
         self.notices = {m.id: domain.notices(m) for m in messages if isinstance(m, OrderStatusChanged)}
-        ids = [(notification_id(m.order_id, n.kind, n.shipment_id),)
-               for m in messages if isinstance(m, OrderStatusChanged) for n in self.notices[m.id]]
+        ids = [(notification_id(m.order_id, n.kind, n.shipment_id, medium),)
+               for m in messages if isinstance(m, OrderStatusChanged) for n in self.notices[m.id]
+               for medium in ("email", "sms")]
         if ids:
             await self.notifications.load(by("notification_id", [i for i, in ids]), keys=ids, lock=False)
 
-    def add_contact(self, key: str, email: str, phone: str | None, name: str) -> None:
-        self.contacts.add(Contact(order_key=key, email=email, phone=phone, name=name))
+    def add_contact(self, key: str, email: str, phone: str | None, name: str, sms_consent: bool = False) -> None:
+        self.contacts.add(Contact(order_key=key, email=email, phone=phone, name=name, sms_consent=sms_consent))
 
     def add_notification(self, requested: NotificationRequested) -> bool:
-        """False if this order, kind and shipment was notified before."""
+        """False if this order, kind, shipment and medium was notified before."""
         return self.notifications.add({
             "notification_id": requested.id, "order_id": requested.order_id, "kind": requested.kind,
             "shipment_id": requested.shipment_id or "", "medium": requested.medium, "recipient": requested.recipient,
