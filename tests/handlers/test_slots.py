@@ -11,7 +11,7 @@ import pytest
 
 from contracts import topics
 from contracts.base import Window
-from contracts.channels import OrderChangeRequested
+from contracts.channels import OrderCancelRequested, OrderChangeRequested
 from contracts.fulfillment import FulfillmentProgressed
 from contracts.inventory import Allocation, StockReservationFailed, StockReserved
 from contracts.order import Reason, ReserveStock
@@ -129,3 +129,18 @@ async def test_the_carrier_is_booked_with_the_window_whatever_the_promise_said()
                    deliver_by="2026-12-10T14:00:00+00:00", delivery_window=window)
     [request] = await shipping.deliver(topics.SHIPPING_COMMANDS.name, booking)
     assert request.delivery_window == Window.model_validate(window)
+
+
+def test_an_order_in_a_window_cancelled_at_its_warehouse_gives_the_window_back():
+    window = Window(start=datetime.fromisoformat("2026-12-11T16:00:00+00:00"),
+                    end=datetime.fromisoformat("2026-12-11T18:00:00+00:00"))
+    saga = waiting(window)
+    reserved = decide(saga, StockReserved(order_id="o", request_id=request_id(saga), allocations=[
+        Allocation(reservation_id="r1", location_id="3pl-berlin", lines=saga.lines)]))
+    [f] = reserved.saga.fulfillments
+    asking = decide(reserved.saga, OrderCancelRequested(channel="web", external_id="1"))
+    done = decide(asking.saga, FulfillmentProgressed(order_id="o", fulfillment_id=f.fulfillment_id,
+                                                     location_id="3pl-berlin", status="cancelled"))
+    assert done.saga.state == SagaState.CANCELLED
+    releases = [cast(Any, c) for c in done.commands if c.type == "inventory.release_stock"]
+    assert sorted(str(c.reservation_id) for c in releases) == ["None", "r1"], "the reservation, then the whole order"

@@ -260,6 +260,15 @@ def _reservation_timed_out(saga: Saga) -> Decision:
 
 def decide(saga: Saga, message: Message) -> Decision:
     """The saga's whole behaviour: given its state, what a message changes and which commands it sends."""
+    decision = _decide(saga, message)
+    if decision.saga.window and decision.saga.state == SagaState.CANCELLED != saga.state and not any(
+            isinstance(c, ReleaseStock) and c.reservation_id is None for c in decision.commands):
+        # its shipments released one by one as their warehouses confirmed: the delivery window goes back too
+        return replace(decision, commands=[*decision.commands, ReleaseStock(order_id=saga.order_id)])
+    return decision
+
+
+def _decide(saga: Saga, message: Message) -> Decision:
     if isinstance(message, ReturnArrived):
         return _return_received(saga, message)  # also after the return expired: the units are there
     if isinstance(message, PaymentCaptured | PaymentCaptureFailed):
