@@ -179,12 +179,37 @@ class OrderReturnRequested(ChannelMessage):
         return self.replacement_lines or [] if (self.reason or "").strip().lower() == "exchange" else []
 
 
+class OperatorRequest(Message):
+    """v1.2: a request of the desk or an operator on `oms.orders.inbound.v1` (key: the order id), naming who asked
+    (`by`: the agent or operator), shown with it in the order's timeline. Never on a channel's own topic."""
+
+    order_id: NonEmpty
+    by: NonEmpty
+
+
+class OrderHoldRequested(OperatorRequest):
+    """Hold the order where it is (nothing more is booked or reserved) until an operator releases it
+    (`order.hold_released`)."""
+
+    type: Literal["order.hold_requested"] = "order.hold_requested"
+    reason: Annotated[Note, Field(min_length=1)]
+
+
+class OrderNoteAdded(OperatorRequest):
+    """A note on the order: an event with its status unchanged and reason `note`."""
+
+    type: Literal["order.note_added"] = "order.note_added"
+    text: Annotated[Note, Field(min_length=1)]
+
+
 __all__ = [
     "Customer",
     "OrderCancelRequested",
     "OrderChangeRequested",
     "OrderHoldReleased",
+    "OrderHoldRequested",
     "OrderLine",
+    "OrderNoteAdded",
     "OrderReturnRequested",
     "OrderSubmitted",
     "Payment",

@@ -212,9 +212,12 @@ class NativeKafka:
             described = self.java(*tool, "--describe").stdout
             known = set(re.findall(r"user-principal '([^']+)'", described))
         added = [name for name in wanted if name not in known]
-        for name in added:
-            self.java(*tool, "--alter", "--entity-name", name,
-                      secret=["--add-config", f"SCRAM-SHA-512=[iterations=4096,password={passwords[name]}]"])
+        for name in added:  # the launcher expands an argument file only before the main class: the whole call in it
+            with argument_file([*tool, "--alter", "--entity-name", name, "--add-config",
+                                f"SCRAM-SHA-512=[iterations=4096,password={passwords[name]}]"]) as call:
+                subprocess.run(["java", "-cp", f"{self.libs}/*",
+                                f"-Dlog4j2.configurationFile={INFRA / 'kafka' / 'log4j2.yaml'}", *call],
+                               capture_output=True, text=True, check=True)
         self.users_file.write_text("\n".join(wanted))
         return added
 

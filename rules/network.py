@@ -164,7 +164,7 @@ class Network(BaseModel):
     reorder_points: dict[str, int] = {"default": 5}
     # the sales channels that may submit orders, each with a principal of its own on the broker
     channels: list[str] = ["web", "app", "store:store-munich", "store:store-paris", "marketplace:amazon",
-                           "marketplace:wayfair"]
+                           "marketplace:wayfair", "callcenter"]
     # stock feeds (a WMS, a store's till system, a supplier): each may write stock adjustments and nothing else
     feeds: list[Feed] = []
     # per channel: the locations that serve it and its buffer (a channel not named: every location, no buffer)

@@ -12,6 +12,7 @@ from contracts.base import Message
 from order_service.bootstrap import bootstrap
 from order_service.handlers import (
     INBOUND,
+    OPERATOR_REQUESTS,
     REPLIES,
     check_promises,
     expire,
@@ -42,7 +43,8 @@ def subscriptions(deps: Deps) -> list[Subscription]:
     channels = {topics.channel_topic(c): from_channel(c) for c in deps.network.channels}
     return [
         Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name, *channels, topics.INVENTORY_REPLIES.name),
-                     INBOUND, work, on_invalid=rejected_invalid, invalid_from=(topics.CHANNEL_INBOUND,),
+                     INBOUND | OPERATOR_REQUESTS, work, on_invalid=rejected_invalid,
+                     invalid_from=(topics.CHANNEL_INBOUND,),
                      by_topic={topics.INVENTORY_REPLIES.name: REPLIES, **channels},
                      also=(topics.INVENTORY_REPLIES, topics.CHANNEL_INBOUND),
                      group_name="saga", replaces=(topics.ORDERS_INBOUND.name, topics.INVENTORY_REPLIES.name,

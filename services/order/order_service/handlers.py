@@ -14,7 +14,9 @@ from contracts.channels import (
     ChannelMessage,
     OrderChangeRequested,
     OrderHoldReleased,
+    OrderHoldRequested,
     OrderLine,
+    OrderNoteAdded,
     OrderReturnRequested,
     OrderSubmitted,
     Payment,
@@ -272,6 +274,16 @@ async def release_by_channel(msg: OrderHoldReleased, unit: OrderWork) -> None:
     apply(unit, row, saga.release_by_channel(current, msg))
 
 
+async def operator_request(msg: OrderHoldRequested | OrderNoteAdded, unit: OrderWork) -> None:
+    """A hold or a note from the desk or an operator, by order id (only on the shared inbound topic: a channel's own
+    topic takes none)."""
+    row = await unit.orders.get(msg.order_id)
+    current = unit.orders.saga(row) if row is not None else None
+    if row is None or current is None:
+        raise Unprocessable(f"no order {msg.order_id}")
+    apply(unit, row, saga.hold(current, msg) if isinstance(msg, OrderHoldRequested) else saga.note(current, msg))
+
+
 async def promise_requested(msg: PromiseRequested, unit: OrderWork) -> None:
     """A channel asks what would be promised: inventory quotes it (it holds the stock the plan rests on)."""
     unit.send(topics.INVENTORY_COMMANDS.name, msg.id, QuoteStock(request=msg))
@@ -288,6 +300,8 @@ INBOUND: dict[str, Handler[OrderWork]] = {
     "order.submitted": order_submitted, "order.cancel_requested": order_request,
     "order.hold_released": order_request, "order.return_requested": return_requested,
     "order.change_requested": change_requested, "promise.requested": promise_requested}
+OPERATOR_REQUESTS: dict[str, Handler[OrderWork]] = {"order.hold_requested": operator_request,
+                                                    "order.note_added": operator_request}
 REPLIES: dict[str, Handler[OrderWork]] = {
     kind: saga_reply for topic in (topics.INVENTORY_REPLIES, topics.FULFILLMENT_EVENTS, topics.SHIPPING_EVENTS,
                                    topics.PAYMENT_UPDATES)

@@ -23,7 +23,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from contracts.base import Address, Message, SkuQuantity, Window, minus, quantities
-from contracts.channels import OrderCancelRequested, OrderChangeRequested, OrderHoldReleased, OrderReturnRequested
+from contracts.channels import (
+    OrderCancelRequested,
+    OrderChangeRequested,
+    OrderHoldReleased,
+    OrderHoldRequested,
+    OrderNoteAdded,
+    OrderReturnRequested,
+)
 from contracts.fulfillment import FulfillmentProgressed, ReturnArrived, ShipmentProgressed
 from contracts.inventory import StockReservationFailed, StockReserved
 from contracts.order import (
@@ -808,6 +815,25 @@ def exchange_problem(saga: Saga, returned: dict[str, int], wanted: dict[str, int
 
 # what a channel can fix (a full delivery window: by choosing another, or trying the same again)
 CHANNEL_RESOLVES = frozenset(("payment_pending", "payment_failed", "address_incomplete", "slot_full"))
+
+
+def hold(saga: Saga, message: OrderHoldRequested) -> Decision:
+    """An agent or operator holds the order where it is: nothing more is booked or reserved until an operator
+    releases it (a channel cannot). What is on its way at a warehouse goes on; a carrier is not booked meanwhile."""
+    said = f"{message.by}: {message.reason}"
+    if saga.state in (*TERMINAL_STATES, SagaState.CANCELLING, SagaState.RETURNING):
+        return Decision(saga, [], [StatusChange(saga.status or "received", reason(
+            "hold_refused", f"the order is {saga.status}; {said}"))])
+    if saga.state == SagaState.ON_HOLD:
+        return Decision(saga, [], [StatusChange("on_hold", reason("held", said))])  # said, the hold unchanged
+    waiting = saga.status if saga.reserving and not any(f.active for f in saga.fulfillments) else None
+    held = saga.model_copy(update={"state": SagaState.ON_HOLD, "hold_reason": "held", "waiting_as": waiting})
+    return Decision(held, [], [StatusChange("on_hold", reason("held", said))])
+
+
+def note(saga: Saga, message: OrderNoteAdded) -> Decision:
+    """A note on the order, in its timeline with who wrote it: the status unchanged."""
+    return Decision(saga, [], [StatusChange(saga.status or "received", reason("note", f"{message.by}: {message.text}"))])
 
 
 def release_by_channel(saga: Saga, message: OrderHoldReleased) -> Decision:

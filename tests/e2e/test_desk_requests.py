@@ -1,0 +1,44 @@
+"""The desk's requests on the real stack, written as the operators' principal writes them: a hold that keeps a
+waiting order from moving on until an operator releases it, and a note in its timeline, each naming who asked."""
+
+from __future__ import annotations
+
+import uuid
+
+import orjson
+import pytest
+
+from contracts import topics
+from oms_cli import demo
+from runtime.settings import get_settings
+from tests.e2e.test_when_things_go_wrong import oid, until_status
+
+pytestmark = pytest.mark.e2e
+
+
+async def desk(order: dict, kind: str, **fields: object) -> None:
+    message = {"type": kind, "id": str(uuid.uuid4()), "order_id": oid(order), "by": "alice", **fields}
+    await demo.send_all(get_settings(), [(topics.ORDERS_INBOUND.name, oid(order), orjson.dumps(message))])
+
+
+async def test_an_agents_hold_and_note_show_in_the_timeline_and_the_order_waits_for_the_release(oms):
+    await oms.stock({"HELD": {"3pl-berlin": 0}})
+    watch = await oms.watch()
+    try:
+        order = oms.order(1, {"HELD": 1})
+        await oms.send(order)
+        await until_status(watch, order, "backordered")
+        await desk(order, "order.hold_requested", reason="customer asked to wait for a callback")
+        await desk(order, "order.note_added", text="customer will call back on Monday")
+        await until_status(watch, order, "on_hold")
+        said = [e["reason"] for e in watch.events[oid(order)] if e["status"] == "on_hold"]
+        assert {"code": "held", "message": "alice: customer asked to wait for a callback"} in said, said
+
+        await oms.adjust({"type": "stock.adjusted", "sku": f"{oms.run}-HELD", "location_id": "3pl-berlin", "delta": 3})
+        await oms.send(oms.request("order.hold_released", order, reason="called back"))
+        await until_status(watch, order, "delivered", timeout=90)
+        codes = [(e["status"], (e.get("reason") or {}).get("code")) for e in watch.events[oid(order)]]
+        assert ("on_hold", "note") in codes and ("on_hold", "held") in codes, codes
+        assert codes.index(("on_hold", "held")) < [c for c, _ in codes].index("delivered")
+    finally:
+        await watch.stop()
