@@ -202,8 +202,25 @@ class OrderNoteAdded(OperatorRequest):
     text: Annotated[Note, Field(min_length=1)]
 
 
+class FulfillmentMoveRequested(OperatorRequest):
+    """Move a fulfillment (or the shipment it makes) that its location has not started to `to_location_id`: asked
+    to cancel there, then reserved at the new location only (as a reroute is), or refused with the reason."""
+
+    type: Literal["fulfillment.move_requested"] = "fulfillment.move_requested"
+    fulfillment_id: NonEmpty | None = None
+    shipment_id: NonEmpty | None = None
+    to_location_id: NonEmpty
+
+    @model_validator(mode="after")
+    def _names_one(self) -> FulfillmentMoveRequested:
+        if not self.fulfillment_id and not self.shipment_id:
+            raise ValueError("a move names the fulfillment_id or the shipment_id")
+        return self
+
+
 __all__ = [
     "Customer",
+    "FulfillmentMoveRequested",
     "OrderCancelRequested",
     "OrderChangeRequested",
     "OrderHoldReleased",

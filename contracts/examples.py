@@ -23,6 +23,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "order.cancel_requested": {**ORDER_REF, "reason": "changed mind"},
     "order.hold_released": {**ORDER_REF, "reason": "address confirmed"},
     "order.hold_requested": {"order_id": "ord-1", "reason": "customer asked to wait for a callback", "by": "alice"},
+    "fulfillment.move_requested": {"order_id": "ord-1", "fulfillment_id": "ord-1-F1", "to_location_id": "store-munich",
+                                   "by": "bob"},
     "order.note_added": {"order_id": "ord-1", "text": "customer called: leave at the neighbours", "by": "alice"},
     "order.return_requested": {**ORDER_REF, "lines": LINES, "return_location_id": "store-munich"},
     "order.status_changed": {"order_id": "ord-1", **ORDER_REF, "status": "accepted", "previous_status": "received",

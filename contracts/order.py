@@ -106,6 +106,7 @@ class ReserveStock(Message):
     service_level: str = "standard"  # which carriers' lanes and promise a plan is scored on
     quote_id: str | None = None  # the quote the order was placed on: its plan kept where stock still allows
     window: Window | None = None  # the delivery slot asked for: claimed with the stock, or none reserved (slot_full)
+    only_locations: list[str] | None = None  # a move: at these locations alone (each still as routing allows)
 
     @model_validator(mode="before")
     @classmethod

@@ -1,5 +1,6 @@
 """The desk's requests on the real stack, written as the operators' principal writes them: a hold that keeps a
-waiting order from moving on until an operator releases it, and a note in its timeline, each naming who asked."""
+waiting order from moving on until an operator releases it, a note in its timeline, and a fulfillment moved to
+another location before its own started, each naming who asked."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import orjson
 import pytest
 
 from contracts import topics
+from contracts.partners import FulfillmentCancelled
 from oms_cli import demo
 from runtime.settings import get_settings
+from tests.e2e.conftest import everyone_but
 from tests.e2e.test_when_things_go_wrong import oid, until_status
+from tests.support.partners import PlayedPartner
 
 pytestmark = pytest.mark.e2e
 
@@ -42,3 +46,26 @@ async def test_an_agents_hold_and_note_show_in_the_timeline_and_the_order_waits_
         assert codes.index(("on_hold", "held")) < [c for c, _ in codes].index("delivered")
     finally:
         await watch.stop()
+
+
+@pytest.mark.oms_env(OMS_SIMULATE_PARTNERS=everyone_but("3pl-berlin"))
+async def test_a_fulfillment_moved_before_its_location_started_is_delivered_from_the_new_one(oms):
+    await oms.stock({"MOVE": {"3pl-berlin": 2, "store-munich": 4}})  # Berlin first for a customer in Munich; the
+    # store keeps 2 back (its safety stock)
+    berlin = await PlayedPartner("warehouse", "3pl-berlin").start()
+    watch = await oms.watch()
+    try:
+        order = oms.order(2, {"MOVE": 1})
+        await oms.send(order)
+        asked = await berlin.wait_for(oid(order), "fulfillment.requested")
+        await desk(order, "fulfillment.move_requested", fulfillment_id=asked["fulfillment_id"],
+                   to_location_id="store-munich")
+        await berlin.wait_for(oid(order), "fulfillment.cancel_requested")
+        await berlin.answer(oid(order), FulfillmentCancelled(fulfillment_id=asked["fulfillment_id"]))
+        done = await until_status(watch, order, "delivered", timeout=90)
+        assert [s["location_id"] for s in done["shipments"] if s["status"] == "delivered"] == ["store-munich"]
+        said = [(e.get("reason") or {}).get("code") for e in watch.events[oid(order)]]
+        assert "move_requested" in said and "moved" in said, said
+    finally:
+        await watch.stop()
+        await berlin.stop()

@@ -57,3 +57,59 @@ def test_a_channels_own_topic_takes_no_desk_request():
     inbound = InMemory("order").subscription(INBOUND)
     assert desk <= inbound.handlers_for(INBOUND).keys()
     assert not desk & inbound.handlers_for(topics.channel_topic("web")).keys()
+
+
+FULFILLMENT = f"{ORDER_ID}-F1"
+
+
+async def released() -> InMemory:
+    service = await placed()
+    await service.deliver(REPLIES, body("inventory.stock_reserved", order_id=ORDER_ID))
+    return service
+
+
+def progressed(status: str) -> dict[str, Any]:
+    return body("fulfillment.progressed", order_id=ORDER_ID, fulfillment_id=FULFILLMENT, status=status)
+
+
+async def test_a_move_cancels_at_the_old_location_then_reserves_at_the_new_one_alone():
+    service = await released()
+    asked = await service.deliver(INBOUND, body("fulfillment.move_requested", order_id=ORDER_ID,
+                                                fulfillment_id=FULFILLMENT, to_location_id="3pl-berlin"))
+    [cancel] = [m for m in asked if m.type == "fulfillment.cancel_fulfillment"]
+    assert cancel.fulfillment_id == FULFILLMENT and reasons(asked)[0][:2] == ("released", "move_requested")
+    assert "bob: move to 3pl-berlin" in reasons(asked)[0][2]
+
+    moved = await service.deliver(topics.FULFILLMENT_EVENTS.name, progressed("cancelled"))
+    release = next(m for m in moved if m.type == "inventory.release_stock")
+    reserve = next(m for m in moved if m.type == "inventory.reserve_stock")
+    assert release.reservation_id == "res-1" and reserve.only_locations == ["3pl-berlin"]
+    assert [line.quantity for line in reserve.lines] == [2] and reasons(moved)[0][1] == "moved"
+    assert service.row("orders", ORDER_ID)["status"] != "cancelled", "a move is not a cancel"
+
+
+async def test_a_move_the_old_location_refuses_keeps_the_fulfillment_there():
+    service = await released()
+    await service.deliver(INBOUND, body("fulfillment.move_requested", order_id=ORDER_ID,
+                                        fulfillment_id=FULFILLMENT, to_location_id="3pl-berlin"))
+    kept = await service.deliver(topics.FULFILLMENT_EVENTS.name, progressed("cancel_refused"))
+    assert reasons(kept)[0][1] == "move_refused" and not [m for m in kept if m.type.startswith("inventory.")]
+    started = await service.deliver(topics.FULFILLMENT_EVENTS.name, progressed("accepted"), progressed("picked"))
+    assert statuses(started) == ["in_fulfillment"]
+    again = await service.deliver(INBOUND, body("fulfillment.move_requested", order_id=ORDER_ID,
+                                                fulfillment_id=FULFILLMENT, to_location_id="3pl-berlin"))
+    assert reasons(again)[0][1] == "move_refused" and "has started it (picked)" in reasons(again)[0][2]
+    assert [m.type for m in again] == ["order.status_changed"], "nothing asked of anyone"
+
+
+async def test_inventory_reserves_a_moved_fulfillment_at_the_new_location_alone():
+    service = InMemory("inventory")
+    await service.deliver(topics.INVENTORY_ADJUSTMENTS.name, body("stock.counted", location_id="dc-rotterdam"),
+                          body("stock.counted", location_id="3pl-berlin", on_hand=1))
+    command = body("inventory.reserve_stock", order_id="o-1", only_locations=["3pl-berlin"])
+    [short] = [m for m in await service.deliver(topics.INVENTORY_COMMANDS.name, command)
+               if m.type.startswith("inventory.stock_reserv")]
+    assert short.type == "inventory.stock_reservation_failed", "2 wanted, 1 there: it waits there, not elsewhere"
+    await service.deliver(topics.INVENTORY_ADJUSTMENTS.name, body("stock.adjusted", location_id="3pl-berlin", delta=1))
+    [served] = service.sent(topics.INVENTORY_REPLIES.name, "inventory.stock_reserved")
+    assert [a.location_id for a in served.allocations] == ["3pl-berlin"]

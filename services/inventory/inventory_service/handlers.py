@@ -77,6 +77,8 @@ async def try_reserve(unit: InventoryWork, cmd: ReserveStock) -> StockReserved |
     network = unit.deps.network
     sites, days = await quotes.candidates(unit, cmd.channel, cmd.destination, cmd.pickup_location_id,
                                           cmd.excluded_locations)
+    if cmd.only_locations is not None:  # a move to one location: nowhere else
+        sites = [site for site in sites if site.location_id in cmd.only_locations]
     available = {key: level.available for key, level in levels.items()}
     to = routing.Destination(cmd.destination.country, cmd.service_level)
     weights = network.weights(cmd.channel)

@@ -12,6 +12,7 @@ from contracts import topics
 from contracts.base import Message, SkuQuantity
 from contracts.channels import (
     ChannelMessage,
+    FulfillmentMoveRequested,
     OrderChangeRequested,
     OrderHoldReleased,
     OrderHoldRequested,
@@ -274,14 +275,21 @@ async def release_by_channel(msg: OrderHoldReleased, unit: OrderWork) -> None:
     apply(unit, row, saga.release_by_channel(current, msg))
 
 
-async def operator_request(msg: OrderHoldRequested | OrderNoteAdded, unit: OrderWork) -> None:
+async def operator_request(msg: OrderHoldRequested | OrderNoteAdded | FulfillmentMoveRequested,
+                           unit: OrderWork) -> None:
     """A hold or a note from the desk or an operator, by order id (only on the shared inbound topic: a channel's own
     topic takes none)."""
     row = await unit.orders.get(msg.order_id)
     current = unit.orders.saga(row) if row is not None else None
     if row is None or current is None:
         raise Unprocessable(f"no order {msg.order_id}")
-    apply(unit, row, saga.hold(current, msg) if isinstance(msg, OrderHoldRequested) else saga.note(current, msg))
+    match msg:
+        case OrderHoldRequested():
+            apply(unit, row, saga.hold(current, msg))
+        case OrderNoteAdded():
+            apply(unit, row, saga.note(current, msg))
+        case FulfillmentMoveRequested():
+            apply(unit, row, saga.move(current, msg))
 
 
 async def promise_requested(msg: PromiseRequested, unit: OrderWork) -> None:
@@ -301,7 +309,8 @@ INBOUND: dict[str, Handler[OrderWork]] = {
     "order.hold_released": order_request, "order.return_requested": return_requested,
     "order.change_requested": change_requested, "promise.requested": promise_requested}
 OPERATOR_REQUESTS: dict[str, Handler[OrderWork]] = {"order.hold_requested": operator_request,
-                                                    "order.note_added": operator_request}
+                                                    "order.note_added": operator_request,
+                                                    "fulfillment.move_requested": operator_request}
 REPLIES: dict[str, Handler[OrderWork]] = {
     kind: saga_reply for topic in (topics.INVENTORY_REPLIES, topics.FULFILLMENT_EVENTS, topics.SHIPPING_EVENTS,
                                    topics.PAYMENT_UPDATES)

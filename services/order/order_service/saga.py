@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from contracts.base import Address, Message, SkuQuantity, Window, minus, quantities
 from contracts.channels import (
+    FulfillmentMoveRequested,
     OrderCancelRequested,
     OrderChangeRequested,
     OrderHoldReleased,
@@ -165,6 +166,7 @@ class Fulfillment(BaseModel):
     late: list[str] = []  # the promises it broke, each told once: `late_to_ship`, `late_delivery`
     pickup: bool = False  # collected by the customer at this location (the order's pickup store)
     to_store: bool = False  # shipped to the pickup store, where a collection of its lines takes over once there
+    moving_to: str | None = None  # a move asked for: cancelled here, then reserved there alone
 
 
 class Saga(BaseModel):
@@ -242,8 +244,8 @@ def start(saga: Saga, payment_status: str | None, address_problem: str | None,
 
 
 def _reserve(saga: Saga, changes: list[StatusChange], excluded: list[str] | None = None,
-             lines: list[SkuQuantity] | None = None) -> Decision:
-    command = ReserveStock(order_id=saga.order_id, lines=lines or saga.lines,
+             lines: list[SkuQuantity] | None = None, only: list[str] | None = None) -> Decision:
+    command = ReserveStock(order_id=saga.order_id, lines=lines or saga.lines, only_locations=only,
                            destination=Destination(country=saga.ship_to.country, region=saga.ship_to.region,
                                                    postal_code=saga.ship_to.postal_code),
                            excluded_locations=excluded or [], channel=saga.channel,
@@ -424,6 +426,8 @@ def _fulfillment_progressed(saga: Saga, message: FulfillmentProgressed) -> Decis
     current = saga.fulfillment(message.fulfillment_id)
     if current is None or not current.active:
         return Decision(saga)  # a late answer from a warehouse the order already left changes nothing
+    if current.moving_to and message.status in ("cancelled", "cancel_refused") and not current.cancel_requested:
+        return _move_answered(saga, current, message.status == "cancelled", message.reason)
     if message.status == "cancelled" and current.cancel_requested:
         return _cancel_confirmed(saga, current)
     if current.cancel_lines and message.status in ("cancelled", "lines_cancelled"):
@@ -447,8 +451,9 @@ def _fulfillment_progressed(saga: Saga, message: FulfillmentProgressed) -> Decis
     commands: list[Message] = []
     if message.status == "packed":
         changed = changed.model_copy(update={"parcels": [p.model_dump(mode="json") for p in message.parcels]})
-        if saga.state not in (SagaState.CANCELLING, SagaState.ON_HOLD) and not current.pickup:  # booked once the
-            changed, commands = _book(saga, changed)  # cancel is refused, or the hold released; a pickup waits
+        if saga.state not in (SagaState.CANCELLING, SagaState.ON_HOLD) and not current.pickup and \
+                not current.moving_to:  # booked once the cancel (or the move) is refused, or the hold released;
+            changed, commands = _book(saga, changed)  # a pickup waits
     if message.status == "collected" and current.reservation_id:  # taken from the store's own shelf
         commands.append(CommitStock(order_id=saga.order_id, reservation_id=current.reservation_id))
     updated = _with_fulfillment(saga, changed)
@@ -829,6 +834,65 @@ def hold(saga: Saga, message: OrderHoldRequested) -> Decision:
     waiting = saga.status if saga.reserving and not any(f.active for f in saga.fulfillments) else None
     held = saga.model_copy(update={"state": SagaState.ON_HOLD, "hold_reason": "held", "waiting_as": waiting})
     return Decision(held, [], [StatusChange("on_hold", reason("held", said))])
+
+
+MOVABLE = (Step.REQUESTED, Step.ACCEPTED)  # a location that has picked has started: it is not moved
+
+
+def move(saga: Saga, message: FulfillmentMoveRequested) -> Decision:
+    """An agent moves a fulfillment its location has not started: the location is asked to cancel it, and once it
+    has, its lines are reserved at the new location alone (as a reroute is: it must serve the channel and have the
+    stock, or they wait there for it). Refused, with the reason, where that cannot be."""
+    found = next((f for f in saga.fulfillments if f.active and message.fulfillment_id in (None, f.fulfillment_id)
+                  and message.shipment_id in (None, f.shipment_id)), None)
+    said = f"{message.by}: move to {message.to_location_id}"
+
+    def refused(why: str) -> Decision:
+        return Decision(saga, [], [StatusChange(saga.status or "received", reason("move_refused", f"{said}: {why}"))])
+    if saga.state in (*TERMINAL_STATES, SagaState.CANCELLING, SagaState.RETURNING):
+        return refused(f"the order is {saga.status}")
+    if found is None:
+        return refused("no such fulfillment waiting at a location")
+    if found.moving_to:
+        return refused(f"it is being moved to {found.moving_to} already")
+    if found.location_id == message.to_location_id:
+        return refused(f"it is at {found.location_id} already")
+    if found.step not in MOVABLE or found.pickup:
+        return refused(f"{found.location_id} has started it ({found.step})" if found.step not in MOVABLE else
+                       "the customer collects it there")
+    moving = _with_fulfillment(saga, found.model_copy(update={"moving_to": message.to_location_id}))
+    return Decision(moving, [CancelFulfillment(order_id=saga.order_id, fulfillment_id=found.fulfillment_id,
+                                               reason=f"moved to {message.to_location_id}")],
+                    [StatusChange(saga.status or "released", reason("move_requested", (
+                        f"{said}: {found.location_id} asked to cancel {found.fulfillment_id}")))])
+
+
+def _move_answered(saga: Saga, moved: Fulfillment, cancelled: bool, why: str | None) -> Decision:
+    """The old location cancelled: its reservation is released and the lines reserved at the new one alone; or it
+    could not any more: the fulfillment stays (and is booked if packed meanwhile)."""
+    target = moved.moving_to or ""
+    if not cancelled:
+        kept = _with_fulfillment(saga, moved.model_copy(update={"moving_to": None}))
+        commands: list[Message] = []
+        if moved.step == Step.PACKED:
+            booked, commands = _book(kept, moved)
+            kept = _with_fulfillment(kept, booked)
+        return Decision(kept, commands, [StatusChange(saga.status or "released", reason("move_refused", (
+            f"{moved.location_id} could not cancel {moved.fulfillment_id} any more: {why or 'already started'}")))])
+    left = _with_fulfillment(saga, moved.model_copy(update={"active": False, "moving_to": None,
+                                                            "exception": f"moved to {target}"}))
+    lines = moved.lines
+    if saga.reserving and saga.reservation_request is not None:  # lines still waiting are asked for with these
+        lines = [SkuQuantity(sku=s, quantity=q) for s, q in
+                 quantities([*lines, *saga.reservation_request.lines]).items()]
+    reserve = _reserve(left, [], [], lines, only=[target])
+    active = any(f.active for f in left.fulfillments)
+    return Decision(reserve.saga.model_copy(update={"state": SagaState.FULFILLING if active else
+                                                    SagaState.AWAITING_STOCK}),
+                    [ReleaseStock(order_id=saga.order_id, reservation_id=moved.reservation_id), *reserve.commands],
+                    [StatusChange(saga.status or "released", reason("moved", (
+                        f"{moved.location_id} cancelled {moved.fulfillment_id}; reserving at {target}")))],
+                    reserve.deadline_in)
 
 
 def note(saga: Saga, message: OrderNoteAdded) -> Decision:
