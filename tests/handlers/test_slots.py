@@ -27,6 +27,17 @@ pytestmark = pytest.mark.unit
 COMMANDS, REPLIES = topics.INVENTORY_COMMANDS.name, topics.INVENTORY_REPLIES.name
 
 
+WINDOW = Window(start=datetime.fromisoformat("2026-12-11T16:00:00+00:00"),
+                end=datetime.fromisoformat("2026-12-11T18:00:00+00:00"))
+
+
+def reserved_in(window: Window, **allocation: Any) -> tuple[Saga, Any]:
+    """A saga waiting in `window`, and what its reservation at 3pl-berlin (with `allocation`'s dates) decided."""
+    saga = waiting(window)
+    return saga, decide(saga, StockReserved(order_id="o", request_id=request_id(saga), allocations=[
+        Allocation(reservation_id="r1", location_id="3pl-berlin", lines=saga.lines, **allocation)]))
+
+
 async def quoted_slots(service: InMemory) -> list[Window]:
     [quoted] = [m.quoted for m in await service.deliver(COMMANDS, ask(shipping_speed="standard"))
                 if m.type == "inventory.stock_quoted"]
@@ -89,8 +100,7 @@ def reason_of(change: StatusChange) -> Reason:
 
 
 def test_a_full_window_holds_the_order_naming_the_free_ones_and_another_window_reserves_it_again():
-    window = Window(start=datetime.fromisoformat("2026-12-11T16:00:00+00:00"),
-                    end=datetime.fromisoformat("2026-12-11T18:00:00+00:00"))
+    window = WINDOW
     other = Window(start=window.end, end=datetime.fromisoformat("2026-12-11T20:00:00+00:00"))
     saga = waiting(window)
     held = decide(saga, StockReservationFailed(order_id="o", reason="slot_full", free_slots=[other],
@@ -107,11 +117,8 @@ def test_a_full_window_holds_the_order_naming_the_free_ones_and_another_window_r
 
 
 def test_the_windows_end_is_the_promise_and_the_carrier_is_told_the_window():
-    window = Window(start=datetime.fromisoformat("2026-12-11T16:00:00+00:00"),
-                    end=datetime.fromisoformat("2026-12-11T18:00:00+00:00"))
-    saga = waiting(window)
-    reserved = decide(saga, StockReserved(order_id="o", request_id=request_id(saga), allocations=[
-        Allocation(reservation_id="r1", location_id="3pl-berlin", lines=saga.lines)]))
+    window = WINDOW
+    _, reserved = reserved_in(window)
     network = load_network(get_settings().network_file)
     after = promised(reserved.saga, network, datetime.fromisoformat("2026-12-07T09:00:00+00:00"))
     [f] = after.fulfillments
@@ -132,11 +139,8 @@ async def test_the_carrier_is_booked_with_the_window_whatever_the_promise_said()
 
 
 def test_an_order_in_a_window_cancelled_at_its_warehouse_gives_the_window_back():
-    window = Window(start=datetime.fromisoformat("2026-12-11T16:00:00+00:00"),
-                    end=datetime.fromisoformat("2026-12-11T18:00:00+00:00"))
-    saga = waiting(window)
-    reserved = decide(saga, StockReserved(order_id="o", request_id=request_id(saga), allocations=[
-        Allocation(reservation_id="r1", location_id="3pl-berlin", lines=saga.lines)]))
+    window = WINDOW
+    _, reserved = reserved_in(window)
     [f] = reserved.saga.fulfillments
     asking = decide(reserved.saga, OrderCancelRequested(channel="web", external_id="1"))
     done = decide(asking.saga, FulfillmentProgressed(order_id="o", fulfillment_id=f.fulfillment_id,
@@ -144,3 +148,10 @@ def test_an_order_in_a_window_cancelled_at_its_warehouse_gives_the_window_back()
     assert done.saga.state == SagaState.CANCELLED
     releases = [cast(Any, c) for c in done.commands if c.type == "inventory.release_stock"]
     assert sorted(str(c.reservation_id) for c in releases) == ["None", "r1"], "the reservation, then the whole order"
+
+
+def test_an_order_on_a_quote_in_a_window_is_promised_the_windows_end():
+    _, reserved = reserved_in(WINDOW, ship_by=datetime.fromisoformat("2026-12-08T14:00:00+00:00"),
+                              deliver_by=datetime.fromisoformat("2026-12-10T14:00:00+00:00"))
+    [f] = reserved.saga.fulfillments
+    assert f.deliver_by == WINDOW.end, "the quote's own date is before the window: the window's end is the promise"
