@@ -249,11 +249,12 @@ def notification_problems(calls: list[dict[str, Any]], expected: set[tuple[str, 
 
 
 def request_refs(bodies: list[tuple[str, dict[str, Any]]], order_ids: set[str]) -> list[str]:
-    """From what was sent to partners (topic, message): each request or booking sent as two messages (ids)."""
+    """From what was sent to partners (topic, message): each request or booking sent as two messages (ids). A pickup
+    request names no order: it is about none of them."""
     requests: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     for topic, body in bodies:
-        if body["order_id"] in order_ids and body["type"] in ("fulfillment.requested", "shipment.booking_requested",
-                                                               "return.expected"):
+        if body.get("order_id") in order_ids and body["type"] in ("fulfillment.requested", "shipment.booking_requested",
+                                                                   "return.expected"):
             ref = body.get("fulfillment_id") or body.get("return_id") or body["shipment_id"]
             requests[(topic, body["type"], ref)].add(body["id"])
     return [f"{kind} {ref} sent to {topic} as {len(ids)} different messages"

@@ -107,6 +107,8 @@ def test_a_partner_sent_one_request_as_two_messages_is_found():
     assert request_refs([request("m1"), request("m2")], {"o1"}) == [
         "fulfillment.requested f1 sent to partners.warehouse.x.requests.v1 as 2 different messages"]
     assert request_refs([request("m1", "other"), request("m2", "other")], {"o1"}) == []  # not this run's
+    pickup = ("partners.carrier.x.requests.v1", {"id": "p1", "type": "pickup.requested", "pickup_id": "x.y.z"})
+    assert request_refs([pickup, request("m1")], {"o1"}) == [], "a pickup's manifest is about no one order"
 
 
 def test_a_refund_twice_too_much_or_never_is_found():
