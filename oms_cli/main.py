@@ -434,6 +434,38 @@ def hold_release(ref: str, reason: Annotated[str | None, typer.Option()] = None,
     console.print(f"sent order.hold_released for {body['channel']}:{body['external_id']} (id {body['id']})")
 
 
+@hold.command("request")
+def hold_request(ref: str, reason: Annotated[str, typer.Option(help="why, as the timeline will say")],
+                 operator_: Annotated[str | None, typer.Option("--operator", help="who asks (default: you)")] = None
+                 ) -> None:
+    """Holds an order where it is until an operator releases it: publishes order.hold_requested, saying who asked."""
+    body = asyncio.run(operator.send_desk_request(get_settings(), "order.hold_requested", ref, {"reason": reason},
+                                                  operator_))
+    console.print(f"sent order.hold_requested for {body['order_id']} (id {body['id']})")
+
+
+@app.command()
+def note(ref: str, text: str,
+         operator_: Annotated[str | None, typer.Option("--operator", help="who writes it (default: you)")] = None
+         ) -> None:
+    """A note in the order's timeline (an event with its status unchanged, reason `note`), naming who wrote it."""
+    body = asyncio.run(operator.send_desk_request(get_settings(), "order.note_added", ref, {"text": text}, operator_))
+    console.print(f"sent order.note_added for {body['order_id']} (id {body['id']})")
+
+
+@app.command()
+def move(ref: str, fulfillment: Annotated[str, typer.Argument(help="its fulfillment or shipment id (`oms order`)")],
+         to: Annotated[str, typer.Option("--to", help="the location to move it to")],
+         operator_: Annotated[str | None, typer.Option("--operator", help="who asks (default: you)")] = None
+         ) -> None:
+    """Moves a fulfillment its location has not started to another location (cancelled there, reserved there
+    alone), or says why not in the order's timeline: publishes fulfillment.move_requested."""
+    which = "shipment_id" if fulfillment.rsplit("-", 1)[-1].startswith("S") else "fulfillment_id"  # <order>-S1
+    body = asyncio.run(operator.send_desk_request(get_settings(), "fulfillment.move_requested", ref,
+                                                  {which: fulfillment, "to_location_id": to}, operator_))
+    console.print(f"sent fulfillment.move_requested for {body['order_id']} (id {body['id']})")
+
+
 @app.command()
 def sagas(stuck: Annotated[bool, typer.Option("--stuck", help="only sagas past a deadline or idle")] = True,
           idle_minutes: float = 10) -> None:

@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from contracts import topics
+from contracts.channels import order_id_for
 from oms_cli.queries import orders as orders_read
 from oms_cli.queries import parked
 from runtime.kafka_tools import read_topic
@@ -127,6 +128,16 @@ async def publish_one(settings: Settings, topic: str, key: str, body: dict[str, 
 
 def asked_by(reason: str | None, operator: str | None) -> str:
     return f"{reason or 'no reason given'} (by operator {operator_name(operator)})"
+
+
+async def send_desk_request(settings: Settings, kind: str, ref: str, fields: dict[str, Any],
+                            operator: str | None = None) -> dict[str, Any]:
+    """Publishes one of the desk's requests (`order.hold_requested`, `order.note_added`,
+    `fulfillment.move_requested`) for the order `ref` names, by its id, saying who asked (`by`)."""
+    channel, external_id = await orders_read.ref(settings, ref)
+    order_id = order_id_for(channel, external_id)
+    body = {"type": kind, "id": str(uuid.uuid4()), "order_id": order_id, "by": operator_name(operator), **fields}
+    return await publish_one(settings, topics.ORDERS_INBOUND.name, order_id, body)
 
 
 async def pause_location(settings: Settings, location_id: str, paused: bool, reason: str | None,

@@ -1,28 +1,23 @@
-"""The desk's requests on the real stack, written as the operators' principal writes them: a hold that keeps a
-waiting order from moving on until an operator releases it, a note in its timeline, and a fulfillment moved to
-another location before its own started, each naming who asked."""
+"""The desk's requests on the real stack, sent with the operators' command line (`oms hold request`, `oms note`,
+`oms move`) as the operators' principal: a hold that keeps a waiting order from moving on until an operator
+releases it, a note in its timeline, and a fulfillment moved to another location before its own started, each
+naming who asked."""
 
 from __future__ import annotations
 
-import uuid
-
-import orjson
 import pytest
 
-from contracts import topics
 from contracts.partners import FulfillmentCancelled
-from oms_cli import demo
-from runtime.settings import get_settings
 from tests.e2e.conftest import everyone_but
 from tests.e2e.test_when_things_go_wrong import oid, until_status
+from tests.support.cli import oms_cli
 from tests.support.partners import PlayedPartner
 
 pytestmark = pytest.mark.e2e
 
 
-async def desk(order: dict, kind: str, **fields: object) -> None:
-    message = {"type": kind, "id": str(uuid.uuid4()), "order_id": oid(order), "by": "alice", **fields}
-    await demo.send_all(get_settings(), [(topics.ORDERS_INBOUND.name, oid(order), orjson.dumps(message))])
+def ref(order: dict) -> str:
+    return f"{order['channel']}:{order['external_id']}"
 
 
 async def test_an_agents_hold_and_note_show_in_the_timeline_and_the_order_waits_for_the_release(oms):
@@ -32,8 +27,9 @@ async def test_an_agents_hold_and_note_show_in_the_timeline_and_the_order_waits_
         order = oms.order(1, {"HELD": 1})
         await oms.send(order)
         await until_status(watch, order, "backordered")
-        await desk(order, "order.hold_requested", reason="customer asked to wait for a callback")
-        await desk(order, "order.note_added", text="customer will call back on Monday")
+        await oms_cli("hold", "request", ref(order), "--reason", "customer asked to wait for a callback",
+                      "--operator", "alice")
+        await oms_cli("note", ref(order), "customer will call back on Monday", "--operator", "alice")
         await until_status(watch, order, "on_hold")
         said = [e["reason"] for e in watch.events[oid(order)] if e["status"] == "on_hold"]
         assert {"code": "held", "message": "alice: customer asked to wait for a callback"} in said, said
@@ -58,14 +54,16 @@ async def test_a_fulfillment_moved_before_its_location_started_is_delivered_from
         order = oms.order(2, {"MOVE": 1})
         await oms.send(order)
         asked = await berlin.wait_for(oid(order), "fulfillment.requested")
-        await desk(order, "fulfillment.move_requested", fulfillment_id=asked["fulfillment_id"],
-                   to_location_id="store-munich")
+        await oms_cli("move", ref(order), asked["fulfillment_id"], "--to", "store-munich", "--operator", "bob")
         await berlin.wait_for(oid(order), "fulfillment.cancel_requested")
         await berlin.answer(oid(order), FulfillmentCancelled(fulfillment_id=asked["fulfillment_id"]))
         done = await until_status(watch, order, "delivered", timeout=90)
         assert [s["location_id"] for s in done["shipments"] if s["status"] == "delivered"] == ["store-munich"]
         said = [(e.get("reason") or {}).get("code") for e in watch.events[oid(order)]]
         assert "move_requested" in said and "moved" in said, said
+        asked_by = next(e["reason"]["message"] for e in watch.events[oid(order)]
+                        if (e.get("reason") or {}).get("code") == "move_requested")
+        assert asked_by.startswith("bob: move to store-munich"), asked_by
     finally:
         await watch.stop()
         await berlin.stop()
