@@ -148,8 +148,10 @@ class ByMedium:
 def senders_from_env(home: Path) -> Sender:
     """E-mail as `OMS_NOTIFY_SENDER` says; text messages to `OMS_SMS_URL` (signed with `OMS_SMS_SECRET`), or to a
     local file beside the mail (`OMS_SMS_FILE`)."""
-    url = os.environ.get("OMS_SMS_URL")
-    sms: Sender = SmsWebhookSender(url, os.environ["OMS_SMS_SECRET"]) if url else FileSender(
+    url, secret = os.environ.get("OMS_SMS_URL"), os.environ.get("OMS_SMS_SECRET")
+    if url and not secret:
+        raise ValueError("OMS_SMS_URL is set without OMS_SMS_SECRET: text messages are signed with it")
+    sms: Sender = SmsWebhookSender(url, secret) if url and secret else FileSender(
         Path(os.environ.get("OMS_SMS_FILE", str(home / "notifications" / "sms.jsonl"))))
     return ByMedium({"email": sender_from_env(home), "sms": sms})
 
