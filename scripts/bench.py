@@ -308,14 +308,9 @@ async def http_phase(settings: Settings, run: str, stock_run: str, count: int, r
         async with httpx.AsyncClient(base_url=settings.gateway_url, timeout=60,  # idle ones closed before the server does
                                      limits=httpx.Limits(max_connections=concurrency, keepalive_expiry=10)) as client:
             async def post(order: dict[str, Any]) -> None:
-                body = orjson.dumps({k: v for k, v in order.items() if k != "id"})
                 async with limit:
-                    began = time.monotonic()
-                    answer = await client.post("/v1/channels/web/orders", content=body,
-                                               headers={signing.HEADER: signing.sign(secret, body)})
-                    took.append((time.monotonic() - began) * 1000)
-                if answer.status_code != 202:
-                    raise RuntimeError(f"the gateway answered {answer.status_code}: {answer.text[:300]}")
+                    await signed_post(client, "/v1/channels/web/orders", {k: v for k, v in order.items() if k != "id"},
+                                      secret, 202, took)
                 accepted[order["external_id"]] = datetime.now().astimezone()
             started = time.monotonic()
             posts = []
@@ -340,6 +335,18 @@ async def http_phase(settings: Settings, run: str, stock_run: str, count: int, r
         await watch.stop()
 
 
+async def signed_post(client: httpx.AsyncClient, path: str, payload: dict[str, Any], secret: str, expected: int,
+                      took: list[float]) -> None:
+    """A channel's signed POST, as a web shop sends it: how long it took (ms) added to `took`; any other answer than
+    `expected` ends the run."""
+    body = orjson.dumps(payload)
+    began = time.monotonic()
+    answer = await client.post(path, content=body, headers={signing.HEADER: signing.sign(secret, body)})
+    took.append((time.monotonic() - began) * 1000)
+    if answer.status_code != expected:
+        raise RuntimeError(f"the gateway answered {answer.status_code}: {answer.text[:300]}")
+
+
 async def quote_timings(settings: Settings, orders: list[dict[str, Any]]) -> dict[str, float]:
     """Promise requests (`POST .../promises`, signed) for these orders' baskets, one at a time: request to quote."""
     secret = security.channel_secrets(settings, "web")[0]
@@ -347,14 +354,9 @@ async def quote_timings(settings: Settings, orders: list[dict[str, Any]]) -> dic
     async with httpx.AsyncClient(base_url=settings.gateway_url, timeout=30) as client:
         for order in orders:
             address = order["shipping_address"]
-            body = orjson.dumps({"lines": [{"sku": line["sku"], "quantity": line["quantity"]} for line in order["lines"]],
-                                 "destination": {"country": address["country"], "postal_code": address["postal_code"]}})
-            began = time.monotonic()
-            answer = await client.post("/v1/channels/web/promises", content=body,
-                                       headers={signing.HEADER: signing.sign(secret, body)})
-            took.append((time.monotonic() - began) * 1000)
-            if answer.status_code != 200:
-                raise RuntimeError(f"the gateway answered {answer.status_code}: {answer.text[:300]}")
+            await signed_post(client, "/v1/channels/web/promises", {
+                "lines": [{"sku": line["sku"], "quantity": line["quantity"]} for line in order["lines"]],
+                "destination": {"country": address["country"], "postal_code": address["postal_code"]}}, secret, 200, took)
     return {"p50": demo.percentile(took, 50), "p99": demo.percentile(took, 99)}
 
 

@@ -74,9 +74,14 @@ class NotificationWork(UnitOfWork):
         self.notices = {m.id: domain.notices(m) for m in messages if isinstance(m, OrderStatusChanged)}
         ids = [(notification_id(m.order_id, n.kind, n.shipment_id, medium),)
                for m in messages if isinstance(m, OrderStatusChanged) for n in self.notices[m.id]
-               for medium in ("email", "sms")]
+               for medium in self._mediums(m)]
         if ids:
             await self.notifications.load(by("notification_id", [i for i, in ids]), keys=ids, lock=False)
+
+    def _mediums(self, event: OrderStatusChanged) -> tuple[str, ...]:
+        """What an event's notices may go by: e-mail, and text where the customer agreed (only those are read)."""
+        contact = self.contacts.cached(f"{event.channel}:{event.external_id}")
+        return ("email", "sms") if contact is not None and contact.texts_to() else ("email",)
 
     def add_contact(self, key: str, email: str, phone: str | None, name: str, sms_consent: bool = False) -> None:
         self.contacts.add(Contact(order_key=key, email=email, phone=phone, name=name, sms_consent=sms_consent))
