@@ -60,6 +60,11 @@ async def test_a_quote_asked_on_kafka_whose_stock_went_is_planned_anew_and_the_c
     assert ship["location_ids"] == ["3pl-berlin"], quoted
 
     await oms.adjust({"type": "stock.adjusted", "sku": f"{oms.run}-GONE", "location_id": "3pl-berlin", "delta": -1})
+
+    async def berlin() -> int:  # the adjustment and the order travel on different topics: the order waits for it
+        return int(await oms.inventory.fetchval("SELECT on_hand FROM stock WHERE sku = $1 AND location_id = $2",
+                                                f"{oms.run}-GONE", "3pl-berlin"))
+    await eventually(berlin, lambda on_hand: on_hand == 0, "the stock at Berlin gone")
     watch = await oms.watch()
     try:
         order = oms.order(2, {"GONE": 1}, channel="app", quote_id=ship["quote_id"])
