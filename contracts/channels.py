@@ -218,9 +218,26 @@ class FulfillmentMoveRequested(OperatorRequest):
         return self
 
 
+class RefundGoodwillRequested(OperatorRequest):
+    """v1.2: give `amount` back as goodwill (no lines): the order service asks the payment side for it as
+    `refund.requested` with reason `goodwill`, up to what was paid and not refunded yet, or says why not."""
+
+    type: Literal["refund.goodwill_requested"] = "refund.goodwill_requested"
+    amount: Money
+    reason: Annotated[Note, Field(min_length=1)]
+
+
+class NotificationResendRequested(OperatorRequest):
+    """v1.2: send notification `notification_id` of the order again (as it was, by its medium), once per request."""
+
+    type: Literal["notification.resend_requested"] = "notification.resend_requested"
+    notification_id: NonEmpty
+
+
 __all__ = [
     "Customer",
     "FulfillmentMoveRequested",
+    "NotificationResendRequested",
     "OrderCancelRequested",
     "OrderChangeRequested",
     "OrderHoldReleased",
@@ -231,4 +248,5 @@ __all__ = [
     "OrderSubmitted",
     "Payment",
     "Quantity",
+    "RefundGoodwillRequested",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.base import MAX_LINES, Currency, Message, Money, NonEmpty, Note, Quantity
 
@@ -38,9 +38,16 @@ class RefundRequested(Message):
     amount: Money
     currency: Currency
     payment_reference: str | None
-    lines: list[RefundLine] = Field(min_length=1, max_length=MAX_LINES)
-    reason: Literal["returned", "cancelled"] = "returned"
+    lines: list[RefundLine] = Field(default_factory=list, max_length=MAX_LINES)  # none for goodwill
+    reason: Literal["returned", "cancelled", "goodwill"] = "returned"
     shipping: Money | None = None  # v1.2: the shipping charge given back (part of `amount`)
+    by: str | None = None  # v1.2, goodwill: the agent who gave it
+
+    @model_validator(mode="after")
+    def _lines_unless_goodwill(self) -> RefundRequested:
+        if not self.lines and self.reason != "goodwill":
+            raise ValueError("a refund names its lines (only a goodwill refund has none)")
+        return self
 
 
 class PaymentCaptureRequested(Message):

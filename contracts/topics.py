@@ -48,7 +48,8 @@ ORDERS_INBOUND = Topic(
     "oms.orders.inbound.v1", "<channel>:<external_id>",
     (channels.OrderSubmitted, channels.OrderCancelRequested, channels.OrderHoldReleased,
      channels.OrderReturnRequested, channels.OrderChangeRequested, promises.PromiseRequested,
-     channels.OrderHoldRequested, channels.OrderNoteAdded, channels.FulfillmentMoveRequested),
+     channels.OrderHoldRequested, channels.OrderNoteAdded, channels.FulfillmentMoveRequested,
+     channels.RefundGoodwillRequested, channels.NotificationResendRequested),
     description="Orders and requests about them from channels, marketplaces and operators; a channel's question "
                 "of what the OMS would promise (answered on its events topic).", personal=True,
 )

@@ -14,6 +14,7 @@ import typer
 from rich.table import Column
 
 from devstack.stack import Stack, migrate_databases, write_private
+from gateway_service.agents import ROLES
 from inventory_service.domain import Level
 from oms_cli import erase, operator, processes
 from oms_cli.orders import console, order, order_column, whole
@@ -22,6 +23,7 @@ from oms_cli.queries import orders as orders_read
 from oms_cli.queries import outgoing
 from oms_cli.queries import parked as parked_read
 from oms_cli.queries import partners as partners_read
+from oms_cli.agents import login_link, with_agents
 from oms_cli.tables import Table, styled
 from rules.network import load_network
 from runtime import metrics, security
@@ -476,6 +478,48 @@ def sagas(stuck: Annotated[bool, typer.Option("--stuck", help="only sagas past a
         table.add_row(row["order_id"], f"{row['channel']}:{row['external_id']}", row["status"], row["saga_state"],
                       row["why"], f"{row['updated_at']:%Y-%m-%d %H:%M:%S}")
     console.print(table if rows else "no stuck saga")
+
+
+agent_app = typer.Typer(help="The desk's agents and supervisors (they sign in at <gateway>/desk).",
+                        no_args_is_help=True)
+app.add_typer(agent_app, name="agent")
+
+
+@agent_app.command("add")
+def agent_add(name: str, role: Annotated[str, typer.Option(help="agent or supervisor")] = "agent",
+              password: Annotated[bool, typer.Option("--password", help="also set a password (asked for, "
+                                                                         "not echoed)")] = False) -> None:
+    """Creates an agent (or gives one a new role) and prints a one-time login link, good for
+    OMS_DESK_LINK_S (a day); with --password they may also sign in with their name and password."""
+    if role not in ROLES:
+        raise typer.BadParameter(f"no role {role!r}: one of {', '.join(ROLES)}")
+    secret = typer.prompt("password", hide_input=True, confirmation_prompt=True) if password else None
+    settings = get_settings()
+    try:
+        link = asyncio.run(with_agents(settings, lambda agents: agents.add(name, role, secret)))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    console.print(f"{name} ({role}) may sign in once with:")
+    print(login_link(settings, link))
+
+
+@agent_app.command("remove")
+def agent_remove(name: str) -> None:
+    """Removes an agent: their sessions end at once (their past actions keep their name)."""
+    if not asyncio.run(with_agents(get_settings(), lambda agents: agents.remove(name))):
+        console.print(styled((f"no agent {name}", "red")))
+        raise typer.Exit(1)
+    console.print(f"removed {name}")
+
+
+@agent_app.command("list")
+def agent_list() -> None:
+    """The agents, their roles, whether they have a password, and their open sessions."""
+    table = Table("agent", "role", "password", "sessions", "since")
+    for row in asyncio.run(with_agents(get_settings(), lambda agents: agents.listed())):
+        table.add_row(row["name"], row["role"], "yes" if row["has_password"] else "no", str(row["sessions"]),
+                      row["created_at"].strftime("%Y-%m-%d"))
+    console.print(table)
 
 
 customer_app = typer.Typer(help="A customer's personal data.", no_args_is_help=True)

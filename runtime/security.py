@@ -75,7 +75,8 @@ def service_topics(network: Network) -> dict[str, tuple[list[str], list[str]]]:
         "shipping": [topics.SHIPPING_EVENTS.name, *(topics.CARRIER_REQUESTS.for_partner(i) for i in carriers),
                      topics.PARTNER_SCORES.name],
         "notification": [topics.NOTIFICATIONS.name],
-        "gateway": [],  # what a channel posts goes to the channel's topic as that channel
+        # what a channel posts goes to the channel's topic as that channel; the desk's requests, naming their agent
+        "gateway": [topics.ORDERS_INBOUND.name],
     }
     return {s: (reads[s], [*writes[s], *(f"{name}.dlq" for name in reads[s])]) for s in SERVICES}
 

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     gateway_burst: float = 400  # and at once
     gateway_tracking_pool: int = 2  # database connections of the tracking page's own (no channel's flood takes them)
     tracking_secret: str | None = None  # makes the tracking links' tokens (default: one the stack made)
+    desk_session_s: float = 8 * 3600  # an agent's login at the desk lasts this long, then they sign in again
+    desk_link_s: float = 24 * 3600  # a one-time login link of `oms agent add` is good this long
+    desk_refund_limit: float = 50  # the goodwill an agent may refund at once (a supervisor: more), in the order's currency
     webhooks_file: Path = REPO_ROOT / "config" / "webhooks.toml"  # who gets signed webhooks of order events
     webhook_max_attempts: int = 8  # failed posts of one delivery before it is dead
     webhook_backoff_s: float = 2.0  # the first wait before a failed delivery is posted again (doubling)

@@ -16,7 +16,7 @@ from contracts.channels import OrderSubmitted
 from contracts.promises import PromiseRequested
 from gateway_service.checks import Refused
 from gateway_service.edge import Gate
-from gateway_service.routes import channels, operators, shopify, tracking
+from gateway_service.routes import channels, desk, operators, shopify, tracking
 from runtime import metrics
 
 # every answer: no framing, no sniffing, no referrer leaking a tracking token; the page's own inline styles only
@@ -25,6 +25,9 @@ SECURITY_HEADERS = {
                                "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
     "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
 DOCS = ("/docs", "/redoc")
+# the desk's pages post their forms to the desk itself, nowhere else
+DESK_HEADERS = {**SECURITY_HEADERS, "Content-Security-Policy": SECURITY_HEADERS["Content-Security-Policy"].replace(
+    "form-action 'none'", "form-action 'self'")}
 
 
 def create_app(gate: Gate) -> FastAPI:
@@ -33,8 +36,9 @@ def create_app(gate: Gate) -> FastAPI:
                               "Every POST is signed: `X-OMS-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "
                               "\"<t>.<raw body>\" with the channel's webhook_secret>`.")
     app.state.gate = gate
-    for router in (channels.router, shopify.router, operators.router, tracking.router):
+    for router in (channels.router, shopify.router, operators.router, tracking.router, desk.router):
         app.include_router(router)
+    desk.install(app)
 
     @app.exception_handler(Refused)
     async def refused(request: Request, exc: Refused) -> Response:
@@ -47,8 +51,10 @@ def create_app(gate: Gate) -> FastAPI:
         route = getattr(request.scope.get("route"), "path", "unknown")  # the template: no ids in a label
         metrics.HTTP.labels(route, str(response.status_code)).inc()
         metrics.HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
-        response.headers.update(SECURITY_HEADERS if not request.url.path.startswith(DOCS)
-                                else {k: v for k, v in SECURITY_HEADERS.items() if k != "Content-Security-Policy"})
+        path = request.url.path
+        response.headers.update(DESK_HEADERS if path.startswith("/desk") else SECURITY_HEADERS if not
+                                path.startswith(DOCS) else
+                                {k: v for k, v in SECURITY_HEADERS.items() if k != "Content-Security-Policy"})
         return response
 
     _document_bodies(app)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from contracts import topics
 from gateway_service.bootstrap import GatewayDeps, bootstrap
-from gateway_service.handlers import EVENTS, INBOUND, NOTIFICATIONS, from_channel, tells_no_subscriber
+from gateway_service.handlers import EVENTS, INBOUND, NOTIFICATIONS, from_channel
 from gateway_service.server import forget_answered, http_server
 from gateway_service.store import GatewayWork
 from gateway_service.webhooks import webhook_dispatcher
@@ -20,12 +20,11 @@ from runtime.service import ServiceRuntime
 def subscriptions(deps: GatewayDeps) -> list[Subscription]:
     work = partial(GatewayWork, deps)
     channels = {topics.channel_topic(c): from_channel(c) for c in deps.network.channels}
-    notified = any("notification.requested" in s.events for s in deps.subscribers)
     return [
         Subscription(topics.ORDERS_EVENTS, (topics.ORDERS_EVENTS.name,), EVENTS, work, dead_letter_invalid=False),
-        *([Subscription(topics.NOTIFICATIONS, (topics.NOTIFICATIONS.name,), NOTIFICATIONS, work,
-                        dead_letter_invalid=False, ignores=tells_no_subscriber(deps))]
-          if notified else []),  # nobody wants them: not even read
+        # the desk shows each order's notifications; webhook subscribers may want them too
+        Subscription(topics.NOTIFICATIONS, (topics.NOTIFICATIONS.name,), NOTIFICATIONS, work,
+                     dead_letter_invalid=False),
         Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name, *channels), INBOUND, work,
                      dead_letter_invalid=False, by_topic=channels, also=(topics.CHANNEL_INBOUND,)),
     ]

@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol
 
 from contracts.base import Message
@@ -95,6 +96,42 @@ class QuoteWaiters:
         self.waiting.pop(request_id, None)
 
 
+class DeskReads(Protocol):
+    """The read model as the desk asks it."""
+
+    async def desk_order(self, order_id: str) -> dict[str, Any] | None: ...
+
+    async def desk_search(self, text: str) -> list[dict[str, Any]]: ...
+
+    async def attention(self) -> list[dict[str, Any]]: ...
+
+
+class AgentStore(Protocol):
+    """The desk's agents and their sessions (`agents.Agents` on the stack)."""
+
+    async def redeem(self, link: str) -> str | None: ...
+
+    async def check_password(self, name: str, password: str) -> str | None: ...
+
+    async def sign_in(self, agent: str) -> str: ...
+
+    async def session(self, cookie: str | None) -> Any: ...
+
+    async def sign_out(self, cookie: str) -> None: ...
+
+
+@dataclass
+class Desk:
+    """What the customer-service desk needs: its agents, its reads, and `send`, which puts a request on
+    `oms.orders.inbound.v1` (key, message) and returns once the broker has it."""
+
+    agents: AgentStore
+    reads: DeskReads
+    send: Callable[[str, Message], Awaitable[None]]
+    refund_limit: Decimal = Decimal("50")
+    secure_cookies: bool = False  # the gateway is served over https: the login cookie is sent over https only
+
+
 class Unavailable(Exception):
     """The broker did not take the message in time: nothing was accepted, the sender should try again."""
 
@@ -113,3 +150,4 @@ class Gate:
     limits: TokenBuckets = field(default_factory=TokenBuckets)
     quotes: QuoteWaiters = field(default_factory=QuoteWaiters)
     quote_timeout_s: float = 10.0  # a promise request not quoted by then is answered 504
+    desk: Desk | None = None  # the customer-service desk (`/desk`), where the gateway runs one

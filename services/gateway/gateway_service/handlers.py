@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from contracts.base import Message
 from contracts.channels import OrderSubmitted
 from contracts.notification import NotificationRequested
 from contracts.order import OrderStatusChanged
-from gateway_service.bootstrap import GatewayDeps
 from gateway_service.store import GatewayWork
 from runtime.consume import NotReady
 from runtime.signing import tracking_token
@@ -21,18 +17,13 @@ async def order_event(event: OrderStatusChanged, unit: GatewayWork) -> None:
 
 
 async def notification(msg: NotificationRequested, unit: GatewayWork) -> None:
-    """To the subscribers of notifications; one that hears of some channels only waits for the order's view."""
+    """Shown at the desk, and to the subscribers of notifications; one that hears of some channels only waits for
+    the order's view."""
+    unit.notified_of(msg)
     view = unit.views.cached(msg.order_id)
     if view is None and any(s.channels and msg.type in s.events for s in unit.subscribers):
         raise NotReady(f"the channel of {msg.order_id} is not known yet")
     unit.deliver(msg, view.channel if view else None)
-
-
-def tells_no_subscriber(deps: GatewayDeps) -> Callable[[Message], bool]:
-    """Messages no subscriber wants are acknowledged without a transaction."""
-    def ignored(message: Message) -> bool:
-        return not any(message.type in s.events for s in deps.subscribers)
-    return ignored
 
 
 async def remember_contact(msg: OrderSubmitted, unit: GatewayWork) -> None:

@@ -8,6 +8,7 @@ import contextlib
 import socket
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from functools import partial
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -21,9 +22,10 @@ from aiokafka.errors import KafkaError
 from contracts import topics
 from contracts.base import Message
 from gateway_service import store
+from gateway_service.agents import Agents
 from gateway_service.api import create_app
 from gateway_service.bootstrap import GatewayDeps
-from gateway_service.edge import Gate, QuoteWaiters, TokenBuckets, Unavailable
+from gateway_service.edge import Desk, Gate, QuoteWaiters, TokenBuckets, Unavailable
 from gateway_service.store import GatewayWork
 from runtime import pollers, security
 from runtime.db import create_pool
@@ -72,6 +74,36 @@ class ChannelProducers:
     async def close(self) -> None:
         for channel in list(self.producers):
             await self.drop(channel)
+
+
+class DeskRequests:
+    """The desk's requests to `oms.orders.inbound.v1`, as the gateway's own principal (which may write there and to
+    no channel's topic), acknowledged by every replica before the agent is told they were sent."""
+
+    def __init__(self, deps: GatewayDeps, timeout_s: float = 10.0) -> None:
+        self.deps, self.timeout_s = deps, timeout_s
+        self.producer: AIOKafkaProducer | None = None
+        self.lock = asyncio.Lock()
+
+    async def send(self, key: str, message: Message) -> None:
+        try:
+            async with self.lock:
+                if self.producer is None:
+                    producer = make_producer(self.deps.kafka, "gateway-desk")
+                    await asyncio.wait_for(producer.start(), self.timeout_s)
+                    self.producer = producer
+            headers = [(k, v.encode()) for k, v in cloudevent_headers(message, "gateway").items()]
+            await asyncio.wait_for(self.producer.send_and_wait(topics.ORDERS_INBOUND.name, encode(message),
+                                                               key=key.encode(), headers=headers), self.timeout_s)
+        except (TimeoutError, KafkaError) as exc:
+            await self.close()
+            raise Unavailable(repr(exc)) from exc
+
+    async def close(self) -> None:
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 5)
 
 
 class PostgresReplays:
@@ -149,6 +181,23 @@ class PostgresReads:
         async with self.pool.acquire() as conn:
             return await store.search(conn, self.deps.tracking_secret, email, phone)
 
+    async def desk_order(self, order_id: str) -> dict[str, Any] | None:
+        """One order as the desk shows it: the view and timeline, its notifications, the customer's other orders."""
+        async with self.pool.acquire() as conn:
+            view = await store.order_view(conn, order_id=order_id)
+            if view is not None:
+                view["notifications"] = await store.notifications_of(conn, order_id)
+                view["others"] = await store.same_customer(conn, order_id)
+            return view
+
+    async def desk_search(self, text: str) -> list[dict[str, Any]]:
+        async with self.pool.acquire() as conn:
+            return await store.desk_search(conn, self.deps.tracking_secret, text)
+
+    async def attention(self) -> list[dict[str, Any]]:
+        async with self.pool.acquire() as conn:
+            return await store.attention(conn)
+
     async def retry_dead(self, subscriber: str | None) -> int:
         async with within(self.pool, partial(GatewayWork, self.deps)) as unit:
             return await unit.outgoing_deliveries.revive(unit.now(), subscriber)
@@ -212,10 +261,12 @@ async def http_server(deps: GatewayDeps) -> None:
     tracking = await create_pool(settings.database_for("gateway"), min_size=1, max_size=settings.gateway_tracking_pool)
     replays = PostgresReplays(deps)
     writer = asyncio.create_task(replays.run())
+    reads, requests = PostgresReads(deps, tracking), DeskRequests(deps)
+    desk = Desk(Agents(deps.pool, settings.desk_session_s, settings.desk_link_s), reads, requests.send,
+                Decimal(str(settings.desk_refund_limit)), secure_cookies=settings.gateway_url.startswith("https:"))
     gate = Gate(deps.network, {c: security.channel_secrets(settings, c) for c in deps.network.channels},
-                security.operator_api_token(settings), producers.publish,
-                PostgresReads(deps, tracking), replays=replays,
-                limits=TokenBuckets(settings.gateway_rate_per_s, settings.gateway_burst))
+                security.operator_api_token(settings), producers.publish, reads, replays=replays,
+                limits=TokenBuckets(settings.gateway_rate_per_s, settings.gateway_burst), desk=desk)
     listening_for_quotes = asyncio.Event()
     quotes = asyncio.create_task(listen_for_quotes(deps, gate.quotes, listening_for_quotes))
     with contextlib.suppress(TimeoutError):  # until then a promise request could miss its answer
@@ -234,4 +285,5 @@ async def http_server(deps: GatewayDeps) -> None:
         quotes.cancel()
         await asyncio.gather(writer, quotes, return_exceptions=True)
         await producers.close()
+        await requests.close()
         await tracking.close()

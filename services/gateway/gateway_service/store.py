@@ -38,8 +38,11 @@ DELIVERIES = Table("webhook_deliveries", ("delivery_id",), {
 OUTGOING = sendable(DELIVERIES, ("subscriber", "message_id", "message_type", "order_id", "payload"))
 ANSWERS = Table("answered_requests", ("replay_key",), {"replay_key": "text", "answer": "jsonb",
                                                        "keep_until": "timestamptz"}, insert_checked=False)
-CONTACTS = Table("contact_hashes", ("order_id",), {"order_id": "text", "email_hash": "text", "phone_hash": "text"},
-                 insert_checked=False)
+CONTACTS = Table("contact_hashes", ("order_id",), {"order_id": "text", "email_hash": "text", "phone_hash": "text",
+                                                   "name_hash": "text"}, insert_checked=False)
+NOTIFIED = Table("order_notifications", ("notification_id",), {
+    "notification_id": "text", "order_id": "text", "kind": "text", "medium": "text", "shipment_id": "text"},
+    insert_checked=False)
 
 
 @dataclass(slots=True)
@@ -68,6 +71,7 @@ class GatewayWork(UnitOfWork):
         self.views = self.repository(Records(db, VIEWS, OrderView))
         self.timeline = self.repository(Rows(db, TIMELINE))
         self.contacts = self.repository(Rows(db, CONTACTS))
+        self.notified = self.repository(Rows(db, NOTIFIED))
         self.deliveries = self.repository(Rows(db, DELIVERIES))
         self.outgoing_deliveries = self.repository(Deliveries(db))
         self.answers = self.repository(Rows(db, ANSWERS))
@@ -119,7 +123,13 @@ class GatewayWork(UnitOfWork):
     def remember_contact(self, msg: OrderSubmitted) -> None:
         self.contacts.add({"order_id": order_id_for(msg.channel, msg.external_id),
                            "email_hash": contact_hash(self.secret, msg.customer.email),
-                           "phone_hash": contact_hash(self.secret, msg.customer.phone) if msg.customer.phone else None})
+                           "phone_hash": contact_hash(self.secret, msg.customer.phone) if msg.customer.phone else None,
+                           "name_hash": contact_hash(self.secret, msg.customer.name)})
+
+    def notified_of(self, msg: NotificationRequested) -> None:
+        """What the desk shows of a notification: its kind and medium (never the address or the words)."""
+        self.notified.add({"notification_id": msg.id, "order_id": msg.order_id, "kind": msg.kind,
+                           "medium": msg.medium, "shipment_id": msg.shipment_id})
 
 
 _VIEW = ("SELECT v.order_id, v.channel, v.external_id, v.status, v.sequence, v.reason, v.shipments, v.returns, "
@@ -127,9 +137,10 @@ _VIEW = ("SELECT v.order_id, v.channel, v.external_id, v.status, v.sequence, v.r
 
 
 async def order_view(conn: asyncpg.Connection, *, channel: str | None = None, external_id: str | None = None,
-                     token: str | None = None) -> dict[str, Any] | None:
-    """One order with its timeline, by its channel's ids or by its tracking token."""
+                     token: str | None = None, order_id: str | None = None) -> dict[str, Any] | None:
+    """One order with its timeline, by its channel's ids, its tracking token or its id."""
     row = await (conn.fetchrow(_VIEW + "WHERE v.tracking_token = $1", token) if token is not None else
+                 conn.fetchrow(_VIEW + "WHERE v.order_id = $1", order_id) if order_id is not None else
                  conn.fetchrow(_VIEW + "WHERE v.channel = $1 AND v.external_id = $2", channel, external_id))
     if row is None:
         return None
@@ -147,6 +158,40 @@ async def search(conn: asyncpg.Connection, secret: str, email: str | None, phone
         "WHERE c.email_hash = ANY($1::text[]) OR c.phone_hash = ANY($1::text[]) ORDER BY v.created_at DESC LIMIT $2",
         wanted, limit)
     return [{k: v for k, v in _decoded(r).items() if k != "tracking_token"} for r in rows]
+
+
+async def desk_search(conn: asyncpg.Connection, secret: str, text: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The desk's search box: an order id, a channel's external id, or the customer's e-mail, phone or full name
+    (each as written, case and spaces aside), newest first."""
+    wanted = contact_hash(secret, text)
+    rows = await conn.fetch(
+        _VIEW + "LEFT JOIN contact_hashes c ON c.order_id = v.order_id WHERE v.order_id = $1 OR v.external_id = $1 "
+        "OR c.email_hash = $2 OR c.phone_hash = $2 OR c.name_hash = $2 ORDER BY v.created_at DESC LIMIT $3",
+        text.strip(), wanted, limit)
+    return [_decoded(r) for r in rows]
+
+
+async def same_customer(conn: asyncpg.Connection, order_id: str, limit: int = 20) -> list[dict[str, Any]]:
+    """The other orders of this order's customer (by e-mail), on any channel, newest first."""
+    rows = await conn.fetch(
+        _VIEW + "JOIN contact_hashes c ON c.order_id = v.order_id WHERE c.email_hash = "
+        "(SELECT email_hash FROM contact_hashes WHERE order_id = $1) AND v.order_id <> $1 "
+        "ORDER BY v.created_at DESC LIMIT $2", order_id, limit)
+    return [_decoded(r) for r in rows]
+
+
+async def attention(conn: asyncpg.Connection, limit: int = 30) -> list[dict[str, Any]]:
+    """What an agent looks at first: orders on hold, or late (their latest reason says so), not ended."""
+    rows = await conn.fetch(
+        _VIEW + "WHERE v.status = 'on_hold' OR (v.reason->>'code' IN ('late_to_ship', 'late_delivery') AND v.status "
+        "NOT IN ('delivered', 'collected', 'cancelled', 'rejected', 'returned')) ORDER BY v.updated_at LIMIT $1", limit)
+    return [_decoded(r) for r in rows]
+
+
+async def notifications_of(conn: asyncpg.Connection, order_id: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch("SELECT notification_id, kind, medium, shipment_id, requested_at FROM order_notifications "
+                            "WHERE order_id = $1 ORDER BY requested_at", order_id)
+    return [dict(r) for r in rows]
 
 
 def _decoded(row: asyncpg.Record) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from notification_service import domain
 from notification_service.bootstrap import NotificationDeps
 from runtime.repository import Columns, Records, Rows
 from runtime.retries import Sends, sendable
-from runtime.tables import Database, Table, by
+from runtime.tables import Database, Row, Table, by
 from runtime.unit import UnitOfWork
 
 CONTACTS = Table("contacts", ("order_key",), {"order_key": "text", "email": "text", "phone": "text", "name": "text",
@@ -39,6 +40,7 @@ class Contact(Columns):
         return domain.e164(self.phone) if self.sms_consent else None
 
 
+WHOLE = dataclasses.replace(NOTIFICATIONS, reads=tuple(NOTIFICATIONS.columns))
 OUTGOING = sendable(NOTIFICATIONS, ("order_id", "kind", "shipment_id", "medium", "recipient", "subject", "body"))
 
 
@@ -47,6 +49,11 @@ def notification_id(order_id: str, kind: str, shipment_id: str, medium: str = "e
     it was before text messages came)."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{order_id}/{kind}/{shipment_id}" + (
         "" if medium == "email" else f"/{medium}")))
+
+
+def resent_id(notification_id: str, request_id: str) -> str:
+    """The copy a resend request makes of a notification: one per request, however often it is read."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{notification_id}/resent/{request_id}"))
 
 
 def order_key(message: Message) -> str:
@@ -86,9 +93,16 @@ class NotificationWork(UnitOfWork):
     def add_contact(self, key: str, email: str, phone: str | None, name: str, sms_consent: bool = False) -> None:
         self.contacts.add(Contact(order_key=key, email=email, phone=phone, name=name, sms_consent=sms_consent))
 
-    def add_notification(self, requested: NotificationRequested) -> bool:
-        """False if this order, kind, shipment and medium was notified before."""
+    async def original(self, notification_id: str) -> Row | None:
+        """A notification as it was sent (every column), for a resend."""
+        found = await self.db.read(WHOLE, by("notification_id", [notification_id]), lock=False)
+        return found[0] if found else None
+
+    def add_notification(self, requested: NotificationRequested, copy_of: str | None = None) -> bool:
+        """False if this order, kind, shipment and medium was notified before (`copy_of`: a resend, its request's
+        id, which keeps the copy apart from the original)."""
         return self.notifications.add({
             "notification_id": requested.id, "order_id": requested.order_id, "kind": requested.kind,
-            "shipment_id": requested.shipment_id or "", "medium": requested.medium, "recipient": requested.recipient,
+            "shipment_id": (requested.shipment_id or "") + (f"#resent:{copy_of}" if copy_of else ""),
+            "medium": requested.medium, "recipient": requested.recipient,
             "subject": requested.subject, "body": requested.body})

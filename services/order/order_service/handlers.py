@@ -21,6 +21,7 @@ from contracts.channels import (
     OrderReturnRequested,
     OrderSubmitted,
     Payment,
+    RefundGoodwillRequested,
 )
 from contracts.order import OrderStatusChanged, Reason
 from contracts.promises import PromiseRequested, QuoteStock, StockQuoted
@@ -275,8 +276,8 @@ async def release_by_channel(msg: OrderHoldReleased, unit: OrderWork) -> None:
     apply(unit, row, saga.release_by_channel(current, msg))
 
 
-async def operator_request(msg: OrderHoldRequested | OrderNoteAdded | FulfillmentMoveRequested,
-                           unit: OrderWork) -> None:
+async def operator_request(msg: OrderHoldRequested | OrderNoteAdded | FulfillmentMoveRequested
+                           | RefundGoodwillRequested, unit: OrderWork) -> None:
     """A hold or a note from the desk or an operator, by order id (only on the shared inbound topic: a channel's own
     topic takes none)."""
     row = await unit.orders.get(msg.order_id)
@@ -290,6 +291,12 @@ async def operator_request(msg: OrderHoldRequested | OrderNoteAdded | Fulfillmen
             apply(unit, row, saga.note(current, msg))
         case FulfillmentMoveRequested():
             apply(unit, row, saga.move(current, msg))
+        case RefundGoodwillRequested():
+            apply(unit, row, saga.goodwill(current, msg))
+
+
+async def for_notifications(msg: Message, unit: OrderWork) -> None:
+    """A resend is the notification service's: nothing for the order to do (not a message gone astray)."""
 
 
 async def promise_requested(msg: PromiseRequested, unit: OrderWork) -> None:
@@ -310,7 +317,9 @@ INBOUND: dict[str, Handler[OrderWork]] = {
     "order.change_requested": change_requested, "promise.requested": promise_requested}
 OPERATOR_REQUESTS: dict[str, Handler[OrderWork]] = {"order.hold_requested": operator_request,
                                                     "order.note_added": operator_request,
-                                                    "fulfillment.move_requested": operator_request}
+                                                    "fulfillment.move_requested": operator_request,
+                                                    "refund.goodwill_requested": operator_request,
+                                                    "notification.resend_requested": for_notifications}
 REPLIES: dict[str, Handler[OrderWork]] = {
     kind: saga_reply for topic in (topics.INVENTORY_REPLIES, topics.FULFILLMENT_EVENTS, topics.SHIPPING_EVENTS,
                                    topics.PAYMENT_UPDATES)

@@ -31,6 +31,7 @@ from contracts.channels import (
     OrderHoldRequested,
     OrderNoteAdded,
     OrderReturnRequested,
+    RefundGoodwillRequested,
 )
 from contracts.fulfillment import FulfillmentProgressed, ReturnArrived, ShipmentProgressed
 from contracts.inventory import StockReservationFailed, StockReserved
@@ -898,6 +899,29 @@ def _move_answered(saga: Saga, moved: Fulfillment, cancelled: bool, why: str | N
 def note(saga: Saga, message: OrderNoteAdded) -> Decision:
     """A note on the order, in its timeline with who wrote it: the status unchanged."""
     return Decision(saga, [], [StatusChange(saga.status or "received", reason("note", f"{message.by}: {message.text}"))])
+
+
+def goodwill(saga: Saga, message: RefundGoodwillRequested) -> Decision:
+    """A goodwill refund an agent gives (their role's limit checked at the desk): asked of the payment side as
+    `refund.requested` with reason `goodwill` and no lines, up to what was paid and not refunded yet."""
+    said = f"{message.by}: goodwill {message.amount} {saga.currency} ({message.reason})"
+
+    def refused(why: str) -> Decision:
+        return Decision(saga, [], [StatusChange(saga.status or "received", reason("refund_refused", f"{said}: {why}"))])
+    if not saga.paid:
+        return refused("the order was not paid through the OMS")
+    ledger, amount = ledger_of(saga), Decimal(message.amount)
+    left = ledger.paid - ledger.refunded
+    if amount > left:
+        return refused(f"only {_money(left)} {saga.currency} paid and not refunded yet")
+    updated = saga.model_copy(update={"ledger": ledger.model_copy(update={"refunded": ledger.refunded + amount})})
+    return Decision(updated, [RefundRequested(
+        id=str(uuid.uuid5(GOODWILL_IDS, message.id)), order_id=saga.order_id, return_id=None, amount=_money(amount),
+        currency=saga.currency, payment_reference=saga.payment_reference, reason="goodwill", by=message.by)],
+        [StatusChange(saga.status or "received", reason("goodwill_refund", said))])
+
+
+GOODWILL_IDS = uuid.UUID("6f1d2a8e-4c3b-4f5e-9a7d-0b2c8e1f3a54")
 
 
 def release_by_channel(saga: Saga, message: OrderHoldReleased) -> Decision:
