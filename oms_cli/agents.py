@@ -8,6 +8,8 @@ from typing import TypeVar
 import asyncpg
 
 from gateway_service.agents import Agents
+from rules.network import load_network
+from runtime.deps import Deps
 from runtime.settings import Settings
 
 T = TypeVar("T")
@@ -16,7 +18,8 @@ T = TypeVar("T")
 async def with_agents(settings: Settings, do: Callable[[Agents], Awaitable[T]]) -> T:
     pool = await asyncpg.create_pool(settings.database_for("gateway"), min_size=1, max_size=1)
     try:
-        return await do(Agents(pool, settings.desk_session_s, settings.desk_link_s))
+        return await do(Agents(Deps(service="gateway", settings=settings, pool=pool,
+                                    network=load_network(settings.network_file))))
     except asyncpg.UndefinedTableError as exc:
         raise RuntimeError("the gateway's database has no desk yet: start the OMS once (make up)") from exc
     finally:

@@ -17,13 +17,13 @@ from devstack.stack import Stack, migrate_databases, write_private
 from gateway_service.agents import ROLES
 from inventory_service.domain import Level
 from oms_cli import erase, operator, processes
+from oms_cli.agents import login_link, with_agents
 from oms_cli.orders import console, order, order_column, whole
 from oms_cli.queries import inventory as inventory_read
 from oms_cli.queries import orders as orders_read
 from oms_cli.queries import outgoing
 from oms_cli.queries import parked as parked_read
 from oms_cli.queries import partners as partners_read
-from oms_cli.agents import login_link, with_agents
 from oms_cli.tables import Table, styled
 from rules.network import load_network
 from runtime import metrics, security

@@ -7,12 +7,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Literal
 
 import asyncpg
+
+from runtime.deps import Deps
+from runtime.maintenance import maintenance
+from runtime.postgres import within
+from runtime.repository import Rows
+from runtime.tables import Database, Table
+from runtime.unit import UnitOfWork
 
 Role = Literal["agent", "supervisor"]
 ROLES: tuple[Role, ...] = ("agent", "supervisor")
@@ -83,30 +92,58 @@ class Session:
         return bool(given) and hmac.compare_digest(given.encode(), self.csrf.encode())  # type: ignore[union-attr]
 
 
-class Agents:
-    """The agents, their login links and sessions, in the gateway's database."""
+AGENTS = Table("agents", ("name",), {"name": "text", "role": "text", "password_hash": "text"},
+               updates=("role", "password_hash"), touch=False)
+LOGINS = Table("agent_logins", ("token_hash",), {"token_hash": "text", "agent": "text", "expires_at": "timestamptz",
+                                                 "used_at": "timestamptz"}, updates=("used_at",), touch=False)
+SESSIONS = Table("agent_sessions", ("token_hash",), {"token_hash": "text", "agent": "text", "csrf": "text",
+                                                     "expires_at": "timestamptz"})
+# sessions a day past their end are forgotten (an expired one is refused already)
+FORGET_SESSIONS = maintenance("agent_sessions.forget", "DELETE FROM agent_sessions WHERE expires_at < now() - "
+                                                       "interval '1 day'")
 
-    def __init__(self, pool: asyncpg.Pool, session_s: float, link_s: float) -> None:
-        self.pool, self.session_s, self.link_s = pool, session_s, link_s
+
+class DeskWork(UnitOfWork):
+    """The desk's writes: agents, their login links and sessions (each change its own small unit)."""
+
+    def __init__(self, deps: Deps, db: Database) -> None:
+        super().__init__(deps, db)
+        self.agents = self.repository(Rows(db, AGENTS))
+        self.logins = self.repository(Rows(db, LOGINS))
+        self.sessions = self.repository(Rows(db, SESSIONS))
+
+
+class Agents:
+    """The agents, their login links and sessions, in the gateway's database (written by `DeskWork`)."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps, self.pool = deps, deps.pool
+        self.session_s, self.link_s = deps.settings.desk_session_s, deps.settings.desk_link_s
+
+    def work(self) -> AbstractAsyncContextManager[DeskWork]:
+        return within(self.pool, partial(DeskWork, self.deps))
 
     async def add(self, name: str, role: str, password: str | None = None) -> str:
         """A new agent (or the same name anew, with this role); returns a one-time login link's token."""
         if role not in ROLES:
             raise ValueError(f"no role {role!r}: one of {', '.join(ROLES)}")
-        link = token()
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("INSERT INTO agents (name, role, password_hash) VALUES ($1, $2, $3) "
-                               "ON CONFLICT (name) DO UPDATE SET role = $2, password_hash = $3",
-                               valid_name(name), role, password_hash(password) if password else None)
-            await conn.execute("INSERT INTO agent_logins (token_hash, agent, expires_at) "
-                               "VALUES ($1, $2, now() + $3::interval)", hashed(link), name,
-                               timedelta(seconds=self.link_s))
+        link, stored = token(), password_hash(password) if password else None
+        async with self.work() as unit:
+            if await unit.agents.get(valid_name(name)) is None:
+                unit.agents.add({"name": name, "role": role, "password_hash": stored})
+            else:
+                unit.agents.save(name, role=role, password_hash=stored)
+            unit.logins.add({"token_hash": hashed(link), "agent": name, "used_at": None,
+                             "expires_at": unit.now() + timedelta(seconds=self.link_s)})
         return link
 
     async def remove(self, name: str) -> bool:
-        """The agent is gone, and so are their links and sessions (signed out at once)."""
-        done: str = await self.pool.execute("DELETE FROM agents WHERE name = $1", name)
-        return done != "DELETE 0"
+        """The agent is gone, and so are their links and sessions (signed out at once: the rows cascade)."""
+        async with self.work() as unit:
+            if await unit.agents.get(name) is None:
+                return False
+            unit.agents.remove(name)
+        return True
 
     async def listed(self) -> list[asyncpg.Record]:
         return await self.pool.fetch(  # type: ignore[no-any-return]
@@ -116,9 +153,12 @@ class Agents:
 
     async def redeem(self, link: str) -> str | None:
         """A one-time link's agent, once: the link is used up (or None when unknown, used or expired)."""
-        return await self.pool.fetchval(  # type: ignore[no-any-return]
-            "UPDATE agent_logins SET used_at = now() WHERE token_hash = $1 AND used_at IS NULL "
-            "AND expires_at > now() RETURNING agent", hashed(link))
+        async with self.work() as unit:
+            found = await unit.logins.get(hashed(link))
+            if found is None or found["used_at"] is not None or found["expires_at"] <= unit.now():
+                return None
+            unit.logins.save(found["token_hash"], used_at=unit.now())
+            return str(found["agent"])
 
     async def check_password(self, name: str, password: str) -> str | None:
         stored = await self.pool.fetchval("SELECT password_hash FROM agents WHERE name = $1", name)
@@ -127,9 +167,9 @@ class Agents:
     async def sign_in(self, agent: str) -> str:
         """A new session of `agent`: its token, for the cookie."""
         session = token()
-        await self.pool.execute("INSERT INTO agent_sessions (token_hash, agent, csrf, expires_at) "
-                                "VALUES ($1, $2, $3, now() + $4::interval)", hashed(session), agent, token(),
-                                timedelta(seconds=self.session_s))
+        async with self.work() as unit:
+            unit.sessions.add({"token_hash": hashed(session), "agent": agent, "csrf": token(),
+                               "expires_at": unit.now() + timedelta(seconds=self.session_s)})
         return session
 
     async def session(self, cookie: str | None) -> Session | None:
@@ -142,8 +182,6 @@ class Agents:
         return Session(row["agent"], row["role"], row["csrf"], row["expires_at"]) if row else None
 
     async def sign_out(self, cookie: str) -> None:
-        await self.pool.execute("DELETE FROM agent_sessions WHERE token_hash = $1", hashed(cookie))
-
-    async def forget_expired(self) -> int:
-        done = await self.pool.execute("DELETE FROM agent_sessions WHERE expires_at < now() - interval '1 day'")
-        return int(done.split()[-1])
+        async with self.work() as unit:
+            if await unit.sessions.get(hashed(cookie)) is not None:
+                unit.sessions.remove(hashed(cookie))

@@ -22,7 +22,7 @@ from aiokafka.errors import KafkaError
 from contracts import topics
 from contracts.base import Message
 from gateway_service import store
-from gateway_service.agents import Agents
+from gateway_service.agents import FORGET_SESSIONS, Agents
 from gateway_service.api import create_app
 from gateway_service.bootstrap import GatewayDeps
 from gateway_service.edge import Desk, Gate, QuoteWaiters, TokenBuckets, Unavailable
@@ -162,7 +162,8 @@ class PostgresReplays:
 
 async def forget_answered(deps: GatewayDeps) -> None:
     """Requests past their keeping time are forgotten (a replay of one is stale by then), every few minutes."""
-    await pollers.every(deps.pool, 300, store.FORGET_ANSWERED.run, "gateway.forget_answered")
+    await asyncio.gather(pollers.every(deps.pool, 300, store.FORGET_ANSWERED.run, "gateway.forget_answered"),
+                         pollers.every(deps.pool, 3600, FORGET_SESSIONS.run, "gateway.forget_sessions"))
 
 
 class PostgresReads:
@@ -262,7 +263,7 @@ async def http_server(deps: GatewayDeps) -> None:
     replays = PostgresReplays(deps)
     writer = asyncio.create_task(replays.run())
     reads, requests = PostgresReads(deps, tracking), DeskRequests(deps)
-    desk = Desk(Agents(deps.pool, settings.desk_session_s, settings.desk_link_s), reads, requests.send,
+    desk = Desk(Agents(deps), reads, requests.send,
                 Decimal(str(settings.desk_refund_limit)), secure_cookies=settings.gateway_url.startswith("https:"))
     gate = Gate(deps.network, {c: security.channel_secrets(settings, c) for c in deps.network.channels},
                 security.operator_api_token(settings), producers.publish, reads, replays=replays,

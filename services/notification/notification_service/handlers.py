@@ -73,13 +73,10 @@ async def resend(msg: NotificationResendRequested, unit: NotificationWork) -> No
     """A notification sent again as it was, by the same medium, once per request (a copy with an id of its own);
     one of another order, or none, is not sent (said in the log: the desk shows what was sent)."""
     original = await unit.original(msg.notification_id)
-    if original is None or original["order_id"] != msg.order_id:
+    if original is None or original.order_id != msg.order_id:
         log.warning("notification.resend_unknown", order_id=msg.order_id, notification_id=msg.notification_id)
         return
-    again = NotificationRequested(
-        id=store.resent_id(msg.notification_id, msg.id), order_id=msg.order_id, kind=original["kind"],
-        medium=original["medium"], recipient=original["recipient"], shipment_id=original["shipment_id"] or None,
-        subject=original["subject"], body=original["body"])
+    again = original.model_copy(update={"id": store.resent_id(msg.notification_id, msg.id)})
     if unit.add_notification(again, copy_of=msg.id):
         unit.send(topics.NOTIFICATIONS.name, again.order_id, again)
         log.info("notification.resent", order_id=again.order_id, kind=again.kind, medium=again.medium, by=msg.by)

@@ -15,7 +15,7 @@ from notification_service import domain
 from notification_service.bootstrap import NotificationDeps
 from runtime.repository import Columns, Records, Rows
 from runtime.retries import Sends, sendable
-from runtime.tables import Database, Row, Table, by
+from runtime.tables import Database, Table, by
 from runtime.unit import UnitOfWork
 
 CONTACTS = Table("contacts", ("order_key",), {"order_key": "text", "email": "text", "phone": "text", "name": "text",
@@ -76,7 +76,7 @@ class NotificationWork(UnitOfWork):
         self.outgoing_notifications = self.repository(Sends(db, OUTGOING))
 
     async def prepare(self, messages: Sequence[Message]) -> None:
-        keys = [(order_key(m),) for m in messages]
+        keys = [(order_key(m),) for m in messages if isinstance(m, OrderSubmitted | OrderStatusChanged)]
         await self.contacts.load(by("order_key", [k for k, in keys]), keys=keys, lock=False)
         self.notices = {m.id: domain.notices(m) for m in messages if isinstance(m, OrderStatusChanged)}
         ids = [(notification_id(m.order_id, n.kind, n.shipment_id, medium),)
@@ -93,10 +93,16 @@ class NotificationWork(UnitOfWork):
     def add_contact(self, key: str, email: str, phone: str | None, name: str, sms_consent: bool = False) -> None:
         self.contacts.add(Contact(order_key=key, email=email, phone=phone, name=name, sms_consent=sms_consent))
 
-    async def original(self, notification_id: str) -> Row | None:
-        """A notification as it was sent (every column), for a resend."""
+    async def original(self, notification_id: str) -> NotificationRequested | None:
+        """A notification as it was asked for (every column), for a resend."""
         found = await self.db.read(WHOLE, by("notification_id", [notification_id]), lock=False)
-        return found[0] if found else None
+        if not found:
+            return None
+        row = found[0]
+        return NotificationRequested(
+            id=row["notification_id"], order_id=row["order_id"], kind=row["kind"], medium=row["medium"],
+            recipient=row["recipient"], shipment_id=row["shipment_id"].split("#resent:")[0] or None,
+            subject=row["subject"], body=row["body"])
 
     def add_notification(self, requested: NotificationRequested, copy_of: str | None = None) -> bool:
         """False if this order, kind, shipment and medium was notified before (`copy_of`: a resend, its request's
