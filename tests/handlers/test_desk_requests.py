@@ -113,3 +113,39 @@ async def test_inventory_reserves_a_moved_fulfillment_at_the_new_location_alone(
     await service.deliver(topics.INVENTORY_ADJUSTMENTS.name, body("stock.adjusted", location_id="3pl-berlin", delta=1))
     [served] = service.sent(topics.INVENTORY_REPLIES.name, "inventory.stock_reserved")
     assert [a.location_id for a in served.allocations] == ["3pl-berlin"]
+
+
+async def test_a_goodwill_refund_is_asked_of_the_payment_side_up_to_what_is_left_and_says_who_gave_it():
+    service = await placed()
+    given = await service.deliver(INBOUND, body("refund.goodwill_requested", order_id=ORDER_ID, amount="15.00"))
+    [refund] = [m for m in given if m.type == "refund.requested"]
+    assert (refund.reason, refund.amount, refund.lines, refund.by) == ("goodwill", "15.00", [], "alice")
+    assert reasons(given) == [("accepted", "goodwill_refund", "alice: goodwill 15.00 EUR (parcel arrived late)")]
+    again = await service.deliver(INBOUND, body("refund.goodwill_requested", order_id=ORDER_ID, amount="1000"))
+    assert [m for m in again if m.type == "refund.requested"] == []
+    [(status, code, message)] = reasons(again)
+    assert code == "refund_refused" and "paid and not refunded yet" in message
+
+
+async def test_a_goodwill_refund_of_an_unpaid_order_is_refused():
+    service = InMemory("order")
+    await service.deliver(INBOUND, body("order.submitted", payment=None))
+    refused = await service.deliver(INBOUND, body("refund.goodwill_requested", order_id=ORDER_ID))
+    assert reasons(refused)[0][1] == "refund_refused" and not [m for m in refused if m.type == "refund.requested"]
+
+
+async def test_a_resend_copies_the_notification_once_per_request_and_nothing_of_another_order():
+    service = InMemory("notification")
+    await service.deliver(INBOUND, body("order.submitted"))
+    [first] = await service.deliver(topics.ORDERS_EVENTS.name, body("order.status_changed"))
+    asked = body("notification.resend_requested", order_id=first.order_id, notification_id=first.id)
+    [copy] = await service.deliver(INBOUND, asked)
+    assert copy.id != first.id and (copy.kind, copy.medium, copy.recipient, copy.body) == (
+        first.kind, first.medium, first.recipient, first.body)
+    assert await service.deliver(INBOUND, asked) == [], "the same request read again: no second copy"
+    [second] = await service.deliver(INBOUND, body("notification.resend_requested", order_id=first.order_id,
+                                                   notification_id=first.id))
+    assert second.id not in (first.id, copy.id)
+    assert await service.deliver(INBOUND, body("notification.resend_requested", order_id="another",
+                                               notification_id=first.id)) == []
+    assert len(service.db.rows("notifications")) == 3

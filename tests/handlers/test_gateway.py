@@ -51,6 +51,7 @@ async def test_whom_an_order_is_for_is_kept_only_as_a_keyed_hash():
     [contact] = gateway.db.rows("contact_hashes")
     secret = gateway.deps.tracking_secret
     assert contact["email_hash"] == contact_hash(secret, " Ada@Example.com")
+    assert contact["name_hash"] == contact_hash(secret, "ada  example"), "the desk finds it by the name as written"
     assert "example" not in str(contact).lower()  # neither address nor name ("ada" can be part of a hex hash)
 
 
@@ -96,8 +97,14 @@ async def test_a_notification_for_a_subscriber_of_some_channels_waits_for_the_or
     assert [d["message_type"] for d in gateway.db.rows("webhook_deliveries")] == ["notification.requested"]
 
 
-async def test_notifications_are_read_for_the_desk_without_a_subscriber():
-    assert any(NOTES in sub.names for sub in InMemory("gateway").subscriptions)
+async def test_notifications_are_read_for_the_desk_without_a_subscriber_kind_and_medium_only():
+    gateway = InMemory("gateway")
+    assert any(NOTES in sub.names for sub in gateway.subscriptions)
+    await gateway.deliver(NOTES, body("notification.requested"))
+    [shown] = gateway.db.rows("order_notifications")
+    assert (shown["kind"], shown["medium"]) == ("shipped", "email")
+    assert "example" not in str(shown).lower(), "no address, no words"
+    assert gateway.db.rows("webhook_deliveries") == [], "no subscriber: nothing to deliver"
 
 
 @pytest.mark.parametrize("url", ["http://crm.example.com/oms", "ftp://127.0.0.1/x"])
