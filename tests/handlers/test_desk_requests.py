@@ -123,7 +123,7 @@ async def test_a_goodwill_refund_is_asked_of_the_payment_side_up_to_what_is_left
     assert reasons(given) == [("accepted", "goodwill_refund", "alice: goodwill 15.00 EUR (parcel arrived late)")]
     again = await service.deliver(INBOUND, body("refund.goodwill_requested", order_id=ORDER_ID, amount="1000"))
     assert [m for m in again if m.type == "refund.requested"] == []
-    [(status, code, message)] = reasons(again)
+    [(_, code, message)] = reasons(again)
     assert code == "refund_refused" and "paid and not refunded yet" in message
 
 

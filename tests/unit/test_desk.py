@@ -184,7 +184,7 @@ async def test_each_action_sends_its_message_naming_the_agent():
                           "order.change_requested", "refund.goodwill_requested", "fulfillment.move_requested",
                           "notification.resend_requested"]
     assert sent["order.note_added"][0] == "o-1" and sent["order.cancel_requested"][0] == "web:W-1"
-    for key, message in sent.values():
+    for _, message in sent.values():
         named = getattr(message, "by", None) or getattr(message, "reason", "")
         assert "sam" in named, message
     assert sent["order.cancel_requested"][1].lines[0].sku == "CHAIR"  # type: ignore[attr-defined]
