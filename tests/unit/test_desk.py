@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -14,7 +14,7 @@ import pytest
 from contracts.base import Message
 from gateway_service.agents import Session, hashed, may, password_hash, password_matches, refund_allowed, token
 from gateway_service.api import create_app
-from gateway_service.edge import Desk, Gate, Unavailable
+from gateway_service.edge import Desk, Gate, Reads, Unavailable
 from rules.network import load_network
 from runtime.settings import get_settings
 
@@ -79,7 +79,7 @@ class Console:
             if broker_down:
                 raise Unavailable("no broker")
             self.sent.append((key, message))
-        gate = Gate(load_network(get_settings().network_file), {}, "op", self._no_channel, DeskReads(),
+        gate = Gate(load_network(get_settings().network_file), {}, "op", self._no_channel, cast(Reads, None),
                     desk=Desk(self.agents, DeskReads(), send, Decimal("50")))
         self.client = httpx.AsyncClient(transport=httpx.ASGITransport(create_app(gate)), base_url="http://oms")
 
@@ -185,7 +185,7 @@ async def test_each_action_sends_its_message_naming_the_agent():
                           "notification.resend_requested"]
     assert sent["order.note_added"][0] == "o-1" and sent["order.cancel_requested"][0] == "web:W-1"
     for _, message in sent.values():
-        named = getattr(message, "by", None) or getattr(message, "reason", "")
+        named = str(getattr(message, "by", None) or getattr(message, "reason", ""))
         assert "sam" in named, message
     assert sent["order.cancel_requested"][1].lines[0].sku == "CHAIR"  # type: ignore[attr-defined]
 
