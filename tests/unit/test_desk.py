@@ -21,7 +21,7 @@ from runtime.settings import get_settings
 pytestmark = pytest.mark.unit
 
 ORDER = {"order_id": "o-1", "channel": "web", "external_id": "W-1", "status": "released", "reason": None,
-         "shipments": [{"shipment_id": "o-1-S1", "location_id": "3pl-berlin", "status": "requested",
+         "shipments": [{"shipment_id": "o-1-S1", "location_id": "3pl-berlin", "status": "released",
                         "lines": [{"sku": "CHAIR", "quantity": 1}]}], "returns": [], "timeline": [],
          "notifications": [], "others": [], "updated_at": datetime(2026, 12, 7, tzinfo=UTC)}
 

@@ -40,6 +40,9 @@ from runtime.messaging import problems
 
 COOKIE = "oms_desk"
 PHONE_CHANNEL = "callcenter"
+# a shipment whose location may not have started (`in_fulfillment` may be picked already: the move is refused then,
+# with the reason in the timeline)
+MOVABLE = ("released", "in_fulfillment")
 router = APIRouter(prefix="/desk", include_in_schema=False)
 _pages = Environment(loader=FileSystemLoader(Path(__file__).parent.parent / "templates"), autoescape=select_autoescape())
 
@@ -364,7 +367,7 @@ def _order(view: dict[str, Any], gate: Gate) -> dict[str, Any]:
     shipments = [{**s, "words": SHIPMENT_WORDS.get(s["status"], s["status"]),
                   "carrier": carriers.get(s.get("carrier_id") or "", s.get("carrier_id") or ""),
                   "contents": ", ".join(f"{x['quantity']} x {x['sku']}" for x in s.get("lines", [])),
-                  "promised": _when(s.get("promised_by")), "movable": s["status"] in ("requested", "accepted")
+                  "promised": _when(s.get("promised_by")), "movable": s["status"] in MOVABLE
                   and not s.get("pickup")} for s in view.get("shipments") or []]
     timeline = [{"when": _when(t["occurred_at"]), "status": t["status"],
                  "changed": t["status"] != t.get("previous_status"), "code": (t.get("reason") or {}).get("code", ""),
