@@ -59,7 +59,8 @@ def service_topics(network: Network) -> dict[str, tuple[list[str], list[str]]]:
         "notification": [topics.ORDERS_INBOUND.name, *channels, topics.ORDERS_EVENTS.name],
         # the order read model, and what its webhook subscribers are sent
         "gateway": [topics.ORDERS_INBOUND.name, *channels, topics.ORDERS_EVENTS.name, topics.NOTIFICATIONS.name,
-                    topics.QUOTES.name],  # the quotes it answers promise requests over HTTP with
+                    topics.QUOTES.name,  # the quotes it answers promise requests over HTTP with
+                    topics.PAYMENTS.name],  # each order's captures and refunds, for the desk
     }
     writes = {
         "order": [topics.ORDERS_EVENTS.name, *channel_events, topics.INVENTORY_COMMANDS.name,

@@ -133,8 +133,10 @@ async def test_an_agents_refund_above_the_limit_is_refused_and_a_supervisors_goe
             supervisor, page = await signed_in(browser, "supervisor")
             await order_page_showing(page, oid(order), "delivered")
             await refund(page, "80")
-            shown = await order_page_showing(page, oid(order), "goodwill_refund")
+            shown = await order_page_showing(page, oid(order), f"goodwill by {supervisor}")
             assert f"{supervisor}: goodwill 80 EUR (parcel arrived late)" in shown, shown
+            money = await page.inner_text("#money")
+            assert "capture\t100 EUR" in money and "refund\t80 EUR" in money, money
 
         async def refunds() -> list[dict]:
             return [m for r in await read_topic(topics.PAYMENTS.name) if (m := orjson.loads(r.value))["type"] ==

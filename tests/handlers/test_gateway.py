@@ -112,3 +112,14 @@ def test_a_webhook_goes_over_https_except_to_this_machine(url):
     with pytest.raises(ValueError, match="https"):
         Subscriber(id="crm", url=url)
     assert Subscriber(id="local", url="http://127.0.0.1:8000/hook").url.startswith("http://127.0.0.1")
+
+
+async def test_captures_and_refunds_are_kept_for_the_desk_without_the_payment_reference():
+    gateway = InMemory("gateway")
+    await gateway.deliver(topics.PAYMENTS.name, body("payment.capture_requested"))
+    await gateway.deliver(topics.PAYMENTS.name, body("refund.requested", reason="goodwill", lines=[], amount="5",
+                                                     by="alice"))
+    rows = sorted(gateway.db.rows("order_money"), key=lambda r: r["kind"])
+    assert [(r["kind"], str(r["amount"]), r["reason"]) for r in rows] == [
+        ("capture", "200.60", None), ("refund", "5", "goodwill by alice")]
+    assert "psp" not in str(rows)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from contracts import topics
 from gateway_service.bootstrap import GatewayDeps, bootstrap
-from gateway_service.handlers import EVENTS, INBOUND, NOTIFICATIONS, from_channel
+from gateway_service.handlers import EVENTS, INBOUND, NOTIFICATIONS, PAYMENTS, from_channel
 from gateway_service.server import forget_answered, http_server
 from gateway_service.store import GatewayWork
 from gateway_service.webhooks import webhook_dispatcher
@@ -25,6 +25,7 @@ def subscriptions(deps: GatewayDeps) -> list[Subscription]:
         # the desk shows each order's notifications; webhook subscribers may want them too
         Subscription(topics.NOTIFICATIONS, (topics.NOTIFICATIONS.name,), NOTIFICATIONS, work,
                      dead_letter_invalid=False),
+        Subscription(topics.PAYMENTS, (topics.PAYMENTS.name,), PAYMENTS, work, dead_letter_invalid=False),
         Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name, *channels), INBOUND, work,
                      dead_letter_invalid=False, by_topic=channels, also=(topics.CHANNEL_INBOUND,)),
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from contracts.channels import OrderSubmitted
 from contracts.notification import NotificationRequested
 from contracts.order import OrderStatusChanged
+from contracts.payments import PaymentCaptureRequested, RefundRequested
 from gateway_service.store import GatewayWork
 from runtime.consume import NotReady
 from runtime.signing import tracking_token
@@ -38,6 +39,12 @@ def from_channel(channel: str) -> dict[str, Handler[GatewayWork]]:
     return {"order.submitted": remember_own}
 
 
+async def payment_asked(msg: RefundRequested | PaymentCaptureRequested, unit: GatewayWork) -> None:
+    unit.asked_payment(msg)
+
+
 EVENTS: dict[str, Handler[GatewayWork]] = {"order.status_changed": order_event}
+PAYMENTS: dict[str, Handler[GatewayWork]] = {"refund.requested": payment_asked,
+                                             "payment.capture_requested": payment_asked}
 NOTIFICATIONS: dict[str, Handler[GatewayWork]] = {"notification.requested": notification}
 INBOUND: dict[str, Handler[GatewayWork]] = {"order.submitted": remember_contact}

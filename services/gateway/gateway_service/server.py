@@ -188,6 +188,7 @@ class PostgresReads:
             view = await store.order_view(conn, order_id=order_id)
             if view is not None:
                 view["notifications"] = await store.notifications_of(conn, order_id)
+                view["money"] = await store.money_of(conn, order_id)
                 view["others"] = await store.same_customer(conn, order_id)
             return view
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -14,6 +15,7 @@ from contracts.base import MAX_ID_LENGTH, Message
 from contracts.channels import OrderSubmitted, order_id_for
 from contracts.notification import NotificationRequested
 from contracts.order import RETURN_VIEWS, SHIPMENT_VIEWS, OrderStatusChanged
+from contracts.payments import PaymentCaptureRequested, RefundRequested
 from gateway_service.bootstrap import GatewayDeps
 from gateway_service.domain import contact_hash, jsonb
 from gateway_service.subscribers import Subscriber, delivery_id
@@ -43,6 +45,9 @@ CONTACTS = Table("contact_hashes", ("order_id",), {"order_id": "text", "email_ha
 NOTIFIED = Table("order_notifications", ("notification_id",), {
     "notification_id": "text", "order_id": "text", "kind": "text", "medium": "text", "shipment_id": "text"},
     insert_checked=False)
+MONEY = Table("order_money", ("message_id",), {
+    "message_id": "text", "order_id": "text", "kind": "text", "amount": "numeric", "currency": "text",
+    "reason": "text", "shipment_id": "text"}, insert_checked=False)
 
 
 @dataclass(slots=True)
@@ -72,6 +77,7 @@ class GatewayWork(UnitOfWork):
         self.timeline = self.repository(Rows(db, TIMELINE))
         self.contacts = self.repository(Rows(db, CONTACTS))
         self.notified = self.repository(Rows(db, NOTIFIED))
+        self.money = self.repository(Rows(db, MONEY))
         self.deliveries = self.repository(Rows(db, DELIVERIES))
         self.outgoing_deliveries = self.repository(Deliveries(db))
         self.answers = self.repository(Rows(db, ANSWERS))
@@ -125,6 +131,14 @@ class GatewayWork(UnitOfWork):
                            "email_hash": contact_hash(self.secret, msg.customer.email),
                            "phone_hash": contact_hash(self.secret, msg.customer.phone) if msg.customer.phone else None,
                            "name_hash": contact_hash(self.secret, msg.customer.name)})
+
+    def asked_payment(self, msg: RefundRequested | PaymentCaptureRequested) -> None:
+        """A capture or refund the OMS asked for, as the desk shows it (amount and why, no payment reference)."""
+        self.money.add({"message_id": msg.id, "order_id": msg.order_id, "currency": msg.currency,
+                        "kind": "refund" if isinstance(msg, RefundRequested) else "capture",
+                        "amount": Decimal(msg.amount), "shipment_id": getattr(msg, "shipment_id", None),
+                        "reason": (msg.reason + (f" by {msg.by}" if msg.by else "")) if isinstance(msg, RefundRequested)
+                        else None})
 
     def notified_of(self, msg: NotificationRequested) -> None:
         """What the desk shows of a notification: its kind and medium (never the address or the words)."""
@@ -191,6 +205,12 @@ async def attention(conn: asyncpg.Connection, limit: int = 30) -> list[dict[str,
 async def notifications_of(conn: asyncpg.Connection, order_id: str) -> list[dict[str, Any]]:
     rows = await conn.fetch("SELECT notification_id, kind, medium, shipment_id, requested_at FROM order_notifications "
                             "WHERE order_id = $1 ORDER BY requested_at", order_id)
+    return [dict(r) for r in rows]
+
+
+async def money_of(conn: asyncpg.Connection, order_id: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch("SELECT kind, amount, currency, reason, shipment_id, asked_at FROM order_money "
+                            "WHERE order_id = $1 ORDER BY asked_at", order_id)
     return [dict(r) for r in rows]
 
 

@@ -378,5 +378,6 @@ def _order(view: dict[str, Any], gate: Gate) -> dict[str, Any]:
             "allocation": allocation, "late": any("late" in t["code"] for t in timeline[:1]),
             "returns": view.get("returns") or [], "notifications": view.get("notifications", []),
             "others": [_row(o) for o in view.get("others", [])],
-            "money": [t for t in timeline if t["code"] in ("goodwill_refund", "refund_refused", "lines_cancelled",
-                                                          "return_received", "capture_failed")]}
+            "money": [{**m, "when": _when(m["asked_at"]), "amount": format(m["amount"].normalize(), "f")}
+                      for m in view.get("money", [])],
+            "money_said": [t for t in timeline if t["code"] in ("refund_refused", "capture_failed")]}
