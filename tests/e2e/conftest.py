@@ -15,7 +15,6 @@ import orjson
 import pytest
 
 from contracts import topics
-from gateway_service.subscribers import Subscriber
 from oms_cli import demo, workload
 from oms_cli.watch import OrderWatch
 from rules.network import Network, load_network
@@ -140,8 +139,6 @@ async def groups_of_a_run(env: dict[str, str], services: tuple[str, ...] = secur
     groups: dict[str, tuple[tuple[str, ...], int | None]] = {}
     for service in services:
         deps = deps_of(service, network=network)  # only to name its groups
-        if service == "gateway":  # its notifications' group too, whoever a test's webhooks file names
-            deps.subscribers = [Subscriber(id="any", url="https://example.com/oms")]
         for sub in importlib.import_module(f"{service}_service.app").subscriptions(deps):
             learns = service in ("notification", "gateway") and topics.ORDERS_INBOUND.name in sub.names
             groups[f"{service}.{sub.group}{suffix}"] = (sub.names, SESSION_STARTED_MS if learns else None)

@@ -84,4 +84,4 @@ def test_only_the_consumers_on_an_orders_way_to_released_are_urgent():
         urgent |= {f"{service}.{sub.group}": sub.urgent for sub in app.subscriptions(deps_of(service))}
     assert {group for group, is_urgent in urgent.items() if is_urgent} == {
         "order.saga", "inventory.oms.internal.inventory.commands.v1", "notification.oms.orders.inbound.v1"}
-    assert len(urgent) == 13, urgent  # the gateway reads notifications and payments for the desk
+    assert len(urgent) == 11, urgent  # the gateway reads notifications and payments with its order events

@@ -21,11 +21,13 @@ def subscriptions(deps: GatewayDeps) -> list[Subscription]:
     work = partial(GatewayWork, deps)
     channels = {topics.channel_topic(c): from_channel(c) for c in deps.network.channels}
     return [
-        Subscription(topics.ORDERS_EVENTS, (topics.ORDERS_EVENTS.name,), EVENTS, work, dead_letter_invalid=False),
-        # the desk shows each order's notifications; webhook subscribers may want them too
-        Subscription(topics.NOTIFICATIONS, (topics.NOTIFICATIONS.name,), NOTIFICATIONS, work,
-                     dead_letter_invalid=False),
-        Subscription(topics.PAYMENTS, (topics.PAYMENTS.name,), PAYMENTS, work, dead_letter_invalid=False),
+        # what happened to each order: its events, the notifications it was sent (the desk shows them; webhook
+        # subscribers may want them) and its captures and refunds, in one consumer and a transaction per batch
+        Subscription(topics.ORDERS_EVENTS, (topics.ORDERS_EVENTS.name, topics.NOTIFICATIONS.name,
+                                            topics.PAYMENTS.name), EVENTS, work, dead_letter_invalid=False,
+                     by_topic={topics.NOTIFICATIONS.name: NOTIFICATIONS, topics.PAYMENTS.name: PAYMENTS},
+                     also=(topics.NOTIFICATIONS, topics.PAYMENTS),
+                     replaces=(topics.NOTIFICATIONS.name,)),  # the notifications' own group of before
         Subscription(topics.ORDERS_INBOUND, (topics.ORDERS_INBOUND.name, *channels), INBOUND, work,
                      dead_letter_invalid=False, by_topic=channels, also=(topics.CHANNEL_INBOUND,)),
     ]
