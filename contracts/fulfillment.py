@@ -70,3 +70,26 @@ class PartnerScored(Message):
     exceptions: int = Field(default=0, ge=0)  # a carrier's shipments that reported an exception (failures too)
     open_requests: int | None = Field(default=None, ge=0)  # of the window's requests, those not yet done (its load)
     scored_at: Timestamp
+
+
+class RequestTransfer(Message):
+    """Internal, inventory to fulfillment (v1.2): ask the source location to send units to another; it is told the
+    destination once they left."""
+
+    type: Literal["fulfillment.request_transfer"] = "fulfillment.request_transfer"
+    transfer_id: NonEmpty
+    sku: NonEmpty
+    quantity: int = Field(ge=1)
+    from_location_id: NonEmpty
+    to_location_id: NonEmpty
+
+
+class TransferProgressed(Message):
+    """Internal, fulfillment to inventory (v1.2): the source shipped `quantity` (there by `eta`), or the destination
+    received `quantity`."""
+
+    type: Literal["inventory.transfer_progressed"] = "inventory.transfer_progressed"
+    transfer_id: NonEmpty
+    status: Literal["shipped", "received"]
+    quantity: int = Field(ge=0)
+    eta: Timestamp | None = None

@@ -36,6 +36,20 @@ class StockInboundExpected(StockMessage):
     eta: Timestamp
 
 
+class StockTransferRequested(Message):
+    """v1.2, an operator's request (`oms transfer`) or inventory's own proposal: move `quantity` of `sku` from one
+    location to another. Held back from sale at the source at once; refused (in the log and `oms transfers`) when
+    the source has not that many available."""
+
+    type: Literal["stock.transfer_requested"] = "stock.transfer_requested"
+    sku: NonEmpty
+    quantity: Quantity
+    from_location_id: NonEmpty
+    to_location_id: NonEmpty
+    reason: Note | None = None
+    by: str | None = None
+
+
 class StockReceived(StockMessage):
     type: Literal["stock.received"] = "stock.received"
     quantity: Quantity

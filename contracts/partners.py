@@ -265,3 +265,45 @@ class PickupMissed(Message):
     type: Literal["pickup.missed"] = "pickup.missed"
     pickup_id: NonEmpty
     reason: Note | None = None
+
+
+class TransferRequested(Message):
+    """v1.2, to the source location: send `quantity` of `sku` to `to_location_id` (the OMS holds them back from
+    sale until the location says what it shipped)."""
+
+    type: Literal["transfer.requested"] = "transfer.requested"
+    transfer_id: NonEmpty
+    sku: NonEmpty
+    quantity: Quantity
+    to_location_id: NonEmpty
+
+
+class TransferShipped(Message):
+    """v1.2, from the source location: `quantity` left for the destination, there by `eta` (fewer than asked: the
+    rest is for sale again)."""
+
+    type: Literal["transfer.shipped"] = "transfer.shipped"
+    transfer_id: NonEmpty
+    quantity: Annotated[int, Field(ge=0, le=10**9, strict=True)]
+    eta: Timestamp
+
+
+class TransferExpected(Message):
+    """v1.2, to the destination once the source shipped: what is on its way, from where, and when (an advance
+    notice, as a purchase order's is)."""
+
+    type: Literal["transfer.expected"] = "transfer.expected"
+    transfer_id: NonEmpty
+    sku: NonEmpty
+    quantity: Quantity
+    from_location_id: NonEmpty
+    eta: Timestamp
+
+
+class TransferReceived(Message):
+    """v1.2, from the destination: `quantity` arrived (a difference from what was shipped is written off or found,
+    as `stock.adjusted` with the reason)."""
+
+    type: Literal["transfer.received"] = "transfer.received"
+    transfer_id: NonEmpty
+    quantity: Annotated[int, Field(ge=0, le=10**9, strict=True)]

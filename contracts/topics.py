@@ -74,9 +74,9 @@ CHANNEL_EVENTS = Topic(
 INVENTORY_ADJUSTMENTS = Topic(
     "oms.inventory.adjustments.v1", "SKU",
     (inventory.StockCounted, inventory.StockAdjusted, inventory.StockInboundExpected,
-     inventory.StockReceived, partners.LocationPaused, partners.LocationResumed),
+     inventory.StockReceived, partners.LocationPaused, partners.LocationResumed, inventory.StockTransferRequested),
     description="Stock feeds from WMS, stores, suppliers and operators; an operator's pause of a location (key: its "
-                "location id).",
+                "location id); an operator's transfer between locations.",
 )
 FEED_ADJUSTMENTS = Topic(
     "oms.feeds.{partner}.adjustments.v1", "SKU", INVENTORY_ADJUSTMENTS.messages, partitions=3,
@@ -84,8 +84,8 @@ FEED_ADJUSTMENTS = Topic(
                 "it: one naming another location changes nothing.",
 )
 INVENTORY_EVENTS = Topic(
-    "oms.inventory.events.v1", "SKU", (inventory.StockLevelChanged, inventory.StockLow),
-    description="Stock levels after every change, and low-stock warnings.",
+    "oms.inventory.events.v1", "SKU", (inventory.StockLevelChanged, inventory.StockLow, inventory.StockAdjusted),
+    description="Stock levels after every change, and low-stock warnings; a transfer's variance (`stock.adjusted`).",
 )
 AVAILABILITY = Topic(
     "oms.inventory.availability.v1", "<sku>|<channel>", (inventory.StockAvailabilityChanged,), compacted=True,
@@ -100,15 +100,16 @@ CHANNEL_AVAILABILITY = Topic(
 WAREHOUSE_REQUESTS = Topic(
     "partners.warehouse.{partner}.requests.v1", "order id",
     (partners.FulfillmentRequested, partners.FulfillmentCancelRequested, partners.FulfillmentChanged,
-     partners.ReturnExpected), partitions=3,
-    description="Requests to one warehouse or store.", personal=True,
+     partners.ReturnExpected, partners.TransferRequested, partners.TransferExpected), partitions=3,
+    description="Requests to one warehouse or store (a transfer's: key its transfer id).", personal=True,
 )
 WAREHOUSE_UPDATES = Topic(
     "partners.warehouse.{partner}.updates.v1", "order id",
     (partners.FulfillmentAccepted, partners.FulfillmentRejected, partners.FulfillmentPicked,
      partners.FulfillmentPacked, partners.FulfillmentQcFailed, partners.FulfillmentCancelled,
      partners.FulfillmentCancelRefused, partners.ReturnReceived, partners.LocationPaused,
-     partners.LocationResumed, partners.FulfillmentReadyForPickup, partners.FulfillmentCollected), partitions=3,
+     partners.LocationResumed, partners.FulfillmentReadyForPickup, partners.FulfillmentCollected,
+     partners.TransferShipped, partners.TransferReceived), partitions=3,
     description="Progress reported by one warehouse or store; its pauses (key: its location id).",
 )
 CARRIER_REQUESTS = Topic(
@@ -140,7 +141,7 @@ PAYMENT_UPDATES = Topic(
 INVENTORY_COMMANDS = Topic(
     "oms.internal.inventory.commands.v1", "order id",
     (order.ReserveStock, order.ReleaseStock, order.CommitStock, order.Restock, order.SetLocationPaused,
-     promises.QuoteStock),
+     promises.QuoteStock, fulfillment.TransferProgressed),
     public=False, description="The saga's commands to inventory; a location's pause (key: its location id).",
 )
 INVENTORY_REPLIES = Topic(
@@ -150,7 +151,8 @@ INVENTORY_REPLIES = Topic(
 )
 FULFILLMENT_COMMANDS = Topic(
     "oms.internal.fulfillment.commands.v1", "order id",
-    (order.RequestFulfillment, order.CancelFulfillment, order.ChangeFulfillment, order.ExpectReturn),
+    (order.RequestFulfillment, order.CancelFulfillment, order.ChangeFulfillment, order.ExpectReturn,
+     fulfillment.RequestTransfer),
     public=False,
     description="The saga's commands to fulfillment.", personal=True,
 )

@@ -88,6 +88,38 @@ def availability(sku: str) -> None:
     console.print(table)
 
 
+@app.command()
+def transfer(sku: str, quantity: int, from_: Annotated[str, typer.Option("--from", help="the location sending")],
+             to: Annotated[str, typer.Option("--to", help="the location receiving")],
+             reason: Annotated[str | None, typer.Option()] = None,
+             operator_: Annotated[str | None, typer.Option("--operator", help="who asks (default: you)")] = None
+             ) -> None:
+    """Moves units between two locations: held back at the source at once, sent when it ships them (then inbound
+    at the destination with their ETA), on hand there when it received them. Publishes stock.transfer_requested."""
+    known = [loc.id for loc in load_network(get_settings().network_file).locations]
+    for location in (from_, to):
+        if location not in known:
+            raise typer.BadParameter(f"no location {location} (known: {', '.join(known)})")
+    if quantity < 1:
+        raise typer.BadParameter("a transfer moves at least one unit")
+    body = asyncio.run(operator.request_transfer(get_settings(), sku, quantity, from_, to, reason, operator_))
+    console.print(f"sent stock.transfer_requested: {quantity} x {sku} from {from_} to {to} (id {body['id']}); "
+                  "`oms transfers` follows it")
+
+
+@app.command()
+def transfers(all_: Annotated[bool, typer.Option("--all", help="also those received or refused")] = False) -> None:
+    """Transfers between locations: open ones (requested, shipped), newest first."""
+    table = Table("transfer", "sku", "qty", "from", "to", "status", "shipped", "received", "eta", "why / by")
+    for row in asyncio.run(inventory_read.transfers(get_settings(), all_)):
+        table.add_row(row["transfer_id"], row["sku"], str(row["quantity"]), row["from_location_id"],
+                      row["to_location_id"], row["status"], "" if row["shipped"] is None else str(row["shipped"]),
+                      "" if row["received"] is None else str(row["received"]),
+                      row["eta"].strftime("%Y-%m-%d %H:%M") if row["eta"] else "",
+                      " / ".join(x for x in (row["reason"], row["requested_by"]) if x))
+    console.print(table)
+
+
 dlq = typer.Typer(help="Dead-letter topics: what failed, why, and sending it again.", no_args_is_help=True)
 app.add_typer(dlq, name="dlq")
 hold = typer.Typer(help="Orders on hold.", no_args_is_help=True)

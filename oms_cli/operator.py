@@ -149,6 +149,15 @@ async def pause_location(settings: Settings, location_id: str, paused: bool, rea
     return await publish_one(settings, topics.INVENTORY_ADJUSTMENTS.name, location_id, body)
 
 
+async def request_transfer(settings: Settings, sku: str, quantity: int, from_location: str, to_location: str,
+                           reason: str | None, operator: str | None = None) -> dict[str, Any]:
+    """Publishes `stock.transfer_requested` with the stock adjustments operators may write, saying who asked."""
+    body = {"type": "stock.transfer_requested", "id": str(uuid.uuid4()), "sku": sku, "quantity": quantity,
+            "from_location_id": from_location, "to_location_id": to_location, "reason": reason,
+            "by": operator_name(operator)}
+    return await publish_one(settings, topics.INVENTORY_ADJUSTMENTS.name, sku, body)
+
+
 async def send_request(settings: Settings, kind: str, ref: str, reason: str | None,
                        operator: str | None = None) -> dict[str, Any]:
     """Publishes a public `order.cancel_requested` / `order.hold_released` on the inbound topic, as a channel would,

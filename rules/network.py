@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from rules.transfers import TransferRules
+
 
 class PickupSchedule(BaseModel):
     """When a carrier collects at a location (its own time, on its working days): at each of `times`, or every
@@ -176,6 +178,8 @@ class Network(BaseModel):
     keeps_shipping: list[str] = []
     # per channel (or "default"): the notices also sent by text message to customers with a phone and consent
     sms: dict[str, list[str]] = {"default": ["shipped", "delay", "ready_for_pickup", "delivered"]}
+    # when inventory proposes a transfer between locations (none without the table)
+    transfers: TransferRules | None = None
 
     def sms_kinds(self, channel: str) -> list[str]:
         return self.sms.get(channel, self.sms.get("default", []))

@@ -36,3 +36,10 @@ async def scorecards(settings: Settings) -> list[asyncpg.Record]:
 async def skus_counted(conn: asyncpg.Connection, prefix: str) -> int:
     """How many stock rows of SKUs with this prefix exist (the demo waits for its seeding)."""
     return int(await conn.fetchval("SELECT count(*) FROM stock WHERE sku LIKE $1", f"{prefix}%"))
+
+
+async def transfers(settings: Settings, every: bool) -> list[asyncpg.Record]:
+    """Transfers between locations, open ones (`every`: all), newest first."""
+    return await read(settings, "inventory", "SELECT transfer_id, sku, quantity, from_location_id, to_location_id, "
+                      "status, shipped, received, eta, reason, requested_by, created_at FROM transfers "
+                      "WHERE $1 OR status IN ('requested', 'shipped') ORDER BY created_at DESC LIMIT 200", every)

@@ -42,7 +42,7 @@ async def test_stock_feeds_change_the_level_and_the_ledger_and_publish_it():
     assert level(service) == (48, 0, 7)
     assert [(e["kind"], e["quantity"]) for e in service.db.logs["stock_ledger"]] == [
         ("counted", 40), ("adjusted", -2), ("received", 10)]
-    assert [e["quantity"] for e in service.db.logs["inbound_expected"]] == [7]
+    assert [e["quantity"] for e in service.db.rows("inbound_expected")] == [7]
     [event] = [m for m in sent if m.type == "stock.level_changed"]  # one per SKU and location a unit: its last
     assert (event.on_hand, event.inbound) == (48, 7)
     told = [(m.channel, m.available) for m in sent if m.type == "stock.availability_changed"]

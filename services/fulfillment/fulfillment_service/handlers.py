@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from contracts import topics
 from contracts.base import SkuQuantity, minus, quantities
-from contracts.fulfillment import FulfillmentProgressed, ReturnArrived
+from contracts.fulfillment import FulfillmentProgressed, RequestTransfer, ReturnArrived, TransferProgressed
 from contracts.inventory import StockAdjusted
 from contracts.order import CancelFulfillment, ChangeFulfillment, ExpectReturn, RequestFulfillment, SetLocationPaused
 from contracts.partners import (
@@ -22,9 +22,13 @@ from contracts.partners import (
     LocationResumed,
     ReturnExpected,
     ReturnReceived,
+    TransferExpected,
+    TransferReceived,
+    TransferRequested,
+    TransferShipped,
 )
 from fulfillment_service import domain
-from fulfillment_service.store import Fulfillment, FulfillmentWork, Return
+from fulfillment_service.store import Fulfillment, FulfillmentWork, Return, Transfer
 from runtime.consume import Unprocessable
 from runtime.logging import log
 from runtime.pollers import Tick
@@ -115,6 +119,17 @@ async def expect_return(cmd: ExpectReturn, unit: FulfillmentWork) -> None:
     log.info("return.expected", order_id=cmd.order_id, location_id=cmd.location_id)
 
 
+async def request_transfer(cmd: RequestTransfer, unit: FulfillmentWork) -> None:
+    """Inventory holds the units back; the source location is asked to send them."""
+    if not unit.transfers.add(Transfer(transfer_id=cmd.transfer_id, sku=cmd.sku, quantity=cmd.quantity,
+                                       from_location_id=cmd.from_location_id, to_location_id=cmd.to_location_id,
+                                       status="requested")):
+        return
+    unit.send(topics.WAREHOUSE_REQUESTS.for_partner(cmd.from_location_id), cmd.transfer_id, TransferRequested(
+        transfer_id=cmd.transfer_id, sku=cmd.sku, quantity=cmd.quantity, to_location_id=cmd.to_location_id))
+    log.info("transfer.requested", transfer_id=cmd.transfer_id, location_id=cmd.from_location_id)
+
+
 def updates_from(location_id: str) -> dict[str, Handler[FulfillmentWork]]:
     """The handlers of one location's updates topic: a location speaks only for what was handed to it."""
 
@@ -171,10 +186,36 @@ def updates_from(location_id: str) -> dict[str, Handler[FulfillmentWork]]:
             location_id=location_id, paused=paused, reason=update.reason))
         log.warning("location.paused" if paused else "location.resumed", location_id=location_id)
 
+    async def transfer_update(update: TransferShipped | TransferReceived, unit: FulfillmentWork) -> None:
+        """The source says what left (the destination is told what is coming), the destination what arrived: each
+        only for its own side of a transfer, once."""
+        row = await unit.transfers.get(update.transfer_id)
+        if row is None:
+            raise Unprocessable(f"no transfer {update.transfer_id}")
+        shipped = isinstance(update, TransferShipped)
+        side = row.from_location_id if shipped else row.to_location_id
+        if side != location_id:
+            log.warning("transfer.update_from_another_location", transfer_id=update.transfer_id, sender=location_id)
+            raise Unprocessable(f"transfer {update.transfer_id} is {'from' if shipped else 'to'} {side}, not "
+                                f"{location_id}: it changes nothing")
+        if row.status != ("requested" if shipped else "shipped"):
+            log.info("transfer.update_ignored", transfer_id=update.transfer_id, status=row.status)
+            return
+        unit.transfers.save(update.transfer_id, status="shipped" if shipped else "received")
+        unit.send(topics.INVENTORY_COMMANDS.name, update.transfer_id, TransferProgressed(
+            transfer_id=update.transfer_id, status="shipped" if shipped else "received", quantity=update.quantity,
+            eta=update.eta if isinstance(update, TransferShipped) else None))
+        if isinstance(update, TransferShipped) and update.quantity:
+            unit.send(topics.WAREHOUSE_REQUESTS.for_partner(row.to_location_id), update.transfer_id,
+                      TransferExpected(transfer_id=update.transfer_id, sku=row.sku, quantity=update.quantity,
+                                       from_location_id=location_id, eta=update.eta))
+        log.info("transfer.progressed", transfer_id=update.transfer_id, update=update.type, sender=location_id)
+
     handlers: dict[str, Handler[FulfillmentWork]] = {
         kind: warehouse_update for kind in topics.WAREHOUSE_UPDATES.message_types}
     return handlers | {"return.received": return_received, "location.paused": paused_or_resumed,
-                       "location.resumed": paused_or_resumed}
+                       "location.resumed": paused_or_resumed, "transfer.shipped": transfer_update,
+                       "transfer.received": transfer_update}
 
 
 async def expire(tick: Tick, unit: FulfillmentWork) -> None:
@@ -191,4 +232,5 @@ async def expire(tick: Tick, unit: FulfillmentWork) -> None:
 
 COMMANDS: dict[str, Handler[FulfillmentWork]] = {
     "fulfillment.request_fulfillment": request_fulfillment, "fulfillment.cancel_fulfillment": cancel_fulfillment,
-    "fulfillment.expect_return": expect_return, "fulfillment.change_fulfillment": change_fulfillment}
+    "fulfillment.expect_return": expect_return, "fulfillment.change_fulfillment": change_fulfillment,
+    "fulfillment.request_transfer": request_transfer}

@@ -91,6 +91,23 @@ class Fulfillments(Records[Fulfillment]):
         return await self.load(passed(FulfillmentStatus.REQUESTED), skip_locked=True, order_by="deadline_at", limit=limit)
 
 
+TRANSFERS = Table("transfers", ("transfer_id",), {
+    "transfer_id": "text", "sku": "text", "quantity": "int", "from_location_id": "text", "to_location_id": "text",
+    "status": "text"}, updates=("status",), checked=("status",))
+
+
+@dataclass(slots=True)
+class Transfer(Columns):
+    """A transfer handed to its source location: `requested`, `shipped`, `received`."""
+
+    transfer_id: str
+    sku: str
+    quantity: int
+    from_location_id: str
+    to_location_id: str
+    status: str
+
+
 RETURNS = Table("returns", ("return_id",), {
     "return_id": "text", "order_id": "text", "location_id": "text", "status": "text", "lines": "jsonb",
     "received": "jsonb"}, updates=("status", "received"), checked=("status",))
@@ -129,7 +146,9 @@ class FulfillmentWork(UnitOfWork):
         super().__init__(deps, db)
         self.fulfillments = self.repository(Fulfillments(db))
         self.returns = self.repository(Returns(db))
+        self.transfers = self.repository(Records(db, TRANSFERS, Transfer))
 
     async def prepare(self, messages: Sequence[Message]) -> None:
         await self.fulfillments.load_keys(str(m.fulfillment_id) for m in messages if hasattr(m, "fulfillment_id"))
         await self.returns.load_keys(str(m.return_id) for m in messages if hasattr(m, "return_id"))
+        await self.transfers.load_keys(str(m.transfer_id) for m in messages if hasattr(m, "transfer_id"))

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 from pathlib import Path
 
 from contracts import topics
 from inventory_service.bootstrap import InventoryDeps, bootstrap
-from inventory_service.handlers import HANDLERS_ADJUSTMENTS, HANDLERS_COMMANDS, HANDLERS_SCORES, from_feed
+from inventory_service.handlers import (
+    HANDLERS_ADJUSTMENTS,
+    HANDLERS_COMMANDS,
+    HANDLERS_SCORES,
+    from_feed,
+    propose_transfers,
+)
 from inventory_service.store import FORGET_QUOTES, InventoryWork
 from runtime import pollers
 from runtime.consume import Subscription
+from runtime.deadlines import on_tick
 from runtime.service import ServiceRuntime
 
 
@@ -31,6 +39,17 @@ async def forget_quotes(deps: InventoryDeps) -> None:
     await pollers.every(deps.pool, 3600, FORGET_QUOTES.run, "inventory.forget_quotes")
 
 
+async def transfer_proposals(deps: InventoryDeps) -> None:
+    """The network file's `[transfers]`: every `check_every_s`, transfers where one location has stock to spare and
+    another is short (none without the table)."""
+    rules = deps.network.transfers
+    if rules is None:
+        await asyncio.Event().wait()  # nothing to do for the life of the process (a job that returns is restarted)
+    assert rules is not None
+    await pollers.every(deps.pool, rules.check_every_s, on_tick(partial(InventoryWork, deps), propose_transfers),
+                        "inventory.transfer_proposals")
+
+
 def runtime() -> ServiceRuntime[InventoryDeps]:
     return ServiceRuntime("inventory", Path(__file__).parent / "sql", bootstrap, subscriptions,
-                          background=[forget_quotes])
+                          background=[forget_quotes, transfer_proposals])

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
+from datetime import timedelta
 
 import orjson
 
 from contracts import topics
 from contracts.base import SkuQuantity, new_id, quantities
-from contracts.fulfillment import PartnerScored
+from contracts.fulfillment import PartnerScored, RequestTransfer, TransferProgressed
 from contracts.inventory import (
     Allocation,
     StockAdjusted,
@@ -20,15 +22,18 @@ from contracts.inventory import (
     StockReleased,
     StockReservationFailed,
     StockReserved,
+    StockTransferRequested,
 )
 from contracts.order import CommitStock, ReleaseStock, ReserveStock, Restock, SetLocationPaused
 from contracts.partners import LocationPaused, LocationResumed
 from inventory_service import domain, quotes
-from inventory_service.store import InventoryWork
+from inventory_service.store import InventoryWork, Transfer
 from rules import routing
+from rules import transfers as transfer_rules
 from rules.network import Feed
 from runtime.consume import Unprocessable
 from runtime.logging import log
+from runtime.pollers import Tick
 from runtime.unit import Handler
 
 
@@ -55,7 +60,7 @@ async def change_level(msg: StockCounted | StockAdjusted | StockInboundExpected 
             after, kind, qty = domain.adjusted(before, msg.delta), "adjusted", msg.delta
         case StockInboundExpected():
             after, kind, qty = domain.inbound_expected(before, msg.quantity), "", 0
-            unit.stock.expect(msg.sku, msg.location_id, msg.quantity, msg.eta)
+            unit.stock.expect(msg.id, msg.sku, msg.location_id, msg.quantity, msg.eta)
         case StockReceived():
             after, kind, qty = domain.received(before, msg.quantity), "received", msg.quantity
     unit.stock.set(after)
@@ -270,6 +275,115 @@ async def partner_scored(msg: PartnerScored, unit: InventoryWork) -> None:
     unit.after_commit(unit.deps.standings.forget)
 
 
+def transfer_id_of(msg: StockTransferRequested) -> str:
+    """One transfer per request, however often it is read."""
+    return f"tr-{uuid.uuid5(TRANSFER_IDS, msg.id).hex[:12]}"
+
+
+TRANSFER_IDS = uuid.UUID("0f3c9a52-61d4-4b7e-8e21-5a9d3c7b1e40")
+
+
+async def transfer_requested(msg: StockTransferRequested, unit: InventoryWork) -> None:
+    """Units to move between two locations: held back at the source at once (a reservation of the transfer's, so
+    nothing sells them meanwhile) and the source asked to send them; refused when the source has not that many."""
+    transfer_id, network = transfer_id_of(msg), unit.deps.network
+    if await unit.transfers.get(transfer_id) is not None:
+        return
+    known = {loc.id for loc in network.locations}
+    why = (f"no location {msg.from_location_id}" if msg.from_location_id not in known else
+           f"no location {msg.to_location_id}" if msg.to_location_id not in known else
+           "the same location" if msg.from_location_id == msg.to_location_id else None)
+    before = None if why else await unit.stock.level(msg.sku, msg.from_location_id)
+    if before is not None and before.available < msg.quantity:
+        why = f"{msg.from_location_id} has {before.available} of {msg.sku} available, not {msg.quantity}"
+    transfer = Transfer(transfer_id=transfer_id, sku=msg.sku, quantity=msg.quantity,
+                        from_location_id=msg.from_location_id, to_location_id=msg.to_location_id,
+                        status="refused" if why else "requested", reason=why or msg.reason, requested_by=msg.by)
+    unit.transfers.add(transfer)
+    if why or before is None:
+        log.warning("transfer.refused", transfer_id=transfer_id, sku=msg.sku, why=why)
+        return
+    unit.reservations.add_reservation(f"res-{transfer_id}", transfer_id, msg.from_location_id, {msg.sku: msg.quantity})
+    after = replace(before, reserved=before.reserved + msg.quantity)
+    unit.stock.set(after)
+    level_events(unit, before, after)
+    unit.send(topics.FULFILLMENT_COMMANDS.name, transfer_id, RequestTransfer(
+        transfer_id=transfer_id, sku=msg.sku, quantity=msg.quantity, from_location_id=msg.from_location_id,
+        to_location_id=msg.to_location_id))
+    log.info("transfer.requested", transfer_id=transfer_id, sku=msg.sku, quantity=msg.quantity,
+             from_location_id=msg.from_location_id, to_location_id=msg.to_location_id)
+
+
+async def transfer_progressed(msg: TransferProgressed, unit: InventoryWork) -> None:
+    """Shipped: off the source's hand (what it did not send is for sale again), inbound at the destination with its
+    ETA, so it can be promised. Received: on the destination's hand, the inbound closed; a difference from what was
+    shipped is an adjustment with the reason (`stock.adjusted` on the events topic); waiting orders are served."""
+    transfer = await unit.transfers.get(msg.transfer_id)
+    if transfer is None:
+        raise Unprocessable(f"no transfer {msg.transfer_id}")
+    if msg.status == "shipped" and transfer.status == "requested":
+        held = sum(line.quantity for line in await unit.reservations.open_lines(transfer.transfer_id, None))
+        shipped = min(msg.quantity, held)
+        before = await unit.stock.level(transfer.sku, transfer.from_location_id)
+        after = replace(before, on_hand=before.on_hand - shipped, reserved=before.reserved - held)
+        unit.stock.set(after)
+        unit.stock.record(after, "transferred", -shipped, msg.id)
+        level_events(unit, before, after)
+        unit.reservations.close([f"res-{transfer.transfer_id}"], "committed")
+        before = await unit.stock.level(transfer.sku, transfer.to_location_id)
+        after = domain.inbound_expected(before, shipped)
+        unit.stock.set(after)
+        unit.stock.expect(transfer.transfer_id, transfer.sku, transfer.to_location_id, shipped, msg.eta or unit.now(),
+                          transfer.transfer_id)
+        level_events(unit, before, after)
+        unit.transfers.save(transfer.transfer_id, status="shipped", shipped=shipped, eta=msg.eta)
+        log.info("transfer.shipped", transfer_id=transfer.transfer_id, shipped=shipped, asked=transfer.quantity)
+        if held > shipped:
+            await serve_backorders(unit, [transfer.sku])
+    elif msg.status == "received" and transfer.status == "shipped":
+        shipped, received = transfer.shipped or 0, msg.quantity
+        before = await unit.stock.level(transfer.sku, transfer.to_location_id)
+        after = replace(before, on_hand=before.on_hand + received, inbound=max(before.inbound - shipped, 0))
+        unit.stock.set(after)
+        unit.stock.record(after, "transferred", received, msg.id)
+        await unit.stock.close_inbound(transfer.transfer_id, unit.now())
+        if received != shipped:
+            unit.send(topics.INVENTORY_EVENTS.name, transfer.sku, StockAdjusted(
+                sku=transfer.sku, location_id=transfer.to_location_id, delta=received - shipped,
+                reason=f"transfer {transfer.transfer_id}: {received} of {shipped} arrived"))
+            log.warning("transfer.variance", transfer_id=transfer.transfer_id, shipped=shipped, received=received)
+        level_events(unit, before, after)
+        unit.transfers.save(transfer.transfer_id, status="received", received=received)
+        log.info("transfer.received", transfer_id=transfer.transfer_id, received=received)
+        if received:
+            await serve_backorders(unit, [transfer.sku])
+    else:
+        log.info("transfer.update_ignored", transfer_id=transfer.transfer_id, status=transfer.status,
+                 update=msg.status)
+
+
+async def propose_transfers(tick: Tick, unit: InventoryWork) -> None:
+    """The network file's `[transfers]`: where one location holds more than its cover and another is short, a
+    transfer is asked for (by `inventory`, with why), at most one open per SKU and destination."""
+    network = unit.deps.network
+    rules = network.transfers
+    if rules is None:
+        return
+    points = [network.reorder_point(sku) for sku in network.reorder_points]
+    available = await unit.stock.short_or_spare(max(points, default=0))
+    if not available:
+        return
+    skus = {sku for _, sku in available}
+    sold = await unit.stock.sold_since(skus, tick.at - timedelta(days=rules.demand_days))
+    waiting = await unit.backorders.units_waited_for()
+    ships = [loc.id for loc in network.locations if loc.ships]
+    for proposal in transfer_rules.proposals(available, sold, network.reorder_point, waiting,
+                                             await unit.transfers_under_way(skus), ships, rules):
+        await transfer_requested(StockTransferRequested(
+            sku=proposal.sku, quantity=proposal.quantity, from_location_id=proposal.from_location_id,
+            to_location_id=proposal.to_location_id, reason=proposal.reason, by="inventory"), unit)
+
+
 HANDLERS_SCORES: dict[str, Handler[InventoryWork]] = {"partner.scored": partner_scored}
 async def location_paused(msg: LocationPaused | LocationResumed, unit: InventoryWork) -> None:
     """An operator's pause of a location (`oms location pause`), sent with the stock adjustments they may write."""
@@ -279,7 +393,8 @@ async def location_paused(msg: LocationPaused | LocationResumed, unit: Inventory
 
 HANDLERS_ADJUSTMENTS: dict[str, Handler[InventoryWork]] = {
     name: change_level for name in topics.INVENTORY_ADJUSTMENTS.message_types} | {
-    "location.paused": location_paused, "location.resumed": location_paused}
+    "location.paused": location_paused, "location.resumed": location_paused,
+    "stock.transfer_requested": transfer_requested}
 
 
 FeedMessage = StockCounted | StockAdjusted | StockInboundExpected | StockReceived | LocationPaused | LocationResumed
@@ -294,8 +409,11 @@ def from_feed(feed: Feed) -> dict[str, Handler[InventoryWork]]:
                 raise Unprocessable(f"feed {feed.id} may not change stock at {msg.location_id}: it changes nothing")
             await handler(msg, unit)
         return handle
-    return {name: checked(handler) for name, handler in HANDLERS_ADJUSTMENTS.items()}
+    return {name: checked(handler) for name, handler in HANDLERS_ADJUSTMENTS.items()
+            if name != "stock.transfer_requested"}  # an operator's, never a feed's
 HANDLERS_COMMANDS: dict[str, Handler[InventoryWork]] = {
     "inventory.reserve_stock": reserve_stock, "inventory.release_stock": release_stock,
     "inventory.commit_stock": commit_stock, "inventory.restock": restock,
-    "inventory.set_location_paused": set_location_paused, "inventory.quote_stock": quotes.quote_stock}
+    "inventory.set_location_paused": set_location_paused, "inventory.quote_stock": quotes.quote_stock,
+    "inventory.transfer_progressed": transfer_progressed}
+

@@ -57,8 +57,35 @@ SLOTS = Table("delivery_slots", ("carrier_id", "zone", "starts_at"), {
 SLOT_CLAIMS = Table("slot_claims", ("order_id",), {
     "order_id": "text", "carrier_id": "text", "zone": "text", "starts_at": "timestamptz", "ends_at": "timestamptz"},
     touch=False)
-INBOUND = Table("inbound_expected", ("id",), {"sku": "text", "location_id": "text", "quantity": "int",
-                                               "eta": "timestamptz"})
+INBOUND = Table("inbound_expected", ("expected_id",), {
+    "expected_id": "text", "sku": "text", "location_id": "text", "quantity": "int", "eta": "timestamptz",
+    "po_id": "text", "closed_at": "timestamptz"}, updates=("closed_at",), touch=False, insert_checked=False)
+TRANSFERS = Table("transfers", ("transfer_id",), {
+    "transfer_id": "text", "sku": "text", "quantity": "int", "from_location_id": "text", "to_location_id": "text",
+    "status": "text", "shipped": "int", "received": "int", "eta": "timestamptz", "reason": "text",
+    "requested_by": "text"}, updates=("status", "shipped", "received", "eta"), checked=("status",))
+
+
+SOLD = Table("stock_ledger", ("id",), {"id": "bigint", "sku": "text", "location_id": "text", "kind": "text",
+                                       "quantity": "int", "recorded_at": "timestamptz"})  # read: what sold
+
+
+@dataclass(slots=True)
+class Transfer(Columns):
+    """Units on their way from one location to another: `requested` (held back at the source), `shipped`,
+    `received`, or `refused`."""
+
+    transfer_id: str
+    sku: str
+    quantity: int
+    from_location_id: str
+    to_location_id: str
+    status: str
+    shipped: int | None = None
+    received: int | None = None
+    eta: datetime | None = None
+    reason: str | None = None
+    requested_by: str | None = None
 
 
 class Stock(Rows):
@@ -127,8 +154,40 @@ class Stock(Rows):
         self.ledger.append({"sku": level.sku, "location_id": level.location_id, "kind": kind, "quantity": quantity,
                             "message_id": message_id})
 
-    def expect(self, sku: str, location_id: str, quantity: int, eta: datetime) -> None:
-        self.inbound.append({"sku": sku, "location_id": location_id, "quantity": quantity, "eta": eta})
+    def expect(self, expected_id: str, sku: str, location_id: str, quantity: int, eta: datetime,
+               po_id: str | None = None) -> None:
+        """Units on their way (`expected_id`: the message that said so, or the transfer), until they arrive."""
+        self.inbound.add({"expected_id": expected_id, "sku": sku, "location_id": location_id, "quantity": quantity,
+                          "eta": eta, "po_id": po_id, "closed_at": None})
+
+    async def short_or_spare(self, reorder_at_most: int) -> dict[tuple[str, str], int]:
+        """Units available by (location, sku) of the SKUs some location has at most `reorder_at_most` of (read
+        without a lock: a transfer proposed from them locks what it then holds back)."""
+        low = await self.db.read(STOCK, Where("on_hand - reserved <= $1", lambda r: r["on_hand"] - r["reserved"] <=
+                                              reorder_at_most, (reorder_at_most,)), lock=False)
+        skus = sorted({row["sku"] for row in low})
+        rows = await self.db.read(STOCK, by("sku", skus), lock=False) if skus else []
+        return {(row["location_id"], row["sku"]): _level(row).available for row in rows}
+
+    async def sold_since(self, skus: Iterable[str], since: datetime) -> dict[tuple[str, str], int]:
+        """Units shipped of these SKUs by (location, sku) since then."""
+        skus = sorted(set(skus))
+        rows = await self.db.read(SOLD, Where(
+            "kind = 'shipped' AND sku = ANY($1::text[]) AND recorded_at >= $2",
+            lambda r: r["kind"] == "shipped" and r["sku"] in skus and r["recorded_at"] >= since, (skus, since)),
+            lock=False) if skus else []
+        sold: dict[tuple[str, str], int] = {}
+        for row in rows:
+            key = (row["location_id"], row["sku"])
+            sold[key] = sold.get(key, 0) - row["quantity"]
+        return sold
+
+    async def close_inbound(self, po_id: str, now: datetime) -> None:
+        """What a purchase order or transfer was expected to bring arrived: its rows closed (their ETAs no longer
+        count)."""
+        for row in await self.inbound.load(Where("po_id = $1 AND closed_at IS NULL", lambda r: r["po_id"] == po_id
+                                                 and r["closed_at"] is None, (po_id,))):
+            self.inbound.save(row["expected_id"], closed_at=now)
 
     def changes(self) -> list[Changes]:
         return [*super().changes(), *self.ledger.changes(), *self.inbound.changes()]
@@ -423,6 +482,14 @@ class Backorders(Records[Backorder]):
         """What a waiting order still waits for, once part of it was served."""
         self.save(command.order_id, command=command.model_dump_json())
 
+    async def units_waited_for(self) -> dict[str, int]:
+        """Units of each SKU the waiting orders want (read without a lock)."""
+        waiting: dict[str, int] = {}
+        for row in await self.db.read(BACKORDERS, Where("true", lambda row: True, ()), lock=False):
+            for line in ReserveStock.model_validate_json(row["command"]).lines:
+                waiting[line.sku] = waiting.get(line.sku, 0) + line.quantity
+        return waiting
+
     async def waiting_for(self, skus: Iterable[str]) -> list[ReserveStock]:
         """Waiting orders that ask for any of these SKUs, oldest first, locked (those another transaction is
         serving are skipped)."""
@@ -454,7 +521,16 @@ class InventoryWork(UnitOfWork):
         self.scores = self.repository(Scores(db))
         self.quotes = self.repository(Records(db, QUOTES, Quote))  # given; read back by the order that names one
         self.slots = self.repository(Slots(db))
+        self.transfers = self.repository(Records(db, TRANSFERS, Transfer))
         self.pauses: frozenset[str] | None = None  # the paused locations, when this unit paused or resumed one
+
+    async def transfers_under_way(self, skus: Iterable[str]) -> set[tuple[str, str]]:
+        """(sku, destination) of the transfers of these SKUs still open."""
+        skus = sorted(set(skus))
+        rows = await self.db.read(TRANSFERS, Where(
+            "sku = ANY($1::text[]) AND status IN ('requested', 'shipped')",
+            lambda r: r["sku"] in skus and r["status"] in ("requested", "shipped"), (skus,)), lock=False)
+        return {(row["sku"], row["to_location_id"]) for row in rows}
 
     async def paused_locations(self) -> set[str]:
         """The paused locations, read at most once a second per process (a pause applies within a second here, at

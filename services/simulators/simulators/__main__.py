@@ -6,7 +6,7 @@ starts with `decline` (a test card, as payment providers' sandboxes have); OMS_S
 two steps; OMS_SIM_FAILURE_RATE the share of requests a partner refuses (a warehouse rejects, a carrier fails the
 booking); OMS_SIM_DAMAGED_RATE the share of returned units that come back damaged (0.1); OMS_SIM_NO_SHOW_RATE the
 share of click-and-collect customers who never come (0.05); OMS_SIM_PICKUP_MISS_RATE the share of pickups a carrier
-misses (0.1).
+misses (0.1); OMS_SIM_TRANSFER_SHORT_RATE the share of transfers that arrive a unit short (0.1).
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ from contracts.partners import (
     ShipmentException,
     ShipmentInTransit,
     ShipmentPickedUp,
+    TransferReceived,
+    TransferShipped,
 )
 from contracts.payments import PaymentCaptured, PaymentCaptureFailed
 from rules.network import load_network
@@ -94,10 +96,12 @@ _unacked: ContextVar[list[asyncio.Future[object]]] = ContextVar("unacked")
 class Partners:
     def __init__(self, producer: AIOKafkaProducer, delay: float, failure_rate: float, rng: random.Random,
                  damaged_rate: float = 0.1, make_producer: Callable[[], AIOKafkaProducer] | None = None,
-                 no_show_rate: float = 0.0, exception_rate: float = 0.0, pickup_miss_rate: float = 0.0) -> None:
+                 no_show_rate: float = 0.0, exception_rate: float = 0.0, pickup_miss_rate: float = 0.0,
+                 transfer_short_rate: float = 0.0) -> None:
         self.producer, self.delay, self.failure_rate, self.rng = producer, delay, failure_rate, rng
         self.damaged_rate, self.no_show_rate, self.exception_rate = damaged_rate, no_show_rate, exception_rate
         self.pickup_miss_rate = pickup_miss_rate
+        self.transfer_short_rate = transfer_short_rate
         self.packed: set[str] = set()
         self.make_producer = make_producer
         self._renewing = asyncio.Lock()
@@ -132,6 +136,9 @@ class Partners:
         await self.producer.send_and_wait(topic, encode(message), key=key.encode(), headers=headers)
 
     async def warehouse(self, location_id: str, body: dict[str, object], fails: bool) -> None:
+        if str(body["type"]).startswith("transfer."):
+            await self.transfer(location_id, body)
+            return
         updates, order_id = topics.WAREHOUSE_UPDATES.for_partner(location_id), str(body["order_id"])
         if body["type"] == "return.expected":  # the parcel comes back; a share of the units is damaged
             await self.reply(updates, order_id, ReturnReceived(return_id=str(body["return_id"]), lines=[
@@ -162,6 +169,19 @@ class Partners:
         self.packed.add(fid)
         await self.reply(updates, order_id, FulfillmentPacked(fulfillment_id=fid, parcels=[
             Parcel(parcel_id=f"{fid}-P1", weight_grams=800 * units, length_cm=40, width_cm=30, height_cm=20)]))
+
+    async def transfer(self, location_id: str, body: dict[str, object]) -> None:
+        """The source sends what it is asked for, there tomorrow; the destination counts what arrived, a unit short
+        now and then (`OMS_SIM_TRANSFER_SHORT_RATE`)."""
+        updates, transfer_id = topics.WAREHOUSE_UPDATES.for_partner(location_id), str(body["transfer_id"])
+        quantity = int(body["quantity"])  # type: ignore[call-overload]
+        if body["type"] == "transfer.requested":
+            await self.reply(updates, transfer_id, TransferShipped(
+                transfer_id=transfer_id, quantity=quantity, eta=datetime.now(UTC) + timedelta(days=1)))
+        elif body["type"] == "transfer.expected":
+            short = 1 if self.rng.random() < self.transfer_short_rate else 0
+            await self.reply(updates, transfer_id, TransferReceived(transfer_id=transfer_id,
+                                                                    quantity=quantity - short))
 
     async def payments(self, _: str, body: dict[str, object], fails: bool) -> None:
         """Captures are taken (declined for a reference starting with `decline`); refunds need no answer."""
@@ -215,7 +235,7 @@ async def play(settings: Settings, kind: str, partner: str, options: dict[str, f
     await producer.start()
     await consumer.start()
     partners = Partners(producer, options["delay"], options["failure"], rng, options["damaged"], make_producer,
-                        options["no_show"], options["exception"], options["pickup_miss"])
+                        options["no_show"], options["exception"], options["pickup_miss"], options["transfer_short"])
     offsets, tasks = Offsets(), set()
     respond = {"warehouse": partners.warehouse, "carrier": partners.carrier, PAYMENTS: partners.payments}[kind]
 
@@ -287,7 +307,8 @@ async def main() -> None:
                "damaged": float(os.environ.get("OMS_SIM_DAMAGED_RATE", "0.1")),
                "no_show": float(os.environ.get("OMS_SIM_NO_SHOW_RATE", "0.05")),
                "exception": float(os.environ.get("OMS_SIM_EXCEPTION_RATE", "0")),
-               "pickup_miss": float(os.environ.get("OMS_SIM_PICKUP_MISS_RATE", "0.1"))}
+               "pickup_miss": float(os.environ.get("OMS_SIM_PICKUP_MISS_RATE", "0.1")),
+               "transfer_short": float(os.environ.get("OMS_SIM_TRANSFER_SHORT_RATE", "0.1"))}
     rng = random.Random(os.environ.get("OMS_SIM_SEED"))
     players = [asyncio.create_task(play(settings, kind, ident, options, rng, stop)) for kind, ident in partners]
     log.warning("simulators.started", locations=[i for k, i in partners if k == "warehouse"],  # at every log level
