@@ -54,8 +54,8 @@ def proposals(available: Mapping[tuple[str, str], int], sold: Mapping[tuple[str,
             quantity = min(need, spare[source])
             spare[source] -= quantity
             daily = sold.get((source, sku), 0) / rules.demand_days
-            cover = f"{at[source] / daily:.0f} days" if daily else "no sales"
+            cover = f"{at[source] / daily:.0f} days of cover" if daily else f"no sales in {rules.demand_days:g} days"
             found.append(Proposal(sku, quantity, source, to, (
-                f"{source} holds {cover} of cover; {to} has {at[to]} available (reorder point {point}"
+                f"{source} has {at[source]} available, {cover}; {to} has {at[to]} (reorder point {point}"
                 + (f", {wanted} waited for" if wanted else "") + ")")))
     return found

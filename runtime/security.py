@@ -68,7 +68,7 @@ def service_topics(network: Network) -> dict[str, tuple[list[str], list[str]]]:
                   topics.ORDERS_INBOUND.name,  # an exchange's new order, placed as a channel would
                   topics.QUOTES.name],
         "inventory": [topics.INVENTORY_EVENTS.name, topics.INVENTORY_REPLIES.name, topics.AVAILABILITY.name,
-                      *channel_availability],
+                      *channel_availability, topics.FULFILLMENT_COMMANDS.name],  # a transfer, to its source
         "fulfillment": [topics.FULFILLMENT_EVENTS.name, *(topics.WAREHOUSE_REQUESTS.for_partner(i) for i in locations),
                         topics.INVENTORY_COMMANDS.name,  # a location's pause, for allocation
                         topics.INVENTORY_ADJUSTMENTS.name,  # a short pick's correction

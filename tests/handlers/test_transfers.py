@@ -4,12 +4,15 @@ difference is an adjustment with the reason); each location speaks only for its 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from contracts import topics
+from inventory_service.handlers import propose_transfers
 from runtime.consume import Unprocessable
+from runtime.pollers import Tick
 from tests.support.memory import InMemory, body
 
 pytestmark = pytest.mark.unit
@@ -112,3 +115,17 @@ async def test_a_location_speaks_only_for_its_own_side_of_a_transfer():
         await service.deliver(topics.WAREHOUSE_UPDATES.for_partner("3pl-berlin"), body("transfer.shipped"))
     with pytest.raises(Unprocessable, match="is to store-munich, not dc-rotterdam"):
         await service.deliver(topics.WAREHOUSE_UPDATES.for_partner(SOURCE), body("transfer.received"))
+
+
+async def test_inventory_proposes_a_transfer_to_a_short_location_once_while_it_is_under_way():
+    service = InMemory("inventory")
+    assert service.deps.network.transfers is not None, "the default network proposes transfers"
+    await service.deliver(FEED, body("stock.counted", on_hand=100, location_id=SOURCE),
+                          body("stock.counted", on_hand=1, location_id=DESTINATION))
+    [ask] = [m for m in await service.handle(propose_transfers, Tick(datetime.now(UTC)))
+             if m.type == "fulfillment.request_transfer"]
+    assert (ask.from_location_id, ask.to_location_id, ask.quantity) == (SOURCE, DESTINATION, 9)
+    transfer = service.row("transfers", ask.transfer_id)
+    assert transfer["requested_by"] == "inventory" and "store-munich has 1 (reorder point 5)" in transfer["reason"]
+    assert [m for m in await service.handle(propose_transfers, Tick(datetime.now(UTC)))
+            if m.type == "fulfillment.request_transfer"] == [], "one under way: not asked again"

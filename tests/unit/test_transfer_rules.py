@@ -25,13 +25,13 @@ def test_the_location_with_most_to_spare_sends_to_the_short_one_with_why():
     sold = {("dc", "A"): 14, ("3pl", "A"): 14}  # 2 a day each: cover is 60 units
     [proposal] = proposals(available, sold, point, {}, set(), SHIPS, RULES)
     assert (proposal.from_location_id, proposal.to_location_id, proposal.quantity) == ("dc", "store", 8)
-    assert proposal.reason == "dc holds 100 days of cover; store has 2 available (reorder point 5)"
+    assert proposal.reason == "dc has 200 available, 100 days of cover; store has 2 (reorder point 5)"
 
 
 def test_orders_waiting_raise_what_is_asked_and_a_transfer_under_way_is_not_asked_again():
     available = {("dc", "A"): 100, ("store", "A"): 0}
     [proposal] = proposals(available, {}, point, {"A": 25}, set(), SHIPS, RULES)
-    assert proposal.quantity == 25 and "25 waited for" in proposal.reason and "no sales" in proposal.reason
+    assert proposal.quantity == 25 and "25 waited for" in proposal.reason and "no sales in 7 days" in proposal.reason
     assert proposals(available, {}, point, {"A": 25}, {("A", "store")}, SHIPS, RULES) == []
 
 
