@@ -317,7 +317,23 @@ async def scheduling_summary(settings: Settings, watch: OrderWatch, orders: list
         picked.add_row(location, carrier, *(str(pickups[(location, carrier, s)]) for s in ("confirmed", "missed",
                                                                                             "requested")))
     picked.caption = "" if pickups else "none due during the run (see the network file's `pickups`; `oms pickups`)"
-    return Group(quotes, fill, picked)
+    return Group(quotes, fill, picked, await transfers_summary(settings, began))
+
+
+async def transfers_summary(settings: Settings, began: datetime) -> Table:
+    """The transfers asked for during the run (inventory's proposals and operators'), as far as they came."""
+    from oms_cli.queries import inventory as inventory_read
+
+    moved = Table("transfer", "sku", "from", "to", "asked", "shipped", "received", "status", "why",
+                  title="Transfers between locations during the run")
+    rows = [r for r in await inventory_read.transfers(settings, True) if r["created_at"] >= began]
+    for row in rows[:12]:
+        moved.add_row(row["transfer_id"], row["sku"], row["from_location_id"], row["to_location_id"],
+                      str(row["quantity"]), str(row["shipped"] or ""), str(row["received"] or ""), row["status"],
+                      row["reason"] or "")
+    moved.caption = f"{len(rows)} in all (`oms transfers --all`)" if rows else \
+        "none (the network file's `[transfers]` proposes them; `oms transfer` asks for one)"
+    return moved
 
 
 async def settled_documents(settings: Settings, watch: OrderWatch) -> dict[str, tuple[Decimal, Decimal]]:

@@ -20,6 +20,7 @@ import orjson
 import plotly.graph_objects as go
 from plotly.io import to_html
 
+from oms_cli.queries import inventory as inventory_read
 from oms_cli.queries import orders as orders_read
 from oms_cli.queries import partners
 from rules.network import Network, load_network
@@ -42,6 +43,7 @@ class Period:
     money: list[asyncpg.Record] = field(default_factory=list)  # per channel and currency: captured, refunded
     pickups: list[asyncpg.Record] = field(default_factory=list)  # carrier pickups: location, carrier, at, status
     slots: list[asyncpg.Record] = field(default_factory=list)  # delivery windows given: carrier, zone, start, claimed
+    transfers: list[asyncpg.Record] = field(default_factory=list)  # between locations: sku, from, to, status, units
 
 
 async def gather(settings: Settings, since: datetime) -> Period:
@@ -50,8 +52,9 @@ async def gather(settings: Settings, since: datetime) -> Period:
         partners.fulfillments_since(settings, since), partners.returns_since(settings, since),
         orders_read.money_since(settings, since), partners.pickups_since(settings, since))
     slots = await partners.slots_from(settings, since)
+    transfers = [r for r in await inventory_read.transfers(settings, True) if r["created_at"] >= since]
     asked = [{"reason": reason} for reason in reasons]
-    return Period(since, orders, steps, shipments, fulfillments, returns, asked, money, pickups, slots)
+    return Period(since, orders, steps, shipments, fulfillments, returns, asked, money, pickups, slots, transfers)
 
 
 def _figure(fig: go.Figure, title: str) -> go.Figure:
@@ -174,7 +177,26 @@ def scheduling(period: Period, network: Network) -> list[go.Figure]:
     pickups = _figure(go.Figure([go.Bar(name=status, x=places, y=[answered[status][p] for p in places])
                                  for status in ("confirmed", "missed", "requested")]).update_layout(barmode="stack"),
                       "Carrier pickups per location and carrier: confirmed, missed, not answered yet")
-    return [windows, pickups]
+    return [windows, pickups, in_transit(period)]
+
+
+def in_transit(period: Period) -> go.Figure:
+    """Per destination: units on their way from another location (shipped, not yet received), received, and short
+    of what was shipped; per source: units held back for a transfer not yet shipped."""
+    units: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in period.transfers:
+        if row["status"] == "requested":
+            units["held back at the source"][row["from_location_id"]] += row["quantity"]
+        elif row["status"] == "shipped":
+            units["in transit to"][row["to_location_id"]] += row["shipped"] or 0
+        elif row["status"] == "received":
+            units["received"][row["to_location_id"]] += row["received"] or 0
+            units["short on arrival"][row["to_location_id"]] += (row["shipped"] or 0) - (row["received"] or 0)
+    places = sorted({place for counts in units.values() for place in counts})
+    return _figure(go.Figure([go.Bar(name=what, x=places, y=[units[what][p] for p in places])
+                              for what in ("held back at the source", "in transit to", "received",
+                                           "short on arrival")]),
+                   f"Stock in transit between locations: {len(period.transfers)} transfers")
 
 
 def carrier_scorecards(period: Period) -> go.Figure:

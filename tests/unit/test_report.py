@@ -42,13 +42,17 @@ def period() -> Period:
                for status in ("confirmed", "confirmed", "missed")]
     slots = [{"carrier_id": "postnl", "zone": "de", "starts_at": T0 + timedelta(days=1, hours=h), "claimed": n}
              for h, n in ((0, 20), (2, 5))]
+    transfers = [{"from_location_id": "dc-rotterdam", "to_location_id": "store-munich", "status": status,
+                  "quantity": 6, "shipped": shipped, "received": received}
+                 for status, shipped, received in (("requested", None, None), ("shipped", 6, None),
+                                                   ("received", 6, 5))]
     return Period(T0, orders, steps, shipments, fulfillments, returns, asked, money,  # type: ignore[arg-type]
-                  pickups, slots)  # type: ignore[arg-type]
+                  pickups, slots, transfers)  # type: ignore[arg-type]
 
 
 def test_every_chart_has_data_and_says_its_numbers():
     charts = figures(period(), load_network(get_settings().network_file))
-    assert len(charts) == 12
+    assert len(charts) == 13
     for chart in charts:
         assert any(len(trace.y) for trace in chart.data), chart.layout.title.text
     titles = [c.layout.title.text for c in charts]
@@ -68,10 +72,13 @@ def test_every_chart_has_data_and_says_its_numbers():
     assert "quotes changed 1, expired 0" in titles[10]
     pickups = {trace.name: list(trace.y) for trace in charts[11].data}
     assert (pickups["confirmed"], pickups["missed"]) == ([2], [1])
+    moving = {trace.name: dict(zip(trace.x, trace.y, strict=True)) for trace in charts[12].data}
+    assert moving["held back at the source"] == {"dc-rotterdam": 6, "store-munich": 0}
+    assert moving["in transit to"]["store-munich"] == 6 and moving["short on arrival"]["store-munich"] == 1
 
 
 def test_the_report_is_one_file_with_its_javascript_inlined_once():
     text = render(period(), load_network(get_settings().network_file))
-    assert text.startswith("<!doctype html>") and text.count("Plotly.newPlot") == 12
+    assert text.startswith("<!doctype html>") and text.count("Plotly.newPlot") == 13
     assert re.findall(r"<script[^>]*\bsrc=", text) == [], "no script from elsewhere: the file opens offline"
     assert text.count("plotly.js v") == 1, "Plotly's JavaScript once"
