@@ -102,6 +102,7 @@ class StockReserved(Message):
     request_id: str | None = None  # the `inventory.reserve_stock` this answers (absent from earlier versions)
     backordered: list[SkuQuantity] = Field(default_factory=list)  # ship_available: what waits, answered later
     quote: QuoteOutcome | None = None  # the order named a quote: kept, or why not
+    decision: str | None = None  # v1.2: the plan chosen and its score's parts (the order's `reserved` event says it)
 
 
 class StockReservationFailed(Message):

@@ -122,7 +122,7 @@ async def try_reserve(unit: InventoryWork, cmd: ReserveStock) -> StockReserved |
             level_events(unit, before, after)
     reply = StockReserved(order_id=cmd.order_id, allocations=allocations, request_id=cmd.id,
                           backordered=[SkuQuantity(sku=s, quantity=q) for s, q in sorted(missing.items())],
-                          quote=outcome)
+                          quote=outcome, decision=decided.chosen.describe())
     unit.send(topics.INVENTORY_REPLIES.name, cmd.order_id, reply)
     return reply
 

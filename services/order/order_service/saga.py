@@ -408,8 +408,9 @@ def _reserved(saga: Saga, message: StockReserved) -> Decision:
     if state == SagaState.ON_HOLD:  # handed off, still held: the status says so until the hold is released
         return Decision(updated.model_copy(update={"waiting_as": None}), commands)
     quote = message.quote
-    changes = [] if had_active else [StatusChange("reserved", reason(
-        f"quote_{quote.outcome}", f"quote {quote.quote_id} {quote.why}") if quote and quote.outcome != "kept" else None)]
+    said = reason(f"quote_{quote.outcome}", f"quote {quote.quote_id} {quote.why}") if quote and \
+        quote.outcome != "kept" else reason("allocated", message.decision) if message.decision else None
+    changes = [] if had_active else [StatusChange("reserved", said)]
     before = saga if had_active else saga.model_copy(update={"status": "reserved"})
     moved = _status_change(before, updated)
     if waiting:  # said on the change that hands the first part off
