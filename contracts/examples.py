@@ -36,6 +36,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "stock.adjusted": {**STOCK, "delta": -2, "reason": "damaged"},
     "stock.inbound_expected": {**STOCK, "quantity": 100, "eta": NOW},
     "stock.received": {**STOCK, "quantity": 100},
+    "inventory.stock_expected": {"order_id": "ord-1", "expected_at": NOW, "previous": NOW, "skus": ["SKU-CHAIR-01"]},
     "stock.transfer_requested": {"sku": "SKU-CHAIR-01", "quantity": 10, "from_location_id": "dc-rotterdam",
                                  "to_location_id": "store-munich", "reason": "store runs short", "by": "alice"},
     "transfer.requested": {"transfer_id": "tr-1", "sku": "SKU-CHAIR-01", "quantity": 10,

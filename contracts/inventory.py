@@ -31,9 +31,14 @@ class StockAdjusted(StockMessage):
 
 
 class StockInboundExpected(StockMessage):
+    """Units on their way to a location, there by `eta`. With `po_id` (v1.2), one line of a purchase order: sent
+    again for the same order, SKU and location, it replaces the line (a new quantity or ETA); orders waiting for
+    those units are told when their date moves."""
+
     type: Literal["stock.inbound_expected"] = "stock.inbound_expected"
     quantity: Quantity
     eta: Timestamp
+    po_id: NonEmpty | None = None
 
 
 class StockTransferRequested(Message):
@@ -51,8 +56,12 @@ class StockTransferRequested(Message):
 
 
 class StockReceived(StockMessage):
+    """Units arrived; with `po_id` (v1.2) those of that purchase order, whose line is closed (its ETA no longer
+    counts)."""
+
     type: Literal["stock.received"] = "stock.received"
     quantity: Quantity
+    po_id: NonEmpty | None = None
 
 
 class StockLevelChanged(StockMessage):
@@ -112,6 +121,18 @@ class StockReservationFailed(Message):
     unknown_skus: list[str] = Field(default_factory=list)
     request_id: str | None = None
     free_slots: list[Window] = Field(default_factory=list)  # slot_full: the carrier's windows with room left
+    expected_at: Timestamp | None = None  # insufficient_stock (v1.2): when the inbound units it waits for arrive
+
+
+class StockExpected(Message):
+    """Internal (v1.2): the inbound units a waiting order is served from now arrive at `expected_at` instead of
+    `previous` (a purchase order's ETA moved)."""
+
+    type: Literal["inventory.stock_expected"] = "inventory.stock_expected"
+    order_id: NonEmpty
+    expected_at: Timestamp | None
+    previous: Timestamp | None
+    skus: list[str] = Field(default_factory=list)
 
 
 class StockReleased(Message):

@@ -146,7 +146,8 @@ INVENTORY_COMMANDS = Topic(
 )
 INVENTORY_REPLIES = Topic(
     "oms.internal.inventory.replies.v1", "order id",
-    (inventory.StockReserved, inventory.StockReservationFailed, inventory.StockReleased, promises.StockQuoted),
+    (inventory.StockReserved, inventory.StockReservationFailed, inventory.StockReleased, promises.StockQuoted,
+     inventory.StockExpected),
     public=False, description="Inventory's replies to the saga.",
 )
 FULFILLMENT_COMMANDS = Topic(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import orjson
 
@@ -15,6 +16,7 @@ from contracts.inventory import (
     Allocation,
     StockAdjusted,
     StockCounted,
+    StockExpected,
     StockInboundExpected,
     StockLevelChanged,
     StockLow,
@@ -28,6 +30,7 @@ from contracts.order import CommitStock, ReleaseStock, ReserveStock, Restock, Se
 from contracts.partners import LocationPaused, LocationResumed
 from inventory_service import domain, quotes
 from inventory_service.store import InventoryWork, Transfer
+from rules import inbound as inbound_rules
 from rules import routing
 from rules import transfers as transfer_rules
 from rules.network import Feed
@@ -58,11 +61,16 @@ async def change_level(msg: StockCounted | StockAdjusted | StockInboundExpected 
             after, kind, qty = domain.adjusted(before, delta), "adjusted", delta
         case StockAdjusted():
             after, kind, qty = domain.adjusted(before, msg.delta), "adjusted", msg.delta
+        case StockInboundExpected(po_id=str() as po_id):  # a purchase order's line: sent again, it replaces it
+            await expect_line(unit, msg, po_id, before)
+            return
         case StockInboundExpected():
             after, kind, qty = domain.inbound_expected(before, msg.quantity), "", 0
             unit.stock.expect(msg.id, msg.sku, msg.location_id, msg.quantity, msg.eta)
         case StockReceived():
             after, kind, qty = domain.received(before, msg.quantity), "received", msg.quantity
+            if msg.po_id:
+                await unit.stock.close_inbound(msg.po_id, unit.now(), msg.sku, msg.location_id)
     unit.stock.set(after)
     if kind:
         unit.stock.record(after, kind, qty, msg.id)
@@ -70,6 +78,45 @@ async def change_level(msg: StockCounted | StockAdjusted | StockInboundExpected 
     log.info("stock.level_changed", sku=msg.sku, location_id=msg.location_id, on_hand=after.on_hand)
     if after.available > before.available:
         await serve_backorders(unit, [msg.sku])
+
+
+def po_line(po_id: str, sku: str, location_id: str) -> str:
+    return f"po:{po_id}:{sku}:{location_id}"
+
+
+async def expected_dates(unit: InventoryWork, skus: Iterable[str]) -> dict[str, datetime]:
+    """When each waiting order's inbound units arrive (oldest order first, from the earliest units), as the unit
+    leaves the inbound lines."""
+    waiting = await unit.backorders.waiting_for(skus)
+    lines = [(cmd.order_id, quantities(cmd.lines)) for cmd in waiting]
+    every = {sku for _, wanted in lines for sku in wanted}
+    return inbound_rules.expected(lines, await unit.stock.open_inbound(every))
+
+
+async def expect_line(unit: InventoryWork, msg: StockInboundExpected, po_id: str, before: domain.Level) -> None:
+    """A purchase order's line, new or replaced: the inbound level follows its quantity; the waiting orders whose
+    date it moves are each told once (`inventory.stock_expected`)."""
+    key = po_line(po_id, msg.sku, msg.location_id)
+    was = await unit.stock.inbound_line(key)
+    dates_before = await expected_dates(unit, [msg.sku])
+    open_before = was[0] if was is not None and not was[1] else 0
+    if was is None:
+        unit.stock.expect(key, msg.sku, msg.location_id, msg.quantity, msg.eta, po_id)
+    elif not was[1]:
+        unit.stock.inbound.save(key, quantity=msg.quantity, eta=msg.eta)
+    else:
+        log.info("stock.inbound_line_closed", po_id=po_id, sku=msg.sku)
+        return
+    after = replace(before, inbound=max(before.inbound + msg.quantity - open_before, 0))
+    unit.stock.set(after)
+    level_events(unit, before, after)
+    dates_after = await expected_dates(unit, [msg.sku])
+    for order_id in sorted(dates_before.keys() | dates_after.keys()):
+        if dates_before.get(order_id) != dates_after.get(order_id):
+            unit.send(topics.INVENTORY_REPLIES.name, order_id, StockExpected(
+                order_id=order_id, expected_at=dates_after.get(order_id), previous=dates_before.get(order_id),
+                skus=[msg.sku]))
+    log.info("stock.inbound_line", po_id=po_id, sku=msg.sku, location_id=msg.location_id, quantity=msg.quantity)
 
 
 async def try_reserve(unit: InventoryWork, cmd: ReserveStock) -> StockReserved | StockReservationFailed | None:
@@ -152,8 +199,10 @@ async def reserve_stock(cmd: ReserveStock, unit: InventoryWork) -> None:
         failed = StockReservationFailed(order_id=cmd.order_id, reason="unknown_sku", unknown_skus=unknown,
                                         request_id=cmd.id)
     elif (reserved := await try_reserve(unit, cmd)) is None:
-        failed = StockReservationFailed(order_id=cmd.order_id, reason="insufficient_stock", request_id=cmd.id)
         await unit.backorders.add_backorder(cmd)
+        dates = await expected_dates(unit, [line.sku for line in cmd.lines])
+        failed = StockReservationFailed(order_id=cmd.order_id, reason="insufficient_stock", request_id=cmd.id,
+                                        expected_at=dates.get(cmd.order_id))
     elif isinstance(reserved, StockReservationFailed):  # its delivery window is full: the order waits for a person
         failed = reserved
     else:

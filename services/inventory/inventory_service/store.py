@@ -17,6 +17,7 @@ from contracts.order import CommitStock, ReleaseStock, ReserveStock, Restock
 from inventory_service import domain
 from inventory_service.bootstrap import InventoryDeps
 from inventory_service.domain import Level, Standing
+from rules.inbound import Inbound
 from rules.scorecards import weighed
 from runtime.maintenance import maintenance
 from runtime.repository import Columns, Records, Rows
@@ -59,7 +60,8 @@ SLOT_CLAIMS = Table("slot_claims", ("order_id",), {
     touch=False)
 INBOUND = Table("inbound_expected", ("expected_id",), {
     "expected_id": "text", "sku": "text", "location_id": "text", "quantity": "int", "eta": "timestamptz",
-    "po_id": "text", "closed_at": "timestamptz"}, updates=("closed_at",), touch=False, insert_checked=False)
+    "po_id": "text", "closed_at": "timestamptz"}, updates=("closed_at", "quantity", "eta"), touch=False,
+    insert_checked=False)
 TRANSFERS = Table("transfers", ("transfer_id",), {
     "transfer_id": "text", "sku": "text", "quantity": "int", "from_location_id": "text", "to_location_id": "text",
     "status": "text", "shipped": "int", "received": "int", "eta": "timestamptz", "reason": "text",
@@ -96,6 +98,7 @@ class Stock(Rows):
         self.by_sku: dict[str, dict[tuple[str, str], None]] = {}
         self.ledger = Rows(db, LEDGER)
         self.inbound = Rows(db, INBOUND)
+        self.inbound_read: set[str] = set()  # the SKUs whose open inbound rows the unit holds
 
     async def levels(self, skus: Iterable[str]) -> dict[tuple[str, str], Level]:
         """The levels of these SKUs wherever a row exists, by (location, sku); read and locked once per unit."""
@@ -182,11 +185,31 @@ class Stock(Rows):
             sold[key] = sold.get(key, 0) - row["quantity"]
         return sold
 
-    async def close_inbound(self, po_id: str, now: datetime) -> None:
-        """What a purchase order or transfer was expected to bring arrived: its rows closed (their ETAs no longer
-        count)."""
-        for row in await self.inbound.load(Where("po_id = $1 AND closed_at IS NULL", lambda r: r["po_id"] == po_id
-                                                 and r["closed_at"] is None, (po_id,))):
+    async def open_inbound(self, skus: Iterable[str]) -> list[Inbound]:
+        """What is on its way of these SKUs and not yet arrived, as the unit leaves it (read once per SKU)."""
+        skus = set(skus)
+        missing = sorted(skus - self.inbound_read)
+        if missing:
+            self.inbound_read.update(missing)
+            await self.inbound.load(Where("sku = ANY($1::text[]) AND closed_at IS NULL",
+                                          lambda r: r["sku"] in missing and r["closed_at"] is None, (missing,)))
+        return [Inbound(row["expected_id"], row["sku"], row["quantity"], row["eta"]) for row in self.inbound.rows.values()
+                if row["sku"] in skus and row["closed_at"] is None and row["quantity"] > 0]
+
+    async def inbound_line(self, expected_id: str) -> tuple[int, bool] | None:
+        """A line expected: its quantity and whether it arrived (closed), or None."""
+        row = await self.inbound.get(expected_id)
+        return (row["quantity"], row["closed_at"] is not None) if row is not None else None
+
+    async def close_inbound(self, po_id: str, now: datetime, sku: str | None = None,
+                            location_id: str | None = None) -> None:
+        """What a purchase order or transfer was expected to bring arrived (of one SKU at one location, if named):
+        its rows closed (their ETAs no longer count)."""
+        for row in await self.inbound.load(Where(
+                "po_id = $1 AND closed_at IS NULL AND ($2::text IS NULL OR sku = $2) AND "
+                "($3::text IS NULL OR location_id = $3)",
+                lambda r: r["po_id"] == po_id and r["closed_at"] is None and sku in (None, r["sku"])
+                and location_id in (None, r["location_id"]), (po_id, sku, location_id))):
             self.inbound.save(row["expected_id"], closed_at=now)
 
     def changes(self) -> list[Changes]:
@@ -501,7 +524,8 @@ class Backorders(Records[Backorder]):
                 "EXISTS (SELECT 1 FROM jsonb_array_elements(command->'lines') l WHERE l->>'sku' = ANY($1::text[]))",
                 lambda row: bool(skus_of(row["command"]) & set(missing)), (missing,)), skip_locked=True,
                 order_by="created_at")
-        return [ReserveStock.model_validate_json(waiting.command) for waiting in list(self.rows.values())
+        oldest_first = sorted(self.rows.items(), key=lambda item: item[0] in self.new)  # this unit's own: newest
+        return [ReserveStock.model_validate_json(waiting.command) for _, waiting in oldest_first
                 if waiting.skus() & skus]
 
 

@@ -58,6 +58,9 @@ def notices(event: OrderStatusChanged) -> list[Notice]:
     if event.reason and event.reason.code in LATE:  # one notice per order, however many promises it breaks
         found.append(Notice("delay", "", SUBJECTS["delay"].format(ref=ref),
                             f"Order {ref} is running late; we are on it and will tell you when it moves on."))
+    if event.reason and event.reason.code == "eta_changed":  # once per change of date
+        found.append(Notice("delay", f"seq-{event.sequence}", SUBJECTS["delay"].format(ref=ref),
+                            f"Order {ref}: the items it waits for are {event.reason.message}. Sorry for the wait."))
     if event.reason and event.reason.code in OPERATOR_REASONS:
         found.append(Notice(f"operator_{event.reason.code}", f"seq-{event.sequence}", f"Order {ref} needs a person",
                             event.reason.message, to_operators=True))

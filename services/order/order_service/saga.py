@@ -34,7 +34,7 @@ from contracts.channels import (
     RefundGoodwillRequested,
 )
 from contracts.fulfillment import FulfillmentProgressed, ReturnArrived, ShipmentProgressed
-from contracts.inventory import StockReservationFailed, StockReserved
+from contracts.inventory import StockExpected, StockReservationFailed, StockReserved
 from contracts.order import (
     BookShipment,
     CancelFulfillment,
@@ -310,8 +310,16 @@ def _decide(saga: Saga, message: Message) -> Decision:
             if saga.state == SagaState.ON_HOLD:  # backordered while held: shown once the hold is released
                 return Decision(saga.model_copy(update={"waiting_as": "backordered"}))
             waiting = saga.model_copy(update={"state": SagaState.BACKORDERED})
+            when = f"; expected by {_day(message.expected_at)}" if message.expected_at else ""
             return Decision(waiting, [], [StatusChange("backordered", reason(
-                "insufficient_stock", "not enough stock anywhere now; waiting for inbound stock"))])
+                "insufficient_stock", f"not enough stock anywhere now; waiting for inbound stock{when}"))])
+        case StockExpected():
+            if saga.state != SagaState.BACKORDERED:
+                return Decision(saga)
+            now = f"now expected by {_day(message.expected_at)}" if message.expected_at else "no longer expected soon"
+            was = f" (was {_day(message.previous)})" if message.previous else ""
+            return Decision(saga, [], [StatusChange("backordered", reason(
+                "eta_changed", f"{', '.join(message.skus)} {now}{was}"))])
         case FulfillmentProgressed():
             return _fulfillment_progressed(saga, message)
         case ShipmentProgressed():
@@ -417,6 +425,10 @@ def _reserved(saga: Saga, message: StockReserved) -> Decision:
         told = reason("partially_backordered", f"{_units(waiting)} waiting for stock; the rest ships now")
         moved = [replace(c, reason=told) for c in moved] or [StatusChange(before.status or "released", told)]
     return Decision(updated, commands, [*changes, *moved])
+
+
+def _day(at: datetime) -> str:
+    return f"{at:%a %d %b %Y}"
 
 
 def _with_fulfillment(saga: Saga, changed: Fulfillment) -> Saga:
