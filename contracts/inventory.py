@@ -86,6 +86,8 @@ class StockAvailabilityChanged(Message):
     sku: NonEmpty
     channel: NonEmpty
     available: int
+    preorderable: int | None = None  # v1.2, a channel that sells pre-orders: units on their way to its locations
+    available_from: Timestamp | None = None  # v1.2, with `preorderable`: when the earliest of them arrive
 
 
 class StockLow(StockMessage):

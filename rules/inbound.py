@@ -15,6 +15,7 @@ class Inbound:
     sku: str
     quantity: int
     eta: datetime
+    location_id: str = ""
 
 
 def expected(waiting: Sequence[tuple[str, Mapping[str, int]]], inbound: Sequence[Inbound]) -> dict[str, datetime]:

@@ -106,6 +106,8 @@ class ChannelStock(BaseModel):
     # ship_complete: an order is reserved whole or waits whole; ship_available: what is there ships now and the
     # rest, per line, when stock comes
     policy: Literal["ship_complete", "ship_available"] = "ship_complete"
+    # it may sell what is on its way as pre-orders: its availability says how many (`preorderable`) and from when
+    preorder: bool = False
 
     def buffer_for(self, sku: str, total: int) -> int:
         """Units kept back from `total` of this SKU (a share is rounded up)."""

@@ -96,3 +96,16 @@ def test_no_more_is_promised_than_is_on_its_way_and_an_older_order_is_never_pass
                     break
             else:
                 raise AssertionError(f"{order_id} could have had a date")
+
+
+async def test_a_preorder_channel_is_told_what_is_on_its_way_and_from_when_and_no_other_is():
+    service = InMemory("inventory")
+    assert service.deps.network.channel_stock("web").preorder and not service.deps.network.channel_stock("app").preorder
+    await service.deliver(FEED, body("stock.counted", on_hand=0))
+    sent = await service.deliver(FEED, line(4, D1))
+    told = {m.channel: m for m in sent if m.type == "stock.availability_changed"}
+    assert list(told) == ["web"], "only a channel that sells pre-orders hears of inbound units"
+    assert (told["web"].available, told["web"].preorderable, told["web"].available_from) == (0, 4, D1)
+    arrived = await service.deliver(FEED, body("stock.received", po_id="PO-7", quantity=4))
+    [web] = [m for m in arrived if m.type == "stock.availability_changed" and m.channel == "web"]
+    assert (web.available, web.preorderable, web.available_from) == (4, 0, None)

@@ -66,6 +66,12 @@ def channel_available(network: Network, channel: str, sku: str, levels: Mapping[
     return network.sellable(channel, sku, {location: level.available for location, level in levels.items()})
 
 
+def channel_inbound(network: Network, channel: str, levels: Mapping[str, Level]) -> int:
+    """Units on their way to the locations that serve `channel`: what it may sell as pre-orders."""
+    serving = {loc.id for loc in network.serving(channel)}
+    return sum(level.inbound for location, level in levels.items() if location in serving)
+
+
 def distance_km(lat: float, lon: float, country: str) -> float:
     """Great-circle distance from a location to the centre of the destination country."""
     return great_circle_km(lat, lon, *COUNTRY_CENTRES.get(country, (50.0, 10.0)))

@@ -99,6 +99,7 @@ class Stock(Rows):
         self.ledger = Rows(db, LEDGER)
         self.inbound = Rows(db, INBOUND)
         self.inbound_read: set[str] = set()  # the SKUs whose open inbound rows the unit holds
+        self.inbound_as_read: dict[tuple[str, str], int] = {}  # the `inbound` level of each stock row as read
 
     async def levels(self, skus: Iterable[str]) -> dict[tuple[str, str], Level]:
         """The levels of these SKUs wherever a row exists, by (location, sku); read and locked once per unit."""
@@ -109,6 +110,7 @@ class Stock(Rows):
                 self.by_sku[sku] = {}
             for row in await self.load(by("sku", missing), order_by="sku, location_id"):
                 self.by_sku[row["sku"]][(row["sku"], row["location_id"])] = None
+                self.inbound_as_read[(row["sku"], row["location_id"])] = row["inbound"]
         return {(k[1], k[0]): _level(self.rows[k]) for sku in skus for k in self.by_sku[sku]}
 
     async def level(self, sku: str, location_id: str) -> Level:
@@ -122,7 +124,8 @@ class Stock(Rows):
 
     def as_read(self, sku: str) -> dict[str, Level]:
         """This SKU's levels by location as the unit read them (a row it added had nothing)."""
-        return {k[1]: Level(sku, k[1], *(self.was[k][c] for c in ("on_hand", "reserved")))
+        return {k[1]: Level(sku, k[1], self.was[k]["on_hand"], self.was[k]["reserved"],
+                            self.inbound_as_read.get(k, 0))
                 for k in self.by_sku.get(sku, ()) if k in self.was}
 
     def now(self, sku: str) -> dict[str, Level]:
@@ -193,7 +196,8 @@ class Stock(Rows):
             self.inbound_read.update(missing)
             await self.inbound.load(Where("sku = ANY($1::text[]) AND closed_at IS NULL",
                                           lambda r: r["sku"] in missing and r["closed_at"] is None, (missing,)))
-        return [Inbound(row["expected_id"], row["sku"], row["quantity"], row["eta"]) for row in self.inbound.rows.values()
+        return [Inbound(row["expected_id"], row["sku"], row["quantity"], row["eta"], row["location_id"])
+                for row in self.inbound.rows.values()
                 if row["sku"] in skus and row["closed_at"] is None and row["quantity"] > 0]
 
     async def inbound_line(self, expected_id: str) -> tuple[int, bool] | None:
@@ -593,8 +597,15 @@ class InventoryWork(UnitOfWork):
             before, after = self.stock.as_read(sku), self.stock.now(sku)
             for channel in network.channels:
                 available = domain.channel_available(network, channel, sku, after)
-                if available != domain.channel_available(network, channel, sku, before):
-                    self.send(topics.to_each(topics.AVAILABILITY.name, topics.channel_availability_topic(channel)),
-                              f"{sku}|{channel}", StockAvailabilityChanged(
-                        sku=sku, channel=channel, available=available))
+                preorder = network.channel_stock(channel).preorder
+                coming = domain.channel_inbound(network, channel, after) if preorder else None
+                if available == domain.channel_available(network, channel, sku, before) and (
+                        coming == (domain.channel_inbound(network, channel, before) if preorder else None)):
+                    continue
+                serving = {loc.id for loc in network.serving(channel)}
+                first = min((i.eta for i in await self.stock.open_inbound([sku]) if i.location_id in serving),
+                            default=None) if coming else None
+                self.send(topics.to_each(topics.AVAILABILITY.name, topics.channel_availability_topic(channel)),
+                          f"{sku}|{channel}", StockAvailabilityChanged(
+                    sku=sku, channel=channel, available=available, preorderable=coming, available_from=first))
         await super().flush()
