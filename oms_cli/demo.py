@@ -7,8 +7,9 @@ import os
 import random
 import statistics
 import time
+import uuid
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
@@ -350,6 +351,34 @@ async def settled_documents(settings: Settings, watch: OrderWatch) -> dict[str, 
         await asyncio.sleep(0.25)
 
 
+async def purchase_order(settings: Settings, watch: OrderWatch, run: str) -> None:
+    """A purchase order for the rare SKU the run ran out of: its line dates the orders waiting for it (each told
+    once), then it arrives and serves them, oldest first."""
+    sku = workload.sku(run, "CLOCK")
+    waiting = [oid for oid, e in watch.latest().items() if e["status"] == "backordered"]
+    if not waiting:
+        return
+    line = {"sku": sku, "location_id": "dc-rotterdam", "po_id": f"PO-{run}"}
+    eta = datetime.now(UTC) + timedelta(days=2)
+    await send_all(settings, [(topics.INVENTORY_ADJUSTMENTS.name, sku, orjson.dumps({
+        "type": "stock.inbound_expected", "id": str(uuid.uuid4()), **line, "quantity": 3 * len(waiting) + 5,
+        "eta": eta.isoformat()}))])
+    began = time.monotonic()
+    while time.monotonic() - began < 20 and not all(
+            any((e.get("reason") or {}).get("code") == "eta_changed" for e in watch.events[oid]) for oid in waiting):
+        await asyncio.sleep(0.25)
+    dated = sum(1 for oid in waiting if any((e.get("reason") or {}).get("code") == "eta_changed"
+                                            for e in watch.events[oid]))
+    console.print(f"purchase order PO-{run}: {3 * len(waiting) + 5} x {sku} due {eta:%a %d %b}; {dated} of the "
+                  f"{len(waiting)} waiting orders were told their date")
+    await send_all(settings, [(topics.INVENTORY_ADJUSTMENTS.name, sku, orjson.dumps({
+        "type": "stock.received", "id": str(uuid.uuid4()), **line, "quantity": 3 * len(waiting) + 5}))])
+    while time.monotonic() - began < 90 and any(watch.latest()[oid]["status"] == "backordered" for oid in waiting):
+        await asyncio.sleep(0.25)
+    console.print(f"it arrived: {sum(1 for oid in waiting if watch.latest()[oid]['status'] != 'backordered')} of "
+                  "them are on their way, the oldest first")
+
+
 async def drive(settings: Settings, count: int) -> str | None:
     """Runs the orders through; returns an order that was split, to show its timeline."""
     run, run_began = workload.new_run_id(), datetime.now().astimezone()
@@ -383,6 +412,7 @@ async def drive(settings: Settings, count: int) -> str | None:
             while not watch.settled(count + 1) and time.monotonic() - started < 300:
                 await asyncio.sleep(0.25)
                 live.update(progress(watch, count + 1, time.monotonic() - started))
+        await purchase_order(settings, watch, run)
         asked = workload.returns([e for e in watch.latest().values() if e["status"] == "delivered"], RETURN_SHARE)
         if asked:
             await send_all(settings, [(topics.ORDERS_INBOUND.name, f"{r['channel']}:{r['external_id']}",
