@@ -333,7 +333,7 @@ async def transfers_summary(settings: Settings, began: datetime) -> Table:
                       str(row["quantity"]), str(row["shipped"] or ""), str(row["received"] or ""), row["status"],
                       row["reason"] or "")
     moved.caption = f"{len(rows)} in all (`oms transfers --all`)" if rows else \
-        "none (the network file's `[transfers]` proposes them; `oms transfer` asks for one)"
+        "none (the network file's `\\[transfers]` proposes them; `oms transfer` asks for one)"
     return moved
 
 
@@ -379,11 +379,35 @@ async def purchase_order(settings: Settings, watch: OrderWatch, run: str) -> Non
                   "them are on their way, the oldest first")
 
 
+async def transfer_done(settings: Settings, began: datetime) -> None:
+    """Waits (up to the network file's `check_every_s` and a little) for a transfer inventory proposed during the run
+    to be received, and says so."""
+    from oms_cli.queries import inventory as inventory_read
+
+    rules = load_network(settings.network_file).transfers
+    if rules is None:
+        return
+    deadline = time.monotonic() + rules.check_every_s + 15
+    while time.monotonic() < deadline:
+        done = [r for r in await inventory_read.transfers(settings, True) if r["created_at"] >= began
+                and r["status"] == "received"]
+        if done:
+            row = done[0]
+            console.print(f"inventory proposed a transfer: {row['quantity']} x {row['sku']} from "
+                          f"{row['from_location_id']} to {row['to_location_id']} ({row['reason']}); "
+                          f"{row['received']} arrived")
+            return
+        await asyncio.sleep(1)
+
+
 async def drive(settings: Settings, count: int) -> str | None:
     """Runs the orders through; returns an order that was split, to show its timeline."""
     run, run_began = workload.new_run_id(), datetime.now().astimezone()
     console.print(f"[bold]run {run}[/bold]: seeding stock at {len(workload.LOCATIONS)} locations")
     await seed_stock(settings, run, count)
+    lamp = workload.sku(run, "LAMP")  # below its reorder point in Paris: inventory proposes a transfer
+    await send_all(settings, [(topics.INVENTORY_ADJUSTMENTS.name, lamp, orjson.dumps({
+        "type": "stock.counted", "id": str(uuid.uuid4()), "sku": lamp, "location_id": "store-paris", "on_hand": 2}))])
     orders = workload.orders(run, count, workload.Mix.demo())
     watch = OrderWatch(client_options(settings, OPERATOR), run)
     await watch.start()
@@ -413,6 +437,7 @@ async def drive(settings: Settings, count: int) -> str | None:
                 await asyncio.sleep(0.25)
                 live.update(progress(watch, count + 1, time.monotonic() - started))
         await purchase_order(settings, watch, run)
+        await transfer_done(settings, run_began)
         asked = workload.returns([e for e in watch.latest().values() if e["status"] == "delivered"], RETURN_SHARE)
         if asked:
             await send_all(settings, [(topics.ORDERS_INBOUND.name, f"{r['channel']}:{r['external_id']}",
