@@ -51,8 +51,11 @@ async def test_a_purchase_order_dates_the_waiting_orders_oldest_first_and_a_move
     assert [m for m in await service.deliver(FEED, line(5, D2)) if m.type == "inventory.stock_expected"] == [], \
         "the same line again moves nobody's date"
 
-    served = await service.deliver(FEED, body("stock.received", po_id="PO-7", quantity=5))
-    assert [m.order_id for m in served if m.type == "inventory.stock_reserved"] == ["A", "B"]
+    served = await service.deliver(FEED, body("stock.received", po_id="PO-7", quantity=3))
+    assert [m.order_id for m in served if m.type == "inventory.stock_reserved"] == ["A"], "oldest first"
+    assert [(r["quantity"], r["closed_at"]) for r in service.db.rows("inbound_expected")] == [(2, None)]
+    served = await service.deliver(FEED, body("stock.received", po_id="PO-7", quantity=2))
+    assert [m.order_id for m in served if m.type == "inventory.stock_reserved"] == ["B"]
     assert [r["closed_at"] is not None for r in service.db.rows("inbound_expected")] == [True]
     assert service.row("stock", SKU, WHERE)["inbound"] == 0
 

@@ -70,7 +70,7 @@ async def change_level(msg: StockCounted | StockAdjusted | StockInboundExpected 
         case StockReceived():
             after, kind, qty = domain.received(before, msg.quantity), "received", msg.quantity
             if msg.po_id:
-                await unit.stock.close_inbound(msg.po_id, unit.now(), msg.sku, msg.location_id)
+                await unit.stock.close_inbound(msg.po_id, unit.now(), msg.sku, msg.location_id, msg.quantity)
     unit.stock.set(after)
     if kind:
         unit.stock.record(after, kind, qty, msg.id)

@@ -206,15 +206,19 @@ class Stock(Rows):
         return (row["quantity"], row["closed_at"] is not None) if row is not None else None
 
     async def close_inbound(self, po_id: str, now: datetime, sku: str | None = None,
-                            location_id: str | None = None) -> None:
-        """What a purchase order or transfer was expected to bring arrived (of one SKU at one location, if named):
-        its rows closed (their ETAs no longer count)."""
+                            location_id: str | None = None, received: int | None = None) -> None:
+        """What a purchase order or transfer was expected to bring arrived (of one SKU at one location, if named;
+        `received` units of it: the line waits on for the rest): its rows closed (their ETAs no longer count)."""
         for row in await self.inbound.load(Where(
                 "po_id = $1 AND closed_at IS NULL AND ($2::text IS NULL OR sku = $2) AND "
                 "($3::text IS NULL OR location_id = $3)",
                 lambda r: r["po_id"] == po_id and r["closed_at"] is None and sku in (None, r["sku"])
                 and location_id in (None, r["location_id"]), (po_id, sku, location_id))):
-            self.inbound.save(row["expected_id"], closed_at=now)
+            left = row["quantity"] - received if received is not None else 0
+            if left > 0:
+                self.inbound.save(row["expected_id"], quantity=left)
+            else:
+                self.inbound.save(row["expected_id"], closed_at=now)
 
     def changes(self) -> list[Changes]:
         return [*super().changes(), *self.ledger.changes(), *self.inbound.changes()]
