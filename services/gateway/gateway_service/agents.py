@@ -26,16 +26,9 @@ from runtime.unit import UnitOfWork
 Role = Literal["agent", "supervisor"]
 ROLES: tuple[Role, ...] = ("agent", "supervisor")
 # what each role may do at the desk; a supervisor refunds above the agents' limit and moves fulfillments
-RIGHTS: dict[str, frozenset[str]] = {
-    "agent": frozenset(("cancel", "change", "hold", "release", "note", "refund", "resend", "phone_order")),
-    "supervisor": frozenset(("cancel", "change", "hold", "release", "note", "refund", "resend", "phone_order",
-                             "move", "refund_above_limit")),
-}
+AGENT = frozenset(("cancel", "change", "hold", "release", "note", "refund", "resend", "phone_order"))
+RIGHTS: dict[str, frozenset[str]] = {"agent": AGENT, "supervisor": AGENT | {"move", "refund_above_limit"}}
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
-
-
-class NotAllowed(Exception):
-    """What the agent's role does not allow: answered 403, nothing sent."""
 
 
 def may(role: str, action: str) -> bool:
