@@ -278,8 +278,8 @@ async def release_by_channel(msg: OrderHoldReleased, unit: OrderWork) -> None:
 
 async def operator_request(msg: OrderHoldRequested | OrderNoteAdded | FulfillmentMoveRequested
                            | RefundGoodwillRequested, unit: OrderWork) -> None:
-    """A hold or a note from the desk or an operator, by order id (only on the shared inbound topic: a channel's own
-    topic takes none)."""
+    """A hold, a note, a move or a goodwill refund from the desk or an operator, by order id (only on the shared
+    inbound topic: a channel's own topic takes none)."""
     row = await unit.orders.get(msg.order_id)
     current = unit.orders.saga(row) if row is not None else None
     if row is None or current is None:
