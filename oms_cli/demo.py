@@ -323,8 +323,6 @@ async def scheduling_summary(settings: Settings, watch: OrderWatch, orders: list
 
 async def transfers_summary(settings: Settings, began: datetime) -> Table:
     """The transfers asked for during the run (inventory's proposals and operators'), as far as they came."""
-    from oms_cli.queries import inventory as inventory_read
-
     moved = Table("transfer", "sku", "from", "to", "asked", "shipped", "received", "status", "why",
                   title="Transfers between locations during the run")
     rows = [r for r in await inventory_read.transfers(settings, True) if r["created_at"] >= began]
@@ -382,8 +380,6 @@ async def purchase_order(settings: Settings, watch: OrderWatch, run: str) -> Non
 async def transfer_done(settings: Settings, began: datetime) -> None:
     """Waits (up to the network file's `check_every_s` and a little) for a transfer inventory proposed during the run
     to be received, and says so."""
-    from oms_cli.queries import inventory as inventory_read
-
     rules = load_network(settings.network_file).transfers
     if rules is None:
         return

@@ -150,7 +150,7 @@ async def try_reserve(unit: InventoryWork, cmd: ReserveStock) -> StockReserved |
     if cmd.window is not None and not cmd.pickup_location_id and (
             full := await quotes.claim_slot(unit, cmd, decided.chosen.plan)) is not None:
         return full
-    record_decision(unit, cmd, decided, lines, available, sites, to)
+    described = record_decision(unit, cmd, decided, lines, available, sites, to)
     dates = {location_id: (leaves, arrives) for location_id, _, leaves, arrives in quoted or ()}
     allocations = []
     for location_id, part in decided.chosen.plan:
@@ -169,15 +169,15 @@ async def try_reserve(unit: InventoryWork, cmd: ReserveStock) -> StockReserved |
             level_events(unit, before, after)
     reply = StockReserved(order_id=cmd.order_id, allocations=allocations, request_id=cmd.id,
                           backordered=[SkuQuantity(sku=s, quantity=q) for s, q in sorted(missing.items())],
-                          quote=outcome, decision=decided.chosen.describe())
+                          quote=outcome, decision=described)
     unit.send(topics.INVENTORY_REPLIES.name, cmd.order_id, reply)
     return reply
 
 
 def record_decision(unit: InventoryWork, cmd: ReserveStock, decided: routing.Decision, lines: dict[str, int],
-                    available: dict[tuple[str, str], int], sites: list[routing.Site], to: routing.Destination) -> None:
+                    available: dict[tuple[str, str], int], sites: list[routing.Site], to: routing.Destination) -> str:
     """The decision with its reasons, a row with the inputs it was made on (what the candidates had of these lines)
-    for `oms order` and `oms whatif`."""
+    for `oms order` and `oms whatif`; returns the chosen plan described (the `reserved` event says it too)."""
     def plan(scored: routing.Scored) -> dict[str, object]:
         return {"plan": scored.plan, "total": round(scored.total, 3), "parts": scored.parts}
 
@@ -186,10 +186,12 @@ def record_decision(unit: InventoryWork, cmd: ReserveStock, decided: routing.Dec
                          "safety_stock": s.safety_stock, "country": s.country,
                          "failure_rate": s.failure_rate, "open_requests": s.open_requests} for s in sites],
               "available": [[loc, sku, n] for (loc, sku), n in available.items() if sku in lines and n > 0]}
+    described = decided.chosen.describe()
     unit.decisions.append({"order_id": cmd.order_id, "request_id": cmd.id, "channel": cmd.channel,
-                          "chosen": decided.chosen.describe(), "plan": orjson.dumps(plan(decided.chosen)).decode(),
+                          "chosen": described, "plan": orjson.dumps(plan(decided.chosen)).decode(),
                           "alternatives": orjson.dumps([plan(a) for a in decided.alternatives]).decode(),
                           "inputs": orjson.dumps(inputs).decode()})
+    return described
 
 
 async def reserve_stock(cmd: ReserveStock, unit: InventoryWork) -> None:
