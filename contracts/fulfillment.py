@@ -22,6 +22,9 @@ class FulfillmentProgressed(Message):
     short_lines: list[SkuQuantity] = Field(default_factory=list)
     parcels: list[Parcel] = Field(default_factory=list)
     lines: list[SkuQuantity] = Field(default_factory=list)  # with `lines_cancelled`: the units the warehouse cancelled
+    # `packed` by a drop-ship supplier that booked its own carrier: that carrier and its tracking number
+    carrier_id: str | None = None
+    tracking_number: str | None = None
 
 
 class ShipmentProgressed(Message):

@@ -147,6 +147,7 @@ class RequestFulfillment(Message):
     ship_by: Timestamp | None = None  # the order's promise (earlier versions: the fulfillment service's own)
     pickup: bool = False  # the customer collects it at this location (a store)
     collection: bool = False  # ...having come from another location: nothing to pick, nothing to accept in time
+    shipment_id: str | None = None  # the shipment it leaves as (a drop-ship supplier's carrier is given it)
 
 
 class CancelFulfillment(Message):
@@ -180,6 +181,9 @@ class BookShipment(Message):
     excluded_carriers: list[str] = Field(default_factory=list)
     deliver_by: Timestamp | None = None  # the promise: the carrier's on-time share is measured against it
     delivery_window: Window | None = None  # the customer's slot (its end is `deliver_by`)
+    # booked by the sender already (a drop-ship supplier's own carrier): followed, not booked again
+    carrier_id: str | None = None
+    tracking_number: str | None = None
 
 
 class ExpectReturn(Message):

@@ -307,3 +307,88 @@ class TransferReceived(Message):
     type: Literal["transfer.received"] = "transfer.received"
     transfer_id: NonEmpty
     quantity: Annotated[int, Field(ge=0, le=10**9, strict=True)]
+
+
+class PurchaseOrderLine(BaseModel):
+    """What the OMS buys of one SKU from a drop-ship supplier, at the supplier's price (`unit_cost`)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    sku: NonEmpty
+    quantity: Quantity
+    unit_cost: Money
+
+
+class PurchaseOrderRequested(Message):
+    """v1.2, to a drop-ship supplier: ship these units to the customer (`ship_to`) by `ship_by`. `lines` carry the
+    supplier's prices; `packing_slip` is what goes in the parcel, without prices. A supplier that books its own
+    carrier gives it `shipment_id` as the reference its tracking names."""
+
+    type: Literal["purchase_order.requested"] = "purchase_order.requested"
+    po_id: NonEmpty
+    order_id: NonEmpty
+    lines: list[PurchaseOrderLine] = Field(min_length=1, max_length=MAX_LINES)
+    currency: NonEmpty = "EUR"
+    ship_to: Address
+    service_level: NonEmpty = "standard"
+    ship_by: Timestamp | None = None
+    packing_slip: list[SkuQuantity] = Field(default_factory=list)
+    shipment_id: NonEmpty | None = None
+
+
+class PurchaseOrderCancelled(Message):
+    """v1.2, to a drop-ship supplier: the OMS withdraws a purchase order not yet shipped (the customer cancelled,
+    or the supplier did not acknowledge it in time); nothing to answer."""
+
+    type: Literal["purchase_order.cancelled"] = "purchase_order.cancelled"
+    po_id: NonEmpty
+    order_id: NonEmpty
+    reason: Note | None = None
+
+
+class PurchaseOrderChanged(Message):
+    """v1.2, to a drop-ship supplier: ship a purchase order not yet shipped to this address, at this speed."""
+
+    type: Literal["purchase_order.changed"] = "purchase_order.changed"
+    po_id: NonEmpty
+    order_id: NonEmpty
+    ship_to: Address
+    service_level: NonEmpty
+
+
+class PurchaseOrderAcknowledged(Message):
+    """v1.2, from the supplier: it will ship the purchase order."""
+
+    type: Literal["purchase_order.acknowledged"] = "purchase_order.acknowledged"
+    po_id: NonEmpty
+
+
+class PurchaseOrderRejected(Message):
+    """v1.2, from the supplier: it will not ship it (the OMS allocates the units elsewhere, as for a warehouse that
+    rejects)."""
+
+    type: Literal["purchase_order.rejected"] = "purchase_order.rejected"
+    po_id: NonEmpty
+    reason: Note | None = None
+
+
+class PurchaseOrderShipped(Message):
+    """v1.2, from the supplier: the goods left. With `carrier_id` (one of the network's carriers) and
+    `tracking_number` it booked that carrier itself, and the OMS follows the carrier's tracking of the shipment;
+    without, the parcels are ready and the OMS books a carrier to collect them."""
+
+    type: Literal["purchase_order.shipped"] = "purchase_order.shipped"
+    po_id: NonEmpty
+    carrier_id: NonEmpty | None = None
+    tracking_number: NonEmpty | None = None
+    parcels: list[Parcel] = Field(default_factory=list, max_length=MAX_LINES)
+
+
+class ShipmentTrackingRequested(Message):
+    """v1.2, to a carrier: a shipment someone else booked with it (a drop-ship supplier) under `tracking_number`;
+    report its progress on the updates topic under `shipment_id`, as for a shipment the OMS booked."""
+
+    type: Literal["shipment.tracking_requested"] = "shipment.tracking_requested"
+    shipment_id: NonEmpty
+    order_id: NonEmpty
+    tracking_number: NonEmpty

@@ -114,9 +114,10 @@ WAREHOUSE_UPDATES = Topic(
 )
 CARRIER_REQUESTS = Topic(
     "partners.carrier.{partner}.requests.v1", "order id",
-    (partners.ShipmentBookingRequested, partners.ShipmentCancelRequested, partners.PickupRequested), partitions=3,
+    (partners.ShipmentBookingRequested, partners.ShipmentCancelRequested, partners.PickupRequested,
+     partners.ShipmentTrackingRequested), partitions=3,
     description="Booking and cancel requests to one carrier; each pickup's manifest ahead of it (key: the pickup's "
-                "id).", personal=True,
+                "id); shipments a drop-ship supplier booked with it, to track.", personal=True,
 )
 CARRIER_UPDATES = Topic(
     "partners.carrier.{partner}.updates.v1", "order id",
@@ -124,6 +125,16 @@ CARRIER_UPDATES = Topic(
      partners.ShipmentInTransit, partners.ShipmentDelivered, partners.ShipmentException, partners.PickupConfirmed,
      partners.PickupMissed),
     partitions=3, description="Tracking reported by one carrier; its answer to each pickup (key: the pickup's id).",
+)
+SUPPLIER_REQUESTS = Topic(
+    "partners.supplier.{partner}.requests.v1", "order id",
+    (partners.PurchaseOrderRequested, partners.PurchaseOrderCancelled, partners.PurchaseOrderChanged), partitions=3,
+    description="Purchase orders to one drop-ship supplier: what to ship to which customer.", personal=True,
+)
+SUPPLIER_UPDATES = Topic(
+    "partners.supplier.{partner}.updates.v1", "order id",
+    (partners.PurchaseOrderAcknowledged, partners.PurchaseOrderRejected, partners.PurchaseOrderShipped),
+    partitions=3, description="One drop-ship supplier's answers to its purchase orders.",
 )
 NOTIFICATIONS = Topic(
     "oms.notifications.v1", "order id", (notification.NotificationRequested,),
@@ -182,7 +193,8 @@ TOPICS: tuple[Topic, ...] = (
     ORDERS_INBOUND, CHANNEL_INBOUND, ORDERS_EVENTS, CHANNEL_EVENTS, INVENTORY_ADJUSTMENTS, FEED_ADJUSTMENTS,
     INVENTORY_EVENTS,
     AVAILABILITY, CHANNEL_AVAILABILITY,
-    WAREHOUSE_REQUESTS, WAREHOUSE_UPDATES, CARRIER_REQUESTS, CARRIER_UPDATES, NOTIFICATIONS, PAYMENTS,
+    WAREHOUSE_REQUESTS, WAREHOUSE_UPDATES, CARRIER_REQUESTS, CARRIER_UPDATES, SUPPLIER_REQUESTS, SUPPLIER_UPDATES,
+    NOTIFICATIONS, PAYMENTS,
     PAYMENT_UPDATES, INVENTORY_COMMANDS, INVENTORY_REPLIES, FULFILLMENT_COMMANDS, FULFILLMENT_EVENTS, SHIPPING_COMMANDS,
     SHIPPING_EVENTS, QUOTES, PARTNER_SCORES,
 )
@@ -234,8 +246,10 @@ def to_each(*names: str) -> str:
 
 
 def concrete_topics(locations: list[str], carriers: list[str], channels: list[str] | tuple[str, ...] = (),
-                    feeds: list[str] | tuple[str, ...] = ()) -> list[tuple[str, int]]:
-    """Every topic to create (with its DLQ) for a network of these locations, carriers and channels."""
+                    feeds: list[str] | tuple[str, ...] = (), suppliers: list[str] | tuple[str, ...] = ()
+                    ) -> list[tuple[str, int]]:
+    """Every topic to create (with its DLQ) for a network of these locations (warehouses and stores), carriers,
+    channels, feeds and drop-ship suppliers."""
     names: list[tuple[str, int]] = []
     for topic in TOPICS:
         if "{partner}" not in topic.name:
@@ -246,6 +260,8 @@ def concrete_topics(locations: list[str], carriers: list[str], channels: list[st
             partners_ = [channel_partner(f) for f in feeds]
         elif ".warehouse." in topic.name:
             partners_ = locations
+        elif ".supplier." in topic.name:
+            partners_ = list(suppliers)
         else:
             partners_ = carriers
         for partner in partners_:

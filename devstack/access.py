@@ -25,6 +25,7 @@ from runtime.security import (
     OPERATOR_ACT,
     OPERATOR_REPLAY,
     OPERATORS,
+    PARTNER_TOPICS,
     PAYMENTS,
     SERVICES,
     KafkaOptions,
@@ -123,9 +124,9 @@ def acls(network: Network) -> list[Acl]:
         found += _writes(who, topics.channel_topic(channel)) + _reads(
             who, topics.channel_events_topic(channel), topics.channel_availability_topic(channel))
         found += _group(who, f"{who}.")
-    for kind, ids, requests, updates in (
-            ("warehouse", [loc.id for loc in network.locations], topics.WAREHOUSE_REQUESTS, topics.WAREHOUSE_UPDATES),
-            ("carrier", [c.id for c in network.carriers], topics.CARRIER_REQUESTS, topics.CARRIER_UPDATES)):
+    for kind, ids in (("warehouse", network.sites), ("carrier", [c.id for c in network.carriers]),
+                      ("supplier", network.suppliers)):
+        requests, updates = PARTNER_TOPICS[kind]
         for ident in ids:
             who = principal(kind, ident)
             found += _reads(who, requests.for_partner(ident)) + _writes(who, updates.for_partner(ident))
@@ -151,14 +152,15 @@ def acls(network: Network) -> list[Acl]:
 
 def concrete(network: Network) -> list[tuple[str, int]]:
     """Every topic of this network, with its partition count (and each one's DLQ)."""
-    return topics.concrete_topics([loc.id for loc in network.locations], [c.id for c in network.carriers],
-                                  network.channels, [f.id for f in network.feeds])
+    return topics.concrete_topics(network.sites, [c.id for c in network.carriers], network.channels,
+                                  [f.id for f in network.feeds], network.suppliers)
 
 
 def everyone(network: Network) -> list[str]:
     return [ADMIN, *OPERATORS.values(), PAYMENTS, *(principal("service", s) for s in SERVICES),
             *(principal("channel", c) for c in network.channels),
-            *(principal("warehouse", loc.id) for loc in network.locations),
+            *(principal("warehouse", i) for i in network.sites),
+            *(principal("supplier", i) for i in network.suppliers),
             *(principal("carrier", c.id) for c in network.carriers),
             *(principal("feed", f.id) for f in network.feeds)]
 

@@ -199,7 +199,26 @@ def summary(watch: OrderWatch, placed: dict[str, datetime],
     for carrier, n in by_carrier.most_common():
         carriers.add_row(carrier, str(n))
     return Group(statuses, timings, shipments, carriers, returns_summary(watch), changes_summary(watch),
-                 pickups_summary(watch), money_summary(watch, documents or {}))
+                 pickups_summary(watch), money_summary(watch, documents or {}), dropship_summary(watch))
+
+
+def dropship_summary(watch: OrderWatch) -> Table:
+    """The shipments drop-ship suppliers sent straight to customers (purchase orders), and by which carrier."""
+    suppliers = set(load_network(get_settings().network_file).suppliers)
+    table = Table("supplier", "purchase orders", "delivered", "carriers", title="Drop-shipped by suppliers")
+    rows: dict[str, tuple[int, int, Counter[str]]] = {}
+    for event in watch.latest().values():
+        for shipment in event["shipments"]:
+            if shipment["location_id"] in suppliers:
+                count, delivered, carriers = rows.get(shipment["location_id"], (0, 0, Counter()))
+                carriers[shipment.get("carrier_id") or "(none yet)"] += 1
+                rows[shipment["location_id"]] = (count + 1, delivered + (shipment.get("status") == "delivered"),
+                                                 carriers)
+    for supplier, (count, delivered, carriers) in sorted(rows.items()):
+        table.add_row(supplier, str(count), str(delivered), ", ".join(f"{c} {n}" for c, n in carriers.most_common()))
+    table.caption = "purchase orders on partners.supplier.<id>.requests.v1; a supplier books its own carrier or " \
+        "the OMS books one" if rows else "none (no order for what only a supplier has)"
+    return table
 
 
 def pickups_summary(watch: OrderWatch) -> Table:

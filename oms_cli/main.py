@@ -582,8 +582,8 @@ def customer_erase(email: Annotated[str | None, typer.Argument(help="the custome
 
 
 @app.command()
-def credentials(kind: Annotated[str, typer.Argument(help="channel, warehouse, carrier, feed, service, operator or "
-                                                        "payments")],
+def credentials(kind: Annotated[str, typer.Argument(help="channel, warehouse, carrier, supplier, feed, service, "
+                                                        "operator or payments")],
                 ident: Annotated[str, typer.Argument(help="the channel, location, carrier or service id; for an "
                                                           "operator: reader (default), actor or replayer")] = "",
                 properties: Annotated[Path | None, typer.Option(help="also write the same login as a Java client's "
@@ -594,7 +594,7 @@ def credentials(kind: Annotated[str, typer.Argument(help="channel, warehouse, ca
     JSON: what a partner, a channel or a tool needs to connect."""
     settings = get_settings()
     network = load_network(settings.network_file)
-    known = {"channel": network.channels, "warehouse": [loc.id for loc in network.locations],
+    known = {"channel": network.channels, "warehouse": network.sites, "supplier": network.suppliers,
              "carrier": [c.id for c in network.carriers], "service": list(security.SERVICES),
              "feed": [f.id for f in network.feeds], "operator": ["", *security.OPERATORS],
              security.PAYMENTS: [""]}

@@ -44,8 +44,9 @@ class Side:
         self.shipments += len(plan)
         self.split += len(plan) > 1
         for location_id, _ in plan:
-            rate, late = shipment_cost(network.carriers, sites[location_id].country, to.country, to.service_level)
-            self.cost += rate
+            site = sites[location_id]
+            rate, late = shipment_cost(network.carriers, site.country, to.country, to.service_level, site.lead_days)
+            self.cost += rate + site.cost
             self.on_time += late == 0
             self.load[location_id] += 1
             chosen = choose_carrier(network.carriers, sites[location_id].country, to.country, to.service_level, [])

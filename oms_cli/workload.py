@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 LOCATIONS = ("3pl-berlin", "dc-rotterdam", "store-munich", "store-paris")
+SUPPLIER = "supplier-hamburg"  # the default network's drop-ship supplier: the only one with HAMMOCK
 PRODUCTS = {"CHAIR": "89.90", "TABLE": "349.00", "LAMP": "59.50", "RUG": "129.00", "SOFA": "899.00", "SHELF": "74.90"}
 CHANNELS = (("web", 35), ("app", 20), ("store:store-munich", 10), ("store:store-paris", 5),
             ("marketplace:amazon", 20), ("marketplace:wayfair", 10))
@@ -33,10 +34,12 @@ class Mix:
     pickup: float = 0.0  # collected in a store (a store's own channel: at that store)
     priced: float = 0.0  # with a discount code, VAT per line and a shipping charge
     texts: float = 0.0  # customers who agree to text messages
+    dropship: float = 0.0  # a HAMMOCK, which only the drop-ship supplier has
 
     @classmethod
     def demo(cls) -> Mix:
-        return cls(held_payment=0.02, bad_address=0.02, unknown_sku=0.01, rare=0.03, pickup=0.1, priced=0.3, texts=0.3)
+        return cls(held_payment=0.02, bad_address=0.02, unknown_sku=0.01, rare=0.03, pickup=0.1, priced=0.3, texts=0.3,
+                   dropship=0.05)
 
 
 def sku(run: str, name: str) -> str:
@@ -44,11 +47,12 @@ def sku(run: str, name: str) -> str:
 
 
 def stock_counts(run: str, orders: int) -> list[dict[str, Any]]:
-    """stock.counted for every SKU: plenty of the common ones, two that live at one place each, a rare one."""
+    """stock.counted for every SKU: plenty of the common ones, two that live at one place each, a rare one, and one
+    only the drop-ship supplier has."""
     per_location = max(orders // 2, 20)
     counts = [(sku(run, name), loc, per_location) for name in PRODUCTS for loc in LOCATIONS]
     counts += [(sku(run, "VASE"), "store-paris", orders + 10), (sku(run, "MIRROR"), "3pl-berlin", orders + 10),
-               (sku(run, "CLOCK"), "dc-rotterdam", 3)]
+               (sku(run, "CLOCK"), "dc-rotterdam", 3), (sku(run, "HAMMOCK"), SUPPLIER, orders + 10)]
     return [{"type": "stock.counted", "id": str(uuid.uuid4()), "sku": s, "location_id": loc, "on_hand": qty}
             for s, loc, qty in counts]
 
@@ -75,8 +79,10 @@ def order(run: str, number: int, rng: random.Random, mix: Mix, stock_run: str | 
         postal_code = "??"
     elif (roll := roll - mix.bad_address) < mix.unknown_sku:
         lines.append({"sku": sku(run, "DISCONTINUED"), "quantity": 1, "unit_price": "1.00"})
-    elif roll - mix.unknown_sku < mix.rare:
+    elif (roll := roll - mix.unknown_sku) < mix.rare:
         lines = [{"sku": sku(run, "CLOCK"), "quantity": 1, "unit_price": "45.00"}]
+    elif roll - mix.rare < mix.dropship:
+        lines = [{"sku": sku(run, "HAMMOCK"), "quantity": 1, "unit_price": "149.00"}]
     money: dict[str, Any] = {}
     if mix.priced and rng.random() < mix.priced:  # drawn only when asked for: other mixes stay as they were
         lines, money = priced(lines)

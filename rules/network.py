@@ -27,6 +27,9 @@ class PickupSchedule(BaseModel):
     end: str = "18:00"
 
 
+SUPPLIER = "supplier"  # a location kind: a drop-ship supplier, sent purchase orders on topics of its own
+
+
 class Location(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -55,6 +58,20 @@ class Location(BaseModel):
     daily_capacity: int | None = None  # orders it can take a day (its own date); none: no limit
     opening_hours: str = ""  # told to click-and-collect customers
     pickups: list[PickupSchedule] = []  # when carriers collect here: each pickup is asked for with its manifest
+    # a drop-ship supplier (kind "supplier"): what it charges per purchase order (weighed like a carrier's rate),
+    # the share of the list price it charges per unit (the purchase order's cost lines), the days it needs beyond
+    # `handling_days`, and the countries it ships to (none named: every country)
+    cost: Decimal = Decimal(0)
+    cost_share: Decimal = Decimal("0.6")
+    lead_days: int = 0
+    regions: list[str] = []
+
+    @property
+    def supplier(self) -> bool:
+        return self.kind == SUPPLIER
+
+    def serves(self, country: str) -> bool:
+        return not self.regions or country in self.regions
 
 
 class Lane(BaseModel):
@@ -195,6 +212,16 @@ class Network(BaseModel):
         fits = [r for r in self.postal_regions if r.country == country and code.startswith(r.prefix.upper())]
         best = max(fits, key=lambda r: len(r.prefix), default=None)
         return (best.lat, best.lon) if best else None
+
+    @property
+    def sites(self) -> list[str]:
+        """The warehouses and stores (the locations on the warehouse topics): every location but the suppliers."""
+        return [loc.id for loc in self.locations if not loc.supplier]
+
+    @property
+    def suppliers(self) -> list[str]:
+        """The drop-ship suppliers (each with its own purchase-order topics and principal)."""
+        return [loc.id for loc in self.locations if loc.supplier]
 
     def location(self, location_id: str) -> Location:
         return next(loc for loc in self.locations if loc.id == location_id)

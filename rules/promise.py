@@ -53,7 +53,7 @@ def ship_by(location: Location, reserved_at: datetime) -> datetime:
     day = local.date()
     if not _working(location, day) or local.time() >= cutoff:
         day = _next_working(location, day)
-    for _ in range(location.handling_days):
+    for _ in range(location.handling_days + location.lead_days):
         day = _next_working(location, day)
     return datetime.combine(day, cutoff, zone).astimezone(reserved_at.tzinfo)
 

@@ -32,6 +32,8 @@ class Site:
     country: str = ""
     failure_rate: float = 0.0  # of its recent requests (its scorecard), 0 without one
     open_requests: int = 0  # its scorecard's requests not yet done: its load
+    cost: float = 0.0  # a drop-ship supplier's charge per purchase order, weighed like a carrier's rate
+    lead_days: int = 0  # a drop-ship supplier's days before it ships, counted against the promise
 
 
 @dataclass(frozen=True)
@@ -58,12 +60,13 @@ class Destination:
     service_level: str = "standard"
 
 
-def shipment_cost(carriers: Sequence[Carrier], origin: str, destination: str, service_level: str
-                  ) -> tuple[float, int]:
+def shipment_cost(carriers: Sequence[Carrier], origin: str, destination: str, service_level: str,
+                  lead_days: int = 0) -> tuple[float, int]:
     """(rate, days late) of the cheapest lane from `origin` that keeps the promise, else of the fastest lane that
-    serves the destination (late by its extra days); (0, promise) when no lane serves it."""
+    serves the destination (late by its extra days); (0, promise) when no lane serves it. `lead_days`: days before
+    the goods leave (a drop-ship supplier's)."""
     promise = PROMISE_DAYS.get(service_level, PROMISE_DAYS["standard"])
-    lanes = [(transit_days(lane.transit_days, origin, destination), float(lane.rate))
+    lanes = [(transit_days(lane.transit_days, origin, destination) + lead_days, float(lane.rate))
              for carrier in carriers for lane in carrier.lanes
              if lane.service_level == service_level and destination in lane.countries]
     if not lanes:
@@ -81,8 +84,8 @@ def score(plan: Allocation, sites: Mapping[str, Site], carriers: Sequence[Carrie
              "reliability": 0.0, "workload": 0.0}
     for location_id, _ in plan:
         site = sites[location_id]
-        rate, late = shipment_cost(carriers, site.country, to.country, to.service_level)
-        parts["shipping"] += weights.shipping * rate
+        rate, late = shipment_cost(carriers, site.country, to.country, to.service_level, site.lead_days)
+        parts["shipping"] += weights.shipping * (rate + site.cost)
         parts["late"] += weights.late * late
         parts["distance"] += weights.distance * site.distance_km
         parts["reliability"] += weights.reliability * max(site.failure_rate - HEALTHY_FAILURE_RATE, 0.0)
@@ -92,7 +95,7 @@ def score(plan: Allocation, sites: Mapping[str, Site], carriers: Sequence[Carrie
 
 def own_cost(site: Site, weights: Weights) -> float:
     """What a site adds to any plan it is in, whatever it ships: its distance, failures and load."""
-    return (weights.distance * site.distance_km + weights.workload * site.open_requests
+    return (weights.distance * site.distance_km + weights.workload * site.open_requests + weights.shipping * site.cost
             + weights.reliability * max(site.failure_rate - HEALTHY_FAILURE_RATE, 0.0))
 
 

@@ -27,7 +27,11 @@ OPERATOR, OPERATOR_ACT, OPERATOR_REPLAY = "operator", "operator.act", "operator.
 OPERATORS = {"reader": OPERATOR, "actor": OPERATOR_ACT, "replayer": OPERATOR_REPLAY}
 PAYMENTS = "payments"  # the payment side: reads what the OMS asks of payments, answers captures
 SERVICES = ("order", "inventory", "fulfillment", "shipping", "notification", "gateway")
-KINDS = ("service", "channel", "warehouse", "carrier", "feed")
+KINDS = ("service", "channel", "warehouse", "carrier", "feed", "supplier")
+# each partner kind's requests and updates topics (templates: `for_partner`)
+PARTNER_TOPICS = {"warehouse": (topics.WAREHOUSE_REQUESTS, topics.WAREHOUSE_UPDATES),
+                  "carrier": (topics.CARRIER_REQUESTS, topics.CARRIER_UPDATES),
+                  "supplier": (topics.SUPPLIER_REQUESTS, topics.SUPPLIER_UPDATES)}
 KafkaOptions = Mapping[str, Any]  # aiokafka's keyword arguments: bootstrap servers and security
 
 
@@ -42,8 +46,9 @@ def principal(kind: str, ident: str = "") -> str:
 
 def service_topics(network: Network) -> dict[str, tuple[list[str], list[str]]]:
     """What each service reads and writes (a DLQ is written by the service that reads its topic)."""
-    locations, carriers = [loc.id for loc in network.locations], [c.id for c in network.carriers]
+    locations, carriers, suppliers = network.sites, [c.id for c in network.carriers], network.suppliers
     warehouse_updates = [topics.WAREHOUSE_UPDATES.for_partner(i) for i in locations]
+    supplier_updates = [topics.SUPPLIER_UPDATES.for_partner(i) for i in suppliers]
     carrier_updates = [topics.CARRIER_UPDATES.for_partner(i) for i in carriers]
     channels = [topics.channel_topic(c) for c in network.channels]
     channel_events = [topics.channel_events_topic(c) for c in network.channels]
@@ -54,7 +59,7 @@ def service_topics(network: Network) -> dict[str, tuple[list[str], list[str]]]:
                   topics.SHIPPING_EVENTS.name, topics.PAYMENT_UPDATES.name],
         "inventory": [topics.INVENTORY_ADJUSTMENTS.name, *feeds, topics.INVENTORY_COMMANDS.name,
                       topics.PARTNER_SCORES.name],  # scorecards weigh in allocation
-        "fulfillment": [topics.FULFILLMENT_COMMANDS.name, *warehouse_updates],
+        "fulfillment": [topics.FULFILLMENT_COMMANDS.name, *warehouse_updates, *supplier_updates],
         "shipping": [topics.SHIPPING_COMMANDS.name, *carrier_updates],
         "notification": [topics.ORDERS_INBOUND.name, *channels, topics.ORDERS_EVENTS.name],
         # the order read model, and what its webhook subscribers are sent
@@ -70,6 +75,7 @@ def service_topics(network: Network) -> dict[str, tuple[list[str], list[str]]]:
         "inventory": [topics.INVENTORY_EVENTS.name, topics.INVENTORY_REPLIES.name, topics.AVAILABILITY.name,
                       *channel_availability, topics.FULFILLMENT_COMMANDS.name],  # a transfer, to its source
         "fulfillment": [topics.FULFILLMENT_EVENTS.name, *(topics.WAREHOUSE_REQUESTS.for_partner(i) for i in locations),
+                        *(topics.SUPPLIER_REQUESTS.for_partner(i) for i in suppliers),  # purchase orders
                         topics.INVENTORY_COMMANDS.name,  # a location's pause, for allocation
                         topics.INVENTORY_ADJUSTMENTS.name,  # a short pick's correction
                         topics.PARTNER_SCORES.name],
@@ -153,9 +159,8 @@ def described(settings: Settings, network: Network, kind: str, ident: str = "") 
         options |= {"inbound_topic": topics.channel_topic(ident), "events_topic": topics.channel_events_topic(ident),
                     "availability_topic": topics.channel_availability_topic(ident),
                     "webhook_secret": webhook_secret, "api_token": api_token}
-    elif kind in ("warehouse", "carrier"):
-        requests, updates = ((topics.WAREHOUSE_REQUESTS, topics.WAREHOUSE_UPDATES) if kind == "warehouse"
-                             else (topics.CARRIER_REQUESTS, topics.CARRIER_UPDATES))
+    elif kind in PARTNER_TOPICS:
+        requests, updates = PARTNER_TOPICS[kind]
         options |= {"requests_topic": requests.for_partner(ident), "updates_topic": updates.for_partner(ident)}
     elif kind == PAYMENTS:
         options |= {"requests_topic": topics.PAYMENTS.name, "updates_topic": topics.PAYMENT_UPDATES.name}
@@ -285,13 +290,14 @@ def requests_topic(kind: str, ident: str) -> str:
     """The topic a played partner reads its requests from."""
     if kind == PAYMENTS:
         return topics.PAYMENTS.name
-    return (topics.WAREHOUSE_REQUESTS if kind == "warehouse" else topics.CARRIER_REQUESTS).for_partner(ident)
+    return PARTNER_TOPICS[kind][0].for_partner(ident)
 
 
 def played_partners(selection: str, network: Network) -> list[tuple[str, str]]:
     """The partners the simulators play (`OMS_SIMULATE_PARTNERS`: `all`, `none`, or a comma list of ids, `payments`
     for the payment side)."""
-    everyone_ = [("warehouse", loc.id) for loc in network.locations] + [("carrier", c.id) for c in network.carriers]
+    everyone_ = [("warehouse", i) for i in network.sites] + [("carrier", c.id) for c in network.carriers]
+    everyone_ += [("supplier", i) for i in network.suppliers]
     everyone_.append((PAYMENTS, PAYMENTS))
     if selection.strip() == "all":
         return everyone_

@@ -187,8 +187,7 @@ async def test_a_topics_acl_removed_parks_its_rows_and_the_rest_flows_until_rest
     delivered."""
     settings = get_settings()
     fulfillment = security.principal("service", "fulfillment")
-    taken = [Acl(fulfillment, "Write", "Topic", topics.WAREHOUSE_REQUESTS.for_partner(loc.id))
-             for loc in oms.network.locations]
+    taken = [Acl(fulfillment, "Write", "Topic", topics.WAREHOUSE_REQUESTS.for_partner(i)) for i in oms.network.sites]
     count = 60
     await oms.seed(count)
     orders = workload.orders(oms.run, count, workload.Mix(split=0, express=0.2))  # one request each

@@ -59,7 +59,7 @@ class Progress:
 async def test_a_flood_of_bad_input_is_dead_lettered_and_good_orders_flow(oms):
     network = oms.network
     targets = [topics.ORDERS_INBOUND.name, topics.INVENTORY_ADJUSTMENTS.name,
-               *(topics.WAREHOUSE_UPDATES.for_partner(loc.id) for loc in network.locations),
+               *(topics.WAREHOUSE_UPDATES.for_partner(i) for i in network.sites),
                *(topics.CARRIER_UPDATES.for_partner(c.id) for c in network.carriers)]
     flood = [(targets[n % len(targets)], *malformed(oms.run, n, targets[n % len(targets)])) for n in range(FLOOD)]
     await oms.seed(400)

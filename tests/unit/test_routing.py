@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.network import Carrier, Lane
+from rules.network import Carrier, Lane, load_network
 from rules.routing import Allocation, Destination, Site, Weights, decide, shipment_cost, split
+from runtime.settings import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 
@@ -21,6 +22,7 @@ LANES = [Carrier(id="fast", name="Fast", lanes=[Lane(service_level="express", co
          Carrier(id="cheap", name="Cheap", lanes=[Lane(service_level="express", countries=["DE"], rate=Decimal("8"),
                                                        transit_days=2)])]
 TO_DE = Destination("DE", "express")
+DEFAULT_NETWORK = REPO_ROOT / "config" / "network.toml"
 
 
 @st.composite
@@ -132,3 +134,24 @@ def test_a_busy_location_loses_work_where_the_channel_weighs_load_and_never_by_d
     light = decide({"A": 1}, available, idle, LANES, TO_DE, Weights(workload=1.0))
     assert light is not None and light.chosen.plan[0][0] == "3pl-berlin", "a small queue: distance decides"
 
+
+
+def test_a_drop_ship_supplier_is_scored_like_any_location_its_charge_and_lead_days_counted():
+    supplier = Site("supplier", 100, country="DE", cost=30.0, lead_days=1)  # nearest, but it charges and waits
+    warehouse = Site("dc-de", 400, country="DE")
+    available = {("supplier", "A"): 9, ("dc-de", "A"): 9}
+    assert shipment_cost(LANES, "DE", "DE", "express", lead_days=1) == (20.0, 0), "only the fast lane is on time"
+    by_distance = decide({"A": 1}, available, [supplier, warehouse], LANES, TO_DE, Weights())
+    by_cost = decide({"A": 1}, available, [supplier, warehouse], LANES, TO_DE, Weights(shipping=10, distance=0.1))
+    assert by_distance is not None and by_distance.chosen.plan == [("supplier", {"A": 1})]
+    assert by_cost is not None and by_cost.chosen.plan == [("dc-de", {"A": 1})]
+    assert by_cost.alternatives[0].parts["shipping"] == 10 * (20 + 30), "its charge beside the carrier's rate"
+    only_supplier = decide({"A": 1}, {("supplier", "A"): 9}, [supplier, warehouse], LANES, TO_DE, Weights(late=1))
+    assert only_supplier is not None and only_supplier.chosen.parts["late"] == 0
+
+
+def test_a_supplier_serves_only_its_regions():
+    network = load_network(DEFAULT_NETWORK)
+    hamburg = network.location("supplier-hamburg")
+    assert hamburg.supplier and hamburg.serves("NL") and not hamburg.serves("IT")
+    assert "supplier-hamburg" in network.suppliers and "supplier-hamburg" not in network.sites

@@ -17,13 +17,14 @@ from runtime.service import ServiceRuntime
 
 
 def subscriptions(deps: Deps) -> list[Subscription]:
-    """One consumer (group `fulfillment.work`) for the saga's commands and every location's updates. Earlier versions
-    had a group for each (`replaces`): it starts where they stopped."""
-    updates = {topics.WAREHOUSE_UPDATES.for_partner(loc.id): updates_from(loc.id) for loc in deps.network.locations}
+    """One consumer (group `fulfillment.work`) for the saga's commands and every location's and drop-ship supplier's
+    updates. Earlier versions had a group for each (`replaces`): it starts where they stopped."""
+    updates = {topics.WAREHOUSE_UPDATES.for_partner(i): updates_from(i) for i in deps.network.sites}
+    updates |= {topics.SUPPLIER_UPDATES.for_partner(i): updates_from(i, True) for i in deps.network.suppliers}
     return [
         Subscription(topics.FULFILLMENT_COMMANDS, (topics.FULFILLMENT_COMMANDS.name, *updates), COMMANDS,
                      partial(FulfillmentWork, deps), by_topic=updates,
-                     also=(topics.WAREHOUSE_UPDATES,),
+                     also=(topics.WAREHOUSE_UPDATES, topics.SUPPLIER_UPDATES),
                      group_name="work", replaces=(topics.FULFILLMENT_COMMANDS.name,
                                                   topics.WAREHOUSE_UPDATES.for_partner("all"))),
     ]

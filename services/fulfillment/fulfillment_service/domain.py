@@ -1,16 +1,19 @@
-"""Fulfillment rules: the invoice, and which warehouse update moves a fulfillment on."""
+"""Fulfillment rules: the invoice, a drop-ship supplier's purchase order, and which update moves a fulfillment
+on."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
-from contracts.base import SkuQuantity
-from contracts.partners import Invoice, InvoiceLine
+from contracts.base import Address, SkuQuantity
+from contracts.partners import Invoice, InvoiceLine, Parcel, PurchaseOrderLine, PurchaseOrderRequested
 from rules.money import quantum
+from rules.network import Location
 
 
 class FulfillmentStatus(StrEnum):
@@ -39,7 +42,9 @@ UPDATE_STATUS = {
     "fulfillment.accepted": S.ACCEPTED, "fulfillment.picked": S.PICKED, "fulfillment.packed": S.PACKED,
     "fulfillment.qc_failed": S.QC_FAILED, "fulfillment.rejected": S.REJECTED, "fulfillment.cancelled": S.CANCELLED,
     "fulfillment.cancel_refused": S.CANCEL_REFUSED, "fulfillment.ready_for_pickup": S.READY_FOR_PICKUP,
-    "fulfillment.collected": S.COLLECTED}
+    "fulfillment.collected": S.COLLECTED,
+    # a drop-ship supplier's answers: it takes the purchase order, refuses it, or sends the goods
+    "purchase_order.acknowledged": S.ACCEPTED, "purchase_order.rejected": S.REJECTED, "purchase_order.shipped": S.PACKED}
 
 
 def invoice(fulfillment_id: str, currency: str, lines: list[SkuQuantity], prices: dict[str, str],
@@ -77,6 +82,35 @@ class Paid(Protocol):
     def discount(self) -> str | None: ...
     @property
     def tax(self) -> str | None: ...
+
+
+PO_PREFIX = "PO-"  # a purchase order is a fulfillment at a drop-ship supplier: `PO-<fulfillment id>`
+
+
+def po_id(fulfillment_id: str) -> str:
+    return f"{PO_PREFIX}{fulfillment_id}"
+
+
+def fulfillment_of(po: str) -> str:
+    return po.removeprefix(PO_PREFIX)
+
+
+def purchase_order(fulfillment_id: str, order_id: str, supplier: Location, lines: list[SkuQuantity],
+                   prices: dict[str, str], currency: str, ship_to: Address, service_level: str,
+                   ship_by: datetime, shipment_id: str | None) -> PurchaseOrderRequested:
+    """What a drop-ship supplier is asked to ship: each line at the supplier's price (its `cost_share` of the list
+    price), and a packing slip without prices."""
+    return PurchaseOrderRequested(
+        po_id=po_id(fulfillment_id), order_id=order_id, currency=currency, ship_to=ship_to, service_level=service_level,
+        ship_by=ship_by, shipment_id=shipment_id, packing_slip=lines,
+        lines=[PurchaseOrderLine(sku=line.sku, quantity=line.quantity, unit_cost=format(_cents(
+            Decimal(prices.get(line.sku, "0")) * supplier.cost_share, currency), "f")) for line in lines])
+
+
+def parcels_for(fulfillment_id: str, lines: list[SkuQuantity]) -> list[Parcel]:
+    """One parcel of the usual weight per unit, for a supplier that ships without saying what it packed."""
+    units = sum(line.quantity for line in lines)
+    return [Parcel(parcel_id=f"{fulfillment_id}-P1", weight_grams=800 * units)]
 
 
 def _cents(amount: Decimal, currency: str) -> Decimal:

@@ -1,4 +1,5 @@
-"""Fulfillment handlers: hand a reservation to its warehouse; turn the warehouse's updates into progress."""
+"""Fulfillment handlers: hand a reservation to its warehouse or store (to a drop-ship supplier as a purchase order);
+turn their updates into progress."""
 
 from __future__ import annotations
 
@@ -20,6 +21,11 @@ from contracts.partners import (
     FulfillmentUpdate,
     LocationPaused,
     LocationResumed,
+    PurchaseOrderAcknowledged,
+    PurchaseOrderCancelled,
+    PurchaseOrderChanged,
+    PurchaseOrderRejected,
+    PurchaseOrderShipped,
     ReturnExpected,
     ReturnReceived,
     TransferExpected,
@@ -48,6 +54,12 @@ async def request_fulfillment(cmd: RequestFulfillment, unit: FulfillmentWork) ->
     if not unit.fulfillments.add_fulfillment(cmd.fulfillment_id, cmd.order_id, cmd.location_id, cmd.lines, invoice,
                                             ship_by, deadline):
         return
+    if location.supplier:
+        unit.send(topics.SUPPLIER_REQUESTS.for_partner(cmd.location_id), cmd.order_id, domain.purchase_order(
+            cmd.fulfillment_id, cmd.order_id, location, cmd.lines, cmd.unit_prices, cmd.currency, cmd.ship_to,
+            cmd.service_level, ship_by, cmd.shipment_id))
+        log.info("purchase_order.requested", order_id=cmd.order_id, location_id=cmd.location_id)
+        return
     request = FulfillmentRequested(
         fulfillment_id=cmd.fulfillment_id, order_id=cmd.order_id, location_id=cmd.location_id, lines=cmd.lines,
         ship_to=cmd.ship_to, service_level=cmd.service_level, ship_by=ship_by, invoice=invoice, pickup=cmd.pickup)
@@ -59,11 +71,37 @@ async def cancel_fulfillment(cmd: CancelFulfillment, unit: FulfillmentWork) -> N
     row = await unit.fulfillments.get(cmd.fulfillment_id)
     if row is None or row.status in domain.FINAL:
         return
-    cancel_at_warehouse(unit, row, cmd.reason or "cancelled by the customer", cmd.lines)
+    reason = cmd.reason or "cancelled by the customer"
+    if unit.deps.network.location(row.location_id).supplier:
+        withdraw_purchase_order(unit, row, reason, cmd.lines)
+        return
+    cancel_at_warehouse(unit, row, reason, cmd.lines)
+
+
+def withdraw_purchase_order(unit: FulfillmentWork, row: Fulfillment, reason: str,
+                            lines: list[SkuQuantity] | None) -> None:
+    """A purchase order is the buyer's to withdraw until the supplier ships it, whole: the OMS answers for it."""
+    shipped = row.status == domain.FulfillmentStatus.PACKED
+    if shipped or (lines and minus(row.line_list(), lines)):
+        unit.send(topics.FULFILLMENT_EVENTS.name, row.order_id, FulfillmentProgressed(
+            order_id=row.order_id, fulfillment_id=row.fulfillment_id, location_id=row.location_id,
+            status="cancel_refused", reason=f"{row.location_id} already shipped it" if shipped else
+            "a drop-ship purchase order is withdrawn whole, not in part"))
+        return
+    unit.fulfillments.set_status(row, domain.FulfillmentStatus.CANCELLED, row.qc_failures, unit.now())
+    cancel_at_warehouse(unit, row, reason)
+    unit.send(topics.FULFILLMENT_EVENTS.name, row.order_id, FulfillmentProgressed(
+        order_id=row.order_id, fulfillment_id=row.fulfillment_id, location_id=row.location_id, status="cancelled",
+        reason=reason))
+    log.info("purchase_order.withdrawn", order_id=row.order_id, location_id=row.location_id)
 
 
 def cancel_at_warehouse(unit: FulfillmentWork, row: Fulfillment, reason: str,
                         lines: list[SkuQuantity] | None = None) -> None:
+    if unit.deps.network.location(row.location_id).supplier:  # told; it has nothing to answer
+        unit.send(topics.SUPPLIER_REQUESTS.for_partner(row.location_id), row.order_id, PurchaseOrderCancelled(
+            po_id=domain.po_id(row.fulfillment_id), order_id=row.order_id, reason=reason))
+        return
     request = FulfillmentCancelRequested(fulfillment_id=row.fulfillment_id, order_id=row.order_id, reason=reason,
                                          lines=lines)
     unit.send(topics.WAREHOUSE_REQUESTS.for_partner(row.location_id), row.order_id, request)
@@ -73,6 +111,12 @@ async def change_fulfillment(cmd: ChangeFulfillment, unit: FulfillmentWork) -> N
     """The warehouse ships to the new address, at the new speed."""
     row = await unit.fulfillments.get(cmd.fulfillment_id)
     if row is None or row.status in domain.FINAL:
+        return
+    if unit.deps.network.location(row.location_id).supplier:
+        unit.send(topics.SUPPLIER_REQUESTS.for_partner(row.location_id), row.order_id, PurchaseOrderChanged(
+            po_id=domain.po_id(row.fulfillment_id), order_id=row.order_id, ship_to=cmd.ship_to,
+            service_level=cmd.service_level))
+        log.info("purchase_order.changed", order_id=cmd.order_id, location_id=row.location_id)
         return
     unit.send(topics.WAREHOUSE_REQUESTS.for_partner(row.location_id), row.order_id, FulfillmentChanged(
         fulfillment_id=cmd.fulfillment_id, order_id=cmd.order_id, ship_to=cmd.ship_to,
@@ -130,8 +174,9 @@ async def request_transfer(cmd: RequestTransfer, unit: FulfillmentWork) -> None:
     log.info("transfer.requested", transfer_id=cmd.transfer_id, location_id=cmd.from_location_id)
 
 
-def updates_from(location_id: str) -> dict[str, Handler[FulfillmentWork]]:
-    """The handlers of one location's updates topic: a location speaks only for what was handed to it."""
+def updates_from(location_id: str, unit_is_supplier: bool = False) -> dict[str, Handler[FulfillmentWork]]:
+    """The handlers of one location's updates topic (a drop-ship supplier's: its answers to purchase orders): a
+    location speaks only for what was handed to it."""
 
     def ours(row: H | None, what: str, handed: str, event: str) -> H:
         """The row `what` names, if it was `handed` to this location; otherwise the message changes nothing."""
@@ -211,6 +256,35 @@ def updates_from(location_id: str) -> dict[str, Handler[FulfillmentWork]]:
                                        from_location_id=location_id, eta=update.eta))
         log.info("transfer.progressed", transfer_id=update.transfer_id, update=update.type, sender=location_id)
 
+    async def purchase_order_answered(update: PurchaseOrderAcknowledged | PurchaseOrderRejected | PurchaseOrderShipped,
+                                      unit: FulfillmentWork) -> None:
+        """A drop-ship supplier takes its purchase order, refuses it (allocated elsewhere, as a warehouse's
+        rejection is), or ships it: with a carrier of the network it booked itself (followed by its tracking), or
+        ready for a carrier the OMS books."""
+        fulfillment_id = domain.fulfillment_of(update.po_id)
+        row = ours(await unit.fulfillments.get(fulfillment_id), f"purchase order {update.po_id}", "sent to",
+                   "purchase_order.update_from_another_supplier")
+        shipped = update if isinstance(update, PurchaseOrderShipped) else None
+        if shipped and shipped.carrier_id and (shipped.carrier_id not in {c.id for c in unit.deps.network.carriers}
+                                               or not shipped.tracking_number):
+            raise Unprocessable(f"carrier {shipped.carrier_id!r} with tracking number {shipped.tracking_number!r}: "
+                                "the OMS follows only the network's carriers, by a tracking number (name none to "
+                                "have the OMS book one)")
+        outcome = domain.apply_update(row.status, row.qc_failures, domain.UPDATE_STATUS[update.type])
+        if outcome.report is None:
+            log.info("purchase_order.update_ignored", order_id=row.order_id, update=update.type, current=row.status)
+            return
+        unit.fulfillments.set_status(row, outcome.status or row.status, outcome.qc_failures, unit.now())
+        unit.send(topics.FULFILLMENT_EVENTS.name, row.order_id, FulfillmentProgressed(
+            order_id=row.order_id, fulfillment_id=fulfillment_id, location_id=row.location_id, status=outcome.report,
+            reason=update.reason if isinstance(update, PurchaseOrderRejected) else None,
+            parcels=(shipped.parcels or domain.parcels_for(fulfillment_id, row.line_list())) if shipped else [],
+            carrier_id=shipped.carrier_id if shipped else None,
+            tracking_number=shipped.tracking_number if shipped and shipped.carrier_id else None))
+        log.info("purchase_order.progressed", order_id=row.order_id, status=outcome.report)
+
+    if unit_is_supplier:
+        return {kind: purchase_order_answered for kind in topics.SUPPLIER_UPDATES.message_types}
     handlers: dict[str, Handler[FulfillmentWork]] = {
         kind: warehouse_update for kind in topics.WAREHOUSE_UPDATES.message_types}
     return handlers | {"return.received": return_received, "location.paused": paused_or_resumed,

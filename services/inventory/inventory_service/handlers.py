@@ -340,9 +340,9 @@ async def transfer_requested(msg: StockTransferRequested, unit: InventoryWork) -
     transfer_id, network = transfer_id_of(msg), unit.deps.network
     if await unit.transfers.get(transfer_id) is not None:
         return
-    known = {loc.id for loc in network.locations}
-    why = (f"no location {msg.from_location_id}" if msg.from_location_id not in known else
-           f"no location {msg.to_location_id}" if msg.to_location_id not in known else
+    known = set(network.sites)  # a drop-ship supplier ships to customers only
+    why = (f"no warehouse or store {msg.from_location_id}" if msg.from_location_id not in known else
+           f"no warehouse or store {msg.to_location_id}" if msg.to_location_id not in known else
            "the same location" if msg.from_location_id == msg.to_location_id else None)
     before = None if why else await unit.stock.level(msg.sku, msg.from_location_id)
     if before is not None and before.available < msg.quantity:
@@ -427,7 +427,7 @@ async def propose_transfers(tick: Tick, unit: InventoryWork) -> None:
     skus = {sku for _, sku in available}
     sold = await unit.stock.sold_since(skus, tick.at - timedelta(days=rules.demand_days))
     waiting = await unit.backorders.units_waited_for()
-    ships = [loc.id for loc in network.locations if loc.ships]
+    ships = [loc.id for loc in network.locations if loc.ships and not loc.supplier]
     for proposal in transfer_rules.proposals(available, sold, network.reorder_point, waiting,
                                              await unit.transfers_under_way(skus), ships, rules):
         await transfer_requested(StockTransferRequested(

@@ -49,8 +49,8 @@ async def candidates(unit: InventoryWork, channel: str | None, destination: Dest
         return domain.distance_km(lat, lon, destination.country)
     standings = await unit.standings()
     return [routing.Site(loc.id, distance(loc.lat, loc.lon), loc.safety_stock, loc.country,
-                         *standings.get(loc.id, (0.0, 0)))
-            for loc in network.serving(channel) if loc.id not in skipped], days
+                         *standings.get(loc.id, (0.0, 0)), float(loc.cost), loc.lead_days)
+            for loc in network.serving(channel) if loc.id not in skipped and loc.serves(destination.country)], days
 
 
 def asked(network: Network, request: PromiseRequested) -> list[tuple[str, str, Location | None]]:

@@ -405,7 +405,8 @@ def _reserved(saga: Saga, message: StockReserved) -> Decision:
         commands.append(RequestFulfillment(
             order_id=saga.order_id, fulfillment_id=fulfillment.fulfillment_id, location_id=fulfillment.location_id,
             lines=fulfillment.lines, ship_to=saga.ship_to, service_level=saga.service_level, currency=saga.currency,
-            unit_prices=saga.unit_prices, pickup=fulfillment.pickup, paid=_invoiced(saga, fulfillment.lines)))
+            unit_prices=saga.unit_prices, pickup=fulfillment.pickup, paid=_invoiced(saga, fulfillment.lines),
+            shipment_id=fulfillment.shipment_id))
     state = SagaState.ON_HOLD if saga.state == SagaState.ON_HOLD else SagaState.FULFILLING  # handed off, still held
     waiting = message.backordered  # ship_available: the rest is still asked for, under the same request
     updated = saga.model_copy(update={
@@ -464,7 +465,9 @@ def _fulfillment_progressed(saga: Saga, message: FulfillmentProgressed) -> Decis
     changed = current.model_copy(update={"step": Step(message.status)})
     commands: list[Message] = []
     if message.status == "packed":
-        changed = changed.model_copy(update={"parcels": [p.model_dump(mode="json") for p in message.parcels]})
+        changed = changed.model_copy(update={"parcels": [p.model_dump(mode="json") for p in message.parcels],
+                                             # a drop-ship supplier's own carrier: followed, not booked
+                                             "carrier_id": message.carrier_id, "tracking_number": message.tracking_number})
         if saga.state not in (SagaState.CANCELLING, SagaState.ON_HOLD) and not current.pickup and \
                 not current.moving_to:  # booked once the cancel (or the move) is refused, or the hold released;
             changed, commands = _book(saga, changed)  # a pickup waits
@@ -488,7 +491,7 @@ def _book(saga: Saga, packed: Fulfillment) -> tuple[Fulfillment, list[Message]]:
     return packed.model_copy(update={"step": Step.BOOKING}), [BookShipment(
         order_id=saga.order_id, shipment_id=packed.shipment_id, location_id=packed.location_id,
         service_level=saga.service_level, ship_to=saga.ship_to, parcels=packed.parcels, deliver_by=packed.deliver_by,
-        delivery_window=saga.window)]
+        delivery_window=saga.window, carrier_id=packed.carrier_id, tracking_number=packed.tracking_number)]
 
 
 def _reroute(saga: Saga, failed: Fulfillment, why: str) -> Decision:

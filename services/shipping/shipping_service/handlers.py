@@ -15,6 +15,7 @@ from contracts.partners import (
     ShipmentBooked,
     ShipmentBookingRequested,
     ShipmentCancelRequested,
+    ShipmentTrackingRequested,
     ShipmentUpdate,
 )
 from rules import pickups
@@ -66,6 +67,9 @@ def book_next(unit: ShippingWork, shipment: Shipment, tried: list[str]) -> None:
 
 async def book_shipment(cmd: BookShipment, unit: ShippingWork) -> None:
     shipment = unit.shipments.add_shipment(cmd)
+    if shipment is not None and cmd.carrier_id and cmd.tracking_number:
+        follow(unit, shipment, cmd.carrier_id, cmd.tracking_number)
+        return
     if shipment is not None:
         book_next(unit, shipment, list(cmd.excluded_carriers))
         return
@@ -73,6 +77,18 @@ async def book_shipment(cmd: BookShipment, unit: ShippingWork) -> None:
     if existing is not None and existing.status == domain.ShipmentStatus.BOOKING_FAILED:  # a released no_carrier hold
         restarted = unit.shipments.restart_booking(cmd.shipment_id, list(cmd.excluded_carriers))
         book_next(unit, restarted, list(cmd.excluded_carriers))
+
+
+def follow(unit: ShippingWork, shipment: Shipment, carrier_id: str, tracking_number: str) -> None:
+    """A shipment its sender booked (a drop-ship supplier, with its own carrier): booked as it is, and the carrier
+    asked to report its tracking as for the OMS's own."""
+    unit.shipments.followed(shipment, carrier_id, tracking_number)
+    unit.send(topics.CARRIER_REQUESTS.for_partner(carrier_id), shipment.order_id, ShipmentTrackingRequested(
+        shipment_id=shipment.shipment_id, order_id=shipment.order_id, tracking_number=tracking_number))
+    unit.send(topics.SHIPPING_EVENTS.name, shipment.order_id, ShipmentProgressed(
+        order_id=shipment.order_id, shipment_id=shipment.shipment_id, carrier_id=carrier_id,
+        tracking_number=tracking_number, status=domain.ShipmentStatus.BOOKED))
+    log.info("shipment.followed", order_id=shipment.order_id, carrier_id=carrier_id)
 
 
 def carrier_update(carrier_id: str) -> Handler[ShippingWork]:

@@ -98,6 +98,11 @@ class Shipments(Records[Shipment]):
                   deadline_at=now + timedelta(seconds=answer_within_s), carrier_id=carrier_id,
                   tried_carriers=[*shipment.tried_carriers, carrier_id])
 
+    def followed(self, shipment: Shipment, carrier_id: str, tracking_number: str) -> None:
+        """Booked by its sender with `carrier_id`: nothing to wait for."""
+        self.save(shipment.shipment_id, status=ShipmentStatus.BOOKED, carrier_id=carrier_id,
+                  tracking_number=tracking_number, tried_carriers=[carrier_id])
+
     def restart_booking(self, shipment_id: str, excluded: list[str]) -> Shipment:
         """A shipment no carrier took starts over: every carrier may be asked again (but `excluded`)."""
         return self.save(shipment_id, status=ShipmentStatus.BOOKING, deadline_at=None, carrier_id=None,

@@ -1,4 +1,5 @@
-"""Partner simulators: warehouses, stores, carriers and the payment side, answering their topics like real partners.
+"""Partner simulators: warehouses, stores, drop-ship suppliers, carriers and the payment side, answering their
+topics like real partners.
 
 `python -m simulators`. OMS_SIMULATE_PARTNERS picks who is played (`all`, `none`, or a comma list of location and
 carrier ids and `payments`); the payment side captures every capture request but those of a payment reference that
@@ -6,7 +7,9 @@ starts with `decline` (a test card, as payment providers' sandboxes have); OMS_S
 two steps; OMS_SIM_FAILURE_RATE the share of requests a partner refuses (a warehouse rejects, a carrier fails the
 booking); OMS_SIM_DAMAGED_RATE the share of returned units that come back damaged (0.1); OMS_SIM_NO_SHOW_RATE the
 share of click-and-collect customers who never come (0.05); OMS_SIM_PICKUP_MISS_RATE the share of pickups a carrier
-misses (0.1); OMS_SIM_TRANSFER_SHORT_RATE the share of transfers that arrive a unit short (0.1).
+misses (0.1); OMS_SIM_TRANSFER_SHORT_RATE the share of transfers that arrive a unit short (0.1);
+OMS_SIM_SUPPLIER_CARRIER_RATE the share of purchase orders a drop-ship supplier ships with a carrier it books itself
+(0.5; the others it leaves for the OMS to book). A supplier refuses at OMS_SIM_FAILURE_RATE, as a warehouse does.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ from contracts.partners import (
     Parcel,
     PickupConfirmed,
     PickupMissed,
+    PurchaseOrderAcknowledged,
+    PurchaseOrderRejected,
+    PurchaseOrderShipped,
     ReturnedLine,
     ReturnReceived,
     ShipmentBooked,
@@ -54,7 +60,7 @@ from contracts.partners import (
     TransferShipped,
 )
 from contracts.payments import PaymentCaptured, PaymentCaptureFailed
-from rules.network import load_network
+from rules.network import Carrier, load_network
 from runtime.logging import configure_logging, log
 from runtime.messaging import cloudevent_headers, encode
 from runtime.security import PAYMENTS, client_options, played_partners, principal, requests_topic
@@ -97,11 +103,14 @@ class Partners:
     def __init__(self, producer: AIOKafkaProducer, delay: float, failure_rate: float, rng: random.Random,
                  damaged_rate: float = 0.1, make_producer: Callable[[], AIOKafkaProducer] | None = None,
                  no_show_rate: float = 0.0, exception_rate: float = 0.0, pickup_miss_rate: float = 0.0,
-                 transfer_short_rate: float = 0.0) -> None:
+                 transfer_short_rate: float = 0.0, supplier_carrier_rate: float = 0.0,
+                 carriers: tuple[Carrier, ...] = ()) -> None:
         self.producer, self.delay, self.failure_rate, self.rng = producer, delay, failure_rate, rng
         self.damaged_rate, self.no_show_rate, self.exception_rate = damaged_rate, no_show_rate, exception_rate
         self.pickup_miss_rate = pickup_miss_rate
         self.transfer_short_rate = transfer_short_rate
+        self.supplier_carrier_rate, self.carriers = supplier_carrier_rate, carriers
+        self.withdrawn: set[str] = set()  # purchase orders the OMS withdrew: never shipped
         self.packed: set[str] = set()
         self.make_producer = make_producer
         self._renewing = asyncio.Lock()
@@ -183,6 +192,32 @@ class Partners:
             await self.reply(updates, transfer_id, TransferReceived(transfer_id=transfer_id,
                                                                     quantity=quantity - short))
 
+    async def supplier(self, supplier_id: str, body: dict[str, object], fails: bool) -> None:
+        """A drop-ship supplier acknowledges and ships each purchase order (refuses one at the failure rate):
+        with a carrier of the network it books itself, giving the OMS its tracking number, or (the others) with the
+        parcels ready for a carrier the OMS books."""
+        updates, po = topics.SUPPLIER_UPDATES.for_partner(supplier_id), str(body["po_id"])
+        order_id = str(body["order_id"])
+        if body["type"] == "purchase_order.cancelled":
+            self.withdrawn.add(po)
+        if body["type"] != "purchase_order.requested":
+            return
+        if fails:
+            await self.reply(updates, order_id, PurchaseOrderRejected(po_id=po, reason="sold out at the supplier"))
+            return
+        await self.reply(updates, order_id, PurchaseOrderAcknowledged(po_id=po))
+        if po in self.withdrawn:
+            return
+        country, level = body["ship_to"]["country"], body.get("service_level")  # type: ignore[index]
+        carrier = next((c.id for c in self.carriers for lane in c.lanes
+                        if lane.service_level == level and country in lane.countries), None)
+        if carrier and body.get("shipment_id") and self.rng.random() < self.supplier_carrier_rate:
+            tracking = f"{carrier.upper()}{self.rng.randrange(10**9, 10**10)}"
+            await self.reply(updates, order_id, PurchaseOrderShipped(po_id=po, carrier_id=carrier,
+                                                                     tracking_number=tracking))
+        else:
+            await self.reply(updates, order_id, PurchaseOrderShipped(po_id=po))
+
     async def payments(self, _: str, body: dict[str, object], fails: bool) -> None:
         """Captures are taken (declined for a reference starting with `decline`); refunds need no answer."""
         if body["type"] != "payment.capture_requested":
@@ -202,9 +237,14 @@ class Partners:
                 self.rng.random() < self.pickup_miss_rate else PickupConfirmed(pickup_id=pickup_id)
             await self.reply(updates, pickup_id, answer)
             return
+        order_id, sid = str(body.get("order_id")), str(body.get("shipment_id"))
+        if body["type"] == "shipment.tracking_requested":  # a supplier booked it: it comes, and goes its way
+            await self.reply(updates, order_id, ShipmentPickedUp(shipment_id=sid))
+            await self.reply(updates, order_id, ShipmentInTransit(shipment_id=sid))
+            await self.reply(updates, order_id, ShipmentDelivered(shipment_id=sid, delivered_at=datetime.now(UTC)))
+            return
         if body["type"] != "shipment.booking_requested":
             return
-        order_id, sid = str(body["order_id"]), str(body["shipment_id"])
         if fails:
             await self.reply(updates, order_id, ShipmentBookingFailed(shipment_id=sid, reason="no capacity today"))
             return
@@ -235,9 +275,11 @@ async def play(settings: Settings, kind: str, partner: str, options: dict[str, f
     await producer.start()
     await consumer.start()
     partners = Partners(producer, options["delay"], options["failure"], rng, options["damaged"], make_producer,
-                        options["no_show"], options["exception"], options["pickup_miss"], options["transfer_short"])
+                        options["no_show"], options["exception"], options["pickup_miss"], options["transfer_short"],
+                        options["supplier_carrier"], tuple(load_network(settings.network_file).carriers))
     offsets, tasks = Offsets(), set()
-    respond = {"warehouse": partners.warehouse, "carrier": partners.carrier, PAYMENTS: partners.payments}[kind]
+    respond = {"warehouse": partners.warehouse, "carrier": partners.carrier, "supplier": partners.supplier,
+               PAYMENTS: partners.payments}[kind]
 
     async def answer(record: ConsumerRecord, attempts: int = 8) -> None:
         """A partner answers every request; one whose answer could not be sent (the broker away) sends it all
@@ -308,11 +350,13 @@ async def main() -> None:
                "no_show": float(os.environ.get("OMS_SIM_NO_SHOW_RATE", "0.05")),
                "exception": float(os.environ.get("OMS_SIM_EXCEPTION_RATE", "0")),
                "pickup_miss": float(os.environ.get("OMS_SIM_PICKUP_MISS_RATE", "0.1")),
-               "transfer_short": float(os.environ.get("OMS_SIM_TRANSFER_SHORT_RATE", "0.1"))}
+               "transfer_short": float(os.environ.get("OMS_SIM_TRANSFER_SHORT_RATE", "0.1")),
+               "supplier_carrier": float(os.environ.get("OMS_SIM_SUPPLIER_CARRIER_RATE", "0.5"))}
     rng = random.Random(os.environ.get("OMS_SIM_SEED"))
     players = [asyncio.create_task(play(settings, kind, ident, options, rng, stop)) for kind, ident in partners]
     log.warning("simulators.started", locations=[i for k, i in partners if k == "warehouse"],  # at every log level
                 carriers=[i for k, i in partners if k == "carrier"], payments=(PAYMENTS, PAYMENTS) in partners,
+                suppliers=[i for k, i in partners if k == "supplier"],
                 frozen_objects=freeze_startup_objects())
     done, _ = await asyncio.wait(players, return_when=asyncio.FIRST_EXCEPTION)
     for task in done:
