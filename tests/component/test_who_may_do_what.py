@@ -109,6 +109,18 @@ async def test_a_partner_reads_only_its_own_requests_and_writes_only_its_own_upd
         await send(as_("carrier", "dhl"), topics.INVENTORY_COMMANDS.name)
 
 
+async def test_a_drop_ship_supplier_reads_its_purchase_orders_and_answers_them_and_nothing_else(stack):
+    supplier = as_("supplier", "supplier-hamburg")
+    await read(supplier, topics.SUPPLIER_REQUESTS.for_partner("supplier-hamburg"))
+    await send(supplier, topics.SUPPLIER_UPDATES.for_partner("supplier-hamburg"))
+    for other in (topics.WAREHOUSE_UPDATES.for_partner(BERLIN), topics.CARRIER_UPDATES.for_partner("dhl"),
+                  topics.INVENTORY_ADJUSTMENTS.name, topics.FULFILLMENT_EVENTS.name):
+        with pytest.raises(TopicAuthorizationFailedError):
+            await send(supplier, other)
+    with pytest.raises(TopicAuthorizationFailedError):
+        await read(supplier, topics.WAREHOUSE_REQUESTS.for_partner(BERLIN))
+
+
 async def test_a_stock_feed_writes_its_own_adjustments_topic_and_nothing_else(stack):
     feed = as_("feed", "wms-rotterdam")
     await send(feed, topics.feed_topic("wms-rotterdam"))

@@ -9,20 +9,18 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from contracts import topics
 from contracts.base import Message
 from runtime.kafka_tools import topic_partitions
 from runtime.messaging import encode
-from runtime.security import client_options, principal
+from runtime.security import PARTNER_TOPICS, client_options, principal
 from tests.support.poll import eventually
 
 
 class PlayedPartner:
-    """`kind` is `warehouse` or `carrier`; requests are collected from the moment `start` returns."""
+    """`kind` is `warehouse`, `carrier` or `supplier`; requests are collected from the moment `start` returns."""
 
     def __init__(self, kind: str, partner_id: str) -> None:
-        requests, updates = ((topics.WAREHOUSE_REQUESTS, topics.WAREHOUSE_UPDATES) if kind == "warehouse"
-                             else (topics.CARRIER_REQUESTS, topics.CARRIER_UPDATES))
+        requests, updates = PARTNER_TOPICS[kind]
         self.requests_topic, self.updates_topic = requests.for_partner(partner_id), updates.for_partner(partner_id)
         kafka = client_options(who=principal(kind, partner_id))  # as that partner: its own topics only
         self.consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
