@@ -124,6 +124,8 @@ class StockReservationFailed(Message):
     request_id: str | None = None
     free_slots: list[Window] = Field(default_factory=list)  # slot_full: the carrier's windows with room left
     expected_at: Timestamp | None = None  # insufficient_stock (v1.2): when the inbound units it waits for arrive
+    expected_ship: Timestamp | None = None  # ...when it leaves then, and from where
+    expected_location_id: str | None = None
 
 
 class StockExpected(Message):
@@ -135,6 +137,8 @@ class StockExpected(Message):
     expected_at: Timestamp | None
     previous: Timestamp | None
     skus: list[str] = Field(default_factory=list)
+    expected_ship: Timestamp | None = None  # when it leaves then, and from where
+    expected_location_id: str | None = None
 
 
 class StockReleased(Message):

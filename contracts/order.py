@@ -51,6 +51,9 @@ class ShipmentView(BaseModel):
     estimated_delivery: Timestamp | None = None  # the carrier's estimate, once booked
     pickup: bool = False  # collected by the customer at `location_id`
     to_store: bool = False  # on its way to the pickup store (`delivered`: arrived there, not with the customer)
+    # v1.2: units still to come (status `backordered`, a pre-order or a backorder dated from inbound stock): when
+    # they are expected to leave `location_id`
+    expected_ship: Timestamp | None = None
 
 
 class ReturnView(BaseModel):

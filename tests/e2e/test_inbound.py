@@ -1,6 +1,6 @@
 """Inbound you can promise on the real stack: two orders wait for a SKU nobody has; a purchase order's line dates
 the older one, the line sent again with a later ETA and more units dates both and tells each customer once per
-change of date; its arrival serves them as it comes, the older first, and both are delivered."""
+change of date (each order's event shows the shipment to come with `expected_ship`); its arrival serves them as it comes, the older first, and both are delivered."""
 
 from __future__ import annotations
 
@@ -39,6 +39,9 @@ async def test_a_purchase_order_dates_the_waiting_orders_tells_them_when_it_move
         await eventually(lambda: _now(said(newer)), lambda s: len(s) == 1, "the newer order dated")
         await eventually(lambda: _now(said(older)), lambda s: len(s) == 2, "the older order's date moved")
         assert said(older)[1] == f"{sku} now expected by {later:%a %d %b %Y} (was {first:%a %d %b %Y})"
+        [waiting] = watch.latest()[oid(older)]["shipments"]  # the shipment its units will leave as
+        assert (waiting["status"], waiting["location_id"]) == ("backordered", "dc-rotterdam")
+        assert datetime.fromisoformat(waiting["expected_ship"]) > later, "it leaves once they are there"
 
         received = {"type": "stock.received", "sku": sku, "location_id": "dc-rotterdam", "po_id": f"PO-{oms.run}"}
         await oms.adjust({**received, "quantity": 3})  # a first part: enough for one of them

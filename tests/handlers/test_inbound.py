@@ -112,3 +112,24 @@ async def test_a_preorder_channel_is_told_what_is_on_its_way_and_from_when_and_n
     arrived = await service.deliver(FEED, body("stock.received", po_id="PO-7", quantity=4))
     [web] = [m for m in arrived if m.type == "stock.availability_changed" and m.channel == "web"]
     assert (web.available, web.preorderable, web.available_from) == (4, 0, None)
+
+
+async def test_a_dated_order_shows_the_shipment_its_units_will_leave_as_with_expected_ship():
+    service = InMemory("inventory")
+    await service.deliver(FEED, body("stock.counted", on_hand=0), line(3, D1))
+    [failed] = [m for m in await service.deliver(COMMANDS, reserve("A")) if m.type.startswith("inventory.")]
+    assert (failed.expected_at, failed.expected_location_id) == (D1, WHERE)
+    assert failed.expected_ship is not None and failed.expected_ship > D1, "it leaves after it arrives, as promised"
+    [moved] = [m for m in await service.deliver(FEED, line(3, D2)) if m.type == "inventory.stock_expected"]
+    assert moved.expected_ship is not None and moved.expected_ship > D2 and moved.expected_location_id == WHERE
+
+    order = await placed()
+    sent = await order.deliver(topics.INVENTORY_REPLIES.name, {**failed.model_dump(mode="json"), "order_id": ORDER_ID,
+                                                               "request_id": None})
+    [backordered] = [m for m in sent if m.type == "order.status_changed"]
+    [waiting] = backordered.shipments
+    assert (waiting.status, waiting.location_id, waiting.expected_ship) == ("backordered", WHERE, failed.expected_ship)
+    assert waiting.shipment_id == f"{ORDER_ID}-S1" and waiting.carrier_id is None
+    sent = await order.deliver(topics.INVENTORY_REPLIES.name, {**moved.model_dump(mode="json"), "order_id": ORDER_ID})
+    [changed] = [m for m in sent if m.type == "order.status_changed"]
+    assert [s.expected_ship for s in changed.shipments] == [moved.expected_ship], "the new date on the shipment"

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
 
@@ -31,7 +32,7 @@ from contracts.partners import LocationPaused, LocationResumed
 from inventory_service import domain, quotes
 from inventory_service.store import InventoryWork, Transfer
 from rules import inbound as inbound_rules
-from rules import routing
+from rules import promise, routing
 from rules import transfers as transfer_rules
 from rules.network import Feed
 from runtime.consume import Unprocessable
@@ -87,10 +88,25 @@ def po_line(po_id: str, sku: str, location_id: str) -> str:
 async def expected_dates(unit: InventoryWork, skus: Iterable[str]) -> dict[str, datetime]:
     """When each waiting order's inbound units arrive (oldest order first, from the earliest units), as the unit
     leaves the inbound lines."""
+    return {order_id: at for order_id, (at, _) in (await expected_where(unit, skus)).items()}
+
+
+async def expected_where(unit: InventoryWork, skus: Iterable[str]) -> dict[str, tuple[datetime, str]]:
+    """As `expected_dates`, with the location the last of each order's units arrive at."""
     waiting = await unit.backorders.waiting_for(skus)
     lines = [(cmd.order_id, quantities(cmd.lines)) for cmd in waiting]
     every = {sku for _, wanted in lines for sku in wanted}
-    return inbound_rules.expected(lines, await unit.stock.open_inbound(every))
+    return inbound_rules.expected_where(lines, await unit.stock.open_inbound(every))
+
+
+def leaves(unit: InventoryWork, dated: tuple[datetime, str] | None) -> dict[str, Any]:
+    """An order dated from inbound units: when it is expected to leave (the units' arrival, as a reservation then
+    would be promised) and from where."""
+    if dated is None:
+        return {}
+    at, location_id = dated
+    return {"expected_ship": promise.ship_by(unit.deps.network.location(location_id), at),
+            "expected_location_id": location_id}
 
 
 async def expect_line(unit: InventoryWork, msg: StockInboundExpected, po_id: str, before: domain.Level) -> None:
@@ -98,7 +114,7 @@ async def expect_line(unit: InventoryWork, msg: StockInboundExpected, po_id: str
     date it moves are each told once (`inventory.stock_expected`)."""
     key = po_line(po_id, msg.sku, msg.location_id)
     was = await unit.stock.inbound_line(key)
-    dates_before = await expected_dates(unit, [msg.sku])
+    dates_before = await expected_where(unit, [msg.sku])
     open_before = was[0] if was is not None and not was[1] else 0
     if was is None:
         unit.stock.expect(key, msg.sku, msg.location_id, msg.quantity, msg.eta, po_id)
@@ -110,12 +126,13 @@ async def expect_line(unit: InventoryWork, msg: StockInboundExpected, po_id: str
     after = replace(before, inbound=max(before.inbound + msg.quantity - open_before, 0))
     unit.stock.set(after)
     level_events(unit, before, after)
-    dates_after = await expected_dates(unit, [msg.sku])
+    dates_after = await expected_where(unit, [msg.sku])
     for order_id in sorted(dates_before.keys() | dates_after.keys()):
-        if dates_before.get(order_id) != dates_after.get(order_id):
+        then, now = dates_before.get(order_id), dates_after.get(order_id)
+        if (then and then[0]) != (now and now[0]):
             unit.send(topics.INVENTORY_REPLIES.name, order_id, StockExpected(
-                order_id=order_id, expected_at=dates_after.get(order_id), previous=dates_before.get(order_id),
-                skus=[msg.sku]))
+                order_id=order_id, expected_at=now[0] if now else None, previous=then[0] if then else None,
+                skus=[msg.sku], **leaves(unit, now)))
     log.info("stock.inbound_line", po_id=po_id, sku=msg.sku, location_id=msg.location_id, quantity=msg.quantity)
 
 
@@ -202,9 +219,9 @@ async def reserve_stock(cmd: ReserveStock, unit: InventoryWork) -> None:
                                         request_id=cmd.id)
     elif (reserved := await try_reserve(unit, cmd)) is None:
         await unit.backorders.add_backorder(cmd)
-        dates = await expected_dates(unit, [line.sku for line in cmd.lines])
+        dated = (await expected_where(unit, [line.sku for line in cmd.lines])).get(cmd.order_id)
         failed = StockReservationFailed(order_id=cmd.order_id, reason="insufficient_stock", request_id=cmd.id,
-                                        expected_at=dates.get(cmd.order_id))
+                                        expected_at=dated[0] if dated else None, **leaves(unit, dated))
     elif isinstance(reserved, StockReservationFailed):  # its delivery window is full: the order waits for a person
         failed = reserved
     else:

@@ -10,7 +10,7 @@ from contracts.channels import ORDER_NAMESPACE as ORDER_NAMESPACE  # the order s
 from contracts.channels import OrderSubmitted
 from contracts.channels import order_id_for as order_id_for
 from contracts.order import ReturnView, ShipmentView
-from order_service.saga import Saga, exchange_external_id, status_of
+from order_service.saga import Saga, SagaState, exchange_external_id, status_of
 from rules.money import Ledger, PaidLine, ShippingCharge
 from rules.network import Location
 
@@ -56,8 +56,16 @@ def returns(saga: Saga) -> list[ReturnView]:
 
 
 def shipments(saga: Saga) -> list[ShipmentView]:
-    return [ShipmentView(shipment_id=f.shipment_id, location_id=f.location_id, carrier_id=f.carrier_id,
-                         tracking_number=f.tracking_number, status=status_of(f), lines=f.lines,
-                         ship_by=f.ship_by, promised_by=f.deliver_by, estimated_delivery=f.estimated_delivery,
-                         pickup=f.pickup, to_store=f.to_store)
-            for f in saga.fulfillments if f.active]
+    """Each active fulfillment; and an order waiting for inbound units it is dated from, the shipment they will
+    leave as (the id its reservation will give it) with `expected_ship`."""
+    views = [ShipmentView(shipment_id=f.shipment_id, location_id=f.location_id, carrier_id=f.carrier_id,
+                          tracking_number=f.tracking_number, status=status_of(f), lines=f.lines,
+                          ship_by=f.ship_by, promised_by=f.deliver_by, estimated_delivery=f.estimated_delivery,
+                          pickup=f.pickup, to_store=f.to_store)
+             for f in saga.fulfillments if f.active]
+    if saga.state == SagaState.BACKORDERED and saga.expected_ship and saga.expected_location_id:
+        waiting = saga.reservation_request.lines if saga.reservation_request else saga.lines
+        views.append(ShipmentView(shipment_id=f"{saga.order_id}-S{saga.next_fulfillment}", status="backordered",
+                                  location_id=saga.expected_location_id, lines=waiting,
+                                  expected_ship=saga.expected_ship))
+    return views

@@ -195,6 +195,9 @@ class Saga(BaseModel):
     refund_shipping: bool = True  # the channel gives the shipping charge back when a whole order is cancelled unshipped
     waiting_as: OrderStatus | None = None  # held while waiting for stock: the status a release goes back to
     backordered_lines: list[SkuQuantity] = []  # ship_available: what waits for stock while the rest ships
+    # waiting for inbound units: when they are expected to leave, and from where (the event shows them as a shipment)
+    expected_ship: datetime | None = None
+    expected_location_id: str | None = None
     returns: list[Return] = []
     pickup_location_id: str | None = None  # click and collect: `ship_to` is that store's address
     pickup_expires_at: datetime | None = None  # ready for pickup: cancelled (`not_collected`) if not collected by then
@@ -307,9 +310,10 @@ def _decide(saga: Saga, message: Message) -> Decision:
         case StockReservationFailed():
             if saga.state == SagaState.BACKORDERED or not saga.reserving or _answers_another_request(saga, message):
                 return Decision(saga)
+            dated = {"expected_ship": message.expected_ship, "expected_location_id": message.expected_location_id}
             if saga.state == SagaState.ON_HOLD:  # backordered while held: shown once the hold is released
-                return Decision(saga.model_copy(update={"waiting_as": "backordered"}))
-            waiting = saga.model_copy(update={"state": SagaState.BACKORDERED})
+                return Decision(saga.model_copy(update={"waiting_as": "backordered", **dated}))
+            waiting = saga.model_copy(update={"state": SagaState.BACKORDERED, **dated})
             when = f"; expected by {_day(message.expected_at)}" if message.expected_at else ""
             return Decision(waiting, [], [StatusChange("backordered", reason(
                 "insufficient_stock", f"not enough stock anywhere now; waiting for inbound stock{when}"))])
@@ -318,7 +322,9 @@ def _decide(saga: Saga, message: Message) -> Decision:
                 return Decision(saga)
             now = f"now expected by {_day(message.expected_at)}" if message.expected_at else "no longer expected soon"
             was = f" (was {_day(message.previous)})" if message.previous else ""
-            return Decision(saga, [], [StatusChange("backordered", reason(
+            moved = saga.model_copy(update={"expected_ship": message.expected_ship,
+                                            "expected_location_id": message.expected_location_id})
+            return Decision(moved, [], [StatusChange("backordered", reason(
                 "eta_changed", f"{', '.join(message.skus)} {now}{was}"))])
         case FulfillmentProgressed():
             return _fulfillment_progressed(saga, message)
@@ -411,6 +417,7 @@ def _reserved(saga: Saga, message: StockReserved) -> Decision:
     waiting = message.backordered  # ship_available: the rest is still asked for, under the same request
     updated = saga.model_copy(update={
         "state": state, "fulfillments": fulfillments, "next_fulfillment": number, "reserving": bool(waiting),
+        "expected_ship": None, "expected_location_id": None,
         "reservation_request": saga.reservation_request.model_copy(update={"lines": waiting})
         if waiting and saga.reservation_request else None, "backordered_lines": waiting})
     had_active = any(f.active for f in saga.fulfillments)
