@@ -1,6 +1,7 @@
 """Inbound you can promise on the real stack: two orders wait for a SKU nobody has; a purchase order's line dates
 the older one, the line sent again with a later ETA and more units dates both and tells each customer once per
-change of date (each order's event shows the shipment to come with `expected_ship`); its arrival serves them as it comes, the older first, and both are delivered."""
+change of date (each order's event shows the shipment to come with `expected_ship`); its arrival serves them as it
+comes, the older first, and both are delivered."""
 
 from __future__ import annotations
 
