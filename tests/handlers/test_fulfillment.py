@@ -39,11 +39,18 @@ async def test_the_warehouse_updates_move_it_on_and_the_saga_hears_of_it():
     service = await requested()
     sent = await service.deliver(UPDATES, body("fulfillment.accepted"), body("fulfillment.picked"),
                                  body("fulfillment.packed"))
-    assert [m.status for m in sent] == ["accepted", "picked", "packed"]
+    assert [m.status for m in sent] == ["accepted", "packed"], "picked after accepted changes nothing it sees"
+    assert service.row("fulfillments", "ful-1")["picked_at"] is not None, "the scorecard still has it"
     assert sent[-1].parcels[0].parcel_id == "p-1"
     row = service.row("fulfillments", "ful-1")
     assert row is not None and (row["status"], row["deadline_at"]) == ("packed", None)
     assert row["accepted_at"] is not None and row["packed_at"] >= row["accepted_at"], "the scorecard's times"
+
+
+async def test_picked_as_the_warehouses_first_word_tells_the_saga_it_is_in_fulfillment():
+    service = await requested()
+    [picked] = await service.deliver(UPDATES, body("fulfillment.picked"))
+    assert picked.status == "picked"
 
 
 async def test_an_update_that_is_not_further_along_is_ignored():

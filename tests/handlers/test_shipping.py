@@ -43,6 +43,17 @@ async def test_the_carriers_tracking_moves_the_shipment_on():
     assert service.row("shipments", "shp-1")["status"] == "delivered"
 
 
+async def test_in_transit_once_picked_up_is_kept_here_and_the_saga_hears_it_only_as_a_first_word():
+    service, carrier = await booking()
+    sent = await service.deliver(updates(carrier), body("shipment.booked"), body("shipment.picked_up"),
+                                 body("shipment.in_transit"))
+    assert [m.status for m in sent] == ["booked", "picked_up"], "in transit changes nothing the customer sees"
+    assert service.row("shipments", "shp-1")["status"] == "in_transit"
+    skipped, carrier = await booking()
+    [first] = await skipped.deliver(updates(carrier), body("shipment.in_transit"))
+    assert first.status == "in_transit", "no picked_up heard: the saga learns it left"
+
+
 async def test_an_exception_is_reported_on_and_counted_for_the_carriers_scorecard_without_moving_the_shipment():
     service, carrier = await booking()
     await service.deliver(updates(carrier), body("shipment.booked"), body("shipment.in_transit"))

@@ -131,6 +131,12 @@ class Outcome:
 IGNORE = Outcome()
 
 
+def tells_the_order(before: FulfillmentStatus, report: str) -> bool:
+    """Whether the saga hears of it: `picked` after `accepted` changes nothing the customer sees (the scorecard
+    keeps it here), so only a first word from the warehouse that is `picked` goes on."""
+    return report != S.PICKED or before == S.REQUESTED
+
+
 def apply_update(current: FulfillmentStatus, qc_failures: int, new: FulfillmentStatus) -> Outcome:
     """Duplicates, late and out-of-order updates change nothing; a second QC failure gives up on the warehouse."""
     if current in FINAL:

@@ -197,9 +197,13 @@ def updates_from(location_id: str, unit_is_supplier: bool = False) -> dict[str, 
         if outcome.report is None:
             log.info("fulfillment.update_ignored", order_id=row.order_id, update=update.type, current=row.status)
             return
+        before = row.status
         unit.fulfillments.set_status(row, outcome.status or row.status, outcome.qc_failures, unit.now())
         if outcome.cancel_at_warehouse:
             cancel_at_warehouse(unit, row, outcome.reason or "given up")
+        if not domain.tells_the_order(before, outcome.report):
+            log.info("fulfillment.progressed", order_id=row.order_id, status=outcome.report)
+            return
         progressed = FulfillmentProgressed(
             order_id=row.order_id, fulfillment_id=update.fulfillment_id, location_id=row.location_id,
             status=outcome.report, reason=outcome.reason or getattr(update, "reason", None),

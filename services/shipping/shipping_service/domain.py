@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from rules.promise import PROMISE_DAYS, choose_carrier, transit_days
 
-__all__ = ["PROMISE_DAYS", "RANK", "ShipmentStatus", "choose_carrier", "moves_on", "transit_days"]
+__all__ = ["PROMISE_DAYS", "RANK", "ShipmentStatus", "choose_carrier", "moves_on", "tells_the_order", "transit_days"]
 
 
 class ShipmentStatus(StrEnum):
@@ -28,6 +28,12 @@ UPDATE_STATUS = {
     "shipment.booked": ShipmentStatus.BOOKED, "shipment.booking_failed": ShipmentStatus.BOOKING_FAILED,
     "shipment.picked_up": ShipmentStatus.PICKED_UP, "shipment.in_transit": ShipmentStatus.IN_TRANSIT,
     "shipment.delivered": ShipmentStatus.DELIVERED, "shipment.exception": ShipmentStatus.EXCEPTION}
+
+
+def tells_the_order(before: str, new: str) -> bool:
+    """Whether the saga hears of it: `in_transit` once picked up changes nothing the customer sees (the order is
+    `shipped` either way), so only an `in_transit` that comes first (no `picked_up` heard) goes on."""
+    return new != ShipmentStatus.IN_TRANSIT or RANK.get(before, -1) < RANK[ShipmentStatus.PICKED_UP]
 
 
 def moves_on(current: str, new: str) -> bool:
