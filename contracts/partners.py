@@ -373,9 +373,9 @@ class PurchaseOrderRejected(Message):
 
 
 class PurchaseOrderShipped(Message):
-    """v1.2, from the supplier: the goods left. With `carrier_id` (one of the network's carriers) and
-    `tracking_number` it booked that carrier itself, and the OMS follows the carrier's tracking of the shipment;
-    without, the parcels are ready and the OMS books a carrier to collect them."""
+    """v1.2, from the supplier. With `carrier_id` (one of the network's carriers) and `tracking_number`: the goods
+    left with a carrier it booked itself (the order is shipped), and the OMS follows that carrier's tracking;
+    without: the parcels are ready, and the OMS books a carrier to collect them."""
 
     type: Literal["purchase_order.shipped"] = "purchase_order.shipped"
     po_id: NonEmpty

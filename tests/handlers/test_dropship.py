@@ -114,17 +114,17 @@ async def test_a_new_address_goes_to_the_supplier_as_a_changed_purchase_order():
     assert (changed.type, changed.po_id, changed.service_level) == ("purchase_order.changed", PO, "express")
 
 
-async def test_a_shipment_its_supplier_booked_is_followed_and_its_carrier_asked_for_tracking():
+async def test_a_shipment_its_supplier_handed_to_its_own_carrier_has_left_and_that_carrier_is_asked_for_tracking():
     service = InMemory("shipping")
     sent = await service.deliver(topics.SHIPPING_COMMANDS.name, body(
         "shipping.book_shipment", location_id=SUPPLIER, carrier_id="ups", tracking_number="UPS77"))
     assert [(m.type, getattr(m, "status", None)) for m in sent] == [
-        ("shipment.tracking_requested", None), ("shipping.shipment_progressed", "booked")]
+        ("shipment.tracking_requested", None), ("shipping.shipment_progressed", "picked_up")], "it has left"
     assert service.sent(topics.CARRIER_REQUESTS.for_partner("ups"), "shipment.booking_requested") == []
     assert (sent[0].shipment_id, sent[0].tracking_number, sent[1].carrier_id) == ("shp-1", "UPS77", "ups")
     moved = await service.deliver(topics.CARRIER_UPDATES.for_partner("ups"), body("shipment.picked_up"),
                                   body("shipment.delivered"))
-    assert [(m.status, m.tracking_number) for m in moved] == [("picked_up", "UPS77"), ("delivered", "UPS77")]
+    assert [(m.status, m.tracking_number) for m in moved] == [("delivered", "UPS77")], "picked up: known already"
     with pytest.raises(Unprocessable, match="never handed to dhl"):
         await service.deliver(topics.CARRIER_UPDATES.for_partner("dhl"), body("shipment.delivered"))
 

@@ -80,14 +80,14 @@ async def book_shipment(cmd: BookShipment, unit: ShippingWork) -> None:
 
 
 def follow(unit: ShippingWork, shipment: Shipment, carrier_id: str, tracking_number: str) -> None:
-    """A shipment its sender booked (a drop-ship supplier, with its own carrier): booked as it is, and the carrier
-    asked to report its tracking as for the OMS's own."""
+    """A shipment its sender handed to a carrier it booked itself (a drop-ship supplier): it has left (the order is
+    `shipped`), and the carrier is asked to report its tracking as for the OMS's own."""
     unit.shipments.followed(shipment, carrier_id, tracking_number)
     unit.send(topics.CARRIER_REQUESTS.for_partner(carrier_id), shipment.order_id, ShipmentTrackingRequested(
         shipment_id=shipment.shipment_id, order_id=shipment.order_id, tracking_number=tracking_number))
     unit.send(topics.SHIPPING_EVENTS.name, shipment.order_id, ShipmentProgressed(
         order_id=shipment.order_id, shipment_id=shipment.shipment_id, carrier_id=carrier_id,
-        tracking_number=tracking_number, status=domain.ShipmentStatus.BOOKED))
+        tracking_number=tracking_number, status=domain.ShipmentStatus.PICKED_UP))
     log.info("shipment.followed", order_id=shipment.order_id, carrier_id=carrier_id)
 
 

@@ -99,8 +99,8 @@ class Shipments(Records[Shipment]):
                   tried_carriers=[*shipment.tried_carriers, carrier_id])
 
     def followed(self, shipment: Shipment, carrier_id: str, tracking_number: str) -> None:
-        """Booked by its sender with `carrier_id`: nothing to wait for."""
-        self.save(shipment.shipment_id, status=ShipmentStatus.BOOKED, carrier_id=carrier_id,
+        """Handed by its sender to `carrier_id`: nothing to book, nothing to wait for."""
+        self.save(shipment.shipment_id, status=ShipmentStatus.PICKED_UP, carrier_id=carrier_id,
                   tracking_number=tracking_number, tried_carriers=[carrier_id])
 
     def restart_booking(self, shipment_id: str, excluded: list[str]) -> Shipment:
