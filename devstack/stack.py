@@ -193,7 +193,9 @@ class NativeKafka:
 
     @property
     def users_file(self) -> Path:
-        return self.settings.home / "kafka-users.txt"
+        """The principals this broker's storage knows (its own: the single broker and the cluster profile each have
+        theirs, so a partner added while one ran is added to the other too when it starts)."""
+        return self.home / "users.txt"
 
     def add_missing_users(self) -> list[str]:
         """Principals new since the storage was formatted (a partner or service added since) get their SCRAM
@@ -293,6 +295,7 @@ class KafkaCluster:
             node.launch(cluster_id)
         for node in self.nodes:
             node.wait_ready()
+        self.nodes[0].add_missing_users()  # the cluster shares its users: told once
 
     def stop(self, hard: bool = False) -> None:
         """All nodes at once: stopped one after another, the last ones wait a minute each for a quorum that has
@@ -586,10 +589,8 @@ class Stack:
         else:
             self.postgres.start()
             self.kafka.start()
-            nodes = self.kafka.nodes if isinstance(self.kafka, KafkaCluster) else [self.kafka]
-            for node in nodes:
-                if isinstance(node, NativeKafka) and node.add_missing_users():
-                    break  # the cluster shares its users
+            if isinstance(self.kafka, NativeKafka):  # a cluster adds them as it starts
+                self.kafka.add_missing_users()
         self.provision()
 
     def provision(self) -> None:

@@ -96,10 +96,10 @@ def transfer(sku: str, quantity: int, from_: Annotated[str, typer.Option("--from
              ) -> None:
     """Moves units between two locations: held back at the source at once, sent when it ships them (then inbound
     at the destination with their ETA), on hand there when it received them. Publishes stock.transfer_requested."""
-    known = [loc.id for loc in load_network(get_settings().network_file).locations]
+    known = load_network(get_settings().network_file).sites  # a drop-ship supplier ships to customers only
     for location in (from_, to):
         if location not in known:
-            raise typer.BadParameter(f"no location {location} (known: {', '.join(known)})")
+            raise typer.BadParameter(f"no warehouse or store {location} (known: {', '.join(known)})")
     if quantity < 1:
         raise typer.BadParameter("a transfer moves at least one unit")
     body = asyncio.run(operator.request_transfer(get_settings(), sku, quantity, from_, to, reason, operator_))

@@ -254,20 +254,21 @@ def request_refs(bodies: list[tuple[str, dict[str, Any]]], order_ids: set[str]) 
     requests: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     for topic, body in bodies:
         if body.get("order_id") in order_ids and body["type"] in ("fulfillment.requested", "shipment.booking_requested",
-                                                                   "return.expected"):
-            ref = body.get("fulfillment_id") or body.get("return_id") or body["shipment_id"]
+                                                                   "return.expected", "purchase_order.requested"):
+            ref = body.get("fulfillment_id") or body.get("return_id") or body.get("po_id") or body["shipment_id"]
             requests[(topic, body["type"], ref)].add(body["id"])
     return [f"{kind} {ref} sent to {topic} as {len(ids)} different messages"
             for (topic, kind, ref), ids in requests.items() if len(ids) > 1]
 
 
 async def duplicate_request_problems(network: Any, order_ids: set[str], kafka: KafkaOptions | None = None) -> list[str]:
-    """No partner was sent the same fulfillment request or carrier booking as two different messages (ids): a
-    relay or handler that ran twice would send a copy with an id of its own."""
+    """No partner was sent the same fulfillment request, purchase order or carrier booking as two different messages
+    (ids): a relay or handler that ran twice would send a copy with an id of its own."""
     from tests.support.kafka import read_topic
 
     bodies: list[tuple[str, dict[str, Any]]] = []
-    for topic in [f"partners.warehouse.{loc.id}.requests.v1" for loc in network.locations] + \
+    for topic in [f"partners.warehouse.{i}.requests.v1" for i in network.sites] + \
+                 [f"partners.supplier.{i}.requests.v1" for i in network.suppliers] + \
                  [f"partners.carrier.{c.id}.requests.v1" for c in network.carriers]:
         bodies += [(topic, orjson.loads(record.value)) for record in await read_topic(topic, timeout=60, kafka=kafka)]
     return request_refs(bodies, order_ids)

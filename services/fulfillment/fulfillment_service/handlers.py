@@ -174,7 +174,7 @@ async def request_transfer(cmd: RequestTransfer, unit: FulfillmentWork) -> None:
     log.info("transfer.requested", transfer_id=cmd.transfer_id, location_id=cmd.from_location_id)
 
 
-def updates_from(location_id: str, unit_is_supplier: bool = False) -> dict[str, Handler[FulfillmentWork]]:
+def updates_from(location_id: str, supplier: bool = False) -> dict[str, Handler[FulfillmentWork]]:
     """The handlers of one location's updates topic (a drop-ship supplier's: its answers to purchase orders): a
     location speaks only for what was handed to it."""
 
@@ -287,7 +287,7 @@ def updates_from(location_id: str, unit_is_supplier: bool = False) -> dict[str, 
             tracking_number=shipped.tracking_number if shipped and shipped.carrier_id else None))
         log.info("purchase_order.progressed", order_id=row.order_id, status=outcome.report)
 
-    if unit_is_supplier:
+    if supplier:
         return {kind: purchase_order_answered for kind in topics.SUPPLIER_UPDATES.message_types}
     handlers: dict[str, Handler[FulfillmentWork]] = {
         kind: warehouse_update for kind in topics.WAREHOUSE_UPDATES.message_types}
