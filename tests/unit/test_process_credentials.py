@@ -59,3 +59,15 @@ def test_the_simulators_log_in_as_each_partner_they_play(stack_home):
     played = settings.model_copy(update={"simulate_partners": "dc-rotterdam,dhl"})
     own, _ = given(played, network, "simulators")
     assert set(own["credentials"]) == {"warehouse.dc-rotterdam", "carrier.dhl"}
+
+
+def test_a_drop_ship_supplier_is_played_as_itself_and_given_its_own_topics(stack_home):
+    settings, network, _ = stack_home
+    played = settings.model_copy(update={"simulate_partners": "supplier-hamburg"})
+    own, _ = given(played, network, "simulators")
+    assert set(own["credentials"]) == {"supplier.supplier-hamburg"}
+    described = security.described(settings, network, "supplier", "supplier-hamburg")
+    assert (described["principal"], described["requests_topic"], described["updates_topic"]) == (
+        "supplier.supplier-hamburg", "partners.supplier.supplier-hamburg.requests.v1",
+        "partners.supplier.supplier-hamburg.updates.v1")
+    assert "warehouse.supplier-hamburg" not in access.everyone(network), "no warehouse principal for a supplier"
