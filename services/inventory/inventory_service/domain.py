@@ -56,6 +56,21 @@ def received(level: Level, quantity: int) -> Level:
     return replace(level, on_hand=level.on_hand + quantity, inbound=max(level.inbound - quantity, 0))
 
 
+def transfer_refusal(network: Network, from_location_id: str, to_location_id: str, sku: str, quantity: int,
+                     source: Level | None) -> str | None:
+    """Why a transfer cannot be asked for (None: it can): both ends warehouses or stores (a drop-ship supplier ships
+    to customers only), two of them, and that many available at the source (`source`, its level)."""
+    known = set(network.sites)
+    if from_location_id not in known or to_location_id not in known:
+        return f"no warehouse or store {from_location_id if from_location_id not in known else to_location_id}"
+    if from_location_id == to_location_id:
+        return "the same location"
+    available = source.available if source is not None else 0
+    if available < quantity:
+        return f"{from_location_id} has {available} of {sku} available, not {quantity}"
+    return None
+
+
 def newly_low(before: Level, after: Level, reorder_point: int) -> bool:
     return after.available <= reorder_point < before.available or (
         before.on_hand == 0 and before.reserved == 0 and after.available <= reorder_point < after.on_hand)

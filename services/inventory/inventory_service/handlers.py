@@ -357,13 +357,9 @@ async def transfer_requested(msg: StockTransferRequested, unit: InventoryWork) -
     transfer_id, network = transfer_id_of(msg), unit.deps.network
     if await unit.transfers.get(transfer_id) is not None:
         return
-    known = set(network.sites)  # a drop-ship supplier ships to customers only
-    why = (f"no warehouse or store {msg.from_location_id}" if msg.from_location_id not in known else
-           f"no warehouse or store {msg.to_location_id}" if msg.to_location_id not in known else
-           "the same location" if msg.from_location_id == msg.to_location_id else None)
-    before = None if why else await unit.stock.level(msg.sku, msg.from_location_id)
-    if before is not None and before.available < msg.quantity:
-        why = f"{msg.from_location_id} has {before.available} of {msg.sku} available, not {msg.quantity}"
+    before = await unit.stock.level(msg.sku, msg.from_location_id) if msg.from_location_id in network.sites \
+        else None
+    why = domain.transfer_refusal(network, msg.from_location_id, msg.to_location_id, msg.sku, msg.quantity, before)
     transfer = Transfer(transfer_id=transfer_id, sku=msg.sku, quantity=msg.quantity,
                         from_location_id=msg.from_location_id, to_location_id=msg.to_location_id,
                         status="refused" if why else "requested", reason=why or msg.reason, requested_by=msg.by)
