@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
+from runtime.logging import log
 from runtime.security import KafkaOptions
 
 
@@ -184,18 +185,86 @@ async def _adopt(kafka: KafkaOptions, group: str, previous: tuple[str, ...], top
     return len(wanted)
 
 
-async def commit_handled(consumer: AIOKafkaConsumer, records: list[ConsumerRecord]) -> None:
-    """Commits the offset after the last of these records, for their partitions only.
+def handled_offsets(records: list[ConsumerRecord], into: dict[TopicPartition, int] | None = None
+                    ) -> dict[TopicPartition, int]:
+    """The offset after the last of these records, per partition (merged `into` a dict given)."""
+    offsets = {} if into is None else into
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        if record.offset + 1 > offsets.get(tp, 0):
+            offsets[tp] = record.offset + 1
+    return offsets
+
+
+async def commit_offsets(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+    """Commits these offsets, for the partitions the consumer still holds only.
 
     A consumer's own `commit()` writes the position of every partition it is assigned, changed or not: one record in
     `__consumer_offsets` per partition and commit, about twice as many as this writes (docs/performance.md). A
-    partition taken away during the batch is left to its new owner, which re-reads from the last commit (the inbox
-    absorbs what was handled twice)."""
-    offsets: dict[TopicPartition, int] = {}
-    for record in records:
-        tp = TopicPartition(record.topic, record.partition)
-        offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+    partition taken away meanwhile is left to its new owner, which re-reads from the last commit (the inbox absorbs
+    what was handled twice)."""
     owned = consumer.assignment()
     offsets = {tp: offset for tp, offset in offsets.items() if tp in owned}
     if offsets:
         await consumer.commit(offsets)
+
+
+async def commit_handled(consumer: AIOKafkaConsumer, records: list[ConsumerRecord]) -> None:
+    """Commits the offset after the last of these records, for their partitions only (`commit_offsets`)."""
+    await commit_offsets(consumer, handled_offsets(records))
+
+
+@dataclass
+class Commits:
+    """One consumer's handled offsets, committed at most every `every_s` (0: after each batch), the last of a quiet
+    spell by a timer. Every commit is a request the client builds and the broker writes to `__consumer_offsets`;
+    at a steady trickle a batch of one or two records had one each. What a crash leaves uncommitted (at most
+    `every_s` of records) is read again and absorbed by the inbox, as after any crash between commit and handling."""
+
+    every_s: float
+    consumer: AIOKafkaConsumer | None = None
+    pending: dict[TopicPartition, int] = field(default_factory=dict)
+    closing: bool = False  # the service stops: each batch is committed at once
+    _last: float = 0.0
+    _timer: asyncio.Task[None] | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def handled(self, consumer: AIOKafkaConsumer, records: list[ConsumerRecord]) -> None:
+        self.consumer = consumer
+        handled_offsets(records, self.pending)
+        wait = self._last + self.every_s - asyncio.get_running_loop().time()
+        if self.closing or wait <= 0:
+            await self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.create_task(self._later(wait))
+
+    async def _later(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        self._timer = None
+        try:
+            await self.flush()
+        except Exception as exc:  # kept pending: the next batch or the next timer tries again
+            log.warning("consume.commit_failed", error=repr(exc))
+
+    async def flush(self) -> None:
+        """Commits what is pending; what fails stays pending (unless a later offset of its partition came since)."""
+        async with self._lock:
+            offsets, self.pending = self.pending, {}
+            self._last = asyncio.get_running_loop().time()
+            if not offsets or self.consumer is None:
+                return
+            try:
+                await commit_offsets(self.consumer, offsets)
+            except BaseException:
+                for tp, offset in offsets.items():
+                    if offset > self.pending.get(tp, 0):
+                        self.pending[tp] = offset
+                raise
+
+    async def close(self) -> None:
+        """From now on each batch is committed at once, and what is pending now too."""
+        self.closing = True
+        if self._timer is not None:
+            self._timer.cancel()
+        with contextlib.suppress(Exception):
+            await self.flush()

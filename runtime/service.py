@@ -26,7 +26,7 @@ from runtime import inbox, metrics, pollers, security, tracing
 from runtime.consume import ConsumePolicy, Subscription
 from runtime.db import create_pool, migrate, unapplied
 from runtime.deps import Deps
-from runtime.kafka_tools import LagReader, adopt_offsets, commit_handled
+from runtime.kafka_tools import Commits, LagReader, adopt_offsets
 from runtime.logging import configure_logging, log
 from runtime.outbox import OutboxRelay, make_producer, topic_missing
 from runtime.parking import REFUSED_BY_BROKER, TopicMissing
@@ -135,8 +135,9 @@ class ServiceRuntime(Generic[D]):
         policy = ConsumePolicy(self.name, self._publisher(dlq_producer), pool, self.settings.consume_max_attempts,
                                self.settings.consume_backoff_ms / 1000, tracer=self.tracer)
         subscriptions = self.subscriptions(deps)
-        for sub in subscriptions:
-            self._subscribe(broker, policy, sub)
+        commits = [Commits(self.settings.consume_commit_interval_ms / 1000) for _ in subscriptions]
+        for sub, committer in zip(subscriptions, commits, strict=True):
+            self._subscribe(broker, policy, sub, committer)
         relay = OutboxRelay(dsn, self.name, kafka, self.settings.relay_batch_size,
                             self.settings.relay_poll_interval_ms / 1000,
                             hold_interval=self.settings.hold_state_ms / 1000,
@@ -161,6 +162,10 @@ class ServiceRuntime(Generic[D]):
             self._tasks = [asyncio.create_task(supervised(name, job)) for name, job in jobs]
             log.warning("service.started", subscriptions=len(broker.subscribers),  # shown at every log level
                         frozen_objects=freeze_startup_objects())
+
+        @app.on_shutdown
+        async def commit_handled() -> None:  # before the consumers stop; what they finish meanwhile commits at once
+            await asyncio.gather(*(committer.close() for committer in commits))
 
         @app.after_shutdown
         async def stop_background() -> None:
@@ -244,26 +249,25 @@ class ServiceRuntime(Generic[D]):
     def group_id(self, sub: Subscription) -> str:
         return f"{self.name}.{sub.group}{self.settings.consumer_group_suffix}"
 
-    def _subscribe(self, broker: KafkaBroker, policy: ConsumePolicy, sub: Subscription) -> None:
+    def _subscribe(self, broker: KafkaBroker, policy: ConsumePolicy, sub: Subscription, commits: Commits) -> None:
         """One batch subscriber (one consumer) per subscription, however many topics it names: each fetch is
         handled in one transaction (every partition's records in order; `handle_batch` falls back to one by one
-        when that fails), then the offsets of its partitions are committed (`commit_handled`). A batch smaller than
+        when that fails), then the offsets of its partitions are committed (`Commits`: at most every
+        `consume_commit_interval_ms`, off the batch's way). A batch smaller than
         the most a fetch may bring waits for more first: a few ms per hop buy far fewer transactions at moderate
         load. `consume_linger_ms` where a customer waits for the order to be released (`Subscription.urgent`),
         `consume_patient_linger_ms` elsewhere: fewer, fuller transactions there leave the machine to the orders on
         their way."""
         most = self.settings.consume_batch_size
-        # Urgent: the broker answers a fetch as soon as a record is there, and a small batch waits `linger` to grow.
-        # Patient: the broker itself holds each fetch until it has a batch's worth or `consume_patient_linger_ms`
-        # passed, so a trickle of records costs one fetch per linger, not one per record.
-        patient_ms = self.settings.consume_patient_linger_ms
-        linger = self.settings.consume_linger_ms / 1000 if sub.urgent else 0.0
+        # The broker answers a fetch as soon as a record is there (an idle consumer asks twice a second), and a small
+        # batch waits `linger` in the client to grow: a trickle of records costs one fetch and one transaction per
+        # linger, not one per record, and an idle consumer costs the broker and this process next to nothing.
+        linger = (self.settings.consume_linger_ms if sub.urgent else self.settings.consume_patient_linger_ms) / 1000
 
         @broker.subscriber(*sub.names, group_id=self.group_id(sub), auto_offset_reset="earliest",
                            ack_policy=AckPolicy.MANUAL, batch=True, max_records=self.settings.consume_batch_size,
-                           batch_timeout_ms=20 if sub.urgent else patient_ms,
-                           fetch_min_bytes=1 if sub.urgent else 1 << 20,
-                           fetch_max_wait_ms=500 if sub.urgent else patient_ms,
+                           batch_timeout_ms=20 if sub.urgent else self.settings.consume_patient_linger_ms,
+                           fetch_min_bytes=1, fetch_max_wait_ms=500,
                            decoder=undecoded, session_timeout_ms=15_000, heartbeat_interval_ms=3_000)
         async def consume(msg: KafkaMessage) -> None:
             records: list[ConsumerRecord] = list(msg.raw_message)  # type: ignore[arg-type]
@@ -276,7 +280,7 @@ class ServiceRuntime(Generic[D]):
             except Exception as exc:  # nothing of this fetch is committed: it is read again
                 await policy.unexpected_failure(msg.consumer, records, exc)  # type: ignore[attr-defined]
                 return
-            await commit_handled(msg.consumer, records)  # type: ignore[attr-defined]
+            await commits.handled(msg.consumer, records)  # type: ignore[attr-defined]
             policy.handled()
 
     @staticmethod

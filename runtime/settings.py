@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     consumer_group_suffix: str = ""
     consume_linger_ms: int = 10  # how long a small batch waits to grow on an order's way to `released`
     consume_patient_linger_ms: int = 50  # and everywhere else (a subscription not marked `urgent`)
+    # handled offsets are committed at most this often per consumer (0: after each batch); a crash re-reads at most
+    # this much, which the inboxes absorb
+    consume_commit_interval_ms: int = 1000
     db_pool_size: int = 12
     pickup_lead_s: int = 900  # how long before a carrier's pickup it is asked for, with its manifest
     pickup_poll_s: float = 10  # how often the shipping service looks for pickups to ask for

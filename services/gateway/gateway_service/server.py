@@ -210,7 +210,7 @@ async def listen_for_quotes(deps: GatewayDeps, waiters: QuoteWaiters, ready: asy
     each instance reads every partition from its end (the answer may come on any). Through broker outages."""
     while True:
         consumer = AIOKafkaConsumer(topics.QUOTES.name, **deps.kafka, client_id="gateway-quotes", group_id=None,
-                                    enable_auto_commit=False, auto_offset_reset="latest", fetch_max_wait_ms=100)
+                                    enable_auto_commit=False, auto_offset_reset="latest", fetch_max_wait_ms=500)
         try:
             await consumer.start()  # without a group: every partition is assigned once the topic's metadata is in
             deadline = asyncio.get_running_loop().time() + 30
