@@ -24,8 +24,10 @@ def masked_address(column: str) -> str:
 
 
 def _in_saga(path: str, column: str) -> str:
-    return (f"CASE WHEN saga #> '{{{path}}}' IS NOT NULL AND jsonb_typeof(saga #> '{{{path}}}') = 'object' "
-            f"THEN jsonb_set(saga, '{{{path}}}', {masked_address(column)}) ELSE saga END")
+    """The order service keeps its saga as text (JSON it wrote): masked as a document, stored back as text."""
+    doc = "saga::jsonb"
+    return (f"CASE WHEN {doc} #> '{{{path}}}' IS NOT NULL AND jsonb_typeof({doc} #> '{{{path}}}') = 'object' "
+            f"THEN jsonb_set({doc}, '{{{path}}}', {masked_address(column)})::text ELSE saga END")
 
 
 # What each service keeps of a customer, masked: `{where}` picks the rows (parameters from $1).
@@ -33,7 +35,7 @@ MASKS: dict[str, list[tuple[str, str]]] = {
     "order": [("orders", f"""UPDATE orders SET customer = jsonb_build_object(
                                  'id', customer->>'id', 'email', 'erased', 'name', 'erased', 'phone', NULL),
                              shipping_address = {masked_address('shipping_address')},
-                             saga = {_in_saga('ship_to', "saga->'ship_to'")}
+                             saga = {_in_saga('ship_to', "saga::jsonb->'ship_to'")}
                          WHERE {{where}} AND customer IS NOT NULL AND customer->>'email' <> 'erased'""")],
     "notification": [
         ("contacts", "UPDATE contacts SET email = 'erased', phone = NULL, name = 'erased' "

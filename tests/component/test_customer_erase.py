@@ -139,8 +139,9 @@ async def test_an_order_over_for_longer_than_the_retention_loses_its_personal_da
 
         async def kept() -> list[str]:
             return [r["v"] for r in await conn.fetch(
-                "SELECT customer->>'email' || '|' || (shipping_address->>'line1') || '|' || (saga->'ship_to'->>'line1') "
-                "|| '|' || (shipping_address->>'country') AS v FROM orders WHERE order_id LIKE $1 ORDER BY order_id",
+                "SELECT customer->>'email' || '|' || (shipping_address->>'line1') || '|' "
+                "|| (saga::jsonb->'ship_to'->>'line1') || '|' || (shipping_address->>'country') AS v "
+                "FROM orders WHERE order_id LIKE $1 ORDER BY order_id",
                 f"ret-{run}-%")]
         found = await eventually(kept, lambda v: v[0].startswith("erased") and v[3].startswith("erased"),
                                  "the old orders masked, returned and collected ones too")

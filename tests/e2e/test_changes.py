@@ -88,7 +88,7 @@ async def test_lines_cancelled_or_refused_at_the_warehouse_and_a_new_address_bef
             await berlin.answer(oid(order), update)
         final = await until_status(watch, order, "delivered", timeout=90)
         assert [(x["sku"], x["quantity"]) for s in final["shipments"] for x in s["lines"]] == [(f"{oms.run}-KEEP", 2)]
-        saga = await oms.orders_db.fetchval("SELECT saga->'ship_to'->>'line1' FROM orders WHERE order_id = $1",
+        saga = await oms.orders_db.fetchval("SELECT saga::jsonb->'ship_to'->>'line1' FROM orders WHERE order_id = $1",
                                             oid(order))
         assert saga == "7 New Street", "the carrier was booked to the new address"
 

@@ -34,12 +34,16 @@ async def test_a_shipment_is_booked_with_one_carrier_once():
         "booking", carrier, [carrier])
 
 
-async def test_the_carriers_tracking_moves_the_shipment_on():
+async def test_the_carriers_tracking_moves_the_shipment_on_and_the_saga_hears_it_once_it_left():
     service, carrier = await booking()
-    sent = await service.deliver(updates(carrier), body("shipment.booked"), body("shipment.picked_up"),
-                                 body("shipment.delivered"))
-    assert [m.status for m in sent] == ["booked", "picked_up", "delivered"]
-    assert {m.tracking_number for m in sent} == {"DHL123"}
+    sent = await service.deliver(updates(carrier), body("shipment.booked", estimated_delivery="2026-12-03T18:00:00Z"))
+    assert sent == [], "booked: the order is ready to ship either way"
+    row = service.row("shipments", "shp-1")
+    assert (row["status"], row["tracking_number"]) == ("booked", "DHL123")
+    sent = await service.deliver(updates(carrier), body("shipment.picked_up"), body("shipment.delivered"))
+    assert [m.status for m in sent] == ["picked_up", "delivered"]
+    assert {(m.carrier_id, m.tracking_number) for m in sent} == {(carrier, "DHL123")}, "learnt with the pickup"
+    assert {m.estimated_delivery.isoformat() for m in sent if m.estimated_delivery} == {"2026-12-03T18:00:00+00:00"}
     assert service.row("shipments", "shp-1")["status"] == "delivered"
 
 
@@ -47,7 +51,7 @@ async def test_in_transit_once_picked_up_is_kept_here_and_the_saga_hears_it_only
     service, carrier = await booking()
     sent = await service.deliver(updates(carrier), body("shipment.booked"), body("shipment.picked_up"),
                                  body("shipment.in_transit"))
-    assert [m.status for m in sent] == ["booked", "picked_up"], "in transit changes nothing the customer sees"
+    assert [m.status for m in sent] == ["picked_up"], "in transit changes nothing the customer sees"
     assert service.row("shipments", "shp-1")["status"] == "in_transit"
     skipped, carrier = await booking()
     [first] = await skipped.deliver(updates(carrier), body("shipment.in_transit"))

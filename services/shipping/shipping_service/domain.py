@@ -31,8 +31,11 @@ UPDATE_STATUS = {
 
 
 def tells_the_order(before: str, new: str) -> bool:
-    """Whether the saga hears of it: `in_transit` once picked up changes nothing the customer sees (the order is
-    `shipped` either way), so only an `in_transit` that comes first (no `picked_up` heard) goes on."""
+    """Whether the saga hears of it: only what the customer sees. `booked` does not (the order is `ready_to_ship`
+    from packing until the carrier has it: the saga learns the carrier, tracking and estimate with `picked_up`), nor
+    `in_transit` once picked up (the order is `shipped` either way): only an `in_transit` that comes first goes on."""
+    if new == ShipmentStatus.BOOKED:
+        return False
     return new != ShipmentStatus.IN_TRANSIT or RANK.get(before, -1) < RANK[ShipmentStatus.PICKED_UP]
 
 

@@ -112,20 +112,20 @@ def carrier_update(carrier_id: str) -> Handler[ShippingWork]:
             return
         if status != domain.ShipmentStatus.EXCEPTION and not domain.moves_on(shipment.status, status):
             return
-        tracking = update.tracking_number if isinstance(update, ShipmentBooked) else None
+        booked = update if isinstance(update, ShipmentBooked) else None
         before = shipment.status
         if status == domain.ShipmentStatus.EXCEPTION:
             unit.shipments.exception(shipment)
         else:
-            unit.shipments.set_status(shipment, status, tracking, unit.now())
+            unit.shipments.set_status(shipment, status, booked.tracking_number if booked else None, unit.now(),
+                                      booked.estimated_delivery if booked else None)
         if not domain.tells_the_order(before, status):
             log.info("shipment.progressed", order_id=shipment.order_id, status=status)
             return
         unit.send(topics.SHIPPING_EVENTS.name, shipment.order_id, ShipmentProgressed(
             order_id=shipment.order_id, shipment_id=update.shipment_id, carrier_id=carrier_id,
-            tracking_number=tracking or shipment.tracking_number, status=status,
-            reason=getattr(update, "reason", None),
-            estimated_delivery=update.estimated_delivery if isinstance(update, ShipmentBooked) else None))
+            tracking_number=shipment.tracking_number, status=status, reason=getattr(update, "reason", None),
+            estimated_delivery=shipment.estimated_delivery))
         log.info("shipment.progressed", order_id=shipment.order_id, status=status)
 
     return update_from_carrier

@@ -22,9 +22,9 @@ SHIPMENTS = Table("shipments", ("shipment_id",), {
     "shipment_id": "text", "order_id": "text", "location_id": "text", "service_level": "text", "ship_to": "jsonb",
     "parcels": "jsonb", "status": "text", "tracking_number": "text", "deadline_at": "timestamptz",
     "carrier_id": "text", "tried_carriers": "text[]", "deliver_by": "timestamptz", "delivered_at": "timestamptz",
-    "exceptions": "int", "window_from": "timestamptz", "pickup_id": "text"},
+    "exceptions": "int", "window_from": "timestamptz", "pickup_id": "text", "estimated_delivery": "timestamptz"},
     updates=("status", "tracking_number", "deadline_at", "carrier_id", "tried_carriers", "delivered_at", "exceptions",
-             "pickup_id"))
+             "pickup_id", "estimated_delivery"))
 PICKUPS = Table("pickups", ("pickup_id",), {
     "pickup_id": "text", "location_id": "text", "carrier_id": "text", "at": "timestamptz", "status": "text",
     "shipment_ids": "text[]", "parcels": "int", "weight_grams": "int"}, updates=("status",))
@@ -50,6 +50,7 @@ class Shipment(Columns):
     exceptions: int
     window_from: datetime | None = None  # a chosen delivery slot: from then to `deliver_by`
     pickup_id: str | None = None  # the pickup it went on (none yet, or that one was missed)
+    estimated_delivery: datetime | None = None  # the carrier's, given with its booking
 
     @classmethod
     def from_row(cls, row: Row) -> Shipment:
@@ -109,11 +110,12 @@ class Shipments(Records[Shipment]):
                          tried_carriers=list(excluded))
 
     def set_status(self, shipment: Shipment, status: ShipmentStatus, tracking_number: str | None,
-                   at: datetime | None = None) -> None:
+                   at: datetime | None = None, estimated_delivery: datetime | None = None) -> None:
         """`at`: when the update came (the carrier's scorecard keeps when it was delivered)."""
         delivered = shipment.delivered_at or (at if status == ShipmentStatus.DELIVERED else None)
         self.save(shipment.shipment_id, status=status, tracking_number=tracking_number or shipment.tracking_number,
-                  deadline_at=None, delivered_at=delivered)
+                  deadline_at=None, delivered_at=delivered,
+                  estimated_delivery=estimated_delivery or shipment.estimated_delivery)
 
     def exception(self, shipment: Shipment) -> None:
         """The carrier reported an exception: counted for its scorecard, the status stays."""
