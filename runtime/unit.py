@@ -114,7 +114,7 @@ def latest_only(pending: list[Outgoing]) -> list[Outgoing]:
     seen: set[tuple[object, ...]] = set()
     kept = []
     for topic, key, message in reversed(pending):
-        fields = getattr(message, "latest_only", None)
+        fields = getattr(type(message), "latest_only", None)  # a class attribute (an instance's miss raises inside)
         if fields:
             identity = (topic, message.type, *(getattr(message, name) for name in fields))
             if identity in seen:
