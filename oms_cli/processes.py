@@ -91,12 +91,18 @@ def start_all(settings: Settings, env: dict[str, str] | None = None, instances: 
     return started
 
 
+def ready(module: str, log: str) -> bool:
+    """Whether a process's log says it started (the gateway: and that its HTTP workers listen)."""
+    if module_of(module) == "gateway_service" and "gateway.listening" not in log:
+        return False
+    return any(marker in log for marker in ("service.started", "simulators.started", "simulators.none_played"))
+
+
 def wait_started(settings: Settings, modules: list[str], timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     for module in modules:
         log = log_dir(settings) / f"{module}.log"
-        while not any(marker in log.read_text(errors="replace")
-                      for marker in ("service.started", "simulators.started", "simulators.none_played")):
+        while not ready(module, log.read_text(errors="replace")):
             if running(settings, module) is None:
                 raise RuntimeError(f"{module} exited; see {log}")
             if time.monotonic() > deadline:

@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     gateway_host: str = "127.0.0.1"  # the address it listens on: 0.0.0.0 behind a proxy or in a container
     gateway_rate_per_s: float = 200  # signed requests a channel may post a second on average (0: no limit), then 429
     gateway_burst: float = 400  # and at once
+    # processes of their own serving the gateway's HTTP (0: in the gateway service's process, beside its consumers)
+    gateway_http_workers: int = 1
     gateway_tracking_pool: int = 2  # database connections of the tracking page's own (no channel's flood takes them)
     tracking_secret: str | None = None  # makes the tracking links' tokens (default: one the stack made)
     desk_session_s: float = 8 * 3600  # an agent's login at the desk lasts this long, then they sign in again

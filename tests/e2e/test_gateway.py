@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import orjson
+import psutil
 import pytest
 
 from contracts import topics
@@ -174,9 +175,40 @@ async def test_the_tracking_page_in_a_real_browser_follows_the_order(oms, gatewa
         await berlin.stop()
 
 
+def http_workers(service: int) -> list[psutil.Process]:
+    """The gateway service's HTTP workers (spawned processes; multiprocessing's resource tracker is not one)."""
+    found = []
+    for child in psutil.Process(service).children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:  # gone (or a zombie) meanwhile: one killed and not yet reaped
+            continue
+    return found
+
+
+async def test_the_http_worker_is_a_process_of_its_own_started_again_when_it_dies(oms, gateway):
+    """The gateway serves HTTP from a worker process (its consumers' batches never hold a request up); a worker
+    killed is replaced by the gateway service, and the port answers again."""
+    assert gateway.process.proc is not None
+    service = gateway.process.proc.pid
+    [worker] = http_workers(service)
+    worker.kill()
+
+    async def replaced() -> tuple[set[int], bool]:
+        return {w.pid for w in http_workers(service)} - {worker.pid}, await _healthy(gateway.client)
+    await eventually(replaced, lambda seen: bool(seen[0]) and seen[1], "a new worker answering", timeout=60)
+    order = {k: v for k, v in oms.order(1, {"SOFA": 1}).items() if k != "id"}
+    assert (await gateway.post(order["channel"], "/orders", order)).status_code == 202
+
+
 async def test_every_service_shows_its_metrics_and_the_counts_match_the_orders_sent(oms, gateway):
     """The counters move by what this test sent (the services may have handled earlier tests' orders)."""
     pids = {str(p.proc.pid): name for name, p in {**oms.processes, "gateway": gateway.process}.items() if p.proc}
+    assert gateway.process.proc is not None
+    workers = {str(worker.pid) for worker in http_workers(gateway.process.proc.pid)}
+    assert workers, "the gateway serves HTTP from a process of its own"
+    pids |= dict.fromkeys(workers, "gateway")
 
     def mine() -> list[tuple[str, str]]:
         return [(process, url) for process, url in metrics.endpoints(get_settings())
@@ -193,21 +225,24 @@ async def test_every_service_shows_its_metrics_and_the_counts_match_the_orders_s
 
     async def scraped() -> dict:
         return await asyncio.to_thread(metrics.scrape, mine())
-    before = await eventually(scraped, lambda s: len(s) == 6, "a metrics endpoint per service")
+    before = await eventually(scraped, lambda s: len(s) == 6 + len(workers),
+                              "a metrics endpoint per service and HTTP worker")
     await oms.stock({"SOFA": {"dc-rotterdam": 20}})
     orders = [{k: v for k, v in oms.order(10 + n, {"SOFA": 1}).items() if k != "id"} for n in range(5)]
     for order in orders:
         assert (await gateway.post(order["channel"], "/orders", order)).status_code == 202
     for order in orders:
         await gateway.until(order["channel"], order["external_id"], "delivered")
-    seen = await eventually(scraped, lambda s: len(s) == 6 and submitted(s) - submitted(before) == len(orders),
-                            "the counters")
-    gateway_samples = next(samples for process, samples in seen.items() if process.startswith("gateway-"))
-    accepted = sum(v for (name, labels), v in gateway_samples.items()
+    seen = await eventually(scraped, lambda s: len(s) == 6 + len(workers)
+                            and submitted(s) - submitted(before) == len(orders), "the counters")
+    accepted = sum(v for process, samples in seen.items() if process.startswith("gateway-")
+                   for (name, labels), v in samples.items()
                    if name == "oms_http_requests_total" and dict(labels)["status"] == "202")
     assert accepted == len(orders)
     assert released(seen) - released(before) == len(orders), "each order's time to released measured once"
     for process, samples in seen.items():
+        if process.rsplit("-", 1)[1] in workers:
+            continue  # an HTTP worker consumes nothing
         handled = sum(v for (name, _), v in samples.items() if name == "oms_messages_handled_total")
         assert handled > 0, f"{process} handled nothing"
     await eventually(scraped, lambda s: any(v >= len(orders) for samples in s.values()

@@ -4,4 +4,5 @@ import uvloop
 
 from gateway_service.app import runtime
 
-uvloop.run(runtime().run())
+if __name__ == "__main__":  # not when an HTTP worker process (spawned) imports it
+    uvloop.run(runtime().run())

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
+import multiprocessing.process
+import os
 import socket
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,6 +19,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import orjson
 import uvicorn
+import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
@@ -24,16 +28,19 @@ from contracts.base import Message
 from gateway_service import store
 from gateway_service.agents import FORGET_SESSIONS, Agents
 from gateway_service.api import create_app
-from gateway_service.bootstrap import GatewayDeps
+from gateway_service.bootstrap import GatewayDeps, bootstrap
 from gateway_service.edge import Desk, Gate, QuoteWaiters, TokenBuckets, Unavailable
 from gateway_service.store import GatewayWork
-from runtime import pollers, security
+from rules.network import load_network
+from runtime import metrics, pollers, security
 from runtime.db import create_pool
-from runtime.logging import log
+from runtime.deps import Deps
+from runtime.logging import configure_logging, log
 from runtime.messaging import cloudevent_headers, encode
 from runtime.outbox import make_producer
 from runtime.postgres import within
-from runtime.settings import Settings
+from runtime.service import freeze_startup_objects
+from runtime.settings import Settings, get_settings
 
 
 class ChannelProducers:
@@ -258,6 +265,67 @@ def shared_socket(host: str, port: int) -> socket.socket:
 
 
 async def http_server(deps: GatewayDeps) -> None:
+    """The HTTP edge, a task of the gateway service: in `gateway_http_workers` processes of its own (so a request
+    never waits behind a batch of the read model's projection in this one), or in this process when that is 0."""
+    if deps.settings.gateway_http_workers <= 0:
+        await serve(deps)
+    else:
+        await run_workers(deps.settings.gateway_http_workers)
+
+
+async def run_workers(count: int, check_s: float = 1.0) -> None:
+    """`count` worker processes serving HTTP on the shared port, each started again when it exits; stopped with
+    the service (and each stops by itself when the service is gone: `worker`)."""
+    context = multiprocessing.get_context("spawn")
+    workers: list[multiprocessing.process.BaseProcess] = []
+    try:
+        while True:
+            for n in range(count):
+                if n < len(workers) and workers[n].is_alive():
+                    continue
+                if n < len(workers):
+                    log.error("gateway.worker_exited", worker=n, code=workers[n].exitcode)
+                process = context.Process(target=worker, args=(os.getpid(),), name=f"gateway-http-{n}", daemon=True)
+                process.start()
+                workers[n:n + 1] = [process]
+            await asyncio.sleep(check_s)
+    finally:
+        for each in workers:
+            each.terminate()
+        for each in workers:
+            await asyncio.to_thread(each.join, 10)
+            if each.is_alive():
+                each.kill()
+
+
+def worker(parent: int) -> None:
+    """One HTTP worker process: the gateway's dependencies of its own (pool, producers), serving until it is
+    stopped or its service process is gone."""
+    uvloop.run(_worker(parent))
+
+
+async def _worker(parent: int) -> None:
+    settings = get_settings()
+    configure_logging("gateway", settings.log_level)
+    metrics.serve(settings, "gateway")
+    pool = await create_pool(settings.database_for("gateway"), min_size=1, max_size=settings.db_pool_size)
+    deps = bootstrap(Deps(service="gateway", settings=settings, pool=pool, network=load_network(settings.network_file),
+                          kafka=security.client_options(settings, security.principal("service", "gateway"))))
+    await deps.clock.sync(pool)
+    serving = asyncio.create_task(serve(deps, signals=True))
+    freeze_startup_objects()
+    try:
+        while not serving.done() and os.getppid() == parent:  # an orphan (its service killed) stops
+            await asyncio.wait({serving}, timeout=1.0)
+    finally:
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
+        await pool.close()
+
+
+async def serve(deps: GatewayDeps, signals: bool = False) -> None:
+    """uvicorn on the shared port; `signals`: it handles SIGTERM itself (a worker process), else the service's
+    runtime stops it."""
     settings = deps.settings
     producers = ChannelProducers(settings)
     tracking = await create_pool(settings.database_for("gateway"), min_size=1, max_size=settings.gateway_tracking_pool)
@@ -276,9 +344,9 @@ async def http_server(deps: GatewayDeps) -> None:
     config = uvicorn.Config(create_app(gate), host=settings.gateway_host, port=listen_port(settings),
                             log_config=None, access_log=False, lifespan="off", http="httptools",
                             timeout_keep_alive=30)  # senders that keep connections open are not cut off under them
-    server = _Server(config)
+    server = uvicorn.Server(config) if signals else _Server(config)
     listening = shared_socket(settings.gateway_host, config.port)
-    log.info("gateway.listening", url=settings.gateway_url, port=config.port)
+    log.warning("gateway.listening", url=settings.gateway_url, port=config.port)  # shown at every log level
     try:
         await server.serve(sockets=[listening])
     finally:
