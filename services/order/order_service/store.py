@@ -37,10 +37,6 @@ DOCUMENTS = Table("documents", ("document_id",), {
     "return_id": "text", "amount": "numeric", "currency": "text", "body": "jsonb", "issued_at": "timestamptz"},
     unique=(("channel", "kind", "number"),))  # `number` is given later, by the numbering round
 REJECTED = "{}"  # the saga of an order rejected before it had one
-# The sagas this process wrote or read lately, by their text (an order's next message finds its saga parsed
-# already: the text read back is the text written, `0006_saga_as_text.sql`). Sagas are frozen, so sharing is safe.
-PARSED: dict[str, Saga] = {}
-PARSED_MOST = 8192  # about a minute of orders in flight at the steady rate; the oldest go first
 # one round at a time (every instance runs it): numbers follow the order documents were issued in, without gaps
 NUMBERING_LOCK = "SELECT pg_advisory_xact_lock(hashtext('documents.number'))"
 NUMBER_DOCUMENTS = maintenance("documents.number", """
@@ -98,11 +94,8 @@ class Orders(Records[Order]):
             return order.saga
         if order.saga == REJECTED:
             return None
-        parsed = PARSED.get(order.saga)
-        if parsed is None:
-            parsed = remember(order.saga, Saga.model_validate_json(order.saga))
-        order.saga = parsed
-        return parsed
+        order.saga = Saga.model_validate_json(order.saga)
+        return order.saga
 
     def add_order(self, msg: OrderSubmitted, saga: Saga, sequence: int, deadline_at: datetime | None,
                   events: list[OrderStatusChanged]) -> bool:
@@ -175,18 +168,10 @@ class Orders(Records[Order]):
         row = super().encode(item)
         if isinstance(item.saga, Saga):
             row["saga"] = item.saga.model_dump_json()
-            remember(row["saga"], item.saga)
         return row
 
     def changes(self) -> list[Changes]:
         return [*super().changes(), *self.lines.changes(), *self.timeline.changes(), *self.documents.changes()]
-
-
-def remember(text: str, saga: Saga) -> Saga:
-    if len(PARSED) >= PARSED_MOST:
-        del PARSED[next(iter(PARSED))]
-    PARSED[text] = saga
-    return saga
 
 
 def order_id_of(message: Message) -> str | None:
