@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -45,17 +46,25 @@ Echoed = Annotated[str, Field(min_length=1, description="As the sender wrote it.
 
 
 _RANDOM = bytearray()  # random bytes read from the OS a page at a time: ids are made by the thousand a second
+_TAKING = threading.Lock()  # no two threads take the same bytes
 
 
 def _random_bits(count: int = 10) -> int:
-    if len(_RANDOM) < count:
-        _RANDOM[:] = os.urandom(4096)
-    rand = int.from_bytes(_RANDOM[-count:], "big")
-    del _RANDOM[-count:]
+    with _TAKING:
+        if len(_RANDOM) < count:
+            _RANDOM[:] = os.urandom(4096)
+        rand = int.from_bytes(_RANDOM[-count:], "big")
+        del _RANDOM[-count:]
     return rand
 
 
-os.register_at_fork(after_in_child=_RANDOM.clear)  # a forked process never repeats its parent's bytes
+def _forked() -> None:  # a forked process never repeats its parent's bytes (nor inherits a lock held at the fork)
+    global _TAKING
+    _TAKING = threading.Lock()
+    _RANDOM.clear()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def new_id() -> str:
