@@ -96,10 +96,9 @@ def transfer(sku: str, quantity: int, from_: Annotated[str, typer.Option("--from
              ) -> None:
     """Moves units between two locations: held back at the source at once, sent when it ships them (then inbound
     at the destination with their ETA), on hand there when it received them. Publishes stock.transfer_requested."""
-    known = load_network(get_settings().network_file).sites  # a drop-ship supplier ships to customers only
-    for location in (from_, to):
-        if location not in known:
-            raise typer.BadParameter(f"no warehouse or store {location} (known: {', '.join(known)})")
+    network = load_network(get_settings().network_file)
+    if why := network.not_a_site(from_, to):
+        raise typer.BadParameter(f"{why} (known: {', '.join(network.sites)})")
     if quantity < 1:
         raise typer.BadParameter("a transfer moves at least one unit")
     body = asyncio.run(operator.request_transfer(get_settings(), sku, quantity, from_, to, reason, operator_))

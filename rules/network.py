@@ -218,6 +218,12 @@ class Network(BaseModel):
         """The warehouses and stores (the locations on the warehouse topics): every location but the suppliers."""
         return [loc.id for loc in self.locations if not loc.supplier]
 
+    def not_a_site(self, *location_ids: str) -> str | None:
+        """Why stock cannot move between these locations (None: it can): each a warehouse or store (a drop-ship
+        supplier ships to customers only)."""
+        sites = set(self.sites)
+        return next((f"no warehouse or store {i}" for i in location_ids if i not in sites), None)
+
     @property
     def suppliers(self) -> list[str]:
         """The drop-ship suppliers (each with its own purchase-order topics and principal)."""

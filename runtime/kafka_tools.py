@@ -209,11 +209,6 @@ async def commit_offsets(consumer: AIOKafkaConsumer, offsets: dict[TopicPartitio
         await consumer.commit(offsets)
 
 
-async def commit_handled(consumer: AIOKafkaConsumer, records: list[ConsumerRecord]) -> None:
-    """Commits the offset after the last of these records, for their partitions only (`commit_offsets`)."""
-    await commit_offsets(consumer, handled_offsets(records))
-
-
 @dataclass
 class Commits:
     """One consumer's handled offsets, committed at most every `every_s` (0: after each batch), the last of a quiet

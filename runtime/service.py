@@ -21,7 +21,6 @@ from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from opentelemetry.trace import Tracer
 
-from rules.network import load_network
 from runtime import inbox, metrics, pollers, security, tracing
 from runtime.consume import ConsumePolicy, Subscription
 from runtime.db import create_pool, migrate, unapplied
@@ -123,9 +122,8 @@ class ServiceRuntime(Generic[D]):
             await pool.close()
             raise SystemExit(f"{self.name}: migrations not applied ({', '.join(missing)}): the stack's setup applies "
                              "them (make infra-up, oms up)")
-        kafka = security.client_options(self.settings, security.principal("service", self.name))
-        deps = self.bootstrap(Deps(service=self.name, settings=self.settings, pool=pool,
-                                   network=load_network(self.settings.network_file), kafka=kafka))
+        deps = self.bootstrap(Deps.of(self.name, self.settings, pool))
+        kafka = deps.kafka
         await deps.clock.sync(pool)
         dlq_producer = make_producer(kafka, f"{self.name}-dlq")
         # faststream takes a string as one host: the cluster profile's list goes as a list

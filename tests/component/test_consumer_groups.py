@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
-from runtime.kafka_tools import LagReader, adopt_offsets, commit_handled, consumer_lag
+from runtime.kafka_tools import Commits, LagReader, adopt_offsets, consumer_lag
 from runtime.security import ADMIN, client_options
 from tests.support.kafka import create_topic
 
@@ -80,9 +80,10 @@ async def test_a_handled_batch_commits_only_the_partitions_it_read(stack) -> Non
         assert len(records) == 3, f"read {len(records)} of 3 records"
         assert len(consumer.assignment()) == 4  # it holds all four partitions, three of them empty
 
-        await commit_handled(consumer, records[:2])
+        commits = Commits(every_s=0)  # each batch at once
+        await commits.handled(consumer, records[:2])
         assert await committed(group) == {TopicPartition(topic, 2): 2}
-        await commit_handled(consumer, records[2:])
+        await commits.handled(consumer, records[2:])
         assert await committed(group) == {TopicPartition(topic, 2): 3}
     finally:
         await consumer.stop()

@@ -3,15 +3,13 @@ again; a partition given away is left to its new owner; a stopping service commi
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError
 from aiokafka.structs import ConsumerRecord
 
 from runtime.kafka_tools import Commits
+from tests.support.poll import eventually
 
 pytestmark = pytest.mark.unit
 
@@ -39,11 +37,8 @@ def records(partition: int, *offsets: int) -> list[ConsumerRecord]:
     return [ConsumerRecord("t", partition, o, 0, 0, None, b"{}", None, 0, 2, []) for o in offsets]
 
 
-async def until(condition: Callable[[], object], what: str, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, f"not within {timeout}s: {what}"
-        await asyncio.sleep(0.005)
+async def commits_of(consumer: Consumer) -> list[dict[TopicPartition, int]]:
+    return consumer.commits
 
 
 async def test_batches_within_the_interval_are_one_commit_of_the_latest_offsets():
@@ -54,7 +49,7 @@ async def test_batches_within_the_interval_are_one_commit_of_the_latest_offsets(
     await commits.handled(consumer, records(1, 7, 8))
     await commits.handled(consumer, records(0, 3))
     assert consumer.commits == [{P0: 2}], "committed before the interval passed"
-    await until(lambda: len(consumer.commits) == 2, "the timer's commit")
+    await eventually(lambda: commits_of(consumer), lambda seen: len(seen) == 2, "the timer's commit", 5, 0.01)
     assert consumer.commits[1] == {P0: 4, P1: 9}
     assert not commits.pending
 
@@ -81,7 +76,7 @@ async def test_a_failed_commit_stays_pending_and_goes_with_the_next():
     assert commits.pending == {P0: 2}
     consumer.down = False
     await commits.handled(consumer, records(1, 3))
-    await until(lambda: consumer.commits, "the retried commit")
+    await eventually(lambda: commits_of(consumer), bool, "the retried commit", 5, 0.01)
     assert consumer.commits == [{P0: 2, P1: 4}]
 
 

@@ -31,7 +31,6 @@ from gateway_service.api import create_app
 from gateway_service.bootstrap import GatewayDeps, bootstrap
 from gateway_service.edge import Desk, Gate, QuoteWaiters, TokenBuckets, Unavailable
 from gateway_service.store import GatewayWork
-from rules.network import load_network
 from runtime import metrics, pollers, security
 from runtime.db import create_pool
 from runtime.deps import Deps
@@ -309,8 +308,7 @@ async def _worker(parent: int) -> None:
     configure_logging("gateway", settings.log_level)
     metrics.serve(settings, "gateway")
     pool = await create_pool(settings.database_for("gateway"), min_size=1, max_size=settings.db_pool_size)
-    deps = bootstrap(Deps(service="gateway", settings=settings, pool=pool, network=load_network(settings.network_file),
-                          kafka=security.client_options(settings, security.principal("service", "gateway"))))
+    deps = bootstrap(Deps.of("gateway", settings, pool))
     await deps.clock.sync(pool)
     serving = asyncio.create_task(serve(deps, signals=True))
     freeze_startup_objects()

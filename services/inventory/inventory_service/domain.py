@@ -60,9 +60,8 @@ def transfer_refusal(network: Network, from_location_id: str, to_location_id: st
                      source: Level | None) -> str | None:
     """Why a transfer cannot be asked for (None: it can): both ends warehouses or stores (a drop-ship supplier ships
     to customers only), two of them, and that many available at the source (`source`, its level)."""
-    known = set(network.sites)
-    if from_location_id not in known or to_location_id not in known:
-        return f"no warehouse or store {from_location_id if from_location_id not in known else to_location_id}"
+    if why := network.not_a_site(from_location_id, to_location_id):
+        return why
     if from_location_id == to_location_id:
         return "the same location"
     available = source.available if source is not None else 0
