@@ -3,6 +3,7 @@ read API's authorisation and the tracking page (the real-stack tests are in test
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from contracts.channels import order_id_for
 from contracts.examples import example
 from gateway_service.api import create_app
 from gateway_service.edge import MAX_BODY, Gate, TokenBuckets, Unavailable
+from gateway_service.routes import channels, desk, operators, shopify, tracking
 from rules.network import load_network
 from runtime import signing
 from runtime.settings import get_settings
@@ -194,6 +196,17 @@ async def test_every_answer_carries_the_security_headers():
         assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
         assert answer.headers["x-content-type-options"] == "nosniff"
         assert answer.headers["referrer-policy"] == "no-referrer"
+
+
+def test_no_check_of_a_request_waits_for_a_thread():
+    """FastAPI runs a plain `def` dependency in its thread pool: each check of each request would hop to a thread
+    and back. Every dependency of every route is a coroutine function."""
+    def calls(dependant: Any) -> list[Any]:
+        return [call for d in getattr(dependant, "dependencies", ()) for call in (d.call, *calls(d))]
+    found = [call for router in (channels.router, shopify.router, operators.router, tracking.router, desk.router)
+             for route in router.routes for call in calls(getattr(route, "dependant", None))]
+    assert found and all(inspect.iscoroutinefunction(call) for call in found), \
+        [call.__name__ for call in found if not inspect.iscoroutinefunction(call)]
 
 
 async def test_when_the_broker_does_not_take_it_the_sender_is_told_to_send_again():

@@ -1,6 +1,7 @@
 """The checks a request passes before a route acts, as FastAPI dependencies: the channel and its rate, the body's
 size, signature and replays, the bearer tokens. One that fails raises `Refused`, which the app answers as
-`{"error": ..., "reasons": [...]}` with its status."""
+`{"error": ..., "reasons": [...]}` with its status. Every check is `async def`, even one that awaits nothing: FastAPI
+runs a plain `def` dependency in a thread of its pool, a hop to and from a thread for each check of each request."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ class Refused(Exception):
         return JSONResponse(self.body, self.status, headers=self.headers)
 
 
-def gate_of(request: Request) -> Gate:
+async def gate_of(request: Request) -> Gate:
     gate: Gate = request.app.state.gate
     return gate
 
@@ -41,13 +42,13 @@ def gate_of(request: Request) -> Gate:
 GateOf = Annotated[Gate, Depends(gate_of)]
 
 
-def known_channel(channel: str, gate: GateOf) -> str:
+async def known_channel(channel: str, gate: GateOf) -> str:
     if channel not in gate.secrets:
         raise Refused(404, f"no channel {channel!r}")
     return channel
 
 
-def within_rate(channel: Annotated[str, Depends(known_channel)], gate: GateOf) -> str:
+async def within_rate(channel: Annotated[str, Depends(known_channel)], gate: GateOf) -> str:
     if wait := gate.limits.wait_s(channel):
         log.warning("gateway.rate_limited", channel=channel)
         raise Refused(429, f"more requests than {channel!r} may send: try again later",
@@ -117,12 +118,12 @@ def bearer(request: Request, token: str) -> bool:
     return given.startswith("Bearer ") and hmac.compare_digest(given[7:].strip().encode(), token.encode())
 
 
-def channel_reader(request: Request, gate: GateOf, channel: Annotated[str, Depends(known_channel)]) -> str:
+async def channel_reader(request: Request, gate: GateOf, channel: Annotated[str, Depends(known_channel)]) -> str:
     if not bearer(request, gate.secrets[channel][1]):
         raise Refused(401, "Authorization: Bearer <the channel's api_token> required")
     return channel
 
 
-def operator(request: Request, gate: GateOf) -> None:
+async def operator(request: Request, gate: GateOf) -> None:
     if not bearer(request, gate.operator_token):
         raise Refused(401, "Authorization: Bearer <the operators' api_token> required")

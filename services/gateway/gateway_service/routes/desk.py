@@ -64,7 +64,7 @@ def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
                         headers={"Cache-Control": "no-store"})
 
 
-def desk_of(gate: GateOf) -> Desk:
+async def desk_of(gate: GateOf) -> Desk:
     if gate.desk is None:
         raise DeskRefused(404, "this gateway runs no desk")
     return gate.desk
