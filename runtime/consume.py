@@ -28,7 +28,7 @@ from runtime.postgres import Postgres, within
 from runtime.tables import Database
 from runtime.unit import Handler, UnitOfWork, run
 
-__all__ = ["ConsumePolicy", "NotReady", "Subscription", "Unprocessable", "describe"]
+__all__ = ["ConsumePolicy", "Linger", "NotReady", "Subscription", "Unprocessable", "describe"]
 
 Publish = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]]], Awaitable[None]]
 
@@ -62,6 +62,27 @@ class Subscription:
     @property
     def group(self) -> str:
         return self.group_name or self.topic.name.replace("{partner}", "all")
+
+
+@dataclass
+class Linger:
+    """How long a fetch of fewer records than a batch takes waits for more before its transaction: `wait_s` while
+    records keep coming (the consumer's last batch ended less than `wait_s` ago), nothing for a record that comes
+    after a quiet spell (waiting would gather nothing and only delay it). Under load every hop then runs fewer,
+    fuller transactions, which leaves the machine the headroom its latency needs; a lone order is not held up."""
+
+    wait_s: float
+    clock: Callable[[], float] = time.monotonic
+    _last: float = float("-inf")
+
+    def before(self, records: int, most: int) -> float:
+        """What a fetch of `records` should wait (seconds) before it is handled."""
+        if not self.wait_s or records >= most or self.clock() - self._last > self.wait_s:
+            return 0.0
+        return self.wait_s
+
+    def handled(self) -> None:
+        self._last = self.clock()
 
 
 @dataclass

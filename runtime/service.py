@@ -22,7 +22,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from opentelemetry.trace import Tracer
 
 from runtime import inbox, metrics, pollers, security, tracing
-from runtime.consume import ConsumePolicy, Subscription
+from runtime.consume import ConsumePolicy, Linger, Subscription
 from runtime.db import create_pool, migrate, unapplied
 from runtime.deps import Deps
 from runtime.kafka_tools import Commits, LagReader, adopt_offsets
@@ -251,16 +251,17 @@ class ServiceRuntime(Generic[D]):
         """One batch subscriber (one consumer) per subscription, however many topics it names: each fetch is
         handled in one transaction (every partition's records in order; `handle_batch` falls back to one by one
         when that fails), then the offsets of its partitions are committed (`Commits`: at most every
-        `consume_commit_interval_ms`, off the batch's way). A batch smaller than
-        the most a fetch may bring waits for more first: a few ms per hop buy far fewer transactions at moderate
-        load. `consume_linger_ms` where a customer waits for the order to be released (`Subscription.urgent`),
-        `consume_patient_linger_ms` elsewhere: fewer, fuller transactions there leave the machine to the orders on
-        their way."""
+        `consume_commit_interval_ms`, off the batch's way). A batch smaller than the most a fetch may bring waits
+        for more first while records keep coming (`Linger`): `consume_linger_ms` where a customer waits for the
+        order to be released (`Subscription.urgent`), `consume_patient_linger_ms` elsewhere: fewer, fuller
+        transactions there leave the machine to the orders on their way."""
         most = self.settings.consume_batch_size
         # The broker answers a fetch as soon as a record is there (an idle consumer asks twice a second), and a small
-        # batch waits `linger` in the client to grow: a trickle of records costs one fetch and one transaction per
-        # linger, not one per record, and an idle consumer costs the broker and this process next to nothing.
-        linger = (self.settings.consume_linger_ms if sub.urgent else self.settings.consume_patient_linger_ms) / 1000
+        # batch waits in the client to grow while records keep coming (`Linger`): a stream of records costs one fetch
+        # and one transaction per linger, not one per record, a lone record goes at once, and an idle consumer costs
+        # the broker and this process next to nothing.
+        linger = Linger((self.settings.consume_linger_ms if sub.urgent else self.settings.consume_patient_linger_ms)
+                        / 1000)
 
         @broker.subscriber(*sub.names, group_id=self.group_id(sub), auto_offset_reset="earliest",
                            ack_policy=AckPolicy.MANUAL, batch=True, max_records=self.settings.consume_batch_size,
@@ -269,8 +270,8 @@ class ServiceRuntime(Generic[D]):
                            decoder=undecoded, session_timeout_ms=15_000, heartbeat_interval_ms=3_000)
         async def consume(msg: KafkaMessage) -> None:
             records: list[ConsumerRecord] = list(msg.raw_message)  # type: ignore[arg-type]
-            if linger and len(records) < most:  # a small batch waits a moment to grow: fewer, fuller transactions
-                await asyncio.sleep(linger)
+            if wait := linger.before(len(records), most):  # fewer, fuller transactions while records keep coming
+                await asyncio.sleep(wait)
                 more = await msg.consumer.getmany(timeout_ms=0, max_records=most - len(records))  # type: ignore[attr-defined]
                 records += [record for batch in more.values() for record in batch]
             try:
@@ -278,6 +279,8 @@ class ServiceRuntime(Generic[D]):
             except Exception as exc:  # nothing of this fetch is committed: it is read again
                 await policy.unexpected_failure(msg.consumer, records, exc)  # type: ignore[attr-defined]
                 return
+            finally:
+                linger.handled()
             await commits.handled(msg.consumer, records)  # type: ignore[attr-defined]
             policy.handled()
 

@@ -16,6 +16,7 @@ from contracts.base import new_id
 from contracts.inventory import StockLevelChanged, StockLow
 from contracts.order import OrderStatusChanged
 from runtime import settings
+from runtime.consume import Linger
 from runtime.tables import Outgoing
 from runtime.unit import latest_only
 from tests.support.memory import deps_of
@@ -85,3 +86,18 @@ def test_only_the_consumers_on_an_orders_way_to_released_are_urgent():
     assert {group for group, is_urgent in urgent.items() if is_urgent} == {
         "order.saga", "inventory.oms.internal.inventory.commands.v1", "notification.oms.orders.inbound.v1"}
     assert len(urgent) == 11, urgent  # the gateway reads notifications and payments with its order events
+
+
+def test_a_small_batch_waits_to_grow_only_while_records_keep_coming():
+    """Under load every hop runs fewer, fuller transactions; a lone record after a quiet spell is not held up."""
+    now = [100.0]
+    linger = Linger(0.03, clock=lambda: now[0])
+    assert linger.before(1, 200) == 0.0, "the first record of a quiet consumer goes at once"
+    linger.handled()
+    now[0] += 0.01
+    assert linger.before(3, 200) == 0.03, "records that keep coming wait for more"
+    assert linger.before(200, 200) == 0.0, "a full batch never waits"
+    linger.handled()
+    now[0] += 0.5
+    assert linger.before(1, 200) == 0.0, "after a quiet spell, at once again"
+    assert Linger(0.0, clock=lambda: now[0]).before(1, 200) == 0.0, "0: never wait"
