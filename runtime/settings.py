@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     # appended to every consumer group's name: a run of the OMS with groups of its own (the tests give each run one,
     # started at the topics' ends, so it does not inherit what an earlier run left unread)
     consumer_group_suffix: str = ""
-    consume_linger_ms: int = 30  # how long a small batch waits to grow on an order's way to `released`, under load
+    consume_linger_ms: int = 10  # how long a small batch waits to grow on an order's way to `released`, under load
     consume_patient_linger_ms: int = 50  # and everywhere else (a subscription not marked `urgent`)
     # handled offsets are committed at most this often per consumer (0: after each batch); a crash re-reads at most
     # this much, which the inboxes absorb
