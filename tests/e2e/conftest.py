@@ -237,6 +237,14 @@ class RunningGateway:
         return await eventually(view, lambda v: v.get("status") == status, f"{external_id} {status} via the API",
                                 timeout=timeout)
 
+    async def reached(self, channel: str, external_id: str, status: str, timeout: float = 90) -> dict:
+        """The order as the gateway's API shows it, once its timeline has passed `status` (it may have gone on)."""
+        async def view() -> dict:
+            answer = await self.order(channel, external_id)
+            return answer.json() if answer.status_code == 200 else {"http": answer.status_code}
+        return await eventually(view, lambda v: any(step.get("status") == status for step in v.get("timeline", ())),
+                                f"{external_id} past {status} via the API", timeout=timeout)
+
 
 @pytest.fixture
 async def gateway(request: pytest.FixtureRequest, oms: RunningOms, oms_env: dict[str, str]

@@ -12,6 +12,7 @@ from contracts import topics
 from order_service.domain import order_id_for
 from runtime.settings import REPO_ROOT
 from tests.e2e.conftest import everyone_but
+from tests.e2e.test_when_things_go_wrong import until_reached
 from tests.support.cli import oms_cli
 from tests.support.kafka import read_topic
 from tests.support.partners import PlayedPartner
@@ -93,7 +94,7 @@ async def test_operators_read_events_with_kafkas_own_console_consumer_and_no_per
     watch = await oms.watch()
     try:
         await oms.send(order)
-        await until(watch, order, "released")
+        await until_reached(watch, order, "released")
     finally:
         await watch.stop()
     shown = await asyncio.to_thread(kafka_console, topics.ORDERS_EVENTS.name, "--max-messages", "1",

@@ -54,6 +54,14 @@ async def until_status(watch, order: dict, status: str, timeout: float = 60) -> 
                             f"{order['external_id']} {status}", timeout=timeout)
 
 
+async def until_reached(watch, order: dict, status: str, timeout: float = 60) -> dict:
+    """The order's first event with `status`, once there is one: an order may go on at once (its partners
+    simulated), so a status it passes through is waited for in its history, never as its latest."""
+    async def first() -> dict:
+        return next((e for e in watch.events.get(oid(order), []) if e["status"] == status), {})
+    return await eventually(first, bool, f"{order['external_id']} {status}", timeout=timeout)
+
+
 async def status_of_reason(watch, order: dict, code: str) -> dict | None:
     """The order's latest event with this reason code, if there is one."""
     return next((e for e in reversed(watch.events.get(oid(order), [])) if (e.get("reason") or {}).get("code") == code),
