@@ -7,6 +7,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import asyncpg
@@ -229,20 +230,19 @@ class RunningGateway:
         return await self.client.get(f"/v1/channels/{channel}/orders/{external_id}",
                                      headers={"Authorization": f"Bearer {token}"})
 
+    async def view(self, channel: str, external_id: str) -> dict:
+        answer = await self.order(channel, external_id)
+        return answer.json() if answer.status_code == 200 else {"http": answer.status_code}
+
     async def until(self, channel: str, external_id: str, status: str, timeout: float = 90) -> dict:
         """The order as the gateway's API shows it, once it shows `status`."""
-        async def view() -> dict:
-            answer = await self.order(channel, external_id)
-            return answer.json() if answer.status_code == 200 else {"http": answer.status_code}
-        return await eventually(view, lambda v: v.get("status") == status, f"{external_id} {status} via the API",
-                                timeout=timeout)
+        return await eventually(partial(self.view, channel, external_id), lambda v: v.get("status") == status,
+                                f"{external_id} {status} via the API", timeout=timeout)
 
     async def reached(self, channel: str, external_id: str, status: str, timeout: float = 90) -> dict:
         """The order as the gateway's API shows it, once its timeline has passed `status` (it may have gone on)."""
-        async def view() -> dict:
-            answer = await self.order(channel, external_id)
-            return answer.json() if answer.status_code == 200 else {"http": answer.status_code}
-        return await eventually(view, lambda v: any(step.get("status") == status for step in v.get("timeline", ())),
+        return await eventually(partial(self.view, channel, external_id),
+                                lambda v: any(step.get("status") == status for step in v.get("timeline", ())),
                                 f"{external_id} past {status} via the API", timeout=timeout)
 
 
