@@ -31,10 +31,19 @@ DESK_HEADERS = {**SECURITY_HEADERS, "Content-Security-Policy": SECURITY_HEADERS[
     "form-action 'none'", "form-action 'self'")}
 
 
-def security_headers(path: str) -> list[tuple[bytes, bytes]]:
-    chosen = DESK_HEADERS if path.startswith("/desk") else SECURITY_HEADERS if not path.startswith(DOCS) else \
-        {k: v for k, v in SECURITY_HEADERS.items() if k != "Content-Security-Policy"}
-    return [(k.lower().encode(), v.encode()) for k, v in chosen.items()]
+def _raw(headers: dict[str, str]) -> tuple[list[tuple[bytes, bytes]], frozenset[bytes]]:
+    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    return raw, frozenset(name for name, _ in raw)
+
+
+# encoded once, not per request
+_RAW_DESK, _RAW_API = _raw(DESK_HEADERS), _raw(SECURITY_HEADERS)
+_RAW_DOCS = _raw({k: v for k, v in SECURITY_HEADERS.items() if k != "Content-Security-Policy"})
+
+
+def security_headers(path: str) -> tuple[list[tuple[bytes, bytes]], frozenset[bytes]]:
+    """The headers an answer on `path` gets, and their names (a route's own of the same name is replaced)."""
+    return _RAW_DESK if path.startswith("/desk") else _RAW_API if not path.startswith(DOCS) else _RAW_DOCS
 
 
 class Measured:
@@ -49,8 +58,7 @@ class Measured:
             await self.app(scope, receive, send)
             return
         started, status = time.perf_counter(), 500
-        extra = security_headers(scope["path"])
-        names = {name for name, _ in extra}
+        extra, names = security_headers(scope["path"])
 
         async def answer(message: AsgiMessage) -> None:
             nonlocal status
