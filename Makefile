@@ -51,9 +51,9 @@ bench-relay: $(VENV) ## outbox relay throughput, commit to broker ack
 	$(PY) -m scripts.bench_relay
 
 KAFKA_TOOL = java -cp "$$HOME/.cache/oms/kafka-4.1.1/libs/*"  # log4j2 defaults: errors only
-OPERATOR_PROPERTIES = .oms/operator.properties
+OPERATOR_PROPERTIES = $(or $(OMS_HOME),.oms)/operator.properties
 
-$(OPERATOR_PROPERTIES): $(VENV)
+$(OPERATOR_PROPERTIES): $(VENV) FORCE  # written anew each time: the stack's credentials change when it is made again
 	@.venv/bin/oms credentials operator --properties $(OPERATOR_PROPERTIES) > /dev/null
 
 kafka-console: $(OPERATOR_PROPERTIES) ## read a topic from the start as an operator: make kafka-console TOPIC=oms.orders.events.v1
@@ -68,6 +68,8 @@ kafka-topics: $(OPERATOR_PROPERTIES) ## list topics with partitions, as an opera
 kafka-groups: $(OPERATOR_PROPERTIES) ## every consumer group with its lag, as an operator
 	$(KAFKA_TOOL) org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server 127.0.0.1:19092 \
 	  --command-config $(OPERATOR_PROPERTIES) --describe --all-groups
+
+FORCE:
 
 clean: infra-down ## stop the stack and delete its data
 	rm -rf .oms
