@@ -267,7 +267,8 @@ class ServiceRuntime(Generic[D]):
                            ack_policy=AckPolicy.MANUAL, batch=True, max_records=self.settings.consume_batch_size,
                            batch_timeout_ms=20 if sub.urgent else self.settings.consume_patient_linger_ms,
                            fetch_min_bytes=1, fetch_max_wait_ms=500,
-                           decoder=undecoded, session_timeout_ms=15_000, heartbeat_interval_ms=3_000)
+                           decoder=undecoded, session_timeout_ms=self.settings.consume_session_timeout_ms,
+                           heartbeat_interval_ms=self.settings.consume_session_timeout_ms // 5)
         async def consume(msg: KafkaMessage) -> None:
             records: list[ConsumerRecord] = list(msg.raw_message)  # type: ignore[arg-type]
             if wait := linger.before(len(records), most):  # fewer, fuller transactions while records keep coming

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # handled offsets are committed at most this often per consumer (0: after each batch); a crash re-reads at most
     # this much, which the inboxes absorb
     consume_commit_interval_ms: int = 1000
+    # a consumer silent this long has left its group and its partitions go to the others (a crashed process's too:
+    # they wait this long); it heartbeats five times as often
+    consume_session_timeout_ms: int = 10_000
     db_pool_size: int = 12
     pickup_lead_s: int = 900  # how long before a carrier's pickup it is asked for, with its manifest
     pickup_poll_s: float = 10  # how often the shipping service looks for pickups to ask for

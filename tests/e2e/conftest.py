@@ -163,7 +163,8 @@ def start_oms(request: pytest.FixtureRequest, env: dict[str, str]) -> dict[str, 
 def oms_env(request: pytest.FixtureRequest) -> dict[str, str]:
     """What the processes are started with; `@pytest.mark.oms_env(NAME=value)` on a test adds to it."""
     env = {"OMS_SIM_DELAY_MS": "0", "OMS_SIM_FAILURE_RATE": "0", "OMS_NETWORK_FILE": str(FAST_NETWORK),
-           "OMS_GATEWAY_URL": GATEWAY_URL}
+           "OMS_GATEWAY_URL": GATEWAY_URL,
+           "OMS_CONSUME_SESSION_TIMEOUT_MS": "6000"}  # the least the broker takes: a killed process is replaced soonest
     marker = request.node.get_closest_marker("oms_env")
     return {**env, **(marker.kwargs if marker else {})}
 
