@@ -53,7 +53,8 @@ bench-relay: $(VENV) ## outbox relay throughput, commit to broker ack
 KAFKA_TOOL = java -cp "$$HOME/.cache/oms/kafka-4.1.1/libs/*"  # log4j2 defaults: errors only
 OPERATOR_PROPERTIES = $(or $(OMS_HOME),.oms)/operator.properties
 
-$(OPERATOR_PROPERTIES): $(VENV) FORCE  # written anew each time: the stack's credentials change when it is made again
+# written again when the stack's passwords are newer (a stack made again has new ones)
+$(OPERATOR_PROPERTIES): $(VENV) $(wildcard $(or $(OMS_HOME),.oms)/credentials.json)
 	@.venv/bin/oms credentials operator --properties $(OPERATOR_PROPERTIES) > /dev/null
 
 kafka-console: $(OPERATOR_PROPERTIES) ## read a topic from the start as an operator: make kafka-console TOPIC=oms.orders.events.v1
@@ -68,8 +69,6 @@ kafka-topics: $(OPERATOR_PROPERTIES) ## list topics with partitions, as an opera
 kafka-groups: $(OPERATOR_PROPERTIES) ## every consumer group with its lag, as an operator
 	$(KAFKA_TOOL) org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server 127.0.0.1:19092 \
 	  --command-config $(OPERATOR_PROPERTIES) --describe --all-groups
-
-FORCE:
 
 clean: infra-down ## stop the stack and delete its data
 	rm -rf .oms

@@ -19,7 +19,7 @@ from contracts import topics
 from contracts.channels import order_id_for
 from oms_cli.queries import orders as orders_read
 from oms_cli.queries import parked
-from runtime.kafka_tools import read_topic
+from runtime.kafka_tools import read_topic, read_topics
 from runtime.parking import mark_replayed
 from runtime.security import OPERATOR_ACT, OPERATOR_REPLAY, client_options
 from runtime.settings import Settings
@@ -44,10 +44,10 @@ def headers_of(record: ConsumerRecord) -> dict[str, str]:
 
 async def dlq_summary(settings: Settings) -> list[dict[str, Any]]:
     rows = []
-    for topic in await dlq_topics(settings):
-        records = await read_all(settings, topic)
+    every = await read_topics(client_options(settings, OPERATOR_REPLAY), await dlq_topics(settings), timeout=120)
+    for topic, records in sorted(every.items()):
         if records:
-            last = headers_of(records[-1])
+            last = headers_of(max(records, key=lambda r: r.timestamp))
             rows.append({"topic": topic, "count": len(records), "last_reason": last.get("dlq_reason", ""),
                          "last_at": last.get("dlq_failed_at", "")})
     return rows

@@ -30,26 +30,34 @@ async def topic_partitions(consumer: AIOKafkaConsumer, topic: str, timeout: floa
 async def read_topic(kafka: KafkaOptions, topic: str, timeout: float = 30.0, since_ms: int = 0) -> list[ConsumerRecord]:
     """Every record on the topic now (written at `since_ms` or later, in ms since the epoch), partition by
     partition, in offset order (a reader without a group)."""
+    return (await read_topics(kafka, [topic], timeout, since_ms))[topic]
+
+
+async def read_topics(kafka: KafkaOptions, topics: list[str], timeout: float = 30.0, since_ms: int = 0
+                      ) -> dict[str, list[ConsumerRecord]]:
+    """`read_topic` of several topics with one consumer (one connection, one login), which fetches only from the
+    partitions that have records."""
     consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
-        partitions = await topic_partitions(consumer, topic)
-        consumer.assign(partitions)
+        partitions = [tp for topic in topics for tp in await topic_partitions(consumer, topic)]
+        ends = await consumer.end_offsets(partitions)
         if since_ms:
-            ends = await consumer.end_offsets(partitions)
-            starts = await consumer.offsets_for_times({tp: since_ms for tp in partitions})
-            for tp in partitions:
-                consumer.seek(tp, starts[tp].offset if starts[tp] is not None else ends[tp])
+            found = await consumer.offsets_for_times({tp: since_ms for tp in partitions})
+            starts = {tp: found[tp].offset if found[tp] is not None else ends[tp] for tp in partitions}
         else:
-            await consumer.seek_to_beginning(*partitions)
-            ends = await consumer.end_offsets(partitions)
-        records: list[ConsumerRecord] = []
+            starts = await consumer.beginning_offsets(partitions)
+        unread = [tp for tp in partitions if starts[tp] < ends[tp]]
+        consumer.assign(unread)
+        for tp in unread:
+            consumer.seek(tp, starts[tp])
+        records: dict[str, list[ConsumerRecord]] = {topic: [] for topic in topics}
         deadline = asyncio.get_running_loop().time() + timeout
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+        while [tp for tp in unread if await consumer.position(tp) < ends[tp]]:
             if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"could not read {topic} to its end in {timeout}s")
-            for batch in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
-                records.extend(batch)
+                raise TimeoutError(f"could not read {', '.join(topics)} to the end in {timeout}s")
+            for tp, batch in (await consumer.getmany(timeout_ms=500, max_records=10_000)).items():
+                records[tp.topic].extend(r for r in batch if r.offset < ends[tp])
         return records
     finally:
         await consumer.stop()

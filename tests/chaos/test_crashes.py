@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaError
 from notification_service.dispatch import DISPATCH_ROUND
 from oms_cli import workload
 from order_service.domain import order_id_for
+from runtime.retries import LEASE
 from runtime.security import KafkaOptions
 from tests.support.checks import (
     completion_problems,
@@ -69,7 +70,8 @@ async def every_invariant_holds(oms, orders: list[dict], watch, seeded_for: int,
     async def told() -> list[str]:
         return notification_problems(oms.sent_notifications(), expected_notifications(latest), kills=kills,
                                      round_size=DISPATCH_ROUND)
-    await eventually(told, lambda p: p == [], "every customer told once", timeout=60)
+    # a round the killed dispatcher had claimed is sent again once its lease ends
+    await eventually(told, lambda p: p == [], "every customer told once", timeout=LEASE.total_seconds() + 60)
 
 
 @pytest.mark.oms_env(OMS_SIM_DELAY_MS="40", OMS_NETWORK_FILE="config/network.toml")

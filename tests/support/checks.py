@@ -264,11 +264,9 @@ def request_refs(bodies: list[tuple[str, dict[str, Any]]], order_ids: set[str]) 
 async def duplicate_request_problems(network: Any, order_ids: set[str], kafka: KafkaOptions | None = None) -> list[str]:
     """No partner was sent the same fulfillment request, purchase order or carrier booking as two different messages
     (ids): a relay or handler that ran twice would send a copy with an id of its own."""
-    from tests.support.kafka import read_topic
+    from tests.support.kafka import read_topics
 
-    bodies: list[tuple[str, dict[str, Any]]] = []
-    for topic in [f"partners.warehouse.{i}.requests.v1" for i in network.sites] + \
-                 [f"partners.supplier.{i}.requests.v1" for i in network.suppliers] + \
-                 [f"partners.carrier.{c.id}.requests.v1" for c in network.carriers]:
-        bodies += [(topic, orjson.loads(record.value)) for record in await read_topic(topic, timeout=60, kafka=kafka)]
-    return request_refs(bodies, order_ids)
+    read = await read_topics([f"partners.warehouse.{i}.requests.v1" for i in network.sites] +
+                             [f"partners.supplier.{i}.requests.v1" for i in network.suppliers] +
+                             [f"partners.carrier.{c.id}.requests.v1" for c in network.carriers], timeout=60, kafka=kafka)
+    return request_refs([(topic, orjson.loads(r.value)) for topic, records in read.items() for r in records], order_ids)

@@ -34,6 +34,12 @@ async def read_topic(topic: str, timeout: float = 10.0, kafka: KafkaOptions | No
     return await kafka_tools.read_topic(kafka or client_options(who=ADMIN), topic, timeout, since)
 
 
+async def read_topics(topics: list[str], timeout: float = 10.0, kafka: KafkaOptions | None = None
+                      ) -> dict[str, list[ConsumerRecord]]:
+    """`read_topic` of several topics, with one consumer."""
+    return await kafka_tools.read_topics(kafka or client_options(who=ADMIN), topics, timeout, TEST_STARTED_MS[0])
+
+
 class Producer:
     """Sends raw bytes the way an outside system would: no CloudEvents headers required."""
 
