@@ -47,7 +47,7 @@ async def dlq_summary(settings: Settings) -> list[dict[str, Any]]:
     every = await read_topics(client_options(settings, OPERATOR_REPLAY), await dlq_topics(settings), timeout=120)
     for topic, records in sorted(every.items()):
         if records:
-            last = headers_of(max(records, key=lambda r: r.timestamp))
+            last = headers_of(max(records, key=lambda r: (r.timestamp, r.offset)))
             rows.append({"topic": topic, "count": len(records), "last_reason": last.get("dlq_reason", ""),
                          "last_at": last.get("dlq_failed_at", "")})
     return rows
