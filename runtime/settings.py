@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -57,8 +57,8 @@ class Settings(BaseSettings):
     # this much, which the inboxes absorb
     consume_commit_interval_ms: int = 1000
     # a consumer silent this long has left its group and its partitions go to the others (a crashed process's too:
-    # they wait this long); it heartbeats five times as often
-    consume_session_timeout_ms: int = 10_000
+    # they wait this long); it heartbeats five times as often. The bounds are the broker's own defaults
+    consume_session_timeout_ms: int = Field(default=10_000, ge=6_000, le=300_000)
     db_pool_size: int = 12
     pickup_lead_s: int = 900  # how long before a carrier's pickup it is asked for, with its manifest
     pickup_poll_s: float = 10  # how often the shipping service looks for pickups to ask for
