@@ -19,7 +19,7 @@ from contracts import topics
 from contracts.channels import order_id_for
 from oms_cli.queries import orders as orders_read
 from oms_cli.queries import parked
-from runtime.kafka_tools import read_topic, read_topics
+from runtime.kafka_tools import read_topics
 from runtime.parking import mark_replayed
 from runtime.security import OPERATOR_ACT, OPERATOR_REPLAY, client_options
 from runtime.settings import Settings
@@ -35,7 +35,12 @@ async def dlq_topics(settings: Settings) -> list[str]:
 
 
 async def read_all(settings: Settings, topic: str) -> list[ConsumerRecord]:
-    return await read_topic(client_options(settings, OPERATOR_REPLAY), topic, timeout=120)
+    return (await read_every(settings, [topic]))[topic]
+
+
+async def read_every(settings: Settings, names: list[str]) -> dict[str, list[ConsumerRecord]]:
+    """Every record of these topics, as the operator who replays reads them, with one consumer."""
+    return await read_topics(client_options(settings, OPERATOR_REPLAY), names, timeout=120)
 
 
 def headers_of(record: ConsumerRecord) -> dict[str, str]:
@@ -44,7 +49,7 @@ def headers_of(record: ConsumerRecord) -> dict[str, str]:
 
 async def dlq_summary(settings: Settings) -> list[dict[str, Any]]:
     rows = []
-    every = await read_topics(client_options(settings, OPERATOR_REPLAY), await dlq_topics(settings), timeout=120)
+    every = await read_every(settings, await dlq_topics(settings))
     for topic, records in sorted(every.items()):
         if records:
             last = headers_of(max(records, key=lambda r: (r.timestamp, r.offset)))

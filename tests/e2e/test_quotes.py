@@ -13,7 +13,7 @@ import pytest
 from contracts import topics
 from runtime.security import client_options, principal
 from runtime.settings import get_settings
-from tests.e2e.test_when_things_go_wrong import oid, until_reached
+from tests.e2e.test_when_things_go_wrong import oid, reached, until_reached
 from tests.support.kafka import Producer, read_topic
 from tests.support.poll import eventually
 
@@ -97,8 +97,8 @@ async def test_fifty_orders_racing_for_a_window_of_ten_get_ten_and_forty_are_hel
 
         async def outcomes() -> list[str]:  # released (whatever came after it) or where it stopped
             latest = watch.latest()
-            return ["released" if any(e["status"] == "released" for e in watch.events.get(oid(o), [])) else
-                    (latest.get(oid(o)) or {}).get("status", "") for o in orders]
+            return ["released" if reached(watch, o, "released") else (latest.get(oid(o)) or {}).get("status", "")
+                    for o in orders]
         done = await eventually(outcomes, lambda found: all(s in ("released", "on_hold") for s in found) and
                                 found.count("released") + found.count("on_hold") == 50, "every order placed or held",
                                 timeout=120)

@@ -54,11 +54,16 @@ async def until_status(watch, order: dict, status: str, timeout: float = 60) -> 
                             f"{order['external_id']} {status}", timeout=timeout)
 
 
+def reached(watch, order: dict, status: str) -> dict:
+    """The order's first event with `status` ({} before there is one), whatever came after it."""
+    return next((e for e in watch.events.get(oid(order), []) if e["status"] == status), {})
+
+
 async def until_reached(watch, order: dict, status: str, timeout: float = 60) -> dict:
     """The order's first event with `status`, once there is one: an order may go on at once (its partners
     simulated), so a status it passes through is waited for in its history, never as its latest."""
     async def first() -> dict:
-        return next((e for e in watch.events.get(oid(order), []) if e["status"] == status), {})
+        return reached(watch, order, status)
     return await eventually(first, bool, f"{order['external_id']} {status}", timeout=timeout)
 
 
